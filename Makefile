@@ -1,0 +1,32 @@
+# pylotto — developer entry points. `make run` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint unit e2e protos clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed ## start the sidecar on embedded components and show it answering
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/run-demo.sh
+
+test: $(VENV)/.installed lint ## lint, type-check, start needed servers, run every test
+	scripts/start-services.sh
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q tests/unit
+
+protos: $(VENV)/.installed ## regenerate src/pylotto/proto from the .proto files
+	PYTHON=$(PY) scripts/gen_protos.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

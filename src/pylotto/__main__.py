@@ -1,0 +1,3 @@
+from pylotto.cli import main
+
+main()

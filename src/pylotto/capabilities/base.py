@@ -1,0 +1,79 @@
+"""What every capability shares: the set of its components and the runtime context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pylotto.components.base import Component
+from pylotto.errors import ComponentNotFound, InvalidArgument, NotConfigured
+
+C = TypeVar("C", bound=Component)
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """How the sidecar reaches its app."""
+
+    app_id: str = ""
+    http_port: int | None = None
+    """The app's HTTP server (InvokeService to the local app)."""
+    grpc_callback_host: str = "127.0.0.1"
+    grpc_callback_port: int | None = None
+    """The app's Layotto AppCallback gRPC server (pub/sub delivery)."""
+
+
+@dataclass(frozen=True)
+class RuntimeContext:
+    app: AppSettings
+    data_dir: Path
+
+    @property
+    def app_id(self) -> str:
+        return self.app.app_id
+
+
+class ComponentSet(Generic[C]):
+    """The components of one capability, looked up by name with the Layotto error rules."""
+
+    def __init__(self, label: str, components: dict[str, C]) -> None:
+        self.label = label
+        self._components = components
+
+    def get(self, name: str) -> C:
+        if not self._components:
+            raise NotConfigured(f"{self.label} is not configured")
+        if not name:
+            raise InvalidArgument(f"{self.label} name is empty")
+        try:
+            return self._components[name]
+        except KeyError:
+            raise ComponentNotFound(f"{self.label} {name} is not found") from None
+
+    def names(self) -> list[str]:
+        return list(self._components)
+
+    def items(self) -> Iterator[tuple[str, C]]:
+        return iter(self._components.items())
+
+    def __len__(self) -> int:
+        return len(self._components)
+
+
+class Capability(Generic[C]):
+    """Base of the capability services.
+
+    ``start`` runs once every component is up; ``stop`` runs before components close.
+    """
+
+    def __init__(self, components: ComponentSet[C], context: RuntimeContext) -> None:
+        self.components = components
+        self.context = context
+
+    async def start(self) -> None:
+        """Begin background work (subscriptions...). Called once all components are up."""
+
+    async def stop(self) -> None:
+        """End background work. Called before components are closed."""

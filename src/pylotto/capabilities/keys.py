@@ -1,0 +1,41 @@
+"""Key prefix strategies (component metadata ``keyPrefix``), shared by state, lock and sequencer.
+
+``appid`` → ``{app_id}||{key}``, ``name`` → ``{component}||{key}``, ``none`` → ``{key}``,
+any other value S → ``S||{key}``. Neither a key nor a custom prefix may contain ``||``.
+"""
+
+from __future__ import annotations
+
+from pylotto.errors import InvalidArgument
+
+SEPARATOR = "||"
+
+
+def check_no_separator(what: str, value: str) -> None:
+    if SEPARATOR in value:
+        raise InvalidArgument(f"input {what} '{value}' can't contain '{SEPARATOR}'")
+
+
+def key_prefix(strategy: str, *, app_id: str, component: str) -> str:
+    """The prefix (without separator) a strategy gives; "" for none."""
+    lowered = strategy.lower()
+    if lowered == "none" or not strategy:
+        return ""
+    if lowered == "appid":
+        return app_id
+    if lowered == "name":
+        return component
+    check_no_separator("keyPrefix", strategy)
+    return strategy
+
+
+def prefixed(prefix: str, key: str) -> str:
+    """The stored key for ``key`` under ``prefix`` (from :func:`key_prefix`)."""
+    check_no_separator("key", key)
+    return f"{prefix}{SEPARATOR}{key}" if prefix else key
+
+
+def original(stored_key: str) -> str:
+    """The user's key back from a stored key."""
+    _, sep, rest = stored_key.partition(SEPARATOR)
+    return rest if sep else stored_key

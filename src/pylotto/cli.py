@@ -1,0 +1,111 @@
+"""The ``pylotto`` command: ``run``, ``check-config``, ``version``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pylotto import __version__, config, logs
+from pylotto.errors import ConfigError
+
+
+def _run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="pylotto")
+def main() -> None:
+    """pylotto: an application runtime (sidecar) serving Layotto's runtime API."""
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="RUNTIME_CONFIG",
+              help="pylotto.yaml or a Layotto JSON config. Default: embedded components.")
+@click.option("--app-id", help="This app's id (overrides the config).")
+@click.option("--app-port", type=int, help="The app's HTTP port, for service invocation.")
+@click.option("--app-grpc-port", "app_grpc_port", type=int,
+              help="The app's Layotto AppCallback gRPC port, for pub/sub delivery.")
+@click.option("--grpc-address", help="Layotto gRPC listen address (default 127.0.0.1:34904).")
+@click.option("--actuator-address", help="Actuator listen address (default 127.0.0.1:34999).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where embedded components keep files (default ~/.local/share/pylotto).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", default="text", show_default=True,
+              type=click.Choice(["text", "json"]))
+@click.option("--uvloop/--no-uvloop", default=True, show_default=True,
+              help="Run on uvloop when installed.")
+def run(
+    config_path: Path | None,
+    app_id: str | None,
+    app_port: int | None,
+    app_grpc_port: int | None,
+    grpc_address: str | None,
+    actuator_address: str | None,
+    data_dir: Path | None,
+    log_level: str,
+    log_format: str,
+    uvloop: bool,
+) -> None:
+    """Run the sidecar until SIGTERM or SIGINT."""
+    logs.setup(log_level, log_format)
+    try:
+        cfg = config.load(config_path) if config_path else config.embedded_default()
+        cfg = apply_overrides(cfg, app_id=app_id, app_port=app_port, app_grpc_port=app_grpc_port,
+                              grpc_address=grpc_address, actuator_address=actuator_address,
+                              data_dir=data_dir)
+        from pylotto.server import serve  # after logging is set up
+
+        _run_loop(serve(cfg), uvloop)
+    except ConfigError as exc:
+        click.echo(f"pylotto: {exc.message}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeConfig:
+    app = cfg.app.model_copy(update={k: v for k, v in {
+        "id": values["app_id"], "port": values["app_port"],
+        "grpc_callback_port": values["app_grpc_port"]}.items() if v is not None})
+    listen = cfg.listen.model_copy(update={k: v for k, v in {
+        "layotto_grpc": values["grpc_address"], "actuator": values["actuator_address"]
+    }.items() if v is not None})
+    update: dict[str, Any] = {"app": app, "listen": listen}
+    if values["data_dir"] is not None:
+        update["data_dir"] = values["data_dir"]
+    return cfg.model_copy(update=update)
+
+
+@main.command("check-config")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def check_config(path: Path) -> None:
+    """Validate a config file: sections, component types and metadata."""
+    logs.setup("warning")
+    try:
+        cfg = config.load(path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    click.echo(f"{path}: ok — app id {cfg.app.id or '(none)'}, {len(cfg.components)} components")
+    for spec in cfg.components:
+        click.echo(f"  {spec.capability:<14} {spec.name:<20} {spec.type}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Components: one package per capability, one module per backend."""

@@ -1,0 +1,49 @@
+"""The contract every component fulfils, whatever its capability."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from pylotto.metadata import ComponentSettings
+
+
+@dataclass(frozen=True)
+class ComponentContext:
+    """What the runtime tells a component about where it lives."""
+
+    app_id: str
+    data_dir: Path
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("pylotto.component"))
+
+
+class Component(abc.ABC):
+    """A configured instance of a backend for one capability.
+
+    Lifecycle: ``__init__`` (cheap, no I/O) → ``await init()`` (connect, create tables) →
+    verbs → ``await close()``. ``ping()`` raises :class:`pylotto.errors.Unavailable` when the
+    backend cannot be reached; the readiness probe calls it.
+    """
+
+    Settings: ClassVar[type[ComponentSettings]] = ComponentSettings
+    features: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, name: str, settings: ComponentSettings, context: ComponentContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.context = context
+
+    async def init(self) -> None:  # noqa: B027 - optional hook
+        """Connect to the backend. The default has nothing to do."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. The default has nothing to do."""
+
+    async def ping(self) -> None:  # noqa: B027 - optional hook
+        """Raise Unavailable if the backend is down. Embedded components are always up."""
+
+    def has(self, feature: str) -> bool:
+        return feature in self.features

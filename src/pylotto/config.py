@@ -1,0 +1,244 @@
+"""Configuration: ``pylotto.yaml`` or a Layotto JSON config → :class:`RuntimeConfig`.
+
+Both forms name components per capability (name → type + metadata). A Layotto config is
+recognised by its ``grpc_config`` block (bare, or inside MOSN's ``servers[].listeners[]``) and
+mapped section by section (``pub_subs`` → pubsub, ``config_store`` → configuration, ...).
+With no file at all, :func:`embedded_default` serves every capability from embedded components.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pylotto.errors import ConfigError
+from pylotto.metadata import decode
+from pylotto.registry import CAPABILITIES, resolve
+
+LAYOTTO_SECTIONS = {
+    "hellos": "hello",
+    "state": "state",
+    "pub_subs": "pubsub",
+    "lock": "lock",
+    "sequencer": "sequencer",
+    "config_store": "configuration",
+    "file": "file",
+    "secret_store": "secretstores",
+    "bindings": "bindings",
+}
+"""Layotto ``grpc_config`` section → pylotto capability."""
+
+LAYOTTO_IGNORED_SECTIONS = {"rpcs", "oss", "custom_component", "extends", "cryption", "email",
+                            "phone", "sms", "app"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ComponentSpec(_Model):
+    name: str
+    capability: str
+    type: str
+    version: str = "v1"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AppConfig(_Model):
+    id: str = Field("", alias="app_id")
+    port: int | None = Field(None, description="the app's HTTP port (service invocation)")
+    grpc_callback_host: str = "127.0.0.1"
+    grpc_callback_port: int | None = Field(None, description="the app's AppCallback gRPC port")
+
+
+class ListenConfig(_Model):
+    layotto_grpc: str = "127.0.0.1:34904"
+    actuator: str = "127.0.0.1:34999"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "pylotto"
+
+
+class RuntimeConfig(_Model):
+    app: AppConfig = Field(default_factory=AppConfig)
+    listen: ListenConfig = Field(default_factory=ListenConfig)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    grace_period_seconds: float = 10.0
+    components: list[ComponentSpec] = Field(default_factory=list)
+    source: str = "<embedded default>"
+
+    def of(self, capability: str) -> list[ComponentSpec]:
+        return [spec for spec in self.components if spec.capability == capability]
+
+
+def embedded_default() -> RuntimeConfig:
+    """Every capability on embedded components: what `pylotto run` serves with no file."""
+    specs = [
+        ("hello", "quick_start_demo", "helloworld", {"hello": "greeting"}),
+        ("state", "in-memory", "in-memory", {}),
+        ("state", "sqlite", "sqlite", {}),
+        ("pubsub", "in-memory", "in-memory", {}),
+        ("lock", "in-memory", "in-memory", {}),
+        ("sequencer", "in-memory", "in-memory", {}),
+        ("sequencer", "sqlite", "sqlite", {}),
+        ("configuration", "in-memory", "in-memory", {}),
+        ("secretstores", "local.env", "local.env", {}),
+        ("file", "local", "local", {}),
+    ]
+    return RuntimeConfig(
+        components=[
+            ComponentSpec(capability=c, name=n, type=t, metadata=m) for c, n, t, m in specs
+        ]
+    )
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+
+def load(path: str | Path) -> RuntimeConfig:
+    """Read ``path`` (YAML or Layotto JSON); ConfigError names the file and what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML/JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    grpc_config = _find_grpc_config(raw)
+    try:
+        if grpc_config is not None:
+            config = _from_layotto(raw, grpc_config, path)
+        else:
+            config = _from_pylotto(raw, path)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{path}: {where}: {err['msg']}") from None
+    validate_components(config)
+    return config
+
+
+def _from_pylotto(raw: dict[str, Any], path: Path) -> RuntimeConfig:
+    raw = dict(raw)
+    sections = raw.pop("components", None) or {}
+    if not isinstance(sections, dict):
+        raise ConfigError(f"{path}: components: expected capability → name → component")
+    specs = list(_specs(sections, path, layotto=False))
+    if "data_dir" in raw:
+        raw["data_dir"] = (path.parent / str(raw["data_dir"])).resolve()
+    return RuntimeConfig.model_validate({**raw, "components": specs, "source": str(path)})
+
+
+def _specs(sections: dict[str, Any], path: Path, *, layotto: bool) -> Iterator[ComponentSpec]:
+    for section, entries in sections.items():
+        if layotto:
+            if section in LAYOTTO_IGNORED_SECTIONS:
+                continue
+            capability = LAYOTTO_SECTIONS.get(section)
+        else:
+            capability = section if section in CAPABILITIES else None
+        if capability is None:
+            known = LAYOTTO_SECTIONS if layotto else CAPABILITIES
+            raise ConfigError(f"{path}: unknown section {section!r}; known: {', '.join(known)}")
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{path}: {section}: expected name → component")
+        for name, body in entries.items():
+            if not isinstance(body, dict) or "type" not in body:
+                raise ConfigError(f"{path}: {section}.{name}: missing 'type'")
+            body = dict(body)
+            metadata = body.pop("metadata", None) or {}
+            if not isinstance(metadata, dict):
+                # Layotto's file stores carry raw JSON metadata; keep it under one key
+                metadata = {"raw": metadata}
+            comp_type = str(body.pop("type"))
+            version = str(body.pop("version", "v1"))
+            if not layotto and body:
+                raise ConfigError(
+                    f"{path}: {section}.{name}: unknown key(s) {', '.join(sorted(body))}; "
+                    "expected type, version, metadata"
+                )
+            # Layotto puts some settings beside metadata (biggerThan, address, timeout, hello)
+            yield ComponentSpec(
+                name=str(name), capability=capability, type=comp_type, version=version,
+                metadata={**body, **metadata},
+            )
+
+
+def _find_grpc_config(raw: dict[str, Any]) -> dict[str, Any] | None:
+    if isinstance(raw.get("grpc_config"), dict):
+        return raw["grpc_config"]  # type: ignore[no-any-return]
+    for server in raw.get("servers") or []:
+        for listener in server.get("listeners") or []:
+            for chain in listener.get("filter_chains") or []:
+                for flt in chain.get("filters") or []:
+                    cfg = (flt.get("config") or {}).get("grpc_config")
+                    if isinstance(cfg, dict):
+                        return cfg  # type: ignore[no-any-return]
+    return None
+
+
+def _layotto_listeners(raw: dict[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for server in raw.get("servers") or []:
+        for listener in server.get("listeners") or []:
+            address = listener.get("address")
+            chains = listener.get("filter_chains") or []
+            filters = [f for chain in chains for f in chain.get("filters") or []]
+            if any((f.get("config") or {}).get("grpc_config") for f in filters):
+                found["layotto_grpc"] = address
+            elif listener.get("name") == "actuator" or any(
+                s.get("type") == "actuator_filter" for s in listener.get("stream_filters") or []
+            ):
+                found["actuator"] = address
+    return {k: v for k, v in found.items() if v}
+
+
+def _from_layotto(raw: dict[str, Any], grpc_config: dict[str, Any], path: Path) -> RuntimeConfig:
+    app = grpc_config.get("app") or {}
+    specs = list(_specs(grpc_config, path, layotto=True))
+    return RuntimeConfig.model_validate(
+        {
+            "app": {
+                "app_id": app.get("app_id", ""),
+                "grpc_callback_host": app.get("grpc_callback_host") or "127.0.0.1",
+                "grpc_callback_port": app.get("grpc_callback_port"),
+            },
+            "listen": _layotto_listeners(raw),
+            "components": specs,
+            "source": str(path),
+        }
+    )
+
+
+def validate_components(config: RuntimeConfig) -> None:
+    """Resolve every type and decode every metadata; the first problem raises ConfigError."""
+    seen: set[tuple[str, str]] = set()
+    for spec in config.components:
+        where = f"{config.source}: {spec.capability}.{spec.name}"
+        if (spec.capability, spec.name) in seen:
+            raise ConfigError(f"{where}: defined twice")
+        seen.add((spec.capability, spec.name))
+        try:
+            cls = resolve(spec.capability, spec.type)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc.message}") from None
+        try:
+            decode(cls.Settings, spec.metadata, component=f"{spec.capability}.{spec.name}")
+        except ConfigError as exc:
+            raise ConfigError(f"{config.source}: {exc.message}") from None
+
+
+def to_json(config: RuntimeConfig) -> str:
+    return json.dumps(config.model_dump(mode="json", by_alias=True), indent=2)

@@ -1,0 +1,111 @@
+"""The pylotto error tree and THE table mapping each error to a gRPC code and an HTTP status.
+
+Components and capabilities raise only these errors; facades translate them with
+:func:`grpc_code` / :func:`http_status` and never decide a status code themselves.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class PylottoError(Exception):
+    """Base of every error the runtime reports to a caller."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(PylottoError):
+    """The request is malformed: empty name, bad key, illegal option."""
+
+
+class NotConfigured(PylottoError):
+    """No component of the capability is configured at all (Layotto: FAILED_PRECONDITION)."""
+
+
+class ComponentNotFound(PylottoError):
+    """A component name that is not configured for the capability."""
+
+
+class NotFound(PylottoError):
+    """The addressed object (file, secret, ...) does not exist."""
+
+
+class AlreadyExists(PylottoError):
+    """The object to create exists already."""
+
+
+class EtagMismatch(PylottoError):
+    """The etag sent does not match the stored one, or first-write lost (Dapr: 409 / ABORTED)."""
+
+
+class EtagInvalid(PylottoError):
+    """The etag is not in a form the store understands (Dapr: 400 / INVALID_ARGUMENT)."""
+
+
+class Unsupported(PylottoError):
+    """The component does not declare the feature the call needs (UNIMPLEMENTED)."""
+
+
+class Unavailable(PylottoError):
+    """The backend cannot be reached now; worth a retry (UNAVAILABLE)."""
+
+
+class DeadlineExceeded(PylottoError):
+    """The backend or the app did not answer in time."""
+
+
+class PermissionDenied(PylottoError):
+    """The caller may not do this (path escaping a root, scoped secret...)."""
+
+
+class Unauthenticated(PylottoError):
+    """The caller did not present the API token."""
+
+
+class Internal(PylottoError):
+    """The backend failed in a way the caller cannot fix."""
+
+
+# THE table. Order matters only for subclasses (none today): first match wins.
+ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int]] = {
+    InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, 400),
+    NotConfigured: (grpc.StatusCode.FAILED_PRECONDITION, 500),
+    ComponentNotFound: (grpc.StatusCode.INVALID_ARGUMENT, 400),
+    NotFound: (grpc.StatusCode.NOT_FOUND, 404),
+    AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, 409),
+    EtagMismatch: (grpc.StatusCode.ABORTED, 409),
+    EtagInvalid: (grpc.StatusCode.INVALID_ARGUMENT, 400),
+    Unsupported: (grpc.StatusCode.UNIMPLEMENTED, 501),
+    Unavailable: (grpc.StatusCode.UNAVAILABLE, 503),
+    DeadlineExceeded: (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
+    PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, 403),
+    Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401),
+    Internal: (grpc.StatusCode.INTERNAL, 500),
+}
+
+
+def _lookup(err: PylottoError) -> tuple[grpc.StatusCode, int]:
+    for cls in type(err).__mro__:
+        if cls in ERROR_TABLE:
+            return ERROR_TABLE[cls]  # type: ignore[index]
+    return ERROR_TABLE[Internal]
+
+
+def grpc_code(err: PylottoError) -> grpc.StatusCode:
+    """The gRPC status code a facade answers for ``err``."""
+    return _lookup(err)[0]
+
+
+def http_status(err: PylottoError) -> int:
+    """The HTTP status a facade answers for ``err``."""
+    return _lookup(err)[1]
+
+
+class ConfigError(PylottoError):
+    """A configuration file or component metadata is wrong; raised at start-up or check-config."""
+
+
+ERROR_TABLE[ConfigError] = (grpc.StatusCode.INVALID_ARGUMENT, 400)

@@ -1,0 +1,1 @@
+"""Facades: translate wire messages of each dialect to capability calls and back."""

@@ -1,0 +1,80 @@
+"""Actuator HTTP endpoints (Layotto's ``/actuator/...``) for probes and operators."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from pylotto import __version__
+from pylotto.runtime import Runtime
+
+RUNTIME_KEY: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+STOPPING_KEY: web.AppKey[list[bool]] = web.AppKey("stopping", list)
+
+
+def _overall(statuses: list[str]) -> str:
+    if "DOWN" in statuses:
+        return "DOWN"
+    if "INIT" in statuses:
+        return "INIT"
+    return "UP"
+
+
+def _answer(components: dict[str, dict[str, Any]]) -> web.Response:
+    status = _overall([c["status"] for c in components.values()])
+    body = {"status": status, "components": components}
+    return web.json_response(body, status=200 if status == "UP" else 503)
+
+
+def _startup(request: web.Request) -> dict[str, Any]:
+    runtime = request.app[RUNTIME_KEY]
+    if request.app[STOPPING_KEY][0]:
+        return {"status": "DOWN", "details": {"reason": "shutting down"}}
+    if not runtime.started:
+        return {"status": "INIT", "details": {"reason": "starting"}}
+    return {"status": "UP", "details": {"uptime_seconds": round(time.time() - runtime.started_at)}}
+
+
+async def liveness(request: web.Request) -> web.Response:
+    return _answer({"runtime_startup": _startup(request)})
+
+
+async def readiness(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    components = {"runtime_startup": _startup(request)}
+    if runtime.started:
+        health = await runtime.check_readiness()
+        components.update({label: h.as_json() for label, h in health.items()})
+    return _answer(components)
+
+
+async def info(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    config = runtime.config
+    return web.json_response(
+        {
+            "app": {"name": "pylotto", "version": __version__, "app_id": config.app.id},
+            "config": config.source,
+            "components": [
+                {"capability": s.capability, "name": s.name, "type": s.type}
+                for s in config.components
+            ],
+        }
+    )
+
+
+async def not_found(request: web.Request) -> web.Response:
+    return web.json_response({}, status=404)
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    app = web.Application()
+    app[RUNTIME_KEY] = runtime
+    app[STOPPING_KEY] = [False]
+    app.router.add_get("/actuator/health/liveness", liveness)
+    app.router.add_get("/actuator/health/readiness", readiness)
+    app.router.add_get("/actuator/info", info)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app

@@ -1,0 +1,66 @@
+"""One gRPC interceptor turns every PylottoError into its status code (errors.ERROR_TABLE).
+
+Handlers follow one convention: unary responses are coroutines, streamed responses are async
+generators. Any dialect's servicer gets the mapping by being served with this interceptor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from pylotto.errors import PylottoError, grpc_code
+
+log = logging.getLogger("pylotto.grpc")
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: PylottoError) -> None:
+    log.debug("%s: %s", type(err).__name__, err.message)
+    await context.abort(grpc_code(err), err.message)
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await behavior(request, context)
+        except PylottoError as err:
+            await _abort(context, err)
+
+    return handler
+
+
+def _wrap_stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            async for item in behavior(request, context):
+                yield item
+        except PylottoError as err:
+            await _abort(context, err)
+
+    return handler
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **kwargs)
+        if handler.unary_stream:
+            wrapped = _wrap_stream(handler.unary_stream)
+            return grpc.unary_stream_rpc_method_handler(wrapped, **kwargs)
+        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream), **kwargs)

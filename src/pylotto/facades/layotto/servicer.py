@@ -1,0 +1,33 @@
+"""The Layotto ``Runtime`` servicer, assembled from one mixin per capability."""
+
+from __future__ import annotations
+
+from pylotto.facades.layotto.bindings import BindingRpcs
+from pylotto.facades.layotto.configuration import ConfigurationRpcs
+from pylotto.facades.layotto.file import FileRpcs
+from pylotto.facades.layotto.hello import HelloRpcs
+from pylotto.facades.layotto.invoke import InvokeRpcs
+from pylotto.facades.layotto.lock import LockRpcs
+from pylotto.facades.layotto.pubsub import PubSubRpcs
+from pylotto.facades.layotto.secrets import SecretRpcs
+from pylotto.facades.layotto.sequencer import SequencerRpcs
+from pylotto.facades.layotto.state import StateRpcs
+from pylotto.proto.layotto import runtime_pb2_grpc
+from pylotto.runtime import Runtime
+
+
+class LayottoRuntimeServicer(
+    HelloRpcs,
+    StateRpcs,
+    PubSubRpcs,
+    LockRpcs,
+    SequencerRpcs,
+    ConfigurationRpcs,
+    FileRpcs,
+    SecretRpcs,
+    BindingRpcs,
+    InvokeRpcs,
+    runtime_pb2_grpc.RuntimeServicer,
+):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime

@@ -1,0 +1,173 @@
+"""The runtime: builds components from config, starts them in order, stops them in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.bindings import BindingsCapability
+from pylotto.capabilities.configuration import ConfigurationCapability
+from pylotto.capabilities.file import FileCapability
+from pylotto.capabilities.hello import HelloCapability
+from pylotto.capabilities.invoke import InvokeCapability
+from pylotto.capabilities.lock import LockCapability
+from pylotto.capabilities.pubsub import PubSubCapability
+from pylotto.capabilities.secrets import SecretsCapability
+from pylotto.capabilities.sequencer import SequencerCapability
+from pylotto.capabilities.state import StateCapability
+from pylotto.components.base import Component, ComponentContext
+from pylotto.config import RuntimeConfig
+from pylotto.errors import ConfigError, PylottoError
+from pylotto.metadata import decode
+from pylotto.registry import CAPABILITIES, resolve
+
+log = logging.getLogger("pylotto.runtime")
+
+INIT_TIMEOUT_SECONDS = 30.0
+PING_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class ComponentHealth:
+    status: str = "INIT"  # INIT | UP | DOWN
+    reason: str = ""
+    type: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        details = {"type": self.type, **({"reason": self.reason} if self.reason else {})}
+        return {"status": self.status, "details": details}
+
+
+@dataclass
+class Runtime:
+    """Owns every component and capability service of one sidecar."""
+
+    config: RuntimeConfig
+    components: dict[str, dict[str, Component]] = field(default_factory=dict)
+    health: dict[str, ComponentHealth] = field(default_factory=dict)
+    started: bool = False
+    started_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        app = self.config.app
+        self.context = RuntimeContext(
+            app=AppSettings(
+                app_id=app.id,
+                http_port=app.port,
+                grpc_callback_host=app.grpc_callback_host,
+                grpc_callback_port=app.grpc_callback_port,
+            ),
+            data_dir=self.config.data_dir,
+        )
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Init every component (capability order, then file order), then the capabilities."""
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        for spec in self.config.components:
+            self.health[f"{spec.capability}.{spec.name}"] = ComponentHealth(type=spec.type)
+        for capability in CAPABILITIES:
+            built = self.components.setdefault(capability, {})
+            for spec in self.config.of(capability):
+                label = f"{capability}.{spec.name}"
+                cls = resolve(capability, spec.type)
+                settings = decode(cls.Settings, spec.metadata, component=label)
+                component = cls(
+                    spec.name,
+                    settings,
+                    ComponentContext(
+                        app_id=self.context.app_id,
+                        data_dir=self.config.data_dir,
+                        logger=logging.getLogger(f"pylotto.component.{label}"),
+                    ),
+                )
+                try:
+                    await asyncio.wait_for(component.init(), INIT_TIMEOUT_SECONDS)
+                except (PylottoError, OSError, TimeoutError) as exc:
+                    self.health[label] = ComponentHealth("DOWN", str(exc), spec.type)
+                    await self._close_all()
+                    raise ConfigError(
+                        f"component {label} ({spec.type}) failed to start: {exc}"
+                    ) from exc
+                built[spec.name] = component
+                self.health[label] = ComponentHealth("UP", type=spec.type)
+                log.info("component %s (%s) ready", label, spec.type)
+        self._build_capabilities()
+        for service in self._services():
+            await service.start()
+        self.started = True
+        self.started_at = time.time()
+
+    def _set(self, capability: str) -> ComponentSet[Any]:
+        return ComponentSet(CAPABILITIES[capability].label, self.components.get(capability, {}))
+
+    def _build_capabilities(self) -> None:
+        ctx = self.context
+        self.hello = HelloCapability(self._set("hello"), ctx)
+        self.secrets = SecretsCapability(self._set("secretstores"), ctx)
+        self.configuration = ConfigurationCapability(self._set("configuration"), ctx)
+        self.state = StateCapability(self._set("state"), ctx)
+        self.bindings = BindingsCapability(self._set("bindings"), ctx)
+        self.pubsub = PubSubCapability(self._set("pubsub"), ctx)
+        self.file = FileCapability(self._set("file"), ctx)
+        self.lock = LockCapability(self._set("lock"), ctx)
+        self.sequencer = SequencerCapability(self._set("sequencer"), ctx)
+        self.invoke = InvokeCapability(ctx)
+
+    def _services(self) -> list[Any]:
+        return [self.hello, self.secrets, self.configuration, self.state, self.bindings,
+                self.pubsub, self.file, self.lock, self.sequencer, self.invoke]
+
+    async def stop(self) -> None:
+        """Stop capabilities (subscriptions first), then close components in reverse order."""
+        await self.stop_services()
+        await self._close_all()
+
+    async def stop_services(self) -> None:
+        """End background work (subscriptions, streams); components stay open for calls."""
+        if self.started:
+            for service in reversed(self._services()):
+                try:
+                    await service.stop()
+                except Exception:
+                    log.exception("stopping %s failed", type(service).__name__)
+        self.started = False
+
+    async def _close_all(self) -> None:
+        for capability in reversed(list(CAPABILITIES)):
+            for name, component in reversed(list(self.components.get(capability, {}).items())):
+                try:
+                    await component.close()
+                except Exception:
+                    log.exception("closing %s.%s failed", capability, name)
+                label = f"{capability}.{name}"
+                self.health[label] = ComponentHealth("DOWN", "stopped", self.health[label].type)
+            self.components[capability] = {}
+
+    # ---- health --------------------------------------------------------------------------
+
+    async def check_readiness(self) -> dict[str, ComponentHealth]:
+        """Ping every running component; a failed or slow ping marks it DOWN."""
+
+        async def ping(label: str, component: Component) -> None:
+            try:
+                await asyncio.wait_for(component.ping(), PING_TIMEOUT_SECONDS)
+            except (PylottoError, OSError, TimeoutError) as exc:
+                self.health[label] = ComponentHealth("DOWN", str(exc) or type(exc).__name__,
+                                                     self.health[label].type)
+            else:
+                self.health[label] = ComponentHealth("UP", type=self.health[label].type)
+
+        await asyncio.gather(
+            *(
+                ping(f"{cap}.{name}", comp)
+                for cap, comps in self.components.items()
+                for name, comp in comps.items()
+            )
+        )
+        return dict(self.health)

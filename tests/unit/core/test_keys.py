@@ -1,0 +1,27 @@
+import pytest
+
+from pylotto.capabilities import keys
+from pylotto.errors import InvalidArgument
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [("none", "k"), ("", "k"), ("appid", "app1||k"), ("AppId", "app1||k"),
+     ("name", "store||k"), ("custom", "custom||k")],
+)
+def test_prefix_strategies(strategy: str, expected: str) -> None:
+    prefix = keys.key_prefix(strategy, app_id="app1", component="store")
+    assert keys.prefixed(prefix, "k") == expected
+    assert keys.original(expected) == "k"
+
+
+def test_appid_strategy_without_app_id_keeps_plain_key() -> None:
+    assert keys.prefixed(keys.key_prefix("appid", app_id="", component="s"), "k") == "k"
+
+
+@pytest.mark.parametrize("bad", ["a||b", "||"])
+def test_separator_refused_in_keys_and_prefixes(bad: str) -> None:
+    with pytest.raises(InvalidArgument, match="can't contain"):
+        keys.prefixed("", bad)
+    with pytest.raises(InvalidArgument, match="can't contain"):
+        keys.key_prefix(bad, app_id="a", component="s")

@@ -1,0 +1,33 @@
+import logging
+
+import pytest
+from pydantic import Field
+
+from pylotto.errors import ConfigError
+from pylotto.metadata import ComponentSettings, decode
+
+
+class Settings(ComponentSettings):
+    host: str = Field("localhost", alias="redisHost")
+    max_retries: int = Field(3, alias="maxRetries")
+    enable_tls: bool = Field(False, alias="enableTLS")
+
+
+def test_strings_become_typed_values_case_insensitively() -> None:
+    got = decode(Settings, {"redishost": "h", "maxRetries": "7", "EnableTLS": "true"},
+                 component="state.r")
+    assert (got.host, got.max_retries, got.enable_tls) == ("h", 7, True)
+
+
+def test_bad_value_names_component_key_and_expectation() -> None:
+    with pytest.raises(ConfigError) as info:
+        decode(Settings, {"maxRetries": "many"}, component="state.r")
+    assert "state.r" in info.value.message
+    assert "maxRetries" in info.value.message
+    assert "integer" in info.value.message
+
+
+def test_unknown_key_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="pylotto.metadata"):
+        decode(Settings, {"colour": "blue"}, component="state.r")
+    assert "state.r" in caplog.text and "colour" in caplog.text
