@@ -1,0 +1,1 @@
+"""Generated gRPC code and the .proto sources it comes from."""

@@ -1,0 +1,1 @@
+"""Layotto runtime API (package spec.proto.runtime.v1)."""
