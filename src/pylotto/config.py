@@ -68,7 +68,7 @@ def default_data_dir() -> Path:
 
 
 class RuntimeConfig(_Model):
-    app: AppConfig = Field(default_factory=AppConfig)
+    app: AppConfig = Field(default_factory=lambda: AppConfig())
     listen: ListenConfig = Field(default_factory=ListenConfig)
     data_dir: Path = Field(default_factory=default_data_dir)
     grace_period_seconds: float = 10.0
@@ -185,7 +185,7 @@ def _find_grpc_config(raw: dict[str, Any]) -> dict[str, Any] | None:
                 for flt in chain.get("filters") or []:
                     cfg = (flt.get("config") or {}).get("grpc_config")
                     if isinstance(cfg, dict):
-                        return cfg  # type: ignore[no-any-return]
+                        return cfg
     return None
 
 

@@ -90,7 +90,7 @@ ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int]] = {
 def _lookup(err: PylottoError) -> tuple[grpc.StatusCode, int]:
     for cls in type(err).__mro__:
         if cls in ERROR_TABLE:
-            return ERROR_TABLE[cls]  # type: ignore[index]
+            return ERROR_TABLE[cls]
     return ERROR_TABLE[Internal]
 
 

@@ -20,7 +20,7 @@ class ComponentContext:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("pylotto.component"))
 
 
-class Component(abc.ABC):
+class Component(abc.ABC):  # noqa: B024 - verbs come with each capability's base
     """A configured instance of a backend for one capability.
 
     Lifecycle: ``__init__`` (cheap, no I/O) → ``await init()`` (connect, create tables) →
