@@ -1,0 +1,159 @@
+"""InvokeService: call a method of this sidecar's own app over HTTP.
+
+Follows Layotto's HTTP channel: the method is the request path, the verb defaults to GET, the
+query string is carried as is, the caller's headers are forwarded plus ``id: <app id>``, and the
+timeout is header ``rpc_request_timeout`` (milliseconds) or 3000 ms, shortened to the caller's own
+deadline. A reply outside 2xx is Unavailable ``"http response code <n>, body: <body>"``.
+Other app ids need service invocation with name resolution, which pylotto does not offer yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pylotto.appchannel.http import AppRequest, HttpAppChannel
+from pylotto.capabilities.base import RuntimeContext
+from pylotto.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    NotConfigured,
+    Unavailable,
+    Unsupported,
+)
+
+log = logging.getLogger("pylotto.invoke")
+
+APP_HOST = "127.0.0.1"
+DEFAULT_TIMEOUT_MS = 3000
+TIMEOUT_HEADER = "rpc_request_timeout"
+TARGET_ID_HEADER = "id"
+VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"})
+DEFAULT_VERB = "GET"
+ERROR_BODY_EXCERPT = 1024
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+    "upgrade", "host", "content-length", "content-encoding",
+})
+"""Headers that describe one HTTP hop; never forwarded in either direction."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeRequest:
+    app_id: str
+    method: str
+    data: bytes = b""
+    content_type: str = ""
+    verb: str = ""
+    """HTTP method; "" or "NONE" means GET."""
+    querystring: str = ""
+    headers: Sequence[tuple[str, str]] = ()
+    """The caller's metadata, forwarded as HTTP headers."""
+    deadline_seconds: float | None = None
+    """Time the caller has left, if it set a deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeResult:
+    data: bytes
+    content_type: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    """The app's response headers (hop-by-hop ones removed)."""
+
+
+class InvokeCapability:
+    """Service invocation; built with the runtime context only (no components)."""
+
+    def __init__(self, context: RuntimeContext) -> None:
+        self.context = context
+        self._channel: HttpAppChannel | None = None
+
+    def _app_channel(self) -> HttpAppChannel:
+        port = self.context.app.http_port
+        if not port:
+            raise NotConfigured(
+                "InvokeService needs the app's HTTP port: set app.port in the configuration"
+            )
+        if self._channel is None:
+            self._channel = HttpAppChannel(APP_HOST, port)
+        return self._channel
+
+    async def start(self) -> None:
+        if self.context.app.http_port:
+            await self._app_channel().open()
+
+    async def stop(self) -> None:
+        """Let calls in flight finish, then close the connection pool."""
+        if self._channel is not None:
+            await self._channel.close()  # later calls get Unavailable
+
+    def _check_target(self, app_id: str) -> None:
+        own = self.context.app_id
+        if not app_id:
+            raise InvalidArgument("InvokeService id (the target app id) is empty")
+        if app_id != own:
+            mine = f"this sidecar's app is {own!r}" if own else "this sidecar has no app.id set"
+            raise Unsupported(
+                f"cannot invoke app {app_id!r}: {mine}; invoking other app ids needs service "
+                "invocation (name resolution), not yet available"
+            )
+
+    @staticmethod
+    def _verb(verb: str) -> str:
+        upper = verb.upper()
+        if upper in ("", "NONE"):
+            return DEFAULT_VERB
+        if upper not in VERBS:
+            allowed = ", ".join(sorted(VERBS))
+            raise InvalidArgument(f"HTTP verb {verb!r} cannot invoke an app method; use {allowed}")
+        return upper
+
+    @staticmethod
+    def _timeout(request: InvokeRequest) -> float:
+        millis = DEFAULT_TIMEOUT_MS
+        for key, value in request.headers:
+            if key.lower() == TIMEOUT_HEADER:
+                try:
+                    millis = int(value)
+                except ValueError:
+                    raise InvalidArgument(
+                        f"header {TIMEOUT_HEADER}={value!r} is not a number of milliseconds"
+                    ) from None
+                if millis <= 0:
+                    raise InvalidArgument(f"header {TIMEOUT_HEADER} must be positive, got {millis}")
+        seconds = millis / 1000
+        if request.deadline_seconds is not None:
+            if request.deadline_seconds <= 0:
+                raise DeadlineExceeded("the caller's deadline has already passed")
+            seconds = min(seconds, request.deadline_seconds)
+        return seconds
+
+    @staticmethod
+    def _forwarded(request: InvokeRequest) -> list[tuple[str, str]]:
+        skip = HOP_BY_HOP | {TIMEOUT_HEADER, TARGET_ID_HEADER, "content-type"}
+        headers = [(k, v) for k, v in request.headers if k.lower() not in skip]
+        headers.append((TARGET_ID_HEADER, request.app_id))
+        if request.content_type:
+            headers.append(("Content-Type", request.content_type))
+        return headers
+
+    async def invoke(self, request: InvokeRequest) -> InvokeResult:
+        self._check_target(request.app_id)
+        if not request.method:
+            raise InvalidArgument("InvokeService method (the app's route) is empty")
+        channel = self._app_channel()
+        app_request = AppRequest(
+            verb=self._verb(request.verb),
+            path=request.method,
+            query=request.querystring,
+            headers=self._forwarded(request),
+            body=request.data,
+            timeout=self._timeout(request),
+        )
+        response = await channel.send(app_request)
+        if not 200 <= response.status < 300:
+            excerpt = response.body[:ERROR_BODY_EXCERPT].decode("utf-8", errors="replace")
+            raise Unavailable(f"http response code {response.status}, body: {excerpt}")
+        headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
+        return InvokeResult(response.body, response.content_type, headers)

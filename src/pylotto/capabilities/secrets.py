@@ -1,0 +1,25 @@
+"""Secrets: GetSecret / GetBulkSecret against a named secret store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pylotto.capabilities.base import Capability
+from pylotto.components.secretstores.base import Secret, SecretStore
+from pylotto.errors import InvalidArgument
+
+
+class SecretsCapability(Capability[SecretStore]):
+    """No store configured: NotConfigured; unknown store: ComponentNotFound; empty key:
+    InvalidArgument; missing secret: NotFound (raised by the store)."""
+
+    async def get_secret(self, store_name: str, key: str, metadata: Mapping[str, str]) -> Secret:
+        store = self.components.get(store_name)
+        if not key:
+            raise InvalidArgument(f"secret key is empty (secret store {store_name})")
+        return await store.get_secret(key, dict(metadata))
+
+    async def get_bulk_secret(
+        self, store_name: str, metadata: Mapping[str, str]
+    ) -> dict[str, Secret]:
+        return await self.components.get(store_name).bulk_get_secret(dict(metadata))

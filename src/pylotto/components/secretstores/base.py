@@ -1,0 +1,23 @@
+"""Secret store contract: read one secret (a string map) or all of them."""
+
+from __future__ import annotations
+
+import abc
+
+from pylotto.components.base import Component
+from pylotto.types import Metadata
+
+Secret = dict[str, str]
+"""One secret: usually ``{name: value}``; multi-valued stores return several keys."""
+
+
+class SecretStore(Component):
+    """Read-only secrets. A missing secret raises :class:`pylotto.errors.NotFound`."""
+
+    @abc.abstractmethod
+    async def get_secret(self, key: str, metadata: Metadata) -> Secret:
+        """The secret named ``key``."""
+
+    @abc.abstractmethod
+    async def bulk_get_secret(self, metadata: Metadata) -> dict[str, Secret]:
+        """Every secret the store holds, by name."""
