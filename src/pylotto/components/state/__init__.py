@@ -1,0 +1,6 @@
+"""state components: key/value stores with etags, TTL and transactions."""
+
+ALIASES: dict[str, str] = {
+    "in-memory": "pylotto.components.state.memory:MemoryStateStore",
+    "sqlite": "pylotto.components.state.sqlite:SqliteStateStore",
+}

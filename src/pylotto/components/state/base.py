@@ -1,0 +1,208 @@
+"""State store contract.
+
+Keys reaching a store are already prefixed (``keyPrefix`` is the capability's job). Values are
+opaque bytes, returned unchanged. Etags are opaque strings chosen by the store; an empty etag is
+never handed down (the capability turns ``""`` into ``None``).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from pydantic import Field, field_validator
+
+from pylotto.components.base import Component
+from pylotto.errors import EtagInvalid, EtagMismatch
+from pylotto.metadata import ComponentSettings
+from pylotto.types import Metadata
+
+TTL_EXPIRE_TIME = "ttlExpireTime"
+"""Result metadata key carrying an item's expiry time (RFC 3339, UTC), as Dapr does."""
+
+
+class Feature(enum.StrEnum):
+    ETAG = "ETAG"
+    TRANSACTIONAL = "TRANSACTIONAL"
+    TTL = "TTL"
+    QUERY_API = "QUERY_API"
+
+
+class Concurrency(enum.StrEnum):
+    UNSPECIFIED = ""
+    FIRST_WRITE = "first-write"
+    LAST_WRITE = "last-write"
+
+
+class Consistency(enum.StrEnum):
+    UNSPECIFIED = ""
+    EVENTUAL = "eventual"
+    STRONG = "strong"
+
+
+class StateSettings(ComponentSettings):
+    """Keys every state store accepts; ``keyPrefix`` is applied by the capability layer."""
+
+    key_prefix: str = Field("none", alias="keyPrefix")
+    ttl_in_seconds: int | None = Field(None, alias="ttlInSeconds")
+    """Default TTL of every write that does not give one; None or <= 0: never expire."""
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _no_separator(cls, value: str) -> str:
+        if "||" in value:
+            raise ValueError("a key prefix can't contain '||'")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class GetResult:
+    value: bytes
+    etag: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkGetItem:
+    key: str
+    value: bytes = b""
+    etag: str | None = None
+    error: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SetRequest:
+    key: str
+    value: bytes
+    etag: str | None = None
+    concurrency: Concurrency = Concurrency.UNSPECIFIED
+    consistency: Consistency = Consistency.UNSPECIFIED
+    ttl_seconds: int | None = None
+    """None: the store's default; <= 0: never expire."""
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRequest:
+    key: str
+    etag: str | None = None
+    concurrency: Concurrency = Concurrency.UNSPECIFIED
+    consistency: Consistency = Consistency.UNSPECIFIED
+    metadata: Metadata = field(default_factory=dict)
+
+
+TransactionOp = SetRequest | DeleteRequest
+
+
+class StateStore(Component):
+    """Key/value store with optional etags, TTL and transactions (see ``features``).
+
+    A store declaring ETAG must raise EtagMismatch when a given etag differs from the stored
+    one (or the key is absent) and EtagInvalid for an etag it cannot parse; FIRST_WRITE with no
+    etag must fail with EtagMismatch when the key exists. A write without etag (and not
+    FIRST_WRITE) always succeeds; so does a delete without etag, present key or not. A store
+    that does not declare ETAG is never handed an etag (the capability refuses first).
+    """
+
+    Settings: ClassVar[type[ComponentSettings]] = StateSettings
+    settings: StateSettings
+
+    @abc.abstractmethod
+    async def get(self, key: str, consistency: Consistency, metadata: Metadata) -> GetResult | None:
+        """The value and etag of ``key``, or None when absent (or expired)."""
+
+    async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
+        """One item per key, in the order given; an absent key is an item with empty value.
+
+        Default: one get per key; stores with a multi-get override this (one round trip).
+        """
+        items = []
+        for key in keys:
+            try:
+                got = await self.get(key, Consistency.UNSPECIFIED, metadata)
+            except Exception as exc:  # reported per item, like Layotto
+                items.append(BulkGetItem(key=key, error=str(exc)))
+                continue
+            if got is None:
+                items.append(BulkGetItem(key=key))
+            else:
+                items.append(BulkGetItem(key, got.value, got.etag, metadata=got.metadata))
+        return items
+
+    @abc.abstractmethod
+    async def set(self, request: SetRequest) -> None: ...
+
+    @abc.abstractmethod
+    async def delete(self, request: DeleteRequest) -> None: ...
+
+    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
+        for request in requests:
+            await self.set(request)
+
+    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
+        for request in requests:
+            await self.delete(request)
+
+
+class TransactionalStateStore(StateStore):
+    """A store that applies a list of operations all-or-nothing (declares TRANSACTIONAL)."""
+
+    @abc.abstractmethod
+    async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None: ...
+
+
+# ---- helpers for stores with integer etags and TTL ------------------------------------------
+
+
+def parse_int_etag(etag: str, store: str) -> int:
+    """The version an integer etag stands for; EtagInvalid when it is not a decimal number."""
+    if not (etag.isascii() and etag.isdigit()):
+        raise EtagInvalid(f"state store {store}: invalid etag {etag!r}: expected a decimal number")
+    return int(etag)
+
+
+def expires_at(ttl_seconds: int | None, default_ttl: int | None, now: float) -> float | None:
+    """Unix time at which a write expires, or None for never (``ttl <= 0`` or no TTL at all)."""
+    ttl = default_ttl if ttl_seconds is None else ttl_seconds
+    if ttl is None or ttl <= 0:
+        return None
+    return now + ttl
+
+
+def expiry_metadata(expiry: float | None) -> dict[str, str]:
+    """``{"ttlExpireTime": RFC 3339}`` for an expiring item, ``{}`` otherwise."""
+    if expiry is None:
+        return {}
+    when = datetime.fromtimestamp(expiry, tz=UTC)
+    return {TTL_EXPIRE_TIME: when.isoformat(timespec="seconds").replace("+00:00", "Z")}
+
+
+def check_write(op: TransactionOp, current: int | None, store: str) -> None:
+    """Apply the etag and first-write rules to ``op`` against the key's live version.
+
+    ``current`` is None when the key is absent or expired. Raises EtagInvalid / EtagMismatch.
+    """
+    if op.etag is not None:
+        given = parse_int_etag(op.etag, store)
+        if current is None:
+            raise EtagMismatch(
+                f"state store {store}: etag mismatch: key {op.key!r} does not exist"
+            )
+        if given != current:
+            raise EtagMismatch(
+                f"state store {store}: etag mismatch for key {op.key!r}: "
+                f"{op.etag!r} is not the current version"
+            )
+    elif (
+        isinstance(op, SetRequest)
+        and op.concurrency is Concurrency.FIRST_WRITE
+        and current is not None
+    ):
+        raise EtagMismatch(
+            f"state store {store}: first-write: key {op.key!r} exists and no etag was given"
+        )

@@ -1,0 +1,120 @@
+"""``in-memory``: a state store in this process's memory (lost on restart).
+
+Etags are decimal version numbers drawn from one counter per store, so a version is never
+reused, not even for a key deleted and written again. Expired items are dropped when read and
+swept at most once a minute on write. No verb awaits between reading a key's version and
+writing it, so concurrent coroutines cannot interleave inside one check-and-write: of N writers
+holding the same etag exactly one wins.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pylotto.components.base import ComponentContext
+from pylotto.components.state.base import (
+    BulkGetItem,
+    Consistency,
+    DeleteRequest,
+    Feature,
+    GetResult,
+    SetRequest,
+    StateSettings,
+    TransactionalStateStore,
+    TransactionOp,
+    check_write,
+    expires_at,
+    expiry_metadata,
+)
+from pylotto.types import Metadata
+
+SWEEP_INTERVAL_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    value: bytes
+    version: int
+    expires_at: float | None
+
+
+class MemoryStateStore(TransactionalStateStore):
+    features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
+
+    def __init__(self, name: str, settings: StateSettings, context: ComponentContext) -> None:
+        super().__init__(name, settings, context)
+        self._items: dict[str, _Entry] = {}
+        self._versions = itertools.count(1)
+        self._next_sweep = time.time() + SWEEP_INTERVAL_SECONDS
+
+    def _live(self, key: str, now: float) -> _Entry | None:
+        entry = self._items.get(key)
+        if entry is not None and entry.expires_at is not None and entry.expires_at <= now:
+            del self._items[key]
+            return None
+        return entry
+
+    async def get(self, key: str, consistency: Consistency, metadata: Metadata) -> GetResult | None:
+        entry = self._live(key, time.time())
+        if entry is None:
+            return None
+        return GetResult(entry.value, str(entry.version), expiry_metadata(entry.expires_at))
+
+    async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
+        now = time.time()
+        items = []
+        for key in keys:
+            entry = self._live(key, now)
+            if entry is None:
+                items.append(BulkGetItem(key))
+            else:
+                items.append(BulkGetItem(key, entry.value, str(entry.version),
+                                         metadata=expiry_metadata(entry.expires_at)))
+        return items
+
+    async def set(self, request: SetRequest) -> None:
+        self._apply([request])
+
+    async def delete(self, request: DeleteRequest) -> None:
+        self._apply([request])
+
+    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
+        self._apply(requests)
+
+    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
+        self._apply(requests)
+
+    async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None:
+        self._apply(operations)
+
+    def _apply(self, operations: Sequence[TransactionOp]) -> None:
+        """Check every operation against the staged state, then publish all or nothing."""
+        now = time.time()
+        staged: dict[str, _Entry | None] = {}
+        for op in operations:
+            current = staged[op.key] if op.key in staged else self._live(op.key, now)
+            check_write(op, current.version if current else None, self.name)
+            if isinstance(op, SetRequest):
+                expiry = expires_at(op.ttl_seconds, self.settings.ttl_in_seconds, now)
+                staged[op.key] = _Entry(op.value, next(self._versions), expiry)
+            else:
+                staged[op.key] = None
+        for key, entry in staged.items():
+            if entry is None:
+                self._items.pop(key, None)
+            else:
+                self._items[key] = entry
+        if now >= self._next_sweep:
+            self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        self._next_sweep = now + SWEEP_INTERVAL_SECONDS
+        expired = [k for k, e in self._items.items() if e.expires_at is not None
+                   and e.expires_at <= now]
+        for key in expired:
+            del self._items[key]
+        if expired:
+            self.context.logger.debug("swept %d expired keys", len(expired))

@@ -1,0 +1,298 @@
+"""``sqlite``: a state store in one SQLite file (survives restarts; no server needed).
+
+Metadata (Dapr's names): ``connectionString`` — the database file (default
+``<data_dir>/state-<name>.db``; a relative path is taken under the data dir; ``file:...`` URIs and
+``:memory:`` are passed to SQLite as such), ``tableName`` (default ``state``),
+``cleanupIntervalInSeconds`` (how often expired rows are deleted; default 3600, ``<= 0``: only
+on start), plus ``keyPrefix`` and ``ttlInSeconds`` of every state store.
+
+Each row keeps ``value``, an integer ``etag`` and ``expires_at`` (Unix seconds, NULL = never).
+Etags come from a one-row version table bumped inside each write transaction, so they never
+repeat, even across several sidecars sharing the file. Every write is one ``BEGIN IMMEDIATE``
+transaction: a failed etag check rolls back the whole batch. Expired rows are invisible to
+reads at once and deleted by the periodic cleanup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from pydantic import Field
+
+from pylotto.components.base import ComponentContext
+from pylotto.components.state.base import (
+    BulkGetItem,
+    Concurrency,
+    Consistency,
+    DeleteRequest,
+    Feature,
+    GetResult,
+    SetRequest,
+    StateSettings,
+    TransactionalStateStore,
+    TransactionOp,
+    check_write,
+    expires_at,
+    expiry_metadata,
+)
+from pylotto.errors import Internal, PylottoError, Unavailable
+from pylotto.types import Metadata
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a write waits for another connection (another sidecar) holding the file's lock."""
+
+
+class SqliteStateSettings(StateSettings):
+    connection_string: str = Field("", alias="connectionString")
+    table_name: str = Field("state", alias="tableName", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    cleanup_interval_in_seconds: float = Field(3600.0, alias="cleanupIntervalInSeconds")
+
+
+def database_target(connection_string: str, name: str, data_dir: Path) -> tuple[str, bool]:
+    """What to hand ``sqlite3.connect``: (path or URI, is_uri)."""
+    if connection_string == ":memory:":
+        return connection_string, False
+    if connection_string.startswith("file:"):
+        return connection_string, True
+    path = Path(connection_string).expanduser() if connection_string else Path(f"state-{name}.db")
+    if not path.is_absolute():
+        path = data_dir / path
+    return str(path), False
+
+
+def db_error(exc: sqlite3.Error | ValueError, store: str) -> PylottoError:
+    """A busy, locked or unreachable file is worth a retry; anything else is Internal."""
+    if isinstance(exc, sqlite3.OperationalError | ValueError):
+        return Unavailable(f"state store {store}: sqlite: {exc}")
+    return Internal(f"state store {store}: sqlite: {exc}")
+
+
+class SqliteStateStore(TransactionalStateStore):
+    Settings = SqliteStateSettings
+    settings: SqliteStateSettings
+    features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
+
+    def __init__(
+        self, name: str, settings: SqliteStateSettings, context: ComponentContext
+    ) -> None:
+        super().__init__(name, settings, context)
+        self.target, self._uri = database_target(
+            settings.connection_string, name, context.data_dir
+        )
+        table = settings.table_name
+        self._table = f'"{table}"'
+        self._versions = f'"{table}_version"'
+        self._db: aiosqlite.Connection | None = None
+        # One connection; the lock keeps reads out of another coroutine's open transaction.
+        self._lock = asyncio.Lock()
+        self._cleanup: asyncio.Task[None] | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def init(self) -> None:
+        if not self._uri and self.target != ":memory:":
+            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = await aiosqlite.connect(self.target, isolation_level=None, uri=self._uri)
+            await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await self._db.execute("PRAGMA journal_mode = WAL")
+            await self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._table} (key TEXT NOT NULL PRIMARY KEY, "
+                "value BLOB NOT NULL, etag INTEGER NOT NULL, expires_at REAL)"
+            )
+            await self._db.execute(
+                f'CREATE INDEX IF NOT EXISTS "{self.settings.table_name}_expires_at" '
+                f"ON {self._table} (expires_at) WHERE expires_at IS NOT NULL"
+            )
+            await self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._versions} "
+                "(id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)"
+            )
+            await self._db.execute(
+                f"INSERT OR IGNORE INTO {self._versions} (id, last) VALUES (1, 0)"
+            )
+        except sqlite3.Error as exc:
+            await self.close()
+            raise Unavailable(f"state store {self.name}: cannot open {self.target}: {exc}") from exc
+        await self.delete_expired()
+        interval = self.settings.cleanup_interval_in_seconds
+        if interval > 0:
+            self._cleanup = asyncio.create_task(self._cleanup_loop(interval))
+
+    async def close(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cleanup
+            self._cleanup = None
+        if self._db is not None:
+            db, self._db = self._db, None
+            async with self._lock:
+                await db.close()
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1", ())
+
+    async def _cleanup_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.delete_expired()
+            except PylottoError as exc:
+                self.context.logger.warning("deleting expired state failed: %s", exc.message)
+
+    async def delete_expired(self) -> int:
+        """Delete the rows whose TTL has passed; returns how many."""
+        async with self._lock:
+            db = self._conn()
+            try:
+                cursor = await db.execute(
+                    f"DELETE FROM {self._table} WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                    (time.time(),),
+                )
+                deleted: int = cursor.rowcount
+                await cursor.close()
+            except (sqlite3.Error, ValueError) as exc:
+                raise db_error(exc, self.name) from exc
+        if deleted:
+            self.context.logger.debug("deleted %d expired keys", deleted)
+        return deleted
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise Unavailable(f"state store {self.name} is not open")
+        return self._db
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+        async with self._lock:
+            db = self._conn()
+            try:
+                async with db.execute(sql, params) as cursor:
+                    return list(await cursor.fetchall())
+            except (sqlite3.Error, ValueError) as exc:
+                raise db_error(exc, self.name) from exc
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    async def get(self, key: str, consistency: Consistency, metadata: Metadata) -> GetResult | None:
+        rows = await self._fetch(
+            f"SELECT value, etag, expires_at FROM {self._table} "
+            "WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+            (key, time.time()),
+        )
+        if not rows:
+            return None
+        value, etag, expiry = rows[0]
+        return GetResult(bytes(value), str(etag), expiry_metadata(expiry))
+
+    async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
+        """One query for every key (the key list travels as one JSON parameter)."""
+        if not keys:
+            return []
+        rows = await self._fetch(
+            f"SELECT key, value, etag, expires_at FROM {self._table} "
+            "WHERE key IN (SELECT value FROM json_each(?)) "
+            "AND (expires_at IS NULL OR expires_at > ?)",
+            (json.dumps(list(keys)), time.time()),
+        )
+        found = {key: (bytes(value), str(etag), expiry) for key, value, etag, expiry in rows}
+        items = []
+        for key in keys:
+            if key in found:
+                value, etag, expiry = found[key]
+                items.append(BulkGetItem(key, value, etag, metadata=expiry_metadata(expiry)))
+            else:
+                items.append(BulkGetItem(key))
+        return items
+
+    # ---- writes ----------------------------------------------------------------------------
+
+    async def set(self, request: SetRequest) -> None:
+        await self._apply([request])
+
+    async def delete(self, request: DeleteRequest) -> None:
+        await self._apply([request])
+
+    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
+        await self._apply(requests)
+
+    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
+        await self._apply(requests)
+
+    async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None:
+        await self._apply(operations)
+
+    async def _apply(self, operations: Sequence[TransactionOp]) -> None:
+        """Run ``operations`` in one transaction; any failure rolls every one of them back."""
+        if not operations:
+            return
+        async with self._lock:
+            db = self._conn()
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+            except (sqlite3.Error, ValueError) as exc:
+                raise db_error(exc, self.name) from exc
+            try:
+                await self._apply_in_transaction(db, operations)
+                await db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error | ValueError):
+                    raise db_error(exc, self.name) from exc
+                raise
+
+    async def _apply_in_transaction(
+        self, db: aiosqlite.Connection, operations: Sequence[TransactionOp]
+    ) -> None:
+        now = time.time()
+        version = await self._reserve_versions(
+            db, sum(isinstance(op, SetRequest) for op in operations)
+        )
+        for op in operations:
+            needs_check = op.etag is not None or (
+                isinstance(op, SetRequest) and op.concurrency is Concurrency.FIRST_WRITE
+            )
+            if needs_check:
+                check_write(op, await self._live_version(db, op.key, now), self.name)
+            if isinstance(op, SetRequest):
+                expiry = expires_at(op.ttl_seconds, self.settings.ttl_in_seconds, now)
+                await db.execute(
+                    f"INSERT INTO {self._table} (key, value, etag, expires_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                    "etag = excluded.etag, expires_at = excluded.expires_at",
+                    (op.key, op.value, version, expiry),
+                )
+                version += 1
+            else:
+                await db.execute(f"DELETE FROM {self._table} WHERE key = ?", (op.key,))
+
+    async def _reserve_versions(self, db: aiosqlite.Connection, count: int) -> int:
+        """The first of ``count`` fresh versions (0 when none is needed)."""
+        if count == 0:
+            return 0
+        async with db.execute(
+            f"UPDATE {self._versions} SET last = last + ? WHERE id = 1 RETURNING last", (count,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise Internal(f"state store {self.name}: version table {self._versions} is empty")
+        last: int = row[0]
+        return last - count + 1
+
+    async def _live_version(self, db: aiosqlite.Connection, key: str, now: float) -> int | None:
+        async with db.execute(
+            f"SELECT etag FROM {self._table} "
+            "WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+            (key, now),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else int(row[0])

@@ -1,0 +1,97 @@
+"""GetState, GetBulkState, SaveState, DeleteState, DeleteBulkState, ExecuteStateTransaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import empty_pb2
+
+from pylotto.capabilities.state import (
+    StateItem,
+    StateOperation,
+    concurrency_from_wire,
+    consistency_from_wire,
+)
+from pylotto.facades.layotto.base import LayottoRpcs
+from pylotto.proto.layotto import runtime_pb2
+
+
+def state_item(item: runtime_pb2.StateItem) -> StateItem:
+    return StateItem(
+        key=item.key,
+        value=item.value,
+        etag=item.etag.value if item.HasField("etag") else None,
+        metadata=dict(item.metadata),
+        concurrency=concurrency_from_wire(item.options.concurrency),
+        consistency=consistency_from_wire(item.options.consistency),
+    )
+
+
+class StateRpcs(LayottoRpcs):
+    async def GetState(
+        self, request: runtime_pb2.GetStateRequest, context: Any
+    ) -> runtime_pb2.GetStateResponse:
+        got = await self.runtime.state.get_state(
+            request.store_name,
+            request.key,
+            consistency_from_wire(request.consistency),
+            dict(request.metadata),
+        )
+        return runtime_pb2.GetStateResponse(data=got.value, etag=got.etag or "",
+                                            metadata=got.metadata)
+
+    async def GetBulkState(
+        self, request: runtime_pb2.GetBulkStateRequest, context: Any
+    ) -> runtime_pb2.GetBulkStateResponse:
+        items = await self.runtime.state.get_bulk_state(
+            request.store_name, list(request.keys), dict(request.metadata)
+        )
+        return runtime_pb2.GetBulkStateResponse(
+            items=[
+                runtime_pb2.BulkStateItem(key=item.key, data=item.value, etag=item.etag or "",
+                                          error=item.error, metadata=item.metadata)
+                for item in items
+            ]
+        )
+
+    async def SaveState(
+        self, request: runtime_pb2.SaveStateRequest, context: Any
+    ) -> empty_pb2.Empty:
+        await self.runtime.state.save_state(
+            request.store_name, [state_item(item) for item in request.states]
+        )
+        return empty_pb2.Empty()
+
+    async def DeleteState(
+        self, request: runtime_pb2.DeleteStateRequest, context: Any
+    ) -> empty_pb2.Empty:
+        item = StateItem(
+            key=request.key,
+            etag=request.etag.value if request.HasField("etag") else None,
+            metadata=dict(request.metadata),
+            concurrency=concurrency_from_wire(request.options.concurrency),
+            consistency=consistency_from_wire(request.options.consistency),
+        )
+        await self.runtime.state.delete_state(request.store_name, item)
+        return empty_pb2.Empty()
+
+    async def DeleteBulkState(
+        self, request: runtime_pb2.DeleteBulkStateRequest, context: Any
+    ) -> empty_pb2.Empty:
+        await self.runtime.state.delete_bulk_state(
+            request.store_name, [state_item(item) for item in request.states]
+        )
+        return empty_pb2.Empty()
+
+    async def ExecuteStateTransaction(
+        self, request: runtime_pb2.ExecuteStateTransactionRequest, context: Any
+    ) -> empty_pb2.Empty:
+        operations = [
+            StateOperation(op.operationType,
+                           state_item(op.request) if op.HasField("request") else None)
+            for op in request.operations
+        ]
+        await self.runtime.state.execute_state_transaction(
+            request.storeName, operations, dict(request.metadata)
+        )
+        return empty_pb2.Empty()
