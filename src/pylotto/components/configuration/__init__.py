@@ -1,0 +1,5 @@
+"""configuration components: grouped, labelled configuration items with change subscriptions."""
+
+ALIASES: dict[str, str] = {
+    "in-memory": "pylotto.components.configuration.memory:MemoryConfigurationStore",
+}

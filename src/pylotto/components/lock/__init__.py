@@ -1,0 +1,5 @@
+"""lock components: non-blocking, lease-based distributed locks."""
+
+ALIASES: dict[str, str] = {
+    "in-memory": "pylotto.components.lock.memory:MemoryLockStore",
+}
