@@ -1,0 +1,80 @@
+"""The pub/sub app channel: how events reach the app, whatever the transport.
+
+A transport (Layotto AppCallback gRPC, Dapr AppCallback gRPC, Dapr HTTP) implements
+:class:`AppChannel`. It reports the app's verdict as a :class:`DeliveryStatus` and failures as
+pylotto errors: Unsupported when the app does not handle events at all (the event is dropped),
+Unavailable / DeadlineExceeded / Internal otherwise (the event is redelivered).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class DeliveryStatus(enum.IntEnum):
+    """The app's verdict on one event; the numbers are those of Layotto's and Dapr's protos."""
+
+    SUCCESS = 0
+    """Processed: acknowledge."""
+    RETRY = 1
+    """Not processed: redeliver later."""
+    DROP = 2
+    """Will never be processed: acknowledge and log a warning."""
+
+    @classmethod
+    def from_code(cls, code: int) -> DeliveryStatus | None:
+        """The status for a wire enum value, None for a value no protocol defines."""
+        try:
+            return cls(code)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSubscription:
+    """One topic the app wants events from."""
+
+    pubsub_name: str
+    topic: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicEvent:
+    """One event as the app receives it: the CloudEvent attributes and decoded data."""
+
+    id: str
+    source: str
+    type: str
+    spec_version: str
+    data_content_type: str
+    topic: str
+    pubsub_name: str
+    data: bytes
+    metadata: dict[str, str] = field(default_factory=dict)
+    """The metadata the message was published with."""
+    cloud_event: Mapping[str, Any] = field(default_factory=dict)
+    """The whole envelope (extensions included), for transports that send it as is."""
+
+
+class AppChannel(abc.ABC):
+    """Pub/sub calls from the sidecar to its app."""
+
+    description: str = "app"
+    """Where the app is, for log lines ("app callback at 127.0.0.1:9999")."""
+
+    @abc.abstractmethod
+    async def list_subscriptions(self) -> list[TopicSubscription]:
+        """The app's subscriptions. Unavailable / DeadlineExceeded: the app is not up (yet);
+        Unsupported: the app has no pub/sub handler."""
+
+    @abc.abstractmethod
+    async def deliver(self, event: TopicEvent) -> DeliveryStatus:
+        """Hand ``event`` to the app and return its verdict (errors: see the module doc)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the default has none."""

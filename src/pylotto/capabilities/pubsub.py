@@ -1,0 +1,425 @@
+"""Pub/sub: publish in a CloudEvent envelope, deliver to the app at least once.
+
+Two ways to receive: the app's callback server (subscriptions listed once at start through
+the :class:`~pylotto.appchannel.base.AppChannel`) and subscriber streams
+(:meth:`PubSubCapability.subscribe_stream`, Layotto's SubscribeTopicEvents). Either way one
+component subscription per (pubsub, topic) feeds a handler that turns the message into a
+:class:`TopicEvent`, hands it over and applies the verdict: SUCCESS and DROP acknowledge,
+RETRY and failures raise so the broker redelivers after its back-off; an app that does not
+implement event delivery (Unsupported) drops. Several streams on one topic join the same
+consumer group (unless their metadata names another ``consumerID``) and share its messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
+from pylotto.capabilities import cloudevents
+from pylotto.capabilities.base import Capability, ComponentSet, RuntimeContext
+from pylotto.components.pubsub.base import Feature, Handler, Message, PubSub, Subscription
+from pylotto.errors import (
+    DeadlineExceeded,
+    Internal,
+    InvalidArgument,
+    PylottoError,
+    Unavailable,
+    Unsupported,
+)
+
+log = logging.getLogger("pylotto.pubsub")
+
+STREAM_DRAIN_SECONDS = 5.0
+"""On stop, how long a subscriber stream may take to answer the events it holds."""
+STOP_TIMEOUT_SECONDS = 10.0
+"""On stop, how long deliveries in flight may take; later ones are cancelled (and requeued)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequest:
+    pubsub_name: str
+    topic: str
+    data: bytes = b""
+    data_content_type: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    trace_parent: str = ""
+    """W3C ``traceparent`` of the caller, copied into the envelope."""
+    trace_state: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryPolicy:
+    """How long to keep asking an app that is not up yet for its subscriptions."""
+
+    initial_interval: float = 0.5
+    max_interval: float = 10.0
+    window: float = 300.0
+
+
+class _Nack(Exception):
+    """Raised by a delivery handler to have the broker redeliver the message."""
+
+
+Deliver = Callable[[TopicEvent], Awaitable[DeliveryStatus]]
+
+
+class _DeliveryLog:
+    """Warn when deliveries of one subscription start failing, note when they recover."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.failing = False
+
+    def failed(self, event: TopicEvent, reason: str) -> None:
+        if not self.failing:
+            self.failing = True
+            log.warning("%s: event %s will be redelivered: %s", self.where, event.id, reason)
+        else:
+            log.debug("%s: event %s will be redelivered: %s", self.where, event.id, reason)
+
+    def delivered(self) -> None:
+        if self.failing:
+            self.failing = False
+            log.info("%s: deliveries succeed again", self.where)
+
+
+class EventStream:
+    """One subscriber stream: events go out through :meth:`events`, verdicts come back
+    through :meth:`ack`. Closing it ends the component subscription; events not yet
+    answered are redelivered (to another subscriber of the group, or later)."""
+
+    def __init__(self, pubsub_name: str, topic: str) -> None:
+        self.pubsub_name = pubsub_name
+        self.topic = topic
+        self.subscription: Subscription | None = None
+        self._outbox: asyncio.Queue[TopicEvent | None] = asyncio.Queue()
+        self._pending: dict[str, deque[asyncio.Future[DeliveryStatus]]] = {}
+        self._closed = False
+        self._closing: asyncio.Task[None] | None = None
+        self.on_close: Callable[[EventStream], None] | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Events sent (or queued to send) and not answered yet."""
+        return sum(len(waiting) for waiting in self._pending.values())
+
+    async def deliver(self, event: TopicEvent) -> DeliveryStatus:
+        """Queue ``event`` for the subscriber and wait for its verdict."""
+        if self._closed:
+            raise _Nack(f"subscriber stream for topic {self.topic} is closed")
+        future: asyncio.Future[DeliveryStatus] = asyncio.get_running_loop().create_future()
+        waiting = self._pending.setdefault(event.id, deque())
+        waiting.append(future)
+        self._outbox.put_nowait(event)
+        try:
+            return await future
+        finally:
+            if future in waiting:
+                waiting.remove(future)
+            if not waiting and self._pending.get(event.id) is waiting:
+                del self._pending[event.id]
+
+    def ack(self, event_id: str, status: DeliveryStatus | int) -> None:
+        """The subscriber's verdict on ``event_id``; an unknown status means RETRY."""
+        verdict = DeliveryStatus.from_code(status)
+        if verdict is None:
+            log.warning(
+                "topic %s: unknown status %s for event %s: redelivering", self.topic, status,
+                event_id,
+            )
+            verdict = DeliveryStatus.RETRY
+        waiting = self._pending.get(event_id)
+        future = next((f for f in waiting or () if not f.done()), None)
+        if future is None:
+            log.warning("topic %s: verdict for unknown event %r ignored", self.topic, event_id)
+            return
+        future.set_result(verdict)
+
+    async def events(self) -> AsyncIterator[TopicEvent]:
+        """The events to send, until the stream closes."""
+        while True:
+            event = await self._outbox.get()
+            if event is None:
+                return
+            yield event
+
+    async def close(self, drain: float = 0.0) -> None:
+        """Unsubscribe. ``drain`` > 0: first let the subscriber answer the events it holds
+        for up to ``drain`` seconds. Safe to call more than once."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(drain))
+        await asyncio.shield(self._closing)
+
+    async def _close(self, drain: float) -> None:
+        unsubscribing = (
+            asyncio.ensure_future(self.subscription.close()) if self.subscription else None
+        )
+        if unsubscribing is not None and drain > 0:
+            await asyncio.wait({unsubscribing}, timeout=drain)
+        else:
+            await asyncio.sleep(0)  # let the subscription mark itself closing first
+        self._closed = True
+        for waiting in self._pending.values():
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(_Nack("subscriber stream closed"))
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
+        self._outbox.put_nowait(None)
+        if unsubscribing is not None:
+            await unsubscribing
+        if self.on_close is not None:
+            self.on_close(self)
+
+
+class PubSubCapability(Capability[PubSub]):
+    """Validation: empty pubsub name or topic → InvalidArgument; no pubsub configured →
+    NotConfigured; unknown name → ComponentNotFound; broker failure → Internal (Unavailable
+    / DeadlineExceeded kept)."""
+
+    def __init__(
+        self,
+        components: ComponentSet[PubSub],
+        context: RuntimeContext,
+        *,
+        app_channel: AppChannel | None = None,
+        discovery: DiscoveryPolicy | None = None,
+    ) -> None:
+        super().__init__(components, context)
+        if app_channel is None and context.app.grpc_callback_port:
+            from pylotto.appchannel.layotto_grpc import LayottoGrpcAppChannel
+
+            app_channel = LayottoGrpcAppChannel(
+                context.app.grpc_callback_host, context.app.grpc_callback_port
+            )
+        self.app_channel = app_channel
+        self.discovery = discovery or DiscoveryPolicy()
+        self.source = context.app_id or cloudevents.DEFAULT_SOURCE
+        self.app_subscriptions: dict[tuple[str, str], Subscription] = {}
+        self._streams: set[EventStream] = set()
+        self._discovering: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def open_streams(self) -> int:
+        """Subscriber streams currently open."""
+        return len(self._streams)
+
+    # ---- publish ---------------------------------------------------------------------------
+
+    def _component(self, pubsub_name: str, topic: str) -> PubSub:
+        if not pubsub_name:
+            raise InvalidArgument("pubsub name is empty")
+        if not topic:
+            raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}")
+        return self.components.get(pubsub_name)
+
+    def envelope(self, request: PublishRequest, component: PubSub) -> bytes:
+        """The bytes handed to the broker for ``request``."""
+        ttl = cloudevents.ttl_seconds(request.metadata)
+        if cloudevents.raw_payload(request.metadata):
+            return request.data
+        common = {
+            "topic": request.topic,
+            "pubsub_name": request.pubsub_name,
+            "source": self.source,
+            "event_type": cloudevents.DEFAULT_TYPE,
+            "trace_parent": request.trace_parent,
+            "trace_state": request.trace_state,
+        }
+        if cloudevents.is_cloudevent_content_type(request.data_content_type):
+            envelope = cloudevents.from_cloud_event(request.data, **common)
+        else:
+            envelope = cloudevents.new_envelope(request.data, request.data_content_type, **common)
+        if ttl is not None and not component.has(Feature.MESSAGE_TTL):
+            cloudevents.set_expiration(envelope, ttl)
+        return cloudevents.encode(envelope)
+
+    async def publish(self, request: PublishRequest) -> None:
+        component = self._component(request.pubsub_name, request.topic)
+        data = self.envelope(request, component)
+        try:
+            await component.publish(request.topic, data, request.metadata)
+        except PylottoError as exc:
+            message = (
+                f"error when publish to topic {request.topic} in pubsub "
+                f"{request.pubsub_name}: {exc.message}"
+            )
+            if isinstance(exc, Unavailable | DeadlineExceeded):
+                raise type(exc)(message) from exc
+            raise Internal(message) from exc
+
+    # ---- delivery --------------------------------------------------------------------------
+
+    def handler(
+        self, pubsub_name: str, topic: str, metadata: Mapping[str, str], deliver: Deliver
+    ) -> Handler:
+        """The component handler that hands messages to ``deliver`` and applies verdicts."""
+        raw = cloudevents.raw_payload(metadata)
+        where = f"pubsub {pubsub_name} topic {topic}"
+        health = _DeliveryLog(where)
+
+        async def handle(message: Message) -> None:
+            try:
+                event = cloudevents.to_topic_event(
+                    message.data, topic=message.topic, pubsub_name=pubsub_name,
+                    metadata=message.metadata, raw=raw, source=self.source,
+                )
+            except InvalidArgument as exc:
+                log.error("%s: undeliverable message dropped: %s", where, exc.message)
+                return
+            if cloudevents.has_expired(event.cloud_event):
+                log.warning(
+                    "%s: dropping expired event %s (expired %s)", where, event.id,
+                    event.cloud_event.get(cloudevents.EXPIRATION),
+                )
+                return
+            try:
+                status = await deliver(event)
+            except Unsupported as exc:
+                log.warning("%s: event %s dropped: %s", where, event.id, exc.message)
+                return
+            except _Nack:
+                raise
+            except Exception as exc:
+                health.failed(event, exc.message if isinstance(exc, PylottoError) else repr(exc))
+                raise
+            if status is DeliveryStatus.RETRY:
+                log.debug("%s: app asked to retry event %s", where, event.id)
+                raise _Nack(f"RETRY status returned for event {event.id}")
+            health.delivered()
+            if status is DeliveryStatus.DROP:
+                log.warning("%s: DROP status returned for event %s", where, event.id)
+            else:
+                log.debug("%s: event %s delivered", where, event.id)
+
+        return handle
+
+    async def start(self) -> None:
+        """Ask the app for its subscriptions (in the background while it is not up)."""
+        if self.app_channel is None or not len(self.components):
+            return
+        try:
+            subscriptions = await self.app_channel.list_subscriptions()
+        except (Unavailable, DeadlineExceeded) as exc:
+            log.warning(
+                "%s not reachable yet (%s): asking for its subscriptions in the background "
+                "for %.0fs", self.app_channel.description, exc.message, self.discovery.window,
+            )
+            self._discovering = asyncio.create_task(self._discover_later())
+            return
+        except PylottoError as exc:
+            self._no_subscriptions(exc)
+            return
+        await self.subscribe_app(subscriptions)
+
+    def _no_subscriptions(self, exc: PylottoError) -> None:
+        if isinstance(exc, Unsupported):
+            log.info("%s: no pub/sub subscriptions (%s)", self.app_callback(), exc.message)
+        else:
+            log.error("ListTopicSubscriptions failed, no subscriptions: %s", exc.message)
+
+    def app_callback(self) -> str:
+        return self.app_channel.description if self.app_channel else "no app channel"
+
+    async def _discover_later(self) -> None:
+        assert self.app_channel is not None
+        deadline = time.monotonic() + self.discovery.window
+        delay = self.discovery.initial_interval
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                subscriptions = await self.app_channel.list_subscriptions()
+            except (Unavailable, DeadlineExceeded) as exc:
+                if time.monotonic() >= deadline:
+                    log.error(
+                        "%s still not reachable after %.0fs (%s): no subscriptions",
+                        self.app_callback(), self.discovery.window, exc.message,
+                    )
+                    return
+                log.debug("%s not reachable yet: %s", self.app_callback(), exc.message)
+                delay = min(delay * 2, self.discovery.max_interval)
+                continue
+            except PylottoError as exc:
+                self._no_subscriptions(exc)
+                return
+            log.info("%s reachable: subscribing", self.app_callback())
+            await self.subscribe_app(subscriptions)
+            return
+
+    async def subscribe_app(self, subscriptions: list[TopicSubscription]) -> None:
+        """Subscribe each (pubsub, topic) the app listed; the last listing of a pair wins."""
+        wanted: dict[tuple[str, str], dict[str, str]] = {}
+        for item in subscriptions:
+            if not item.pubsub_name or not item.topic:
+                log.warning("app subscription without pubsub name or topic ignored: %s", item)
+                continue
+            wanted[(item.pubsub_name, item.topic)] = dict(item.metadata)
+        assert self.app_channel is not None
+        for (pubsub_name, topic), metadata in wanted.items():
+            if self._stopping or (pubsub_name, topic) in self.app_subscriptions:
+                continue
+            try:
+                component = self.components.get(pubsub_name)
+                handler = self.handler(pubsub_name, topic, metadata, self.app_channel.deliver)
+                subscription = await component.subscribe(topic, handler, metadata)
+            except PylottoError as exc:
+                log.error(
+                    "app subscription to topic %s of pubsub %s failed: %s",
+                    topic, pubsub_name, exc.message,
+                )
+                continue
+            self.app_subscriptions[(pubsub_name, topic)] = subscription
+            log.info(
+                "app %s subscribed to topic %s on pubsub %s",
+                self.context.app_id or "(no id)", topic, pubsub_name,
+            )
+
+    async def subscribe_stream(
+        self, pubsub_name: str, topic: str, metadata: Mapping[str, str]
+    ) -> EventStream:
+        """A subscriber stream on (pubsub, topic); the caller must ``close()`` it."""
+        component = self._component(pubsub_name, topic)
+        if self._stopping:
+            raise Unavailable("the sidecar is shutting down")
+        stream = EventStream(pubsub_name, topic)
+        handler = self.handler(pubsub_name, topic, metadata, stream.deliver)
+        stream.subscription = await component.subscribe(topic, handler, dict(metadata))
+        stream.on_close = self._streams.discard
+        self._streams.add(stream)
+        log.info("subscriber stream opened on topic %s of pubsub %s", topic, pubsub_name)
+        return stream
+
+    async def stop(self) -> None:
+        """Unsubscribe everything; deliveries in flight finish first (streams get
+        :data:`STREAM_DRAIN_SECONDS` to answer, everything :data:`STOP_TIMEOUT_SECONDS`)."""
+        self._stopping = True
+        if self._discovering is not None:
+            self._discovering.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._discovering
+        subscriptions = list(self.app_subscriptions.values())
+        self.app_subscriptions.clear()
+        closing = asyncio.gather(
+            *(subscription.close() for subscription in subscriptions),
+            *(stream.close(drain=STREAM_DRAIN_SECONDS) for stream in list(self._streams)),
+            return_exceptions=True,
+        )
+        try:
+            results = await asyncio.wait_for(closing, STOP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "deliveries still in flight after %.0fs: cancelled", STOP_TIMEOUT_SECONDS
+            )
+            results = []
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("closing a subscription failed: %r", result)
+        if self.app_channel is not None:
+            await self.app_channel.close()

@@ -1,0 +1,5 @@
+"""pubsub components."""
+
+ALIASES: dict[str, str] = {
+    "in-memory": "pylotto.components.pubsub.memory:InMemoryPubSub",
+}
