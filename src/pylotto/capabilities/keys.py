@@ -6,9 +6,23 @@ any other value S → ``S||{key}``. Neither a key nor a custom prefix may contai
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 from pylotto.errors import InvalidArgument
 
 SEPARATOR = "||"
+
+
+def _valid_prefix(value: str) -> str:
+    if SEPARATOR in value:
+        raise ValueError(f"a key prefix can't contain '{SEPARATOR}'")
+    return value
+
+
+KeyPrefix = Annotated[str, AfterValidator(_valid_prefix)]
+"""The type of a component's ``keyPrefix`` setting: a bad prefix fails at start-up."""
 
 
 def check_no_separator(what: str, value: str) -> None:

@@ -23,8 +23,9 @@ import abc
 import enum
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
+from pylotto.capabilities.keys import KeyPrefix
 from pylotto.components.base import Component
 from pylotto.metadata import ComponentSettings
 
@@ -42,14 +43,7 @@ class LockStatus(enum.IntEnum):
 class LockSettings(ComponentSettings):
     """Keys every lock store accepts; ``keyPrefix`` is applied by the capability layer."""
 
-    key_prefix: str = Field("appid", alias="keyPrefix")
-
-    @field_validator("key_prefix")
-    @classmethod
-    def _no_separator(cls, value: str) -> str:
-        if "||" in value:
-            raise ValueError("a key prefix can't contain '||'")
-        return value
+    key_prefix: KeyPrefix = Field("appid", alias="keyPrefix")
 
 
 class LockStore(Component):

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from pylotto.capabilities.keys import KeyPrefix
 from pylotto.components.base import Component
 from pylotto.metadata import ComponentSettings
 from pylotto.types import Metadata
@@ -41,17 +42,10 @@ class Feature(enum.StrEnum):
 class SequencerSettings(ComponentSettings):
     """Keys every sequencer accepts; the capability applies ``keyPrefix`` and ``biggerThan``."""
 
-    key_prefix: str = Field("appid", alias="keyPrefix")
+    key_prefix: KeyPrefix = Field("appid", alias="keyPrefix")
     bigger_than: dict[str, int] = Field(default_factory=dict, alias="biggerThan")
     """Key (as the app sends it) → floor: the first id handed out for the key is above it.
     A map, or the same as a JSON object in a string (metadata values are strings)."""
-
-    @field_validator("key_prefix")
-    @classmethod
-    def _no_separator(cls, value: str) -> str:
-        if "||" in value:
-            raise ValueError("a key prefix can't contain '||'")
-        return value
 
     @field_validator("bigger_than", mode="before")
     @classmethod

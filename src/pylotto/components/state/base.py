@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
+from pylotto.capabilities.keys import KeyPrefix
 from pylotto.components.base import Component
 from pylotto.errors import EtagInvalid, EtagMismatch
 from pylotto.metadata import ComponentSettings
@@ -47,16 +48,9 @@ class Consistency(enum.StrEnum):
 class StateSettings(ComponentSettings):
     """Keys every state store accepts; ``keyPrefix`` is applied by the capability layer."""
 
-    key_prefix: str = Field("none", alias="keyPrefix")
+    key_prefix: KeyPrefix = Field("none", alias="keyPrefix")
     ttl_in_seconds: int | None = Field(None, alias="ttlInSeconds")
     """Default TTL of every write that does not give one; None or <= 0: never expire."""
-
-    @field_validator("key_prefix")
-    @classmethod
-    def _no_separator(cls, value: str) -> str:
-        if "||" in value:
-            raise ValueError("a key prefix can't contain '||'")
-        return value
 
 
 @dataclass(frozen=True, slots=True)
