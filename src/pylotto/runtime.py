@@ -96,7 +96,7 @@ class Runtime:
                     ) from exc
                 built[spec.name] = component
                 self.health[label] = ComponentHealth("UP", type=spec.type)
-                log.info("component %s (%s) ready", label, spec.type)
+                log.debug("component %s (%s) ready", label, spec.type)
         self._build_capabilities()
         for service in self._services():
             await service.start()

@@ -1,0 +1,34 @@
+"""pylotto's Python SDK for the Layotto runtime API.
+
+``Client`` (blocking) and ``AsyncClient`` (asyncio) have one method per RPC; ``App`` is the
+callback server that receives pub/sub events. Refusals raise :class:`ClientError`.
+"""
+
+from pylotto.client.aio import AsyncClient
+from pylotto.client.app import App
+from pylotto.client.subscription import Subscription
+from pylotto.client.sync import Client, SyncSubscription
+from pylotto.client.types import (
+    BindingResult,
+    BulkStateItem,
+    ClientError,
+    Concurrency,
+    ConfigurationItem,
+    Consistency,
+    EventStatus,
+    FileInfo,
+    FileList,
+    FileMeta,
+    InvokeResult,
+    LockStatus,
+    StateItem,
+    TopicEvent,
+    TransactionOperation,
+)
+
+__all__ = [
+    "App", "AsyncClient", "BindingResult", "BulkStateItem", "Client", "ClientError",
+    "Concurrency", "ConfigurationItem", "Consistency", "EventStatus", "FileInfo", "FileList",
+    "FileMeta", "InvokeResult", "LockStatus", "StateItem", "Subscription", "SyncSubscription",
+    "TopicEvent", "TransactionOperation",
+]
