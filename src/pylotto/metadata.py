@@ -9,14 +9,72 @@ component, the key and what was expected.
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from pylotto.errors import ConfigError
 
 log = logging.getLogger("pylotto.metadata")
+
+
+# ---- value types shared by component settings ---------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
+_UNIT_SECONDS = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a Go duration (``"500ms"``, ``"1m30s"``) or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '500ms', '5s' or '1m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            if not _DURATION.fullmatch(text):
+                raise ValueError(
+                    f"{value!r} is not a duration such as '500ms', '5s' or '1m'"
+                ) from None
+            seconds = sum(
+                float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text)
+            )
+    else:
+        raise ValueError("expected a duration such as '500ms', '5s' or '1m'")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{value!r} must be a finite, non-negative duration")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""Seconds, written in metadata as a Go duration or a bare number of seconds."""
+
+
+_SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
+
+
+def parse_size(value: object) -> int:
+    """Bytes in ``1048576``, ``"512Ki"``, ``"100MB"``, ``"1Gi"`` (multiples of 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.fullmatch(str(value).strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a size such as '1048576', '512Ki' or '100Mi'")
+    power = " kmgt".index(match.group(2).lower() or " ")
+    return int(match.group(1)) << (10 * power)
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+"""Bytes, written in metadata as a number or with a K/M/G/T (1024-based) suffix."""
 
 
 class ComponentSettings(BaseModel):

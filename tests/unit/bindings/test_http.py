@@ -13,7 +13,7 @@ from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingRequest, OutputBinding
-from pylotto.components.bindings.http import HttpBinding, parse_duration, parse_size
+from pylotto.components.bindings.http import HttpBinding
 from pylotto.errors import (
     ComponentNotFound,
     ConfigError,
@@ -23,7 +23,7 @@ from pylotto.errors import (
     NotConfigured,
     Unavailable,
 )
-from pylotto.metadata import decode
+from pylotto.metadata import decode, parse_duration, parse_size
 from pylotto.registry import resolve
 
 

@@ -11,10 +11,9 @@ from pylotto.components.pubsub.base import (
     Message,
     PubSubSettings,
     RetryPolicy,
-    parse_duration,
 )
 from pylotto.errors import ConfigError, Unavailable
-from pylotto.metadata import decode
+from pylotto.metadata import decode, parse_duration
 from pylotto.registry import resolve
 from tests.unit.pubsub.helpers import FAST_RETRY, broker, eventually, settle
 

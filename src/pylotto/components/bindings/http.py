@@ -10,9 +10,6 @@ metadata, or per call in request metadata).
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import aiohttp
 from pydantic import Field, field_validator
 from yarl import URL
@@ -20,7 +17,7 @@ from yarl import URL
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingRequest, BindingResponse, OutputBinding
 from pylotto.errors import DeadlineExceeded, Internal, InvalidArgument, Unavailable
-from pylotto.metadata import ComponentSettings
+from pylotto.metadata import ByteSize, ComponentSettings, Duration
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 CONNECT_TIMEOUT_SECONDS = 15.0
@@ -30,38 +27,6 @@ TRACE_KEYS = ("traceparent", "tracestate", "baggage")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_UTF8 = "application/json; charset=utf-8"
 TRUTHY = frozenset({"1", "t", "true", "y", "yes", "on"})
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go duration (``"1m30s"``, ``"500ms"``) or a plain number of seconds."""
-    value = text.strip()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(value) or not value:
-        raise ValueError(f"{text!r} is not a duration such as '30s', '1m30s' or '500ms'")
-    return total
-
-
-def parse_size(text: str) -> int:
-    """Bytes in ``"1048576"``, ``"512Ki"``, ``"100MB"``, ``"1Gi"`` (multiples of 1024)."""
-    match = _SIZE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(f"{text!r} is not a size such as '1048576', '512Ki' or '100Mi'")
-    power = " kmgt".index(match.group(2).lower() or " ")
-    return int(match.group(1)) << (10 * power)
-
 
 def is_truthy(text: str) -> bool:
     return text.strip().lower() in TRUTHY
@@ -74,11 +39,11 @@ def canonical_header(name: str) -> str:
 
 class HttpBindingSettings(ComponentSettings):
     url: str = Field(alias="url")
-    response_timeout: float = Field(DEFAULT_TIMEOUT_SECONDS, alias="responseTimeout", gt=0)
+    response_timeout: Duration = Field(DEFAULT_TIMEOUT_SECONDS, alias="responseTimeout", gt=0)
     error_if_not_2xx: bool = Field(True, alias="errorIfNot2XX")
     security_token: str = Field("", alias="securityToken")
     security_token_header: str = Field("", alias="securityTokenHeader")
-    max_response_body_size: int = Field(DEFAULT_MAX_BODY_BYTES, alias="maxResponseBodySize")
+    max_response_body_size: ByteSize = Field(DEFAULT_MAX_BODY_BYTES, alias="maxResponseBodySize")
 
     @field_validator("url")
     @classmethod
@@ -87,16 +52,6 @@ class HttpBindingSettings(ComponentSettings):
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("expected an http:// or https:// URL with a host")
         return value
-
-    @field_validator("response_timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value) if isinstance(value, str) else value
-
-    @field_validator("max_response_body_size", mode="before")
-    @classmethod
-    def _size(cls, value: Any) -> Any:
-        return parse_size(value) if isinstance(value, str) else value
 
 
 class HttpBinding(OutputBinding):

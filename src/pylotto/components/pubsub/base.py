@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import abc
 import enum
-import math
 import random
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar
+from typing import ClassVar
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from pylotto.components.base import Component
 from pylotto.errors import PylottoError
-from pylotto.metadata import ComponentSettings
+from pylotto.metadata import ComponentSettings, Duration
 from pylotto.types import Metadata
 
 CONSUMER_ID = "consumerID"
@@ -40,42 +38,6 @@ class Feature(enum.StrEnum):
 class BackOffPolicy(enum.StrEnum):
     CONSTANT = "constant"
     EXPONENTIAL = "exponential"
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
-_UNIT_SECONDS = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-}
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from a Go duration (``"500ms"``, ``"1m30s"``) or a bare number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as '500ms', '5s' or '1m'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            if not _DURATION.fullmatch(text):
-                raise ValueError(
-                    f"{value!r} is not a duration such as '500ms', '5s' or '1m'"
-                ) from None
-            seconds = sum(
-                float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text)
-            )
-    else:
-        raise ValueError("expected a duration such as '500ms', '5s' or '1m'")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{value!r} must be a finite, non-negative duration")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-"""Seconds, written in metadata as a Go duration or a bare number of seconds."""
 
 
 @dataclass(frozen=True, slots=True)
