@@ -15,7 +15,6 @@ sidecars sharing the file.
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -23,31 +22,20 @@ from pydantic import Field
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
+from pylotto.components.sqlite_file import (
+    DB_ERRORS,
+    TABLE_NAME,
+    database_target,
+    db_error,
+    open_database,
+)
 from pylotto.errors import Internal, Unavailable
 from pylotto.types import Metadata
-
-BUSY_TIMEOUT_MS = 5000
-"""How long a write waits for another connection (another sidecar) holding the file's lock."""
 
 
 class SqliteSequencerSettings(SegmentSettings):
     connection_string: str = Field("", alias="connectionString")
-    table_name: str = Field("sequencer", alias="tableName",
-                            pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-
-def database_target(connection_string: str, name: str, data_dir: Path) -> tuple[str, bool]:
-    """What to hand ``sqlite3.connect``: (path or URI, is_uri)."""
-    if connection_string.startswith("file:"):
-        return connection_string, True
-    if connection_string == ":memory:":
-        return connection_string, False
-    path = Path(connection_string).expanduser() if connection_string else Path(
-        f"sequencer-{name}.db"
-    )
-    if not path.is_absolute():
-        path = data_dir / path
-    return str(path), False
+    table_name: str = Field("sequencer", alias="tableName", pattern=TABLE_NAME)
 
 
 class SqliteSequencer(SegmentSequencer):
@@ -60,28 +48,17 @@ class SqliteSequencer(SegmentSequencer):
     ) -> None:
         super().__init__(name, settings, context)
         self.target, self._uri = database_target(
-            settings.connection_string, name, context.data_dir
+            settings.connection_string, f"sequencer-{name}.db", context.data_dir
         )
         self._table = f'"{settings.table_name}"'
         self._db: aiosqlite.Connection | None = None
 
     async def init(self) -> None:
-        if not self._uri and self.target != ":memory:":
-            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = await aiosqlite.connect(self.target, isolation_level=None, uri=self._uri)
-            await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await self._db.execute("PRAGMA journal_mode = WAL")
-            await self._db.execute("PRAGMA synchronous = FULL")
-            await self._db.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._table} "
-                "(key TEXT NOT NULL PRIMARY KEY, last INTEGER NOT NULL)"
-            )
-        except sqlite3.Error as exc:
-            await self.close()
-            raise Unavailable(
-                f"sequencer store {self.name}: cannot open {self.target}: {exc}"
-            ) from exc
+        self._db = await open_database(
+            self.target, self._uri, what=f"sequencer store {self.name}",
+            schema=[f"CREATE TABLE IF NOT EXISTS {self._table} "
+                    "(key TEXT NOT NULL PRIMARY KEY, last INTEGER NOT NULL)"],
+        )
 
     async def close(self) -> None:
         if self._db is not None:
@@ -98,10 +75,8 @@ class SqliteSequencer(SegmentSequencer):
         try:
             async with self._db.execute(sql, params) as cursor:
                 return list(await cursor.fetchall())
-        except (sqlite3.Error, ValueError) as exc:
-            if isinstance(exc, sqlite3.OperationalError | ValueError):
-                raise Unavailable(f"sequencer store {self.name}: sqlite: {exc}") from exc
-            raise Internal(f"sequencer store {self.name}: sqlite: {exc}") from exc
+        except DB_ERRORS as exc:
+            raise db_error(exc, f"sequencer store {self.name}") from exc
 
     async def _advance(self, key: str, count: int) -> int:
         """Move the key's high-water mark up by ``count``; the new mark."""

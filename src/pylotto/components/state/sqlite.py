@@ -21,13 +21,19 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
 from pydantic import Field
 
 from pylotto.components.base import ComponentContext
+from pylotto.components.sqlite_file import (
+    DB_ERRORS,
+    TABLE_NAME,
+    database_target,
+    db_error,
+    open_database,
+)
 from pylotto.components.state.base import (
     BulkGetItem,
     Concurrency,
@@ -46,33 +52,11 @@ from pylotto.components.state.base import (
 from pylotto.errors import Internal, PylottoError, Unavailable
 from pylotto.types import Metadata
 
-BUSY_TIMEOUT_MS = 5000
-"""How long a write waits for another connection (another sidecar) holding the file's lock."""
-
 
 class SqliteStateSettings(StateSettings):
     connection_string: str = Field("", alias="connectionString")
-    table_name: str = Field("state", alias="tableName", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    table_name: str = Field("state", alias="tableName", pattern=TABLE_NAME)
     cleanup_interval_in_seconds: float = Field(3600.0, alias="cleanupIntervalInSeconds")
-
-
-def database_target(connection_string: str, name: str, data_dir: Path) -> tuple[str, bool]:
-    """What to hand ``sqlite3.connect``: (path or URI, is_uri)."""
-    if connection_string == ":memory:":
-        return connection_string, False
-    if connection_string.startswith("file:"):
-        return connection_string, True
-    path = Path(connection_string).expanduser() if connection_string else Path(f"state-{name}.db")
-    if not path.is_absolute():
-        path = data_dir / path
-    return str(path), False
-
-
-def db_error(exc: sqlite3.Error | ValueError, store: str) -> PylottoError:
-    """A busy, locked or unreachable file is worth a retry; anything else is Internal."""
-    if isinstance(exc, sqlite3.OperationalError | ValueError):
-        return Unavailable(f"state store {store}: sqlite: {exc}")
-    return Internal(f"state store {store}: sqlite: {exc}")
 
 
 class SqliteStateStore(TransactionalStateStore):
@@ -85,7 +69,7 @@ class SqliteStateStore(TransactionalStateStore):
     ) -> None:
         super().__init__(name, settings, context)
         self.target, self._uri = database_target(
-            settings.connection_string, name, context.data_dir
+            settings.connection_string, f"state-{name}.db", context.data_dir
         )
         table = settings.table_name
         self._table = f'"{table}"'
@@ -98,30 +82,16 @@ class SqliteStateStore(TransactionalStateStore):
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def init(self) -> None:
-        if not self._uri and self.target != ":memory:":
-            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = await aiosqlite.connect(self.target, isolation_level=None, uri=self._uri)
-            await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await self._db.execute("PRAGMA journal_mode = WAL")
-            await self._db.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._table} (key TEXT NOT NULL PRIMARY KEY, "
-                "value BLOB NOT NULL, etag INTEGER NOT NULL, expires_at REAL)"
-            )
-            await self._db.execute(
-                f'CREATE INDEX IF NOT EXISTS "{self.settings.table_name}_expires_at" '
-                f"ON {self._table} (expires_at) WHERE expires_at IS NOT NULL"
-            )
-            await self._db.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._versions} "
-                "(id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)"
-            )
-            await self._db.execute(
-                f"INSERT OR IGNORE INTO {self._versions} (id, last) VALUES (1, 0)"
-            )
-        except sqlite3.Error as exc:
-            await self.close()
-            raise Unavailable(f"state store {self.name}: cannot open {self.target}: {exc}") from exc
+        self._db = await open_database(self.target, self._uri, what=f"state store {self.name}",
+                                       schema=[
+            f"CREATE TABLE IF NOT EXISTS {self._table} (key TEXT NOT NULL PRIMARY KEY, "
+            "value BLOB NOT NULL, etag INTEGER NOT NULL, expires_at REAL)",
+            f'CREATE INDEX IF NOT EXISTS "{self.settings.table_name}_expires_at" '
+            f"ON {self._table} (expires_at) WHERE expires_at IS NOT NULL",
+            f"CREATE TABLE IF NOT EXISTS {self._versions} "
+            "(id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)",
+            f"INSERT OR IGNORE INTO {self._versions} (id, last) VALUES (1, 0)",
+        ])
         await self.delete_expired()
         interval = self.settings.cleanup_interval_in_seconds
         if interval > 0:
@@ -160,8 +130,8 @@ class SqliteStateStore(TransactionalStateStore):
                 )
                 deleted: int = cursor.rowcount
                 await cursor.close()
-            except (sqlite3.Error, ValueError) as exc:
-                raise db_error(exc, self.name) from exc
+            except DB_ERRORS as exc:
+                raise db_error(exc, f"state store {self.name}") from exc
         if deleted:
             self.context.logger.debug("deleted %d expired keys", deleted)
         return deleted
@@ -177,8 +147,8 @@ class SqliteStateStore(TransactionalStateStore):
             try:
                 async with db.execute(sql, params) as cursor:
                     return list(await cursor.fetchall())
-            except (sqlite3.Error, ValueError) as exc:
-                raise db_error(exc, self.name) from exc
+            except DB_ERRORS as exc:
+                raise db_error(exc, f"state store {self.name}") from exc
 
     # ---- reads -----------------------------------------------------------------------------
 
@@ -238,16 +208,16 @@ class SqliteStateStore(TransactionalStateStore):
             db = self._conn()
             try:
                 await db.execute("BEGIN IMMEDIATE")
-            except (sqlite3.Error, ValueError) as exc:
-                raise db_error(exc, self.name) from exc
+            except DB_ERRORS as exc:
+                raise db_error(exc, f"state store {self.name}") from exc
             try:
                 await self._apply_in_transaction(db, operations)
                 await db.execute("COMMIT")
             except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error, ValueError):
+                with contextlib.suppress(*DB_ERRORS):
                     await db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error | ValueError):
-                    raise db_error(exc, self.name) from exc
+                if isinstance(exc, DB_ERRORS):
+                    raise db_error(exc, f"state store {self.name}") from exc
                 raise
 
     async def _apply_in_transaction(
