@@ -82,8 +82,7 @@ class SqliteStateStore(TransactionalStateStore):
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def init(self) -> None:
-        self._db = await open_database(self.target, self._uri, what=f"state store {self.name}",
-                                       schema=[
+        schema = [
             f"CREATE TABLE IF NOT EXISTS {self._table} (key TEXT NOT NULL PRIMARY KEY, "
             "value BLOB NOT NULL, etag INTEGER NOT NULL, expires_at REAL)",
             f'CREATE INDEX IF NOT EXISTS "{self.settings.table_name}_expires_at" '
@@ -91,7 +90,10 @@ class SqliteStateStore(TransactionalStateStore):
             f"CREATE TABLE IF NOT EXISTS {self._versions} "
             "(id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)",
             f"INSERT OR IGNORE INTO {self._versions} (id, last) VALUES (1, 0)",
-        ])
+        ]
+        self._db = await open_database(
+            self.target, self._uri, what=f"state store {self.name}", schema=schema
+        )
         await self.delete_expired()
         interval = self.settings.cleanup_interval_in_seconds
         if interval > 0:
