@@ -1,0 +1,83 @@
+"""Conformance cases: one ``cases.yaml`` per capability lists every component under test.
+
+A case: ``name`` (test id), ``type``, ``metadata`` (strings; ``{prefix}`` is replaced by a
+per-run random prefix so runs never collide), ``features`` it declares, ``servers`` it needs
+(names from tests/support/servers.py; a server that is down fails the case). Each capability's
+suite is parametrised over :func:`load_cases` and builds components with :func:`build`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pylotto.components.base import Component, ComponentContext
+from pylotto.metadata import decode
+from pylotto.registry import resolve
+from tests.support.servers import require
+
+RUN_PREFIX = f"pyl{uuid.uuid4().hex[:8]}"
+"""Random per test run; substituted for ``{prefix}`` in case metadata."""
+
+
+@dataclass(frozen=True)
+class Case:
+    capability: str
+    name: str
+    type: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    features: frozenset[str] = frozenset()
+    servers: tuple[str, ...] = ()
+
+    def has(self, feature: str) -> bool:
+        return feature in self.features
+
+    def resolved_metadata(self, **extra: Any) -> dict[str, Any]:
+        def fill(value: Any) -> Any:
+            return value.replace("{prefix}", RUN_PREFIX) if isinstance(value, str) else value
+
+        return {k: fill(v) for k, v in {**self.metadata, **extra}.items()}
+
+
+def load_cases(capability: str) -> list[Any]:
+    """pytest params, one per case of tests/conformance/<capability>/cases.yaml."""
+    path = Path(__file__).parent / capability / "cases.yaml"
+    raw = yaml.safe_load(path.read_text())
+    cases = []
+    for entry in raw["cases"]:
+        case = Case(
+            capability=capability,
+            name=entry["name"],
+            type=entry["type"],
+            metadata=dict(entry.get("metadata") or {}),
+            features=frozenset(entry.get("features") or ()),
+            servers=tuple(entry.get("servers") or ()),
+        )
+        cases.append(pytest.param(case, id=case.name))
+    return cases
+
+
+@asynccontextmanager
+async def build(case: Case, data_dir: Path, *, app_id: str = "conformance",
+                instance: str = "", **metadata: Any) -> AsyncIterator[Any]:
+    """An initialised component for ``case`` (closed on exit). Fails if its server is down."""
+    require(*case.servers)
+    cls = resolve(case.capability, case.type)
+    name = f"{case.name}{instance}"
+    settings = decode(cls.Settings, case.resolved_metadata(**metadata),
+                      component=f"{case.capability}.{name}")
+    component: Component = cls(name, settings, ComponentContext(
+        app_id=app_id, data_dir=data_dir, logger=logging.getLogger(f"test.{name}")))
+    await component.init()
+    try:
+        yield component
+    finally:
+        await component.close()
