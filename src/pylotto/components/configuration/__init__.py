@@ -2,4 +2,5 @@
 
 ALIASES: dict[str, str] = {
     "in-memory": "pylotto.components.configuration.memory:MemoryConfigurationStore",
+    "postgresql": "pylotto.components.configuration.postgresql:PostgresConfigurationStore",
 }

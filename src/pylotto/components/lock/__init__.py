@@ -2,4 +2,5 @@
 
 ALIASES: dict[str, str] = {
     "in-memory": "pylotto.components.lock.memory:MemoryLockStore",
+    "postgresql": "pylotto.components.lock.postgresql:PostgresLockStore",
 }

@@ -3,4 +3,5 @@
 ALIASES: dict[str, str] = {
     "in-memory": "pylotto.components.state.memory:MemoryStateStore",
     "sqlite": "pylotto.components.state.sqlite:SqliteStateStore",
+    "postgresql": "pylotto.components.state.postgresql:PostgresStateStore",
 }

@@ -1,0 +1,226 @@
+"""What every PostgreSQL-backed component shares: connection settings, the asyncpg pool, call
+timeouts and the mapping of driver errors to pylotto errors.
+
+Metadata (Dapr's names): ``connectionString`` — a libpq URL (``postgres://user:pw@host:5432/db``)
+or a key=value DSN (``host=127.0.0.1 port=5432 user=postgres dbname=test``); ``timeout`` (a
+duration, default 10s) or ``timeoutInSeconds`` (Dapr v1's spelling; wins when both are given) —
+the limit of every call, connecting included; ``maxConns`` (pool size, default 10) and
+``minConns`` (connections kept open, default 0), ``connectionMaxIdleTime`` (an idle pooled
+connection is closed after this long, default 5m; 0: never).
+
+asyncpg is imported only when a pool is built, so importing this module costs nothing.
+A connection that drops is discarded by the pool and replaced on the next call: after an outage
+the first call fails with Unavailable, and calls succeed again as soon as the server is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from pydantic import Field, field_validator
+
+from pylotto.errors import Internal, PylottoError, Unavailable
+from pylotto.metadata import ComponentSettings, Duration
+
+DEFAULT_TIMEOUT = 10.0
+TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
+"""Pattern of a table name setting (spliced into SQL): ``name`` or ``schema.name``."""
+
+T = TypeVar("T")
+
+_DSN_KEYS = {
+    "host": "host", "hostaddr": "host", "port": "port", "user": "user", "password": "password",
+    "dbname": "database", "database": "database", "sslmode": "ssl",
+    "connect_timeout": "connect_timeout", "application_name": "application_name",
+}
+
+
+class PostgresSettings(ComponentSettings):
+    """Connection keys shared by every PostgreSQL component (mixed into each one's settings)."""
+
+    connection_string: str = Field(alias="connectionString", min_length=1)
+    timeout: Duration = Field(DEFAULT_TIMEOUT, alias="timeout", gt=0)
+    timeout_in_seconds: float | None = Field(None, alias="timeoutInSeconds", gt=0)
+    max_conns: int = Field(10, alias="maxConns", ge=1)
+    min_conns: int = Field(0, alias="minConns", ge=0)
+    connection_max_idle_time: Duration = Field(300.0, alias="connectionMaxIdleTime")
+
+    @field_validator("connection_string")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        connect_arguments(value)
+        return value
+
+    @property
+    def call_timeout(self) -> float:
+        """Seconds every backend call may take."""
+        return self.timeout_in_seconds if self.timeout_in_seconds is not None else self.timeout
+
+
+def quote_table(name: str) -> str:
+    """``"name"`` or ``"schema"."name"`` (names are checked against TABLE_NAME beforehand)."""
+    return ".".join(f'"{part}"' for part in name.split("."))
+
+
+def connect_arguments(connection_string: str) -> dict[str, Any]:
+    """asyncpg connect keywords for a libpq URL or key=value DSN; ValueError when malformed."""
+    text = connection_string.strip()
+    if re.match(r"^postgres(ql)?://", text):
+        return {"dsn": text}
+    arguments: dict[str, Any] = {}
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"connectionString is not a valid DSN: {exc}") from None
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise ValueError(
+                f"connectionString part {word!r} is not key=value "
+                "(expected a postgres:// URL or 'host=... port=... user=... dbname=...')"
+            )
+        target = _DSN_KEYS.get(key.lower())
+        if target is None:
+            continue  # libpq options asyncpg has no use for
+        if target == "port":
+            if not value.isdigit():
+                raise ValueError(f"connectionString port {value!r} is not a number")
+            arguments[target] = int(value)
+        elif target == "connect_timeout":
+            continue  # every call has its own timeout
+        elif target == "application_name":
+            arguments.setdefault("server_settings", {})["application_name"] = value
+        else:
+            arguments[target] = value
+    if not arguments:
+        raise ValueError("connectionString is empty")
+    return arguments
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True for errors meaning the server is unreachable, gone or too slow."""
+    import asyncpg
+
+    return isinstance(exc, (
+        OSError, TimeoutError, ConnectionError,
+        asyncpg.exceptions.ConnectionDoesNotExistError,
+        asyncpg.exceptions.PostgresConnectionError,
+        asyncpg.exceptions.CannotConnectNowError,
+        asyncpg.exceptions.TooManyConnectionsError,
+        asyncpg.exceptions.AdminShutdownError,
+        asyncpg.exceptions.CrashShutdownError,
+        asyncpg.exceptions.InterfaceError,
+        asyncpg.exceptions.InternalClientError,
+        asyncpg.exceptions.QueryCanceledError,
+    ))
+
+
+def map_error(exc: BaseException, what: str) -> PylottoError:
+    """Unavailable for connection problems and timeouts, Internal for anything else."""
+    if isinstance(exc, PylottoError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return Unavailable(f"{what}: postgresql did not answer in time")
+    if is_connection_error(exc):
+        return Unavailable(f"{what}: postgresql unreachable: {exc}")
+    return Internal(f"{what}: postgresql: {exc}")
+
+
+class PostgresClient:
+    """An asyncpg pool with a timeout on every call and pylotto errors out.
+
+    ``what`` names the component in every message (``"state store orders"``).
+    """
+
+    def __init__(self, settings: PostgresSettings, what: str) -> None:
+        self.settings = settings
+        self.what = what
+        self.timeout = settings.call_timeout
+        self._arguments = connect_arguments(settings.connection_string)
+        self._pool: Any = None
+
+    async def open(self, schema: list[str] | None = None) -> None:
+        """Build the pool and run ``schema`` (DDL, idempotent) in one transaction."""
+        import asyncpg
+
+        try:
+            async with asyncio.timeout(self.timeout):
+                self._pool = await asyncpg.create_pool(
+                    **self._arguments,
+                    min_size=min(self.settings.min_conns, self.settings.max_conns),
+                    max_size=self.settings.max_conns,
+                    timeout=self.timeout,
+                    command_timeout=self.timeout,
+                    max_inactive_connection_lifetime=self.settings.connection_max_idle_time,
+                )
+        except Exception as exc:
+            raise map_error(exc, self.what) from exc
+        if schema:
+            await self.run_schema(schema)
+
+    async def run_schema(self, statements: list[str]) -> None:
+        """Run DDL statements in one transaction, serialised by an advisory lock so that several
+        sidecars creating the same tables at once do not collide."""
+
+        async def create(conn: Any) -> None:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('pylotto-schema'))")
+                for statement in statements:
+                    await conn.execute(statement)
+
+        await self.call(create)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), self.timeout)
+            except (Exception, TimeoutError):
+                pool.terminate()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A pooled connection for a block that must finish within the timeout."""
+        if self._pool is None:
+            raise Unavailable(f"{self.what} is not open")
+        try:
+            async with asyncio.timeout(self.timeout), self._pool.acquire() as conn:
+                yield conn
+        except PylottoError:
+            raise
+        except Exception as exc:
+            raise map_error(exc, self.what) from exc
+
+    async def call(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work(connection)`` within the timeout; driver errors become pylotto errors."""
+        async with self.connection() as conn:
+            return await work(conn)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        result: list[Any] = await self.call(lambda conn: conn.fetch(sql, *args))
+        return result
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self.call(lambda conn: conn.fetchrow(sql, *args))
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        result: str = await self.call(lambda conn: conn.execute(sql, *args))
+        return result
+
+    async def ping(self) -> None:
+        await self.fetchrow("SELECT 1")
+
+    async def connect_single(self) -> Any:
+        """A connection outside the pool (for LISTEN); the caller closes it."""
+        import asyncpg
+
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await asyncpg.connect(**self._arguments, timeout=self.timeout)
+        except Exception as exc:
+            raise map_error(exc, self.what) from exc

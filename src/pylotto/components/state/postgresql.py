@@ -1,0 +1,272 @@
+"""``postgresql``: a state store in one PostgreSQL table, shared by every sidecar using it.
+
+Metadata (Dapr's names): ``connectionString``, ``timeout`` / ``timeoutInSeconds``, ``maxConns``,
+``minConns`` (see :mod:`pylotto.components.postgres_client`), ``tableName`` (default ``state``,
+``schema.table`` allowed), ``cleanupIntervalInSeconds`` (how often expired rows are deleted;
+default 3600, ``<= 0``: only at start), plus ``keyPrefix`` and ``ttlInSeconds`` of every store.
+
+Row: ``key`` (primary key), ``value`` JSONB — the value parsed when it is a JSON document, NULL
+when it is not (so JSON values can be queried with JSONB operators) — ``raw`` BYTEA, the bytes
+exactly as written (reads return these, so every value round-trips byte for byte, whitespace and
+key order included), ``isbinary`` (true when ``value`` is NULL), ``etag`` BIGINT from a sequence
+(never reused, even by several sidecars), ``expiredate`` (NULL: never), ``insertdate`` and
+``updatedate``. Expired rows are invisible at once and deleted by the periodic cleanup.
+
+Each etag check is part of the write statement itself (``UPDATE ... WHERE etag = $n``,
+``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired``); bulk writes and ``multi`` run in one
+transaction, so one failed check rolls all of them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from pylotto.components.base import ComponentContext
+from pylotto.components.postgres_client import (
+    TABLE_NAME,
+    PostgresClient,
+    PostgresSettings,
+    quote_table,
+)
+from pylotto.components.state.base import (
+    BulkGetItem,
+    Concurrency,
+    Consistency,
+    DeleteRequest,
+    Feature,
+    GetResult,
+    SetRequest,
+    StateSettings,
+    TransactionalStateStore,
+    TransactionOp,
+    expiry_metadata,
+    parse_int_etag,
+)
+from pylotto.errors import EtagMismatch, PylottoError
+from pylotto.types import Metadata
+
+LIVE = "(expiredate IS NULL OR expiredate > now())"
+
+
+class PostgresStateSettings(StateSettings, PostgresSettings):
+    table_name: str = Field("state", alias="tableName", pattern=TABLE_NAME)
+    cleanup_interval_in_seconds: float = Field(3600.0, alias="cleanupIntervalInSeconds")
+
+
+def json_document(value: bytes) -> str | None:
+    """The value as JSON text PostgreSQL accepts into JSONB, or None when it is not JSON."""
+    try:
+        text = value.decode("utf-8")
+        parsed = json.loads(text, parse_constant=_reject_constant)
+        normal = json.dumps(parsed, ensure_ascii=False)
+        normal.encode("utf-8")  # lone surrogates (\ud800) are not valid in JSONB
+    except (UnicodeError, ValueError, RecursionError):
+        return None
+    if _has_nul(parsed):  # JSONB refuses \u0000
+        return None
+    return normal
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+class PostgresStateStore(TransactionalStateStore):
+    Settings = PostgresStateSettings
+    settings: PostgresStateSettings
+    features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
+
+    def __init__(
+        self, name: str, settings: PostgresStateSettings, context: ComponentContext
+    ) -> None:
+        super().__init__(name, settings, context)
+        self.client = PostgresClient(settings, f"state store {name}")
+        self.table = quote_table(settings.table_name)
+        self._sequence = quote_table(f"{settings.table_name}_etag")
+        self._index = quote_table(f"{settings.table_name}_expiredate").split(".")[-1]
+        self._cleanup: asyncio.Task[None] | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def init(self) -> None:
+        await self.client.open([
+            f"CREATE SEQUENCE IF NOT EXISTS {self._sequence}",
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
+            "key TEXT NOT NULL PRIMARY KEY, value JSONB, raw BYTEA NOT NULL, "
+            "isbinary BOOLEAN NOT NULL, etag BIGINT NOT NULL, expiredate TIMESTAMPTZ, "
+            "insertdate TIMESTAMPTZ NOT NULL DEFAULT now(), updatedate TIMESTAMPTZ)",
+            f"CREATE INDEX IF NOT EXISTS {self._index} ON {self.table} (expiredate) "
+            "WHERE expiredate IS NOT NULL",
+        ])
+        await self.delete_expired()
+        interval = self.settings.cleanup_interval_in_seconds
+        if interval > 0:
+            self._cleanup = asyncio.create_task(self._cleanup_loop(interval))
+
+    async def close(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cleanup
+            self._cleanup = None
+        await self.client.close()
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def _cleanup_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.delete_expired()
+            except PylottoError as exc:
+                self.context.logger.warning("deleting expired state failed: %s", exc.message)
+
+    async def delete_expired(self) -> int:
+        """Delete the rows whose TTL has passed; returns how many."""
+        status = await self.client.execute(
+            f"DELETE FROM {self.table} WHERE expiredate IS NOT NULL AND expiredate <= now()"
+        )
+        deleted = int(status.split()[-1])
+        if deleted:
+            self.context.logger.debug("deleted %d expired keys", deleted)
+        return deleted
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    async def get(self, key: str, consistency: Consistency, metadata: Metadata) -> GetResult | None:
+        row = await self.client.fetchrow(
+            f"SELECT raw, etag, expiredate FROM {self.table} WHERE key = $1 AND {LIVE}", key
+        )
+        if row is None:
+            return None
+        return GetResult(bytes(row["raw"]), str(row["etag"]), _expiry(row["expiredate"]))
+
+    async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
+        """One query for every key."""
+        if not keys:
+            return []
+        rows = await self.client.fetch(
+            f"SELECT key, raw, etag, expiredate FROM {self.table} "
+            f"WHERE key = ANY($1::text[]) AND {LIVE}",
+            list(dict.fromkeys(keys)),
+        )
+        found = {row["key"]: row for row in rows}
+        items = []
+        for key in keys:
+            row = found.get(key)
+            if row is None:
+                items.append(BulkGetItem(key))
+            else:
+                items.append(BulkGetItem(key, bytes(row["raw"]), str(row["etag"]),
+                                         metadata=_expiry(row["expiredate"])))
+        return items
+
+    # ---- writes ----------------------------------------------------------------------------
+
+    async def set(self, request: SetRequest) -> None:
+        await self._apply([request])
+
+    async def delete(self, request: DeleteRequest) -> None:
+        await self._apply([request])
+
+    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
+        await self._apply(requests)
+
+    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
+        await self._apply(requests)
+
+    async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None:
+        await self._apply(operations)
+
+    async def _apply(self, operations: Sequence[TransactionOp]) -> None:
+        """Run ``operations`` in one transaction; any failure rolls every one of them back."""
+        if not operations:
+            return
+        # Parse every etag first: a malformed one fails the batch before any I/O.
+        etags = [None if op.etag is None else parse_int_etag(op.etag, self.name)
+                 for op in operations]
+        async with self.client.connection() as conn, conn.transaction():
+            for op, etag in zip(operations, etags, strict=True):
+                if isinstance(op, SetRequest):
+                    await self._set(conn, op, etag)
+                else:
+                    await self._delete(conn, op, etag)
+
+    def _ttl(self, request: SetRequest) -> int | None:
+        ttl = self.settings.ttl_in_seconds if request.ttl_seconds is None else request.ttl_seconds
+        return ttl if ttl is not None and ttl > 0 else None
+
+    async def _set(self, conn: Any, op: SetRequest, etag: int | None) -> None:
+        document = json_document(op.value)
+        args = (op.key, document, op.value, document is None, self._ttl(op))
+        expiry = "CASE WHEN $5::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $5) END"
+        if etag is not None:
+            row = await conn.fetchrow(
+                f"UPDATE {self.table} SET value = $2::jsonb, raw = $3, isbinary = $4, "
+                f"etag = nextval('{self._sequence}'), expiredate = {expiry}, "
+                f"updatedate = now() WHERE key = $1 AND etag = $6 AND {LIVE} RETURNING etag",
+                *args, etag,
+            )
+            if row is None:
+                raise EtagMismatch(
+                    f"state store {self.name}: etag mismatch for key {op.key!r}: "
+                    f"{op.etag!r} is not the current version (or the key does not exist)"
+                )
+            return
+        insert = (
+            f"INSERT INTO {self.table} AS t (key, value, raw, isbinary, etag, expiredate) "
+            f"VALUES ($1, $2::jsonb, $3, $4, nextval('{self._sequence}'), {expiry}) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, raw = excluded.raw, "
+            "isbinary = excluded.isbinary, etag = excluded.etag, "
+            "expiredate = excluded.expiredate, insertdate = CASE WHEN "
+            "t.expiredate IS NOT NULL AND t.expiredate <= now() THEN now() "
+            "ELSE t.insertdate END, updatedate = now()"
+        )
+        if op.concurrency is Concurrency.FIRST_WRITE:
+            row = await conn.fetchrow(
+                f"{insert} WHERE t.expiredate IS NOT NULL AND t.expiredate <= now() "
+                "RETURNING t.etag", *args,
+            )
+            if row is None:
+                raise EtagMismatch(
+                    f"state store {self.name}: first-write: key {op.key!r} exists "
+                    "and no etag was given"
+                )
+            return
+        await conn.execute(insert, *args)
+
+    async def _delete(self, conn: Any, op: DeleteRequest, etag: int | None) -> None:
+        if etag is None:
+            await conn.execute(f"DELETE FROM {self.table} WHERE key = $1", op.key)
+            return
+        row = await conn.fetchrow(
+            f"DELETE FROM {self.table} WHERE key = $1 AND etag = $2 AND {LIVE} RETURNING key",
+            op.key, etag,
+        )
+        if row is None:
+            raise EtagMismatch(
+                f"state store {self.name}: etag mismatch for key {op.key!r}: "
+                f"{op.etag!r} is not the current version (or the key does not exist)"
+            )
+
+
+def _expiry(when: datetime | None) -> dict[str, str]:
+    return expiry_metadata(None if when is None else when.timestamp())
