@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pylotto.capabilities.base import Capability
 from pylotto.capabilities.keys import key_prefix, prefixed
@@ -28,6 +29,7 @@ from pylotto.components.state.base import (
     TransactionalStateStore,
     TransactionOp,
 )
+from pylotto.components.state.query import QueryableStateStore, QueryResult, parse_query
 from pylotto.errors import InvalidArgument, PylottoError, Unsupported
 
 log = logging.getLogger("pylotto.state")
@@ -249,3 +251,27 @@ class StateCapability(Capability[StateStore]):
             await store.multi(requests, dict(metadata or {}))
         except PylottoError as err:
             raise _rewrapped(err, "error while executing state transaction") from err
+
+    async def query_state(
+        self,
+        store_name: str,
+        query_json: str | bytes | Mapping[str, Any],
+        metadata: Mapping[str, str] | None = None,
+    ) -> QueryResult:
+        """Run a Dapr-format query on this app's keys (stores declaring QUERY_API only).
+
+        Result keys come back without the key prefix; the store only sees keys under it.
+        """
+        store, prefix = self._store(store_name)
+        parsed = parse_query(query_json)
+        if not (isinstance(store, QueryableStateStore) and store.has(Feature.QUERY_API)):
+            raise Unsupported(f"state store {store_name} doesn't support query")
+        scope = prefixed(prefix, "")
+        try:
+            result = await store.query(replace(parsed, key_prefix=scope),
+                                       dict(metadata or {}))
+        except PylottoError as err:
+            raise _rewrapped(err, f"failed querying state store {store_name}") from err
+        items = [replace(item, key=item.key[len(scope):]) for item in result.items
+                 if item.key.startswith(scope)]
+        return QueryResult(items=items, token=result.token)

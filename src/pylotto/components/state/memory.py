@@ -29,6 +29,13 @@ from pylotto.components.state.base import (
     expires_at,
     expiry_metadata,
 )
+from pylotto.components.state.query import Query as StateQuery
+from pylotto.components.state.query import (
+    QueryableStateStore,
+    QueryItem,
+    QueryResult,
+    sort_and_filter_sequence,
+)
 from pylotto.types import Metadata
 
 SWEEP_INTERVAL_SECONDS = 60.0
@@ -41,8 +48,8 @@ class _Entry:
     expires_at: float | None
 
 
-class MemoryStateStore(TransactionalStateStore):
-    features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
+class MemoryStateStore(TransactionalStateStore, QueryableStateStore):
+    features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
 
     def __init__(self, name: str, settings: StateSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
@@ -62,6 +69,15 @@ class MemoryStateStore(TransactionalStateStore):
         if entry is None:
             return None
         return GetResult(entry.value, str(entry.version), expiry_metadata(entry.expires_at))
+
+    async def query(self, query: StateQuery, metadata: Metadata) -> QueryResult:
+        now = time.time()
+        items = [
+            QueryItem(key, entry.value, str(entry.version))
+            for key in list(self._items)
+            if key.startswith(query.key_prefix) and (entry := self._live(key, now)) is not None
+        ]
+        return sort_and_filter_sequence(items, query)
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
         now = time.time()

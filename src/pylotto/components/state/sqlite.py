@@ -49,6 +49,13 @@ from pylotto.components.state.base import (
     expires_at,
     expiry_metadata,
 )
+from pylotto.components.state.query import Query as StateQuery
+from pylotto.components.state.query import (
+    QueryableStateStore,
+    QueryItem,
+    QueryResult,
+    sort_and_filter_sequence,
+)
 from pylotto.errors import Internal, PylottoError, Unavailable
 from pylotto.types import Metadata
 
@@ -59,10 +66,10 @@ class SqliteStateSettings(StateSettings):
     cleanup_interval_in_seconds: float = Field(3600.0, alias="cleanupIntervalInSeconds")
 
 
-class SqliteStateStore(TransactionalStateStore):
+class SqliteStateStore(TransactionalStateStore, QueryableStateStore):
     Settings = SqliteStateSettings
     settings: SqliteStateSettings
-    features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
+    features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
 
     def __init__(
         self, name: str, settings: SqliteStateSettings, context: ComponentContext
@@ -164,6 +171,18 @@ class SqliteStateStore(TransactionalStateStore):
             return None
         value, etag, expiry = rows[0]
         return GetResult(bytes(value), str(etag), expiry_metadata(expiry))
+
+    async def query(self, query: StateQuery, metadata: Metadata) -> QueryResult:
+        # SQL narrows to live JSON rows under the key prefix; filter, sort and paging follow the
+        # reference semantics of pylotto.components.state.query (JSON type-exact comparisons).
+        rows = await self._fetch(
+            f"SELECT key, value, etag FROM {self._table} "
+            "WHERE substr(key, 1, ?) = ? AND (expires_at IS NULL OR expires_at > ?) "
+            "AND json_valid(CAST(value AS TEXT))",
+            (len(query.key_prefix), query.key_prefix, time.time()),
+        )
+        items = [QueryItem(key, bytes(value), str(etag)) for key, value, etag in rows]
+        return sort_and_filter_sequence(items, query)
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
         """One query for every key (the key list travels as one JSON parameter)."""
