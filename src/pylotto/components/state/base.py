@@ -150,6 +150,30 @@ class TransactionalStateStore(StateStore):
     async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None: ...
 
 
+class BatchStateStore(TransactionalStateStore):
+    """A store whose every write is one all-or-nothing batch: subclasses write :meth:`apply`,
+    and set, delete, bulk writes and transactions all go through it."""
+
+    @abc.abstractmethod
+    async def apply(self, operations: Sequence[TransactionOp]) -> None:
+        """Check every operation's etag, then write all of them or none."""
+
+    async def set(self, request: SetRequest) -> None:
+        await self.apply([request])
+
+    async def delete(self, request: DeleteRequest) -> None:
+        await self.apply([request])
+
+    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
+        await self.apply(requests)
+
+    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
+        await self.apply(requests)
+
+    async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None:
+        await self.apply(operations)
+
+
 # ---- helpers for stores with integer etags and TTL ------------------------------------------
 
 

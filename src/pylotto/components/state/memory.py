@@ -16,14 +16,13 @@ from dataclasses import dataclass
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import (
+    BatchStateStore,
     BulkGetItem,
     Consistency,
-    DeleteRequest,
     Feature,
     GetResult,
     SetRequest,
     StateSettings,
-    TransactionalStateStore,
     TransactionOp,
     check_write,
     expires_at,
@@ -48,7 +47,7 @@ class _Entry:
     expires_at: float | None
 
 
-class MemoryStateStore(TransactionalStateStore, QueryableStateStore):
+class MemoryStateStore(BatchStateStore, QueryableStateStore):
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
 
     def __init__(self, name: str, settings: StateSettings, context: ComponentContext) -> None:
@@ -91,22 +90,8 @@ class MemoryStateStore(TransactionalStateStore, QueryableStateStore):
                                          metadata=expiry_metadata(entry.expires_at)))
         return items
 
-    async def set(self, request: SetRequest) -> None:
-        self._apply([request])
-
-    async def delete(self, request: DeleteRequest) -> None:
-        self._apply([request])
-
-    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
-        self._apply(requests)
-
-    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
-        self._apply(requests)
-
-    async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None:
-        self._apply(operations)
-
-    def _apply(self, operations: Sequence[TransactionOp]) -> None:
+    async def apply(self, operations: Sequence[TransactionOp]) -> None:
+        # no await below: the check and the publish cannot interleave with another writer
         """Check every operation against the staged state, then publish all or nothing."""
         now = time.time()
         staged: dict[str, _Entry | None] = {}

@@ -36,6 +36,7 @@ from pylotto.components.postgres_client import (
     quote_table,
 )
 from pylotto.components.state.base import (
+    BatchStateStore,
     BulkGetItem,
     Concurrency,
     Consistency,
@@ -44,7 +45,6 @@ from pylotto.components.state.base import (
     GetResult,
     SetRequest,
     StateSettings,
-    TransactionalStateStore,
     TransactionOp,
     expiry_metadata,
     parse_int_etag,
@@ -88,7 +88,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-class PostgresStateStore(TransactionalStateStore):
+class PostgresStateStore(BatchStateStore):
     Settings = PostgresStateSettings
     settings: PostgresStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
@@ -181,22 +181,7 @@ class PostgresStateStore(TransactionalStateStore):
 
     # ---- writes ----------------------------------------------------------------------------
 
-    async def set(self, request: SetRequest) -> None:
-        await self._apply([request])
-
-    async def delete(self, request: DeleteRequest) -> None:
-        await self._apply([request])
-
-    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
-        await self._apply(requests)
-
-    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
-        await self._apply(requests)
-
-    async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None:
-        await self._apply(operations)
-
-    async def _apply(self, operations: Sequence[TransactionOp]) -> None:
+    async def apply(self, operations: Sequence[TransactionOp]) -> None:
         """Run ``operations`` in one transaction; any failure rolls every one of them back."""
         if not operations:
             return

@@ -35,15 +35,14 @@ from pylotto.components.sqlite_file import (
     open_database,
 )
 from pylotto.components.state.base import (
+    BatchStateStore,
     BulkGetItem,
     Concurrency,
     Consistency,
-    DeleteRequest,
     Feature,
     GetResult,
     SetRequest,
     StateSettings,
-    TransactionalStateStore,
     TransactionOp,
     check_write,
     expires_at,
@@ -66,7 +65,7 @@ class SqliteStateSettings(StateSettings):
     cleanup_interval_in_seconds: float = Field(3600.0, alias="cleanupIntervalInSeconds")
 
 
-class SqliteStateStore(TransactionalStateStore, QueryableStateStore):
+class SqliteStateStore(BatchStateStore, QueryableStateStore):
     Settings = SqliteStateSettings
     settings: SqliteStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
@@ -206,22 +205,7 @@ class SqliteStateStore(TransactionalStateStore, QueryableStateStore):
 
     # ---- writes ----------------------------------------------------------------------------
 
-    async def set(self, request: SetRequest) -> None:
-        await self._apply([request])
-
-    async def delete(self, request: DeleteRequest) -> None:
-        await self._apply([request])
-
-    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
-        await self._apply(requests)
-
-    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
-        await self._apply(requests)
-
-    async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None:
-        await self._apply(operations)
-
-    async def _apply(self, operations: Sequence[TransactionOp]) -> None:
+    async def apply(self, operations: Sequence[TransactionOp]) -> None:
         """Run ``operations`` in one transaction; any failure rolls every one of them back."""
         if not operations:
             return
