@@ -2,27 +2,36 @@
 
 A case: ``name`` (test id), ``type``, ``metadata`` (strings; ``{prefix}`` is replaced by a
 per-run random prefix so runs never collide), ``features`` it declares, ``servers`` it needs
-(names from tests/support/servers.py; a server that is down fails the case). Each capability's
-suite is parametrised over :func:`load_cases` and builds components with :func:`build`.
+(names from tests/support/servers.py; a server that is down fails the case), ``shared`` (true
+when two sidecar processes given the same metadata share one backend), ``traits`` (backend
+facts the suite relies on, see :class:`Case`) and ``proxy`` — how to point the component at
+a TcpProxy for the outage test: ``{key: redisHost, value: "127.0.0.1:{port}"}`` (``{port}``
+is the proxy's). Each capability's suite is parametrised over :func:`load_cases` and builds
+components with :func:`build`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
 
 from pylotto.components.base import Component, ComponentContext
+from pylotto.errors import Unavailable
 from pylotto.metadata import decode
 from pylotto.registry import resolve
-from tests.support.servers import require
+from tests.support.servers import SERVERS, require
+
+T = TypeVar("T")
 
 RUN_PREFIX = f"pyl{uuid.uuid4().hex[:8]}"
 """Random per test run; substituted for ``{prefix}`` in case metadata."""
@@ -36,6 +45,20 @@ class Case:
     metadata: dict[str, Any] = field(default_factory=dict)
     features: frozenset[str] = frozenset()
     servers: tuple[str, ...] = ()
+    shared: bool = False
+    traits: frozenset[str] = frozenset()
+    """Facts about the backend that are not API features: ``durable`` (survives a restart),
+    ``consecutive`` (STRONG ids go up by exactly one)."""
+    proxy: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def backend_port(self) -> int:
+        """The port of the case's server (the outage test proxies it)."""
+        return SERVERS[self.servers[0]]
+
+    def via_proxy(self, port: int) -> dict[str, str]:
+        """Metadata overrides sending the component through a proxy on ``port``."""
+        return {self.proxy["key"]: self.proxy["value"].replace("{port}", str(port))}
 
     def has(self, feature: str) -> bool:
         return feature in self.features
@@ -47,8 +70,9 @@ class Case:
         return {k: fill(v) for k, v in {**self.metadata, **extra}.items()}
 
 
-def load_cases(capability: str) -> list[Any]:
-    """pytest params, one per case of tests/conformance/<capability>/cases.yaml."""
+def load_cases(capability: str, *, where: Callable[[Case], bool] | None = None) -> list[Any]:
+    """pytest params, one per case of tests/conformance/<capability>/cases.yaml (those for which
+    ``where`` holds, when given)."""
     path = Path(__file__).parent / capability / "cases.yaml"
     raw = yaml.safe_load(path.read_text())
     cases = []
@@ -60,8 +84,12 @@ def load_cases(capability: str) -> list[Any]:
             metadata=dict(entry.get("metadata") or {}),
             features=frozenset(entry.get("features") or ()),
             servers=tuple(entry.get("servers") or ()),
+            shared=bool(entry.get("shared", False)),
+            traits=frozenset(entry.get("traits") or ()),
+            proxy=dict(entry.get("proxy") or {}),
         )
-        cases.append(pytest.param(case, id=case.name))
+        if where is None or where(case):
+            cases.append(pytest.param(case, id=case.name))
     return cases
 
 
@@ -81,3 +109,16 @@ async def build(case: Case, data_dir: Path, *, app_id: str = "conformance",
         yield component
     finally:
         await component.close()
+
+
+async def once_back(call: Callable[[], Awaitable[T]], within: float = 15) -> T:
+    """``call()`` retried while it raises Unavailable (a backend just restored may need a
+    reconnect); the first success is returned."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await call()
+        except Unavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)

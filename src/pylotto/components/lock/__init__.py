@@ -3,4 +3,7 @@
 ALIASES: dict[str, str] = {
     "in-memory": "pylotto.components.lock.memory:MemoryLockStore",
     "postgresql": "pylotto.components.lock.postgresql:PostgresLockStore",
+    "redis": "pylotto.components.lock.redis:RedisLockStore",
+    "etcd": "pylotto.components.lock.etcd:EtcdLockStore",
+    "zookeeper": "pylotto.components.lock.zookeeper:ZookeeperLockStore",
 }

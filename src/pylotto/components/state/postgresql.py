@@ -12,6 +12,9 @@ key order included), ``isbinary`` (true when ``value`` is NULL), ``etag`` BIGINT
 (never reused, even by several sidecars), ``expiredate`` (NULL: never), ``insertdate`` and
 ``updatedate``. Expired rows are invisible at once and deleted by the periodic cleanup.
 
+Queries (QUERY_API) run as one statement over the JSONB column: see
+:mod:`pylotto.components.state.postgresql_query`.
+
 Each etag check is part of the write statement itself (``UPDATE ... WHERE etag = $n``,
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired``); bulk writes and ``multi`` run in one
 transaction, so one failed check rolls all of them back.
@@ -48,6 +51,14 @@ from pylotto.components.state.base import (
     TransactionOp,
     expiry_metadata,
     parse_int_etag,
+)
+from pylotto.components.state.postgresql_query import compile_query
+from pylotto.components.state.query import (
+    Query,
+    QueryableStateStore,
+    QueryItem,
+    QueryResult,
+    encode_offset_token,
 )
 from pylotto.errors import EtagMismatch, PylottoError
 from pylotto.types import Metadata
@@ -88,10 +99,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-class PostgresStateStore(BatchStateStore):
+class PostgresStateStore(BatchStateStore, QueryableStateStore):
     Settings = PostgresStateSettings
     settings: PostgresStateSettings
-    features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
+    features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
 
     def __init__(
         self, name: str, settings: PostgresStateSettings, context: ComponentContext
@@ -178,6 +189,17 @@ class PostgresStateStore(BatchStateStore):
                 items.append(BulkGetItem(key, bytes(row["raw"]), str(row["etag"]),
                                          metadata=_expiry(row["expiredate"])))
         return items
+
+    async def query(self, query: Query, metadata: Metadata) -> QueryResult:
+        """Filter, sort and page in one statement over the JSONB column."""
+        compiled = compile_query(query, table=self.table, live=LIVE)
+        rows = await self.client.fetch(compiled.sql, *compiled.args)
+        more = bool(compiled.limit) and len(rows) > compiled.limit
+        if more:
+            rows = rows[: compiled.limit]
+        items = [QueryItem(row["key"], bytes(row["raw"]), str(row["etag"])) for row in rows]
+        token = encode_offset_token(compiled.offset + len(rows)) if more else ""
+        return QueryResult(items=items, token=token)
 
     # ---- writes ----------------------------------------------------------------------------
 
