@@ -13,9 +13,10 @@ from grpc_reflection.v1alpha import reflection
 
 from pylotto.config import RuntimeConfig
 from pylotto.errors import ConfigError
-from pylotto.facades import actuator
+from pylotto.facades import actuator, state_query
 from pylotto.facades.grpc_errors import ErrorMappingInterceptor
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
+from pylotto.proto.extensions import state_query_pb2_grpc
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from pylotto.runtime import Runtime
 
@@ -60,9 +61,12 @@ class Sidecar:
         await self.runtime.start()
         server = self.grpc_server
         runtime_pb2_grpc.add_RuntimeServicer_to_server(LayottoRuntimeServicer(self.runtime), server)
+        state_query_pb2_grpc.add_StateQueryServicer_to_server(
+            state_query.StateQueryServicer(self.runtime), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (LAYOTTO_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (LAYOTTO_SERVICE, state_query.SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            server,
         )
         address = self.config.listen.layotto_grpc
         try:

@@ -1,6 +1,7 @@
 """pylotto's Python SDK for the Layotto runtime API.
 
-``Client`` (blocking) and ``AsyncClient`` (asyncio) have one method per RPC; ``App`` is the
+``Client`` (blocking) and ``AsyncClient`` (asyncio) have one method per RPC (plus
+``query_state``, on pylotto's own ``pylotto.v1.StateQuery`` service); ``App`` is the
 callback server that receives pub/sub events. Refusals raise :class:`ClientError`.
 """
 
@@ -21,6 +22,7 @@ from pylotto.client.types import (
     FileMeta,
     InvokeResult,
     LockStatus,
+    QueryResult,
     StateItem,
     TopicEvent,
     TransactionOperation,
@@ -29,6 +31,7 @@ from pylotto.client.types import (
 __all__ = [
     "App", "AsyncClient", "BindingResult", "BulkStateItem", "Client", "ClientError",
     "Concurrency", "ConfigurationItem", "Consistency", "EventStatus", "FileInfo", "FileList",
-    "FileMeta", "InvokeResult", "LockStatus", "StateItem", "Subscription", "SyncSubscription",
+    "FileMeta", "InvokeResult", "LockStatus", "QueryResult", "StateItem", "Subscription",
+    "SyncSubscription",
     "TopicEvent", "TransactionOperation",
 ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -25,10 +26,12 @@ from pylotto.client.types import (
     InvokeResult,
     LockStatus,
     Payload,
+    QueryResult,
     StateItem,
     TransactionOperation,
     encode_payload,
 )
+from pylotto.proto.extensions import state_query_pb2, state_query_pb2_grpc
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 
 T = TypeVar("T")
@@ -67,6 +70,7 @@ class AsyncClient:
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
         )
         self._stub = runtime_pb2_grpc.RuntimeStub(self._channel)
+        self._query_stub = state_query_pb2_grpc.StateQueryStub(self._channel)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -132,6 +136,27 @@ class AsyncClient:
         )
         reply = await checked(self._stub.GetBulkState(request, timeout=self.timeout))
         return [_wire.bulk_item(item) for item in reply.items]
+
+    async def query_state(
+        self, store_name: str, query: Mapping[str, Any] | str, *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> QueryResult:
+        """One page of a state query in Dapr's JSON format (``filter``, ``sort``, ``page``)::
+
+            await client.query_state("orders", {"filter": {"EQ": {"status": "paid"}},
+                                                "sort": [{"key": "total", "order": "DESC"}],
+                                                "page": {"limit": 20}})
+
+        Pass the result's ``token`` as ``page.token`` for the next page.
+        """
+        text = query if isinstance(query, str) else json.dumps(query)
+        request = state_query_pb2.QueryStateRequest(
+            store_name=store_name, query=text, metadata=_wire.metadata(metadata))
+        reply = await checked(self._query_stub.QueryState(request, timeout=self.timeout))
+        return QueryResult(
+            [StateItem(item.key, item.data, item.etag or None) for item in reply.results],
+            reply.token,
+        )
 
     async def save_state(
         self, store_name: str, key: str, value: Payload, *, etag: str | None = None,

@@ -93,6 +93,7 @@ class Client:
     invoke_service = _blocking(AsyncClient.invoke_service)
     get_state = _blocking(AsyncClient.get_state)
     get_bulk_state = _blocking(AsyncClient.get_bulk_state)
+    query_state = _blocking(AsyncClient.query_state)
     save_state = _blocking(AsyncClient.save_state)
     save_bulk_state = _blocking(AsyncClient.save_bulk_state)
     delete_state = _blocking(AsyncClient.delete_state)

@@ -83,6 +83,19 @@ class BulkStateItem:
 
 
 @dataclass(frozen=True)
+class QueryResult:
+    """One page of ``query_state``: items in the query's order; ``token`` asks for the next
+    page (empty on the last page)."""
+
+    items: list[StateItem]
+    token: str
+
+    def json(self) -> list[Any]:
+        """The values decoded from JSON, in order."""
+        return [json.loads(item.value) for item in self.items]
+
+
+@dataclass(frozen=True)
 class TransactionOperation:
     """One operation of ``execute_state_transaction``: ``upsert`` or ``delete``."""
 
