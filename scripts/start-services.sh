@@ -53,3 +53,7 @@ ensure mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/
 install_debs etcd-server zookeeper
 ensure etcd 2379 start_etcd
 ensure zookeeper 2181 start_zookeeper
+ensure rabbitmq 5672 rabbitmq-server -detached
+ensure mosquitto 1883 mosquitto -d -c /etc/mosquitto/mosquitto.conf
+ensure nats 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server \
+  -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log

@@ -114,6 +114,10 @@ class Message:
     data: bytes
     metadata: dict[str, str] = field(default_factory=dict)
     """The metadata it was published with (when the broker carries it)."""
+    attempt: int = 1
+    """Which delivery of the message this is: 1 the first, 2 the first redelivery... Brokers
+    that count deliveries fill it from the broker (Redis Streams' delivery count, NATS
+    ``num_delivered``, RabbitMQ ``x-delivery-count``); the others count in the component."""
 
 
 Handler = Callable[[Message], Awaitable[None]]

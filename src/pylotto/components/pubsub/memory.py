@@ -15,7 +15,7 @@ import logging
 import time
 from collections import deque
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import Field
 
@@ -145,7 +145,7 @@ class _MemorySubscription(Subscription):
 
     async def _deliver(self, delivery: _Delivery) -> None:
         try:
-            await self._handler(delivery.message)
+            await self._handler(replace(delivery.message, attempt=delivery.failures + 1))
         except asyncio.CancelledError:
             self._group.nack(delivery, asyncio.CancelledError(), closing=True)
             raise
