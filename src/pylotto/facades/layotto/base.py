@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from pylotto.runtime import Runtime
+from pylotto.facades.common.base import RuntimeRpcs
+from pylotto.proto.layotto import runtime_pb2
 
 
-class LayottoRpcs:
-    """Base of the per-capability mixins: gives them ``self.runtime``."""
+class LayottoRpcs(RuntimeRpcs):
+    """Base of the Layotto-only mixins; their messages are ``runtime_pb2``'s."""
 
-    runtime: Runtime
+    pb: ClassVar[Any] = runtime_pb2

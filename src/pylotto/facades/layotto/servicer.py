@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from pylotto.facades.layotto.bindings import BindingRpcs
+from typing import Any, ClassVar
+
+from pylotto.facades.common.bindings import BindingRpcs
+from pylotto.facades.common.invoke import InvokeRpcs
+from pylotto.facades.common.secrets import SecretRpcs
+from pylotto.facades.common.state import StateRpcs
 from pylotto.facades.layotto.configuration import ConfigurationRpcs
 from pylotto.facades.layotto.file import FileRpcs
 from pylotto.facades.layotto.hello import HelloRpcs
-from pylotto.facades.layotto.invoke import InvokeRpcs
 from pylotto.facades.layotto.lock import LockRpcs
 from pylotto.facades.layotto.pubsub import PubSubRpcs
-from pylotto.facades.layotto.secrets import SecretRpcs
 from pylotto.facades.layotto.sequencer import SequencerRpcs
-from pylotto.facades.layotto.state import StateRpcs
-from pylotto.proto.layotto import runtime_pb2_grpc
+from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from pylotto.runtime import Runtime
 
 
@@ -29,5 +31,7 @@ class LayottoRuntimeServicer(
     InvokeRpcs,
     runtime_pb2_grpc.RuntimeServicer,
 ):
+    pb: ClassVar[Any] = runtime_pb2
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime

@@ -10,8 +10,7 @@ from typing import Any
 from google.protobuf import any_pb2
 
 from pylotto.capabilities.invoke import InvokeRequest
-from pylotto.facades.layotto.base import LayottoRpcs
-from pylotto.proto.layotto import runtime_pb2
+from pylotto.facades.common.base import RuntimeRpcs
 
 _GRPC_ONLY = frozenset({"content-type", "te", "user-agent"})
 _METADATA_KEY = re.compile(r"[0-9a-z_.\-]+")
@@ -42,15 +41,15 @@ def _response_metadata(headers: Iterable[tuple[str, str]]) -> list[tuple[str, st
     return out
 
 
-class InvokeRpcs(LayottoRpcs):
+class InvokeRpcs(RuntimeRpcs):
     async def InvokeService(
-        self, request: runtime_pb2.InvokeServiceRequest, context: Any
-    ) -> runtime_pb2.InvokeResponse:
+        self, request: Any, context: Any
+    ) -> Any:
         message = request.message
         verb, query = "", ""
         if message.HasField("http_extension"):
             ext = message.http_extension
-            verb = runtime_pb2.HTTPExtension.Verb.Name(ext.verb)
+            verb = self.pb.HTTPExtension.Verb.Name(ext.verb)
             query = ext.querystring
         result = await self.runtime.invoke.invoke(
             InvokeRequest(
@@ -67,6 +66,6 @@ class InvokeRpcs(LayottoRpcs):
         metadata = _response_metadata(result.headers)
         if metadata:
             await context.send_initial_metadata(tuple(metadata))
-        return runtime_pb2.InvokeResponse(
+        return self.pb.InvokeResponse(
             data=any_pb2.Any(value=result.data), content_type=result.content_type
         )

@@ -12,11 +12,10 @@ from pylotto.capabilities.state import (
     concurrency_from_wire,
     consistency_from_wire,
 )
-from pylotto.facades.layotto.base import LayottoRpcs
-from pylotto.proto.layotto import runtime_pb2
+from pylotto.facades.common.base import RuntimeRpcs
 
 
-def state_item(item: runtime_pb2.StateItem) -> StateItem:
+def state_item(item: Any) -> StateItem:
     return StateItem(
         key=item.key,
         value=item.value,
@@ -27,35 +26,35 @@ def state_item(item: runtime_pb2.StateItem) -> StateItem:
     )
 
 
-class StateRpcs(LayottoRpcs):
+class StateRpcs(RuntimeRpcs):
     async def GetState(
-        self, request: runtime_pb2.GetStateRequest, context: Any
-    ) -> runtime_pb2.GetStateResponse:
+        self, request: Any, context: Any
+    ) -> Any:
         got = await self.runtime.state.get_state(
             request.store_name,
             request.key,
             consistency_from_wire(request.consistency),
             dict(request.metadata),
         )
-        return runtime_pb2.GetStateResponse(data=got.value, etag=got.etag or "",
+        return self.pb.GetStateResponse(data=got.value, etag=got.etag or "",
                                             metadata=got.metadata)
 
     async def GetBulkState(
-        self, request: runtime_pb2.GetBulkStateRequest, context: Any
-    ) -> runtime_pb2.GetBulkStateResponse:
+        self, request: Any, context: Any
+    ) -> Any:
         items = await self.runtime.state.get_bulk_state(
             request.store_name, list(request.keys), dict(request.metadata)
         )
-        return runtime_pb2.GetBulkStateResponse(
+        return self.pb.GetBulkStateResponse(
             items=[
-                runtime_pb2.BulkStateItem(key=item.key, data=item.value, etag=item.etag or "",
+                self.pb.BulkStateItem(key=item.key, data=item.value, etag=item.etag or "",
                                           error=item.error, metadata=item.metadata)
                 for item in items
             ]
         )
 
     async def SaveState(
-        self, request: runtime_pb2.SaveStateRequest, context: Any
+        self, request: Any, context: Any
     ) -> empty_pb2.Empty:
         await self.runtime.state.save_state(
             request.store_name, [state_item(item) for item in request.states]
@@ -63,7 +62,7 @@ class StateRpcs(LayottoRpcs):
         return empty_pb2.Empty()
 
     async def DeleteState(
-        self, request: runtime_pb2.DeleteStateRequest, context: Any
+        self, request: Any, context: Any
     ) -> empty_pb2.Empty:
         item = StateItem(
             key=request.key,
@@ -76,7 +75,7 @@ class StateRpcs(LayottoRpcs):
         return empty_pb2.Empty()
 
     async def DeleteBulkState(
-        self, request: runtime_pb2.DeleteBulkStateRequest, context: Any
+        self, request: Any, context: Any
     ) -> empty_pb2.Empty:
         await self.runtime.state.delete_bulk_state(
             request.store_name, [state_item(item) for item in request.states]
@@ -84,7 +83,7 @@ class StateRpcs(LayottoRpcs):
         return empty_pb2.Empty()
 
     async def ExecuteStateTransaction(
-        self, request: runtime_pb2.ExecuteStateTransactionRequest, context: Any
+        self, request: Any, context: Any
     ) -> empty_pb2.Empty:
         operations = [
             StateOperation(op.operationType,
