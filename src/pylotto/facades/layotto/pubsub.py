@@ -2,99 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
-from contextlib import suppress
-from typing import Any, Final
-
-from google.protobuf import empty_pb2
+from typing import Any
 
 from pylotto.appchannel.layotto_grpc import topic_event_request
-from pylotto.capabilities.pubsub import EventStream, PublishRequest
-from pylotto.errors import InvalidArgument, PylottoError
-from pylotto.facades.layotto.base import LayottoRpcs
+from pylotto.facades.common.pubsub import PublishRpcs
 from pylotto.proto.layotto import runtime_pb2
 
-log = logging.getLogger("pylotto.grpc.pubsub")
 
-_REQUEST_KIND: Final = "subscribe_topic_events_request_type"
-
-
-def _header(context: Any, name: str) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key.lower() == name and isinstance(value, str):
-            return value
-    return ""
-
-
-async def _read_verdicts(
-    requests: AsyncIterator[runtime_pb2.SubscribeTopicEventsRequest],
-    stream: EventStream,
-    errors: list[PylottoError],
-) -> None:
-    """Apply each ``event_processed``; the client closing its side ends the subscription.
-    A protocol error is put in ``errors`` before the stream closes."""
-    try:
-        async for request in requests:
-            if request.WhichOneof(_REQUEST_KIND) != "event_processed":
-                errors.append(
-                    InvalidArgument("only event_processed messages may follow the initial request")
-                )
-                break
-            processed = request.event_processed
-            stream.ack(processed.id, processed.status.status)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # the client went away mid-read
-        log.debug("subscriber stream on topic %s ended: %r", stream.topic, exc)
-    await stream.close()
-
-
-class PubSubRpcs(LayottoRpcs):
-    async def PublishEvent(
-        self, request: runtime_pb2.PublishEventRequest, context: Any
-    ) -> empty_pb2.Empty:
-        await self.runtime.pubsub.publish(
-            PublishRequest(
-                pubsub_name=request.pubsub_name,
-                topic=request.topic,
-                data=request.data,
-                data_content_type=request.data_content_type,
-                metadata=dict(request.metadata),
-                trace_parent=_header(context, "traceparent"),
-                trace_state=_header(context, "tracestate"),
-            )
-        )
-        return empty_pb2.Empty()
-
+class PubSubRpcs(PublishRpcs):
     async def SubscribeTopicEvents(
         self,
         request_iterator: AsyncIterator[runtime_pb2.SubscribeTopicEventsRequest],
         context: Any,
     ) -> AsyncIterator[runtime_pb2.SubscribeTopicEventsResponse]:
-        requests = aiter(request_iterator)
-        first = await anext(requests, None)
-        if first is None or first.WhichOneof(_REQUEST_KIND) != "initial_request":
-            raise InvalidArgument("initial request is required")
-        initial = first.initial_request
-        stream = await self.runtime.pubsub.subscribe_stream(
-            initial.pubsub_name, initial.topic, dict(initial.metadata)
-        )
-        errors: list[PylottoError] = []
-        reader = asyncio.create_task(_read_verdicts(requests, stream, errors))
-        try:
-            yield runtime_pb2.SubscribeTopicEventsResponse(
-                initial_response=runtime_pb2.SubscribeTopicEventsResponseInitial()
-            )
-            async for event in stream.events():
-                yield runtime_pb2.SubscribeTopicEventsResponse(
-                    event_message=topic_event_request(event)
-                )
-            if errors:
-                raise errors[0]
-        finally:
-            reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await reader
-            await stream.close()
+        async for response in self.subscriber_stream(
+            request_iterator, runtime_pb2.SubscribeTopicEventsResponse,
+            runtime_pb2.SubscribeTopicEventsResponseInitial, topic_event_request,
+        ):
+            yield response
