@@ -42,6 +42,12 @@ def main() -> None:
               help="The app's Layotto AppCallback gRPC port, for pub/sub delivery.")
 @click.option("--grpc-address", help="Layotto gRPC listen address (default 127.0.0.1:34904).")
 @click.option("--actuator-address", help="Actuator listen address (default 127.0.0.1:34999).")
+@click.option("--dapr-grpc-port", type=click.IntRange(0, 65535),
+              help="Dapr gRPC API port on 127.0.0.1 (default 50001; 0 turns it off).")
+@click.option("--dapr-http-port", type=click.IntRange(0, 65535),
+              help="Dapr HTTP API port on 127.0.0.1 (default 3500; 0 turns it off).")
+@click.option("--app-protocol", type=click.Choice(["http", "grpc"]),
+              help="What the app serves on --app-port: HTTP, or Dapr's AppCallback gRPC.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where embedded components keep files (default ~/.local/share/pylotto).")
 @click.option("--log-level", default="info", show_default=True,
@@ -57,6 +63,9 @@ def run(
     app_grpc_port: int | None,
     grpc_address: str | None,
     actuator_address: str | None,
+    dapr_grpc_port: int | None,
+    dapr_http_port: int | None,
+    app_protocol: str | None,
     data_dir: Path | None,
     log_level: str,
     log_format: str,
@@ -68,7 +77,8 @@ def run(
         cfg = config.load(config_path) if config_path else config.embedded_default()
         cfg = apply_overrides(cfg, app_id=app_id, app_port=app_port, app_grpc_port=app_grpc_port,
                               grpc_address=grpc_address, actuator_address=actuator_address,
-                              data_dir=data_dir)
+                              dapr_grpc_port=dapr_grpc_port, dapr_http_port=dapr_http_port,
+                              app_protocol=app_protocol, data_dir=data_dir)
         from pylotto.server import serve  # after logging is set up
 
         _run_loop(serve(cfg), uvloop)
@@ -82,14 +92,24 @@ def run(
 def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeConfig:
     app = cfg.app.model_copy(update={k: v for k, v in {
         "id": values["app_id"], "port": values["app_port"],
-        "grpc_callback_port": values["app_grpc_port"]}.items() if v is not None})
+        "grpc_callback_port": values["app_grpc_port"], "protocol": values.get("app_protocol"),
+    }.items() if v is not None})
     listen = cfg.listen.model_copy(update={k: v for k, v in {
-        "layotto_grpc": values["grpc_address"], "actuator": values["actuator_address"]
+        "layotto_grpc": values["grpc_address"], "actuator": values["actuator_address"],
+        "dapr_grpc": _port_address(values.get("dapr_grpc_port")),
+        "dapr_http": _port_address(values.get("dapr_http_port")),
     }.items() if v is not None})
     update: dict[str, Any] = {"app": app, "listen": listen}
     if values["data_dir"] is not None:
         update["data_dir"] = values["data_dir"]
     return cfg.model_copy(update=update)
+
+
+def _port_address(port: int | None) -> str | None:
+    """``--dapr-*-port``: None keeps the config, 0 turns the listener off."""
+    if port is None:
+        return None
+    return f"127.0.0.1:{port}" if port else ""
 
 
 @main.command("check-config")

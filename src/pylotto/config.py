@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -52,13 +52,20 @@ class ComponentSpec(_Model):
 
 class AppConfig(_Model):
     id: str = Field("", alias="app_id")
-    port: int | None = Field(None, description="the app's HTTP port (service invocation)")
+    port: int | None = Field(None, description="the app's port (service invocation, Dapr "
+                             "pub/sub delivery)")
+    protocol: Literal["http", "grpc"] = Field(
+        "http", description="what the app serves on its port: HTTP, or Dapr's AppCallback gRPC")
     grpc_callback_host: str = "127.0.0.1"
     grpc_callback_port: int | None = Field(None, description="the app's AppCallback gRPC port")
 
 
 class ListenConfig(_Model):
+    """Listen addresses; an empty string turns that listener off."""
+
     layotto_grpc: str = "127.0.0.1:34904"
+    dapr_grpc: str = "127.0.0.1:50001"
+    dapr_http: str = "127.0.0.1:3500"
     actuator: str = "127.0.0.1:34999"
 
 

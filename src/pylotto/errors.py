@@ -69,25 +69,26 @@ class Internal(PylottoError):
     """The backend failed in a way the caller cannot fix."""
 
 
-# THE table. Order matters only for subclasses (none today): first match wins.
-ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int]] = {
-    InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, 400),
-    NotConfigured: (grpc.StatusCode.FAILED_PRECONDITION, 500),
-    ComponentNotFound: (grpc.StatusCode.INVALID_ARGUMENT, 400),
-    NotFound: (grpc.StatusCode.NOT_FOUND, 404),
-    AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, 409),
-    EtagMismatch: (grpc.StatusCode.ABORTED, 409),
-    EtagInvalid: (grpc.StatusCode.INVALID_ARGUMENT, 400),
-    Unsupported: (grpc.StatusCode.UNIMPLEMENTED, 501),
-    Unavailable: (grpc.StatusCode.UNAVAILABLE, 503),
-    DeadlineExceeded: (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
-    PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, 403),
-    Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401),
-    Internal: (grpc.StatusCode.INTERNAL, 500),
+# THE table: gRPC code, HTTP status, and the ``errorCode`` of Dapr's HTTP error body.
+# Order matters only for subclasses (none today): first match wins.
+ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int, str]] = {
+    InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, 400, "ERR_MALFORMED_REQUEST"),
+    NotConfigured: (grpc.StatusCode.FAILED_PRECONDITION, 500, "ERR_NOT_CONFIGURED"),
+    ComponentNotFound: (grpc.StatusCode.INVALID_ARGUMENT, 400, "ERR_COMPONENT_NOT_FOUND"),
+    NotFound: (grpc.StatusCode.NOT_FOUND, 404, "ERR_NOT_FOUND"),
+    AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, 409, "ERR_ALREADY_EXISTS"),
+    EtagMismatch: (grpc.StatusCode.ABORTED, 409, "ERR_STATE_ETAG_MISMATCH"),
+    EtagInvalid: (grpc.StatusCode.INVALID_ARGUMENT, 400, "ERR_STATE_ETAG_INVALID"),
+    Unsupported: (grpc.StatusCode.UNIMPLEMENTED, 501, "ERR_NOT_SUPPORTED"),
+    Unavailable: (grpc.StatusCode.UNAVAILABLE, 503, "ERR_UNAVAILABLE"),
+    DeadlineExceeded: (grpc.StatusCode.DEADLINE_EXCEEDED, 504, "ERR_DEADLINE_EXCEEDED"),
+    PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, 403, "ERR_PERMISSION_DENIED"),
+    Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401, "ERR_UNAUTHENTICATED"),
+    Internal: (grpc.StatusCode.INTERNAL, 500, "ERR_INTERNAL"),
 }
 
 
-def _lookup(err: PylottoError) -> tuple[grpc.StatusCode, int]:
+def _lookup(err: PylottoError) -> tuple[grpc.StatusCode, int, str]:
     for cls in type(err).__mro__:
         if cls in ERROR_TABLE:
             return ERROR_TABLE[cls]
@@ -104,8 +105,13 @@ def http_status(err: PylottoError) -> int:
     return _lookup(err)[1]
 
 
+def dapr_error_code(err: PylottoError) -> str:
+    """The ``errorCode`` of Dapr's HTTP error body for ``err``."""
+    return _lookup(err)[2]
+
+
 class ConfigError(PylottoError):
     """A configuration file or component metadata is wrong; raised at start-up or check-config."""
 
 
-ERROR_TABLE[ConfigError] = (grpc.StatusCode.INVALID_ARGUMENT, 400)
+ERROR_TABLE[ConfigError] = (grpc.StatusCode.INVALID_ARGUMENT, 400, "ERR_INVALID_CONFIGURATION")

@@ -23,12 +23,22 @@ from pylotto.components.base import Component, ComponentContext
 from pylotto.config import RuntimeConfig
 from pylotto.errors import ConfigError, PylottoError
 from pylotto.metadata import decode
-from pylotto.registry import CAPABILITIES, resolve
+from pylotto.registry import CAPABILITIES, normalise, resolve
 
 log = logging.getLogger("pylotto.runtime")
 
 INIT_TIMEOUT_SECONDS = 30.0
 PING_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ComponentInfo:
+    name: str
+    capability: str
+    type: str
+    """Dapr's spelling: ``state.redis``."""
+    version: str
+    features: list[str]
 
 
 @dataclass
@@ -51,6 +61,10 @@ class Runtime:
     health: dict[str, ComponentHealth] = field(default_factory=dict)
     started: bool = False
     started_at: float = 0.0
+    extended_metadata: dict[str, str] = field(default_factory=dict)
+    """Attributes the app set (Dapr's SetMetadata), reported back by GetMetadata."""
+    shutdown_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by an API call asking the sidecar to stop (Dapr's Shutdown)."""
 
     def __post_init__(self) -> None:
         app = self.config.app
@@ -148,6 +162,22 @@ class Runtime:
                 label = f"{capability}.{name}"
                 self.health[label] = ComponentHealth("DOWN", "stopped", self.health[label].type)
             self.components[capability] = {}
+
+    # ---- introspection -------------------------------------------------------------------
+
+    def describe_components(self) -> list[ComponentInfo]:
+        """Every running component, with its Dapr-style type and declared features."""
+        infos = []
+        for capability, components in self.components.items():
+            prefix = CAPABILITIES[capability].dapr_prefix
+            for name, component in components.items():
+                spec = next(s for s in self.config.of(capability) if s.name == name)
+                infos.append(ComponentInfo(
+                    name=name, capability=capability,
+                    type=prefix + normalise(capability, spec.type), version=spec.version,
+                    features=sorted(str(f) for f in component.features),
+                ))
+        return infos
 
     # ---- health --------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ class Sidecar:
         self.health = health.aio.HealthServicer()
         self.actuator_app = actuator.build_app(self.runtime)
         self._actuator_runner: web.AppRunner | None = None
+        self._http_runners: list[web.AppRunner] = []
 
     async def start(self) -> None:
         # The actuator comes up first so probes see INIT while components connect.
@@ -63,27 +64,59 @@ class Sidecar:
         runtime_pb2_grpc.add_RuntimeServicer_to_server(LayottoRuntimeServicer(self.runtime), server)
         state_query_pb2_grpc.add_StateQueryServicer_to_server(
             state_query.StateQueryServicer(self.runtime), server)
+        services = [LAYOTTO_SERVICE, state_query.SERVICE]
+        listen = self.config.listen
+        if listen.dapr_grpc or listen.dapr_http:
+            services.append(self._add_dapr())
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (LAYOTTO_SERVICE, state_query.SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
-            server,
+            (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        # One server, every service on each gRPC port: the ports differ only by default.
+        for what, address in (("Layotto gRPC API", listen.layotto_grpc),
+                              ("Dapr gRPC API", listen.dapr_grpc)):
+            if address:
+                await self._bind_grpc(what, address)
+        await server.start()
+        if listen.dapr_http:
+            await self._start_http("Dapr HTTP API", listen.dapr_http, self._dapr_http_app())
+        for service in ("", *services):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "pylotto ready: layotto gRPC %s, dapr gRPC %s, dapr HTTP %s, actuator http://%s, "
+            "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
+            listen.dapr_http or "off", listen.actuator, len(self.config.components),
         )
-        address = self.config.listen.layotto_grpc
+
+    def _add_dapr(self) -> str:
+        from pylotto.facades.dapr.servicer import SERVICE, DaprServicer
+
+        DaprServicer(self.runtime).add_to(self.grpc_server)
+        return SERVICE
+
+    def _dapr_http_app(self) -> web.Application:
+        from pylotto.facades.dapr.http import build_app
+
+        return build_app(self.runtime)
+
+    async def _bind_grpc(self, what: str, address: str) -> None:
         try:
-            bound = server.add_insecure_port(address)
+            bound = self.grpc_server.add_insecure_port(address)
         except RuntimeError as exc:
             bound = 0
             log.debug("bind %s: %s", address, exc)
         if not bound:
             await self.runtime.stop()
-            raise ConfigError(f"Layotto gRPC API cannot listen on {address} (port in use?)")
-        await server.start()
-        for service in ("", LAYOTTO_SERVICE):
-            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        log.info(
-            "pylotto ready: layotto gRPC %s, actuator http://%s, %d components",
-            address, self.config.listen.actuator, len(self.config.components),
-        )
+            raise ConfigError(f"{what} cannot listen on {address} (port in use?)")
+
+    async def _start_http(self, what: str, address: str, app: web.Application) -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._http_runners.append(runner)
+        host, port = _split(address)
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise ConfigError(f"{what} cannot listen on {address}: {exc.strerror}") from None
 
     async def stop(self) -> None:
         """Refuse new calls, end streams, let in-flight calls finish, then close components."""
@@ -94,9 +127,16 @@ class Sidecar:
         await self.runtime.stop_services()
         await stopping
         await self.runtime.stop()
+        await self.close_http()
+        log.info("pylotto stopped")
+
+    async def close_http(self) -> None:
+        for runner in self._http_runners:
+            await runner.cleanup()
+        self._http_runners.clear()
         if self._actuator_runner is not None:
             await self._actuator_runner.cleanup()
-        log.info("pylotto stopped")
+            self._actuator_runner = None
 
 
 async def serve(config: RuntimeConfig) -> None:
@@ -110,8 +150,14 @@ async def serve(config: RuntimeConfig) -> None:
         await sidecar.start()
     except BaseException:
         await sidecar.runtime.stop()
-        if sidecar._actuator_runner is not None:
-            await sidecar._actuator_runner.cleanup()
+        await sidecar.close_http()
         raise
-    await stop.wait()
+    requested = asyncio.create_task(sidecar.runtime.shutdown_requested.wait())
+    signalled = asyncio.create_task(stop.wait())
+    done, pending = await asyncio.wait({requested, signalled},
+                                       return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    if requested in done:
+        log.info("shutdown requested through the API")
     await sidecar.stop()

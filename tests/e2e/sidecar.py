@@ -39,12 +39,22 @@ class Sidecar:
     extra_args: list[str] = field(default_factory=list)
     grpc_port: int = field(default_factory=free_port)
     actuator_port: int = field(default_factory=free_port)
+    dapr_grpc_port: int = field(default_factory=free_port)
+    dapr_http_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     _channels: list[grpc.Channel] = field(default_factory=list)
 
     @property
     def grpc_address(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def dapr_grpc_address(self) -> str:
+        return f"127.0.0.1:{self.dapr_grpc_port}"
+
+    @property
+    def dapr_http_url(self) -> str:
+        return f"http://127.0.0.1:{self.dapr_http_port}"
 
     @property
     def actuator_url(self) -> str:
@@ -92,7 +102,8 @@ class Sidecar:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pylotto", "run", "--config", str(self.config_path),
-             "--log-level", "debug", *self.extra_args],
+             "--log-level", "debug", "--dapr-grpc-port", str(self.dapr_grpc_port),
+             "--dapr-http-port", str(self.dapr_http_port), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir,
         )
         log.close()

@@ -3,7 +3,8 @@
 Follows Layotto's HTTP channel: the method is the request path, the verb defaults to GET, the
 query string is carried as is, the caller's headers are forwarded plus ``id: <app id>``, and the
 timeout is header ``rpc_request_timeout`` (milliseconds) or 3000 ms, shortened to the caller's own
-deadline. A reply outside 2xx is Unavailable ``"http response code <n>, body: <body>"``.
+deadline. For the gRPC facades a reply outside 2xx is Unavailable ``"http response code <n>,
+body: <body>"``; Dapr's HTTP API passes the app's status through (``pass_status``).
 Other app ids need service invocation with name resolution, which pylotto does not offer yet.
 """
 
@@ -52,6 +53,10 @@ class InvokeRequest:
     """The caller's metadata, forwarded as HTTP headers."""
     deadline_seconds: float | None = None
     """Time the caller has left, if it set a deadline."""
+    default_timeout_ms: int = DEFAULT_TIMEOUT_MS
+    """The timeout when no ``rpc_request_timeout`` header gives one."""
+    pass_status: bool = False
+    """True: any app status comes back in the result; False: outside 2xx is Unavailable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,7 @@ class InvokeResult:
     content_type: str
     headers: list[tuple[str, str]] = field(default_factory=list)
     """The app's response headers (hop-by-hop ones removed)."""
+    status: int = 200
 
 
 class InvokeCapability:
@@ -111,7 +117,7 @@ class InvokeCapability:
 
     @staticmethod
     def _timeout(request: InvokeRequest) -> float:
-        millis = DEFAULT_TIMEOUT_MS
+        millis = request.default_timeout_ms
         for key, value in request.headers:
             if key.lower() == TIMEOUT_HEADER:
                 try:
@@ -152,8 +158,8 @@ class InvokeCapability:
             timeout=self._timeout(request),
         )
         response = await channel.send(app_request)
-        if not 200 <= response.status < 300:
+        if not request.pass_status and not 200 <= response.status < 300:
             excerpt = response.body[:ERROR_BODY_EXCERPT].decode("utf-8", errors="replace")
             raise Unavailable(f"http response code {response.status}, body: {excerpt}")
         headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
-        return InvokeResult(response.body, response.content_type, headers)
+        return InvokeResult(response.body, response.content_type, headers, response.status)

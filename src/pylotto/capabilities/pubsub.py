@@ -16,14 +16,22 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
 from pylotto.capabilities import cloudevents
 from pylotto.capabilities.base import Capability, ComponentSet, RuntimeContext
-from pylotto.components.pubsub.base import Feature, Handler, Message, PubSub, Subscription
+from pylotto.components.pubsub.base import (
+    BulkPublishEntry,
+    BulkPublishFailure,
+    Feature,
+    Handler,
+    Message,
+    PubSub,
+    Subscription,
+)
 from pylotto.errors import (
     DeadlineExceeded,
     Internal,
@@ -51,6 +59,16 @@ class PublishRequest:
     trace_parent: str = ""
     """W3C ``traceparent`` of the caller, copied into the envelope."""
     trace_state: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPublishItem:
+    """One entry of a bulk publish: its id (unique in the request) and event."""
+
+    entry_id: str
+    data: bytes
+    content_type: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +224,13 @@ class PubSubCapability(Capability[PubSub]):
         self._discovering: asyncio.Task[None] | None = None
         self._stopping = False
 
+    def describe_subscriptions(self) -> list[tuple[str, str, str]]:
+        """(pubsub, topic, how) of every active subscription; ``how`` is PROGRAMMATIC (the
+        app listed it) or STREAMING (a subscriber stream), as Dapr's metadata API says."""
+        listed = [(p, t, "PROGRAMMATIC") for p, t in self.app_subscriptions]
+        streams = [(s.pubsub_name, s.topic, "STREAMING") for s in self._streams]
+        return listed + streams
+
     @property
     def open_streams(self) -> int:
         """Subscriber streams currently open."""
@@ -251,6 +276,42 @@ class PubSubCapability(Capability[PubSub]):
                 f"error when publish to topic {request.topic} in pubsub "
                 f"{request.pubsub_name}: {exc.message}"
             )
+            if isinstance(exc, Unavailable | DeadlineExceeded):
+                raise type(exc)(message) from exc
+            raise Internal(message) from exc
+
+    async def bulk_publish(
+        self,
+        pubsub_name: str,
+        topic: str,
+        items: Sequence[BulkPublishItem],
+        metadata: Mapping[str, str],
+        trace_parent: str = "",
+        trace_state: str = "",
+    ) -> list[BulkPublishFailure]:
+        """Publish every item (each in its own envelope; item metadata over request
+        metadata); returns the items the broker did not take."""
+        component = self._component(pubsub_name, topic)
+        if not items:
+            raise InvalidArgument(f"no entries to bulk publish to topic {topic}")
+        entries = []
+        seen: set[str] = set()
+        for item in items:
+            if not item.entry_id:
+                raise InvalidArgument("entryId is empty in a bulk publish entry")
+            if item.entry_id in seen:
+                raise InvalidArgument(f"entryId {item.entry_id} is duplicated")
+            seen.add(item.entry_id)
+            merged = {**metadata, **item.metadata}
+            request = PublishRequest(pubsub_name, topic, item.data, item.content_type, merged,
+                                     trace_parent, trace_state)
+            entries.append(BulkPublishEntry(item.entry_id, self.envelope(request, component),
+                                            merged))
+        try:
+            return await component.bulk_publish(topic, entries, dict(metadata))
+        except PylottoError as exc:
+            message = (f"error when bulk publish to topic {topic} in pubsub {pubsub_name}: "
+                       f"{exc.message}")
             if isinstance(exc, Unavailable | DeadlineExceeded):
                 raise type(exc)(message) from exc
             raise Internal(message) from exc

@@ -1,0 +1,52 @@
+"""The aiohttp application of Dapr's HTTP API: routes, errors as Dapr writes them.
+
+Errors answer the status of :data:`pylotto.errors.ERROR_TABLE` with Dapr's body
+``{"errorCode": "...", "message": "..."}``; a malformed JSON body is 400
+``ERR_MALFORMED_REQUEST``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from pylotto.errors import InvalidArgument, PylottoError, dapr_error_code, http_status
+from pylotto.facades.dapr.http import invoke, lifecycle, pubsub, resources, state
+from pylotto.facades.dapr.http.keys import RUNTIME_KEY
+from pylotto.runtime import Runtime
+
+log = logging.getLogger("pylotto.dapr.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(err: PylottoError) -> web.Response:
+    return web.json_response({"errorCode": dapr_error_code(err), "message": err.message},
+                             status=http_status(err))
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except PylottoError as err:
+        return error_response(err)
+    except json.JSONDecodeError as exc:
+        return error_response(InvalidArgument(f"request body is not valid JSON: {exc}"))
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"errorCode": "ERR_INTERNAL", "message": "internal error"},
+                                 status=500)
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    app = web.Application(middlewares=[errors], client_max_size=64 * 1024 * 1024)
+    app[RUNTIME_KEY] = runtime
+    for module in (lifecycle, state, pubsub, invoke, resources):
+        module.add_routes(app.router)
+    return app

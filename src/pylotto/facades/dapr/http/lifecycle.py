@@ -1,0 +1,50 @@
+"""Health, metadata and shutdown: ``/v1.0/healthz``, ``/v1.0/healthz/outbound``,
+``/v1.0/metadata``, ``/v1.0/shutdown``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pylotto import __version__
+from pylotto.facades.dapr.http.keys import runtime_of
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """204 once every component is up (Dapr also waits for the app channel; pylotto's app
+    channels connect lazily, so the sidecar is healthy as soon as it serves)."""
+    return web.Response(status=204 if runtime_of(request).started else 500)
+
+
+async def get_metadata(request: web.Request) -> web.Response:
+    runtime = runtime_of(request)
+    app = runtime.config.app
+    return web.json_response({
+        "id": app.id,
+        "runtimeVersion": f"pylotto-{__version__}",
+        "enabledFeatures": [],
+        "components": [{"name": c.name, "type": c.type, "version": c.version,
+                        "capabilities": c.features} for c in runtime.describe_components()],
+        "subscriptions": [{"pubsubname": p, "topic": t, "type": kind}
+                          for p, t, kind in runtime.pubsub.describe_subscriptions()],
+        "extended": runtime.extended_metadata,
+        "appConnectionProperties": {"port": app.port or 0, "protocol": app.protocol,
+                                    "channelAddress": app.grpc_callback_host},
+    })
+
+
+async def set_metadata(request: web.Request) -> web.Response:
+    runtime_of(request).extended_metadata[request.match_info["key"]] = await request.text()
+    return web.Response(status=204)
+
+
+async def shutdown(request: web.Request) -> web.Response:
+    runtime_of(request).shutdown_requested.set()
+    return web.Response(status=204)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v1.0/healthz", healthz)
+    router.add_get("/v1.0/healthz/outbound", healthz)
+    router.add_get("/v1.0/metadata", get_metadata)
+    router.add_put("/v1.0/metadata/{key}", set_metadata)
+    router.add_route("*", "/v1.0/shutdown", shutdown)

@@ -1,0 +1,88 @@
+"""Bindings, secrets, configuration and lock: ``/v1.0/bindings``, ``/v1.0/secrets``,
+``/v1.0/configuration`` (and ``v1.0-alpha1``), ``/v1.0-alpha1/lock`` and ``/unlock``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from pylotto.errors import InvalidArgument
+from pylotto.facades.dapr.http.keys import json_of, metadata_params, runtime_of
+
+
+def _object(body: object, what: str) -> Mapping[str, object]:
+    if not isinstance(body, Mapping):
+        raise InvalidArgument(f"the body must be a JSON object {what}")
+    return body
+
+
+async def invoke_binding(request: web.Request) -> web.Response:
+    body = _object(await json_of(request), '{"operation", "data", "metadata"}')
+    data = body.get("data")
+    payload = data.encode() if isinstance(data, str) else (
+        b"" if data is None else json.dumps(data).encode())
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidArgument("binding metadata is an object")
+    result = await runtime_of(request).bindings.invoke(
+        request.match_info["name"], str(body.get("operation") or ""), payload,
+        {str(k): str(v) for k, v in metadata.items()})
+    if not result.data:
+        return web.Response(status=204, headers={f"metadata.{k}": v
+                                                 for k, v in result.metadata.items()})
+    return web.Response(body=result.data, headers={f"metadata.{k}": v
+                                                   for k, v in result.metadata.items()})
+
+
+async def get_secret(request: web.Request) -> web.Response:
+    data = await runtime_of(request).secrets.get_secret(
+        request.match_info["store"], request.match_info["key"], metadata_params(request))
+    return web.json_response(dict(data))
+
+
+async def get_bulk_secret(request: web.Request) -> web.Response:
+    secrets = await runtime_of(request).secrets.get_bulk_secret(
+        request.match_info["store"], metadata_params(request))
+    return web.json_response({name: dict(values) for name, values in secrets.items()})
+
+
+async def get_configuration(request: web.Request) -> web.Response:
+    items = await runtime_of(request).configuration.get_configuration(
+        request.match_info["store"], keys=request.query.getall("key", []),
+        metadata=metadata_params(request))
+    return web.json_response({i.key: {"value": i.content, "version": "", "metadata": i.metadata}
+                              for i in items})
+
+
+async def try_lock(request: web.Request) -> web.Response:
+    body = _object(await json_of(request), '{"resourceId", "lockOwner", "expiryInSeconds"}')
+    expiry = body.get("expiryInSeconds")
+    if not isinstance(expiry, int) or isinstance(expiry, bool):
+        raise InvalidArgument("expiryInSeconds must be an integer")
+    success = await runtime_of(request).lock.try_lock(
+        request.match_info["store"], str(body.get("resourceId") or ""),
+        str(body.get("lockOwner") or ""), expiry)
+    return web.json_response({"success": success})
+
+
+async def unlock(request: web.Request) -> web.Response:
+    body = _object(await json_of(request), '{"resourceId", "lockOwner"}')
+    status = await runtime_of(request).lock.unlock(
+        request.match_info["store"], str(body.get("resourceId") or ""),
+        str(body.get("lockOwner") or ""))
+    return web.json_response({"status": int(status)})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    for method in ("POST", "PUT"):
+        router.add_route(method, "/v1.0/bindings/{name}", invoke_binding)
+        router.add_route(method, "/v1.0-alpha1/lock/{store}", try_lock)
+        router.add_route(method, "/v1.0-alpha1/unlock/{store}", unlock)
+    router.add_get("/v1.0/secrets/{store}/bulk", get_bulk_secret)
+    router.add_get("/v1.0/secrets/{store}/{key}", get_secret)
+    for version in ("v1.0", "v1.0-alpha1"):
+        router.add_get(f"/{version}/configuration/{{store}}", get_configuration)
+
+

@@ -1,0 +1,52 @@
+"""The Dapr ``dapr.proto.runtime.v1.Dapr`` servicer, assembled from one mixin per capability.
+
+RPCs not listed here (actors, workflows, jobs, crypto, conversation...) answer UNIMPLEMENTED
+(the generated base class does that).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import grpc
+from dapr.proto.runtime.v1 import dapr_pb2, dapr_pb2_grpc
+
+from pylotto.capabilities.configuration import ConfigurationStream
+from pylotto.facades.common.bindings import BindingRpcs
+from pylotto.facades.common.invoke import InvokeRpcs
+from pylotto.facades.common.query import QueryRpcs
+from pylotto.facades.common.secrets import SecretRpcs
+from pylotto.facades.common.state import StateRpcs
+from pylotto.facades.dapr.configuration import DaprConfigurationRpcs
+from pylotto.facades.dapr.lock import DaprLockRpcs
+from pylotto.facades.dapr.messages import DaprMessages
+from pylotto.facades.dapr.metadata import DaprMetadataRpcs
+from pylotto.facades.dapr.pubsub import DaprPubSubRpcs
+from pylotto.runtime import Runtime
+
+SERVICE = dapr_pb2.DESCRIPTOR.services_by_name["Dapr"].full_name
+
+
+class DaprServicer(
+    StateRpcs,
+    QueryRpcs,
+    DaprPubSubRpcs,
+    InvokeRpcs,
+    BindingRpcs,
+    SecretRpcs,
+    DaprConfigurationRpcs,
+    DaprLockRpcs,
+    DaprMetadataRpcs,
+    dapr_pb2_grpc.DaprServicer,
+):
+    pb: ClassVar[Any] = DaprMessages
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.configuration_streams: dict[str, ConfigurationStream] = {}
+
+    def add_to(self, server: grpc.aio.Server) -> None:
+        dapr_pb2_grpc.add_DaprServicer_to_server(self, server)  # type: ignore[no-untyped-call]
+
+    async def QueryStateAlpha1(self, request: Any, context: Any) -> Any:
+        return await self.query_state(request)
