@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +41,38 @@ def start_sidecar(tmp_path: Path) -> Iterator[Callable[..., Sidecar]]:
     yield start
     for car in started:
         car.stop()
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers every request with JSON describing it (method, path, body, headers); a path
+    under ``/status/<code>`` answers that status."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        reply = json.dumps({"method": self.command, "path": self.path,
+                            "body": body.decode()}).encode()
+        status = 200
+        if self.path.startswith("/status/"):
+            status = int(self.path.split("/")[2].split("?")[0])
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.send_header("X-Echo", "yes")
+        self.end_headers()
+        self.wfile.write(reply)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def echo_port() -> Iterator[int]:
+    """An HTTP app on a free port that echoes every request."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
