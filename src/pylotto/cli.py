@@ -36,6 +36,12 @@ def main() -> None:
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               envvar="RUNTIME_CONFIG",
               help="pylotto.yaml or a Layotto JSON config. Default: embedded components.")
+@click.option("--resources-path", "resources_paths", multiple=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="A folder of Dapr component manifests (kind: Component) to load; "
+                   "repeatable. --components-path is the same.")
+@click.option("--components-path", "components_paths", multiple=True, hidden=True,
+              type=click.Path(file_okay=False, path_type=Path))
 @click.option("--app-id", help="This app's id (overrides the config).")
 @click.option("--app-port", type=int, help="The app's HTTP port, for service invocation.")
 @click.option("--app-grpc-port", "app_grpc_port", type=int,
@@ -58,6 +64,8 @@ def main() -> None:
               help="Run on uvloop when installed.")
 def run(
     config_path: Path | None,
+    resources_paths: tuple[Path, ...],
+    components_paths: tuple[Path, ...],
     app_id: str | None,
     app_port: int | None,
     app_grpc_port: int | None,
@@ -79,6 +87,9 @@ def run(
                               grpc_address=grpc_address, actuator_address=actuator_address,
                               dapr_grpc_port=dapr_grpc_port, dapr_http_port=dapr_http_port,
                               app_protocol=app_protocol, data_dir=data_dir)
+        folders = [*resources_paths, *components_paths]
+        if folders:
+            cfg = with_manifests(cfg, folders, explicit_config=config_path is not None)
         from pylotto.server import serve  # after logging is set up
 
         _run_loop(serve(cfg), uvloop)
@@ -103,6 +114,23 @@ def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeC
     if values["data_dir"] is not None:
         update["data_dir"] = values["data_dir"]
     return cfg.model_copy(update=update)
+
+
+def with_manifests(cfg: config.RuntimeConfig, folders: list[Path], *,
+                   explicit_config: bool) -> config.RuntimeConfig:
+    """``cfg`` plus the components of the Dapr manifests in ``folders``. With no config file,
+    the manifests replace the embedded default instead of adding to it."""
+    from pylotto import manifests
+
+    loaded = manifests.load_components(folders, cfg.app.id)
+    base = cfg.components if explicit_config else []
+    source = ", ".join(str(f) for f in folders)
+    merged = cfg.model_copy(update={
+        "components": [*base, *loaded],
+        "source": f"{cfg.source} + {source}" if explicit_config else source,
+    })
+    config.validate_components(merged)
+    return merged
 
 
 def _port_address(port: int | None) -> str | None:

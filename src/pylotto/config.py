@@ -42,12 +42,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class SecretRef(_Model):
+    """A metadata value read from a secret store at start (Dapr's ``secretKeyRef``)."""
+
+    store: str
+    name: str
+    key: str
+
+
 class ComponentSpec(_Model):
     name: str
     capability: str
     type: str
     version: str = "v1"
     metadata: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    """Metadata keys whose values come from a secret store (resolved at start)."""
 
 
 class AppConfig(_Model):
@@ -241,6 +251,8 @@ def validate_components(config: RuntimeConfig) -> None:
             cls = resolve(spec.capability, spec.type)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc.message}") from None
+        if spec.secrets:
+            continue  # decoded at start, once its secrets are read
         try:
             decode(cls.Settings, spec.metadata, component=f"{spec.capability}.{spec.name}")
         except ConfigError as exc:

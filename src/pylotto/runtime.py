@@ -20,7 +20,8 @@ from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.capabilities.sequencer import SequencerCapability
 from pylotto.capabilities.state import StateCapability
 from pylotto.components.base import Component, ComponentContext
-from pylotto.config import RuntimeConfig
+from pylotto.components.secretstores.base import SecretStore
+from pylotto.config import ComponentSpec, RuntimeConfig
 from pylotto.errors import ConfigError, PylottoError
 from pylotto.metadata import decode
 from pylotto.registry import CAPABILITIES, normalise, resolve
@@ -90,7 +91,8 @@ class Runtime:
             for spec in self.config.of(capability):
                 label = f"{capability}.{spec.name}"
                 cls = resolve(capability, spec.type)
-                settings = decode(cls.Settings, spec.metadata, component=label)
+                metadata = {**spec.metadata, **await self._read_secrets(spec)}
+                settings = decode(cls.Settings, metadata, component=label)
                 component = cls(
                     spec.name,
                     settings,
@@ -116,6 +118,24 @@ class Runtime:
             await service.start()
         self.started = True
         self.started_at = time.time()
+
+    async def _read_secrets(self, spec: ComponentSpec) -> dict[str, str]:
+        """The metadata values of ``spec`` that come from secret stores (started before)."""
+        values = {}
+        stores = self.components.get("secretstores", {})
+        for key, ref in spec.secrets.items():
+            where = f"component {spec.capability}.{spec.name}: {key}"
+            store = stores.get(ref.store)
+            if not isinstance(store, SecretStore):
+                raise ConfigError(f"{where}: secret store {ref.store!r} is not configured")
+            try:
+                secret = await store.get_secret(ref.name, {})
+            except PylottoError as exc:
+                raise ConfigError(f"{where}: secret {ref.name!r}: {exc.message}") from exc
+            if ref.key not in secret:
+                raise ConfigError(f"{where}: secret {ref.name!r} has no key {ref.key!r}")
+            values[key] = secret[ref.key]
+        return values
 
     def _set(self, capability: str) -> ComponentSet[Any]:
         return ComponentSet(CAPABILITIES[capability].label, self.components.get(capability, {}))

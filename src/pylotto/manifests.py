@@ -1,0 +1,118 @@
+"""Dapr resource manifests: ``kind: Component`` YAML files from ``--resources-path`` folders.
+
+Every ``*.yaml`` / ``*.yml`` file of a folder may hold several documents (``---``)::
+
+    apiVersion: dapr.io/v1alpha1
+    kind: Component
+    metadata: {name: statestore}
+    spec:
+      type: state.redis          # <capability>.<type>: the capability comes from the prefix
+      version: v1
+      metadata:
+      - name: redisHost
+        value: localhost:6379
+      - name: redisPassword
+        secretKeyRef: {name: redis-secret, key: password}
+    auth: {secretStore: my-secrets}   # where secretKeyRef values are read
+    scopes: [orders]                  # app ids that load it (all when absent)
+
+A ``secretKeyRef`` is resolved at start, through the named secret store, before the component is
+built. Documents of other kinds (Subscription, Configuration, Resiliency...) are reported and
+skipped: the capabilities that use them read them themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pylotto.config import ComponentSpec, SecretRef
+from pylotto.errors import ConfigError
+from pylotto.registry import CAPABILITIES
+
+log = logging.getLogger("pylotto.manifests")
+
+_PREFIXES = sorted(((info.dapr_prefix, name) for name, info in CAPABILITIES.items()),
+                   key=lambda pair: -len(pair[0]))
+
+
+def documents(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(file, document) for every YAML document in ``folder``, files in name order."""
+    if not folder.is_dir():
+        raise ConfigError(f"resources path {folder} is not a directory")
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        try:
+            loaded = list(yaml.safe_load_all(path.read_text()))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+        for document in loaded:
+            if document is None:
+                continue
+            if not isinstance(document, dict):
+                raise ConfigError(f"{path}: each document must be a mapping")
+            yield path, document
+
+
+def load_components(folders: list[Path], app_id: str) -> list[ComponentSpec]:
+    """The components of every ``kind: Component`` manifest in ``folders`` scoped to
+    ``app_id``."""
+    specs = []
+    for folder in folders:
+        for path, document in documents(folder):
+            kind = document.get("kind")
+            if kind != "Component":
+                log.info("%s: %s manifest %s skipped here", path, kind,
+                         (document.get("metadata") or {}).get("name", ""))
+                continue
+            spec = component(path, document)
+            scopes = document.get("scopes") or []
+            if scopes and app_id not in scopes:
+                log.info("%s: component %s is scoped to %s, not loaded for app %r",
+                         path, spec.name, ", ".join(map(str, scopes)), app_id)
+                continue
+            specs.append(spec)
+    return specs
+
+
+def component(path: Path, document: dict[str, Any]) -> ComponentSpec:
+    """The ComponentSpec of one ``kind: Component`` document."""
+    meta = document.get("metadata") or {}
+    spec = document.get("spec") or {}
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not name:
+        raise ConfigError(f"{path}: component without metadata.name")
+    where = f"{path}: component {name}"
+    if not isinstance(spec, dict) or not spec.get("type"):
+        raise ConfigError(f"{where}: missing spec.type (like state.redis)")
+    full_type = str(spec["type"])
+    capability = next((cap for prefix, cap in _PREFIXES if full_type.startswith(prefix)), None)
+    if capability is None:
+        known = ", ".join(prefix + "*" for prefix, _ in _PREFIXES)
+        raise ConfigError(f"{where}: spec.type {full_type!r} names no capability ({known})")
+    auth = document.get("auth") or {}
+    secret_store = str(auth.get("secretStore") or "") if isinstance(auth, dict) else ""
+    metadata: dict[str, Any] = {}
+    secrets: dict[str, SecretRef] = {}
+    for entry in spec.get("metadata") or []:
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise ConfigError(f"{where}: each spec.metadata entry needs a name")
+        key = str(entry["name"])
+        ref = entry.get("secretKeyRef")
+        if ref is not None:
+            if not isinstance(ref, dict) or not ref.get("name"):
+                raise ConfigError(f"{where}: {key}: secretKeyRef needs a name")
+            if not secret_store:
+                raise ConfigError(f"{where}: {key} uses secretKeyRef but auth.secretStore "
+                                  "names no secret store")
+            secrets[key] = SecretRef(store=secret_store, name=str(ref["name"]),
+                                     key=str(ref.get("key") or ref["name"]))
+        else:
+            value = entry.get("value", "")
+            metadata[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return ComponentSpec(name=str(name), capability=capability, type=full_type,
+                         version=str(spec.get("version") or "v1"), metadata=metadata,
+                         secrets=secrets)

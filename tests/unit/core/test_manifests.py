@@ -1,0 +1,92 @@
+"""Dapr component manifests: parsing, scopes, secretKeyRef, errors naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pylotto.config import SecretRef
+from pylotto.errors import ConfigError
+from pylotto.manifests import load_components
+
+STATE = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.sqlite
+  version: v1
+  metadata:
+  - name: tableName
+    value: orders
+  - name: cleanupIntervalInSeconds
+    value: 60
+  - name: connectionString
+    secretKeyRef: {name: db, key: path}
+auth:
+  secretStore: files
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: locks}
+spec:
+  type: lock.in-memory
+  metadata: []
+scopes: [billing]
+---
+apiVersion: dapr.io/v2alpha1
+kind: Subscription
+metadata: {name: orders-sub}
+spec: {pubsubname: pubsub, topic: orders, routes: {default: /orders}}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "components.yaml") -> Path:
+    (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def test_components_with_types_versions_values_and_secret_refs(tmp_path: Path) -> None:
+    [spec] = load_components([write(tmp_path, STATE)], app_id="orders")
+    assert (spec.name, spec.capability, spec.type, spec.version) == (
+        "statestore", "state", "state.sqlite", "v1")
+    assert spec.metadata == {"tableName": "orders", "cleanupIntervalInSeconds": "60"}
+    assert spec.secrets == {"connectionString": SecretRef(store="files", name="db", key="path")}
+
+
+def test_scopes_select_the_app(tmp_path: Path) -> None:
+    specs = load_components([write(tmp_path, STATE)], app_id="billing")
+    assert [s.name for s in specs] == ["statestore", "locks"]
+
+
+def test_every_yaml_file_of_every_folder(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    (one / "a.yml").write_text("kind: Component\nmetadata: {name: a}\nspec: {type: pubsub.in-memory}\n")
+    (two / "b.yaml").write_text("kind: Component\nmetadata: {name: b}\nspec: {type: secretstores.local.env}\n")
+    (two / "ignored.txt").write_text("not yaml: [")
+    specs = load_components([one, two], app_id="")
+    assert [(s.name, s.capability) for s in specs] == [("a", "pubsub"), ("b", "secretstores")]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("kind: Component\nspec: {type: state.redis}\n", "without metadata.name"),
+    ("kind: Component\nmetadata: {name: x}\nspec: {}\n", "missing spec.type"),
+    ("kind: Component\nmetadata: {name: x}\nspec: {type: kafka}\n", "names no capability"),
+    ("kind: Component\nmetadata: {name: x}\nspec:\n  type: state.redis\n  metadata:\n"
+     "  - name: redisPassword\n    secretKeyRef: {name: s}\n", "auth.secretStore"),
+    ("kind: Component\nmetadata: {name: x}\nspec: {type: state.redis}\n---\n- a list\n",
+     "must be a mapping"),
+])
+def test_errors_name_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        load_components([write(tmp_path, text, "bad.yaml")], app_id="")
+    assert "bad.yaml" in info.value.message
+
+
+def test_a_missing_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a directory"):
+        load_components([tmp_path / "nope"], app_id="")
