@@ -65,8 +65,10 @@ def test_every_yaml_file_of_every_folder(tmp_path: Path) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir()
     two.mkdir()
-    (one / "a.yml").write_text("kind: Component\nmetadata: {name: a}\nspec: {type: pubsub.in-memory}\n")
-    (two / "b.yaml").write_text("kind: Component\nmetadata: {name: b}\nspec: {type: secretstores.local.env}\n")
+    (one / "a.yml").write_text(
+        "kind: Component\nmetadata: {name: a}\nspec: {type: pubsub.in-memory}\n")
+    (two / "b.yaml").write_text(
+        "kind: Component\nmetadata: {name: b}\nspec: {type: secretstores.local.env}\n")
     (two / "ignored.txt").write_text("not yaml: [")
     specs = load_components([one, two], app_id="")
     assert [(s.name, s.capability) for s in specs] == [("a", "pubsub"), ("b", "secretstores")]
