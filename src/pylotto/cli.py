@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
 from pylotto import __version__, config, logs
 from pylotto.errors import ConfigError
@@ -54,6 +55,10 @@ def main() -> None:
               help="Dapr HTTP API port on 127.0.0.1 (default 3500; 0 turns it off).")
 @click.option("--app-protocol", type=click.Choice(["http", "grpc"]),
               help="What the app serves on --app-port: HTTP, or Dapr's AppCallback gRPC.")
+@click.option("--api-token", envvar="DAPR_API_TOKEN", show_envvar=True,
+              help="Require this token (dapr-api-token) on every API call but health checks.")
+@click.option("--app-api-token", envvar="APP_API_TOKEN", show_envvar=True,
+              help="Send this token (dapr-api-token) on every call to the app.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where embedded components keep files (default ~/.local/share/pylotto).")
 @click.option("--log-level", default="info", show_default=True,
@@ -74,6 +79,8 @@ def run(
     dapr_grpc_port: int | None,
     dapr_http_port: int | None,
     app_protocol: str | None,
+    api_token: str | None,
+    app_api_token: str | None,
     data_dir: Path | None,
     log_level: str,
     log_format: str,
@@ -86,7 +93,8 @@ def run(
         cfg = apply_overrides(cfg, app_id=app_id, app_port=app_port, app_grpc_port=app_grpc_port,
                               grpc_address=grpc_address, actuator_address=actuator_address,
                               dapr_grpc_port=dapr_grpc_port, dapr_http_port=dapr_http_port,
-                              app_protocol=app_protocol, data_dir=data_dir)
+                              app_protocol=app_protocol, data_dir=data_dir,
+                              api_token=api_token, app_api_token=app_api_token)
         folders = [*resources_paths, *components_paths]
         if folders:
             cfg = with_manifests(cfg, folders, explicit_config=config_path is not None)
@@ -104,6 +112,7 @@ def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeC
     app = cfg.app.model_copy(update={k: v for k, v in {
         "id": values["app_id"], "port": values["app_port"],
         "grpc_callback_port": values["app_grpc_port"], "protocol": values.get("app_protocol"),
+        "api_token": _secret(values.get("app_api_token")),
     }.items() if v is not None})
     listen = cfg.listen.model_copy(update={k: v for k, v in {
         "layotto_grpc": values["grpc_address"], "actuator": values["actuator_address"],
@@ -111,6 +120,8 @@ def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeC
         "dapr_http": _port_address(values.get("dapr_http_port")),
     }.items() if v is not None})
     update: dict[str, Any] = {"app": app, "listen": listen}
+    if values.get("api_token"):
+        update["api_token"] = _secret(values["api_token"])
     if values["data_dir"] is not None:
         update["data_dir"] = values["data_dir"]
     return cfg.model_copy(update=update)
@@ -131,6 +142,10 @@ def with_manifests(cfg: config.RuntimeConfig, folders: list[Path], *,
     })
     config.validate_components(merged)
     return merged
+
+
+def _secret(value: str | None) -> SecretStr | None:
+    return SecretStr(value) if value else None
 
 
 def _port_address(port: int | None) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from pylotto.errors import ConfigError
 from pylotto.metadata import decode
@@ -68,6 +68,8 @@ class AppConfig(_Model):
         "http", description="what the app serves on its port: HTTP, or Dapr's AppCallback gRPC")
     grpc_callback_host: str = "127.0.0.1"
     grpc_callback_port: int | None = Field(None, description="the app's AppCallback gRPC port")
+    api_token: SecretStr = Field(SecretStr(""), description="sent to the app as dapr-api-token "
+                                 "(APP_API_TOKEN)")
 
 
 class ListenConfig(_Model):
@@ -89,6 +91,8 @@ class RuntimeConfig(_Model):
     listen: ListenConfig = Field(default_factory=ListenConfig)
     data_dir: Path = Field(default_factory=default_data_dir)
     grace_period_seconds: float = 10.0
+    api_token: SecretStr = Field(SecretStr(""), description="required from callers as "
+                                 "dapr-api-token (DAPR_API_TOKEN); empty: no token")
     components: list[ComponentSpec] = Field(default_factory=list)
     source: str = "<embedded default>"
 

@@ -75,6 +75,8 @@ class Runtime:
                 http_port=app.port,
                 grpc_callback_host=app.grpc_callback_host,
                 grpc_callback_port=app.grpc_callback_port,
+                protocol=app.protocol,
+                api_token=app.api_token.get_secret_value(),
             ),
             data_dir=self.config.data_dir,
         )

@@ -43,7 +43,8 @@ class Sidecar:
         self.config = config
         self.runtime = Runtime(config)
         self.grpc_server = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor()], options=GRPC_OPTIONS
+            interceptors=[ErrorMappingInterceptor(config.api_token.get_secret_value())],
+            options=GRPC_OPTIONS,
         )
         self.health = health.aio.HealthServicer()
         self.actuator_app = actuator.build_app(self.runtime)

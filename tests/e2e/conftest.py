@@ -59,6 +59,7 @@ class _Echo(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(reply)))
         self.send_header("X-Echo", "yes")
+        self.send_header("X-Echo-Token", self.headers.get("dapr-api-token") or "")
         self.end_headers()
         self.wfile.write(reply)
 

@@ -37,6 +37,7 @@ class Sidecar:
     components: dict[str, Any] | None = None
     app: dict[str, Any] | None = None
     extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     grpc_port: int = field(default_factory=free_port)
     actuator_port: int = field(default_factory=free_port)
     dapr_grpc_port: int = field(default_factory=free_port)
@@ -99,7 +100,7 @@ class Sidecar:
     def start(self) -> Sidecar:
         self.write_config()
         log = self.log_path.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pylotto", "run", "--config", str(self.config_path),
              "--log-level", "debug", "--dapr-grpc-port", str(self.dapr_grpc_port),

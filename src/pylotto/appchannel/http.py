@@ -16,6 +16,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from pylotto.errors import DeadlineExceeded, InvalidArgument, Unavailable
+from pylotto.security import TOKEN_HEADER
 
 log = logging.getLogger("pylotto.appchannel.http")
 
@@ -52,8 +53,10 @@ class HttpAppChannel:
     returned, not raised.
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, api_token: str = "") -> None:
         self.base_url = f"http://{host}:{port}"
+        self.api_token = api_token
+        """Sent as ``dapr-api-token`` on every request when set (APP_API_TOKEN)."""
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._in_flight = 0
@@ -83,6 +86,13 @@ class HttpAppChannel:
         except ValueError as exc:
             raise InvalidArgument(f"method {path!r} does not form a valid URL: {exc}") from None
 
+    def _headers(self, request: AppRequest) -> CIMultiDict[str]:
+        headers = CIMultiDict(request.headers)
+        headers.popall(TOKEN_HEADER, None)  # the caller's token is not the app's
+        if self.api_token:
+            headers[TOKEN_HEADER] = self.api_token
+        return headers
+
     async def send(self, request: AppRequest) -> AppResponse:
         if self._closed:
             raise Unavailable(f"app channel to {self.base_url} is closed (sidecar stopping)")
@@ -97,7 +107,7 @@ class HttpAppChannel:
                 request.verb,
                 url,
                 data=request.body or None,
-                headers=CIMultiDict(request.headers),
+                headers=self._headers(request),
                 timeout=aiohttp.ClientTimeout(
                     total=request.timeout, connect=min(request.timeout, CONNECT_TIMEOUT_SECONDS)
                 ),

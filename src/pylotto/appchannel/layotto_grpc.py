@@ -16,6 +16,7 @@ from google.protobuf import empty_pb2
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
 from pylotto.errors import DeadlineExceeded, Internal, PylottoError, Unavailable, Unsupported
 from pylotto.proto.layotto import appcallback_pb2, appcallback_pb2_grpc
+from pylotto.security import TOKEN_HEADER
 
 log = logging.getLogger("pylotto.appchannel.layotto_grpc")
 
@@ -57,8 +58,10 @@ class LayottoGrpcAppChannel(AppChannel):
         *,
         delivery_timeout: float = DELIVERY_TIMEOUT_SECONDS,
         list_timeout: float = LIST_TIMEOUT_SECONDS,
+        api_token: str = "",
     ) -> None:
         self.address = f"{host}:{port}"
+        self.metadata = ((TOKEN_HEADER, api_token),) if api_token else None
         self.description = f"app callback at {self.address}"
         self.delivery_timeout = delivery_timeout
         self.list_timeout = list_timeout
@@ -85,7 +88,7 @@ class LayottoGrpcAppChannel(AppChannel):
     async def list_subscriptions(self) -> list[TopicSubscription]:
         try:
             response = await self._callback().ListTopicSubscriptions(
-                empty_pb2.Empty(), timeout=self.list_timeout
+                empty_pb2.Empty(), timeout=self.list_timeout, metadata=self.metadata
             )
         except grpc.aio.AioRpcError as exc:
             raise self._error(exc, "ListTopicSubscriptions") from None
@@ -97,7 +100,7 @@ class LayottoGrpcAppChannel(AppChannel):
     async def deliver(self, event: TopicEvent) -> DeliveryStatus:
         try:
             response = await self._callback().OnTopicEvent(
-                topic_event_request(event), timeout=self.delivery_timeout
+                topic_event_request(event), timeout=self.delivery_timeout, metadata=self.metadata
             )
         except grpc.aio.AioRpcError as exc:
             raise self._error(exc, "OnTopicEvent") from None

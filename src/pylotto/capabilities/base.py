@@ -23,6 +23,10 @@ class AppSettings:
     grpc_callback_host: str = "127.0.0.1"
     grpc_callback_port: int | None = None
     """The app's Layotto AppCallback gRPC server (pub/sub delivery)."""
+    protocol: str = "http"
+    """What the app serves on ``http_port``: "http", or "grpc" (Dapr's AppCallback)."""
+    api_token: str = ""
+    """Sent to the app as ``dapr-api-token`` on every call (APP_API_TOKEN)."""
 
 
 @dataclass(frozen=True)

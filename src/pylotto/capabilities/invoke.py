@@ -82,7 +82,7 @@ class InvokeCapability:
                 "InvokeService needs the app's HTTP port: set app.port in the configuration"
             )
         if self._channel is None:
-            self._channel = HttpAppChannel(APP_HOST, port)
+            self._channel = HttpAppChannel(APP_HOST, port, api_token=self.context.app.api_token)
         return self._channel
 
     async def start(self) -> None:

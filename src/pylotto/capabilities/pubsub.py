@@ -214,7 +214,8 @@ class PubSubCapability(Capability[PubSub]):
             from pylotto.appchannel.layotto_grpc import LayottoGrpcAppChannel
 
             app_channel = LayottoGrpcAppChannel(
-                context.app.grpc_callback_host, context.app.grpc_callback_port
+                context.app.grpc_callback_host, context.app.grpc_callback_port,
+                api_token=context.app.api_token,
             )
         self.app_channel = app_channel
         self.discovery = discovery or DiscoveryPolicy()

@@ -1,4 +1,5 @@
-"""One gRPC interceptor turns every PylottoError into its status code (errors.ERROR_TABLE).
+"""One gRPC interceptor turns every PylottoError into its status code (errors.ERROR_TABLE),
+and refuses calls without the API token when the sidecar has one (:mod:`pylotto.security`).
 
 Handlers follow one convention: unary responses are coroutines, streamed responses are async
 generators. Any dialect's servicer gets the mapping by being served with this interceptor.
@@ -12,6 +13,7 @@ from typing import Any
 
 import grpc
 
+from pylotto import security
 from pylotto.errors import PylottoError, grpc_code
 
 log = logging.getLogger("pylotto.grpc")
@@ -20,6 +22,13 @@ log = logging.getLogger("pylotto.grpc")
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: PylottoError) -> None:
     log.debug("%s: %s", type(err).__name__, err.message)
     await context.abort(grpc_code(err), err.message)
+
+
+def _refuse(err: PylottoError) -> Callable[..., Any]:
+    async def refused(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        raise err
+
+    return refused
 
 
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -43,7 +52,25 @@ def _wrap_stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., A
     return handler
 
 
+def _refuse_stream(err: PylottoError) -> Callable[..., AsyncIterator[Any]]:
+    async def refused(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        raise err
+        yield  # an async generator, like every streaming handler
+
+    return refused
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, api_token: str = "") -> None:
+        self.api_token = api_token
+
+    def _refusal(self, details: grpc.HandlerCallDetails) -> PylottoError | None:
+        if not self.api_token or security.grpc_exempt(details.method):
+            return None
+        given = next((v for k, v in details.invocation_metadata or ()
+                      if k == security.TOKEN_HEADER and isinstance(v, str)), None)
+        return security.check_token(self.api_token, given)
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -52,15 +79,19 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
+        refusal = self._refusal(handler_call_details)
         kwargs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **kwargs)
+            unary = _refuse(refusal) if refusal else handler.unary_unary
+            return grpc.unary_unary_rpc_method_handler(_wrap_unary(unary), **kwargs)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **kwargs)
+            unary = _refuse(refusal) if refusal else handler.stream_unary
+            return grpc.stream_unary_rpc_method_handler(_wrap_unary(unary), **kwargs)
         if handler.unary_stream:
-            wrapped = _wrap_stream(handler.unary_stream)
-            return grpc.unary_stream_rpc_method_handler(wrapped, **kwargs)
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream), **kwargs)
+            stream = _refuse_stream(refusal) if refusal else handler.unary_stream
+            return grpc.unary_stream_rpc_method_handler(_wrap_stream(stream), **kwargs)
+        stream = _refuse_stream(refusal) if refusal else handler.stream_stream
+        return grpc.stream_stream_rpc_method_handler(_wrap_stream(stream), **kwargs)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from pylotto import security
 from pylotto.errors import InvalidArgument, PylottoError, dapr_error_code, http_status
 from pylotto.facades.dapr.http import invoke, lifecycle, pubsub, resources, state
 from pylotto.facades.dapr.http.keys import RUNTIME_KEY
@@ -44,8 +45,19 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                                  status=500)
 
 
+@web.middleware
+async def api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse calls without the sidecar's API token (health checks exempt)."""
+    expected = request.app[RUNTIME_KEY].config.api_token.get_secret_value()
+    if expected and request.path not in security.EXEMPT_HTTP_PATHS:
+        refusal = security.check_token(expected, request.headers.get(security.TOKEN_HEADER))
+        if refusal is not None:
+            return error_response(refusal)
+    return await handler(request)
+
+
 def build_app(runtime: Runtime) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=64 * 1024 * 1024)
+    app = web.Application(middlewares=[api_token, errors], client_max_size=64 * 1024 * 1024)
     app[RUNTIME_KEY] = runtime
     for module in (lifecycle, state, pubsub, invoke, resources):
         module.add_routes(app.router)
