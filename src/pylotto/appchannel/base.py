@@ -35,12 +35,25 @@ class DeliveryStatus(enum.IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RouteRule:
+    """Events for which the CEL expression ``match`` holds go to ``path``."""
+
+    match: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class TopicSubscription:
     """One topic the app wants events from."""
 
     pubsub_name: str
     topic: str
     metadata: dict[str, str] = field(default_factory=dict)
+    rules: tuple[RouteRule, ...] = ()
+    """Tried in order; the first match decides the event's path (Dapr's routing rules)."""
+    default_path: str = ""
+    """The path of events no rule matches ("" with no rules: the dialect's default)."""
+    dead_letter_topic: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,8 @@ class TopicEvent:
     """The metadata the message was published with."""
     cloud_event: Mapping[str, Any] = field(default_factory=dict)
     """The whole envelope (extensions included), for transports that send it as is."""
+    path: str = ""
+    """Where the app wants it (a route of its subscription); "" when it has no routes."""
 
 
 class AppChannel(abc.ABC):

@@ -1,15 +1,29 @@
-"""Dapr's ``AppCallback`` over gRPC: how a Dapr gRPC app receives events.
+"""Dapr's ``AppCallback`` over gRPC (an app served with ``--app-protocol grpc``): invocation
+through ``OnInvoke``, subscriptions through ``ListTopicSubscriptions`` (with routing rules and
+dead-letter topics), events through ``OnTopicEvent``. Errors: see :mod:`.grpc_channel`; an
+unknown status in a response means a retry, as in Dapr.
 
 :func:`dapr_topic_event` is also the ``event_message`` of Dapr's streaming subscription.
 """
 
 from __future__ import annotations
 
-from dapr.proto.runtime.v1 import appcallback_pb2
-from google.protobuf import struct_pb2
+from typing import Any
 
-from pylotto.appchannel.base import TopicEvent
+import grpc
+from dapr.proto.common.v1 import common_pb2
+from dapr.proto.runtime.v1 import appcallback_pb2, appcallback_pb2_grpc
+from google.protobuf import any_pb2, empty_pb2, struct_pb2
+
+from pylotto.appchannel.base import (
+    DeliveryStatus,
+    RouteRule,
+    TopicEvent,
+    TopicSubscription,
+)
+from pylotto.appchannel.grpc_channel import GrpcAppChannel
 from pylotto.capabilities import cloudevents
+from pylotto.errors import Internal, InvalidArgument
 
 _ATTRIBUTES = frozenset({
     cloudevents.ID, cloudevents.SOURCE, cloudevents.TYPE, cloudevents.SPECVERSION,
@@ -37,3 +51,55 @@ def dapr_topic_event(event: TopicEvent, path: str = "") -> appcallback_pb2.Topic
         path=path,
         extensions=extensions,
     )
+
+
+class DaprGrpcAppChannel(GrpcAppChannel):
+    """One gRPC channel to the app's ``dapr.proto.runtime.v1.AppCallback`` server."""
+
+    def make_stub(self, channel: grpc.aio.Channel) -> Any:
+        return appcallback_pb2_grpc.AppCallbackStub(channel)  # type: ignore[no-untyped-call]
+
+    async def list_subscriptions(self) -> list[TopicSubscription]:
+        try:
+            response = await self.stub().ListTopicSubscriptions(
+                empty_pb2.Empty(), timeout=self.list_timeout, metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise self.error(exc, "ListTopicSubscriptions") from None
+        return [
+            TopicSubscription(
+                s.pubsub_name, s.topic, dict(s.metadata),
+                rules=tuple(RouteRule(r.match, r.path) for r in s.routes.rules),
+                default_path=s.routes.default, dead_letter_topic=s.dead_letter_topic,
+            )
+            for s in response.subscriptions
+        ]
+
+    async def deliver(self, event: TopicEvent) -> DeliveryStatus:
+        try:
+            response = await self.stub().OnTopicEvent(
+                dapr_topic_event(event, event.path), timeout=self.delivery_timeout,
+                metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise self.error(exc, "OnTopicEvent") from None
+        status = DeliveryStatus.from_code(response.status)
+        if status is None:
+            raise Internal(
+                f"{self.description}: OnTopicEvent answered unknown status {response.status}")
+        return status
+
+    async def invoke(self, method: str, data: bytes, content_type: str, verb: str,
+                     querystring: str, within: float) -> tuple[bytes, str]:
+        """Call ``OnInvoke``; the app's data and content type."""
+        try:
+            verb_number = common_pb2.HTTPExtension.Verb.Value(verb.upper() or "NONE")
+        except ValueError:
+            raise InvalidArgument(f"HTTP verb {verb!r} is not one Dapr carries") from None
+        request = common_pb2.InvokeRequest(
+            method=method, data=any_pb2.Any(value=data), content_type=content_type,
+            http_extension=common_pb2.HTTPExtension(verb=verb_number, querystring=querystring))
+        try:
+            response = await self.stub().OnInvoke(request, timeout=within,
+                                                  metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise self.error(exc, f"OnInvoke {method}") from None
+        return response.data.value, response.content_type

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
 from pylotto.capabilities.base import RuntimeContext
@@ -23,6 +24,9 @@ from pylotto.errors import (
     Unavailable,
     Unsupported,
 )
+
+if TYPE_CHECKING:
+    from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
 
 log = logging.getLogger("pylotto.invoke")
 
@@ -74,6 +78,7 @@ class InvokeCapability:
     def __init__(self, context: RuntimeContext) -> None:
         self.context = context
         self._channel: HttpAppChannel | None = None
+        self._grpc: DaprGrpcAppChannel | None = None
 
     def _app_channel(self) -> HttpAppChannel:
         port = self.context.app.http_port
@@ -85,14 +90,26 @@ class InvokeCapability:
             self._channel = HttpAppChannel(APP_HOST, port, api_token=self.context.app.api_token)
         return self._channel
 
+    def _grpc_channel(self) -> DaprGrpcAppChannel:
+        port = self.context.app.http_port
+        if not port:
+            raise NotConfigured("invoking the app needs its port: set app.port")
+        if self._grpc is None:
+            from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
+
+            self._grpc = DaprGrpcAppChannel(APP_HOST, port, api_token=self.context.app.api_token)
+        return self._grpc
+
     async def start(self) -> None:
-        if self.context.app.http_port:
+        if self.context.app.http_port and self.context.app.protocol == "http":
             await self._app_channel().open()
 
     async def stop(self) -> None:
         """Let calls in flight finish, then close the connection pool."""
         if self._channel is not None:
             await self._channel.close()  # later calls get Unavailable
+        if self._grpc is not None:
+            await self._grpc.close()
 
     def _check_target(self, app_id: str) -> None:
         own = self.context.app_id
@@ -148,6 +165,11 @@ class InvokeCapability:
         self._check_target(request.app_id)
         if not request.method:
             raise InvalidArgument("InvokeService method (the app's route) is empty")
+        if self.context.app.protocol == "grpc":
+            data, content_type = await self._grpc_channel().invoke(
+                request.method, request.data, request.content_type, request.verb,
+                request.querystring, self._timeout(request))
+            return InvokeResult(data, content_type)
         channel = self._app_channel()
         app_request = AppRequest(
             verb=self._verb(request.verb),

@@ -18,11 +18,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
 from pylotto.capabilities import cloudevents
 from pylotto.capabilities.base import Capability, ComponentSet, RuntimeContext
+from pylotto.capabilities.routing import Router
 from pylotto.components.pubsub.base import (
     BulkPublishEntry,
     BulkPublishFailure,
@@ -210,13 +211,10 @@ class PubSubCapability(Capability[PubSub]):
         discovery: DiscoveryPolicy | None = None,
     ) -> None:
         super().__init__(components, context)
-        if app_channel is None and context.app.grpc_callback_port:
-            from pylotto.appchannel.layotto_grpc import LayottoGrpcAppChannel
+        if app_channel is None:
+            from pylotto.appchannel.select import pubsub_channel
 
-            app_channel = LayottoGrpcAppChannel(
-                context.app.grpc_callback_host, context.app.grpc_callback_port,
-                api_token=context.app.api_token,
-            )
+            app_channel = pubsub_channel(context.app)
         self.app_channel = app_channel
         self.discovery = discovery or DiscoveryPolicy()
         self.source = context.app_id or cloudevents.DEFAULT_SOURCE
@@ -320,12 +318,27 @@ class PubSubCapability(Capability[PubSub]):
     # ---- delivery --------------------------------------------------------------------------
 
     def handler(
-        self, pubsub_name: str, topic: str, metadata: Mapping[str, str], deliver: Deliver
+        self, pubsub_name: str, topic: str, metadata: Mapping[str, str], deliver: Deliver,
+        *, router: Router | None = None, dead_letter_topic: str = "",
     ) -> Handler:
-        """The component handler that hands messages to ``deliver`` and applies verdicts."""
+        """The component handler that hands messages to ``deliver`` and applies verdicts.
+
+        ``router`` picks each event's path (routing rules). With a ``dead_letter_topic``, an
+        event the app DROPs, or that fails its last attempt (``backOffMaxRetries``), is
+        published there (same pubsub, message unchanged) and acknowledged."""
+        component = self.components.get(pubsub_name)
+        policy = component.pubsub_settings.retry_policy()
         raw = cloudevents.raw_payload(metadata)
         where = f"pubsub {pubsub_name} topic {topic}"
         health = _DeliveryLog(where)
+
+        async def dead_letter(message: Message, event: TopicEvent, why: str) -> None:
+            await component.publish(dead_letter_topic, message.data, message.metadata)
+            log.warning("%s: event %s %s: sent to dead-letter topic %s", where, event.id, why,
+                        dead_letter_topic)
+
+        def last_attempt(message: Message) -> bool:
+            return 0 <= policy.max_retries < message.attempt
 
         async def handle(message: Message) -> None:
             try:
@@ -342,22 +355,39 @@ class PubSubCapability(Capability[PubSub]):
                     event.cloud_event.get(cloudevents.EXPIRATION),
                 )
                 return
+            if router is not None:
+                path = router.route(event.cloud_event)
+                if path is None:
+                    log.warning("%s: event %s matches no routing rule and there is no default "
+                                "route: dropped", where, event.id)
+                    return
+                event = replace(event, path=path)
             try:
                 status = await deliver(event)
             except Unsupported as exc:
                 log.warning("%s: event %s dropped: %s", where, event.id, exc.message)
                 return
-            except _Nack:
-                raise
             except Exception as exc:
-                health.failed(event, exc.message if isinstance(exc, PylottoError) else repr(exc))
+                if (dead_letter_topic and last_attempt(message)
+                        and not isinstance(exc, _Nack)):
+                    await dead_letter(message, event, f"failed {message.attempt} times")
+                    return
+                if not isinstance(exc, _Nack):
+                    health.failed(
+                        event, exc.message if isinstance(exc, PylottoError) else repr(exc))
                 raise
             if status is DeliveryStatus.RETRY:
+                if dead_letter_topic and last_attempt(message):
+                    await dead_letter(message, event, f"retried {message.attempt} times")
+                    return
                 log.debug("%s: app asked to retry event %s", where, event.id)
                 raise _Nack(f"RETRY status returned for event {event.id}")
             health.delivered()
             if status is DeliveryStatus.DROP:
-                log.warning("%s: DROP status returned for event %s", where, event.id)
+                if dead_letter_topic:
+                    await dead_letter(message, event, "dropped by the app")
+                else:
+                    log.warning("%s: DROP status returned for event %s", where, event.id)
             else:
                 log.debug("%s: event %s delivered", where, event.id)
 
@@ -417,20 +447,24 @@ class PubSubCapability(Capability[PubSub]):
 
     async def subscribe_app(self, subscriptions: list[TopicSubscription]) -> None:
         """Subscribe each (pubsub, topic) the app listed; the last listing of a pair wins."""
-        wanted: dict[tuple[str, str], dict[str, str]] = {}
+        wanted: dict[tuple[str, str], TopicSubscription] = {}
         for item in subscriptions:
             if not item.pubsub_name or not item.topic:
                 log.warning("app subscription without pubsub name or topic ignored: %s", item)
                 continue
-            wanted[(item.pubsub_name, item.topic)] = dict(item.metadata)
+            wanted[(item.pubsub_name, item.topic)] = item
         assert self.app_channel is not None
-        for (pubsub_name, topic), metadata in wanted.items():
+        for (pubsub_name, topic), item in wanted.items():
             if self._stopping or (pubsub_name, topic) in self.app_subscriptions:
                 continue
             try:
                 component = self.components.get(pubsub_name)
-                handler = self.handler(pubsub_name, topic, metadata, self.app_channel.deliver)
-                subscription = await component.subscribe(topic, handler, metadata)
+                handler = self.handler(
+                    pubsub_name, topic, item.metadata, self.app_channel.deliver,
+                    router=Router(item.rules, item.default_path),
+                    dead_letter_topic=item.dead_letter_topic,
+                )
+                subscription = await component.subscribe(topic, handler, dict(item.metadata))
             except PylottoError as exc:
                 log.error(
                     "app subscription to topic %s of pubsub %s failed: %s",
@@ -444,14 +478,16 @@ class PubSubCapability(Capability[PubSub]):
             )
 
     async def subscribe_stream(
-        self, pubsub_name: str, topic: str, metadata: Mapping[str, str]
+        self, pubsub_name: str, topic: str, metadata: Mapping[str, str],
+        dead_letter_topic: str = "",
     ) -> EventStream:
         """A subscriber stream on (pubsub, topic); the caller must ``close()`` it."""
         component = self._component(pubsub_name, topic)
         if self._stopping:
             raise Unavailable("the sidecar is shutting down")
         stream = EventStream(pubsub_name, topic)
-        handler = self.handler(pubsub_name, topic, metadata, stream.deliver)
+        handler = self.handler(pubsub_name, topic, metadata, stream.deliver,
+                               dead_letter_topic=dead_letter_topic)
         stream.subscription = await component.subscribe(topic, handler, dict(metadata))
         stream.on_close = self._streams.discard
         self._streams.add(stream)

@@ -79,7 +79,8 @@ class PublishRpcs(RuntimeRpcs):
             raise InvalidArgument("initial request is required")
         initial = first.initial_request
         stream = await self.runtime.pubsub.subscribe_stream(
-            initial.pubsub_name, initial.topic, dict(initial.metadata)
+            initial.pubsub_name, initial.topic, dict(initial.metadata),
+            dead_letter_topic=getattr(initial, "dead_letter_topic", ""),
         )
         errors: list[PylottoError] = []
         reader = asyncio.create_task(_read_verdicts(requests, stream, errors))

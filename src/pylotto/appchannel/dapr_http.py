@@ -1,0 +1,111 @@
+"""Dapr's HTTP app channel: subscriptions from ``GET /dapr/subscribe``, events POSTed to the
+subscription's route as CloudEvents.
+
+``/dapr/subscribe`` answers a JSON array of ``{pubsubname, topic, route}`` (Dapr v1) or
+``{pubsubname, topic, routes: {rules: [{match, path}], default}}`` (v2), with optional
+``metadata`` and ``deadLetterTopic``; 404 means the app subscribes to nothing. An event goes to
+``POST /<path>`` (the route; the topic when the subscription has none) with
+``Content-Type: application/cloudevents+json``. The answer: 2xx with ``{"status": "SUCCESS" |
+"RETRY" | "DROP"}`` (an empty or unreadable body is SUCCESS), 404 drops the event, any other
+status retries it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pylotto.appchannel.base import (
+    AppChannel,
+    DeliveryStatus,
+    RouteRule,
+    TopicEvent,
+    TopicSubscription,
+)
+from pylotto.appchannel.http import AppRequest, HttpAppChannel
+from pylotto.capabilities import cloudevents
+from pylotto.errors import Internal, Unsupported
+
+log = logging.getLogger("pylotto.appchannel.dapr_http")
+
+SUBSCRIBE_PATH = "/dapr/subscribe"
+LIST_TIMEOUT_SECONDS = 5.0
+DELIVERY_TIMEOUT_SECONDS = 60.0
+
+
+def parse_subscriptions(body: object) -> list[TopicSubscription]:
+    """The subscriptions of a ``/dapr/subscribe`` answer; malformed entries are skipped."""
+    if not isinstance(body, list):
+        raise Internal(f"{SUBSCRIBE_PATH} answered {type(body).__name__}, not a JSON array")
+    out = []
+    for entry in body:
+        if not isinstance(entry, Mapping):
+            log.warning("%s: entry %r ignored: not an object", SUBSCRIBE_PATH, entry)
+            continue
+        routes = entry.get("routes") if isinstance(entry.get("routes"), Mapping) else {}
+        assert isinstance(routes, Mapping)
+        rules = tuple(RouteRule(str(r.get("match", "")), str(r.get("path", "")))
+                      for r in routes.get("rules") or [] if isinstance(r, Mapping))
+        metadata = entry.get("metadata") if isinstance(entry.get("metadata"), Mapping) else {}
+        assert isinstance(metadata, Mapping)
+        out.append(TopicSubscription(
+            str(entry.get("pubsubname") or ""), str(entry.get("topic") or ""),
+            {str(k): str(v) for k, v in metadata.items()},
+            rules=rules,
+            default_path=str(routes.get("default") or entry.get("route") or ""),
+            dead_letter_topic=str(entry.get("deadLetterTopic") or ""),
+        ))
+    return out
+
+
+def _status(body: bytes) -> DeliveryStatus:
+    try:
+        answer: Any = json.loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        return DeliveryStatus.SUCCESS
+    status = answer.get("status") if isinstance(answer, Mapping) else None
+    if not status:
+        return DeliveryStatus.SUCCESS
+    try:
+        return DeliveryStatus[str(status).upper()]
+    except KeyError:
+        raise Internal(f"the app answered unknown status {status!r}") from None
+
+
+class DaprHttpAppChannel(AppChannel):
+    def __init__(self, http: HttpAppChannel) -> None:
+        self.http = http
+        self.description = f"app at {http.base_url}"
+
+    async def list_subscriptions(self) -> list[TopicSubscription]:
+        response = await self.http.send(AppRequest("GET", SUBSCRIBE_PATH,
+                                                   timeout=LIST_TIMEOUT_SECONDS))
+        if response.status == 404:
+            raise Unsupported(f"{self.description} has no {SUBSCRIBE_PATH}")
+        if not 200 <= response.status < 300:
+            raise Internal(f"{self.description}: {SUBSCRIBE_PATH} answered {response.status}")
+        try:
+            body = json.loads(response.body) if response.body.strip() else []
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Internal(f"{self.description}: {SUBSCRIBE_PATH} is not JSON: {exc}") from None
+        return parse_subscriptions(body)
+
+    async def deliver(self, event: TopicEvent) -> DeliveryStatus:
+        envelope = dict(event.cloud_event)
+        response = await self.http.send(AppRequest(
+            "POST", event.path or event.topic,
+            headers=[("Content-Type", cloudevents.CLOUDEVENT_CONTENT_TYPE)],
+            body=json.dumps(envelope).encode(), timeout=DELIVERY_TIMEOUT_SECONDS,
+        ))
+        if response.status == 404:
+            log.warning("%s: POST /%s answered 404: event %s dropped", self.description,
+                        (event.path or event.topic).lstrip("/"), event.id)
+            return DeliveryStatus.DROP
+        if not 200 <= response.status < 300:
+            raise Internal(f"{self.description}: event {event.id} answered {response.status}")
+        return _status(response.body)
+
+    async def close(self) -> None:
+        await self.http.close()
