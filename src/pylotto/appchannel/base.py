@@ -81,6 +81,9 @@ class AppChannel(abc.ABC):
 
     description: str = "app"
     """Where the app is, for log lines ("app callback at 127.0.0.1:9999")."""
+    drops_unmatched: bool = False
+    """True when an event no routing rule matches (and no default route) is dropped rather
+    than delivered with an empty path."""
 
     @abc.abstractmethod
     async def list_subscriptions(self) -> list[TopicSubscription]:

@@ -75,6 +75,8 @@ def _status(body: bytes) -> DeliveryStatus:
 
 
 class DaprHttpAppChannel(AppChannel):
+    drops_unmatched = True
+
     def __init__(self, http: HttpAppChannel) -> None:
         self.http = http
         self.description = f"app at {http.base_url}"

@@ -461,7 +461,8 @@ class PubSubCapability(Capability[PubSub]):
                 component = self.components.get(pubsub_name)
                 handler = self.handler(
                     pubsub_name, topic, item.metadata, self.app_channel.deliver,
-                    router=Router(item.rules, item.default_path),
+                    router=Router(item.rules, item.default_path,
+                                  drop_unmatched=self.app_channel.drops_unmatched),
                     dead_letter_topic=item.dead_letter_topic,
                 )
                 subscription = await component.subscribe(topic, handler, dict(item.metadata))

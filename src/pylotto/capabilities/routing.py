@@ -1,6 +1,7 @@
 """Routing rules of a subscription: the first rule whose CEL ``match`` holds for an event picks
-its path, else the default path; with rules but no match and no default, the event is dropped
-(as Dapr does).
+its path, else the default path. With rules, no match and no default path, the event is dropped
+when the app channel says so (Dapr's HTTP apps), else it goes with an empty path (Dapr's gRPC
+apps, whose SDK then picks the topic's plain handler).
 
 Expressions see the CloudEvent as ``event`` (``event.type``, ``event.source``, ``event.data``
 — decoded when it is JSON — and every extension). They are compiled once, when the
@@ -24,8 +25,10 @@ log = logging.getLogger("pylotto.pubsub.routing")
 
 
 class Router:
-    def __init__(self, rules: Sequence[RouteRule], default_path: str) -> None:
+    def __init__(self, rules: Sequence[RouteRule], default_path: str, *,
+                 drop_unmatched: bool = True) -> None:
         self.default_path = default_path
+        self.drop_unmatched = drop_unmatched
         self._programs: list[tuple[Any, str, str]] = []
         if rules:
             import celpy
@@ -54,7 +57,9 @@ class Router:
                     return path
             except Exception as exc:  # an expression that cannot be evaluated does not match
                 log.debug("routing rule %r: %s", match, exc)
-        return self.default_path or None
+        if self.default_path or not self.drop_unmatched:
+            return self.default_path
+        return None
 
 
 def _event_view(envelope: Mapping[str, Any]) -> dict[str, Any]:
