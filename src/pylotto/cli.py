@@ -15,16 +15,15 @@ from pylotto import __version__, config, logs
 from pylotto.errors import ConfigError
 
 
-def _run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
+def _run_loop(main: Coroutine[Any, Any, int], use_uvloop: bool) -> int:
     if use_uvloop:
         try:
             import uvloop
         except ImportError:
             pass
         else:
-            uvloop.run(main)
-            return
-    asyncio.run(main)
+            return uvloop.run(main)
+    return asyncio.run(main)
 
 
 @click.group()
@@ -33,7 +32,7 @@ def main() -> None:
     """pylotto: an application runtime (sidecar) serving Layotto's runtime API."""
 
 
-@main.command()
+@main.command(context_settings={"allow_interspersed_args": False})
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               envvar="RUNTIME_CONFIG",
               help="pylotto.yaml or a Layotto JSON config. Default: embedded components.")
@@ -67,6 +66,7 @@ def main() -> None:
               type=click.Choice(["text", "json"]))
 @click.option("--uvloop/--no-uvloop", default=True, show_default=True,
               help="Run on uvloop when installed.")
+@click.argument("app_command", nargs=-1, type=click.UNPROCESSED)
 def run(
     config_path: Path | None,
     resources_paths: tuple[Path, ...],
@@ -85,8 +85,14 @@ def run(
     log_level: str,
     log_format: str,
     uvloop: bool,
+    app_command: tuple[str, ...],
 ) -> None:
-    """Run the sidecar until SIGTERM or SIGINT."""
+    """Run the sidecar until SIGTERM or SIGINT.
+
+    With a command after ``--`` (``pylotto run --app-id orders --app-port 8000 -- python
+    app.py``), also run the app: it starts once the sidecar is ready, with DAPR_HTTP_PORT,
+    DAPR_GRPC_PORT, APP_ID... set, and both stop together (exit code: the app's).
+    """
     logs.setup(log_level, log_format)
     try:
         cfg = config.load(config_path) if config_path else config.embedded_default()
@@ -100,12 +106,13 @@ def run(
             cfg = with_manifests(cfg, folders, explicit_config=config_path is not None)
         from pylotto.server import serve  # after logging is set up
 
-        _run_loop(serve(cfg), uvloop)
+        code = _run_loop(serve(cfg, app_command), uvloop)
     except ConfigError as exc:
         click.echo(f"pylotto: {exc.message}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        pass
+        code = 130
+    sys.exit(code)
 
 
 def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeConfig:

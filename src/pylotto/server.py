@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from pylotto import launcher
 from pylotto.config import RuntimeConfig
 from pylotto.errors import ConfigError
 from pylotto.facades import actuator, state_query
@@ -140,8 +143,9 @@ class Sidecar:
             self._actuator_runner = None
 
 
-async def serve(config: RuntimeConfig) -> None:
-    """Start a sidecar and run it until SIGTERM or SIGINT."""
+async def serve(config: RuntimeConfig, app_command: Sequence[str] = ()) -> int:
+    """Start a sidecar (and the app, when ``app_command`` is given) and run until SIGTERM,
+    SIGINT, the Shutdown API or the app's exit; the exit code (the app's, when it ran)."""
     sidecar = Sidecar(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -149,16 +153,25 @@ async def serve(config: RuntimeConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await sidecar.start()
+        app = await launcher.start_app(app_command, config) if app_command else None
     except BaseException:
         await sidecar.runtime.stop()
         await sidecar.close_http()
         raise
-    requested = asyncio.create_task(sidecar.runtime.shutdown_requested.wait())
-    signalled = asyncio.create_task(stop.wait())
-    done, pending = await asyncio.wait({requested, signalled},
-                                       return_when=asyncio.FIRST_COMPLETED)
+    waits: dict[asyncio.Task[Any], str] = {
+        asyncio.create_task(sidecar.runtime.shutdown_requested.wait()): "shutdown requested "
+        "through the API",
+        asyncio.create_task(stop.wait()): "signal received",
+    }
+    if app is not None:
+        waits[asyncio.create_task(app.wait())] = "the app exited"
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
-    if requested in done:
-        log.info("shutdown requested through the API")
+    log.info("%s", waits[done.pop()])
+    code = 0
+    if app is not None:
+        code = await launcher.stop_app(app, config.grace_period_seconds)
+        log.info("the app exited with code %d", code)
     await sidecar.stop()
+    return code
