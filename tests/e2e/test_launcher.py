@@ -47,7 +47,7 @@ def test_the_app_talks_to_its_sidecar_and_its_exit_code_is_kept(tmp_path: Path) 
     result = subprocess.run(command(tmp_path, sys.executable, "-c", APP),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 3, result.stderr
-    line = [x for x in result.stdout.splitlines() if x.startswith("{")][0]
+    line = next(x for x in result.stdout.splitlines() if x.startswith("{"))
     assert '"app_id": "launched"' in line and '"value": "hello"' in line
     assert "the app exited with code 3" in result.stderr
 
