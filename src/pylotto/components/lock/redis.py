@@ -1,0 +1,69 @@
+"""``redis``: leases in Redis, shared by every sidecar using the same server and db.
+
+Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
+``poolSize``, ``timeout`` (see :mod:`pylotto.components.redis_client`), plus ``keyPrefix``.
+
+A lease is one string key holding the owner, with Redis' expiry: ``try_lock`` is
+``SET key owner NX EX seconds`` (exactly one of any number of contenders gets it);
+``unlock`` and ``keep_alive`` are Lua scripts that compare the owner and act in one step, so a
+lease that expired and was taken by someone else is never released or renewed by its old owner.
+"""
+
+from __future__ import annotations
+
+from pylotto.components.base import ComponentContext
+from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
+from pylotto.components.redis_client import RedisClient, RedisSettings
+
+# 0 = SUCCESS, 1 = LOCK_UNEXIST, 2 = LOCK_BELONG_TO_OTHERS (the LockStatus numbers)
+_UNLOCK = """
+local owner = redis.call("GET", KEYS[1])
+if not owner then return 1 end
+if owner ~= ARGV[1] then return 2 end
+redis.call("DEL", KEYS[1])
+return 0
+"""
+
+_KEEP_ALIVE = """
+local owner = redis.call("GET", KEYS[1])
+if not owner then return 1 end
+if owner ~= ARGV[1] then return 2 end
+redis.call("EXPIRE", KEYS[1], ARGV[2])
+return 0
+"""
+
+
+class RedisLockSettings(LockSettings, RedisSettings):
+    pass
+
+
+class RedisLockStore(LockStore):
+    Settings = RedisLockSettings
+    settings: RedisLockSettings
+
+    def __init__(self, name: str, settings: RedisLockSettings, context: ComponentContext) -> None:
+        super().__init__(name, settings, context)
+        self.client = RedisClient(settings, f"lock store {name}")
+        self._unlock = self.client.script(_UNLOCK)
+        self._keep_alive = self.client.script(_KEEP_ALIVE)
+
+    async def init(self) -> None:
+        await self.client.open()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def try_lock(self, resource_id: str, owner: str, expire_seconds: int) -> bool:
+        taken = await self.client.call(
+            lambda r: r.set(resource_id, owner, nx=True, ex=expire_seconds))
+        return bool(taken)
+
+    async def unlock(self, resource_id: str, owner: str) -> LockStatus:
+        return LockStatus(int(await self._unlock(keys=[resource_id], args=[owner])))
+
+    async def keep_alive(self, resource_id: str, owner: str, expire_seconds: int) -> LockStatus:
+        status = await self._keep_alive(keys=[resource_id], args=[owner, expire_seconds])
+        return LockStatus(int(status))

@@ -1,0 +1,149 @@
+"""What every Redis-backed component shares: connection settings, the redis-py asyncio pool,
+call timeouts, Lua scripts and the mapping of driver errors to pylotto errors.
+
+Metadata (Dapr's names): ``redisHost`` (``host:port``, required), ``redisUsername``,
+``redisPassword``, ``redisDB`` (default 0), ``enableTLS`` (default false), ``poolSize``
+(connections, default 20), ``timeout`` (a duration, default 10s: the limit of every call,
+connecting included).
+
+redis-py is imported only when a client is opened. A connection that drops is replaced on the
+next call (one quick retry covers a connection that went stale while the server was away), so
+after an outage the first calls fail with Unavailable and calls succeed as soon as the server
+is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import Field, field_validator
+
+from pylotto.errors import Internal, PylottoError, Unavailable
+from pylotto.metadata import ComponentSettings, Duration
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 10.0
+
+
+class RedisSettings(ComponentSettings):
+    """Connection keys shared by every Redis component (mixed into each one's settings)."""
+
+    redis_host: str = Field(alias="redisHost", min_length=1)
+    redis_username: str = Field("", alias="redisUsername")
+    redis_password: str = Field("", alias="redisPassword")
+    redis_db: int = Field(0, alias="redisDB", ge=0)
+    enable_tls: bool = Field(False, alias="enableTLS")
+    pool_size: int = Field(20, alias="poolSize", ge=1)
+    timeout: Duration = Field(DEFAULT_TIMEOUT, alias="timeout", gt=0)
+
+    @field_validator("redis_host")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host_port(value)
+        return value
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """``("host", port)`` of ``host:port`` (port 6379 when omitted); ValueError if malformed."""
+    host, sep, port = address.strip().rpartition(":")
+    if not sep:
+        return address.strip(), 6379
+    if not port.isdigit():
+        raise ValueError(f"redisHost {address!r} is not host:port")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def map_error(exc: BaseException, what: str) -> PylottoError:
+    """Unavailable for connection problems and timeouts, Internal for anything else."""
+    import redis.exceptions
+
+    if isinstance(exc, PylottoError):
+        return exc
+    if isinstance(exc, TimeoutError | redis.exceptions.TimeoutError):
+        return Unavailable(f"{what}: redis did not answer in time")
+    if isinstance(exc, OSError | redis.exceptions.ConnectionError):
+        return Unavailable(f"{what}: redis unreachable: {exc}")
+    return Internal(f"{what}: redis: {exc}")
+
+
+class RedisClient:
+    """A redis-py asyncio client with a timeout on every call and pylotto errors out.
+
+    ``what`` names the component in every message (``"state store orders"``).
+    """
+
+    def __init__(self, settings: RedisSettings, what: str) -> None:
+        self.settings = settings
+        self.what = what
+        self.timeout = settings.timeout
+        self._redis: Any = None
+
+    def connection_options(self) -> dict[str, Any]:
+        host, port = host_port(self.settings.redis_host)
+        return {
+            "host": host, "port": port, "db": self.settings.redis_db,
+            "username": self.settings.redis_username or None,
+            "password": self.settings.redis_password or None,
+            "ssl": self.settings.enable_tls,
+            "socket_timeout": self.timeout, "socket_connect_timeout": self.timeout,
+        }
+
+    async def open(self) -> None:
+        """Build the pool and check the server answers."""
+        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        options = self.connection_options()
+        if options.pop("ssl"):
+            from redis.asyncio.connection import SSLConnection
+
+            options["connection_class"] = SSLConnection
+        # Callers beyond poolSize wait for a free connection (within the call's timeout).
+        pool = BlockingConnectionPool(max_connections=self.settings.pool_size,
+                                      timeout=self.timeout, **options)
+        self._redis = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 1))
+        await self.ping()
+
+    @property
+    def redis(self) -> Any:
+        if self._redis is None:
+            raise Unavailable(f"{self.what} is not open")
+        return self._redis
+
+    async def close(self) -> None:
+        client, self._redis = self._redis, None
+        if client is not None:
+            # closing a broken pool must not fail the shutdown
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.aclose(), self.timeout)
+
+    async def call(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """``await work(redis)`` within the timeout; driver errors become pylotto errors."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await work(self.redis)
+        except PylottoError:
+            raise
+        except Exception as exc:
+            raise map_error(exc, self.what) from exc
+
+    async def ping(self) -> None:
+        await self.call(lambda r: r.ping())
+
+    def script(self, source: str) -> Callable[..., Awaitable[Any]]:
+        """A Lua script run with EVALSHA (loaded again if the server forgot it):
+        ``await script(keys=[...], args=[...])``."""
+        registered: dict[int, Any] = {}
+
+        async def run(keys: list[Any], args: list[Any]) -> Any:
+            redis = self.redis
+            handle = registered.get(id(redis))
+            if handle is None:
+                handle = registered[id(redis)] = redis.register_script(source)
+            return await self.call(lambda _: handle(keys=keys, args=args))
+
+        return run

@@ -1,0 +1,59 @@
+"""``redis``: counters in Redis, shared by every sidecar using the same server and db.
+
+Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
+``poolSize``, ``timeout`` (see :mod:`pylotto.components.redis_client`), ``segmentSize`` (ids
+reserved per WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
+
+Each key is one integer: ``INCR`` hands out one id, ``INCRBY size`` reserves a segment, both
+atomic across sidecars; ``biggerThan`` raises it with a Lua script. Ids survive a sidecar
+restart; a Redis server that keeps nothing on disk loses them with its own restart (turn on
+AOF or RDB persistence for counters that must outlive the server).
+"""
+
+from __future__ import annotations
+
+from pylotto.components.base import ComponentContext
+from pylotto.components.redis_client import RedisClient, RedisSettings
+from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
+from pylotto.types import Metadata
+
+_RAISE_TO = """
+local current = tonumber(redis.call("GET", KEYS[1]) or "0")
+if current < tonumber(ARGV[1]) then redis.call("SET", KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+class RedisSequencerSettings(SegmentSettings, RedisSettings):
+    pass
+
+
+class RedisSequencer(SegmentSequencer):
+    Settings = RedisSequencerSettings
+    settings: RedisSequencerSettings
+    features = frozenset({Feature.SEGMENT})
+
+    def __init__(self, name: str, settings: RedisSequencerSettings,
+                 context: ComponentContext) -> None:
+        super().__init__(name, settings, context)
+        self.client = RedisClient(settings, f"sequencer store {name}")
+        self._raise_to = self.client.script(_RAISE_TO)
+
+    async def init(self) -> None:
+        await self.client.open()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def next_id(self, key: str, metadata: Metadata) -> int:
+        return int(await self.client.call(lambda r: r.incr(key)))
+
+    async def get_segment(self, key: str, size: int) -> Segment:
+        last = int(await self.client.call(lambda r: r.incrby(key, size)))
+        return Segment(last - size + 1, last)
+
+    async def ensure_bigger_than(self, key: str, floor: int) -> None:
+        await self._raise_to(keys=[key], args=[floor])
