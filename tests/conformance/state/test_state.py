@@ -146,8 +146,10 @@ async def test_etag_lifecycle(case: Case, state: StateCapability, key: str) -> N
         with pytest.raises(Unsupported, match="etag"):
             await state.save_state(STORE, [StateItem(key, b"v2", etag="1")])
         return
+    await state.save_state(STORE, [StateItem(f"{key}-other", b"x")])
+    foreign = await etag_of(state, f"{key}-other")
     with pytest.raises(EtagMismatch):  # an etag on a missing key never matches
-        await state.save_state(STORE, [StateItem(key, b"v", etag="1")])
+        await state.save_state(STORE, [StateItem(key, b"v", etag=foreign)])
     await state.save_state(STORE, [StateItem(key, b"v1")])
     first = await etag_of(state, key)
     await state.save_state(STORE, [StateItem(key, b"v2", etag=first)])
@@ -274,10 +276,12 @@ async def test_failed_transaction_writes_nothing(state: StateCapability, key: st
 @pytest.mark.parametrize("case", cases_with("TRANSACTIONAL"), indirect=True)
 async def test_failed_bulk_save_writes_nothing(state: StateCapability, key: str) -> None:
     """Bulk saves are all-or-nothing on every store that has transactions."""
+    await state.save_state(STORE, [StateItem(f"{key}-kept", b"first")])
+    stale = await etag_of(state, f"{key}-kept")
     await state.save_state(STORE, [StateItem(f"{key}-kept", b"original")])
     with pytest.raises(EtagMismatch):
         await state.save_state(STORE, [StateItem(f"{key}-new", b"new"),
-                                       StateItem(f"{key}-kept", b"x", etag="999999999")])
+                                       StateItem(f"{key}-kept", b"x", etag=stale)])
     assert await value_of(state, f"{key}-new") == b""
     assert await value_of(state, f"{key}-kept") == b"original"
 

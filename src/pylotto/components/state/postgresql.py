@@ -13,7 +13,7 @@ key order included), ``isbinary`` (true when ``value`` is NULL), ``etag`` BIGINT
 ``updatedate``. Expired rows are invisible at once and deleted by the periodic cleanup.
 
 Queries (QUERY_API) run as one statement over the JSONB column: see
-:mod:`pylotto.components.state.postgresql_query`.
+:mod:`pylotto.components.state.sql_query`.
 
 Each etag check is part of the write statement itself (``UPDATE ... WHERE etag = $n``,
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired``); bulk writes and ``multi`` run in one
@@ -52,7 +52,6 @@ from pylotto.components.state.base import (
     expiry_metadata,
     parse_int_etag,
 )
-from pylotto.components.state.postgresql_query import compile_query
 from pylotto.components.state.query import (
     Query,
     QueryableStateStore,
@@ -60,6 +59,7 @@ from pylotto.components.state.query import (
     QueryResult,
     encode_offset_token,
 )
+from pylotto.components.state.sql_query import PostgresQueryBuilder
 from pylotto.errors import EtagMismatch, PylottoError
 from pylotto.types import Metadata
 
@@ -192,7 +192,8 @@ class PostgresStateStore(BatchStateStore, QueryableStateStore):
 
     async def query(self, query: Query, metadata: Metadata) -> QueryResult:
         """Filter, sort and page in one statement over the JSONB column."""
-        compiled = compile_query(query, table=self.table, live=LIVE)
+        compiled = PostgresQueryBuilder().compile(query, table=self.table, live=LIVE,
+                                                  document="value IS NOT NULL")
         rows = await self.client.fetch(compiled.sql, *compiled.args)
         more = bool(compiled.limit) and len(rows) > compiled.limit
         if more:

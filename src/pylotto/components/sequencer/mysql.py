@@ -1,0 +1,78 @@
+"""``mysql``: counters in one MySQL / MariaDB table, shared by every sidecar using it.
+
+Metadata: ``connectionString``, ``timeout`` / ``timeoutInSeconds``, ``maxConns``, ``minConns``
+(see :mod:`pylotto.components.mysql_client`), ``tableName`` (default ``sequencer``),
+``segmentSize`` (ids reserved per WEAK refill, default 1000), plus ``keyPrefix`` and
+``biggerThan`` of every sequencer.
+
+Each key is one row holding the last id handed out. ``next_id`` and ``get_segment`` move it with
+``INSERT ... ON DUPLICATE KEY UPDATE last = LAST_INSERT_ID(last + n)`` and read the new value
+with ``LAST_INSERT_ID()`` on the same connection: one atomic, committed step (row locks make
+concurrent callers in any number of sidecars get disjoint ids). ``biggerThan`` raises the row
+with ``GREATEST``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from pylotto.components.base import ComponentContext
+from pylotto.components.mysql_client import TABLE_NAME, MySQLClient, MySQLSettings
+from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
+from pylotto.types import Metadata
+
+
+class MySQLSequencerSettings(SegmentSettings, MySQLSettings):
+    table_name: str = Field("sequencer", alias="tableName", pattern=TABLE_NAME)
+
+
+class MySQLSequencer(SegmentSequencer):
+    Settings = MySQLSequencerSettings
+    settings: MySQLSequencerSettings
+    features = frozenset({Feature.SEGMENT})
+
+    def __init__(self, name: str, settings: MySQLSequencerSettings,
+                 context: ComponentContext) -> None:
+        super().__init__(name, settings, context)
+        self.client = MySQLClient(settings, f"sequencer store {name}")
+        self.table = f"`{settings.table_name}`"
+
+    async def init(self) -> None:
+        await self.client.open([
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
+            "id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, "
+            "last BIGINT NOT NULL) ENGINE=InnoDB",
+        ])
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def _advance(self, key: str, count: int) -> int:
+        """Move the key's high-water mark up by ``count``; the new mark."""
+
+        async def run(cursor: Any) -> int:
+            await cursor.execute(
+                f"INSERT INTO {self.table} (id, last) VALUES (%s, LAST_INSERT_ID(%s)) "
+                "ON DUPLICATE KEY UPDATE last = LAST_INSERT_ID(last + %s)", (key, count, count))
+            await cursor.execute("SELECT LAST_INSERT_ID()")
+            (last,) = await cursor.fetchone()
+            return int(last)
+
+        return await self.client.call(run)
+
+    async def next_id(self, key: str, metadata: Metadata) -> int:
+        return await self._advance(key, 1)
+
+    async def get_segment(self, key: str, size: int) -> Segment:
+        last = await self._advance(key, size)
+        return Segment(last - size + 1, last)
+
+    async def ensure_bigger_than(self, key: str, floor: int) -> None:
+        await self.client.execute(
+            f"INSERT INTO {self.table} (id, last) VALUES (%s, %s) "
+            "ON DUPLICATE KEY UPDATE last = GREATEST(last, VALUES(last))", (key, floor))
