@@ -104,7 +104,7 @@ async def test_keep_alive_does_not_revive_an_expired_lease(
     deadline = time.monotonic() + 10
     while await locks.keep_alive(STORE, resource, "alice", 1) is LockStatus.SUCCESS:
         assert time.monotonic() < deadline
-        await asyncio.sleep(1.5)  # let the lease run out between renewals
+        await asyncio.sleep(2.5)  # let the lease run out (etcd's shortest lease is ~2s)
     assert await locks.try_lock(STORE, resource, "bob", 30)
     assert await locks.unlock(STORE, resource, "bob") is LockStatus.SUCCESS
 
