@@ -12,6 +12,7 @@ by etcd's Raft log before the ids leave the component.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from pylotto.components.base import ComponentContext
@@ -22,6 +23,8 @@ from pylotto.types import Metadata
 
 MAX_ATTEMPTS = 100
 """Compare-and-swap rounds before a hot key is reported (Unavailable)."""
+LOCK_STRIPES = 64
+"""In-sidecar locks keys are spread over (moves of one key never race each other)."""
 
 
 class EtcdSequencerSettings(SegmentSettings, EtcdSettings):
@@ -36,6 +39,7 @@ class EtcdSequencer(SegmentSequencer):
     def __init__(self, name: str, settings: EtcdSequencerSettings,
                  context: ComponentContext) -> None:
         super().__init__(name, settings, context)
+        self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
         self.client = EtcdClient(settings, f"sequencer store {name}")
 
     async def init(self) -> None:
@@ -48,7 +52,12 @@ class EtcdSequencer(SegmentSequencer):
         await self.client.ping()
 
     async def _move(self, key: str, to: Callable[[int], int]) -> int:
-        """Set the counter to ``to(current)`` atomically; the new value."""
+        """Set the counter to ``to(current)`` atomically; the new value. Moves of one key are
+        serialised within the sidecar, so only other sidecars can make a swap fail."""
+        async with self._locks[hash(key) % len(self._locks)]:
+            return await self._swap(key, to)
+
+    async def _swap(self, key: str, to: Callable[[int], int]) -> int:
         client = self.client
         name = client.key(key)
         for _ in range(MAX_ATTEMPTS):
