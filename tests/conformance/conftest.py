@@ -36,3 +36,15 @@ def start_sidecar(tmp_path: Path) -> Iterator[StartSidecar]:
     yield start
     for car in started:
         car.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_run_data() -> Iterator[None]:
+    """Drop the tables, keys and nodes this run created on the shared servers."""
+    yield
+    import asyncio
+
+    from tests.conformance.cases import RUN_PREFIX
+    from tests.support.cleanup import remove_run_data
+
+    asyncio.run(remove_run_data(RUN_PREFIX))
