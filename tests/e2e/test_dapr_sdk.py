@@ -220,3 +220,18 @@ def test_shutdown_stops_the_sidecar(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert "shutdown requested through the API" in car.logs()
     finally:
         car.stop()
+
+
+def test_invoke_method_over_grpc(dapr_sidecar: Sidecar, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAPR_HTTP_PORT", str(dapr_sidecar.dapr_http_port))
+    monkeypatch.setenv("DAPR_GRPC_PORT", str(dapr_sidecar.dapr_grpc_port))
+    monkeypatch.setenv("DAPR_API_METHOD_INVOCATION_PROTOCOL", "grpc")
+    with DaprClient() as client:
+        reply = client.invoke_method(APP_ID, "orders/2", data="hey", http_verb="POST",
+                                     http_querystring=(("page", "3"),))
+    assert json.loads(reply.data) == {"method": "POST", "path": "/orders/2?page=3",
+                                      "body": "hey"}
+
+
+def test_wait(dapr: DaprClient) -> None:
+    dapr.wait(5)  # the SDK's readiness wait: a TCP connect to the gRPC port
