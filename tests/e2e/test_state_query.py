@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import grpc
 import pytest
 
 from pylotto.client import AsyncClient, Client, ClientError, StateItem
 from tests.e2e.sidecar import Sidecar
+from tests.support.servers import require
 
 ORDERS = [
     {"id": n, "status": "paid" if n % 3 else "open", "total": n * 10, "customer": {"tier": t}}
@@ -51,3 +53,13 @@ async def test_async_client_and_errors(sidecar: Sidecar) -> None:
 
 def _json(value: object) -> bytes:
     return json.dumps(value).encode()
+
+
+def test_a_store_without_query_answers_unimplemented_naming_it(start_sidecar: Any) -> None:
+    require("redis")
+    car = start_sidecar(components={"state": {"cache": {
+        "type": "redis", "metadata": {"redisHost": "127.0.0.1:6379"}}}})
+    with Client(car.grpc_address) as c, pytest.raises(ClientError) as info:
+        c.query_state("cache", {"filter": {"EQ": {"n": 1}}})
+    assert info.value.code == grpc.StatusCode.UNIMPLEMENTED
+    assert "state store cache doesn't support query" in info.value.message
