@@ -2,4 +2,5 @@
 
 ALIASES: dict[str, str] = {
     "in-memory": "pylotto.components.pubsub.memory:InMemoryPubSub",
+    "redis": "pylotto.components.pubsub.redis:RedisStreamsPubSub",
 }

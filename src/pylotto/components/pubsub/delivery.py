@@ -1,0 +1,186 @@
+"""The delivery loop every broker subscription shares: bounded in-flight, acknowledgement only
+after the handler returned, redelivery with back-off, give-up, and a close that waits.
+
+A broker subscription subclasses :class:`BrokerSubscription` and says how to ``receive`` the
+next message, ``ack`` it, ``release`` it (hand it back to the broker unprocessed, on close) and,
+when the broker can delay a redelivery itself (NATS ``nak(delay)``), ``redeliver_later``.
+Otherwise the loop keeps the unacknowledged message, waits the back-off (without holding an
+in-flight slot) and calls the handler again; the broker still holds the message, so if the
+sidecar dies meanwhile the broker delivers it again (at-least-once).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pylotto.components.pubsub.base import Handler, Message, RetryPolicy, Subscription
+from pylotto.errors import PylottoError
+
+RECEIVE_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One message received from the broker and not settled yet."""
+
+    message: Message
+    token: Any = None
+    """The broker's handle (a stream id, an AMQP message, a NATS message...)."""
+    failures: int = 0
+    first_failure: float | None = None
+
+
+class BrokerSubscription(Subscription, abc.ABC):
+    def __init__(self, topic: str, handler: Handler, *, slots: int, policy: RetryPolicy,
+                 logger: logging.Logger, where: str) -> None:
+        self.topic = topic
+        self.handler = handler
+        self.policy = policy
+        self.log = logger
+        self.where = where
+        self._slots = asyncio.Semaphore(slots)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[asyncio.Task[Any]] = set()
+        """Tasks sleeping before a retry (cancelled on close: their message goes back)."""
+        self._runner: asyncio.Task[None] | None = None
+        self.closing = False
+
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name=f"pubsub:{self.where}")
+
+    # ---- what a broker says ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def receive(self) -> Delivery:
+        """The next message (waits for one). Raise a PylottoError when the broker is
+        unreachable: the loop retries with back-off."""
+
+    @abc.abstractmethod
+    async def ack(self, delivery: Delivery) -> None:
+        """Settle ``delivery``: the broker never delivers it again (to this group)."""
+
+    async def release(self, delivery: Delivery) -> None:
+        """Hand ``delivery`` back unprocessed (on close); default: leave it unacknowledged."""
+
+    async def redeliver_later(self, delivery: Delivery, delay: float) -> bool:
+        """Ask the broker to deliver it again after ``delay``; False: the loop retries
+        itself."""
+        return False
+
+    async def before_retry(self, delivery: Delivery) -> None:
+        """Called before the loop hands a message to the handler again."""
+
+    async def stop_receiving(self) -> None:
+        """Called on close once the receive loop is cancelled."""
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            await self._slots.acquire()
+            try:
+                delivery = await self.receive()
+            except PylottoError as exc:
+                self._slots.release()
+                delay = RECEIVE_RETRY_DELAYS[min(failures, len(RECEIVE_RETRY_DELAYS) - 1)]
+                failures += 1
+                self.log.warning("%s: receiving failed (%s); retrying in %.1fs", self.where,
+                                 exc.message, delay)
+                await asyncio.sleep(delay)
+                continue
+            except BaseException:
+                self._slots.release()
+                raise
+            if failures:
+                self.log.info("%s: receiving again", self.where)
+                failures = 0
+            task = asyncio.create_task(self._deliver(delivery, holding_slot=True))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, delivery: Delivery, *, holding_slot: bool) -> None:
+        try:
+            while True:
+                if not holding_slot:
+                    await self._slots.acquire()
+                    holding_slot = True
+                    await self.before_retry(delivery)
+                try:
+                    await self.handler(replace(delivery.message,
+                                               attempt=max(delivery.message.attempt,
+                                                           delivery.failures + 1)))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    delay = self._failed(delivery, exc)
+                    if delay is None:
+                        await self.ack(delivery)  # given up: settle it
+                        return
+                    if self.closing:
+                        await self.release(delivery)
+                        return
+                    if await self.redeliver_later(delivery, delay):
+                        return
+                    self._slots.release()
+                    holding_slot = False
+                    await self._wait(delay)
+                    continue
+                await self.ack(delivery)
+                return
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.release(delivery))
+            raise
+        except PylottoError as exc:
+            self.log.warning("%s: settling a message failed (%s); the broker will deliver it "
+                             "again", self.where, exc.message)
+        finally:
+            if holding_slot:
+                self._slots.release()
+
+    async def _wait(self, delay: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._waiting.discard(task)
+
+    def _failed(self, delivery: Delivery, error: BaseException) -> float | None:
+        """Count a failure; the back-off before the next attempt, or None to give up."""
+        now = time.monotonic()
+        delivery.failures = max(delivery.failures, delivery.message.attempt - 1) + 1
+        if delivery.first_failure is None:
+            delivery.first_failure = now
+        if self.policy.gives_up(delivery.failures, now - delivery.first_failure):
+            self.log.error("%s: message dropped after %d failed deliveries: %s", self.where,
+                           delivery.failures, error)
+            return None
+        delay = self.policy.delay(delivery.failures)
+        self.log.debug("%s: redelivery %d in %.3fs: %s", self.where, delivery.failures, delay,
+                       error)
+        return delay
+
+    async def close(self) -> None:
+        """Stop receiving, let handler calls in flight finish; messages waiting for a retry go
+        back to the broker."""
+        if self.closing:
+            return
+        self.closing = True
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        await self.stop_receiving()
+        for task in list(self._waiting):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,314 @@
+"""The pub/sub conformance suite: every test runs against every broker of cases.yaml.
+
+The contract (``pylotto.components.pubsub.base``): a handler that returns acknowledges, one
+that raises gets the message again after the back-off (``attempt`` counts), at most
+``maxConcurrentHandlers`` calls at a time, consumer groups share, groups each get everything.
+On top, the capability layer's CloudEvents, raw payloads and dead-letter topics, run over each
+broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from pylotto.appchannel.base import DeliveryStatus, TopicEvent
+from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.pubsub import PublishRequest, PubSubCapability
+from pylotto.components.pubsub.base import BulkPublishEntry, Message, PubSub
+from pylotto.errors import Unavailable
+from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.timeout(120)
+WAIT = 15.0
+
+
+@pytest.fixture(params=load_cases("pubsub"))
+def case(request: pytest.FixtureRequest) -> Case:
+    chosen: Case = request.param
+    return chosen
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"{RUN_PREFIX}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def broker(case: Case, tmp_path: Path) -> AsyncIterator[PubSub]:
+    async with build(case, tmp_path, app_id="conformance") as component:
+        assert isinstance(component, PubSub)
+        yield component
+
+
+async def eventually(check: Callable[[], bool], within: float = WAIT) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+class Inbox:
+    """A handler that records messages; ``fail`` decides which attempts raise."""
+
+    def __init__(self, fail: Callable[[Message], bool] = lambda m: False,
+                 delay: float = 0.0) -> None:
+        self.messages: list[Message] = []
+        self.fail = fail
+        self.delay = delay
+        self.running = 0
+        self.most_running = 0
+
+    async def __call__(self, message: Message) -> None:
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            self.messages.append(message)
+            if self.fail(message):
+                raise RuntimeError(f"handler refused attempt {message.attempt}")
+        finally:
+            self.running -= 1
+
+    def data(self) -> list[bytes]:
+        return [m.data for m in self.messages]
+
+
+async def publish_all(broker: PubSub, topic: str, count: int, prefix: str = "m") -> list[bytes]:
+    sent = [f"{prefix}{n}".encode() for n in range(count)]
+    for data in sent:
+        await broker.publish(topic, data, {})
+    return sent
+
+
+# ---- the component contract -----------------------------------------------------------------
+
+
+async def test_publish_then_subscribe_in_order(case: Case, topic: str,
+                                               tmp_path: Path) -> None:
+    async with build(case, tmp_path, maxConcurrentHandlers="1") as single:
+        assert isinstance(single, PubSub)
+        inbox = Inbox()
+        subscription = await single.subscribe(topic, inbox, {})
+        await single.publish(topic, b"first", {"k": "v"})
+        sent = [b"first", *await publish_all(single, topic, 9)]
+        await eventually(lambda: len(inbox.messages) >= 10)
+        if "ordered" in case.traits:
+            assert inbox.data() == sent
+        else:
+            assert sorted(inbox.data()) == sorted(sent)
+        first = inbox.messages[0]
+        assert first.topic == topic and first.attempt == 1
+        assert first.metadata.get("k") == "v"
+        await subscription.close()
+
+
+async def test_a_failed_message_comes_again_with_its_attempt(broker: PubSub, topic: str) -> None:
+    inbox = Inbox(fail=lambda m: m.attempt == 1)
+    subscription = await broker.subscribe(topic, inbox, {})
+    await broker.publish(topic, b"retry me", {})
+    await eventually(lambda: len(inbox.messages) == 2)
+    assert [m.attempt for m in inbox.messages] == [1, 2]
+    assert inbox.data() == [b"retry me", b"retry me"]
+    await asyncio.sleep(0.5)
+    assert len(inbox.messages) == 2  # settled after the success
+    await subscription.close()
+
+
+async def test_gives_up_after_max_retries(case: Case, tmp_path: Path, topic: str) -> None:
+    async with build(case, tmp_path, backOffMaxRetries="2") as broker:
+        assert isinstance(broker, PubSub)
+        inbox = Inbox(fail=lambda m: True)
+        subscription = await broker.subscribe(topic, inbox, {})
+        await broker.publish(topic, b"poison", {})
+        await eventually(lambda: len(inbox.messages) == 3)
+        await asyncio.sleep(1.0)
+        assert [m.attempt for m in inbox.messages] == [1, 2, 3]
+        await subscription.close()
+
+
+async def test_members_of_a_group_share_its_messages(broker: PubSub, topic: str) -> None:
+    one, two = Inbox(delay=0.01), Inbox(delay=0.01)
+    first = await broker.subscribe(topic, one, {"consumerID": "shared"})
+    second = await broker.subscribe(topic, two, {"consumerID": "shared"})
+    sent = await publish_all(broker, topic, 40)
+    await eventually(lambda: len(one.messages) + len(two.messages) >= 40)
+    await asyncio.sleep(0.3)
+    received = one.data() + two.data()
+    assert sorted(received) == sorted(sent)  # each exactly once across the group
+    await first.close()
+    await second.close()
+
+
+async def test_every_group_gets_every_message(broker: PubSub, topic: str) -> None:
+    orders, billing = Inbox(), Inbox()
+    first = await broker.subscribe(topic, orders, {"consumerID": "orders"})
+    second = await broker.subscribe(topic, billing, {"consumerID": "billing"})
+    sent = await publish_all(broker, topic, 10)
+    await eventually(lambda: len(orders.messages) == 10 and len(billing.messages) == 10)
+    assert sorted(orders.data()) == sorted(billing.data()) == sorted(sent)
+    await first.close()
+    await second.close()
+
+
+async def test_handlers_in_flight_are_bounded(case: Case, tmp_path: Path, topic: str) -> None:
+    async with build(case, tmp_path, maxConcurrentHandlers="3") as broker:
+        assert isinstance(broker, PubSub)
+        inbox = Inbox(delay=0.1)
+        subscription = await broker.subscribe(topic, inbox, {})
+        await publish_all(broker, topic, 15)
+        await eventually(lambda: len(inbox.messages) == 15)
+        assert inbox.most_running == 3
+        await subscription.close()
+
+
+@pytest.mark.parametrize("case", load_cases("pubsub", where=lambda c: "durable" in c.traits),
+                         indirect=True)
+async def test_a_group_keeps_messages_while_nobody_listens(broker: PubSub, topic: str) -> None:
+    first = Inbox()
+    subscription = await broker.subscribe(topic, first, {"consumerID": "keeper"})
+    await broker.publish(topic, b"before", {})
+    await eventually(lambda: len(first.messages) == 1)
+    await subscription.close()
+    sent = await publish_all(broker, topic, 3, prefix="while-away-")
+    later = Inbox()
+    again = await broker.subscribe(topic, later, {"consumerID": "keeper"})
+    await eventually(lambda: len(later.messages) == 3)
+    assert sorted(later.data()) == sorted(sent)
+    await again.close()
+
+
+async def test_close_lets_handlers_finish_and_settles_them(broker: PubSub, topic: str) -> None:
+    slow = Inbox(delay=0.5)
+    subscription = await broker.subscribe(topic, slow, {"consumerID": "closer"})
+    await broker.publish(topic, b"in flight", {})
+    await eventually(lambda: slow.running == 1)
+    await subscription.close()
+    assert slow.data() == [b"in flight"]
+    after = Inbox()
+    again = await broker.subscribe(topic, after, {"consumerID": "closer"})
+    await broker.publish(topic, b"next", {})
+    await eventually(lambda: len(after.messages) >= 1)
+    await asyncio.sleep(0.3)
+    assert after.data() == [b"next"]  # the finished one was acknowledged, not redelivered
+    await again.close()
+
+
+async def test_bulk_publish(broker: PubSub, topic: str) -> None:
+    inbox = Inbox()
+    subscription = await broker.subscribe(topic, inbox, {})
+    entries = [BulkPublishEntry(str(n), f"bulk{n}".encode(), {"n": str(n)}) for n in range(5)]
+    assert await broker.bulk_publish(topic, entries, {}) == []
+    await eventually(lambda: len(inbox.messages) == 5)
+    assert sorted(inbox.data()) == [f"bulk{n}".encode() for n in range(5)]
+    await subscription.close()
+
+
+# ---- the capability over each broker: CloudEvents, raw payloads, dead letters ----------------
+
+
+def capability_over(broker: PubSub) -> PubSubCapability:
+    return PubSubCapability(ComponentSet("pubsub", {"bus": broker}),
+                            RuntimeContext(AppSettings(app_id="publisher"), Path("/nonexistent")))
+
+
+def app(verdict: DeliveryStatus = DeliveryStatus.SUCCESS
+        ) -> tuple[list[TopicEvent], Callable[[TopicEvent], Awaitable[DeliveryStatus]]]:
+    events: list[TopicEvent] = []
+
+    async def deliver(event: TopicEvent) -> DeliveryStatus:
+        events.append(event)
+        return verdict
+
+    return events, deliver
+
+
+async def test_cloudevent_fields_reach_the_app(broker: PubSub, topic: str) -> None:
+    pubsub = capability_over(broker)
+    events, deliver = app()
+    subscription = await broker.subscribe(
+        topic, pubsub.handler("bus", topic, {}, deliver), {})
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await pubsub.publish(PublishRequest("bus", topic, b'{"n": 1}', "application/json",
+                                        trace_parent=parent))
+    await eventually(lambda: len(events) == 1)
+    event = events[0]
+    assert (event.source, event.spec_version, event.topic, event.pubsub_name) == (
+        "publisher", "1.0", topic, "bus")
+    assert event.data_content_type == "application/json" and json.loads(event.data) == {"n": 1}
+    assert event.id and event.type
+    assert event.cloud_event["traceparent"] == parent
+    await subscription.close()
+
+
+async def test_raw_payloads_travel_unwrapped(broker: PubSub, topic: str) -> None:
+    pubsub = capability_over(broker)
+    received = Inbox()
+    raw = await broker.subscribe(topic, received, {})
+    await pubsub.publish(PublishRequest("bus", topic, b"\x00raw bytes",
+                                        metadata={"rawPayload": "true"}))
+    await eventually(lambda: len(received.messages) == 1)
+    assert received.data() == [b"\x00raw bytes"]
+    await raw.close()
+
+
+async def test_dropped_and_exhausted_events_go_to_the_dead_letter_topic(
+    case: Case, tmp_path: Path, topic: str
+) -> None:
+    async with build(case, tmp_path, backOffMaxRetries="1") as broker:
+        assert isinstance(broker, PubSub)
+        pubsub = capability_over(broker)
+        dead = Inbox()
+        dead_subscription = await broker.subscribe(f"{topic}-dead", dead, {})
+        _, drop = app(DeliveryStatus.DROP)
+        dropping = await broker.subscribe(topic, pubsub.handler(
+            "bus", topic, {}, drop, dead_letter_topic=f"{topic}-dead"), {})
+        _, retry = app(DeliveryStatus.RETRY)
+        retrying = await broker.subscribe(f"{topic}-retry", pubsub.handler(
+            "bus", f"{topic}-retry", {}, retry, dead_letter_topic=f"{topic}-dead"), {})
+        await pubsub.publish(PublishRequest("bus", topic, b"dropped", "text/plain"))
+        await pubsub.publish(PublishRequest("bus", f"{topic}-retry", b"exhausted", "text/plain"))
+        await eventually(lambda: len(dead.messages) == 2)
+        payloads = sorted(json.loads(m.data)["data"] for m in dead.messages)
+        assert payloads == ["dropped", "exhausted"]
+        for subscription in (dead_subscription, dropping, retrying):
+            await subscription.close()
+
+
+# ---- outage ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", load_cases("pubsub", where=lambda c: bool(c.proxy)),
+                         indirect=True)
+async def test_outage_gives_unavailable_then_delivery_resumes(
+    case: Case, tmp_path: Path, topic: str, broker: PubSub
+) -> None:
+    with TcpProxy("127.0.0.1", case.backend_port) as proxy:
+        async with build(case, tmp_path, instance="-proxied",
+                         **case.via_proxy(proxy.port)) as proxied:
+            assert isinstance(proxied, PubSub)
+            inbox = Inbox()
+            subscription = await proxied.subscribe(topic, inbox, {})
+            await proxied.publish(topic, b"before", {})
+            await eventually(lambda: len(inbox.messages) == 1)
+            proxy.cut()
+            started = time.monotonic()
+            with pytest.raises(Unavailable):
+                await proxied.publish(topic, b"during", {})
+            assert time.monotonic() - started < 20, "publish must fail within its timeout"
+            await broker.publish(topic, b"published elsewhere", {})  # direct, not cut
+            proxy.restore()
+            await once_back(lambda: proxied.publish(topic, b"after", {}))
+            await eventually(lambda: len(inbox.messages) >= 3, within=30)
+            assert sorted(inbox.data()) == [b"after", b"before", b"published elsewhere"]
+            await subscription.close()
+
+
