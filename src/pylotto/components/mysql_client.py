@@ -27,7 +27,6 @@ back. Deadlocks (InnoDB rolls the victim back) are retried within the call's tim
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import re
 import ssl
@@ -405,16 +404,17 @@ class MySQLClient:
 
     @asynccontextmanager
     async def cursor(self, *, transaction: bool = False,
-                     timeout: float | None = None) -> AsyncIterator[Any]:
+                     within: float | None = None) -> AsyncIterator[Any]:
         """A cursor on a pooled connection for a block that must finish within the timeout;
         with ``transaction``, the block is one transaction, committed at its end and rolled
-        back on any error. Driver errors leave as pylotto errors."""
+        back on any error; ``within`` replaces the timeout. Driver errors leave as pylotto
+        errors."""
         pool = self._pool
         if pool is None:
             raise Unavailable(f"{self.what} is not open")
         conn: Any = None
         try:
-            async with asyncio.timeout(self.timeout if timeout is None else timeout):
+            async with asyncio.timeout(self.timeout if within is None else within):
                 conn = await pool.acquire()
                 cursor = await conn.cursor()
                 if transaction:
@@ -456,7 +456,7 @@ class MySQLClient:
         while True:
             try:
                 async with self.cursor(transaction=transaction,
-                                       timeout=max(deadline - loop.time(), 0.001)) as cursor:
+                                       within=max(deadline - loop.time(), 0.001)) as cursor:
                     return await work(cursor)
             except Internal as exc:
                 if not (retry and _is_deadlock(exc)) or loop.time() >= deadline:
@@ -481,7 +481,3 @@ class MySQLClient:
     async def ping(self) -> None:
         await self.fetchall("SELECT 1")
 
-
-def closing_suppressed() -> contextlib.suppress:
-    """Errors to ignore while tearing down (used by components' close())."""
-    return contextlib.suppress(PylottoError)

@@ -283,7 +283,7 @@ async def test_dropped_and_exhausted_events_go_to_the_dead_letter_topic(
             await subscription.close()
 
 
-# ---- outage ---------------------------------------------------------------------------------------
+# ---- outage --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("case", load_cases("pubsub", where=lambda c: bool(c.proxy)),
