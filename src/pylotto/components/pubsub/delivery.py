@@ -184,3 +184,18 @@ class BrokerSubscription(Subscription, abc.ABC):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class Registered(Subscription):
+    """What ``subscribe`` returns: closing it also drops the subscription from its
+    component's registry (the component closes what is left when it closes)."""
+
+    def __init__(self, inner: BrokerSubscription, registry: set[Any]) -> None:
+        self.topic = inner.topic
+        self._inner = inner
+        self._registry = registry
+        registry.add(inner)
+
+    async def close(self) -> None:
+        await self._inner.close()
+        self._registry.discard(self._inner)

@@ -39,7 +39,7 @@ from pylotto.components.pubsub.base import (
     PubSubSettings,
     Subscription,
 )
-from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery
+from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
 from pylotto.components.redis_client import RedisClient, RedisSettings
 from pylotto.errors import PylottoError
 from pylotto.metadata import Duration
@@ -184,18 +184,5 @@ class RedisStreamsPubSub(PubSub):
         subscription = _StreamSubscription(self, topic, self.consumer_group(metadata), handler)
         await subscription.ensure_group()
         subscription.start()
-        self._subscriptions.add(subscription)
-        return _Closing(subscription, self._subscriptions)
+        return Registered(subscription, self._subscriptions)
 
-
-class _Closing(Subscription):
-    """Forget the subscription when it closes."""
-
-    def __init__(self, inner: _StreamSubscription, registry: set[_StreamSubscription]) -> None:
-        self.topic = inner.topic
-        self._inner = inner
-        self._registry = registry
-
-    async def close(self) -> None:
-        await self._inner.close()
-        self._registry.discard(self._inner)
