@@ -81,8 +81,46 @@ async def _zookeeper(prefix: str) -> None:
         await client.close()
 
 
+async def _rabbitmq(prefix: str) -> None:
+    import shutil
+    import subprocess
+
+    import aio_pika
+
+    if shutil.which("rabbitmqctl") is None:
+        return
+    names: dict[str, list[str]] = {}
+    for kind in ("queues", "exchanges"):
+        listed = subprocess.run(["rabbitmqctl", "-q", "--no-table-headers", f"list_{kind}",
+                                 "name"], capture_output=True, text=True, timeout=120)
+        names[kind] = [n for n in listed.stdout.split() if prefix in n]
+    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/", timeout=10)
+    try:
+        channel = await connection.channel()
+        for queue in names["queues"]:
+            await channel.queue_delete(queue)
+        for exchange in names["exchanges"]:
+            await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
+
+
+async def _nats(prefix: str) -> None:
+    import nats
+
+    connection = await nats.connect("nats://127.0.0.1:4222", connect_timeout=5,
+                                    max_reconnect_attempts=0)
+    try:
+        js = connection.jetstream()
+        for stream in await js.streams_info():
+            if stream.config.name.startswith(prefix):
+                await js.delete_stream(stream.config.name)
+    finally:
+        await connection.close()
+
+
 CLEANERS = {"postgresql": _postgresql, "mysql": _mysql, "redis": _redis, "etcd": _etcd,
-            "zookeeper": _zookeeper}
+            "zookeeper": _zookeeper, "rabbitmq": _rabbitmq, "nats": _nats}
 
 
 async def remove_run_data(prefix: str) -> None:
