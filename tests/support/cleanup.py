@@ -83,7 +83,6 @@ async def _zookeeper(prefix: str) -> None:
 
 async def _rabbitmq(prefix: str) -> None:
     import shutil
-    import subprocess
 
     import aio_pika
 
@@ -91,9 +90,11 @@ async def _rabbitmq(prefix: str) -> None:
         return
     names: dict[str, list[str]] = {}
     for kind in ("queues", "exchanges"):
-        listed = subprocess.run(["rabbitmqctl", "-q", "--no-table-headers", f"list_{kind}",
-                                 "name"], capture_output=True, text=True, timeout=120)
-        names[kind] = [n for n in listed.stdout.split() if prefix in n]
+        process = await asyncio.create_subprocess_exec(
+            "rabbitmqctl", "-q", "--no-table-headers", f"list_{kind}", "name",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        out, _ = await asyncio.wait_for(process.communicate(), 120)
+        names[kind] = [n for n in out.decode().split() if prefix in n]
     connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/", timeout=10)
     try:
         channel = await connection.channel()
