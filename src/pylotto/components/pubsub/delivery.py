@@ -179,11 +179,11 @@ class BrokerSubscription(Subscription, abc.ABC):
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-        await self.stop_receiving()
         for task in list(self._waiting):
             task.cancel()
-        if self._tasks:
+        if self._tasks:  # settle what the handlers finish while the connection is still up
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.stop_receiving()
 
 
 class Registered(Subscription):

@@ -1,0 +1,247 @@
+"""``mqtt`` / ``mqtt3``: pub/sub on an MQTT broker (Mosquitto...) with QoS 1 (Dapr's
+``pubsub.mqtt3``), with aiomqtt.
+
+Metadata: ``url`` (default ``tcp://127.0.0.1:1883``; ``mqtt://`` too; ``user:password@`` for
+authentication), ``qos`` (1; 0 is refused: it loses messages), ``retain`` (default false),
+``timeout`` (default ``10s``: connecting, subscribing and each publish's PUBACK),
+``consumerID``, ``maxConcurrentHandlers`` and the ``backOff*`` keys of every pub/sub (see
+:mod:`.base`).
+
+Consumer groups are MQTT shared subscriptions, ``$share/<group>/<topic>``: the broker hands each
+message to one member of a group, and every group gets every message. Each subscription has a
+persistent session (clean session off) with a client id derived from the app, the group, the
+topic, the sidecar's data directory and the subscription's rank among those of the same group
+and topic in the sidecar: stable across restarts of that sidecar, distinct between sidecars. Acknowledgements are manual: the PUBACK goes out only after the handler
+returned, and a failed message is retried after the back-off while it stays unacknowledged.
+Unacknowledged messages are sent again by the broker when the session reconnects. MQTT counts
+no deliveries: ``attempt`` is counted by the sidecar while it holds a message, and starts again
+at 1 when the broker sends it anew after a reconnect (so ``backOffMaxRetries`` is per
+connection). The subscription reconnects by itself after a lost connection. Publishes wait for
+the broker's PUBACK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import uuid
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from pylotto.components.base import ComponentContext
+from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
+from pylotto.components.pubsub.delivery import (
+    RECEIVE_RETRY_DELAYS,
+    BrokerSubscription,
+    Delivery,
+    Registered,
+)
+from pylotto.errors import Internal, PylottoError, Unavailable
+from pylotto.metadata import Duration
+from pylotto.types import Metadata
+
+
+class MqttSettings(PubSubSettings):
+    url: str = Field("tcp://127.0.0.1:1883", min_length=1)
+    qos: Literal[1, 2] = 1
+    retain: bool = False
+    timeout: Duration = Field(10.0, alias="timeout", gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parts = urlsplit(value if "://" in value else f"tcp://{value}")
+        if parts.scheme not in ("tcp", "mqtt") or not parts.hostname:
+            raise ValueError(f"url {value!r}: expected tcp://host:1883")
+        return value
+
+    def address(self) -> dict[str, Any]:
+        parts = urlsplit(self.url if "://" in self.url else f"tcp://{self.url}")
+        return {"hostname": parts.hostname, "port": parts.port or 1883,
+                "username": parts.username, "password": parts.password}
+
+
+def map_error(exc: BaseException, what: str) -> PylottoError:
+    import aiomqtt
+
+    if isinstance(exc, PylottoError):
+        return exc
+    if isinstance(exc, TimeoutError | OSError | aiomqtt.MqttError):
+        return Unavailable(f"{what}: mqtt broker unreachable: {exc}")
+    return Internal(f"{what}: mqtt: {type(exc).__name__} {exc}")
+
+
+def _encode(data: bytes, metadata: Metadata) -> bytes:
+    """MQTT 3.1.1 has no headers: metadata travels in a small JSON envelope."""
+    return json.dumps({"pylotto": 1, "metadata": dict(metadata),
+                       "data": data.decode("latin-1")}).encode()
+
+
+def _decode(payload: bytes) -> tuple[bytes, dict[str, str]]:
+    try:
+        body = json.loads(payload)
+        if isinstance(body, dict) and body.get("pylotto") == 1:
+            return body["data"].encode("latin-1"), dict(body.get("metadata") or {})
+    except (ValueError, UnicodeDecodeError, KeyError, AttributeError):
+        pass
+    return payload, {}  # published by someone else: the payload as it is
+
+
+class _MqttSubscription(BrokerSubscription):
+    def __init__(self, pubsub: MQTTPubSub, topic: str, group: str, handler: Handler,
+                 instance: int) -> None:
+        settings = pubsub.settings
+        super().__init__(topic, handler, slots=settings.max_concurrent_handlers,
+                         policy=settings.retry_policy(), logger=pubsub.context.logger,
+                         where=f"pubsub {pubsub.name} topic {topic} group {group}")
+        self.pubsub = pubsub
+        self.group = group
+        self.filter = f"$share/{group}/{topic}"
+        seed = (f"{pubsub.context.app_id}\0{group}\0{topic}\0{pubsub.context.data_dir}"
+                f"\0{instance}")
+        self.client_id = "pylotto-" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+        self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._connection: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def open(self) -> None:
+        """Connect once now (so a broker that is down fails the subscribe), then keep the
+        connection up in the background."""
+        client = await self._connect()
+        self._connection = asyncio.create_task(self._stay_connected(client))
+
+    async def _connect(self) -> Any:
+        import aiomqtt
+
+        settings = self.pubsub.settings
+        client = aiomqtt.Client(**settings.address(), identifier=self.client_id,
+                                clean_session=False, timeout=settings.timeout)
+        client._client.manual_ack_set(True)
+        try:
+            async with asyncio.timeout(settings.timeout):
+                await client.__aenter__()
+                await client.subscribe(self.filter, qos=settings.qos)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+            raise map_error(exc, self.where) from exc
+        self.connected.set()
+        return client
+
+    async def _stay_connected(self, client: Any) -> None:
+        failures = 0
+        while True:
+            if client is None:
+                try:
+                    client = await self._connect()
+                    self.log.info("%s: connected again", self.where)
+                    failures = 0
+                except PylottoError as exc:
+                    delay = RECEIVE_RETRY_DELAYS[min(failures, len(RECEIVE_RETRY_DELAYS) - 1)]
+                    failures += 1
+                    self.log.warning("%s: %s; retrying in %.1fs", self.where, exc.message,
+                                     delay)
+                    await asyncio.sleep(delay)
+                    continue
+            try:
+                async for mqtt_message in client.messages:
+                    data, metadata = _decode(bytes(mqtt_message.payload))
+                    self._inbox.put_nowait(Delivery(
+                        Message(self.topic, data, metadata),
+                        token=(client, mqtt_message.mid, mqtt_message.qos)))
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await client.__aexit__(None, None, None)
+                raise
+            except Exception as exc:  # the connection dropped
+                self.log.warning("%s: connection lost: %s", self.where, exc)
+            self.connected.clear()
+            with contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+            client = None
+
+    async def receive(self) -> Delivery:
+        return await self._inbox.get()
+
+    async def ack(self, delivery: Delivery) -> None:
+        client, mid, qos = delivery.token
+        client._client.ack(mid, qos)
+
+    async def stop_receiving(self) -> None:
+        if self._connection is not None:
+            self._connection.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connection
+
+
+class MQTTPubSub(PubSub):
+    Settings = MqttSettings
+    settings: MqttSettings
+
+    def __init__(self, name: str, settings: MqttSettings, context: ComponentContext) -> None:
+        super().__init__(name, settings, context)
+        self.what = f"pubsub {name}"
+        self._publisher: Any = None
+        self._lock = asyncio.Lock()
+        self._subscriptions: set[_MqttSubscription] = set()
+
+    async def init(self) -> None:
+        await self._publisher_client()
+
+    async def _publisher_client(self) -> Any:
+        """The publishing connection, (re)opened on demand."""
+        import aiomqtt
+
+        async with self._lock:
+            if self._publisher is not None and self._publisher._disconnected.done():
+                with contextlib.suppress(Exception):
+                    await self._publisher.__aexit__(None, None, None)
+                self._publisher = None
+            if self._publisher is None:
+                client = aiomqtt.Client(**self.settings.address(),
+                                        identifier=f"pylotto-pub-{uuid.uuid4().hex[:12]}",
+                                        clean_session=True, timeout=self.settings.timeout)
+                try:
+                    async with asyncio.timeout(self.settings.timeout):
+                        await client.__aenter__()
+                except Exception as exc:
+                    raise map_error(exc, self.what) from exc
+                self._publisher = client
+            return self._publisher
+
+    async def close(self) -> None:
+        await asyncio.gather(*(s.close() for s in list(self._subscriptions)))
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.settings.timeout):
+                    await publisher.__aexit__(None, None, None)
+
+    async def ping(self) -> None:
+        await self._publisher_client()
+
+    async def publish(self, topic: str, data: bytes, metadata: Metadata) -> None:
+        client = await self._publisher_client()
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await client.publish(topic, _encode(data, metadata), qos=self.settings.qos,
+                                     retain=self.settings.retain)
+        except Exception as exc:
+            error = map_error(exc, self.what)
+            if isinstance(error, Unavailable):  # reconnect on the next publish
+                with contextlib.suppress(Exception):
+                    await client.__aexit__(None, None, None)
+                self._publisher = None
+            raise error from exc
+
+    async def subscribe(self, topic: str, handler: Handler, metadata: Metadata) -> Subscription:
+        group = self.consumer_group(metadata)
+        instance = sum(1 for s in self._subscriptions if s.topic == topic and s.group == group)
+        subscription = _MqttSubscription(self, topic, group, handler, instance)
+        await subscription.open()
+        subscription.start()
+        return Registered(subscription, self._subscriptions)
