@@ -136,15 +136,17 @@ def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeC
 
 def with_manifests(cfg: config.RuntimeConfig, folders: list[Path], *,
                    explicit_config: bool) -> config.RuntimeConfig:
-    """``cfg`` plus the components of the Dapr manifests in ``folders``. With no config file,
-    the manifests replace the embedded default instead of adding to it."""
+    """``cfg`` plus the components and subscriptions of the Dapr manifests in ``folders``.
+    With no config file, the manifests' components replace the embedded default instead of
+    adding to it."""
     from pylotto import manifests
 
-    loaded = manifests.load_components(folders, cfg.app.id)
+    loaded, subscriptions = manifests.load(folders, cfg.app.id)
     base = cfg.components if explicit_config else []
     source = ", ".join(str(f) for f in folders)
     merged = cfg.model_copy(update={
         "components": [*base, *loaded],
+        "subscriptions": [*cfg.subscriptions, *subscriptions],
         "source": f"{cfg.source} + {source}" if explicit_config else source,
     })
     config.validate_components(merged)

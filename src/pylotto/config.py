@@ -60,6 +60,20 @@ class ComponentSpec(_Model):
     """Metadata keys whose values come from a secret store (resolved at start)."""
 
 
+class SubscriptionSpec(_Model):
+    """A declarative subscription (Dapr's ``kind: Subscription``): events of ``topic`` on
+    ``pubsub_name`` go to the app, on its routes."""
+
+    name: str
+    pubsub_name: str
+    topic: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    rules: list[tuple[str, str]] = Field(default_factory=list)
+    """(CEL match, path) pairs, tried in order."""
+    default_path: str = ""
+    dead_letter_topic: str = ""
+
+
 class AppConfig(_Model):
     id: str = Field("", alias="app_id")
     port: int | None = Field(None, description="the app's port (service invocation, Dapr "
@@ -94,6 +108,7 @@ class RuntimeConfig(_Model):
     api_token: SecretStr = Field(SecretStr(""), description="required from callers as "
                                  "dapr-api-token (DAPR_API_TOKEN); empty: no token")
     components: list[ComponentSpec] = Field(default_factory=list)
+    subscriptions: list[SubscriptionSpec] = Field(default_factory=list)
     source: str = "<embedded default>"
 
     def of(self, capability: str) -> list[ComponentSpec]:

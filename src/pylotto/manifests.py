@@ -1,4 +1,5 @@
-"""Dapr resource manifests: ``kind: Component`` YAML files from ``--resources-path`` folders.
+"""Dapr resource manifests: ``kind: Component`` and ``kind: Subscription`` YAML files from
+``--resources-path`` folders.
 
 Every ``*.yaml`` / ``*.yml`` file of a folder may hold several documents (``---``)::
 
@@ -17,8 +18,22 @@ Every ``*.yaml`` / ``*.yml`` file of a folder may hold several documents (``---`
     scopes: [orders]                  # app ids that load it (all when absent)
 
 A ``secretKeyRef`` is resolved at start, through the named secret store, before the component is
-built. Documents of other kinds (Subscription, Configuration, Resiliency...) are reported and
-skipped: the capabilities that use them read them themselves.
+built. Declarative subscriptions, in either of Dapr's forms::
+
+    apiVersion: dapr.io/v2alpha1          # v1alpha1: spec.route instead of spec.routes
+    kind: Subscription
+    metadata: {name: orders}
+    spec:
+      pubsubname: pubsub
+      topic: orders
+      routes:
+        rules: [{match: 'event.type == "widget"', path: /widgets}]
+        default: /orders
+      deadLetterTopic: poison
+      metadata: {rawPayload: "true"}
+    scopes: [checkout]
+
+Documents of other kinds (Configuration, Resiliency...) are reported and skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +45,7 @@ from typing import Any
 
 import yaml
 
-from pylotto.config import ComponentSpec, SecretRef
+from pylotto.config import ComponentSpec, SecretRef, SubscriptionSpec
 from pylotto.errors import ConfigError
 from pylotto.registry import CAPABILITIES
 
@@ -57,25 +72,64 @@ def documents(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
             yield path, document
 
 
-def load_components(folders: list[Path], app_id: str) -> list[ComponentSpec]:
-    """The components of every ``kind: Component`` manifest in ``folders`` scoped to
-    ``app_id``."""
-    specs = []
+def load(folders: list[Path], app_id: str) -> tuple[list[ComponentSpec],
+                                                    list[SubscriptionSpec]]:
+    """The components and subscriptions of the manifests in ``folders`` scoped to ``app_id``."""
+    components, subscriptions = [], []
     for folder in folders:
         for path, document in documents(folder):
             kind = document.get("kind")
-            if kind != "Component":
-                log.info("%s: %s manifest %s skipped here", path, kind,
+            if kind not in ("Component", "Subscription"):
+                log.info("%s: %s manifest %s skipped", path, kind,
                          (document.get("metadata") or {}).get("name", ""))
                 continue
-            spec = component(path, document)
+            spec: ComponentSpec | SubscriptionSpec = (
+                component(path, document) if kind == "Component"
+                else subscription(path, document))
             scopes = document.get("scopes") or []
             if scopes and app_id not in scopes:
-                log.info("%s: component %s is scoped to %s, not loaded for app %r",
-                         path, spec.name, ", ".join(map(str, scopes)), app_id)
+                log.info("%s: %s %s is scoped to %s, not loaded for app %r", path,
+                         kind.lower(), spec.name, ", ".join(map(str, scopes)), app_id)
                 continue
-            specs.append(spec)
-    return specs
+            if isinstance(spec, ComponentSpec):
+                components.append(spec)
+            else:
+                subscriptions.append(spec)
+    return components, subscriptions
+
+
+def load_components(folders: list[Path], app_id: str) -> list[ComponentSpec]:
+    """The components of every ``kind: Component`` manifest in ``folders`` scoped to
+    ``app_id``."""
+    return load(folders, app_id)[0]
+
+
+def subscription(path: Path, document: dict[str, Any]) -> SubscriptionSpec:
+    """The SubscriptionSpec of one ``kind: Subscription`` document (v1alpha1 or v2alpha1)."""
+    meta = document.get("metadata") or {}
+    spec = document.get("spec") or {}
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not name:
+        raise ConfigError(f"{path}: subscription without metadata.name")
+    where = f"{path}: subscription {name}"
+    if not isinstance(spec, dict) or not spec.get("pubsubname") or not spec.get("topic"):
+        raise ConfigError(f"{where}: spec.pubsubname and spec.topic are required")
+    routes = spec.get("routes") or {}
+    if not isinstance(routes, dict):
+        raise ConfigError(f"{where}: spec.routes must be a mapping of rules and default")
+    rules = []
+    for rule in routes.get("rules") or []:
+        if not isinstance(rule, dict) or not rule.get("match") or not rule.get("path"):
+            raise ConfigError(f"{where}: each routing rule needs a match and a path")
+        rules.append((str(rule["match"]), str(rule["path"])))
+    metadata = spec.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ConfigError(f"{where}: spec.metadata must be a mapping")
+    return SubscriptionSpec(
+        name=str(name), pubsub_name=str(spec["pubsubname"]), topic=str(spec["topic"]),
+        metadata={str(k): _text(v) for k, v in metadata.items()}, rules=rules,
+        default_path=str(routes.get("default") or spec.get("route") or ""),
+        dead_letter_topic=str(spec.get("deadLetterTopic") or ""))
 
 
 def component(path: Path, document: dict[str, Any]) -> ComponentSpec:
@@ -111,8 +165,12 @@ def component(path: Path, document: dict[str, Any]) -> ComponentSpec:
             secrets[key] = SecretRef(store=secret_store, name=str(ref["name"]),
                                      key=str(ref.get("key") or ref["name"]))
         else:
-            value = entry.get("value", "")
-            metadata[key] = str(value).lower() if isinstance(value, bool) else str(value)
+            metadata[key] = _text(entry.get("value", ""))
     return ComponentSpec(name=str(name), capability=capability, type=full_type,
                          version=str(spec.get("version") or "v1"), metadata=metadata,
                          secrets=secrets)
+
+
+def _text(value: object) -> str:
+    """A metadata value as Dapr reads YAML: strings as they are, ``true`` for true."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pylotto.appchannel.base import RouteRule, TopicSubscription
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.capabilities.configuration import ConfigurationCapability
@@ -149,7 +150,11 @@ class Runtime:
         self.configuration = ConfigurationCapability(self._set("configuration"), ctx)
         self.state = StateCapability(self._set("state"), ctx)
         self.bindings = BindingsCapability(self._set("bindings"), ctx)
-        self.pubsub = PubSubCapability(self._set("pubsub"), ctx)
+        self.pubsub = PubSubCapability(self._set("pubsub"), ctx, declarative=[
+            TopicSubscription(s.pubsub_name, s.topic, s.metadata,
+                              rules=tuple(RouteRule(match, path) for match, path in s.rules),
+                              default_path=s.default_path, dead_letter_topic=s.dead_letter_topic)
+            for s in self.config.subscriptions])
         self.file = FileCapability(self._set("file"), ctx)
         self.lock = LockCapability(self._set("lock"), ctx)
         self.sequencer = SequencerCapability(self._set("sequencer"), ctx)

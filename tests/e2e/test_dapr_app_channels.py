@@ -208,3 +208,42 @@ def test_http_app_gets_cloudevents_on_its_routes(
         assert event["specversion"] == "1.0" and event["source"] == "httpapp"
     finally:
         car.stop()
+
+
+DECLARATIVE = """\
+apiVersion: dapr.io/v2alpha1
+kind: Subscription
+metadata: {name: declared}
+spec:
+  pubsubname: in-memory
+  topic: declared
+  routes:
+    rules:
+    - {match: 'event.data.kind == "vip"', path: /vip}
+    default: /orders
+"""
+
+
+def test_declarative_subscriptions_reach_an_app_that_lists_none(
+    http_app: int, tmp_path: Path, dapr_env: Callable[[Sidecar], None]
+) -> None:
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    (resources / "subscription.yaml").write_text(DECLARATIVE)
+    car = Sidecar(tmp_path / "car", app={"app_id": "declared", "port": http_app},
+                  extra_args=["--resources-path", str(resources)]).start()
+    try:
+        dapr_env(car)
+        with DaprClient() as client:
+            kinds = {s["topic"]: s["type"] for s in json.loads(_metadata(car))["subscriptions"]}
+            assert kinds["declared"] == "DECLARATIVE" and kinds["orders"] == "PROGRAMMATIC"
+            client.publish_event(PUBSUB, "declared", json.dumps({"kind": "vip"}),
+                                 data_content_type="application/json")
+            client.publish_event(PUBSUB, "declared", json.dumps({"kind": "std"}),
+                                 data_content_type="application/json")
+            received = HttpApp.received
+            wait_for(lambda: bool(received.get("vip")) and bool(received.get("orders")))
+        assert [e["data"] for e in received["vip"]] == [{"kind": "vip"}]
+        assert [e["data"] for e in received["orders"]] == [{"kind": "std"}]
+    finally:
+        car.stop()

@@ -209,6 +209,7 @@ class PubSubCapability(Capability[PubSub]):
         *,
         app_channel: AppChannel | None = None,
         discovery: DiscoveryPolicy | None = None,
+        declarative: Sequence[TopicSubscription] = (),
     ) -> None:
         super().__init__(components, context)
         if app_channel is None:
@@ -218,7 +219,10 @@ class PubSubCapability(Capability[PubSub]):
         self.app_channel = app_channel
         self.discovery = discovery or DiscoveryPolicy()
         self.source = context.app_id or cloudevents.DEFAULT_SOURCE
+        self.declarative = list(declarative)
+        """Subscriptions from manifests (``kind: Subscription``), made at start."""
         self.app_subscriptions: dict[tuple[str, str], Subscription] = {}
+        self._kinds: dict[tuple[str, str], str] = {}
         self._streams: set[EventStream] = set()
         self._discovering: asyncio.Task[None] | None = None
         self._stopping = False
@@ -226,7 +230,8 @@ class PubSubCapability(Capability[PubSub]):
     def describe_subscriptions(self) -> list[tuple[str, str, str]]:
         """(pubsub, topic, how) of every active subscription; ``how`` is PROGRAMMATIC (the
         app listed it) or STREAMING (a subscriber stream), as Dapr's metadata API says."""
-        listed = [(p, t, "PROGRAMMATIC") for p, t in self.app_subscriptions]
+        listed = [(p, t, self._kinds.get((p, t), "PROGRAMMATIC"))
+                  for p, t in self.app_subscriptions]
         streams = [(s.pubsub_name, s.topic, "STREAMING") for s in self._streams]
         return listed + streams
 
@@ -394,9 +399,17 @@ class PubSubCapability(Capability[PubSub]):
         return handle
 
     async def start(self) -> None:
-        """Ask the app for its subscriptions (in the background while it is not up)."""
-        if self.app_channel is None or not len(self.components):
+        """Make the declarative subscriptions, and ask the app for its own (in the background
+        while it is not up)."""
+        if not len(self.components):
             return
+        if self.app_channel is None:
+            if self.declarative:
+                log.warning("%d declarative subscription(s) ignored: no app to deliver to "
+                            "(set app.port or app.grpc_callback_port)", len(self.declarative))
+            return
+        for item in self.declarative:
+            self._kinds[(item.pubsub_name, item.topic)] = "DECLARATIVE"
         try:
             subscriptions = await self.app_channel.list_subscriptions()
         except (Unavailable, DeadlineExceeded) as exc:
@@ -404,12 +417,14 @@ class PubSubCapability(Capability[PubSub]):
                 "%s not reachable yet (%s): asking for its subscriptions in the background "
                 "for %.0fs", self.app_channel.description, exc.message, self.discovery.window,
             )
+            await self.subscribe_app(self.declarative)
             self._discovering = asyncio.create_task(self._discover_later())
             return
         except PylottoError as exc:
             self._no_subscriptions(exc)
+            await self.subscribe_app(self.declarative)
             return
-        await self.subscribe_app(subscriptions)
+        await self.subscribe_app([*self.declarative, *subscriptions])
 
     def _no_subscriptions(self, exc: PylottoError) -> None:
         if isinstance(exc, Unsupported):

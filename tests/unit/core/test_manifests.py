@@ -92,3 +92,48 @@ def test_errors_name_the_file_and_the_problem(tmp_path: Path, text: str, message
 def test_a_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a directory"):
         load_components([tmp_path / "nope"], app_id="")
+
+
+SUBSCRIPTIONS = """\
+apiVersion: dapr.io/v2alpha1
+kind: Subscription
+metadata: {name: orders}
+spec:
+  pubsubname: bus
+  topic: orders
+  routes:
+    rules:
+    - {match: 'event.type == "big"', path: /big}
+    default: /orders
+  deadLetterTopic: poison
+  metadata: {rawPayload: true}
+scopes: [checkout]
+---
+apiVersion: dapr.io/v1alpha1
+kind: Subscription
+metadata: {name: legacy}
+spec: {pubsubname: bus, topic: payments, route: /pay}
+"""
+
+
+def test_subscriptions_in_both_forms(tmp_path: Path) -> None:
+    from pylotto.manifests import load
+
+    components, subscriptions = load([write(tmp_path, SUBSCRIPTIONS)], app_id="checkout")
+    assert components == []
+    orders, legacy = subscriptions
+    assert (orders.pubsub_name, orders.topic, orders.rules, orders.default_path,
+            orders.dead_letter_topic, orders.metadata) == (
+        "bus", "orders", [('event.type == "big"', "/big")], "/orders", "poison",
+        {"rawPayload": "true"})
+    assert (legacy.topic, legacy.default_path, legacy.rules) == ("payments", "/pay", [])
+    _, scoped = load([write(tmp_path, SUBSCRIPTIONS)], app_id="someone-else")
+    assert [s.name for s in scoped] == ["legacy"]
+
+
+def test_a_subscription_needs_pubsub_and_topic(tmp_path: Path) -> None:
+    from pylotto.manifests import load
+
+    text = "kind: Subscription\nmetadata: {name: s}\nspec: {topic: t}\n"
+    with pytest.raises(ConfigError, match="pubsubname and spec.topic"):
+        load([write(tmp_path, text, "bad.yaml")], app_id="")

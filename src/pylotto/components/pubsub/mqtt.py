@@ -11,8 +11,9 @@ Consumer groups are MQTT shared subscriptions, ``$share/<group>/<topic>``: the b
 message to one member of a group, and every group gets every message. Each subscription has a
 persistent session (clean session off) with a client id derived from the app, the group, the
 topic, the sidecar's data directory and the subscription's rank among those of the same group
-and topic in the sidecar: stable across restarts of that sidecar, distinct between sidecars. Acknowledgements are manual: the PUBACK goes out only after the handler
-returned, and a failed message is retried after the back-off while it stays unacknowledged.
+and topic in the sidecar: stable across restarts of that sidecar, distinct between sidecars.
+Acknowledgements are manual: the PUBACK goes out only after the handler returned, and a failed
+message is retried after the back-off while it stays unacknowledged.
 Unacknowledged messages are sent again by the broker when the session reconnects. MQTT counts
 no deliveries: ``attempt`` is counted by the sidecar while it holds a message, and starts again
 at 1 when the broker sends it anew after a reconnect (so ``backOffMaxRetries`` is per
