@@ -135,5 +135,5 @@ def test_a_subscription_needs_pubsub_and_topic(tmp_path: Path) -> None:
     from pylotto.manifests import load
 
     text = "kind: Subscription\nmetadata: {name: s}\nspec: {topic: t}\n"
-    with pytest.raises(ConfigError, match="pubsubname and spec.topic"):
+    with pytest.raises(ConfigError, match=r"pubsubname and spec\.topic"):
         load([write(tmp_path, text, "bad.yaml")], app_id="")
