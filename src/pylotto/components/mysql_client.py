@@ -21,7 +21,10 @@ Metadata (Dapr's names):
 aiomysql is imported only when the pool is built, so importing this module costs nothing.
 A connection that drops, times out or is cancelled mid-statement is closed, never reused: after
 an outage the first call fails with Unavailable and calls succeed again as soon as the server is
-back. Deadlocks (InnoDB rolls the victim back) are retried within the call's timeout.
+back. The server enforces the timeout too (``innodb_lock_wait_timeout``, and MariaDB's
+``max_statement_time``, set on every connection), so a write whose caller got Unavailable does
+not land later — a closed connection does not stop a statement already running. Deadlocks
+(InnoDB rolls the victim back) are retried within the call's timeout.
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ CONNECTION_ERRORS = frozenset({
     4031,  # disconnected by the server for inactivity (MySQL 8)
 })
 """Error codes meaning the server is unreachable, gone or refusing connections."""
+TIMEOUT_ERRORS = frozenset({
+    1205,  # lock wait timeout (innodb_lock_wait_timeout)
+    1969,  # max_statement_time exceeded (MariaDB)
+    3024,  # max_execution_time exceeded (MySQL)
+})
+"""Error codes of the server giving up on a statement: the call's timeout, enforced server-side."""
 DEADLOCK = 1213
 SCHEMA_LOCK = "pylotto-schema"
 KEY_COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
@@ -269,6 +278,8 @@ def map_error(exc: BaseException, what: str) -> PylottoError:
         return Unavailable(f"{what}: mysql unreachable: {exc}")
     if isinstance(exc, pymysql.err.OperationalError) and _code(exc) in CONNECTION_ERRORS:
         return Unavailable(f"{what}: mysql unreachable: {exc.args[-1]}")
+    if isinstance(exc, pymysql.err.OperationalError) and _code(exc) in TIMEOUT_ERRORS:
+        return Unavailable(f"{what}: mysql did not answer in time: {exc.args[-1]}")
     return Internal(f"{what}: mysql: {exc}")
 
 
@@ -323,10 +334,6 @@ class MySQLClient:
         self.server_version = ""
         self.max_allowed_packet = 16 << 20
 
-    @property
-    def is_mariadb(self) -> bool:
-        return "mariadb" in self.server_version.lower()
-
     def table(self, name: str) -> str:
         """The quoted name of table ``name``, in ``schemaName`` when one is set."""
         schema = self.settings.schema_name
@@ -339,6 +346,7 @@ class MySQLClient:
         arguments = dict(self._arguments)
         arguments["connect_timeout"] = min(arguments.get("connect_timeout") or self.timeout,
                                            self.timeout)
+        arguments["init_command"] = self._session_limits(arguments.get("init_command"))
         try:
             async with asyncio.timeout(self.timeout):
                 self._pool = await aiomysql.create_pool(
@@ -355,6 +363,17 @@ class MySQLClient:
         except BaseException:
             await self.close()
             raise
+
+    def _session_limits(self, init_command: str | None) -> str:
+        """``SET SESSION`` making the server give up on a statement when the client does: a
+        write whose caller timed out must not land later (a closed connection does not stop a
+        running statement). Lock waits end after the timeout rounded up to a second; MariaDB
+        (``/*M!`` runs there only) also stops any statement at the timeout itself."""
+        limits = (f"innodb_lock_wait_timeout = {max(1, math.ceil(self.timeout))} "
+                  f"/*M!100108 , max_statement_time = {self.timeout:.3f} */")
+        if init_command:
+            return f"{init_command}, {limits}"
+        return f"SET SESSION {limits}"
 
     async def _inspect(self) -> None:
         marks = ", ".join(["%s"] * len(KEY_COLLATIONS))
@@ -441,7 +460,10 @@ class MySQLClient:
             try:
                 async with asyncio.timeout(self.timeout):
                     await conn.rollback()
-            except (Exception, asyncio.CancelledError):
+            except asyncio.CancelledError:
+                conn.close()
+                raise
+            except Exception:  # the error that failed the block is the one to report
                 conn.close()
 
     async def call(self, work: Callable[[Any], Awaitable[T]], *, transaction: bool = False,

@@ -24,11 +24,11 @@ database transaction, so one failed check rolls all of them back.
 Queries (QUERY_API) compile to one statement over ``doc`` (:mod:`.sql_query`: JSON_EXTRACT /
 JSON_TYPE, type-exact comparisons, ORDER BY the JSON paths then ``id``, LIMIT/OFFSET). SQL
 cannot match the reference semantics of :mod:`.query` in three corners; a query touching one
-is narrowed in SQL and finished in Python with ``sort_and_filter_sequence``, so results are
-always exact: numeric bounds of 2^53 or more (SQL compares doubles), sorting on paths where a
-candidate holds an object, an array or a number of 2^53 or more, and JSON values MariaDB
-cannot store as JSON (``NaN``, lone surrogates, nesting deeper than 31 levels) — kept with
-``doc`` NULL and ``isbinary`` false.
+(an ``EXISTS`` probe before each query tells) is narrowed in SQL and finished in Python with
+``sort_and_filter_sequence``, so results are always exact: numeric bounds of 2^53 or more (SQL
+compares doubles), sorting on paths where a candidate holds an object, an array or a number of
+2^53 or more, and JSON values MariaDB cannot store as JSON (``NaN``, lone surrogates, nesting
+deeper than 31 levels) — kept with ``doc`` NULL and ``isbinary`` false.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ LIVE = "(expiredate IS NULL OR expiredate > UTC_TIMESTAMP(6))"
 EXPIRED = "(expiredate IS NOT NULL AND expiredate <= UTC_TIMESTAMP(6))"
 MAX_JSON_DEPTH = 31
 """Deepest nesting MariaDB accepts in a JSON column (MySQL: 100)."""
+CLEANUP_BATCH = 1000
+"""Expired rows deleted per cleanup statement."""
 MAX_TTL = 10**10
 """TTLs are capped here (~317 years) so the expiry stays a valid DATETIME."""
 EXACT_NUMBERS = 2**53
@@ -118,17 +120,15 @@ def json_document(value: bytes) -> tuple[str | None, bool]:
 
 
 def _depth(value: Any) -> int:
+    """How many objects / arrays nest inside one another (a scalar: 0)."""
     depth, level = 0, [value]
-    while level:
+    while True:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            return depth
         depth += 1
-        children: list[Any] = []
-        for item in level:
-            if isinstance(item, dict):
-                children.extend(item.values())
-            elif isinstance(item, list):
-                children.extend(item)
-        level = children
-    return depth - 1
+        level = [child for item in containers
+                 for child in (item.values() if isinstance(item, dict) else item)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +224,13 @@ class MySQLStateStore(BatchStateStore, QueryableStateStore):
                 "INDEX (expiredate)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
                 *etags,
             ])
-            await self.delete_expired()
         except BaseException:
             await self.client.close()
             raise
+        try:
+            await self.delete_expired()
+        except PylottoError as exc:  # expired rows are invisible anyway: the loop retries
+            self.context.logger.warning("deleting expired state failed: %s", exc.message)
         if self.client.max_allowed_packet < 4 << 20:
             self.context.logger.warning(
                 "state store %s: the server's max_allowed_packet is %d bytes: values over "
@@ -256,8 +259,15 @@ class MySQLStateStore(BatchStateStore, QueryableStateStore):
                 self.context.logger.warning("deleting expired state failed: %s", exc.message)
 
     async def delete_expired(self) -> int:
-        """Delete the rows whose TTL has passed; returns how many."""
-        deleted = await self.client.execute(f"DELETE FROM {self.table} WHERE {EXPIRED}")
+        """Delete the rows whose TTL has passed, a batch per statement (each within the
+        timeout, locking little at a time); returns how many."""
+        deleted = 0
+        while True:
+            batch = await self.client.execute(
+                f"DELETE FROM {self.table} WHERE {EXPIRED} LIMIT {CLEANUP_BATCH}")
+            deleted += batch
+            if batch < CLEANUP_BATCH:
+                break
         if deleted:
             self.context.logger.debug("deleted %d expired keys", deleted)
         return deleted
