@@ -115,7 +115,23 @@ def decode(model: type[S], metadata: Mapping[str, Any], *, component: str) -> S:
         field_name = str(first["loc"][0]) if first["loc"] else "?"
         field = model.model_fields.get(field_name)
         key = (field.alias if field and field.alias else field_name) if field else field_name
-        got = values.get(field_name, "<missing>")
+        got = masked(key, values.get(field_name, "<missing>"))
         raise ConfigError(
             f"component {component}: metadata key {key!r} = {got!r}: {first['msg']}"
         ) from None
+
+
+_SECRET_KEY = re.compile(r"password|secret|token|credential|apikey", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@|(^[^:/@\s]*:)(?!//)[^@\s]*@")
+_DSN_PASSWORD = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
+
+
+def masked(key: str, value: object) -> object:
+    """``value`` fit for an error message: secrets hidden, passwords cut out of connection
+    strings."""
+    if _SECRET_KEY.search(key):
+        return "***"
+    if isinstance(value, str):
+        value = _URL_PASSWORD.sub(lambda m: (m.group(1) or m.group(2)) + "***@", value)
+        return _DSN_PASSWORD.sub(r"\1***", value)
+    return value

@@ -31,3 +31,16 @@ def test_unknown_key_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="pylotto.metadata"):
         decode(Settings, {"colour": "blue"}, component="state.r")
     assert "state.r" in caplog.text and "colour" in caplog.text
+
+
+@pytest.mark.parametrize(("key", "value", "shown"), [
+    ("connectionString", "user:s3cret@tcp(db:3306)/shop", "user:***@tcp(db:3306)/shop"),
+    ("connectionString", "postgres://app:s3cret@db/shop", "postgres://app:***@db/shop"),
+    ("connectionString", "host=db password=s3cret user=app", "host=db password=*** user=app"),
+    ("redisPassword", "s3cret", "***"),
+    ("redisHost", "db:6379", "db:6379"),
+])
+def test_errors_never_show_secrets(key: str, value: str, shown: str) -> None:
+    from pylotto.metadata import masked
+
+    assert masked(key, value) == shown
