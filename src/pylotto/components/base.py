@@ -6,7 +6,7 @@ import abc
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from pylotto.metadata import ComponentSettings
 
@@ -47,3 +47,33 @@ class Component(abc.ABC):  # noqa: B024 - verbs come with each capability's base
 
     def has(self, feature: str) -> bool:
         return feature in self.features
+
+
+class BackendClient(Protocol):
+    """What a component's connection helper offers (RedisClient, EtcdClient...)."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=BackendClient)
+
+
+class ClientComponent(Component, Generic[ClientT]):
+    """Mixin for a component whose lifecycle is its client's: ``init`` opens ``self.client``,
+    ``close`` closes it, ``ping`` pings it. Put it before the capability's base class:
+    ``class RedisLockStore(ClientComponent[RedisClient], LockStore)``."""
+
+    client: ClientT
+
+    async def init(self) -> None:
+        await self.client.open()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ping(self) -> None:
+        await self.client.ping()

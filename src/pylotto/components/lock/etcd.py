@@ -12,7 +12,7 @@ the requested length in a transaction comparing the owner, then revokes the old 
 
 from __future__ import annotations
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
 
@@ -21,22 +21,13 @@ class EtcdLockSettings(LockSettings, EtcdSettings):
     pass
 
 
-class EtcdLockStore(LockStore):
+class EtcdLockStore(ClientComponent[EtcdClient], LockStore):
     Settings = EtcdLockSettings
     settings: EtcdLockSettings
 
     def __init__(self, name: str, settings: EtcdLockSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
         self.client = EtcdClient(settings, f"lock store {name}")
-
-    async def init(self) -> None:
-        await self.client.open()
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    async def ping(self) -> None:
-        await self.client.ping()
 
     async def try_lock(self, resource_id: str, owner: str, expire_seconds: int) -> bool:
         client = self.client

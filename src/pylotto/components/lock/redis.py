@@ -11,7 +11,7 @@ lease that expired and was taken by someone else is never released or renewed by
 
 from __future__ import annotations
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
 from pylotto.components.redis_client import RedisClient, RedisSettings
 
@@ -37,7 +37,7 @@ class RedisLockSettings(LockSettings, RedisSettings):
     pass
 
 
-class RedisLockStore(LockStore):
+class RedisLockStore(ClientComponent[RedisClient], LockStore):
     Settings = RedisLockSettings
     settings: RedisLockSettings
 
@@ -46,15 +46,6 @@ class RedisLockStore(LockStore):
         self.client = RedisClient(settings, f"lock store {name}")
         self._unlock = self.client.script(_UNLOCK)
         self._keep_alive = self.client.script(_KEEP_ALIVE)
-
-    async def init(self) -> None:
-        await self.client.open()
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    async def ping(self) -> None:
-        await self.client.ping()
 
     async def try_lock(self, resource_id: str, owner: str, expire_seconds: int) -> bool:
         taken = await self.client.call(

@@ -12,7 +12,7 @@ AOF or RDB persistence for counters that must outlive the server).
 
 from __future__ import annotations
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.redis_client import RedisClient, RedisSettings
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
 from pylotto.types import Metadata
@@ -28,7 +28,7 @@ class RedisSequencerSettings(SegmentSettings, RedisSettings):
     pass
 
 
-class RedisSequencer(SegmentSequencer):
+class RedisSequencer(ClientComponent[RedisClient], SegmentSequencer):
     Settings = RedisSequencerSettings
     settings: RedisSequencerSettings
     features = frozenset({Feature.SEGMENT})
@@ -38,15 +38,6 @@ class RedisSequencer(SegmentSequencer):
         super().__init__(name, settings, context)
         self.client = RedisClient(settings, f"sequencer store {name}")
         self._raise_to = self.client.script(_RAISE_TO)
-
-    async def init(self) -> None:
-        await self.client.open()
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    async def ping(self) -> None:
-        await self.client.ping()
 
     async def next_id(self, key: str, metadata: Metadata) -> int:
         return int(await self.client.call(lambda r: r.incr(key)))

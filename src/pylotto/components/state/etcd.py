@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components.state.base import (
     BatchStateStore,
@@ -42,7 +42,7 @@ class EtcdStateSettings(StateSettings, EtcdSettings):
     pass
 
 
-class EtcdStateStore(BatchStateStore):
+class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore):
     Settings = EtcdStateSettings
     settings: EtcdStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
@@ -50,15 +50,6 @@ class EtcdStateStore(BatchStateStore):
     def __init__(self, name: str, settings: EtcdStateSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
         self.client = EtcdClient(settings, f"state store {name}")
-
-    async def init(self) -> None:
-        await self.client.open()
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    async def ping(self) -> None:
-        await self.client.ping()
 
     # ---- reads -----------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.redis_client import RedisClient, RedisSettings
 from pylotto.components.state.base import (
     BatchStateStore,
@@ -89,7 +89,7 @@ class RedisStateSettings(StateSettings, RedisSettings):
     pass
 
 
-class RedisStateStore(BatchStateStore):
+class RedisStateStore(ClientComponent[RedisClient], BatchStateStore):
     Settings = RedisStateSettings
     settings: RedisStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
@@ -99,15 +99,6 @@ class RedisStateStore(BatchStateStore):
         self.client = RedisClient(settings, f"state store {name}")
         self._get = self.client.script(_GET)
         self._apply = self.client.script(_APPLY)
-
-    async def init(self) -> None:
-        await self.client.open()
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    async def ping(self) -> None:
-        await self.client.ping()
 
     # ---- reads -----------------------------------------------------------------------------
 
