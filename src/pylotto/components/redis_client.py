@@ -125,7 +125,15 @@ class RedisClient:
         """``await work(redis)`` within the timeout; driver errors become pylotto errors."""
         try:
             async with asyncio.timeout(self.timeout):
-                return await work(self.redis)
+                try:
+                    return await work(self.redis)
+                except Exception as exc:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        # redis-py may turn a cancellation into a connection error: keep it a
+                        # cancellation (the timeout above turns its own into TimeoutError)
+                        raise asyncio.CancelledError from exc
+                    raise
         except PylottoError:
             raise
         except Exception as exc:

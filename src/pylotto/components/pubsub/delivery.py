@@ -23,6 +23,7 @@ from pylotto.components.pubsub.base import Handler, Message, RetryPolicy, Subscr
 from pylotto.errors import PylottoError
 
 RECEIVE_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+RUNNER_STOP_SECONDS = 10.0
 
 
 @dataclass(eq=False)
@@ -89,6 +90,8 @@ class BrokerSubscription(Subscription, abc.ABC):
                 delivery = await self.receive()
             except PylottoError as exc:
                 self._slots.release()
+                if self.closing:  # a driver turned our cancellation into an error
+                    return
                 delay = RECEIVE_RETRY_DELAYS[min(failures, len(RECEIVE_RETRY_DELAYS) - 1)]
                 failures += 1
                 self.log.warning("%s: receiving failed (%s); retrying in %.1fs", self.where,
@@ -177,8 +180,10 @@ class BrokerSubscription(Subscription, abc.ABC):
         self.closing = True
         if self._runner is not None:
             self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            done, _ = await asyncio.wait({self._runner}, timeout=RUNNER_STOP_SECONDS)
+            if not done:  # never wait forever on a driver that will not let go
+                self.log.error("%s: the receive loop did not stop in %.0fs", self.where,
+                               RUNNER_STOP_SECONDS)
         for task in list(self._waiting):
             task.cancel()
         if self._tasks:  # settle what the handlers finish while the connection is still up
