@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from pylotto.access import AccessControl
 from pylotto.errors import ConfigError
 from pylotto.metadata import decode
 from pylotto.registry import CAPABILITIES, resolve
@@ -74,6 +75,15 @@ class SubscriptionSpec(_Model):
     dead_letter_topic: str = ""
 
 
+class NameResolutionConfig(_Model):
+    """How this sidecar finds the sidecars of other app ids (service invocation)."""
+
+    type: Literal["static", "redis"] = "static"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    advertise: str = Field("", description="the address other sidecars call this one at; "
+                           "default: the Dapr gRPC listen address, else the Layotto one")
+
+
 class AppConfig(_Model):
     id: str = Field("", alias="app_id")
     port: int | None = Field(None, description="the app's port (service invocation, Dapr "
@@ -109,6 +119,8 @@ class RuntimeConfig(_Model):
                                  "dapr-api-token (DAPR_API_TOKEN); empty: no token")
     components: list[ComponentSpec] = Field(default_factory=list)
     subscriptions: list[SubscriptionSpec] = Field(default_factory=list)
+    name_resolution: NameResolutionConfig | None = None
+    access_control: AccessControl | None = None
     source: str = "<embedded default>"
 
     def of(self, capability: str) -> list[ComponentSpec]:

@@ -115,3 +115,12 @@ class ConfigError(PylottoError):
 
 
 ERROR_TABLE[ConfigError] = (grpc.StatusCode.INVALID_ARGUMENT, 400, "ERR_INVALID_CONFIGURATION")
+
+
+def from_grpc_code(code: grpc.StatusCode, message: str) -> PylottoError:
+    """The error a facade would have answered ``code`` for (another sidecar's answer passed
+    on with its meaning); Internal for codes no error maps to."""
+    for cls, (grpc_status, _, _) in ERROR_TABLE.items():
+        if grpc_status == code and cls is not ComponentNotFound and cls is not ConfigError:
+            return cls(message)
+    return Internal(message)

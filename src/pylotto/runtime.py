@@ -158,7 +158,29 @@ class Runtime:
         self.file = FileCapability(self._set("file"), ctx)
         self.lock = LockCapability(self._set("lock"), ctx)
         self.sequencer = SequencerCapability(self._set("sequencer"), ctx)
-        self.invoke = InvokeCapability(ctx)
+        self.invoke = self._invoke_capability()
+
+    def _invoke_capability(self) -> InvokeCapability:
+        resolution = self.config.name_resolution
+        access = self.config.access_control
+        if resolution is None:
+            return InvokeCapability(self.context, access=access)
+        from pylotto.appchannel.sidecars import SidecarChannel
+        from pylotto.resolution.base import Resolver
+
+        resolver: Resolver
+        if resolution.type == "redis":
+            from pylotto.resolution.redis import RedisResolver
+
+            resolver = RedisResolver(resolution.metadata)
+        else:
+            from pylotto.resolution.static import StaticResolver
+
+            resolver = StaticResolver(resolution.metadata)
+        listen = self.config.listen
+        advertise = resolution.advertise or listen.dapr_grpc or listen.layotto_grpc
+        return InvokeCapability(self.context, sidecars=SidecarChannel(resolver),
+                                resolver=resolver, advertise=advertise, access=access)
 
     def _services(self) -> list[Any]:
         return [self.hello, self.secrets, self.configuration, self.state, self.bindings,

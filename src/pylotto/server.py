@@ -16,10 +16,10 @@ from grpc_reflection.v1alpha import reflection
 from pylotto import launcher
 from pylotto.config import RuntimeConfig
 from pylotto.errors import ConfigError
-from pylotto.facades import actuator, state_query
+from pylotto.facades import actuator, sidecar_invoke, state_query
 from pylotto.facades.grpc_errors import ErrorMappingInterceptor
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
-from pylotto.proto.extensions import state_query_pb2_grpc
+from pylotto.proto.extensions import invoke_pb2_grpc, state_query_pb2_grpc
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from pylotto.runtime import Runtime
 
@@ -68,7 +68,9 @@ class Sidecar:
         runtime_pb2_grpc.add_RuntimeServicer_to_server(LayottoRuntimeServicer(self.runtime), server)
         state_query_pb2_grpc.add_StateQueryServicer_to_server(
             state_query.StateQueryServicer(self.runtime), server)
-        services = [LAYOTTO_SERVICE, state_query.SERVICE]
+        invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
+            sidecar_invoke.SidecarInvokeServicer(self.runtime), server)
+        services = [LAYOTTO_SERVICE, state_query.SERVICE, sidecar_invoke.SERVICE]
         listen = self.config.listen
         if listen.dapr_grpc or listen.dapr_http:
             services.append(self._add_dapr())

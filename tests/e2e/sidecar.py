@@ -38,6 +38,8 @@ class Sidecar:
     app: dict[str, Any] | None = None
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    extra_config: dict[str, Any] = field(default_factory=dict)
+    """Top-level keys added to the generated pylotto.yaml (name_resolution...)."""
     grpc_port: int = field(default_factory=free_port)
     actuator_port: int = field(default_factory=free_port)
     dapr_grpc_port: int = field(default_factory=free_port)
@@ -83,6 +85,7 @@ class Sidecar:
             "data_dir": str(self.data_dir),
             "grace_period_seconds": 5,
         }
+        body.update(self.extra_config)
         if self.app:
             body["app"] = self.app
         if self.components is not None:

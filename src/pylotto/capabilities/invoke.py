@@ -1,11 +1,14 @@
-"""InvokeService: call a method of this sidecar's own app over HTTP.
+"""InvokeService: call a method of an app by its app id — this sidecar's own app over its app
+channel (HTTP, or Dapr's AppCallback gRPC), another app through one of its sidecars (found by
+name resolution, see :mod:`pylotto.appchannel.sidecars`).
 
 Follows Layotto's HTTP channel: the method is the request path, the verb defaults to GET, the
 query string is carried as is, the caller's headers are forwarded plus ``id: <app id>``, and the
 timeout is header ``rpc_request_timeout`` (milliseconds) or 3000 ms, shortened to the caller's own
 deadline. For the gRPC facades a reply outside 2xx is Unavailable ``"http response code <n>,
 body: <body>"``; Dapr's HTTP API passes the app's status through (``pass_status``).
-Other app ids need service invocation with name resolution, which pylotto does not offer yet.
+Calls between sidecars carry the caller's app id; the target sidecar hands the call to its own
+app exactly as a local call and returns the app's status, headers and body unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
+from pylotto.appchannel.sidecars import AppCall, SidecarChannel
 from pylotto.capabilities.base import RuntimeContext
 from pylotto.errors import (
     DeadlineExceeded,
@@ -26,7 +30,9 @@ from pylotto.errors import (
 )
 
 if TYPE_CHECKING:
+    from pylotto.access import AccessControl
     from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
+    from pylotto.resolution.base import Resolver
 
 log = logging.getLogger("pylotto.invoke")
 
@@ -34,6 +40,8 @@ APP_HOST = "127.0.0.1"
 DEFAULT_TIMEOUT_MS = 3000
 TIMEOUT_HEADER = "rpc_request_timeout"
 TARGET_ID_HEADER = "id"
+CALLER_ID_HEADER = "dapr-caller-app-id"
+"""Told to the app on calls from another app (Dapr's header)."""
 VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"})
 DEFAULT_VERB = "GET"
 ERROR_BODY_EXCERPT = 1024
@@ -75,8 +83,14 @@ class InvokeResult:
 class InvokeCapability:
     """Service invocation; built with the runtime context only (no components)."""
 
-    def __init__(self, context: RuntimeContext) -> None:
+    def __init__(self, context: RuntimeContext, *, sidecars: SidecarChannel | None = None,
+                 resolver: Resolver | None = None, advertise: str = "",
+                 access: AccessControl | None = None) -> None:
         self.context = context
+        self.access = access
+        self.sidecars = sidecars
+        self.resolver = resolver
+        self.advertise = advertise
         self._channel: HttpAppChannel | None = None
         self._grpc: DaprGrpcAppChannel | None = None
 
@@ -103,24 +117,33 @@ class InvokeCapability:
     async def start(self) -> None:
         if self.context.app.http_port and self.context.app.protocol == "http":
             await self._app_channel().open()
+        if self.resolver is not None:
+            await self.resolver.start(self.context.app_id, self.advertise)
 
     async def stop(self) -> None:
-        """Let calls in flight finish, then close the connection pool."""
+        """Leave name resolution, let calls in flight finish, then close the connections."""
+        if self.resolver is not None:
+            await self.resolver.stop()
+        if self.sidecars is not None:
+            await self.sidecars.close()
         if self._channel is not None:
             await self._channel.close()  # later calls get Unavailable
         if self._grpc is not None:
             await self._grpc.close()
 
-    def _check_target(self, app_id: str) -> None:
+    def _is_remote(self, app_id: str) -> bool:
         own = self.context.app_id
         if not app_id:
             raise InvalidArgument("InvokeService id (the target app id) is empty")
-        if app_id != own:
+        if app_id == own:
+            return False
+        if self.sidecars is None:
             mine = f"this sidecar's app is {own!r}" if own else "this sidecar has no app.id set"
             raise Unsupported(
-                f"cannot invoke app {app_id!r}: {mine}; invoking other app ids needs service "
-                "invocation (name resolution), not yet available"
+                f"cannot invoke app {app_id!r}: {mine}; invoking other app ids needs "
+                "name resolution (name_resolution in the configuration)"
             )
+        return True
 
     @staticmethod
     def _verb(verb: str) -> str:
@@ -162,9 +185,21 @@ class InvokeCapability:
         return headers
 
     async def invoke(self, request: InvokeRequest) -> InvokeResult:
-        self._check_target(request.app_id)
+        remote = self._is_remote(request.app_id)
         if not request.method:
             raise InvalidArgument("InvokeService method (the app's route) is empty")
+        if remote:
+            assert self.sidecars is not None
+            answer = await self.sidecars.invoke(AppCall(
+                caller_app_id=self.context.app_id, target_app_id=request.app_id,
+                method=request.method, verb=self._verb(request.verb),
+                querystring=request.querystring,
+                headers=[(k, v) for k, v in request.headers
+                         if k.lower() not in HOP_BY_HOP | {TIMEOUT_HEADER}],
+                data=request.data, content_type=request.content_type,
+                timeout=self._timeout(request)))
+            return self._checked(request, InvokeResult(answer.data, answer.content_type,
+                                                       answer.headers, answer.status))
         if self.context.app.protocol == "grpc":
             data, content_type = await self._grpc_channel().invoke(
                 request.method, request.data, request.content_type, request.verb,
@@ -180,8 +215,30 @@ class InvokeCapability:
             timeout=self._timeout(request),
         )
         response = await channel.send(app_request)
-        if not request.pass_status and not 200 <= response.status < 300:
-            excerpt = response.body[:ERROR_BODY_EXCERPT].decode("utf-8", errors="replace")
-            raise Unavailable(f"http response code {response.status}, body: {excerpt}")
         headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
-        return InvokeResult(response.body, response.content_type, headers, response.status)
+        return self._checked(request, InvokeResult(response.body, response.content_type,
+                                                   headers, response.status))
+
+    @staticmethod
+    def _checked(request: InvokeRequest, result: InvokeResult) -> InvokeResult:
+        """The gRPC dialects answer an app status outside 2xx as Unavailable."""
+        if not request.pass_status and not 200 <= result.status < 300:
+            excerpt = result.data[:ERROR_BODY_EXCERPT].decode("utf-8", errors="replace")
+            raise Unavailable(f"http response code {result.status}, body: {excerpt}")
+        return result
+
+    async def serve(self, call: AppCall) -> InvokeResult:
+        """A call from another sidecar: to this sidecar's app, answer passed back unchanged."""
+        own = self.context.app_id
+        if call.target_app_id != own:
+            raise InvalidArgument(f"this sidecar serves app {own!r}, not "
+                                  f"{call.target_app_id!r}")
+        if self.access is not None:
+            self.access.check(call.caller_app_id, call.method, call.verb or DEFAULT_VERB)
+        headers = [(k, v) for k, v in call.headers if k.lower() != TIMEOUT_HEADER]
+        headers.append((CALLER_ID_HEADER, call.caller_app_id))
+        return await self.invoke(InvokeRequest(
+            app_id=own, method=call.method, data=call.data, content_type=call.content_type,
+            verb=call.verb, querystring=call.querystring, headers=headers,
+            deadline_seconds=call.timeout, default_timeout_ms=int(call.timeout * 1000) or
+            DEFAULT_TIMEOUT_MS, pass_status=True))

@@ -1,0 +1,119 @@
+"""Calls to other sidecars (service invocation to another app id): name resolution, round
+robin over the target's sidecars, and skipping a sidecar that just refused.
+
+A call goes to the next address of the app in turn. A sidecar that answers UNAVAILABLE (it is
+down, or its app is) is left out for ``DOWN_SECONDS`` and the call moves on to the next one, up
+to every address once; any other answer — the app's status included — is final.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from pylotto.errors import PylottoError, Unavailable, from_grpc_code
+from pylotto.proto.extensions import invoke_pb2, invoke_pb2_grpc
+from pylotto.resolution.base import Resolver
+
+log = logging.getLogger("pylotto.invoke.sidecars")
+
+DOWN_SECONDS = 10.0
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AppCall:
+    caller_app_id: str
+    target_app_id: str
+    method: str
+    verb: str
+    querystring: str
+    headers: Sequence[tuple[str, str]]
+    data: bytes
+    content_type: str
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class AppAnswer:
+    status: int
+    data: bytes
+    content_type: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    served_by: str = ""
+
+
+class SidecarChannel:
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self._stubs: dict[str, Any] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._turn: dict[str, int] = {}
+        self._down: dict[str, float] = {}
+
+    def _stub(self, address: str) -> Any:
+        stub = self._stubs.get(address)
+        if stub is None:
+            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            self._channels[address] = channel
+            stub = self._stubs[address] = invoke_pb2_grpc.SidecarInvokeStub(channel)
+        return stub
+
+    def _order(self, app_id: str, addresses: list[str]) -> list[str]:
+        """Up addresses first, starting with the next in turn; down ones last."""
+        now = time.monotonic()
+        turn = self._turn.get(app_id, 0)
+        self._turn[app_id] = turn + 1
+        rotated = addresses[turn % len(addresses):] + addresses[:turn % len(addresses)]
+        up = [a for a in rotated if self._down.get(a, 0.0) <= now]
+        return up + [a for a in rotated if a not in up]
+
+    async def invoke(self, call: AppCall) -> AppAnswer:
+        addresses = await self.resolver.resolve(call.target_app_id)
+        if not addresses:
+            raise Unavailable(f"no sidecar of app {call.target_app_id!r} is known to name "
+                              "resolution")
+        request = invoke_pb2.AppCall(
+            caller_app_id=call.caller_app_id, target_app_id=call.target_app_id,
+            method=call.method, verb=call.verb, querystring=call.querystring,
+            headers=[invoke_pb2.Header(key=k, value=v) for k, v in call.headers],
+            data=call.data, content_type=call.content_type,
+            timeout_ms=int(call.timeout * 1000))
+        deadline = time.monotonic() + call.timeout
+        last: PylottoError | None = None
+        for address in self._order(call.target_app_id, addresses):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                answer = await self._stub(address).InvokeApp(request, timeout=left)
+            except grpc.aio.AioRpcError as exc:
+                error = from_grpc_code(exc.code(), f"app {call.target_app_id} at {address}: "
+                                                   f"{exc.details()}")
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise error from None
+                self._down[address] = time.monotonic() + DOWN_SECONDS
+                log.warning("sidecar %s of app %s unavailable, trying the next: %s", address,
+                            call.target_app_id, exc.details())
+                last = error
+                continue
+            self._down.pop(address, None)
+            return AppAnswer(answer.status, answer.data, answer.content_type,
+                             [(h.key, h.value) for h in answer.headers], address)
+        raise last or Unavailable(f"app {call.target_app_id}: no answer in time")
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+        self._stubs.clear()

@@ -1,0 +1,29 @@
+"""``pylotto.v1.SidecarInvoke``: the target side of invocation between sidecars."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pylotto.appchannel.sidecars import AppCall
+from pylotto.proto.extensions import invoke_pb2, invoke_pb2_grpc
+from pylotto.runtime import Runtime
+
+SERVICE = invoke_pb2.DESCRIPTOR.services_by_name["SidecarInvoke"].full_name
+
+
+class SidecarInvokeServicer(invoke_pb2_grpc.SidecarInvokeServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def InvokeApp(self, request: invoke_pb2.AppCall, context: Any) -> invoke_pb2.AppAnswer:
+        remaining = context.time_remaining()
+        timeout = request.timeout_ms / 1000 if request.timeout_ms else (remaining or 60.0)
+        result = await self.runtime.invoke.serve(AppCall(
+            caller_app_id=request.caller_app_id, target_app_id=request.target_app_id,
+            method=request.method, verb=request.verb, querystring=request.querystring,
+            headers=[(h.key, h.value) for h in request.headers], data=request.data,
+            content_type=request.content_type,
+            timeout=min(timeout, remaining) if remaining else timeout))
+        return invoke_pb2.AppAnswer(
+            status=result.status, data=result.data, content_type=result.content_type,
+            headers=[invoke_pb2.Header(key=k, value=v) for k, v in result.headers])

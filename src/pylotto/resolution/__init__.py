@@ -1,0 +1,9 @@
+"""Name resolution: which sidecars serve an app id (for invocation between sidecars).
+
+Configured once per sidecar (``name_resolution`` in ``pylotto.yaml``):
+
+- ``static``: a table in the config, app id → addresses of its sidecars' gRPC ports.
+- ``redis``: a registry in Redis; each sidecar registers its own address under its app id with
+  a heartbeat, and entries not refreshed within ``ttl`` drop out (a dead sidecar leaves the
+  rotation by itself).
+"""

@@ -1,0 +1,162 @@
+"""App A calls apps B and C by app id through its sidecar and theirs: name resolution (a static
+table, and a Redis registry), round robin over B's two instances, a dead instance skipped, the
+app's answer passed through unchanged, and the caller's app id told to the target app."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import any_pb2
+
+from pylotto.proto.layotto import runtime_pb2
+from tests.e2e.sidecar import Sidecar
+from tests.support.servers import require
+
+
+def app_server(name: str) -> tuple[ThreadingHTTPServer, int]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            status = int(self.path.split("/")[2]) if self.path.startswith("/status/") else 200
+            reply = json.dumps({"instance": name, "method": self.command, "path": self.path,
+                                "body": body,
+                                "caller": self.headers.get("dapr-caller-app-id", "")}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Served-By", name)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        do_GET = do_POST = do_PUT = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+class Mesh:
+    """Sidecars for billing (two instances), catalog, and the calling app frontend."""
+
+    def __init__(self, tmp: Path, resolution: Callable[[dict[str, list[Sidecar]]], dict[str, Any]]
+                 ) -> None:
+        self.servers = []
+        self.sidecars: dict[str, list[Sidecar]] = {"billing": [], "catalog": []}
+        for app_id, instances in (("billing", 2), ("catalog", 1)):
+            for n in range(instances):
+                server, port = app_server(f"{app_id}-{n}")
+                self.servers.append(server)
+                self.sidecars[app_id].append(
+                    Sidecar(tmp / f"{app_id}{n}", app={"app_id": app_id, "port": port}))
+        self.frontend = Sidecar(tmp / "frontend", app={"app_id": "frontend"})
+        everyone = [*self.sidecars["billing"], *self.sidecars["catalog"], self.frontend]
+        for car in everyone:
+            car.extra_config = {"name_resolution": resolution(self.sidecars)}
+        for car in everyone:
+            car.start()
+
+    def stop(self) -> None:
+        for car in [*self.sidecars["billing"], *self.sidecars["catalog"], self.frontend]:
+            car.stop()
+        for server in self.servers:
+            server.shutdown()
+
+
+def static_table(sidecars: dict[str, list[Sidecar]]) -> dict[str, Any]:
+    return {"type": "static", "metadata": {"apps": {
+        app: [car.dapr_grpc_address for car in cars] for app, cars in sidecars.items()}}}
+
+
+def redis_registry(sidecars: dict[str, list[Sidecar]]) -> dict[str, Any]:
+    return {"type": "redis", "metadata": {"redisHost": "127.0.0.1:6379", "ttl": "3s"}}
+
+
+@pytest.fixture(params=[static_table, redis_registry], ids=["static", "redis"])
+def mesh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mesh]:
+    if request.param is redis_registry:
+        require("redis")
+    built = Mesh(tmp_path, request.param)
+    yield built
+    built.stop()
+
+
+def layotto_invoke(car: Sidecar, app_id: str, method: str, data: bytes = b"") -> dict[str, Any]:
+    reply = car.stub().InvokeService(runtime_pb2.InvokeServiceRequest(
+        id=app_id, message=runtime_pb2.CommonInvokeRequest(
+            method=method, data=any_pb2.Any(value=data), content_type="text/plain",
+            http_extension=runtime_pb2.HTTPExtension(verb=runtime_pb2.HTTPExtension.POST))),
+        timeout=10)
+    return dict(json.loads(reply.data.value))
+
+
+def http_invoke(car: Sidecar, app_id: str, method: str) -> tuple[int, dict[str, str], Any]:
+    url = f"{car.dapr_http_url}/v1.0/invoke/{app_id}/method/{method}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, dict(resp.headers), json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), json.loads(err.read())
+
+
+def test_calls_by_app_id_are_spread_and_survive_a_dead_instance(mesh: Mesh) -> None:
+    served = Counter(layotto_invoke(mesh.frontend, "billing", "pay", b"x")["instance"]
+                     for _ in range(20))
+    assert served == {"billing-0": 10, "billing-1": 10}
+    answer = layotto_invoke(mesh.frontend, "catalog", "items/3", b"hi")
+    assert answer == {"instance": "catalog-0", "method": "POST", "path": "/items/3",
+                      "body": "hi", "caller": "frontend"}
+    status, headers, body = http_invoke(mesh.frontend, "catalog", "items?page=2")
+    assert (status, headers["X-Served-By"], body["path"]) == (200, "catalog-0", "/items?page=2")
+    status, _, body = http_invoke(mesh.frontend, "billing", "status/409")
+    assert status == 409 and body["instance"].startswith("billing")
+    mesh.sidecars["billing"][0].stop()
+    after = Counter(layotto_invoke(mesh.frontend, "billing", "pay")["instance"]
+                    for _ in range(10))
+    assert after == {"billing-1": 10}  # no failed call: the dead sidecar is skipped
+
+
+def test_unknown_app_ids_are_unavailable(mesh: Mesh) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        layotto_invoke(mesh.frontend, "nobody", "x")
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "no sidecar of app 'nobody'" in (info.value.details() or "")
+
+
+def test_access_control_on_the_target_sidecar(tmp_path: Path) -> None:
+    server, port = app_server("catalog-0")
+    catalog = Sidecar(tmp_path / "catalog", app={"app_id": "catalog", "port": port})
+    frontend = Sidecar(tmp_path / "frontend", app={"app_id": "frontend"})
+    table = {"type": "static", "metadata": {"apps": {"catalog": [catalog.dapr_grpc_address]}}}
+    catalog.extra_config = {"name_resolution": table, "access_control": {
+        "default_action": "deny", "policies": [{"app_id": "frontend", "operations": [
+            {"name": "/items/**", "verbs": ["GET"], "action": "allow"}]}]}}
+    frontend.extra_config = {"name_resolution": table}
+    catalog.start()
+    frontend.start()
+    try:
+        status, _, body = http_invoke(frontend, "catalog", "items/7")
+        assert status == 200 and body["caller"] == "frontend"
+        status, _, body = http_invoke(frontend, "catalog", "admin/reset")
+        assert status == 403 and body["errorCode"] == "ERR_PERMISSION_DENIED"
+        assert "app 'frontend' may not call GET /admin/reset" in body["message"]
+        with pytest.raises(grpc.RpcError) as info:
+            layotto_invoke(frontend, "catalog", "items/7")  # POST: not allowed
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        frontend.stop()
+        catalog.stop()
+        server.shutdown()
