@@ -21,6 +21,7 @@ from pylotto.access import AccessControl
 from pylotto.errors import ConfigError
 from pylotto.metadata import decode
 from pylotto.registry import CAPABILITIES, resolve
+from pylotto.resiliency import ResiliencyConfig
 
 LAYOTTO_SECTIONS = {
     "hellos": "hello",
@@ -121,6 +122,7 @@ class RuntimeConfig(_Model):
     subscriptions: list[SubscriptionSpec] = Field(default_factory=list)
     name_resolution: NameResolutionConfig | None = None
     access_control: AccessControl | None = None
+    resiliency: ResiliencyConfig | None = None
     source: str = "<embedded default>"
 
     def of(self, capability: str) -> list[ComponentSpec]:

@@ -26,6 +26,7 @@ from pylotto.config import ComponentSpec, RuntimeConfig
 from pylotto.errors import ConfigError, PylottoError
 from pylotto.metadata import decode
 from pylotto.registry import CAPABILITIES, normalise, resolve
+from pylotto.resiliency import Resiliency
 
 log = logging.getLogger("pylotto.runtime")
 
@@ -163,8 +164,9 @@ class Runtime:
     def _invoke_capability(self) -> InvokeCapability:
         resolution = self.config.name_resolution
         access = self.config.access_control
+        resiliency = Resiliency(self.config.resiliency)
         if resolution is None:
-            return InvokeCapability(self.context, access=access)
+            return InvokeCapability(self.context, access=access, resiliency=resiliency)
         from pylotto.appchannel.sidecars import SidecarChannel
         from pylotto.resolution.base import Resolver
 
@@ -180,7 +182,8 @@ class Runtime:
         listen = self.config.listen
         advertise = resolution.advertise or listen.dapr_grpc or listen.layotto_grpc
         return InvokeCapability(self.context, sidecars=SidecarChannel(resolver),
-                                resolver=resolver, advertise=advertise, access=access)
+                                resolver=resolver, advertise=advertise, access=access,
+                                resiliency=resiliency)
 
     def _services(self) -> list[Any]:
         return [self.hello, self.secrets, self.configuration, self.state, self.bindings,

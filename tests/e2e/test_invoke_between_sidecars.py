@@ -160,3 +160,26 @@ def test_access_control_on_the_target_sidecar(tmp_path: Path) -> None:
         frontend.stop()
         catalog.stop()
         server.shutdown()
+
+
+def test_resiliency_retries_then_the_breaker_fails_fast(tmp_path: Path) -> None:
+    from tests.e2e.sidecar import free_port
+
+    gone = f"127.0.0.1:{free_port()}"  # no sidecar listens there
+    frontend = Sidecar(tmp_path / "frontend", app={"app_id": "frontend"})
+    frontend.extra_config = {
+        "name_resolution": {"type": "static", "metadata": {"apps": {"billing": [gone]}}},
+        "resiliency": {
+            "policies": {"retries": {"twice": {"duration": "50ms", "maxRetries": 2}},
+                         "circuitBreakers": {"cb": {"timeout": "30s",
+                                                    "trip": "consecutiveFailures >= 3"}}},
+            "targets": {"apps": {"billing": {"retry": "twice", "circuitBreaker": "cb"}}}}}
+    frontend.start()
+    try:
+        status, _, body = http_invoke(frontend, "billing", "pay")
+        assert status == 503 and "connection refused" in body["message"].lower()
+        status, _, body = http_invoke(frontend, "billing", "pay")  # the breaker is open now
+        assert status == 503 and "circuit breaker cb (app billing) is open" in body["message"]
+        assert frontend.logs().count("unavailable, trying the next") == 3  # 1 try + 2 retries
+    finally:
+        frontend.stop()

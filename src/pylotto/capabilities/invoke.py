@@ -14,12 +14,13 @@ app exactly as a local call and returns the app's status, headers and body uncha
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
-from pylotto.appchannel.sidecars import AppCall, SidecarChannel
+from pylotto.appchannel.sidecars import AppAnswer, AppCall, SidecarChannel
 from pylotto.capabilities.base import RuntimeContext
 from pylotto.errors import (
     DeadlineExceeded,
@@ -28,6 +29,7 @@ from pylotto.errors import (
     Unavailable,
     Unsupported,
 )
+from pylotto.resiliency import Resiliency
 
 if TYPE_CHECKING:
     from pylotto.access import AccessControl
@@ -85,9 +87,11 @@ class InvokeCapability:
 
     def __init__(self, context: RuntimeContext, *, sidecars: SidecarChannel | None = None,
                  resolver: Resolver | None = None, advertise: str = "",
-                 access: AccessControl | None = None) -> None:
+                 access: AccessControl | None = None,
+                 resiliency: Resiliency | None = None) -> None:
         self.context = context
         self.access = access
+        self.resiliency = resiliency or Resiliency(None)
         self.sidecars = sidecars
         self.resolver = resolver
         self.advertise = advertise
@@ -189,15 +193,7 @@ class InvokeCapability:
         if not request.method:
             raise InvalidArgument("InvokeService method (the app's route) is empty")
         if remote:
-            assert self.sidecars is not None
-            answer = await self.sidecars.invoke(AppCall(
-                caller_app_id=self.context.app_id, target_app_id=request.app_id,
-                method=request.method, verb=self._verb(request.verb),
-                querystring=request.querystring,
-                headers=[(k, v) for k, v in request.headers
-                         if k.lower() not in HOP_BY_HOP | {TIMEOUT_HEADER}],
-                data=request.data, content_type=request.content_type,
-                timeout=self._timeout(request)))
+            answer = await self._call_remote(request)
             return self._checked(request, InvokeResult(answer.data, answer.content_type,
                                                        answer.headers, answer.status))
         if self.context.app.protocol == "grpc":
@@ -218,6 +214,25 @@ class InvokeCapability:
         headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
         return self._checked(request, InvokeResult(response.body, response.content_type,
                                                    headers, response.status))
+
+    async def _call_remote(self, request: InvokeRequest) -> AppAnswer:
+        """Through the target's sidecars, under the target's resiliency policies."""
+        sidecars = self.sidecars
+        assert sidecars is not None
+        deadline = time.monotonic() + self._timeout(request)
+
+        async def attempt(limit: float | None) -> AppAnswer:
+            left = deadline - time.monotonic()
+            return await sidecars.invoke(AppCall(
+                caller_app_id=self.context.app_id, target_app_id=request.app_id,
+                method=request.method, verb=self._verb(request.verb),
+                querystring=request.querystring,
+                headers=[(k, v) for k, v in request.headers
+                         if k.lower() not in HOP_BY_HOP | {TIMEOUT_HEADER}],
+                data=request.data, content_type=request.content_type,
+                timeout=min(limit, left) if limit is not None else left))
+
+        return await self.resiliency.call_app(request.app_id, attempt, deadline)
 
     @staticmethod
     def _checked(request: InvokeRequest, result: InvokeResult) -> InvokeResult:
