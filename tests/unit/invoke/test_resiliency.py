@@ -87,7 +87,7 @@ async def test_circuit_breaker_trips_fails_fast_then_recovers() -> None:
         with pytest.raises(Unavailable, match="down"):
             await policies.call_app("broken", down)
     assert breaker.state is BreakerState.OPEN
-    with pytest.raises(Unavailable, match="circuit breaker .* is open"):
+    with pytest.raises(Unavailable, match=r"circuit breaker .* is open"):
         await policies.call_app("broken", down)
     assert down.calls == 2  # the open breaker did not call the target
     await asyncio.sleep(0.25)
