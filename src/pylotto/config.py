@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pylotto.access import AccessControl
 from pylotto.errors import ConfigError
 from pylotto.metadata import decode
+from pylotto.ratelimit import RateRule
 from pylotto.registry import CAPABILITIES, resolve
 from pylotto.resiliency import ResiliencyConfig
 
@@ -123,6 +124,7 @@ class RuntimeConfig(_Model):
     name_resolution: NameResolutionConfig | None = None
     access_control: AccessControl | None = None
     resiliency: ResiliencyConfig | None = None
+    rate_limits: list[RateRule] = Field(default_factory=list)
     source: str = "<embedded default>"
 
     def of(self, capability: str) -> list[ComponentSpec]:

@@ -65,6 +65,10 @@ class Unauthenticated(PylottoError):
     """The caller did not present the API token."""
 
 
+class ResourceExhausted(PylottoError):
+    """Too many calls: a rate limit refused this one."""
+
+
 class Internal(PylottoError):
     """The backend failed in a way the caller cannot fix."""
 
@@ -84,6 +88,7 @@ ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int, str]] = {
     DeadlineExceeded: (grpc.StatusCode.DEADLINE_EXCEEDED, 504, "ERR_DEADLINE_EXCEEDED"),
     PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, 403, "ERR_PERMISSION_DENIED"),
     Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401, "ERR_UNAUTHENTICATED"),
+    ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "ERR_TOO_MANY_REQUESTS"),
     Internal: (grpc.StatusCode.INTERNAL, 500, "ERR_INTERNAL"),
 }
 

@@ -25,6 +25,7 @@ from pylotto.components.secretstores.base import SecretStore
 from pylotto.config import ComponentSpec, RuntimeConfig
 from pylotto.errors import ConfigError, PylottoError
 from pylotto.metadata import decode
+from pylotto.ratelimit import RateLimiter
 from pylotto.registry import CAPABILITIES, normalise, resolve
 from pylotto.resiliency import Resiliency
 
@@ -70,6 +71,7 @@ class Runtime:
     """Set by an API call asking the sidecar to stop (Dapr's Shutdown)."""
 
     def __post_init__(self) -> None:
+        self.rate_limiter = RateLimiter(self.config.rate_limits)
         app = self.config.app
         self.context = RuntimeContext(
             app=AppSettings(
@@ -166,7 +168,8 @@ class Runtime:
         access = self.config.access_control
         resiliency = Resiliency(self.config.resiliency)
         if resolution is None:
-            return InvokeCapability(self.context, access=access, resiliency=resiliency)
+            return InvokeCapability(self.context, access=access, resiliency=resiliency,
+                                    rate_limiter=self.rate_limiter)
         from pylotto.appchannel.sidecars import SidecarChannel
         from pylotto.resolution.base import Resolver
 
@@ -183,7 +186,7 @@ class Runtime:
         advertise = resolution.advertise or listen.dapr_grpc or listen.layotto_grpc
         return InvokeCapability(self.context, sidecars=SidecarChannel(resolver),
                                 resolver=resolver, advertise=advertise, access=access,
-                                resiliency=resiliency)
+                                resiliency=resiliency, rate_limiter=self.rate_limiter)
 
     def _services(self) -> list[Any]:
         return [self.hello, self.secrets, self.configuration, self.state, self.bindings,

@@ -46,7 +46,9 @@ class Sidecar:
         self.config = config
         self.runtime = Runtime(config)
         self.grpc_server = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor(config.api_token.get_secret_value())],
+            interceptors=[ErrorMappingInterceptor(
+                config.api_token.get_secret_value(),
+                admit=self._admit if config.rate_limits else None)],
             options=GRPC_OPTIONS,
         )
         self.health = health.aio.HealthServicer()
@@ -92,6 +94,9 @@ class Sidecar:
             "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
             listen.dapr_http or "off", listen.actuator, len(self.config.components),
         )
+
+    def _admit(self, api: str) -> None:
+        self.runtime.rate_limiter.admit(api, self.config.app.id)
 
     def _add_dapr(self) -> str:
         from pylotto.facades.dapr.servicer import SERVICE, DaprServicer

@@ -183,3 +183,34 @@ def test_resiliency_retries_then_the_breaker_fails_fast(tmp_path: Path) -> None:
         assert frontend.logs().count("unavailable, trying the next") == 3  # 1 try + 2 retries
     finally:
         frontend.stop()
+
+
+def test_rate_limits_refuse_the_excess_and_admit_the_rest(tmp_path: Path) -> None:
+    server, port = app_server("catalog-0")
+    catalog = Sidecar(tmp_path / "catalog", app={"app_id": "catalog", "port": port})
+    frontend = Sidecar(tmp_path / "frontend", app={"app_id": "frontend"})
+    table = {"type": "static", "metadata": {"apps": {"catalog": [catalog.dapr_grpc_address]}}}
+    catalog.extra_config = {"name_resolution": table, "rate_limits": [
+        {"api": "InvokeService", "caller": "frontend", "rate": 1, "burst": 3}]}
+    frontend.extra_config = {"name_resolution": table,
+                             "rate_limits": [{"api": "GetState", "rate": 1, "burst": 2}]}
+    catalog.start()
+    frontend.start()
+    try:
+        statuses = [http_invoke(frontend, "catalog", "items")[0] for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]  # the target limits calls from frontend
+        stub = frontend.stub()
+        request = runtime_pb2.GetStateRequest(store_name="in-memory", key="k")
+        stub.GetState(request)
+        stub.GetState(request)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetState(request)  # the app's own calls to its sidecar
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        url = f"{frontend.dapr_http_url}/v1.0/state/in-memory/k"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=5)
+        assert refused.value.code == 429  # the same bucket over HTTP
+    finally:
+        frontend.stop()
+        catalog.stop()
+        server.shutdown()

@@ -34,6 +34,7 @@ from pylotto.resiliency import Resiliency
 if TYPE_CHECKING:
     from pylotto.access import AccessControl
     from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
+    from pylotto.ratelimit import RateLimiter
     from pylotto.resolution.base import Resolver
 
 log = logging.getLogger("pylotto.invoke")
@@ -88,8 +89,10 @@ class InvokeCapability:
     def __init__(self, context: RuntimeContext, *, sidecars: SidecarChannel | None = None,
                  resolver: Resolver | None = None, advertise: str = "",
                  access: AccessControl | None = None,
-                 resiliency: Resiliency | None = None) -> None:
+                 resiliency: Resiliency | None = None,
+                 rate_limiter: RateLimiter | None = None) -> None:
         self.context = context
+        self.rate_limiter = rate_limiter
         self.access = access
         self.resiliency = resiliency or Resiliency(None)
         self.sidecars = sidecars
@@ -248,6 +251,8 @@ class InvokeCapability:
         if call.target_app_id != own:
             raise InvalidArgument(f"this sidecar serves app {own!r}, not "
                                   f"{call.target_app_id!r}")
+        if self.rate_limiter is not None:
+            self.rate_limiter.admit("InvokeService", call.caller_app_id)
         if self.access is not None:
             self.access.check(call.caller_app_id, call.method, call.verb or DEFAULT_VERB)
         headers = [(k, v) for k, v in call.headers if k.lower() != TIMEOUT_HEADER]

@@ -18,6 +18,9 @@ from pylotto.errors import PylottoError, grpc_code
 
 log = logging.getLogger("pylotto.grpc")
 
+SIDECAR_SERVICES = ("/pylotto.v1.SidecarInvoke/",)
+"""Calls from other sidecars: rate-limited per calling app where they are served."""
+
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: PylottoError) -> None:
     log.debug("%s: %s", type(err).__name__, err.message)
@@ -61,15 +64,29 @@ def _refuse_stream(err: PylottoError) -> Callable[..., AsyncIterator[Any]]:
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, api_token: str = "") -> None:
+    """``api_token``: required on every call but health checks; ``admit(api)``: the rate
+    limit of the app's calls (raises ResourceExhausted)."""
+
+    def __init__(self, api_token: str = "",
+                 admit: Callable[[str], None] | None = None) -> None:
         self.api_token = api_token
+        self.admit = admit
 
     def _refusal(self, details: grpc.HandlerCallDetails) -> PylottoError | None:
-        if not self.api_token or security.grpc_exempt(details.method):
+        if security.grpc_exempt(details.method):
             return None
-        given = next((v for k, v in details.invocation_metadata or ()
-                      if k == security.TOKEN_HEADER and isinstance(v, str)), None)
-        return security.check_token(self.api_token, given)
+        if self.api_token:
+            given = next((v for k, v in details.invocation_metadata or ()
+                          if k == security.TOKEN_HEADER and isinstance(v, str)), None)
+            refusal = security.check_token(self.api_token, given)
+            if refusal is not None:
+                return refusal
+        if self.admit is not None and not details.method.startswith(SIDECAR_SERVICES):
+            try:
+                self.admit(details.method.rsplit("/", 1)[-1])
+            except PylottoError as exc:
+                return exc
+        return None
 
     async def intercept_service(
         self,

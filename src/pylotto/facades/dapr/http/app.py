@@ -56,8 +56,33 @@ async def api_token(request: web.Request, handler: Handler) -> web.StreamRespons
     return await handler(request)
 
 
+API_NAMES = {
+    "invoke": "InvokeService", "publish": "PublishEvent", "bulk_publish": "BulkPublishEvent",
+    "get_state": "GetState", "save_state": "SaveState", "delete_state": "DeleteState",
+    "bulk_get": "GetBulkState", "transaction": "ExecuteStateTransaction",
+    "query": "QueryStateAlpha1", "invoke_binding": "InvokeBinding", "get_secret": "GetSecret",
+    "get_bulk_secret": "GetBulkSecret", "get_configuration": "GetConfiguration",
+    "try_lock": "TryLockAlpha1", "unlock": "UnlockAlpha1", "get_metadata": "GetMetadata",
+    "set_metadata": "SetMetadata", "shutdown": "Shutdown",
+}
+"""HTTP handler → the RPC name rate limits are written with (the same for both APIs)."""
+
+
+@web.middleware
+async def rate_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+    runtime = request.app[RUNTIME_KEY]
+    name = getattr(request.match_info.handler, "__name__", "")
+    if runtime.config.rate_limits and name in API_NAMES:
+        try:
+            runtime.rate_limiter.admit(API_NAMES[name], runtime.config.app.id)
+        except PylottoError as err:
+            return error_response(err)
+    return await handler(request)
+
+
 def build_app(runtime: Runtime) -> web.Application:
-    app = web.Application(middlewares=[api_token, errors], client_max_size=64 * 1024 * 1024)
+    app = web.Application(middlewares=[api_token, rate_limits, errors],
+                          client_max_size=64 * 1024 * 1024)
     app[RUNTIME_KEY] = runtime
     for module in (lifecycle, state, pubsub, invoke, resources):
         module.add_routes(app.router)

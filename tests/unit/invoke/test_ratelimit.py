@@ -1,0 +1,43 @@
+"""Token buckets per API and per caller."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pylotto.errors import ResourceExhausted
+from pylotto.ratelimit import RateLimiter, RateRule
+
+
+def admitted(limiter: RateLimiter, api: str, caller: str, calls: int) -> int:
+    count = 0
+    for _ in range(calls):
+        try:
+            limiter.admit(api, caller)
+            count += 1
+        except ResourceExhausted:
+            pass
+    return count
+
+
+def test_burst_then_refusal_then_refill() -> None:
+    limiter = RateLimiter([RateRule(api="SaveState", rate=20, burst=5)])
+    assert admitted(limiter, "SaveState", "app", 10) == 5
+    assert admitted(limiter, "GetState", "app", 10) == 10  # another API: no rule
+    time.sleep(0.11)  # 20/s refills about 2 tokens
+    assert admitted(limiter, "SaveState", "app", 10) == 2
+
+
+def test_buckets_are_per_caller_and_rules_are_globs() -> None:
+    limiter = RateLimiter([RateRule(api="Invoke*", caller="front*", rate=3)])
+    assert admitted(limiter, "InvokeService", "frontend", 5) == 3
+    assert admitted(limiter, "InvokeService", "frontoffice", 5) == 3  # its own bucket
+    assert admitted(limiter, "InvokeService", "billing", 5) == 5      # not matched
+
+
+def test_the_refusal_says_what_is_limited() -> None:
+    limiter = RateLimiter([RateRule(rate=1)])
+    limiter.admit("GetState", "app")
+    with pytest.raises(ResourceExhausted, match=r"GetState from app 'app' is limited to 1/s"):
+        limiter.admit("GetState", "app")
