@@ -178,6 +178,10 @@ class Runtime:
             from pylotto.resolution.redis import RedisResolver
 
             resolver = RedisResolver(resolution.metadata)
+        elif resolution.type == "dns":
+            from pylotto.resolution.dns import DnsResolver
+
+            resolver = DnsResolver(resolution.metadata)
         else:
             from pylotto.resolution.static import StaticResolver
 

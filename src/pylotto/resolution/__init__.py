@@ -3,6 +3,7 @@
 Configured once per sidecar (``name_resolution`` in ``pylotto.yaml``):
 
 - ``static``: a table in the config, app id → addresses of its sidecars' gRPC ports.
+- ``dns``: the app id is a DNS name (Kubernetes services); every address is a sidecar.
 - ``redis``: a registry in Redis; each sidecar registers its own address under its app id with
   a heartbeat, and entries not refreshed within ``ttl`` drop out (a dead sidecar leaves the
   rotation by itself).
