@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from pylotto import launcher
 from pylotto.config import RuntimeConfig
 from pylotto.errors import ConfigError
-from pylotto.facades import actuator, sidecar_invoke, state_query
+from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.grpc_errors import ErrorMappingInterceptor
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.proto.extensions import invoke_pb2_grpc, state_query_pb2_grpc
@@ -77,6 +77,7 @@ class Sidecar:
         if listen.dapr_grpc or listen.dapr_http:
             services.append(self._add_dapr())
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        server.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.runtime)])  # last
         reflection.enable_server_reflection(
             (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         # One server, every service on each gRPC port: the ports differ only by default.

@@ -214,3 +214,41 @@ def test_rate_limits_refuse_the_excess_and_admit_the_rest(tmp_path: Path) -> Non
         frontend.stop()
         catalog.stop()
         server.shutdown()
+
+
+def test_grpc_proxying_with_dapr_app_id(tmp_path: Path) -> None:
+    from dapr.ext.grpc import App, InvokeMethodRequest
+    from dapr.proto.common.v1 import common_pb2
+    from dapr.proto.runtime.v1 import appcallback_pb2_grpc
+
+    from tests.e2e.sidecar import free_port
+
+    app, port = App(), free_port()
+
+    @app.method(name="echo")
+    def echo(request: InvokeMethodRequest) -> str:
+        return f"echo:{request.text()}"
+
+    threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True).start()
+    catalog = Sidecar(tmp_path / "catalog",
+                      app={"app_id": "catalog", "port": port, "protocol": "grpc"})
+    frontend = Sidecar(tmp_path / "frontend", app={"app_id": "frontend"})
+    table = {"type": "static", "metadata": {"apps": {"catalog": [catalog.dapr_grpc_address]}}}
+    catalog.extra_config = frontend.extra_config = {"name_resolution": table}
+    catalog.start()
+    frontend.start()
+    try:
+        request = common_pb2.InvokeRequest(method="echo", data=any_pb2.Any(value=b"hi"))
+        for car in (frontend, catalog):  # through two sidecars, and through the app's own
+            stub = appcallback_pb2_grpc.AppCallbackStub(
+                grpc.insecure_channel(car.dapr_grpc_address))
+            reply = stub.OnInvoke(request, metadata=(("dapr-app-id", "catalog"),), timeout=10)
+            assert reply.data.value == b"echo:hi"
+        with pytest.raises(grpc.RpcError) as info:  # the target's own error passes through
+            stub.OnInvoke(common_pb2.InvokeRequest(method="missing"),
+                          metadata=(("dapr-app-id", "catalog"),), timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        frontend.stop()
+        catalog.stop()
+        app.stop()

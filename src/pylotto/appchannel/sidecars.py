@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
-from pylotto.errors import PylottoError, Unavailable, from_grpc_code
+from pylotto.errors import Unavailable, from_grpc_code
 from pylotto.proto.extensions import invoke_pb2, invoke_pb2_grpc
 from pylotto.resolution.base import Resolver
 
 log = logging.getLogger("pylotto.invoke.sidecars")
 
+T = TypeVar("T")
 DOWN_SECONDS = 10.0
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -78,39 +79,66 @@ class SidecarChannel:
         up = [a for a in rotated if self._down.get(a, 0.0) <= now]
         return up + [a for a in rotated if a not in up]
 
-    async def invoke(self, call: AppCall) -> AppAnswer:
-        addresses = await self.resolver.resolve(call.target_app_id)
+    async def _each_sidecar(self, app_id: str, within: float,
+                            send: Callable[[str, float], Awaitable[T]]) -> T:
+        """``send(address, seconds left)`` to the app's sidecars in turn until one answers
+        something else than UNAVAILABLE (that answer, or its error, is final)."""
+        addresses = await self.resolver.resolve(app_id)
         if not addresses:
-            raise Unavailable(f"no sidecar of app {call.target_app_id!r} is known to name "
-                              "resolution")
+            raise Unavailable(f"no sidecar of app {app_id!r} is known to name resolution")
+        deadline = time.monotonic() + within
+        last: grpc.aio.AioRpcError | None = None
+        for address in self._order(app_id, addresses):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                answer = await send(address, left)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                self._down[address] = time.monotonic() + DOWN_SECONDS
+                log.warning("sidecar %s of app %s unavailable, trying the next: %s", address,
+                            app_id, exc.details())
+                last = exc
+                continue
+            self._down.pop(address, None)
+            return answer
+        if last is not None:
+            raise last
+        raise Unavailable(f"app {app_id}: no answer in time")
+
+    async def invoke(self, call: AppCall) -> AppAnswer:
         request = invoke_pb2.AppCall(
             caller_app_id=call.caller_app_id, target_app_id=call.target_app_id,
             method=call.method, verb=call.verb, querystring=call.querystring,
             headers=[invoke_pb2.Header(key=k, value=v) for k, v in call.headers],
             data=call.data, content_type=call.content_type,
             timeout_ms=int(call.timeout * 1000))
-        deadline = time.monotonic() + call.timeout
-        last: PylottoError | None = None
-        for address in self._order(call.target_app_id, addresses):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                answer = await self._stub(address).InvokeApp(request, timeout=left)
-            except grpc.aio.AioRpcError as exc:
-                error = from_grpc_code(exc.code(), f"app {call.target_app_id} at {address}: "
-                                                   f"{exc.details()}")
-                if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise error from None
-                self._down[address] = time.monotonic() + DOWN_SECONDS
-                log.warning("sidecar %s of app %s unavailable, trying the next: %s", address,
-                            call.target_app_id, exc.details())
-                last = error
-                continue
-            self._down.pop(address, None)
+
+        async def send(address: str, left: float) -> AppAnswer:
+            answer = await self._stub(address).InvokeApp(request, timeout=left)
             return AppAnswer(answer.status, answer.data, answer.content_type,
                              [(h.key, h.value) for h in answer.headers], address)
-        raise last or Unavailable(f"app {call.target_app_id}: no answer in time")
+
+        try:
+            return await self._each_sidecar(call.target_app_id, call.timeout, send)
+        except grpc.aio.AioRpcError as exc:
+            raise from_grpc_code(exc.code(), f"app {call.target_app_id}: {exc.details()}") \
+                from None
+
+    async def proxy(self, app_id: str, method: str, request: bytes,
+                    metadata: Sequence[tuple[str, str]], within: float) -> bytes:
+        """A raw gRPC call to ``method`` of the app behind one of its sidecars (gRPC
+        errors of the target pass through)."""
+
+        async def send(address: str, left: float) -> bytes:
+            self._stub(address)  # opens the channel
+            call = self._channels[address].unary_unary(method)
+            answer: bytes = await call(request, metadata=tuple(metadata), timeout=left)
+            return answer
+
+        return await self._each_sidecar(app_id, within, send)
 
     async def close(self) -> None:
         for channel in self._channels.values():
