@@ -1,5 +1,6 @@
 """Resiliency policies in Dapr's format: timeouts, retries and circuit breakers for calls to
-other apps (service invocation).
+other apps (service invocation) and to components (state, lock, sequencer, configuration,
+secrets, bindings, pub/sub publish).
 
     resiliency:                     # in pylotto.yaml (Dapr's kind: Resiliency spec, as is)
       policies:
@@ -12,6 +13,8 @@ other apps (service invocation).
       targets:
         apps:
           billing: {timeout: general, retry: important, circuitBreaker: simple}
+        components:
+          statestore: {outbound: {timeout: general, retry: important}}
 
 - A **timeout** bounds one attempt.
 - A **retry** repeats an attempt that failed with UNAVAILABLE or DEADLINE_EXCEEDED (the target
@@ -81,8 +84,21 @@ class TargetPolicy(_Model):
     circuit_breaker: str = Field("", alias="circuitBreaker")
 
 
+class ComponentTarget(_Model):
+    outbound: TargetPolicy = Field(default_factory=TargetPolicy)
+    inbound: TargetPolicy = Field(default_factory=TargetPolicy)
+    """Accepted for Dapr compatibility; pub/sub deliveries use the component's backOff*."""
+
+
 class Targets(_Model):
     apps: dict[str, TargetPolicy] = Field(default_factory=dict)
+    components: dict[str, ComponentTarget] = Field(default_factory=dict)
+
+    def policies(self) -> list[tuple[str, TargetPolicy]]:
+        """(where, policy) of every target, for checks and breakers."""
+        return [*((f"apps.{n}", p) for n, p in self.apps.items()),
+                *((f"components.{n}.outbound", c.outbound)
+                  for n, c in self.components.items())]
 
 
 class ResiliencyConfig(_Model):
@@ -95,13 +111,13 @@ class ResiliencyConfig(_Model):
         policies: Policies | None = info.data.get("policies")
         if policies is None:
             return targets
-        for app, target in targets.apps.items():
+        for where, target in targets.policies():
             for kind, name, known in (("timeout", target.timeout, policies.timeouts),
                                       ("retry", target.retry, policies.retries),
                                       ("circuitBreaker", target.circuit_breaker,
                                        policies.circuit_breakers)):
                 if name and name not in known:
-                    raise ValueError(f"targets.apps.{app}.{kind}: no policy named {name!r}")
+                    raise ValueError(f"targets.{where}.{kind}: no policy named {name!r}")
         return targets
 
 
@@ -179,31 +195,50 @@ _TRANSIENT = (Unavailable, DeadlineExceeded)
 
 
 class Resiliency:
-    """Applies the configured policies to calls to other apps."""
+    """Applies the configured policies to calls to other apps and to components."""
 
     def __init__(self, config: ResiliencyConfig | None) -> None:
         self.config = config or ResiliencyConfig()
-        self._breakers: dict[str, CircuitBreaker] = {}
-        for app, target in self.config.targets.apps.items():
+        self._targets: dict[tuple[str, str], TargetPolicy] = {}
+        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        targets = self.config.targets
+        for kind, name, target in [
+            *(("app", n, p) for n, p in targets.apps.items()),
+            *(("component", n, c.outbound) for n, c in targets.components.items()),
+        ]:
+            self._targets[(kind, name)] = target
             if target.circuit_breaker:
-                self._breakers[app] = CircuitBreaker(
-                    f"{target.circuit_breaker} (app {app})",
+                self._breakers[(kind, name)] = CircuitBreaker(
+                    f"{target.circuit_breaker} ({kind} {name})",
                     self.config.policies.circuit_breakers[target.circuit_breaker])
 
-    def breaker(self, app_id: str) -> CircuitBreaker | None:
-        return self._breakers.get(app_id)
+    def breaker(self, app_id: str, kind: str = "app") -> CircuitBreaker | None:
+        return self._breakers.get((kind, app_id))
 
     async def call_app(self, app_id: str, attempt: Callable[[float | None], Awaitable[T]],
                        deadline: float | None = None) -> T:
         """Run ``attempt(timeout)`` under the app's policies; ``deadline`` (monotonic time) is
         the caller's, never exceeded."""
-        target = self.config.targets.apps.get(app_id)
+        return await self._call("app", app_id, attempt, deadline)
+
+    async def call_component(self, name: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run a call to component ``name`` under its outbound policies (as it is when it
+        has none)."""
+        if ("component", name) not in self._targets:
+            return await attempt()
+        return await self._call("component", name, lambda _limit: attempt(), None)
+
+    async def _call(self, kind: str, name: str,
+                    attempt: Callable[[float | None], Awaitable[T]],
+                    deadline: float | None) -> T:
+        app_id = f"{kind} {name}"
+        target = self._targets.get((kind, name))
         if target is None:
             return await attempt(None)
         policies = self.config.policies
         timeout = policies.timeouts.get(target.timeout) if target.timeout else None
         retry = policies.retries.get(target.retry) if target.retry else None
-        breaker = self._breakers.get(app_id)
+        breaker = self._breakers.get((kind, name))
         retries = 0
         while True:
             if breaker is not None:
@@ -212,7 +247,7 @@ class Resiliency:
             limit = min(x for x in (timeout, left) if x is not None) \
                 if timeout is not None or left is not None else None
             if limit is not None and limit <= 0:
-                raise DeadlineExceeded(f"app {app_id}: the caller's deadline passed")
+                raise DeadlineExceeded(f"{app_id}: the caller's deadline passed")
             try:
                 if limit is None:
                     result = await attempt(None)
@@ -221,7 +256,7 @@ class Resiliency:
                         result = await attempt(limit)
             except (TimeoutError, PylottoError) as exc:
                 error = exc if isinstance(exc, PylottoError) else DeadlineExceeded(
-                    f"app {app_id}: no answer within {limit:.3f}s (resiliency timeout)")
+                    f"{app_id}: no answer within {limit:.3f}s (resiliency timeout)")
                 transient = isinstance(error, _TRANSIENT)
                 if breaker is not None:
                     breaker.record(failed=transient)
@@ -232,8 +267,7 @@ class Resiliency:
                 pause = retry.delay(retries)
                 if deadline is not None and time.monotonic() + pause >= deadline:
                     raise error from exc
-                log.debug("app %s: retry %d in %.2fs: %s", app_id, retries, pause,
-                          error.message)
+                log.debug("%s: retry %d in %.2fs: %s", app_id, retries, pause, error.message)
                 await asyncio.sleep(pause)
                 continue
             if breaker is not None:

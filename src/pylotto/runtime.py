@@ -161,12 +161,16 @@ class Runtime:
         self.file = FileCapability(self._set("file"), ctx)
         self.lock = LockCapability(self._set("lock"), ctx)
         self.sequencer = SequencerCapability(self._set("sequencer"), ctx)
+        self.resiliency = Resiliency(self.config.resiliency)
         self.invoke = self._invoke_capability()
+        for capability in (self.hello, self.secrets, self.configuration, self.state,
+                           self.bindings, self.pubsub, self.file, self.lock, self.sequencer):
+            capability.resiliency = self.resiliency
 
     def _invoke_capability(self) -> InvokeCapability:
         resolution = self.config.name_resolution
         access = self.config.access_control
-        resiliency = Resiliency(self.config.resiliency)
+        resiliency = self.resiliency
         if resolution is None:
             return InvokeCapability(self.context, access=access, resiliency=resiliency,
                                     rate_limiter=self.rate_limiter)

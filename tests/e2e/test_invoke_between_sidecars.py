@@ -252,3 +252,23 @@ def test_grpc_proxying_with_dapr_app_id(tmp_path: Path) -> None:
         frontend.stop()
         catalog.stop()
         app.stop()
+
+
+def test_killing_an_instance_mid_load_fails_no_call(tmp_path: Path) -> None:
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    mesh = Mesh(tmp_path, static_table)
+    try:
+        def call(n: int) -> str:
+            return str(layotto_invoke(mesh.frontend, "billing", f"pay/{n}")["instance"])
+
+        with ThreadPoolExecutor(8) as pool:
+            first = [pool.submit(call, n) for n in range(100)]
+            mesh.sidecars["billing"][0].stop(signal.SIGKILL)  # mid-load, no goodbye
+            rest = [pool.submit(call, n) for n in range(100, 200)]
+            served = Counter(f.result() for f in [*first, *rest])  # raises on any failure
+        assert sum(served.values()) == 200
+        assert served["billing-1"] >= 100
+    finally:
+        mesh.stop()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from pylotto.components.base import Component
 from pylotto.errors import ComponentNotFound, InvalidArgument, NotConfigured
+from pylotto.resiliency import Resiliency
 
 C = TypeVar("C", bound=Component)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,12 @@ class Capability(Generic[C]):
     def __init__(self, components: ComponentSet[C], context: RuntimeContext) -> None:
         self.components = components
         self.context = context
+        self.resiliency = Resiliency(None)
+        """The runtime's policies (set by the runtime); component calls go through ``call``."""
+
+    async def call(self, component_name: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """A call to a component, under the resiliency policies of its name."""
+        return await self.resiliency.call_component(component_name, attempt)
 
     async def start(self) -> None:
         """Begin background work (subscriptions...). Called once all components are up."""

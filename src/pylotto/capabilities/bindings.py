@@ -25,4 +25,5 @@ class BindingsCapability(Capability[OutputBinding]):
                 f"binding {name} does not support operation {operation}. "
                 f"supported operations: {supported}"
             )
-        return await binding.invoke(BindingRequest(operation, data, dict(metadata)))
+        request = BindingRequest(operation, data, dict(metadata))
+        return await self.call(name, lambda: binding.invoke(request))

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from pylotto.capabilities.base import Capability, ComponentSet, RuntimeContext
 from pylotto.components.configuration.base import (
@@ -175,7 +176,7 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
         """The items of ``keys`` that exist; every item of the app, group and label if none."""
         store, query = self._query(store_name, app_id, group, label, keys, metadata)
         try:
-            return await store.get(query)
+            return await self.call(store_name, lambda: store.get(query))
         except PylottoError as err:
             raise type(err)(f"get configuration failed with error: {err.message}") from err
 
@@ -206,11 +207,12 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
             for is_delete, run in _runs(normalised):
                 if is_delete:
                     for (group, label), keys in _by_group(run).items():
-                        await store.delete(
-                            ItemsQuery(app_id, group, label, tuple(keys), dict(metadata or {}))
-                        )
+                        query = ItemsQuery(app_id, group, label, tuple(keys),
+                                           dict(metadata or {}))
+                        await self.call(store_name, partial(store.delete, query))
                 else:
-                    await store.set(app_id, run, dict(metadata or {}))
+                    await self.call(store_name, partial(
+                        store.set, app_id, run, dict(metadata or {})))
         except PylottoError as err:
             raise type(err)(f"save configuration failed with error: {err.message}") from err
 
@@ -228,7 +230,7 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
         if not query.keys:
             return
         try:
-            await store.delete(query)
+            await self.call(store_name, lambda: store.delete(query))
         except PylottoError as err:
             raise type(err)(f"delete configuration failed with error: {err.message}") from err
 

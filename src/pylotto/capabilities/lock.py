@@ -44,7 +44,7 @@ class LockCapability(Capability[LockStore]):
         """Take the lock for ``expire`` seconds; False (no error) when someone holds it."""
         store, key = self._validate(store_name, resource_id, lock_owner, expire)
         try:
-            return await store.try_lock(key, lock_owner, expire)
+            return await self.call(store_name, lambda: store.try_lock(key, lock_owner, expire))
         except PylottoError as err:
             raise type(err)(f"failed to lock {resource_id} in lock store {store_name}: "
                             f"{err.message}") from err
@@ -53,7 +53,7 @@ class LockCapability(Capability[LockStore]):
         """SUCCESS, LOCK_UNEXIST (not held, or expired) or LOCK_BELONG_TO_OTHERS."""
         store, key = self._validate(store_name, resource_id, lock_owner)
         try:
-            return await store.unlock(key, lock_owner)
+            return await self.call(store_name, lambda: store.unlock(key, lock_owner))
         except PylottoError as err:
             raise type(err)(f"failed to unlock {resource_id} in lock store {store_name}: "
                             f"{err.message}") from err
@@ -66,7 +66,8 @@ class LockCapability(Capability[LockStore]):
         """
         store, key = self._validate(store_name, resource_id, lock_owner, expire)
         try:
-            return await store.keep_alive(key, lock_owner, expire)
+            return await self.call(store_name, lambda: store.keep_alive(
+                key, lock_owner, expire))
         except PylottoError as err:
             raise type(err)(f"failed to keep lock {resource_id} alive in lock store "
                             f"{store_name}: {err.message}") from err

@@ -274,7 +274,8 @@ class PubSubCapability(Capability[PubSub]):
         component = self._component(request.pubsub_name, request.topic)
         data = self.envelope(request, component)
         try:
-            await component.publish(request.topic, data, request.metadata)
+            await self.call(request.pubsub_name, lambda: component.publish(
+                request.topic, data, request.metadata))
         except PylottoError as exc:
             message = (
                 f"error when publish to topic {request.topic} in pubsub "
@@ -312,7 +313,8 @@ class PubSubCapability(Capability[PubSub]):
             entries.append(BulkPublishEntry(item.entry_id, self.envelope(request, component),
                                             merged))
         try:
-            return await component.bulk_publish(topic, entries, dict(metadata))
+            return await self.call(pubsub_name, lambda: component.bulk_publish(
+                topic, entries, dict(metadata)))
         except PylottoError as exc:
             message = (f"error when bulk publish to topic {topic} in pubsub {pubsub_name}: "
                        f"{exc.message}")

@@ -17,9 +17,10 @@ class SecretsCapability(Capability[SecretStore]):
         store = self.components.get(store_name)
         if not key:
             raise InvalidArgument(f"secret key is empty (secret store {store_name})")
-        return await store.get_secret(key, dict(metadata))
+        return await self.call(store_name, lambda: store.get_secret(key, dict(metadata)))
 
     async def get_bulk_secret(
         self, store_name: str, metadata: Mapping[str, str]
     ) -> dict[str, Secret]:
-        return await self.components.get(store_name).bulk_get_secret(dict(metadata))
+        store = self.components.get(store_name)
+        return await self.call(store_name, lambda: store.bulk_get_secret(dict(metadata)))

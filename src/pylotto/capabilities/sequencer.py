@@ -186,7 +186,8 @@ class SequencerCapability(Capability[Sequencer]):
                         store, store_name, stored_key
                     )
                 return await cache.next_id()
-            next_id = await store.next_id(stored_key, dict(metadata or {}))
+            next_id = await self.call(store_name, lambda: store.next_id(
+                stored_key, dict(metadata or {})))
         except PylottoError as err:
             raise type(err)(
                 f"failed to get next id of {key} from sequencer store {store_name}: "

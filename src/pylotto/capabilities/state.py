@@ -168,7 +168,8 @@ class StateCapability(Capability[StateStore]):
         store, prefix = self._store(store_name)
         stored_key = self._key(prefix, key)
         try:
-            got = await store.get(stored_key, consistency, dict(metadata or {}))
+            got = await self.call(store_name, lambda: store.get(
+                stored_key, consistency, dict(metadata or {})))
         except PylottoError as err:
             raise _rewrapped(err, f"fail to get {key} from state store {store_name}") from err
         return got if got is not None else GetResult(b"")
@@ -182,7 +183,8 @@ class StateCapability(Capability[StateStore]):
             return []
         originals = {self._key(prefix, key): key for key in keys}
         try:
-            items = await store.bulk_get(list(originals), dict(metadata or {}))
+            items = await self.call(store_name, lambda: store.bulk_get(
+                list(originals), dict(metadata or {})))
         except PylottoError as err:
             raise _rewrapped(err, f"fail to get bulk state from state store {store_name}") from err
         by_key = {item.key: item for item in items}
@@ -201,7 +203,7 @@ class StateCapability(Capability[StateStore]):
         if not requests:
             return
         try:
-            await store.bulk_set(requests)
+            await self.call(store_name, lambda: store.bulk_set(requests))
         except PylottoError as err:
             raise _rewrapped(err, f"failed saving state in state store {store_name}") from err
 
@@ -209,7 +211,7 @@ class StateCapability(Capability[StateStore]):
         store, prefix = self._store(store_name)
         request = self._delete_request(store, prefix, item)
         try:
-            await store.delete(request)
+            await self.call(store_name, lambda: store.delete(request))
         except PylottoError as err:
             raise _rewrapped(err, f"failed deleting state with key {item.key}") from err
 
@@ -219,7 +221,7 @@ class StateCapability(Capability[StateStore]):
         if not requests:
             return
         try:
-            await store.bulk_delete(requests)
+            await self.call(store_name, lambda: store.bulk_delete(requests))
         except PylottoError as err:
             raise _rewrapped(err, f"failed deleting state in state store {store_name}") from err
 
@@ -248,7 +250,7 @@ class StateCapability(Capability[StateStore]):
         if not requests:
             return
         try:
-            await store.multi(requests, dict(metadata or {}))
+            await self.call(store_name, lambda: store.multi(requests, dict(metadata or {})))
         except PylottoError as err:
             raise _rewrapped(err, "error while executing state transaction") from err
 
@@ -268,8 +270,8 @@ class StateCapability(Capability[StateStore]):
             raise Unsupported(f"state store {store_name} doesn't support query")
         scope = prefixed(prefix, "")
         try:
-            result = await store.query(replace(parsed, key_prefix=scope),
-                                       dict(metadata or {}))
+            result = await self.call(store_name, lambda: store.query(
+                replace(parsed, key_prefix=scope), dict(metadata or {})))
         except PylottoError as err:
             raise _rewrapped(err, f"failed querying state store {store_name}") from err
         items = [replace(item, key=item.key[len(scope):]) for item in result.items
