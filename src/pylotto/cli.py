@@ -142,11 +142,13 @@ def with_manifests(cfg: config.RuntimeConfig, folders: list[Path], *,
     from pylotto import manifests
 
     loaded, subscriptions = manifests.load(folders, cfg.app.id)
+    resiliency = manifests.load_resiliency(folders, cfg.app.id) or cfg.resiliency
     base = cfg.components if explicit_config else []
     source = ", ".join(str(f) for f in folders)
     merged = cfg.model_copy(update={
         "components": [*base, *loaded],
         "subscriptions": [*cfg.subscriptions, *subscriptions],
+        "resiliency": resiliency,
         "source": f"{cfg.source} + {source}" if explicit_config else source,
     })
     config.validate_components(merged)

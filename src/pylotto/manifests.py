@@ -33,7 +33,9 @@ built. Declarative subscriptions, in either of Dapr's forms::
       metadata: {rawPayload: "true"}
     scopes: [checkout]
 
-Documents of other kinds (Configuration, Resiliency...) are reported and skipped.
+A ``kind: Resiliency`` manifest gives the resiliency policies (its ``spec``; see
+:mod:`pylotto.resiliency`). Documents of other kinds (Configuration...) are reported and
+skipped.
 """
 
 from __future__ import annotations
@@ -44,10 +46,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from pylotto.config import ComponentSpec, SecretRef, SubscriptionSpec
 from pylotto.errors import ConfigError
 from pylotto.registry import CAPABILITIES
+from pylotto.resiliency import ResiliencyConfig
 
 log = logging.getLogger("pylotto.manifests")
 
@@ -72,6 +76,23 @@ def documents(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
             yield path, document
 
 
+def load_resiliency(folders: list[Path], app_id: str) -> ResiliencyConfig | None:
+    """The spec of the ``kind: Resiliency`` manifest scoped to ``app_id`` (the last one wins)."""
+    found = None
+    for folder in folders:
+        for path, document in documents(folder):
+            scopes = document.get("scopes") or []
+            if document.get("kind") != "Resiliency" or (scopes and app_id not in scopes):
+                continue
+            try:
+                found = ResiliencyConfig.model_validate(document.get("spec") or {})
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(p) for p in error["loc"])
+                raise ConfigError(f"{path}: resiliency spec.{where}: {error['msg']}") from None
+    return found
+
+
 def load(folders: list[Path], app_id: str) -> tuple[list[ComponentSpec],
                                                     list[SubscriptionSpec]]:
     """The components and subscriptions of the manifests in ``folders`` scoped to ``app_id``."""
@@ -79,6 +100,8 @@ def load(folders: list[Path], app_id: str) -> tuple[list[ComponentSpec],
     for folder in folders:
         for path, document in documents(folder):
             kind = document.get("kind")
+            if kind == "Resiliency":
+                continue  # read by load_resiliency
             if kind not in ("Component", "Subscription"):
                 log.info("%s: %s manifest %s skipped", path, kind,
                          (document.get("metadata") or {}).get("name", ""))

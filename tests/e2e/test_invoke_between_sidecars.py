@@ -31,7 +31,8 @@ def app_server(name: str) -> tuple[ThreadingHTTPServer, int]:
             status = int(self.path.split("/")[2]) if self.path.startswith("/status/") else 200
             reply = json.dumps({"instance": name, "method": self.command, "path": self.path,
                                 "body": body,
-                                "caller": self.headers.get("dapr-caller-app-id", "")}).encode()
+                                "caller": self.headers.get("dapr-caller-app-id", ""),
+                                "traceparent": self.headers.get("traceparent", "")}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("X-Served-By", name)
@@ -118,7 +119,12 @@ def test_calls_by_app_id_are_spread_and_survive_a_dead_instance(mesh: Mesh) -> N
     assert served == {"billing-0": 10, "billing-1": 10}
     answer = layotto_invoke(mesh.frontend, "catalog", "items/3", b"hi")
     assert answer == {"instance": "catalog-0", "method": "POST", "path": "/items/3",
-                      "body": "hi", "caller": "frontend"}
+                      "body": "hi", "caller": "frontend", "traceparent": ""}
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    traced = urllib.request.Request(f"{mesh.frontend.dapr_http_url}/v1.0/invoke/catalog/method/t",
+                                    headers={"traceparent": parent})
+    with urllib.request.urlopen(traced, timeout=10) as resp:
+        assert json.load(resp)["traceparent"] == parent  # W3C trace context carried on
     status, headers, body = http_invoke(mesh.frontend, "catalog", "items?page=2")
     assert (status, headers["X-Served-By"], body["path"]) == (200, "catalog-0", "/items?page=2")
     status, _, body = http_invoke(mesh.frontend, "billing", "status/409")

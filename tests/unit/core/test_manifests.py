@@ -137,3 +137,17 @@ def test_a_subscription_needs_pubsub_and_topic(tmp_path: Path) -> None:
     text = "kind: Subscription\nmetadata: {name: s}\nspec: {topic: t}\n"
     with pytest.raises(ConfigError, match=r"pubsubname and spec\.topic"):
         load([write(tmp_path, text, "bad.yaml")], app_id="")
+
+
+def test_a_resiliency_manifest(tmp_path: Path) -> None:
+    from pylotto.manifests import load_resiliency
+
+    text = ("apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {name: r}\nspec:\n"
+            "  policies: {timeouts: {quick: 2s}}\n"
+            "  targets: {apps: {billing: {timeout: quick}}}\n")
+    spec = load_resiliency([write(tmp_path, text)], app_id="any")
+    assert spec is not None and spec.policies.timeouts == {"quick": 2.0}
+    assert spec.targets.apps["billing"].timeout == "quick"
+    bad = text.replace("timeout: quick", "timeout: missing")
+    with pytest.raises(ConfigError, match="no policy named 'missing'"):
+        load_resiliency([write(tmp_path, bad, "bad.yaml")], app_id="any")
