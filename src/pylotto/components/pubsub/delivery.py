@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -79,6 +80,16 @@ class BrokerSubscription(Subscription, abc.ABC):
 
     async def stop_receiving(self) -> None:
         """Called on close once the receive loop is cancelled."""
+
+    async def settle(self, what: str, call: Awaitable[Any], within: float,
+                     map_error: Callable[[BaseException, str], PylottoError]) -> None:
+        """Await a broker call settling a message (ack, nak...) ``within`` seconds; driver
+        errors become pylotto errors naming the subscription."""
+        try:
+            async with asyncio.timeout(within):
+                await call
+        except Exception as exc:
+            raise map_error(exc, f"{self.where}: {what}") from exc
 
     # ---- the loop --------------------------------------------------------------------------
 

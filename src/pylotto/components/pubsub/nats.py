@@ -107,11 +107,7 @@ class _NatsSubscription(BrokerSubscription):
                         token=msg, failures=attempt - 1)
 
     async def _settle(self, what: str, call: Any) -> None:
-        try:
-            async with asyncio.timeout(self.pubsub.settings.timeout):
-                await call
-        except Exception as exc:
-            raise map_error(exc, f"{self.where}: {what}") from exc
+        await self.settle(what, call, self.pubsub.settings.timeout, map_error)
 
     async def ack(self, delivery: Delivery) -> None:
         await self._settle("ack", delivery.token.ack())
