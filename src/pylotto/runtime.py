@@ -25,6 +25,7 @@ from pylotto.components.secretstores.base import SecretStore
 from pylotto.config import ComponentSpec, RuntimeConfig
 from pylotto.errors import ConfigError, PylottoError
 from pylotto.metadata import decode
+from pylotto.metrics import Metrics
 from pylotto.ratelimit import RateLimiter
 from pylotto.registry import CAPABILITIES, normalise, resolve
 from pylotto.resiliency import Resiliency
@@ -72,6 +73,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.rate_limiter = RateLimiter(self.config.rate_limits)
+        self.metrics = Metrics()
         app = self.config.app
         self.context = RuntimeContext(
             app=AppSettings(
@@ -166,6 +168,7 @@ class Runtime:
         for capability in (self.hello, self.secrets, self.configuration, self.state,
                            self.bindings, self.pubsub, self.file, self.lock, self.sequencer):
             capability.resiliency = self.resiliency
+            capability.metrics = self.metrics
 
     def _invoke_capability(self) -> InvokeCapability:
         resolution = self.config.name_resolution
@@ -253,8 +256,10 @@ class Runtime:
             except (PylottoError, OSError, TimeoutError) as exc:
                 self.health[label] = ComponentHealth("DOWN", str(exc) or type(exc).__name__,
                                                      self.health[label].type)
+                self.metrics.component_up.labels(label).set(0)
             else:
                 self.health[label] = ComponentHealth("UP", type=self.health[label].type)
+                self.metrics.component_up.labels(label).set(1)
 
         await asyncio.gather(
             *(

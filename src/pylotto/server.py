@@ -48,7 +48,8 @@ class Sidecar:
         self.grpc_server = grpc.aio.server(
             interceptors=[ErrorMappingInterceptor(
                 config.api_token.get_secret_value(),
-                admit=self._admit if config.rate_limits else None)],
+                admit=self._admit if config.rate_limits else None,
+                metrics=self.runtime.metrics)],
             options=GRPC_OPTIONS,
         )
         self.health = health.aio.HealthServicer()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from pylotto.components.base import Component
-from pylotto.errors import ComponentNotFound, InvalidArgument, NotConfigured
+from pylotto.errors import ComponentNotFound, InvalidArgument, NotConfigured, PylottoError
+from pylotto.metrics import Metrics
 from pylotto.resiliency import Resiliency
 
 C = TypeVar("C", bound=Component)
@@ -79,10 +81,23 @@ class Capability(Generic[C]):
         self.context = context
         self.resiliency = Resiliency(None)
         """The runtime's policies (set by the runtime); component calls go through ``call``."""
+        self.metrics: Metrics | None = None
 
     async def call(self, component_name: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """A call to a component, under the resiliency policies of its name."""
-        return await self.resiliency.call_component(component_name, attempt)
+        """A call to a component, under the resiliency policies of its name, counted in the
+        metrics."""
+        if self.metrics is None:
+            return await self.resiliency.call_component(component_name, attempt)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self.resiliency.call_component(component_name, attempt)
+        except PylottoError as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            self.metrics.component_call(f"{self.components.label} {component_name}", outcome,
+                                        time.perf_counter() - started)
 
     async def start(self) -> None:
         """Begin background work (subscriptions...). Called once all components are up."""

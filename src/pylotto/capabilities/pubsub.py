@@ -339,8 +339,13 @@ class PubSubCapability(Capability[PubSub]):
         where = f"pubsub {pubsub_name} topic {topic}"
         health = _DeliveryLog(where)
 
+        def count(outcome: str) -> None:
+            if self.metrics is not None:
+                self.metrics.pubsub(pubsub_name, topic, outcome)
+
         async def dead_letter(message: Message, event: TopicEvent, why: str) -> None:
             await component.publish(dead_letter_topic, message.data, message.metadata)
+            count("dead_lettered")
             log.warning("%s: event %s %s: sent to dead-letter topic %s", where, event.id, why,
                         dead_letter_topic)
 
@@ -355,24 +360,28 @@ class PubSubCapability(Capability[PubSub]):
                 )
             except InvalidArgument as exc:
                 log.error("%s: undeliverable message dropped: %s", where, exc.message)
+                count("dropped")
                 return
             if cloudevents.has_expired(event.cloud_event):
                 log.warning(
                     "%s: dropping expired event %s (expired %s)", where, event.id,
                     event.cloud_event.get(cloudevents.EXPIRATION),
                 )
+                count("dropped")
                 return
             if router is not None:
                 path = router.route(event.cloud_event)
                 if path is None:
                     log.warning("%s: event %s matches no routing rule and there is no default "
                                 "route: dropped", where, event.id)
+                    count("dropped")
                     return
                 event = replace(event, path=path)
             try:
                 status = await deliver(event)
             except Unsupported as exc:
                 log.warning("%s: event %s dropped: %s", where, event.id, exc.message)
+                count("dropped")
                 return
             except Exception as exc:
                 if (dead_letter_topic and last_attempt(message)
@@ -382,12 +391,14 @@ class PubSubCapability(Capability[PubSub]):
                 if not isinstance(exc, _Nack):
                     health.failed(
                         event, exc.message if isinstance(exc, PylottoError) else repr(exc))
+                count("retried")
                 raise
             if status is DeliveryStatus.RETRY:
                 if dead_letter_topic and last_attempt(message):
                     await dead_letter(message, event, f"retried {message.attempt} times")
                     return
                 log.debug("%s: app asked to retry event %s", where, event.id)
+                count("retried")
                 raise _Nack(f"RETRY status returned for event {event.id}")
             health.delivered()
             if status is DeliveryStatus.DROP:
@@ -395,8 +406,10 @@ class PubSubCapability(Capability[PubSub]):
                     await dead_letter(message, event, "dropped by the app")
                 else:
                     log.warning("%s: DROP status returned for event %s", where, event.id)
+                    count("dropped")
             else:
                 log.debug("%s: event %s delivered", where, event.id)
+                count("delivered")
 
         return handle
 

@@ -65,6 +65,13 @@ async def info(request: web.Request) -> web.Response:
     )
 
 
+async def metrics(request: web.Request) -> web.Response:
+    from pylotto.metrics import CONTENT_TYPE
+
+    runtime = request.app[RUNTIME_KEY]
+    return web.Response(body=runtime.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
 async def not_found(request: web.Request) -> web.Response:
     return web.json_response({}, status=404)
 
@@ -76,5 +83,6 @@ def build_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/actuator/health/liveness", liveness)
     app.router.add_get("/actuator/health/readiness", readiness)
     app.router.add_get("/actuator/info", info)
+    app.router.add_get("/metrics", metrics)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

@@ -8,6 +8,7 @@ generators. Any dialect's servicer gets the mapping by being served with this in
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import grpc
 
 from pylotto import security
 from pylotto.errors import PylottoError, grpc_code
+from pylotto.metrics import Metrics
 
 log = logging.getLogger("pylotto.grpc")
 
@@ -34,25 +36,79 @@ def _refuse(err: PylottoError) -> Callable[..., Any]:
     return refused
 
 
-def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+class Recorder:
+    """Counts one method's calls in the metrics: ``begin()`` when a call starts, ``end(code,
+    seconds)`` when it ends. The base class records nothing."""
+
+    def begin(self) -> None:
+        pass
+
+    def end(self, code: str, seconds: float) -> None:
+        pass
+
+
+class _MetricsRecorder(Recorder):
+    def __init__(self, metrics: Metrics, api: str) -> None:
+        self.metrics = metrics
+        self.api = api
+        self.in_flight = metrics.api_in_flight.labels("grpc")
+
+    def begin(self) -> None:
+        self.in_flight.inc()
+
+    def end(self, code: str, seconds: float) -> None:
+        self.in_flight.dec()
+        self.metrics.api_call("grpc", self.api, code, seconds)
+
+
+_NO_RECORD = Recorder()
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]],
+                record: Recorder = _NO_RECORD) -> Callable[..., Awaitable[Any]]:
     async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        record.begin()
+        started = time.perf_counter()
+        code = "OK"
         try:
             return await behavior(request, context)
         except PylottoError as err:
+            code = grpc_code(err).name
             await _abort(context, err)
+        except BaseException:
+            code = _code_of(context)
+            raise
+        finally:
+            record.end(code, time.perf_counter() - started)
 
     return handler
 
 
-def _wrap_stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+def _wrap_stream(behavior: Callable[..., AsyncIterator[Any]],
+                 record: Recorder = _NO_RECORD) -> Callable[..., AsyncIterator[Any]]:
     async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        record.begin()
+        started = time.perf_counter()
+        code = "OK"
         try:
             async for item in behavior(request, context):
                 yield item
         except PylottoError as err:
+            code = grpc_code(err).name
             await _abort(context, err)
+        except BaseException:
+            code = _code_of(context)
+            raise
+        finally:
+            record.end(code, time.perf_counter() - started)
 
     return handler
+
+
+def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The status a handler ended with when it did not end with a PylottoError."""
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
 
 
 def _refuse_stream(err: PylottoError) -> Callable[..., AsyncIterator[Any]]:
@@ -68,9 +124,16 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     limit of the app's calls (raises ResourceExhausted)."""
 
     def __init__(self, api_token: str = "",
-                 admit: Callable[[str], None] | None = None) -> None:
+                 admit: Callable[[str], None] | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.api_token = api_token
         self.admit = admit
+        self.metrics = metrics
+
+    def _recorder(self, method: str) -> Recorder:
+        if self.metrics is None or security.grpc_exempt(method):
+            return _NO_RECORD
+        return _MetricsRecorder(self.metrics, method.rsplit("/", 1)[-1])
 
     def _refusal(self, details: grpc.HandlerCallDetails) -> PylottoError | None:
         if security.grpc_exempt(details.method):
@@ -97,18 +160,19 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         refusal = self._refusal(handler_call_details)
+        record = self._recorder(handler_call_details.method)
         kwargs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:
             unary = _refuse(refusal) if refusal else handler.unary_unary
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(unary), **kwargs)
+            return grpc.unary_unary_rpc_method_handler(_wrap_unary(unary, record), **kwargs)
         if handler.stream_unary:
             unary = _refuse(refusal) if refusal else handler.stream_unary
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(unary), **kwargs)
+            return grpc.stream_unary_rpc_method_handler(_wrap_unary(unary, record), **kwargs)
         if handler.unary_stream:
             stream = _refuse_stream(refusal) if refusal else handler.unary_stream
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream(stream), **kwargs)
+            return grpc.unary_stream_rpc_method_handler(_wrap_stream(stream, record), **kwargs)
         stream = _refuse_stream(refusal) if refusal else handler.stream_stream
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(stream), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(_wrap_stream(stream, record), **kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -80,8 +81,29 @@ async def rate_limits(request: web.Request, handler: Handler) -> web.StreamRespo
     return await handler(request)
 
 
+@web.middleware
+async def measured(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[RUNTIME_KEY].metrics
+    name = getattr(request.match_info.handler, "__name__", "")
+    api = API_NAMES.get(name, name or "unknown")
+    in_flight = metrics.api_in_flight.labels("http")
+    in_flight.inc()
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        in_flight.dec()
+        metrics.api_call("http", api, str(status), time.perf_counter() - started)
+
+
 def build_app(runtime: Runtime) -> web.Application:
-    app = web.Application(middlewares=[api_token, rate_limits, errors],
+    app = web.Application(middlewares=[measured, api_token, rate_limits, errors],
                           client_max_size=64 * 1024 * 1024)
     app[RUNTIME_KEY] = runtime
     for module in (lifecycle, state, pubsub, invoke, resources):

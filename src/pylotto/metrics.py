@@ -1,0 +1,66 @@
+"""Prometheus metrics of one sidecar, served at ``/metrics`` on the actuator listener.
+
+- ``pylotto_api_requests_total`` {dialect, api, code}: API calls answered (code: the gRPC
+  status name, or the HTTP status); ``pylotto_api_latency_seconds`` {dialect, api}: their
+  duration; ``pylotto_api_in_flight`` {dialect}: calls being served now.
+- ``pylotto_component_calls_total`` {component, outcome}: calls to components (``ok`` or the
+  error class); ``pylotto_component_latency_seconds`` {component}; ``pylotto_component_up``
+  {component}: 1 when the last readiness ping succeeded.
+- ``pylotto_pubsub_messages_total`` {pubsub, topic, outcome}: ``delivered``, ``retried``,
+  ``dropped``, ``dead_lettered``.
+- ``process_*``: CPU seconds, resident memory, open files (Prometheus' process collector).
+
+Dialects: ``grpc`` (Layotto's, Dapr's and pylotto's gRPC services) and ``http`` (Dapr's HTTP
+API). Each sidecar has its own registry (several sidecars in one process do not mix).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        r = self.registry
+        self.api_requests = Counter("pylotto_api_requests", "API calls answered",
+                                    ["dialect", "api", "code"], registry=r)
+        self.api_latency = Histogram("pylotto_api_latency_seconds", "API call duration",
+                                     ["dialect", "api"], buckets=BUCKETS, registry=r)
+        self.api_in_flight = Gauge("pylotto_api_in_flight", "API calls being served",
+                                   ["dialect"], registry=r)
+        self.component_calls = Counter("pylotto_component_calls", "calls to components",
+                                       ["component", "outcome"], registry=r)
+        self.component_latency = Histogram("pylotto_component_latency_seconds",
+                                           "component call duration", ["component"],
+                                           buckets=BUCKETS, registry=r)
+        self.component_up = Gauge("pylotto_component_up", "1 when the last ping succeeded",
+                                  ["component"], registry=r)
+        self.pubsub_messages = Counter("pylotto_pubsub_messages", "messages handled",
+                                       ["pubsub", "topic", "outcome"], registry=r)
+
+    def api_call(self, dialect: str, api: str, code: str, seconds: float) -> None:
+        self.api_requests.labels(dialect, api, code).inc()
+        self.api_latency.labels(dialect, api).observe(seconds)
+
+    def component_call(self, component: str, outcome: str, seconds: float) -> None:
+        self.component_calls.labels(component, outcome).inc()
+        self.component_latency.labels(component).observe(seconds)
+
+    def pubsub(self, pubsub: str, topic: str, outcome: str) -> None:
+        self.pubsub_messages.labels(pubsub, topic, outcome).inc()
+
+    def exposition(self) -> bytes:
+        return bytes(generate_latest(self.registry))
