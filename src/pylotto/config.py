@@ -23,6 +23,7 @@ from pylotto.metadata import decode
 from pylotto.ratelimit import RateRule
 from pylotto.registry import CAPABILITIES, resolve
 from pylotto.resiliency import ResiliencyConfig
+from pylotto.tracing import TracingConfig
 
 LAYOTTO_SECTIONS = {
     "hellos": "hello",
@@ -125,6 +126,7 @@ class RuntimeConfig(_Model):
     access_control: AccessControl | None = None
     resiliency: ResiliencyConfig | None = None
     rate_limits: list[RateRule] = Field(default_factory=list)
+    tracing: TracingConfig | None = None
     source: str = "<embedded default>"
 
     def of(self, capability: str) -> list[ComponentSpec]:

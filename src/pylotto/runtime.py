@@ -29,6 +29,7 @@ from pylotto.metrics import Metrics
 from pylotto.ratelimit import RateLimiter
 from pylotto.registry import CAPABILITIES, normalise, resolve
 from pylotto.resiliency import Resiliency
+from pylotto.tracing import Tracing
 
 log = logging.getLogger("pylotto.runtime")
 
@@ -74,6 +75,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.rate_limiter = RateLimiter(self.config.rate_limits)
         self.metrics = Metrics()
+        self.tracing = Tracing(self.config.tracing, self.config.app.id)
         app = self.config.app
         self.context = RuntimeContext(
             app=AppSettings(
@@ -169,6 +171,8 @@ class Runtime:
                            self.bindings, self.pubsub, self.file, self.lock, self.sequencer):
             capability.resiliency = self.resiliency
             capability.metrics = self.metrics
+            capability.tracing = self.tracing
+        self.invoke.tracing = self.tracing
 
     def _invoke_capability(self) -> InvokeCapability:
         resolution = self.config.name_resolution
@@ -204,9 +208,11 @@ class Runtime:
                 self.pubsub, self.file, self.lock, self.sequencer, self.invoke]
 
     async def stop(self) -> None:
-        """Stop capabilities (subscriptions first), then close components in reverse order."""
+        """Stop capabilities (subscriptions first), then close components in reverse order,
+        then export the spans still buffered."""
         await self.stop_services()
         await self._close_all()
+        await asyncio.to_thread(self.tracing.shutdown)
 
     async def stop_services(self) -> None:
         """End background work (subscriptions, streams); components stay open for calls."""

@@ -49,7 +49,7 @@ class Sidecar:
             interceptors=[ErrorMappingInterceptor(
                 config.api_token.get_secret_value(),
                 admit=self._admit if config.rate_limits else None,
-                metrics=self.runtime.metrics)],
+                metrics=self.runtime.metrics, tracing=self.runtime.tracing)],
             options=GRPC_OPTIONS,
         )
         self.health = health.aio.HealthServicer()

@@ -19,6 +19,7 @@ import grpc
 from pylotto.errors import Unavailable, from_grpc_code
 from pylotto.proto.extensions import invoke_pb2, invoke_pb2_grpc
 from pylotto.resolution.base import Resolver
+from pylotto.tracing import carrier_from
 
 log = logging.getLogger("pylotto.invoke.sidecars")
 
@@ -116,8 +117,11 @@ class SidecarChannel:
             data=call.data, content_type=call.content_type,
             timeout_ms=int(call.timeout * 1000))
 
+        trace = tuple(carrier_from(call.headers).items())  # the target's server span parent
+
         async def send(address: str, left: float) -> AppAnswer:
-            answer = await self._stub(address).InvokeApp(request, timeout=left)
+            answer = await self._stub(address).InvokeApp(request, timeout=left,
+                                                         metadata=trace or None)
             return AppAnswer(answer.status, answer.data, answer.content_type,
                              [(h.key, h.value) for h in answer.headers], address)
 

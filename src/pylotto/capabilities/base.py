@@ -12,6 +12,7 @@ from pylotto.components.base import Component
 from pylotto.errors import ComponentNotFound, InvalidArgument, NotConfigured, PylottoError
 from pylotto.metrics import Metrics
 from pylotto.resiliency import Resiliency
+from pylotto.tracing import Tracing
 
 C = TypeVar("C", bound=Component)
 T = TypeVar("T")
@@ -82,22 +83,25 @@ class Capability(Generic[C]):
         self.resiliency = Resiliency(None)
         """The runtime's policies (set by the runtime); component calls go through ``call``."""
         self.metrics: Metrics | None = None
+        self.tracing = Tracing(None, "")
 
     async def call(self, component_name: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """A call to a component, under the resiliency policies of its name, counted in the
         metrics."""
-        if self.metrics is None:
+        if self.metrics is None and not self.tracing.enabled:
             return await self.resiliency.call_component(component_name, attempt)
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await self.resiliency.call_component(component_name, attempt)
+            with self.tracing.span(f"{self.components.label} {component_name}", "client"):
+                return await self.resiliency.call_component(component_name, attempt)
         except PylottoError as exc:
             outcome = type(exc).__name__
             raise
         finally:
-            self.metrics.component_call(f"{self.components.label} {component_name}", outcome,
-                                        time.perf_counter() - started)
+            if self.metrics is not None:
+                self.metrics.component_call(f"{self.components.label} {component_name}",
+                                            outcome, time.perf_counter() - started)
 
     async def start(self) -> None:
         """Begin background work (subscriptions...). Called once all components are up."""

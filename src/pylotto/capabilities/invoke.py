@@ -30,6 +30,7 @@ from pylotto.errors import (
     Unsupported,
 )
 from pylotto.resiliency import Resiliency
+from pylotto.tracing import TRACEPARENT, TRACESTATE, Tracing, carrier_from
 
 if TYPE_CHECKING:
     from pylotto.access import AccessControl
@@ -93,6 +94,7 @@ class InvokeCapability:
                  rate_limiter: RateLimiter | None = None) -> None:
         self.context = context
         self.rate_limiter = rate_limiter
+        self.tracing = Tracing(None, "")
         self.access = access
         self.resiliency = resiliency or Resiliency(None)
         self.sidecars = sidecars
@@ -182,10 +184,9 @@ class InvokeCapability:
             seconds = min(seconds, request.deadline_seconds)
         return seconds
 
-    @staticmethod
-    def _forwarded(request: InvokeRequest) -> list[tuple[str, str]]:
+    def _forwarded(self, request: InvokeRequest) -> list[tuple[str, str]]:
         skip = HOP_BY_HOP | {TIMEOUT_HEADER, TARGET_ID_HEADER, "content-type"}
-        headers = [(k, v) for k, v in request.headers if k.lower() not in skip]
+        headers = self._traced(request.headers, skip)
         headers.append((TARGET_ID_HEADER, request.app_id))
         if request.content_type:
             headers.append(("Content-Type", request.content_type))
@@ -226,16 +227,26 @@ class InvokeCapability:
 
         async def attempt(limit: float | None) -> AppAnswer:
             left = deadline - time.monotonic()
-            return await sidecars.invoke(AppCall(
-                caller_app_id=self.context.app_id, target_app_id=request.app_id,
-                method=request.method, verb=self._verb(request.verb),
-                querystring=request.querystring,
-                headers=[(k, v) for k, v in request.headers
-                         if k.lower() not in HOP_BY_HOP | {TIMEOUT_HEADER}],
-                data=request.data, content_type=request.content_type,
-                timeout=min(limit, left) if limit is not None else left))
+            with self.tracing.span(f"invoke {request.app_id}", "client",
+                                   method=request.method):
+                return await sidecars.invoke(AppCall(
+                    caller_app_id=self.context.app_id, target_app_id=request.app_id,
+                    method=request.method, verb=self._verb(request.verb),
+                    querystring=request.querystring,
+                    headers=self._traced(request.headers, HOP_BY_HOP | {TIMEOUT_HEADER}),
+                    data=request.data, content_type=request.content_type,
+                    timeout=min(limit, left) if limit is not None else left))
 
         return await self.resiliency.call_app(request.app_id, attempt, deadline)
+
+    def _traced(self, headers: Sequence[tuple[str, str]],
+                skip: frozenset[str]) -> list[tuple[str, str]]:
+        """``headers`` without ``skip`` ones, with the trace context of the current span (the
+        caller's own when tracing is off)."""
+        caller = carrier_from(headers)
+        kept = [(k, v) for k, v in headers
+                if k.lower() not in skip and k.lower() not in (TRACEPARENT, TRACESTATE)]
+        return kept + list(self.tracing.carrier(caller).items())
 
     @staticmethod
     def _checked(request: InvokeRequest, result: InvokeResult) -> InvokeResult:

@@ -270,7 +270,16 @@ class PubSubCapability(Capability[PubSub]):
             cloudevents.set_expiration(envelope, ttl)
         return cloudevents.encode(envelope)
 
+    def _traced(self, request: PublishRequest) -> PublishRequest:
+        """The request carrying the current span's trace context into the CloudEvent."""
+        given = {k: v for k, v in ((cloudevents.TRACEPARENT, request.trace_parent),
+                                   (cloudevents.TRACESTATE, request.trace_state)) if v}
+        carrier = self.tracing.carrier(given)
+        return replace(request, trace_parent=carrier.get(cloudevents.TRACEPARENT, ""),
+                       trace_state=carrier.get(cloudevents.TRACESTATE, ""))
+
     async def publish(self, request: PublishRequest) -> None:
+        request = self._traced(request)
         component = self._component(request.pubsub_name, request.topic)
         data = self.envelope(request, component)
         try:
@@ -308,8 +317,9 @@ class PubSubCapability(Capability[PubSub]):
                 raise InvalidArgument(f"entryId {item.entry_id} is duplicated")
             seen.add(item.entry_id)
             merged = {**metadata, **item.metadata}
-            request = PublishRequest(pubsub_name, topic, item.data, item.content_type, merged,
-                                     trace_parent, trace_state)
+            request = self._traced(PublishRequest(pubsub_name, topic, item.data,
+                                                  item.content_type, merged, trace_parent,
+                                                  trace_state))
             entries.append(BulkPublishEntry(item.entry_id, self.envelope(request, component),
                                             merged))
         try:
@@ -377,8 +387,16 @@ class PubSubCapability(Capability[PubSub]):
                     count("dropped")
                     return
                 event = replace(event, path=path)
+            parent = {k: str(event.cloud_event[k]) for k in
+                      (cloudevents.TRACEPARENT, cloudevents.TRACESTATE)
+                      if event.cloud_event.get(k)}
             try:
-                status = await deliver(event)
+                with self.tracing.span(f"deliver {topic}", "consumer", parent,
+                                       pubsub=pubsub_name):
+                    if self.tracing.enabled:  # the app continues from the delivery span
+                        event = replace(event, cloud_event={**event.cloud_event,
+                                                            **self.tracing.carrier(parent)})
+                    status = await deliver(event)
             except Unsupported as exc:
                 log.warning("%s: event %s dropped: %s", where, event.id, exc.message)
                 count("dropped")

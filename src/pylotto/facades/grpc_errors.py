@@ -7,6 +7,7 @@ generators. Any dialect's servicer gets the mapping by being served with this in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +18,7 @@ import grpc
 from pylotto import security
 from pylotto.errors import PylottoError, grpc_code
 from pylotto.metrics import Metrics
+from pylotto.tracing import Tracing, carrier_from
 
 log = logging.getLogger("pylotto.grpc")
 
@@ -38,7 +40,18 @@ def _refuse(err: PylottoError) -> Callable[..., Any]:
 
 class Recorder:
     """Counts one method's calls in the metrics: ``begin()`` when a call starts, ``end(code,
-    seconds)`` when it ends. The base class records nothing."""
+    seconds)`` when it ends; ``span(context)`` is the call's server span. The base class records
+    nothing."""
+
+    tracing: Tracing | None = None
+    method = ""
+
+    def span(self, context: grpc.aio.ServicerContext[Any, Any]
+             ) -> contextlib.AbstractContextManager[Any]:
+        if self.tracing is None or not self.tracing.enabled:
+            return contextlib.nullcontext()
+        parent = carrier_from(context.invocation_metadata() or ())
+        return self.tracing.span(self.method.lstrip("/"), "server", parent)
 
     def begin(self) -> None:
         pass
@@ -71,7 +84,8 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]],
         started = time.perf_counter()
         code = "OK"
         try:
-            return await behavior(request, context)
+            with record.span(context):
+                return await behavior(request, context)
         except PylottoError as err:
             code = grpc_code(err).name
             await _abort(context, err)
@@ -91,8 +105,9 @@ def _wrap_stream(behavior: Callable[..., AsyncIterator[Any]],
         started = time.perf_counter()
         code = "OK"
         try:
-            async for item in behavior(request, context):
-                yield item
+            with record.span(context):
+                async for item in behavior(request, context):
+                    yield item
         except PylottoError as err:
             code = grpc_code(err).name
             await _abort(context, err)
@@ -125,15 +140,19 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, api_token: str = "",
                  admit: Callable[[str], None] | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, tracing: Tracing | None = None) -> None:
         self.api_token = api_token
         self.admit = admit
         self.metrics = metrics
+        self.tracing = tracing
 
     def _recorder(self, method: str) -> Recorder:
-        if self.metrics is None or security.grpc_exempt(method):
+        if security.grpc_exempt(method):
             return _NO_RECORD
-        return _MetricsRecorder(self.metrics, method.rsplit("/", 1)[-1])
+        recorder = (_MetricsRecorder(self.metrics, method.rsplit("/", 1)[-1])
+                    if self.metrics is not None else Recorder())
+        recorder.tracing, recorder.method = self.tracing, method
+        return recorder
 
     def _refusal(self, details: grpc.HandlerCallDetails) -> PylottoError | None:
         if security.grpc_exempt(details.method):

@@ -19,6 +19,7 @@ from pylotto.errors import InvalidArgument, PylottoError, dapr_error_code, http_
 from pylotto.facades.dapr.http import invoke, lifecycle, pubsub, resources, state
 from pylotto.facades.dapr.http.keys import RUNTIME_KEY
 from pylotto.runtime import Runtime
+from pylotto.tracing import carrier_from
 
 log = logging.getLogger("pylotto.dapr.http")
 
@@ -90,8 +91,11 @@ async def measured(request: web.Request, handler: Handler) -> web.StreamResponse
     in_flight.inc()
     started = time.perf_counter()
     status = 500
+    runtime = request.app[RUNTIME_KEY]
     try:
-        response = await handler(request)
+        with runtime.tracing.span(f"{request.method} {api}", "server",
+                                  carrier_from(request.headers.items())):
+            response = await handler(request)
         status = response.status
         return response
     except web.HTTPException as exc:
