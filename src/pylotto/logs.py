@@ -1,4 +1,9 @@
-"""Logging set-up: one structured line per event, quiet by default."""
+"""Logging set-up: one structured line per event, quiet by default.
+
+A line written while a traced call is served carries its trace id (``trace_id=...`` /
+``"trace_id"``), so logs and traces join up. The level of pylotto's loggers can be changed while
+running (:func:`set_level`, the actuator's ``/actuator/loggers``).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,26 @@ import sys
 import time
 from typing import Any
 
+LEVELS = ("debug", "info", "warning", "error")
+
+
+def _trace_id() -> str:
+    """The trace id of the current span, when tracing is on and a span is current."""
+    if "opentelemetry.trace" not in sys.modules:
+        return ""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
 
 class _KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         level = record.levelname.lower()
         line = f'{ts} level={level} logger={record.name} msg="{record.getMessage()}"'
+        if trace_id := _trace_id():
+            line += f" trace_id={trace_id}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -27,6 +46,8 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if trace_id := _trace_id():
+            out["trace_id"] = trace_id
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out)
@@ -38,4 +59,17 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    """Set the level of pylotto's loggers (``debug``, ``info``, ``warning``, ``error``)."""
+    if level.lower() not in LEVELS:
+        from pylotto.errors import InvalidArgument
+
+        raise InvalidArgument(f"log level {level!r} is not one of {', '.join(LEVELS)}")
     logging.getLogger("pylotto").setLevel(level.upper())
+
+
+def current_level() -> str:
+    return logging.getLevelName(logging.getLogger("pylotto").getEffectiveLevel()).lower()

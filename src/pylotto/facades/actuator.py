@@ -72,6 +72,23 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=runtime.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 
+async def loggers(request: web.Request) -> web.Response:
+    """GET: the level of pylotto's loggers; POST/PUT ``{"level": "debug"}``: change it now."""
+    from pylotto import logs
+    from pylotto.errors import PylottoError, http_status
+
+    if request.method != "GET":
+        try:
+            body = await request.json()
+            logs.set_level(str(body.get("level", "")) if isinstance(body, dict) else "")
+        except ValueError:
+            return web.json_response({"error": "expected {\"level\": \"debug\"}"},
+                                     status=400)
+        except PylottoError as err:
+            return web.json_response({"error": err.message}, status=http_status(err))
+    return web.json_response({"level": logs.current_level()})
+
+
 async def not_found(request: web.Request) -> web.Response:
     return web.json_response({}, status=404)
 
@@ -84,5 +101,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/actuator/health/readiness", readiness)
     app.router.add_get("/actuator/info", info)
     app.router.add_get("/metrics", metrics)
+    for method in ("GET", "POST", "PUT"):
+        app.router.add_route(method, "/actuator/loggers", loggers)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

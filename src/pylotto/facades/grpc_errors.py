@@ -83,17 +83,17 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]],
         record.begin()
         started = time.perf_counter()
         code = "OK"
-        try:
-            with record.span(context):
+        with record.span(context):  # the error's log line belongs to the call's span
+            try:
                 return await behavior(request, context)
-        except PylottoError as err:
-            code = grpc_code(err).name
-            await _abort(context, err)
-        except BaseException:
-            code = _code_of(context)
-            raise
-        finally:
-            record.end(code, time.perf_counter() - started)
+            except PylottoError as err:
+                code = grpc_code(err).name
+                await _abort(context, err)
+            except BaseException:
+                code = _code_of(context)
+                raise
+            finally:
+                record.end(code, time.perf_counter() - started)
 
     return handler
 
@@ -104,18 +104,18 @@ def _wrap_stream(behavior: Callable[..., AsyncIterator[Any]],
         record.begin()
         started = time.perf_counter()
         code = "OK"
-        try:
-            with record.span(context):
+        with record.span(context):
+            try:
                 async for item in behavior(request, context):
                     yield item
-        except PylottoError as err:
-            code = grpc_code(err).name
-            await _abort(context, err)
-        except BaseException:
-            code = _code_of(context)
-            raise
-        finally:
-            record.end(code, time.perf_counter() - started)
+            except PylottoError as err:
+                code = grpc_code(err).name
+                await _abort(context, err)
+            except BaseException:
+                code = _code_of(context)
+                raise
+            finally:
+                record.end(code, time.perf_counter() - started)
 
     return handler
 
