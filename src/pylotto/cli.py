@@ -166,6 +166,37 @@ def _port_address(port: int | None) -> str | None:
     return f"127.0.0.1:{port}" if port else ""
 
 
+@main.group()
+def cert() -> None:
+    """Certificates for mTLS between sidecars (local use; see docs/operations.md)."""
+
+
+@cert.command("ca")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for ca.crt and ca.key.")
+@click.option("--days", default=365, show_default=True)
+def cert_ca(out: Path, days: int) -> None:
+    """Create a certificate authority."""
+    from pylotto.certs import make_ca
+
+    crt, key = make_ca(out, days)
+    click.echo(f"wrote {crt} and {key}")
+
+
+@cert.command("app")
+@click.option("--app-id", required=True, help="The app the certificate identifies.")
+@click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder holding ca.crt and ca.key.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--days", default=90, show_default=True)
+def cert_app(app_id: str, ca_dir: Path, out: Path, days: int) -> None:
+    """Create a certificate (and key) for one app's sidecar, signed by the CA."""
+    from pylotto.certs import make_app_cert
+
+    crt, key = make_app_cert(app_id, ca_dir, out, days)
+    click.echo(f"wrote {crt} and {key}")
+
+
 @main.command("check-config")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def check_config(path: Path) -> None:

@@ -99,10 +99,30 @@ class AppConfig(_Model):
                                  "(APP_API_TOKEN)")
 
 
+class MtlsConfig(_Model):
+    """Mutual TLS between sidecars (``pylotto cert`` makes these files for local use)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def read(self) -> tuple[bytes, bytes, bytes]:
+        """(CA, certificate, key) PEM bytes; ConfigError naming an unreadable file."""
+        out = []
+        for path in (self.ca_file, self.cert_file, self.key_file):
+            try:
+                out.append(path.read_bytes())
+            except OSError as exc:
+                raise ConfigError(f"mtls: cannot read {path}: {exc.strerror}") from None
+        return out[0], out[1], out[2]
+
+
 class ListenConfig(_Model):
     """Listen addresses; an empty string turns that listener off."""
 
     layotto_grpc: str = "127.0.0.1:34904"
+    internal_grpc: str = Field("127.0.0.1:50002", description="sidecar-to-sidecar calls, "
+                               "over mTLS (used when mtls is configured)")
     dapr_grpc: str = "127.0.0.1:50001"
     dapr_http: str = "127.0.0.1:3500"
     actuator: str = "127.0.0.1:34999"
@@ -127,6 +147,7 @@ class RuntimeConfig(_Model):
     resiliency: ResiliencyConfig | None = None
     rate_limits: list[RateRule] = Field(default_factory=list)
     tracing: TracingConfig | None = None
+    mtls: MtlsConfig | None = None
     source: str = "<embedded default>"
 
     def of(self, capability: str) -> list[ComponentSpec]:

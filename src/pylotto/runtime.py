@@ -198,8 +198,11 @@ class Runtime:
 
             resolver = StaticResolver(resolution.metadata)
         listen = self.config.listen
-        advertise = resolution.advertise or listen.dapr_grpc or listen.layotto_grpc
-        return InvokeCapability(self.context, sidecars=SidecarChannel(resolver),
+        mtls = self.config.mtls
+        advertise = resolution.advertise or (listen.internal_grpc if mtls else "") or \
+            listen.dapr_grpc or listen.layotto_grpc
+        return InvokeCapability(self.context, sidecars=SidecarChannel(
+                                    resolver, credentials=mtls.read() if mtls else None),
                                 resolver=resolver, advertise=advertise, access=access,
                                 resiliency=resiliency, rate_limiter=self.rate_limiter)
 

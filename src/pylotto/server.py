@@ -56,6 +56,7 @@ class Sidecar:
         self.actuator_app = actuator.build_app(self.runtime)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
+        self._internal: grpc.aio.Server | None = None
 
     async def start(self) -> None:
         # The actuator comes up first so probes see INIT while components connect.
@@ -71,9 +72,11 @@ class Sidecar:
         runtime_pb2_grpc.add_RuntimeServicer_to_server(LayottoRuntimeServicer(self.runtime), server)
         state_query_pb2_grpc.add_StateQueryServicer_to_server(
             state_query.StateQueryServicer(self.runtime), server)
-        invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
-            sidecar_invoke.SidecarInvokeServicer(self.runtime), server)
-        services = [LAYOTTO_SERVICE, state_query.SERVICE, sidecar_invoke.SERVICE]
+        services = [LAYOTTO_SERVICE, state_query.SERVICE]
+        if self.config.mtls is None:  # else only the internal mTLS port serves other sidecars
+            invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
+                sidecar_invoke.SidecarInvokeServicer(self.runtime), server)
+            services.append(sidecar_invoke.SERVICE)
         listen = self.config.listen
         if listen.dapr_grpc or listen.dapr_http:
             services.append(self._add_dapr())
@@ -87,6 +90,8 @@ class Sidecar:
             if address:
                 await self._bind_grpc(what, address)
         await server.start()
+        if self.config.mtls is not None and listen.internal_grpc:
+            await self._start_internal(listen.internal_grpc)
         if listen.dapr_http:
             await self._start_http("Dapr HTTP API", listen.dapr_http, self._dapr_http_app())
         for service in ("", *services):
@@ -96,6 +101,29 @@ class Sidecar:
             "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
             listen.dapr_http or "off", listen.actuator, len(self.config.components),
         )
+
+    async def _start_internal(self, address: str) -> None:
+        """The sidecar-to-sidecar port: SidecarInvoke and gRPC proxying, mTLS only."""
+        assert self.config.mtls is not None
+        ca, cert, key = self.config.mtls.read()
+        internal = grpc.aio.server(
+            interceptors=[ErrorMappingInterceptor(metrics=self.runtime.metrics,
+                                                  tracing=self.runtime.tracing)],
+            options=GRPC_OPTIONS)
+        invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
+            sidecar_invoke.SidecarInvokeServicer(self.runtime), internal)
+        internal.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.runtime)])
+        credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
+                                                  require_client_auth=True)
+        try:
+            bound = internal.add_secure_port(address, credentials)
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            raise ConfigError(f"the internal (mTLS) port cannot listen on {address}")
+        await internal.start()
+        self._internal = internal
+        log.info("sidecar-to-sidecar calls on %s (mTLS)", address)
 
     def _admit(self, api: str) -> None:
         self.runtime.rate_limiter.admit(api, self.config.app.id)
@@ -137,6 +165,8 @@ class Sidecar:
         self.actuator_app[actuator.STOPPING_KEY][0] = True
         await self.health.enter_graceful_shutdown()
         stopping = asyncio.create_task(self.grpc_server.stop(self.config.grace_period_seconds))
+        if self._internal is not None:
+            await self._internal.stop(self.config.grace_period_seconds)
         await self.runtime.stop_services()
         await stopping
         await self.runtime.stop()

@@ -40,6 +40,8 @@ class Sidecar:
     env: dict[str, str] = field(default_factory=dict)
     extra_config: dict[str, Any] = field(default_factory=dict)
     """Top-level keys added to the generated pylotto.yaml (name_resolution...)."""
+    extra_listen: dict[str, str] = field(default_factory=dict)
+    """Listen addresses added to the generated pylotto.yaml (internal_grpc...)."""
     grpc_port: int = field(default_factory=free_port)
     actuator_port: int = field(default_factory=free_port)
     dapr_grpc_port: int = field(default_factory=free_port)
@@ -86,6 +88,7 @@ class Sidecar:
             "grace_period_seconds": 5,
         }
         body.update(self.extra_config)
+        body["listen"].update(self.extra_listen)
         if self.app:
             body["app"] = self.app
         if self.components is not None:

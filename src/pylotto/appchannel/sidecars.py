@@ -56,8 +56,13 @@ class AppAnswer:
 
 
 class SidecarChannel:
-    def __init__(self, resolver: Resolver) -> None:
+    """``credentials``: (CA, certificate, key) PEM for mTLS to the other sidecars' internal
+    port; None: plaintext to their gRPC API port."""
+
+    def __init__(self, resolver: Resolver,
+                 credentials: tuple[bytes, bytes, bytes] | None = None) -> None:
         self.resolver = resolver
+        self.credentials = credentials
         self._stubs: dict[str, Any] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._turn: dict[str, int] = {}
@@ -66,7 +71,16 @@ class SidecarChannel:
     def _stub(self, address: str) -> Any:
         stub = self._stubs.get(address)
         if stub is None:
-            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            if self.credentials is None:
+                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            else:
+                ca, cert, key = self.credentials
+                channel = grpc.aio.secure_channel(
+                    address, grpc.ssl_channel_credentials(ca, key, cert),
+                    options=[*CHANNEL_OPTIONS,
+                             # identities are the certificates' app ids, checked by the
+                             # target; every pylotto certificate also names localhost
+                             ("grpc.ssl_target_name_override", "localhost")])
             self._channels[address] = channel
             stub = self._stubs[address] = invoke_pb2_grpc.SidecarInvokeStub(channel)
         return stub

@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from pylotto.appchannel.sidecars import AppCall
+from pylotto.certs import app_id_of
+from pylotto.errors import PermissionDenied
 from pylotto.proto.extensions import invoke_pb2, invoke_pb2_grpc
 from pylotto.runtime import Runtime
 
 SERVICE = invoke_pb2.DESCRIPTOR.services_by_name["SidecarInvoke"].full_name
+
+
+def peer_app_id(context: Any) -> str | None:
+    """The app id in the calling sidecar's client certificate (mTLS), None without one."""
+    sans = (context.auth_context() or {}).get("x509_subject_alternative_name") or []
+    return app_id_of([s.decode() if isinstance(s, bytes) else str(s) for s in sans])
 
 
 class SidecarInvokeServicer(invoke_pb2_grpc.SidecarInvokeServicer):
@@ -16,6 +24,10 @@ class SidecarInvokeServicer(invoke_pb2_grpc.SidecarInvokeServicer):
         self.runtime = runtime
 
     async def InvokeApp(self, request: invoke_pb2.AppCall, context: Any) -> invoke_pb2.AppAnswer:
+        certified = peer_app_id(context)
+        if certified is not None and certified != request.caller_app_id:
+            raise PermissionDenied(f"the caller says it is app {request.caller_app_id!r} but "
+                                   f"its certificate names {certified!r}")
         remaining = context.time_remaining()
         timeout = request.timeout_ms / 1000 if request.timeout_ms else (remaining or 60.0)
         result = await self.runtime.invoke.serve(AppCall(
