@@ -36,8 +36,9 @@ NAMESPACE = "sequencer|||"
 """Every stored sequencer key starts with this, as in Layotto (``sequencer`` + ``|||``)."""
 
 
-MAX_FETCHES = 3
-"""Segments reserved in a row before a store whose ids do not grow is reported (Internal)."""
+MAX_FETCHES = 50
+"""Segments reserved in a row, while concurrent STRONG calls keep racing past them, before
+giving up (Internal); a store whose ids do not grow at all is reported at once."""
 
 
 class Increment(enum.IntEnum):
@@ -113,11 +114,16 @@ class SegmentCache:
                 segment = task.result()
                 if segment.last > self.issued:
                     return segment
+        previous = None
         for _ in range(MAX_FETCHES):
             segment = await self._fetch()
             if segment.first <= segment.last and segment.last > self.issued:
                 return segment
-            # a STRONG call raced past this segment: reserve another one
+            if segment.first > segment.last or (previous is not None
+                                                 and segment.last <= previous.last):
+                break  # the store's ids do not grow: it is broken
+            # STRONG calls raced past this segment (they are still growing): reserve another
+            previous = segment
         raise Internal(
             f"{self._label}: the store returned ids {segment.first}..{segment.last}, "
             f"not above the last id handed out ({self.issued})"
