@@ -117,6 +117,22 @@ class MtlsConfig(_Model):
         return out[0], out[1], out[2]
 
 
+class TlsConfig(_Model):
+    """TLS on the API listeners (Layotto and Dapr gRPC, Dapr HTTP)."""
+
+    cert_file: Path
+    key_file: Path
+
+    def read(self) -> tuple[bytes, bytes]:
+        out = []
+        for path in (self.cert_file, self.key_file):
+            try:
+                out.append(path.read_bytes())
+            except OSError as exc:
+                raise ConfigError(f"tls: cannot read {path}: {exc.strerror}") from None
+        return out[0], out[1]
+
+
 class ListenConfig(_Model):
     """Listen addresses; an empty string turns that listener off."""
 
@@ -148,6 +164,7 @@ class RuntimeConfig(_Model):
     rate_limits: list[RateRule] = Field(default_factory=list)
     tracing: TracingConfig | None = None
     mtls: MtlsConfig | None = None
+    tls: TlsConfig | None = None
     source: str = "<embedded default>"
 
     def of(self, capability: str) -> list[ComponentSpec]:

@@ -140,8 +140,14 @@ class Sidecar:
         return build_app(self.runtime)
 
     async def _bind_grpc(self, what: str, address: str) -> None:
+        tls = self.config.tls
         try:
-            bound = self.grpc_server.add_insecure_port(address)
+            if tls is None:
+                bound = self.grpc_server.add_insecure_port(address)
+            else:
+                cert, key = tls.read()
+                bound = self.grpc_server.add_secure_port(
+                    address, grpc.ssl_server_credentials([(key, cert)]))
         except RuntimeError as exc:
             bound = 0
             log.debug("bind %s: %s", address, exc)
@@ -154,8 +160,14 @@ class Sidecar:
         await runner.setup()
         self._http_runners.append(runner)
         host, port = _split(address)
+        context = None
+        if self.config.tls is not None:
+            import ssl
+
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.config.tls.cert_file, self.config.tls.key_file)
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, ssl_context=context).start()
         except OSError as exc:
             raise ConfigError(f"{what} cannot listen on {address}: {exc.strerror}") from None
 
