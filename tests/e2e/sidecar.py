@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,11 @@ import grpc
 import yaml
 
 from pylotto.proto.layotto import runtime_pb2_grpc
+from tests.support.ports import free_port
+
+__all__ = ["Sidecar", "free_port"]
 
 READY_TIMEOUT_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -153,18 +153,20 @@ def test_sigterm_during_writes_loses_no_acknowledged_write(
     stop = threading.Event()
 
     def writer(worker: int) -> None:
-        stub = car.stub()
-        n = 0
-        while not stop.is_set():
-            key = f"w{worker}-{n}"
-            try:
-                stub.SaveState(runtime_pb2.SaveStateRequest(
-                    store_name="db", states=[runtime_pb2.StateItem(key=key, value=key.encode())]),
-                    timeout=5)
-            except grpc.RpcError:
-                return
-            acked.append(key)
-            n += 1
+        # its own channel: the helper closes the ones it made when it stops the sidecar
+        with grpc.insecure_channel(car.grpc_address) as channel:
+            stub = runtime_pb2_grpc.RuntimeStub(channel)
+            n = 0
+            while not stop.is_set():
+                key = f"w{worker}-{n}"
+                try:
+                    stub.SaveState(runtime_pb2.SaveStateRequest(
+                        store_name="db",
+                        states=[runtime_pb2.StateItem(key=key, value=key.encode())]), timeout=5)
+                except grpc.RpcError:
+                    return
+                acked.append(key)
+                n += 1
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
     for thread in threads:

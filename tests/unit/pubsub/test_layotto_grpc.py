@@ -1,7 +1,6 @@
 """The Layotto AppCallback channel against a real grpc.aio server in this process."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import DiscoveryPolicy, PublishRequest, PubSubCapability
 from pylotto.errors import DeadlineExceeded, Internal, Unavailable, Unsupported
 from pylotto.proto.layotto import appcallback_pb2, appcallback_pb2_grpc
+from tests.support.ports import free_port
 from tests.unit.pubsub.helpers import FAST_RETRY, broker, eventually, settle
 
 Status = appcallback_pb2.TopicEventResponse
@@ -70,13 +70,6 @@ async def app() -> AsyncIterator[tuple[App, int]]:
     server, port = await serve(servicer)
     yield servicer, port
     await server.stop(None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 EVENT = TopicEvent(
