@@ -1,21 +1,27 @@
 """What every Redis-backed component shares: connection settings, the redis-py asyncio pool,
 call timeouts, Lua scripts and the mapping of driver errors to pylotto errors.
 
-Metadata (Dapr's names): ``redisHost`` (``host:port``, required), ``redisUsername``,
-``redisPassword``, ``redisDB`` (default 0), ``enableTLS`` (default false), ``poolSize``
-(connections, default 20), ``timeout`` (a duration, default 10s: the limit of every call,
-connecting included).
+Metadata (Dapr's names): ``redisHost`` (``host:port``, required; port 6379 when omitted),
+``redisUsername``, ``redisPassword``, ``redisDB`` (default 0), ``enableTLS`` (default false),
+``poolSize`` (connections, default 20; ``maxConns``, the name pylotto's SQL components use, is
+accepted too and wins), ``timeout`` (a duration, default 10s: the socket and connect timeout of
+every call and the limit of the whole call, waiting for a free pooled connection included).
 
-redis-py is imported only when a client is opened. A connection that drops is replaced on the
-next call (one quick retry covers a connection that went stale while the server was away), so
-after an outage the first calls fail with Unavailable and calls succeed as soon as the server
-is back.
+redis-py is imported only when a client is opened. Commands are never retried by the driver (a
+retried script or INCR could apply twice): a call that fails on a broken connection reports
+Unavailable. The pool checks a connection before lending it and reconnects one the server
+closed or the network reset, so after an outage calls succeed again as soon as the server is
+back.
+
+Errors: connection errors and timeouts become :class:`~pylotto.errors.Unavailable`, every other
+Redis error :class:`~pylotto.errors.Internal`; a cancellation stays a cancellation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -37,6 +43,7 @@ class RedisSettings(ComponentSettings):
     redis_db: int = Field(0, alias="redisDB", ge=0)
     enable_tls: bool = Field(False, alias="enableTLS")
     pool_size: int = Field(20, alias="poolSize", ge=1)
+    max_conns: int | None = Field(None, alias="maxConns", ge=1)
     timeout: Duration = Field(DEFAULT_TIMEOUT, alias="timeout", gt=0)
 
     @field_validator("redis_host")
@@ -44,6 +51,11 @@ class RedisSettings(ComponentSettings):
     def _host_port(cls, value: str) -> str:
         host_port(value)
         return value
+
+    @property
+    def connections(self) -> int:
+        """The pool's size: ``maxConns`` when given, else ``poolSize``."""
+        return self.max_conns if self.max_conns is not None else self.pool_size
 
 
 def host_port(address: str) -> tuple[str, int]:
@@ -69,6 +81,34 @@ def map_error(exc: BaseException, what: str) -> PylottoError:
     return Internal(f"{what}: redis: {exc}")
 
 
+@functools.cache
+def checked_connection_class(*, tls: bool) -> type[Any]:
+    """redis-py's connection class, made to notice a reset connection when the pool lends it.
+
+    The pool asks an idle connection whether it is still usable before lending it, but sees
+    only a connection the server closed (FIN), not one reset by the network (RST): that one
+    would fail the next call. This class reports the reset, so the pool reconnects first.
+    """
+    from redis.asyncio.connection import Connection, SSLConnection
+
+    class _NoticesReset:
+        async def can_read(self) -> bool:
+            reader = getattr(self, "_reader", None)
+            error = reader.exception() if reader is not None else None
+            if error is not None:
+                raise ConnectionError(f"connection reset: {error}")
+            result: bool = await super().can_read()  # type: ignore[misc]
+            return result
+
+    class CheckedConnection(_NoticesReset, Connection):
+        pass
+
+    class CheckedSSLConnection(_NoticesReset, SSLConnection):
+        pass
+
+    return CheckedSSLConnection if tls else CheckedConnection
+
+
 class RedisClient:
     """A redis-py asyncio client with a timeout on every call and pylotto errors out.
 
@@ -89,24 +129,24 @@ class RedisClient:
             "password": self.settings.redis_password or None,
             "ssl": self.settings.enable_tls,
             "socket_timeout": self.timeout, "socket_connect_timeout": self.timeout,
+            "socket_keepalive": True,
         }
 
     async def open(self) -> None:
-        """Build the pool and check the server answers."""
+        """Build the pool and check the server answers (Unavailable if it does not)."""
         from redis.asyncio import BlockingConnectionPool, Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
 
         options = self.connection_options()
-        if options.pop("ssl"):
-            from redis.asyncio.connection import SSLConnection
-
-            options["connection_class"] = SSLConnection
+        options["connection_class"] = checked_connection_class(tls=options.pop("ssl"))
         # Callers beyond poolSize wait for a free connection (within the call's timeout).
-        pool = BlockingConnectionPool(max_connections=self.settings.pool_size,
+        pool = BlockingConnectionPool(max_connections=self.settings.connections,
                                       timeout=self.timeout, **options)
-        self._redis = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 1))
-        await self.ping()
+        self._redis = Redis(connection_pool=pool)
+        try:
+            await self.ping()
+        except BaseException:
+            await self.close()
+            raise
 
     @property
     def redis(self) -> Any:

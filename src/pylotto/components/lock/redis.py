@@ -1,7 +1,8 @@
 """``redis``: leases in Redis, shared by every sidecar using the same server and db.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize``, ``timeout`` (see :mod:`pylotto.components.redis_client`), plus ``keyPrefix``.
+``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components.redis_client`), plus
+``keyPrefix``.
 
 A lease is one string key holding the owner, with Redis' expiry: ``try_lock`` is
 ``SET key owner NX EX seconds`` (exactly one of any number of contenders gets it);

@@ -1,11 +1,13 @@
 """``redis``: counters in Redis, shared by every sidecar using the same server and db.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize``, ``timeout`` (see :mod:`pylotto.components.redis_client`), ``segmentSize`` (ids
-reserved per WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
+``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components.redis_client`),
+``segmentSize`` (ids reserved per WEAK refill, default 1000), plus ``keyPrefix`` and
+``biggerThan``.
 
 Each key is one integer: ``INCR`` hands out one id, ``INCRBY size`` reserves a segment, both
-atomic across sidecars; ``biggerThan`` raises it with a Lua script. Ids survive a sidecar
+atomic across sidecars; ``biggerThan`` raises it with a Lua script (set to the floor when
+below it, in one step, so a floor never moves a counter back). Ids survive a sidecar
 restart; a Redis server that keeps nothing on disk loses them with its own restart (turn on
 AOF or RDB persistence for counters that must outlive the server).
 """
@@ -17,9 +19,19 @@ from pylotto.components.redis_client import RedisClient, RedisSettings
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
 from pylotto.types import Metadata
 
+# Compares the decimal strings themselves: Lua numbers are doubles, exact only up to 2^53,
+# while Redis counters are 64-bit. Both sides are canonical (INCR's and Python's str(int)).
 _RAISE_TO = """
-local current = tonumber(redis.call("GET", KEYS[1]) or "0")
-if current < tonumber(ARGV[1]) then redis.call("SET", KEYS[1], ARGV[1]) end
+local function less(a, b)
+  local neg_a, neg_b = a:sub(1, 1) == "-", b:sub(1, 1) == "-"
+  if neg_a ~= neg_b then return neg_a end
+  if #a ~= #b then
+    if neg_a then return #a > #b else return #a < #b end
+  end
+  if neg_a then return a > b else return a < b end
+end
+local current = redis.call("GET", KEYS[1]) or "0"
+if less(current, ARGV[1]) then redis.call("SET", KEYS[1], ARGV[1]) end
 return 0
 """
 
@@ -47,4 +59,4 @@ class RedisSequencer(ClientComponent[RedisClient], SegmentSequencer):
         return Segment(last - size + 1, last)
 
     async def ensure_bigger_than(self, key: str, floor: int) -> None:
-        await self._raise_to(keys=[key], args=[floor])
+        await self._raise_to(keys=[key], args=[str(floor)])

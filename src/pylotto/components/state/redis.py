@@ -1,8 +1,8 @@
 """``redis``: a state store in Redis, shared by every sidecar using the same server and db.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize``, ``timeout`` (see :mod:`pylotto.components.redis_client`), plus ``keyPrefix``
-and ``ttlInSeconds`` of every store.
+``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components.redis_client`), plus
+``keyPrefix`` and ``ttlInSeconds`` of every store.
 
 Layout, as Dapr's Redis store: one hash per key with fields ``data`` (the value's bytes,
 returned unchanged) and ``version`` (the etag). Versions come from one counter,

@@ -1,0 +1,611 @@
+"""Behaviour specific to the Redis components: settings, storage layout, the rules their Lua
+scripts enforce, atomicity across instances (two sidecars sharing one server) and change
+notifications over pub/sub."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
+from pylotto.components.configuration.redis import channel_name, hash_key, seq_key
+from pylotto.components.lock.base import LockStatus
+from pylotto.components.redis_client import RedisClient, RedisSettings, host_port
+from pylotto.components.sequencer.base import Segment
+from pylotto.components.state.base import (
+    TTL_EXPIRE_TIME,
+    Concurrency,
+    Consistency,
+    DeleteRequest,
+    GetResult,
+    SetRequest,
+)
+from pylotto.components.state.redis import RedisStateSettings
+from pylotto.errors import ConfigError, EtagInvalid, EtagMismatch, Internal
+from pylotto.metadata import decode
+from tests.unit.redis.conftest import Builder, KeyMaker
+
+FIRST_WRITE = Concurrency.FIRST_WRITE
+WAIT = 5.0
+"""Seconds a change may take to reach a subscriber."""
+
+
+async def read(store: Any, key: str) -> GetResult:
+    got = await store.get(key, Consistency.UNSPECIFIED, {})
+    assert got is not None, f"{key} is absent"
+    assert isinstance(got, GetResult)
+    return got
+
+
+async def etag_of(store: Any, key: str) -> str:
+    etag = (await read(store, key)).etag
+    assert etag is not None
+    return etag
+
+
+def expiry(got: GetResult) -> float:
+    return datetime.fromisoformat(got.metadata[TTL_EXPIRE_TIME].replace("Z", "+00:00")).timestamp()
+
+
+# ---- settings -----------------------------------------------------------------------------
+
+
+def test_settings_take_dapr_names_and_become_connection_options() -> None:
+    settings = decode(RedisSettings, {
+        "redisHost": "cache.example:6380", "redisUsername": "u", "redisPassword": "p",
+        "redisDB": "2", "enableTLS": "true", "poolSize": "5", "timeout": "500ms",
+    }, component="state.rd")
+    assert settings.connections == 5
+    assert RedisClient(settings, "state store rd").connection_options() == {
+        "host": "cache.example", "port": 6380, "db": 2, "username": "u", "password": "p",
+        "ssl": True, "socket_timeout": 0.5, "socket_connect_timeout": 0.5,
+        "socket_keepalive": True,
+    }
+    defaults = decode(RedisSettings, {"redisHost": "cache"}, component="state.rd")
+    assert (defaults.timeout, defaults.redis_db, defaults.enable_tls) == (10.0, 0, False)
+    both = decode(RedisSettings, {"redisHost": "cache", "poolSize": "5", "maxConns": "7"},
+                  component="state.rd")
+    assert both.connections == 7
+
+
+def test_host_port_forms() -> None:
+    assert host_port("cache") == ("cache", 6379)
+    assert host_port("10.0.0.1:7000") == ("10.0.0.1", 7000)
+    assert host_port("[::1]:6380") == ("::1", 6380)
+
+
+@pytest.mark.parametrize("metadata", [{}, {"redisHost": ""}, {"redisHost": "cache:port"},
+                                      {"redisHost": "cache", "redisDB": "-1"},
+                                      {"redisHost": "cache", "timeout": "soon"}])
+def test_bad_settings_are_config_errors(metadata: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=r"component state\.rd"):
+        decode(RedisStateSettings, metadata, component="state.rd")
+
+
+# ---- shared client ------------------------------------------------------------------------
+
+
+async def test_a_script_the_server_does_not_have_is_loaded_and_run(
+    build: Builder, prefix: str, raw: Redis
+) -> None:
+    source = f"-- {prefix}\nreturn ARGV[1] .. KEYS[1]"
+    sha = hashlib.sha1(source.encode()).hexdigest()
+    async with build("lock") as locks:
+        script = locks.client.script(source)
+        assert await raw.script_exists(sha) == [False]
+        assert await script(keys=["!"], args=["hi"]) == b"hi!"  # EVALSHA, NOSCRIPT, load, again
+        assert await raw.script_exists(sha) == [True]
+        assert await script(keys=["?"], args=["again"]) == b"again?"
+
+
+async def test_redis_errors_other_than_connection_ones_are_internal(
+    build: Builder, key: KeyMaker, raw: Redis
+) -> None:
+    await raw.set(key("string"), "not a hash")
+    async with build("state") as store:
+        with pytest.raises(Internal, match=r"state store rd: redis: .*WRONGTYPE"):
+            await store.get(key("string"), Consistency.UNSPECIFIED, {})
+        with pytest.raises(Internal):
+            await store.set(SetRequest(key("string"), b"v", etag="1"))
+    assert await raw.get(key("string")) == b"not a hash"
+
+
+async def test_redis_db_selects_the_database(build: Builder, key: KeyMaker, raw: Redis) -> None:
+    async with build("lock", {"redisDB": "1"}) as locks:
+        assert await locks.try_lock(key("r"), "me", 30)
+    assert await raw.exists(key("r")) == 0
+    db1 = Redis(host="127.0.0.1", port=6379, db=1)
+    try:
+        assert await db1.get(key("r")) == b"me"
+    finally:
+        await db1.aclose()
+
+
+# ---- state --------------------------------------------------------------------------------
+
+
+async def test_an_item_is_a_hash_of_data_and_version(
+    build: Builder, key: KeyMaker, raw: Redis
+) -> None:
+    value = b'\x00\xff{"not": "decoded"}\n'
+    async with build("state") as store:
+        await store.set(SetRequest(key("k"), value))
+        got = await read(store, key("k"))
+    assert got.value == value and got.metadata == {}
+    assert got.etag is not None and got.etag.isdigit()
+    assert await raw.hgetall(key("k")) == {b"data": value, b"version": got.etag.encode()}
+    assert await raw.pttl(key("k")) == -1
+
+
+async def test_etag_and_first_write_rules(build: Builder, key: KeyMaker) -> None:
+    k = key("k")
+    async with build("state") as store:
+        await store.set(SetRequest(k, b"1"))
+        first = await etag_of(store, k)
+        await store.set(SetRequest(k, b"2", etag=first))
+        second = await etag_of(store, k)
+        assert int(second) > int(first)
+        with pytest.raises(EtagMismatch, match="not the current version"):
+            await store.set(SetRequest(k, b"3", etag=first))
+        with pytest.raises(EtagInvalid, match="invalid etag 'v1'"):
+            await store.set(SetRequest(k, b"3", etag="v1"))
+        with pytest.raises(EtagMismatch, match="does not exist"):
+            await store.set(SetRequest(key("absent"), b"x", etag="1"))
+        with pytest.raises(EtagMismatch, match="first-write"):
+            await store.set(SetRequest(k, b"3", concurrency=FIRST_WRITE))
+        await store.set(SetRequest(k, b"3", etag=second, concurrency=FIRST_WRITE))
+        third = await etag_of(store, k)
+        await store.set(SetRequest(key("new"), b"x", concurrency=FIRST_WRITE))
+        with pytest.raises(EtagMismatch):
+            await store.delete(DeleteRequest(k, etag=second))
+        with pytest.raises(EtagInvalid):
+            await store.delete(DeleteRequest(k, etag="-1"))
+        assert (await read(store, k)).value == b"3"
+        await store.delete(DeleteRequest(k, etag=third))
+        assert await store.get(k, Consistency.UNSPECIFIED, {}) is None
+        await store.delete(DeleteRequest(k))  # absent, no etag: fine
+        with pytest.raises(EtagMismatch, match="does not exist"):
+            await store.delete(DeleteRequest(k, etag=third))
+
+
+async def test_versions_are_never_reused_after_a_delete(build: Builder, key: KeyMaker) -> None:
+    k = key("k")
+    async with build("state") as one, build("state", name="two") as two:
+        seen: list[str] = []
+        for n in range(6):
+            store = one if n % 2 else two
+            await store.set(SetRequest(k, f"v{n}".encode()))
+            seen.append(await etag_of(store, k))
+            await store.delete(DeleteRequest(k))
+        assert len(set(seen)) == len(seen)
+        await one.set(SetRequest(k, b"current"))
+        for old in seen:  # no etag of an earlier life of the key matches the new one
+            with pytest.raises(EtagMismatch):
+                await two.set(SetRequest(k, b"stale", etag=old))
+        assert (await read(two, k)).value == b"current"
+
+
+async def test_one_of_many_writers_with_the_same_etag_wins_across_instances(
+    build: Builder, key: KeyMaker
+) -> None:
+    k = key("k")
+    async with build("state") as one, build("state", name="two") as two:
+        await one.set(SetRequest(k, b"start"))
+        etag = await etag_of(one, k)
+        results = await asyncio.gather(*(
+            (one if i % 2 else two).set(SetRequest(k, f"w{i}".encode(), etag=etag))
+            for i in range(30)
+        ), return_exceptions=True)
+        winners = [i for i, result in enumerate(results) if result is None]
+        assert len(winners) == 1
+        assert all(isinstance(r, EtagMismatch) for r in results if r is not None)
+        assert (await read(two, k)).value == f"w{winners[0]}".encode()
+
+
+async def test_a_transaction_writes_everything_or_nothing(
+    build: Builder, key: KeyMaker, raw: Redis
+) -> None:
+    a, b, c, new = key("a"), key("b"), key("c"), key("new")
+    async with build("state") as store:
+        await store.set(SetRequest(a, b"a0"))
+        await store.set(SetRequest(b, b"b0"))
+        await store.set(SetRequest(c, b"c0", ttl_seconds=100))
+        etag_a = await etag_of(store, a)
+        with pytest.raises(EtagMismatch, match=f"key '{b}'"):
+            await store.multi([
+                SetRequest(a, b"a1", etag=etag_a), DeleteRequest(c),
+                SetRequest(new, b"n", ttl_seconds=5), DeleteRequest(b, etag="999999999999"),
+            ], {})
+        assert (await read(store, a)).value == b"a0" and await etag_of(store, a) == etag_a
+        assert (await read(store, c)).value == b"c0" and await raw.pttl(c) > 0
+        assert await store.get(new, Consistency.UNSPECIFIED, {}) is None
+        with pytest.raises(EtagInvalid):  # refused before anything is sent
+            await store.multi([SetRequest(new, b"n"), SetRequest(a, b"x", etag="x1")], {})
+        assert await raw.exists(new) == 0
+
+        await store.multi([SetRequest(a, b"a1", etag=etag_a), DeleteRequest(b),
+                           SetRequest(new, b"n", ttl_seconds=60)], {})
+        assert (await read(store, a)).value == b"a1"
+        assert await store.get(b, Consistency.UNSPECIFIED, {}) is None
+        assert 0 < await raw.pttl(new) <= 60_000
+
+
+async def test_operations_of_a_batch_see_the_earlier_ones(build: Builder, key: KeyMaker) -> None:
+    k, n = key("k"), key("n")
+    async with build("state") as store:
+        await store.set(SetRequest(k, b"old"))
+        await store.multi([DeleteRequest(k), SetRequest(k, b"again", concurrency=FIRST_WRITE)], {})
+        assert (await read(store, k)).value == b"again"
+        with pytest.raises(EtagMismatch, match="first-write"):
+            await store.bulk_set([SetRequest(n, b"1", concurrency=FIRST_WRITE),
+                                  SetRequest(n, b"2", concurrency=FIRST_WRITE)])
+        assert await store.get(n, Consistency.UNSPECIFIED, {}) is None
+
+
+async def test_every_write_and_bulk_read_is_one_round_trip(
+    build: Builder, key: KeyMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with build("state") as store:
+        calls = 0
+        original = store.client.call
+
+        async def counting(work: Callable[[Any], Any]) -> Any:
+            nonlocal calls
+            calls += 1
+            return await original(work)
+
+        monkeypatch.setattr(store.client, "call", counting)
+        await store.bulk_set([SetRequest(key(f"k{i}"), f"v{i}".encode()) for i in range(5)])
+        assert calls == 1
+        keys = [key("k3"), key("absent"), key("k0"), key("k3")]
+        items = await store.bulk_get(keys, {})
+        assert calls == 2
+        assert [(item.key, item.value) for item in items] == [
+            (key("k3"), b"v3"), (key("absent"), b""), (key("k0"), b"v0"), (key("k3"), b"v3"),
+        ]
+        assert items[1].etag is None and items[0].etag is not None
+        assert items[0].etag == items[3].etag
+        await store.bulk_delete([DeleteRequest(key(f"k{i}")) for i in range(5)])
+        assert calls == 3
+        assert [item.value for item in await store.bulk_get(keys, {})] == [b""] * 4
+
+
+async def test_ttl_is_the_hash_expiry_and_reads_report_it(
+    build: Builder, key: KeyMaker, raw: Redis
+) -> None:
+    default, own, never = key("default"), key("own"), key("never")
+    async with build("state", {"ttlInSeconds": "100"}) as store:
+        before = time.time()
+        await store.bulk_set([SetRequest(default, b"d"), SetRequest(own, b"o", ttl_seconds=5),
+                              SetRequest(never, b"n", ttl_seconds=0)])
+        assert 95_000 < await raw.pttl(default) <= 100_000
+        assert 3_000 < await raw.pttl(own) <= 5_000
+        assert await raw.pttl(never) == -1
+        got = await read(store, own)
+        assert before + 3 <= expiry(got) <= time.time() + 6
+        assert got.metadata[TTL_EXPIRE_TIME].endswith("Z")
+        assert (await read(store, never)).metadata == {}
+        items = await store.bulk_get([default, never], {})
+        assert before + 95 <= expiry(GetResult(b"", None, items[0].metadata)) <= before + 101
+        assert items[1].metadata == {}
+
+        await store.set(SetRequest(own, b"kept", ttl_seconds=-1))  # <= 0: never expires
+        assert await raw.pttl(own) == -1
+        assert (await read(store, own)).metadata == {}
+        await store.set(SetRequest(own, b"again"))  # no TTL given: the store's default
+        assert await raw.pttl(own) > 95_000
+
+
+async def test_an_expired_item_is_gone(build: Builder, key: KeyMaker) -> None:
+    k = key("k")
+    async with build("state") as store:
+        await store.set(SetRequest(k, b"v", ttl_seconds=1))
+        etag = await etag_of(store, k)
+        await asyncio.sleep(1.2)
+        assert await store.get(k, Consistency.UNSPECIFIED, {}) is None
+        with pytest.raises(EtagMismatch, match="does not exist"):
+            await store.set(SetRequest(k, b"x", etag=etag))
+        await store.set(SetRequest(k, b"x", concurrency=FIRST_WRITE))
+        assert (await read(store, k)).value == b"x"
+
+
+# ---- lock ---------------------------------------------------------------------------------
+
+
+async def test_a_lease_is_a_key_holding_the_owner(
+    build: Builder, key: KeyMaker, raw: Redis
+) -> None:
+    r = key("r")
+    async with build("lock") as locks:
+        assert await locks.try_lock(r, "me", 30)
+        assert await raw.get(r) == b"me"
+        assert 29_000 < await raw.pttl(r) <= 30_000
+        assert not await locks.try_lock(r, "me", 30)  # not re-entrant
+        assert not await locks.try_lock(r, "other", 30)
+        assert await locks.keep_alive(r, "other", 60) is LockStatus.LOCK_BELONG_TO_OTHERS
+        assert await raw.pttl(r) <= 30_000
+        await raw.pexpire(r, 5_000)
+        assert await locks.keep_alive(r, "me", 60) is LockStatus.SUCCESS
+        assert 59_000 < await raw.pttl(r) <= 60_000
+        assert await locks.unlock(r, "other") is LockStatus.LOCK_BELONG_TO_OTHERS
+        assert await raw.get(r) == b"me"
+        assert await locks.unlock(r, "me") is LockStatus.SUCCESS
+        assert await raw.exists(r) == 0
+        assert await locks.unlock(r, "me") is LockStatus.LOCK_UNEXIST
+        assert await locks.keep_alive(r, "me", 30) is LockStatus.LOCK_UNEXIST
+        assert await raw.exists(r) == 0  # keep-alive never creates a lease
+
+
+async def test_an_expired_lease_is_free_and_not_revived(build: Builder, key: KeyMaker) -> None:
+    r = key("r")
+    async with build("lock") as locks:
+        assert await locks.try_lock(r, "me", 1)
+        await asyncio.sleep(1.2)
+        assert await locks.keep_alive(r, "me", 30) is LockStatus.LOCK_UNEXIST
+        assert await locks.unlock(r, "me") is LockStatus.LOCK_UNEXIST
+        assert await locks.try_lock(r, "other", 30)
+        assert await locks.unlock(r, "me") is LockStatus.LOCK_BELONG_TO_OTHERS
+
+
+async def test_fifty_contenders_in_two_sidecars_one_owner(build: Builder, key: KeyMaker) -> None:
+    r = key("r")
+    async with build("lock") as one, build("lock", name="two") as two:
+        results = await asyncio.gather(*(
+            (one if i % 2 else two).try_lock(r, f"owner{i}", 30) for i in range(50)
+        ))
+        assert results.count(True) == 1
+        winner = f"owner{results.index(True)}"
+        losers = [f"owner{i}" for i in range(50) if f"owner{i}" != winner]
+        statuses = await asyncio.gather(*(
+            (one if n % 2 else two).unlock(r, owner) for n, owner in enumerate(losers)
+        ))
+        assert set(statuses) == {LockStatus.LOCK_BELONG_TO_OTHERS}
+        assert await two.keep_alive(r, winner, 30) is LockStatus.SUCCESS
+        assert await one.unlock(r, winner) is LockStatus.SUCCESS
+        assert await two.try_lock(r, "late", 30)
+
+
+# ---- sequencer ----------------------------------------------------------------------------
+
+
+async def test_a_counter_per_key(build: Builder, key: KeyMaker, raw: Redis) -> None:
+    k = key("k")
+    async with build("sequencer") as sequencer:
+        assert [await sequencer.next_id(k, {}) for _ in range(3)] == [1, 2, 3]
+        assert await raw.get(k) == b"3"
+        assert await sequencer.get_segment(k, 10) == Segment(4, 13)
+        assert await sequencer.next_id(k, {}) == 14
+        assert await sequencer.next_id(key("other"), {}) == 1
+
+
+async def test_bigger_than_only_moves_a_counter_forward(build: Builder, key: KeyMaker) -> None:
+    k = key("k")
+    async with build("sequencer") as sequencer:
+        await sequencer.ensure_bigger_than(k, 100)
+        assert await sequencer.next_id(k, {}) == 101
+        await sequencer.ensure_bigger_than(k, 50)
+        assert await sequencer.next_id(k, {}) == 102
+        await sequencer.ensure_bigger_than(k, 102)
+        assert await sequencer.next_id(k, {}) == 103
+        await sequencer.ensure_bigger_than(key("negative"), -5)
+        await sequencer.ensure_bigger_than(key("zero"), 0)
+        assert await sequencer.next_id(key("negative"), {}) == 1
+        assert await sequencer.next_id(key("zero"), {}) == 1
+
+
+async def test_floors_beyond_double_precision_are_compared_exactly(
+    build: Builder, key: KeyMaker, raw: Redis
+) -> None:
+    k = key("k")
+    await raw.set(k, str(2**53))  # as a double, 2**53 + 1 == 2**53
+    async with build("sequencer") as sequencer:
+        await sequencer.ensure_bigger_than(k, 2**53 + 1)
+        assert await sequencer.next_id(k, {}) == 2**53 + 2
+        await sequencer.ensure_bigger_than(k, 2**53 + 1)
+        assert await sequencer.next_id(k, {}) == 2**53 + 3
+        await sequencer.ensure_bigger_than(k, 2**62 + 1)
+        assert await sequencer.get_segment(k, 3) == Segment(2**62 + 2, 2**62 + 4)
+
+
+async def test_two_sidecars_never_hand_out_the_same_id(build: Builder, key: KeyMaker) -> None:
+    k = key("k")
+    async with build("sequencer") as one, build("sequencer", name="two") as two:
+        await two.ensure_bigger_than(k, 10)
+        calls = []
+        for i in range(120):
+            sequencer = one if i % 2 else two
+            calls.append(sequencer.get_segment(k, 7) if i % 3 == 0 else sequencer.next_id(k, {}))
+        ids: list[int] = []
+        for result in await asyncio.gather(*calls):
+            ids += list(range(result.first, result.last + 1)) if isinstance(result, Segment) \
+                else [result]
+        assert sorted(ids) == list(range(11, 11 + len(ids)))
+
+
+# ---- configuration ------------------------------------------------------------------------
+
+
+class Recorder:
+    """A subscription handler that queues what it is called with."""
+
+    def __init__(self) -> None:
+        self.calls: asyncio.Queue[list[ConfigurationItem]] = asyncio.Queue()
+
+    def __call__(self, items: Sequence[ConfigurationItem]) -> None:
+        self.calls.put_nowait(list(items))
+
+    async def next(self) -> list[tuple[str, str]]:
+        return [(i.key, i.content) for i in await asyncio.wait_for(self.calls.get(), WAIT)]
+
+    async def changes(self, count: int) -> list[tuple[str, str]]:
+        seen: list[tuple[str, str]] = []
+        while len(seen) < count:
+            seen += await self.next()
+        return seen
+
+    async def quiet(self) -> bool:
+        """Nothing more arrives within a short while."""
+        await asyncio.sleep(0.3)
+        return self.calls.empty()
+
+
+def item(key: str, content: str, group: str = "g", label: str = "l",
+         **extra: dict[str, str]) -> ConfigurationItem:
+    return ConfigurationItem(key, content, group, label, **extra)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def subscribers(raw: Redis, channel: str) -> int:
+    [(_, count)] = await raw.pubsub_numsub(channel)
+    return int(count)
+
+
+async def test_configuration_layout_and_notifications(
+    build: Builder, prefix: str, raw: Redis
+) -> None:
+    app = f"{prefix}-app"
+    watcher = raw.pubsub()
+    await watcher.subscribe(channel_name(app, "g", "l"))
+    assert (await watcher.get_message(timeout=WAIT) or {}).get("type") == "subscribe"
+
+    async def published() -> Any:
+        message = await watcher.get_message(ignore_subscribe_messages=True, timeout=WAIT)
+        assert message is not None
+        return json.loads(message["data"])
+
+    try:
+        async with build("configuration") as store:
+            await store.set(app, [
+                item("db", "postgres://x", tags={"env": "prod"}, metadata={"owner": "ops"}),
+                item("elsewhere", "y", group="g2"),
+            ], {})
+            stored = await raw.hgetall(hash_key(app, "g", "l"))
+            assert {k: json.loads(v) for k, v in stored.items()} == {
+                b"db": {"content": "postgres://x", "tags": {"env": "prod"},
+                        "metadata": {"owner": "ops"}},
+            }
+            assert await raw.hkeys(hash_key(app, "g2", "l")) == [b"elsewhere"]
+            assert await raw.get(seq_key(app, "g", "l")) == b"1"
+            assert await published() == {"seq": 1, "items": [["db", _text(stored[b"db"])]]}
+
+            await store.delete(ItemsQuery(app, "g", "l", ("absent",)))  # changes nothing
+            assert await raw.get(seq_key(app, "g", "l")) == b"1"
+            await store.delete(ItemsQuery(app, "g", "l", ("db", "absent")))
+            assert await published() == {"seq": 2, "items": [["db", ""]]}
+            assert await raw.exists(hash_key(app, "g", "l")) == 0
+            assert await watcher.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
+    finally:
+        await watcher.aclose()  # type: ignore[no-untyped-call]
+
+
+async def test_subscriptions_listen_on_their_own_channel(
+    build: Builder, prefix: str, raw: Redis
+) -> None:
+    app = f"{prefix}-app"
+    channel = channel_name(app, "g", "l")
+    async with build("configuration") as store:
+        everything, only_k = Recorder(), Recorder()
+        first = await store.subscribe(ItemsQuery(app, "g", "l"), everything)
+        second = await store.subscribe(ItemsQuery(app, "g", "l", ("k",)), only_k)
+        assert await subscribers(raw, channel) == 1  # one connection serves both
+        assert await subscribers(raw, channel_name(app, "g2", "l")) == 0
+        await first.close()
+        assert await subscribers(raw, channel) == 1
+        await store.set(app, [item("k", "v")], {})
+        assert await only_k.next() == [("k", "v")]
+        await second.close()
+        await second.close()  # closing twice is harmless
+        deadline = time.monotonic() + WAIT
+        while await subscribers(raw, channel) != 0:
+            assert time.monotonic() < deadline, "the unused channel was not unsubscribed"
+            await asyncio.sleep(0.05)
+        await store.set(app, [item("k", "w")], {})
+        assert await everything.quiet() and await only_k.quiet()
+
+
+async def test_changes_from_another_instance_arrive_in_order(
+    build: Builder, prefix: str
+) -> None:
+    app = f"{prefix}-app"
+    async with build("configuration") as store, \
+            build("configuration", name="writer") as writer:
+        everything, only_k, other_group = Recorder(), Recorder(), Recorder()
+        await store.subscribe(ItemsQuery(app, "g", "l"), everything)
+        await store.subscribe(ItemsQuery(app, "g", "l", ("k",)), only_k)
+        await store.subscribe(ItemsQuery(app, "g2", "l"), other_group)
+        expected: list[tuple[str, str]] = []
+        for n in range(30):
+            if n % 7 == 6:
+                await writer.delete(ItemsQuery(app, "g", "l", ("k", "j")))
+                expected += [("k", ""), ("j", "")]
+            elif n % 3 == 0:
+                await writer.set(app, [item("k", f"k{n}"), item("j", f"j{n}")], {})
+                expected += [("k", f"k{n}"), ("j", f"j{n}")]
+            else:
+                await writer.set(app, [item("k", f"k{n}")], {})
+                expected.append(("k", f"k{n}"))
+        await writer.set(f"{app}-other", [item("k", "other app")], {})
+        await writer.set(app, [item("x", "g2", group="g2")], {})
+        assert await everything.changes(len(expected)) == expected
+        assert await only_k.changes(sum(1 for k, _ in expected if k == "k")) == \
+            [change for change in expected if change[0] == "k"]
+        assert await other_group.next() == [("x", "g2")]
+        assert await everything.quiet() and await only_k.quiet()
+
+
+async def test_the_items_of_one_change_arrive_in_one_call(build: Builder, prefix: str) -> None:
+    app = f"{prefix}-app"
+    async with build("configuration") as store:
+        recorder = Recorder()
+        await store.subscribe(ItemsQuery(app, "g", "l"), recorder)
+        await store.set(app, [item("a", "1", tags={"t": "1"}), item("b", "2")], {})
+        call = await asyncio.wait_for(recorder.calls.get(), WAIT)
+        assert [(i.key, i.content, i.group, i.label) for i in call] == [
+            ("a", "1", "g", "l"), ("b", "2", "g", "l")]
+        assert call[0].tags == {"t": "1"}
+
+
+async def test_a_failing_handler_does_not_stop_the_others(build: Builder, prefix: str) -> None:
+    app = f"{prefix}-app"
+
+    def failing(items: Sequence[ConfigurationItem]) -> None:
+        raise RuntimeError("handler bug")
+
+    async with build("configuration") as store:
+        recorder = Recorder()
+        await store.subscribe(ItemsQuery(app, "g", "l"), failing)
+        await store.subscribe(ItemsQuery(app, "g", "l"), recorder)
+        await store.set(app, [item("k", "1")], {})
+        await store.set(app, [item("k", "2")], {})
+        assert await recorder.changes(2) == [("k", "1"), ("k", "2")]
+        assert store.listening.is_set()
+
+
+async def test_close_stops_the_subscriptions(build: Builder, prefix: str, raw: Redis) -> None:
+    app = f"{prefix}-app"
+    channel = channel_name(app, "g", "l")
+    async with build("configuration") as store, \
+            build("configuration", name="writer") as writer:
+        recorder = Recorder()
+        subscription = await store.subscribe(ItemsQuery(app, "g", "l"), recorder)
+        assert store.listening.is_set()
+        await store.close()
+        assert not store.listening.is_set()
+        deadline = time.monotonic() + WAIT
+        while await subscribers(raw, channel) != 0:
+            assert time.monotonic() < deadline, "the pub/sub connection stayed open"
+            await asyncio.sleep(0.05)
+        await writer.set(app, [item("k", "v")], {})
+        assert await recorder.quiet()
+        await subscription.close()  # after the store: harmless
