@@ -2,18 +2,36 @@
 ``pubsub.jetstream``).
 
 Metadata: ``natsURL`` (default ``nats://127.0.0.1:4222``), ``streamName`` (default
-``pylotto``), ``ackWait`` (default ``30s``: a message a subscriber received and did not settle
-for this long — its sidecar died — is delivered again), ``timeout`` (default ``10s``: the limit
-of every call), ``consumerID``, ``maxConcurrentHandlers`` and the ``backOff*`` keys of every
-pub/sub (see :mod:`.base`).
+``pylotto``), ``durableName`` (a prefix for the names of the durable consumers; default none),
+``ackWait`` (default ``30s``: a message a subscriber received and did not settle for this
+long — its sidecar died — is delivered again), ``maxDeliver`` (default -1, no limit: JetStream
+stops delivering a message after this many deliveries, whatever the back-off says),
+``maxAckPending`` (default 10000: messages delivered and not yet acknowledged per consumer
+group, over all its members), ``timeout`` (default ``10s``: the limit of every call),
+``consumerID``, ``maxConcurrentHandlers`` and the ``backOff*`` keys of every pub/sub (see
+:mod:`.base`).
 
 Layout: one stream, ``<streamName>``, holding the subjects ``<streamName>.<topic>`` (topics are
-NATS subject tokens: no spaces, ``*`` or ``>``), created when missing. Each publish waits for
-JetStream's acknowledgement and carries a ``Nats-Msg-Id``, so a publish repeated after a
-timeout is stored once. A consumer group is a durable pull consumer per (group, topic) with
-explicit acks: members of the group pull from it in turn. A message is acknowledged only after
-the handler returned; a failed one is ``nak``'d with the back-off delay and JetStream delivers
-it again (``attempt`` is its ``num_delivered``).
+NATS subjects: dot-separated tokens, no spaces, ``*`` or ``>``), created when missing (file
+storage, limits retention). Unlike Dapr, which publishes on the topic itself into a stream
+created beforehand, the subjects carry the stream name, so the stream can be created by the
+sidecar without claiming every subject. Each publish waits for JetStream's acknowledgement and
+carries a ``Nats-Msg-Id``, so a publish repeated after a timeout is stored once; the metadata
+travels in the ``Pylotto-Metadata`` header. A consumer group is a durable pull consumer per
+(group, topic) (``durable_name``), explicit acks, deliver-all (a group created after some
+publishes also gets the messages the stream still holds); members of the group pull from it in
+turn. Its settings (``ackWait``, ``maxDeliver``, ``maxAckPending``) are applied again at each
+subscribe.
+
+Delivery: a subscription pulls a message only when one of its ``maxConcurrentHandlers`` slots is
+free (so ``max_ack_pending``, which counts for the whole group, is not used for that bound:
+set to ``maxConcurrentHandlers`` it would throttle a group of several sidecars to one
+sidecar's worth). A message is acknowledged only after the handler returned; a failed one is
+``nak``'d with the back-off delay and JetStream delivers it again, to any member (``attempt``
+is its ``num_delivered``); one given up on is acknowledged (dropped with an error log). A
+closing subscription naks what it has not finished, so it is delivered again at once.
+Limitation: a handler call running longer than ``ackWait`` lets JetStream deliver the message
+again meanwhile (handled twice): keep ``ackWait`` above the slowest handler call.
 """
 
 from __future__ import annotations
@@ -25,7 +43,7 @@ import re
 import uuid
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.base import (
@@ -42,14 +60,24 @@ from pylotto.types import Metadata
 
 FETCH_WAIT = 1.0
 """How long one pull waits for a message before the loop looks around again."""
-_TOKEN = re.compile(r"^[^\s*>]+$")
+_SUBJECT = re.compile(r"^[^\s*>.]+(\.[^\s*>.]+)*$")
 
 
 class NatsSettings(PubSubSettings):
     nats_url: str = Field("nats://127.0.0.1:4222", alias="natsURL", min_length=1)
     stream_name: str = Field("pylotto", alias="streamName", pattern=r"^[A-Za-z0-9_-]+$")
+    durable_name: str = Field("", alias="durableName", pattern=r"^[A-Za-z0-9_-]*$")
     ack_wait: Duration = Field(30.0, alias="ackWait", gt=0)
+    max_deliver: int = Field(-1, alias="maxDeliver")
+    max_ack_pending: int = Field(10_000, alias="maxAckPending", ge=1)
     timeout: Duration = Field(10.0, alias="timeout", gt=0)
+
+    @field_validator("max_deliver")
+    @classmethod
+    def _some_or_unlimited(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError("expected a positive number of deliveries, or -1 for no limit")
+        return value
 
 
 def map_error(exc: BaseException, what: str) -> PylottoError:
@@ -65,11 +93,11 @@ def map_error(exc: BaseException, what: str) -> PylottoError:
     return Internal(f"{what}: nats: {type(exc).__name__} {exc}")
 
 
-def durable_name(group: str, topic: str) -> str:
+def durable_name(group: str, topic: str, prefix: str = "") -> str:
     """A consumer name NATS accepts (no ``.``, ``*``, ``>`` or spaces), stable per pair."""
     readable = re.sub(r"[^A-Za-z0-9_-]", "_", f"{group}__{topic}")[:48]
     digest = hashlib.sha256(f"{group}\0{topic}".encode()).hexdigest()[:12]
-    return f"{readable}_{digest}"
+    return f"{prefix}{'_' if prefix else ''}{readable}_{digest}"
 
 
 class _NatsSubscription(BrokerSubscription):
@@ -167,30 +195,42 @@ class NATSJetStreamPubSub(PubSub):
 
     async def close(self) -> None:
         await asyncio.gather(*(s.close() for s in list(self._subscriptions)))
-        connection, self.connection = self.connection, None
-        if connection is not None:
-            try:
-                async with asyncio.timeout(self.settings.timeout):
+        connection, self.connection, self.js = self.connection, None, None
+        if connection is None:
+            return
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                if connection.is_connected:
                     await connection.drain()
-            except Exception:
+                    return
+        except Exception as exc:
+            self.context.logger.debug("pubsub %s: draining: %r", self.name, exc)
+        try:  # not connected (a server away must not fail the shutdown)
+            async with asyncio.timeout(self.settings.timeout):
                 await connection.close()
+        except Exception as exc:
+            self.context.logger.debug("pubsub %s: closing: %r", self.name, exc)
 
     async def ping(self) -> None:
         if self.connection is None or not self.connection.is_connected:
             raise Unavailable(f"{self.what}: nats is not connected")
 
     def subject(self, topic: str) -> str:
-        if not _TOKEN.match(topic):
+        if not _SUBJECT.match(topic):
             raise InvalidArgument(f"{self.what}: topic {topic!r} is not a NATS subject "
-                                  "(no spaces, '*' or '>')")
+                                  "(dot-separated tokens without spaces, '*' or '>')")
         return f"{self.settings.stream_name}.{topic}"
 
     async def publish(self, topic: str, data: bytes, metadata: Metadata) -> None:
         subject = self.subject(topic)
         headers = {"Nats-Msg-Id": str(uuid.uuid4()),
                    "Pylotto-Metadata": json.dumps(dict(metadata))}
-        if self.js is None:
+        if self.js is None or self.connection is None:
             raise Unavailable(f"{self.what} is not open")
+        if not self.connection.is_connected:
+            # fail now rather than after the timeout (and leave nothing in the client's
+            # reconnect buffer that would be published once the server is back)
+            raise Unavailable(f"{self.what}: nats is not connected")
         try:
             async with asyncio.timeout(self.settings.timeout):
                 await self.js.publish(subject, data, headers=headers,
@@ -202,13 +242,18 @@ class NATSJetStreamPubSub(PubSub):
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         group = self.consumer_group(metadata)
-        durable = durable_name(group, topic)
+        durable = durable_name(group, topic, self.settings.durable_name)
         config = ConsumerConfig(
             durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL, ack_wait=self.settings.ack_wait,
-            max_deliver=-1, max_ack_pending=10_000, filter_subject=self.subject(topic))
+            max_deliver=self.settings.max_deliver, max_ack_pending=self.settings.max_ack_pending,
+            filter_subject=self.subject(topic))
+        if self.js is None:
+            raise Unavailable(f"{self.what} is not open")
         try:
             async with asyncio.timeout(self.settings.timeout):
+                # create the consumer, or apply the settings to the existing one
+                await self.js.add_consumer(self.settings.stream_name, config)
                 pull = await self.js.pull_subscribe(self.subject(topic), durable=durable,
                                                     stream=self.settings.stream_name,
                                                     config=config)

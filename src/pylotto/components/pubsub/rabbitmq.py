@@ -1,20 +1,41 @@
 """``rabbitmq``: pub/sub on RabbitMQ (Dapr's ``pubsub.rabbitmq``), with aio-pika.
 
 Metadata: ``connectionString`` (default ``amqp://guest:guest@127.0.0.1:5672/``),
-``exchangeKind`` (``fanout``, default, or ``topic``), ``queueType`` (``quorum``, default, or
-``classic``), ``timeout`` (default ``10s``: the limit of every call), ``consumerID``,
-``maxConcurrentHandlers`` (the channel's prefetch) and the ``backOff*`` keys of every pub/sub
-(see :mod:`.base`).
+``exchangeKind`` (``fanout``, default, or ``topic``), ``durable`` (default true: the group
+queues survive a broker restart), ``deletedWhenUnused`` (default false: a group queue is kept
+while the group has no subscriber, so it keeps the messages published meanwhile),
+``queueType`` (``quorum`` or ``classic``; default quorum, classic when ``durable`` is false or
+``deletedWhenUnused`` true, which quorum queues do not allow), ``prefetchCount`` (messages the
+broker sends a subscription ahead of its acknowledgements; default ``maxConcurrentHandlers``,
+0 = no limit), ``timeout`` (default ``10s``: the limit of every call), ``consumerID``,
+``maxConcurrentHandlers`` and the ``backOff*`` keys of every pub/sub (see :mod:`.base`).
+Unlike Dapr (``durable`` false and ``deletedWhenUnused`` true by default) the defaults keep a
+group's messages while nobody listens, as the pub/sub contract asks.
 
-Layout: one durable exchange per topic (the topic name); a consumer group is a durable queue
+Layout: one durable exchange per topic (the topic name; always durable, whatever ``durable``
+says, so that components that differ in it can share a topic); a consumer group is a queue
 ``<group>-<topic>`` bound to it, so members of a group take turns and every group gets every
-message. Publishes are persistent and wait for the broker's confirm. A subscriber acknowledges
-a message only after the handler returned; a failed one stays unacknowledged while the back-off
-runs and is handled again; if the sidecar goes away meanwhile, RabbitMQ hands it to another
-member (unacknowledged messages are never lost). Quorum queues count deliveries
-(``x-delivery-count``), which gives ``attempt``. The connection is robust: after an outage it
-reconnects and restores queues and consumers by itself; publishes meanwhile fail with
-Unavailable.
+message. Publishes are persistent (delivery mode 2) and wait for the broker's confirm.
+
+Delivery: a subscriber acknowledges a message only after the handler returned. A failed one
+stays unacknowledged while the back-off runs (without holding a handler slot) and is handed to
+the handler again; if the sidecar goes away meanwhile, RabbitMQ hands it to another member
+(unacknowledged messages are never lost). A message given up on is acknowledged (dropped with
+an error log). A closing subscription nacks (requeues) what it has not finished. Quorum queues
+count deliveries (``x-delivery-count``, from the second delivery on), which gives ``attempt``
+across sidecars; on classic queues a message the broker delivers again is known only as
+redelivered, so it starts at ``attempt`` 2 whatever its history. Retries within one sidecar
+count locally on top.
+
+The connection is robust: after an outage it reconnects and restores queues and consumers by
+itself; publishes meanwhile fail with Unavailable.
+
+Limitations: RabbitMQ closes a channel holding a message unacknowledged longer than its
+``consumer_timeout`` (30 minutes by default); a message retried in the sidecar for that long
+(``backOffMaxElapsedTime`` 0 or above 30 minutes) makes the broker close the subscription's
+channel and requeue its messages. A delivery the sidecar received on a connection that then
+dropped cannot be settled any more: the broker delivers it again (possibly to another member)
+while the sidecar may still finish it, so it can be handled twice (at-least-once).
 """
 
 from __future__ import annotations
@@ -24,7 +45,7 @@ import json
 import uuid
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
@@ -40,8 +61,30 @@ class RabbitMQSettings(PubSubSettings):
     connection_string: str = Field("amqp://guest:guest@127.0.0.1:5672/",
                                    alias="connectionString", min_length=1)
     exchange_kind: Literal["fanout", "topic"] = Field("fanout", alias="exchangeKind")
-    queue_type: Literal["quorum", "classic"] = Field("quorum", alias="queueType")
+    durable: bool = True
+    deleted_when_unused: bool = Field(False, alias="deletedWhenUnused")
+    queue_type: Literal["quorum", "classic"] | None = Field(None, alias="queueType")
+    prefetch_count: int | None = Field(None, alias="prefetchCount", ge=0)
     timeout: Duration = Field(10.0, alias="timeout", gt=0)
+
+    @field_validator("queue_type")
+    @classmethod
+    def _quorum_is_durable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "quorum" and (not info.data.get("durable", True)
+                                  or info.data.get("deleted_when_unused", False)):
+            raise ValueError("quorum queues are durable and never deleted when unused; "
+                             "use queueType classic")
+        return value
+
+    def queue_kind(self) -> str:
+        if self.queue_type:
+            return self.queue_type
+        return "quorum" if self.durable and not self.deleted_when_unused else "classic"
+
+    def prefetch(self) -> int:
+        if self.prefetch_count is None:
+            return self.max_concurrent_handlers
+        return self.prefetch_count
 
 
 def map_error(exc: BaseException, what: str) -> PylottoError:
@@ -57,6 +100,11 @@ def map_error(exc: BaseException, what: str) -> PylottoError:
                   | aiormq.exceptions.ConnectionClosed):
         return Unavailable(f"{what}: rabbitmq unreachable: {type(exc).__name__} {exc}")
     return Internal(f"{what}: rabbitmq: {type(exc).__name__} {exc}")
+
+
+def queue_name(group: str, topic: str) -> str:
+    """The queue of consumer group ``group`` on ``topic`` (Dapr's ``<consumerID>-<topic>``)."""
+    return f"{group}-{topic}"
 
 
 class _QueueSubscription(BrokerSubscription):
@@ -76,11 +124,12 @@ class _QueueSubscription(BrokerSubscription):
         settings = self.pubsub.settings
         async with asyncio.timeout(settings.timeout):
             self.channel = await self.pubsub.connection.channel()
-            await self.channel.set_qos(prefetch_count=settings.max_concurrent_handlers)
+            await self.channel.set_qos(prefetch_count=settings.prefetch())
             exchange = await self.pubsub.exchange(self.channel, self.topic)
-            arguments = {"x-queue-type": settings.queue_type}
-            self.queue = await self.channel.declare_queue(f"{self.group}-{self.topic}",
-                                                          durable=True, arguments=arguments)
+            arguments = {"x-queue-type": settings.queue_kind()}
+            self.queue = await self.channel.declare_queue(
+                queue_name(self.group, self.topic), durable=settings.durable,
+                auto_delete=settings.deleted_when_unused, arguments=arguments)
             await self.queue.bind(exchange, routing_key=self.topic)
             self.tag = await self.queue.consume(self._inbox.put)
 
@@ -161,9 +210,16 @@ class RabbitMQPubSub(PubSub):
                 self.context.logger.debug("pubsub %s: closing: %r", self.name, exc)
 
     async def ping(self) -> None:
-        if self.connection is None or self.connection.is_closed or \
-                not self.connection.connected.is_set():
+        """A round trip to the broker (a passive declare of ``amq.fanout``, which always
+        exists), on the publishing channel."""
+        connection = self.connection
+        if connection is None or connection.is_closed or not connection.connected.is_set():
             raise Unavailable(f"{self.what}: rabbitmq is not connected")
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await self._publisher.get_exchange("amq.fanout", ensure=True)
+        except Exception as exc:
+            raise map_error(exc, self.what) from exc
 
     async def exchange(self, channel: Any, topic: str) -> Any:
         import aio_pika

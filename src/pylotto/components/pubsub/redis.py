@@ -9,25 +9,54 @@ Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``en
 - ``processingTimeout`` (default ``60s``): a message delivered to a consumer and not
   acknowledged for this long — its sidecar died — is claimed by another consumer of the group.
 - ``redeliverInterval`` (default ``15s``): how often each subscription looks for such messages.
+- ``concurrency``: Dapr's name for ``maxConcurrentHandlers`` (used when that key is not given).
+- ``queueDepth``: accepted for Dapr component files, without effect: a subscription reads a
+  message only when one of its ``maxConcurrentHandlers`` slots is free, so nothing queues in
+  the sidecar.
 
-Layout: one stream per topic (the topic name is the key), entries ``{data, metadata}``. A
-subscription is a consumer (a unique name) of the stream's consumer group; the group is
-created at the stream's beginning (``0``, as Dapr does), so a group that did not exist yet
-still gets every message the stream holds. A message is acknowledged (``XACK``) only after the
-handler returned; a failed one stays pending and is retried after the back-off, with its
-idle time reset so no other consumer steals it meanwhile; ``attempt`` is Redis' delivery count.
+Layout: one stream per topic (the topic name is the key), entries ``{data, metadata}``
+(metadata as a JSON object). A consumer group of the stream is a pylotto consumer group; each
+subscription reads as one consumer of it (``XREADGROUP``), named after the group, the host, the
+app, the sidecar's data directory and the subscription's rank among those of the same topic
+and group in the sidecar — stable across restarts, so consumers do not pile up in the group.
+The group is created with ``MKSTREAM`` at id ``0`` (as Dapr does): a group created before the
+first publish gets every message, and a group created later also gets the messages the stream
+still holds (``maxLenApprox`` bounds that history). If the stream or group disappears (deleted,
+server restarted without persistence) the subscription creates it again.
+
+Delivery: a message is acknowledged (``XACK``) only after the handler returned. A failed one
+stays pending and is handed to the handler again after the back-off; before each retry its
+idle time is reset and its delivery count set (``XCLAIM ... JUSTID RETRYCOUNT``), so Redis'
+delivery count is the number of attempts. ``attempt`` is that count. Messages left pending by a
+consumer that went away (its sidecar died) are taken over after ``processingTimeout`` by the
+next scan (every ``redeliverInterval``) of any member: ``XPENDING ... IDLE`` then ``XCLAIM``,
+one message per scan step (``XAUTOCLAIM`` does the same in one call but does not report the
+delivery count, which ``attempt`` needs; and claiming one at a time never leaves claimed
+messages idling in the sidecar where another member could claim them again). A subscription
+closing hands the messages it did not finish back at once (their idle time set to
+``processingTimeout``), so the next scan of any member takes them.
+
+Needs Redis 6.2 or later (``XPENDING ... IDLE``). Each subscription's blocking read
+(``XREADGROUP ... BLOCK 1000``) borrows a connection of the component's pool for up to a
+second: give ``poolSize`` more connections than the component has subscriptions, or publishes
+wait (within ``timeout``) for a free one.
+
+Limitation (as in Dapr): a handler call running longer than ``processingTimeout``, or a
+back-off longer than it, lets another member (or the next scan of the same one) claim the
+message meanwhile, so it may be handled twice: keep ``processingTimeout`` above the slowest
+handler call and above ``backOffMaxInterval`` (plus its randomization).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
-import uuid
-from collections import deque
+import socket
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.base import (
@@ -41,7 +70,7 @@ from pylotto.components.pubsub.base import (
 )
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
 from pylotto.components.redis_client import RedisClient, RedisSettings
-from pylotto.errors import PylottoError
+from pylotto.errors import Internal, PylottoError
 from pylotto.metadata import Duration
 from pylotto.types import Metadata
 
@@ -53,6 +82,21 @@ class RedisPubSubSettings(PubSubSettings, RedisSettings):
     max_len_approx: int | None = Field(None, alias="maxLenApprox", ge=1)
     processing_timeout: Duration = Field(60.0, alias="processingTimeout", gt=0)
     redeliver_interval: Duration = Field(15.0, alias="redeliverInterval", gt=0)
+    concurrency: int | None = Field(None, alias="concurrency", ge=1)
+    queue_depth: int | None = Field(None, alias="queueDepth", ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _concurrency(cls, data: Any) -> Any:
+        """Dapr's ``concurrency`` stands for ``maxConcurrentHandlers`` when that is absent."""
+        if not isinstance(data, dict):
+            return data
+        by_lower = {str(key).lower(): key for key in data}
+        given = by_lower.get("concurrency")
+        if given is not None and not {"maxconcurrenthandlers",
+                                      "max_concurrent_handlers"} & by_lower.keys():
+            return {**data, "max_concurrent_handlers": data[given]}
+        return data
 
 
 def _entry(data: bytes, metadata: Metadata) -> dict[str, Any]:
@@ -61,7 +105,7 @@ def _entry(data: bytes, metadata: Metadata) -> dict[str, Any]:
 
 class _StreamSubscription(BrokerSubscription):
     def __init__(self, pubsub: RedisStreamsPubSub, topic: str, group: str,
-                 handler: Handler) -> None:
+                 handler: Handler, consumer: str) -> None:
         settings = pubsub.settings
         super().__init__(topic, handler, slots=settings.max_concurrent_handlers,
                          policy=settings.retry_policy(), logger=pubsub.context.logger,
@@ -69,9 +113,9 @@ class _StreamSubscription(BrokerSubscription):
         self.client = pubsub.client
         self.settings = settings
         self.group = group
-        self.consumer = f"{group}-{uuid.uuid4().hex[:12]}"
-        self._ready: deque[Delivery] = deque()
-        self._last_claim = 0.0
+        self.consumer = consumer
+        self._idle_ms = int(settings.processing_timeout * 1000)
+        self._next_scan = 0.0
 
     async def ensure_group(self) -> None:
         import redis.exceptions
@@ -86,43 +130,60 @@ class _StreamSubscription(BrokerSubscription):
         await self.client.call(create)
 
     def _delivery(self, entry_id: bytes, fields: dict[bytes, bytes], attempt: int) -> Delivery:
-        metadata = json.loads(fields.get(b"metadata") or b"{}")
-        message = Message(self.topic, bytes(fields.get(b"data") or b""), metadata,
-                          attempt=attempt)
+        try:
+            metadata = json.loads(fields.get(b"metadata") or b"{}")
+        except ValueError:  # an entry some other program wrote
+            metadata = {}
+        message = Message(self.topic, bytes(fields.get(b"data") or b""),
+                          {str(k): str(v) for k, v in dict(metadata).items()}, attempt=attempt)
         return Delivery(message, token=entry_id, failures=attempt - 1)
 
     async def receive(self) -> Delivery:
-        while not self._ready:
-            loop = asyncio.get_running_loop()
-            if loop.time() - self._last_claim >= self.settings.redeliver_interval:
-                self._last_claim = loop.time()
-                await self._claim_abandoned()
-                if self._ready:
-                    break
-            reply = await self.client.call(lambda r: r.xreadgroup(
-                self.group, self.consumer, {self.topic: ">"}, count=1, block=BLOCK_MS))
-            for _, entries in reply or []:
-                for entry_id, fields in entries:
-                    self._ready.append(self._delivery(entry_id, fields, 1))
-        return self._ready.popleft()
+        while True:
+            try:
+                delivery = await self._next()
+            except Internal as exc:
+                if "NOGROUP" not in exc.message:
+                    raise
+                self.log.warning("%s: the stream or its group is gone; creating it again",
+                                 self.where)
+                await self.ensure_group()
+                continue
+            if delivery is not None:
+                return delivery
 
-    async def _claim_abandoned(self) -> None:
-        """Take over messages another consumer of the group left pending too long."""
-        idle_ms = int(self.settings.processing_timeout * 1000)
-        pending = await self.client.call(lambda r: r.xpending_range(
-            self.topic, self.group, min="-", max="+", count=100, idle=idle_ms))
-        for row in pending:
-            claimed = await self._claim(row["message_id"], idle_ms)
+    async def _next(self) -> Delivery | None:
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._next_scan:
+            claimed = await self._claim_abandoned()
+            if claimed is not None:
+                return claimed  # look again at once: there may be more
+            self._next_scan = loop.time() + self.settings.redeliver_interval
+        reply = await self.client.call(lambda r: r.xreadgroup(
+            self.group, self.consumer, {self.topic: ">"}, count=1, block=BLOCK_MS))
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                return self._delivery(entry_id, fields, 1)
+        return None
+
+    async def _claim_abandoned(self) -> Delivery | None:
+        """Take over one message of the group left pending longer than processingTimeout."""
+        while True:
+            pending = await self.client.call(lambda r: r.xpending_range(
+                self.topic, self.group, min="-", max="+", count=1, idle=self._idle_ms))
+            if not pending:
+                return None
+            entry, delivered = pending[0]["message_id"], int(pending[0]["times_delivered"])
+            claimed = await self._claim(entry)
             for entry_id, fields in claimed:
-                if fields is not None:  # None: the entry was trimmed away
-                    self._ready.append(self._delivery(
-                        entry_id, fields, int(row["times_delivered"]) + 1))
-                else:
-                    await self._ack_id(entry_id)
+                if fields is not None:
+                    return self._delivery(entry_id, fields, delivered + 1)
+                await self._ack_id(entry_id)  # trimmed away (Redis < 7 still lists it)
+            # someone else claimed it first, or it was trimmed: look again
 
-    async def _claim(self, entry_id: bytes, idle_ms: int, **options: Any) -> Any:
+    async def _claim(self, entry_id: bytes) -> Any:
         return await self.client.call(lambda r: r.xclaim(
-            self.topic, self.group, self.consumer, idle_ms, [entry_id], **options))
+            self.topic, self.group, self.consumer, self._idle_ms, [entry_id]))
 
     async def _ack_id(self, entry_id: bytes) -> None:
         await self.client.call(lambda r: r.xack(self.topic, self.group, entry_id))
@@ -131,8 +192,17 @@ class _StreamSubscription(BrokerSubscription):
         await self._ack_id(delivery.token)
 
     async def before_retry(self, delivery: Delivery) -> None:
-        # reset the idle time, so that no other consumer claims it while we retry
-        await self._claim(delivery.token, 0, justid=True)
+        # ours again (idle time 0, so no other member claims it while the handler runs), and
+        # Redis counts this delivery
+        await self.client.call(lambda r: r.xclaim(
+            self.topic, self.group, self.consumer, 0, [delivery.token], justid=True,
+            retrycount=delivery.failures + 1))
+
+    async def release(self, delivery: Delivery) -> None:
+        # claimable by the next scan of any member at once (not after processingTimeout)
+        await self.client.call(lambda r: r.xclaim(
+            self.topic, self.group, self.consumer, 0, [delivery.token], justid=True,
+            idle=self._idle_ms))
 
 
 class RedisStreamsPubSub(PubSub):
@@ -144,6 +214,8 @@ class RedisStreamsPubSub(PubSub):
         super().__init__(name, settings, context)
         self.client = RedisClient(settings, f"pubsub {name}")
         self._subscriptions: set[_StreamSubscription] = set()
+        self._consumers: set[str] = set()
+        """Consumer names of the live subscriptions (and those being set up)."""
 
     async def init(self) -> None:
         await self.client.open()
@@ -180,9 +252,40 @@ class RedisStreamsPubSub(PubSub):
                 for e, result in zip(entries, results, strict=True)
                 if isinstance(result, Exception)]
 
-    async def subscribe(self, topic: str, handler: Handler, metadata: Metadata) -> Subscription:
-        subscription = _StreamSubscription(self, topic, self.consumer_group(metadata), handler)
-        await subscription.ensure_group()
-        subscription.start()
-        return Registered(subscription, self._subscriptions)
+    def _reserve_consumer(self, topic: str, group: str) -> str:
+        """A consumer name for a new subscription to ``topic`` in ``group``: the lowest rank
+        no live subscription of this sidecar uses (so a restart reuses the same names)."""
+        seed = (f"{socket.gethostname()}\0{self.context.app_id}\0{self.context.data_dir}"
+                f"\0{topic}")
+        base = f"{group}-{hashlib.sha256(seed.encode()).hexdigest()[:12]}"
+        rank = 0
+        while f"{base}-{rank}" in self._consumers:
+            rank += 1
+        name = f"{base}-{rank}"
+        self._consumers.add(name)
+        return name
 
+    async def subscribe(self, topic: str, handler: Handler, metadata: Metadata) -> Subscription:
+        group = self.consumer_group(metadata)
+        consumer = self._reserve_consumer(topic, group)
+        subscription = _StreamSubscription(self, topic, group, handler, consumer)
+        try:
+            await subscription.ensure_group()
+        except BaseException:
+            self._consumers.discard(consumer)
+            raise
+        subscription.start()
+        return _RedisRegistered(subscription, self._subscriptions, self._consumers)
+
+
+class _RedisRegistered(Registered):
+    """Closing also frees the subscription's consumer name."""
+
+    def __init__(self, inner: _StreamSubscription, registry: set[Any], names: set[str]) -> None:
+        super().__init__(inner, registry)
+        self._consumer = inner.consumer
+        self._names = names
+
+    async def close(self) -> None:
+        await super().close()
+        self._names.discard(self._consumer)
