@@ -2,8 +2,13 @@
 
     tracing:
       sampling_rate: 1              # 0..1 of new traces; a caller's sampled flag is kept
-      exporter: otlp-grpc           # otlp-grpc (to an OpenTelemetry collector), or console
-      endpoint: 127.0.0.1:4317      # the collector's OTLP gRPC address
+      exporter: otlp-grpc           # otlp-grpc, otlp-http, zipkin or console
+      endpoint: 127.0.0.1:4317      # where spans go (default by exporter, see below)
+
+Exporters and their default endpoints: ``otlp-grpc`` (OTLP over gRPC to an OpenTelemetry
+collector, Jaeger...: ``127.0.0.1:4317``), ``otlp-http`` (OTLP protobuf over HTTP:
+``http://127.0.0.1:4318/v1/traces``), ``zipkin`` (Zipkin's JSON v2 API:
+``http://127.0.0.1:9411/api/v2/spans``), ``console`` (spans printed to stdout).
 
 Spans: one server span per API call (gRPC and HTTP; its parent is the caller's
 ``traceparent`` / ``tracestate``, from gRPC metadata or HTTP headers, Layotto's
@@ -33,8 +38,8 @@ class TracingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     sampling_rate: float = Field(1.0, ge=0.0, le=1.0, alias="samplingRate")
-    exporter: Literal["otlp-grpc", "console"] = "otlp-grpc"
-    endpoint: str = "127.0.0.1:4317"
+    exporter: Literal["otlp-grpc", "otlp-http", "zipkin", "console"] = "otlp-grpc"
+    endpoint: str = Field("", description="default: the exporter's usual local address")
     service_name: str = Field("", description="default: the app id, else pylotto")
 
 
@@ -108,11 +113,29 @@ class Tracing:
             self._provider.shutdown()
 
 
+DEFAULT_ENDPOINTS = {
+    "otlp-grpc": "127.0.0.1:4317",
+    "otlp-http": "http://127.0.0.1:4318/v1/traces",
+    "zipkin": "http://127.0.0.1:9411/api/v2/spans",
+}
+
+
 def _exporter(config: TracingConfig) -> Any:
+    endpoint = config.endpoint or DEFAULT_ENDPOINTS.get(config.exporter, "")
     if config.exporter == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
+    if config.exporter == "otlp-http":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as OTLPHttpSpanExporter,
+        )
+
+        return OTLPHttpSpanExporter(endpoint=endpoint)
+    if config.exporter == "zipkin":
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        return ZipkinExporter(endpoint=endpoint)
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter(endpoint=config.endpoint, insecure=True)
+    return OTLPSpanExporter(endpoint=endpoint, insecure=True)

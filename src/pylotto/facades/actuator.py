@@ -44,6 +44,9 @@ async def liveness(request: web.Request) -> web.Response:
 async def readiness(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME_KEY]
     components = {"runtime_startup": _startup(request)}
+    if runtime.started and not runtime.listening:
+        components["runtime_startup"] = {"status": "INIT",
+                                         "details": {"reason": "opening the API listeners"}}
     if runtime.started:
         health = await runtime.check_readiness()
         components.update({label: h.as_json() for label, h in health.items()})
