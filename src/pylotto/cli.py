@@ -66,6 +66,9 @@ def main() -> None:
               type=click.Choice(["text", "json"]))
 @click.option("--uvloop/--no-uvloop", default=True, show_default=True,
               help="Run on uvloop when installed.")
+@click.option("--hot-reload/--no-hot-reload", "hot_reload", default=None,
+              help="Watch the component files and apply their changes while running "
+                   "(default: on, or the config's hot_reload.enabled).")
 @click.argument("app_command", nargs=-1, type=click.UNPROCESSED)
 def run(
     config_path: Path | None,
@@ -85,6 +88,7 @@ def run(
     log_level: str,
     log_format: str,
     uvloop: bool,
+    hot_reload: bool | None,
     app_command: tuple[str, ...],
 ) -> None:
     """Run the sidecar until SIGTERM or SIGINT.
@@ -104,9 +108,14 @@ def run(
         folders = [*resources_paths, *components_paths]
         if folders:
             cfg = with_manifests(cfg, folders, explicit_config=config_path is not None)
+        if hot_reload is not None:
+            cfg = cfg.model_copy(update={"hot_reload": cfg.hot_reload.model_copy(
+                update={"enabled": hot_reload})})
+        from pylotto.hotreload import ComponentSources
         from pylotto.server import serve  # after logging is set up
 
-        code = _run_loop(serve(cfg, app_command), uvloop)
+        sources = ComponentSources(config_path, tuple(folders))
+        code = _run_loop(serve(cfg, app_command, sources), uvloop)
     except ConfigError as exc:
         click.echo(f"pylotto: {exc.message}", err=True)
         sys.exit(2)

@@ -144,6 +144,16 @@ class ListenConfig(_Model):
     actuator: str = "127.0.0.1:34999"
 
 
+class HotReloadConfig(_Model):
+    """Component files (the config file's components and the manifests of the resources
+    folders) watched while running; see docs/operations.md."""
+
+    enabled: bool = True
+    interval_seconds: float = Field(1.0, gt=0, description="how often files are checked")
+    drain_seconds: float = Field(5.0, ge=0, description="how long a replaced or removed "
+                                 "component stays open for the calls already using it")
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "pylotto"
@@ -165,6 +175,7 @@ class RuntimeConfig(_Model):
     tracing: TracingConfig | None = None
     mtls: MtlsConfig | None = None
     tls: TlsConfig | None = None
+    hot_reload: HotReloadConfig = Field(default_factory=HotReloadConfig)
     source: str = "<embedded default>"
 
     def of(self, capability: str) -> list[ComponentSpec]:

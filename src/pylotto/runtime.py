@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,26 @@ class ComponentHealth:
 
 
 @dataclass
+class ReloadResult:
+    """What a hot reload did, by component label (``state.orders``)."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    """Components that could not start, and why; the old one (if any) keeps serving."""
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.failed)
+
+    def summary(self) -> str:
+        parts = [f"{what} {', '.join(labels)}" for what, labels in
+                 (("added", self.added), ("changed", self.changed), ("removed", self.removed),
+                  ("failed", list(self.failed))) if labels]
+        return "; ".join(parts) or "nothing changed"
+
+
+@dataclass
 class Runtime:
     """Owns every component and capability service of one sidecar."""
 
@@ -66,6 +87,8 @@ class Runtime:
     components: dict[str, dict[str, Component]] = field(default_factory=dict)
     health: dict[str, ComponentHealth] = field(default_factory=dict)
     started: bool = False
+    listening: bool = False
+    """Set by the server once every API listener accepts calls (readiness waits for it)."""
     started_at: float = 0.0
     extended_metadata: dict[str, str] = field(default_factory=dict)
     """Attributes the app set (Dapr's SetMetadata), reported back by GetMetadata."""
@@ -73,6 +96,8 @@ class Runtime:
     """Set by an API call asking the sidecar to stop (Dapr's Shutdown)."""
 
     def __post_init__(self) -> None:
+        self._reload_lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
         self.rate_limiter = RateLimiter(self.config.rate_limits)
         self.metrics = Metrics()
         self.tracing = Tracing(self.config.tracing, self.config.app.id)
@@ -100,26 +125,12 @@ class Runtime:
             built = self.components.setdefault(capability, {})
             for spec in self.config.of(capability):
                 label = f"{capability}.{spec.name}"
-                cls = resolve(capability, spec.type)
-                metadata = {**spec.metadata, **await self._read_secrets(spec)}
-                settings = decode(cls.Settings, metadata, component=label)
-                component = cls(
-                    spec.name,
-                    settings,
-                    ComponentContext(
-                        app_id=self.context.app_id,
-                        data_dir=self.config.data_dir,
-                        logger=logging.getLogger(f"pylotto.component.{label}"),
-                    ),
-                )
                 try:
-                    await asyncio.wait_for(component.init(), INIT_TIMEOUT_SECONDS)
-                except (PylottoError, OSError, TimeoutError) as exc:
-                    self.health[label] = ComponentHealth("DOWN", str(exc), spec.type)
+                    component = await self._build(spec)
+                except ConfigError as exc:
+                    self.health[label] = ComponentHealth("DOWN", exc.message, spec.type)
                     await self._close_all()
-                    raise ConfigError(
-                        f"component {label} ({spec.type}) failed to start: {exc}"
-                    ) from exc
+                    raise
                 built[spec.name] = component
                 self.health[label] = ComponentHealth("UP", type=spec.type)
                 log.debug("component %s (%s) ready", label, spec.type)
@@ -128,6 +139,99 @@ class Runtime:
             await service.start()
         self.started = True
         self.started_at = time.time()
+
+    async def _build(self, spec: ComponentSpec) -> Component:
+        """A new, initialised component of ``spec``; ConfigError when it cannot start."""
+        label = f"{spec.capability}.{spec.name}"
+        cls = resolve(spec.capability, spec.type)
+        metadata = {**spec.metadata, **await self._read_secrets(spec)}
+        settings = decode(cls.Settings, metadata, component=label)
+        component = cls(spec.name, settings, ComponentContext(
+            app_id=self.context.app_id,
+            data_dir=self.config.data_dir,
+            logger=logging.getLogger(f"pylotto.component.{label}"),
+        ))
+        try:
+            await asyncio.wait_for(component.init(), INIT_TIMEOUT_SECONDS)
+        except (PylottoError, OSError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                await component.close()
+            raise ConfigError(f"component {label} ({spec.type}) failed to start: {exc}") from exc
+        return component
+
+    # ---- hot reload ----------------------------------------------------------------------
+
+    async def reload_components(self, specs: list[ComponentSpec]) -> ReloadResult:
+        """Make the running components those of ``specs``: start the new and the changed ones,
+        swap them in, then close the replaced and removed ones once calls already holding them
+        have had :attr:`HotReloadConfig.drain_seconds` to finish. Untouched components are not
+        touched. A component that fails to start is reported and the old one (if any) keeps
+        serving."""
+        async with self._reload_lock:
+            result = ReloadResult()
+            running = {(s.capability, s.name): s for s in self.config.components}
+            wanted = {(s.capability, s.name): s for s in specs}
+            applied = dict(running)
+            for capability in CAPABILITIES:  # secret stores first: others may read them
+                for key, spec in wanted.items():
+                    if key[0] != capability or running.get(key) == spec:
+                        continue
+                    label = f"{capability}.{spec.name}"
+                    try:
+                        component = await self._build(spec)
+                    except ConfigError as exc:
+                        log.error("hot reload: %s", exc.message)
+                        result.failed[label] = exc.message
+                        continue
+                    await self._swap(capability, spec.name, component, spec.type)
+                    (result.changed if key in running else result.added).append(label)
+                    applied[key] = spec
+            for capability in reversed(list(CAPABILITIES)):
+                for key in [k for k in running if k[0] == capability and k not in wanted]:
+                    await self._swap(capability, key[1], None, running[key].type)
+                    result.removed.append(f"{capability}.{key[1]}")
+                    del applied[key]
+            self.config = self.config.model_copy(update={"components": list(applied.values())})
+            return result
+
+    async def _swap(self, capability: str, name: str, new: Component | None,
+                    type_name: str) -> None:
+        """Put ``new`` in place of component ``name`` (None: remove it); the old one closes
+        after the drain time."""
+        label = f"{capability}.{name}"
+        service = self._service_of(capability)
+        await service.detach(name)
+        table = self.components.setdefault(capability, {})
+        old = table.pop(name, None) if new is None else table.get(name)
+        if new is None:
+            self.health.pop(label, None)
+            with contextlib.suppress(KeyError):  # never pinged yet
+                self.metrics.component_up.remove(label)
+        else:
+            table[name] = new
+            self.health[label] = ComponentHealth("UP", type=type_name)
+            await service.attach(name)
+        if old is not None:
+            task = asyncio.create_task(self._close_later(label, old))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _close_later(self, label: str, component: Component) -> None:
+        try:
+            await asyncio.sleep(self.config.hot_reload.drain_seconds)
+        finally:
+            try:
+                await component.close()
+            except Exception:
+                log.exception("closing the replaced component %s failed", label)
+            else:
+                log.debug("replaced component %s closed", label)
+
+    def _service_of(self, capability: str) -> Any:
+        return {"hello": self.hello, "secretstores": self.secrets,
+                "configuration": self.configuration, "state": self.state,
+                "bindings": self.bindings, "pubsub": self.pubsub, "file": self.file,
+                "lock": self.lock, "sequencer": self.sequencer}[capability]
 
     async def _read_secrets(self, spec: ComponentSpec) -> dict[str, str]:
         """The metadata values of ``spec`` that come from secret stores (started before)."""
@@ -228,6 +332,10 @@ class Runtime:
         self.started = False
 
     async def _close_all(self) -> None:
+        retiring = list(self._retiring)
+        for task in retiring:  # components replaced by a reload: close them now
+            task.cancel()
+        await asyncio.gather(*retiring, return_exceptions=True)
         for capability in reversed(list(CAPABILITIES)):
             for name, component in reversed(list(self.components.get(capability, {}).items())):
                 try:

@@ -19,6 +19,7 @@ from pylotto.errors import ConfigError
 from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.grpc_errors import ErrorMappingInterceptor
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
+from pylotto.hotreload import ComponentSources, HotReloader
 from pylotto.proto.extensions import invoke_pb2_grpc, state_query_pb2_grpc
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from pylotto.runtime import Runtime
@@ -42,9 +43,11 @@ def _split(address: str) -> tuple[str, int]:
 class Sidecar:
     """One running pylotto: build with a config, ``await start()``, ``await stop()``."""
 
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, sources: ComponentSources | None = None) -> None:
         self.config = config
         self.runtime = Runtime(config)
+        self.reloader = (HotReloader(self.runtime, sources, config.hot_reload)
+                         if sources and config.hot_reload.enabled else None)
         self.grpc_server = grpc.aio.server(
             interceptors=[ErrorMappingInterceptor(
                 config.api_token.get_secret_value(),
@@ -96,6 +99,9 @@ class Sidecar:
             await self._start_http("Dapr HTTP API", listen.dapr_http, self._dapr_http_app())
         for service in ("", *services):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.runtime.listening = True
+        if self.reloader is not None:
+            self.reloader.start()
         log.info(
             "pylotto ready: layotto gRPC %s, dapr gRPC %s, dapr HTTP %s, actuator http://%s, "
             "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
@@ -175,6 +181,8 @@ class Sidecar:
         """Refuse new calls, end streams, let in-flight calls finish, then close components."""
         log.info("pylotto stopping (grace %.0fs)", self.config.grace_period_seconds)
         self.actuator_app[actuator.STOPPING_KEY][0] = True
+        if self.reloader is not None:
+            await self.reloader.stop()
         await self.health.enter_graceful_shutdown()
         stopping = asyncio.create_task(self.grpc_server.stop(self.config.grace_period_seconds))
         if self._internal is not None:
@@ -194,10 +202,12 @@ class Sidecar:
             self._actuator_runner = None
 
 
-async def serve(config: RuntimeConfig, app_command: Sequence[str] = ()) -> int:
+async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
+                sources: ComponentSources | None = None) -> int:
     """Start a sidecar (and the app, when ``app_command`` is given) and run until SIGTERM,
-    SIGINT, the Shutdown API or the app's exit; the exit code (the app's, when it ran)."""
-    sidecar = Sidecar(config)
+    SIGINT, the Shutdown API or the app's exit; the exit code (the app's, when it ran).
+    ``sources``: the component files to watch for hot reload."""
+    sidecar = Sidecar(config, sources)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -108,3 +108,11 @@ class Capability(Generic[C]):
 
     async def stop(self) -> None:
         """End background work. Called before components are closed."""
+
+    async def detach(self, component_name: str) -> None:
+        """Hot reload: component ``component_name`` is about to be replaced or removed; end
+        the background work that holds it."""
+
+    async def attach(self, component_name: str) -> None:
+        """Hot reload: component ``component_name`` is new or was replaced; begin its
+        background work."""

@@ -56,6 +56,8 @@ class ConfigurationStream:
         self._capability = capability
         self._queue: asyncio.Queue[ConfigurationUpdate | _End] = asyncio.Queue()
         self._subscriptions: list[Subscription] = []
+        self.stores: set[str] = set()
+        """The stores this stream subscribed to."""
         self._pending = 0
         self.closed = False
 
@@ -84,6 +86,7 @@ class ConfigurationStream:
             await subscription.close()
             return
         self._subscriptions.append(subscription)
+        self.stores.add(store_name)
         log.debug("stream subscribed to %s %s/%s/%s keys=%s", store_name, query.app_id,
                   query.group, query.label, list(query.keys) or "*")
 
@@ -142,6 +145,13 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
     ) -> None:
         super().__init__(components, context)
         self._streams: set[ConfigurationStream] = set()
+
+    async def detach(self, component_name: str) -> None:
+        """Hot reload: streams subscribed to store ``component_name`` end with Unavailable
+        (after the updates already queued); their clients subscribe again."""
+        for stream in [s for s in list(self._streams) if component_name in s.stores]:
+            await stream.fail(Unavailable(
+                f"configuration store {component_name} was reloaded: subscribe again"))
 
     def _query(
         self,

@@ -226,6 +226,10 @@ class PubSubCapability(Capability[PubSub]):
         self._streams: set[EventStream] = set()
         self._discovering: asyncio.Task[None] | None = None
         self._stopping = False
+        self._wanted: dict[tuple[str, str], TopicSubscription] = {}
+        """Every (pubsub, topic) the app and the manifests asked for: made again when a hot
+        reload brings a pubsub back."""
+        self._started = False
 
     def describe_subscriptions(self) -> list[tuple[str, str, str]]:
         """(pubsub, topic, how) of every active subscription; ``how`` is PROGRAMMATIC (the
@@ -436,6 +440,7 @@ class PubSubCapability(Capability[PubSub]):
         while it is not up)."""
         if not len(self.components):
             return
+        self._started = True
         if self.app_channel is None:
             if self.declarative:
                 log.warning("%d declarative subscription(s) ignored: no app to deliver to "
@@ -502,6 +507,7 @@ class PubSubCapability(Capability[PubSub]):
                 continue
             wanted[(item.pubsub_name, item.topic)] = item
         assert self.app_channel is not None
+        self._wanted.update(wanted)
         for (pubsub_name, topic), item in wanted.items():
             if self._stopping or (pubsub_name, topic) in self.app_subscriptions:
                 continue
@@ -542,6 +548,33 @@ class PubSubCapability(Capability[PubSub]):
         self._streams.add(stream)
         log.info("subscriber stream opened on topic %s of pubsub %s", topic, pubsub_name)
         return stream
+
+    async def detach(self, component_name: str) -> None:
+        """Hot reload: close the subscriptions and streams on pubsub ``component_name``
+        (deliveries in flight finish first; streams end and their subscribers resubscribe)."""
+        subscriptions = [self.app_subscriptions.pop(key) for key in list(self.app_subscriptions)
+                         if key[0] == component_name]
+        streams = [s for s in list(self._streams) if s.pubsub_name == component_name]
+        results = await asyncio.gather(
+            *(subscription.close() for subscription in subscriptions),
+            *(stream.close(drain=STREAM_DRAIN_SECONDS) for stream in streams),
+            return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("closing a subscription of pubsub %s failed: %r", component_name,
+                          result)
+
+    async def attach(self, component_name: str) -> None:
+        """Hot reload: make the app's subscriptions on pubsub ``component_name`` (the first
+        pubsub of a sidecar also asks the app for its subscriptions)."""
+        if self._stopping:
+            return
+        if not self._started:
+            await self.start()
+            return
+        if self.app_channel is not None:
+            await self.subscribe_app([item for key, item in self._wanted.items()
+                                      if key[0] == component_name])
 
     async def stop(self) -> None:
         """Unsubscribe everything; deliveries in flight finish first (streams get

@@ -151,21 +151,36 @@ class SequencerCapability(Capability[Sequencer]):
     async def start(self) -> None:
         """Apply each store's ``biggerThan``; a failure stops the sidecar from starting."""
         for store_name, store in self.components.items():
-            for key, floor in store.settings.bigger_than.items():
-                if floor <= 0:
-                    continue
-                try:
-                    await store.ensure_bigger_than(self._stored_key(store, store_name, key), floor)
-                except PylottoError as err:
-                    raise ConfigError(
-                        f"sequencer store {store_name}: biggerThan {key}={floor}: {err.message}"
-                    ) from err
-                log.debug("sequencer store %s: ids of %s start above %d", store_name, key, floor)
+            await self._apply_floors(store_name, store)
+
+    async def _apply_floors(self, store_name: str, store: Sequencer) -> None:
+        for key, floor in store.settings.bigger_than.items():
+            if floor <= 0:
+                continue
+            try:
+                await store.ensure_bigger_than(self._stored_key(store, store_name, key), floor)
+            except PylottoError as err:
+                raise ConfigError(
+                    f"sequencer store {store_name}: biggerThan {key}={floor}: {err.message}"
+                ) from err
+            log.debug("sequencer store %s: ids of %s start above %d", store_name, key, floor)
 
     async def stop(self) -> None:
         caches, self._caches = self._caches, {}
         for cache in caches.values():
             await cache.close()
+
+    async def detach(self, component_name: str) -> None:
+        """Hot reload: forget the segments cached from store ``component_name``."""
+        for key in [k for k in self._caches if k[0] == component_name]:
+            await self._caches.pop(key).close()
+
+    async def attach(self, component_name: str) -> None:
+        """Hot reload: apply the ``biggerThan`` of the new store (failures are logged)."""
+        try:
+            await self._apply_floors(component_name, self.components.get(component_name))
+        except ConfigError as exc:
+            log.error("hot reload: %s", exc.message)
 
     async def get_next_id(
         self,
