@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from dapr.clients.grpc._response import TopicEventResponse
 from dapr.ext.grpc import App, InvokeMethodRequest, Rule
 
 from tests.e2e.sidecar import Sidecar, free_port
+from tests.support.http_app import JsonHandler
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 PUBSUB = "in-memory"
@@ -133,7 +134,7 @@ SUBSCRIPTIONS = [
 ]
 
 
-class HttpApp(BaseHTTPRequestHandler):
+class HttpApp(JsonHandler):
     received: dict[str, list[Any]] = {}
     flaky_calls = 0
 
@@ -157,15 +158,7 @@ class HttpApp(BaseHTTPRequestHandler):
             self._reply(200, {"status": "SUCCESS"})
 
     def _reply(self, status: int, body: object) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(body, status)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 
 from pylotto.proto.layotto import runtime_pb2
 from tests.e2e.sidecar import Sidecar
+from tests.support.http_app import JsonHandler, serve
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -133,34 +133,22 @@ def test_component_files_reload_without_failing_calls(tmp_path: Path) -> None:
     assert car.stop() == 0
 
 
-class App(BaseHTTPRequestHandler):
+class App(JsonHandler):
     """A Dapr HTTP app subscribed to topic ``orders`` of pubsub ``bus``."""
 
     received: list[Any] = []
 
     def do_GET(self) -> None:
-        self._reply([{"pubsubname": "bus", "topic": "orders", "route": "/orders"}])
+        self.reply([{"pubsubname": "bus", "topic": "orders", "route": "/orders"}])
 
     def do_POST(self) -> None:
-        App.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self._reply({"status": "SUCCESS"})
-
-    def _reply(self, body: object) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        App.received.append(self.read_json())
+        self.reply({"status": "SUCCESS"})
 
 
 def test_a_reloaded_pubsub_keeps_delivering_to_the_app(tmp_path: Path) -> None:
     App.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), App)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(App)
     folder = tmp_path / "resources"
     folder.mkdir()
     (folder / "bus.yaml").write_text(manifest("bus", "pubsub.in-memory"))

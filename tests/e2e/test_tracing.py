@@ -4,13 +4,11 @@ OTLP gRPC receiver in the test and checked span by span."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from tests.e2e.sidecar import Sidecar, free_port
+from tests.support.http_app import JsonHandler, serve
 from tests.support.servers import require
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -67,31 +66,19 @@ def receiver() -> Iterator[tuple[Receiver, int]]:
     server.stop(0)
 
 
-class App(BaseHTTPRequestHandler):
+class App(JsonHandler):
     seen: dict[str, str] = {}
 
     def do_GET(self) -> None:
         if self.path == "/dapr/subscribe":
-            self._reply([{"pubsubname": "bus", "topic": App.topic, "route": "/events"}])
+            self.reply([{"pubsubname": "bus", "topic": App.topic, "route": "/events"}])
         else:
             App.seen["invoke"] = self.headers.get("traceparent", "")
-            self._reply({"ok": True})
+            self.reply({"ok": True})
 
     def do_POST(self) -> None:
-        event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        App.seen["event"] = event.get("traceparent", "")
-        self._reply({"status": "SUCCESS"})
-
-    def _reply(self, body: object) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        App.seen["event"] = self.read_json().get("traceparent", "")
+        self.reply({"status": "SUCCESS"})
 
     topic = ""
 
@@ -102,8 +89,7 @@ def test_one_trace_across_two_sidecars_and_a_broker(
     require("redis")
     collector, port = receiver
     App.seen, App.topic = {}, f"traced-{free_port()}"
-    server = ThreadingHTTPServer(("127.0.0.1", 0), App)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(App)
     bus = {"pubsub": {"bus": {"type": "redis", "metadata": {"redisHost": "127.0.0.1:6379"}}}}
     billing = Sidecar(tmp_path / "b", bus, {"app_id": "billing",
                                             "port": server.server_address[1]})
