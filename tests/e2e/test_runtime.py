@@ -40,7 +40,10 @@ def test_actuator_probes_and_info(sidecar: Sidecar) -> None:
     assert body["components"]["runtime_startup"]["status"] == "UP"
     status, body = _get(f"{sidecar.actuator_url}/actuator/info")
     assert status == 200 and body["app"]["name"] == "pylotto"
-    assert {"capability": "state", "name": "in-memory", "type": "in-memory"} in body["components"]
+    assert {"capability": "state", "name": "in-memory", "type": "in-memory",
+            "dapr_type": "state.in-memory", "version": "v1",
+            "features": ["ETAG", "QUERY_API", "TRANSACTIONAL", "TTL"]} in body["components"]
+    assert body["subscriptions"] == []
     status, _ = _get(f"{sidecar.actuator_url}/actuator/nothing")
     assert status == 404
 

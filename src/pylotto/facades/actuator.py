@@ -54,18 +54,28 @@ async def readiness(request: web.Request) -> web.Response:
 
 
 async def info(request: web.Request) -> web.Response:
+    """What is loaded: the app, the config's source, every running component (its type as
+    configured and in Dapr's spelling, version, features) and the active subscriptions."""
     runtime = request.app[RUNTIME_KEY]
     config = runtime.config
-    return web.json_response(
-        {
-            "app": {"name": "pylotto", "version": __version__, "app_id": config.app.id},
-            "config": config.source,
-            "components": [
-                {"capability": s.capability, "name": s.name, "type": s.type}
-                for s in config.components
-            ],
-        }
-    )
+    running = {(c.capability, c.name): c for c in runtime.describe_components()}
+    components = []
+    for spec in config.components:
+        described = running.get((spec.capability, spec.name))
+        components.append({
+            "capability": spec.capability, "name": spec.name, "type": spec.type,
+            **({"dapr_type": described.type, "version": described.version,
+                "features": described.features} if described else {}),
+        })
+    subscriptions = ([{"pubsubname": p, "topic": t, "type": how}
+                      for p, t, how in runtime.pubsub.describe_subscriptions()]
+                     if runtime.started else [])
+    return web.json_response({
+        "app": {"name": "pylotto", "version": __version__, "app_id": config.app.id},
+        "config": config.source,
+        "components": components,
+        "subscriptions": subscriptions,
+    })
 
 
 async def metrics(request: web.Request) -> web.Response:
