@@ -101,7 +101,7 @@ class BrokerSubscription(Subscription, abc.ABC):
                 delivery = await self.receive()
             except PylottoError as exc:
                 self._slots.release()
-                if self.closing:  # a driver turned our cancellation into an error
+                if self.closing or cancel_requested():  # a driver turned it into an error
                     return
                 delay = RECEIVE_RETRY_DELAYS[min(failures, len(RECEIVE_RETRY_DELAYS) - 1)]
                 failures += 1
@@ -200,6 +200,14 @@ class BrokerSubscription(Subscription, abc.ABC):
         if self._tasks:  # settle what the handlers finish while the connection is still up
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.stop_receiving()
+
+
+def cancel_requested() -> bool:
+    """True when the running task was asked to stop, even if a driver swallowed the
+    CancelledError and raised something else (a loop must then end instead of retrying, or
+    closing it — and the event loop's own shutdown — would wait forever)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class Registered(Subscription):

@@ -53,7 +53,12 @@ from pylotto.components.pubsub.base import (
     PubSubSettings,
     Subscription,
 )
-from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
+from pylotto.components.pubsub.delivery import (
+    BrokerSubscription,
+    Delivery,
+    Registered,
+    cancel_requested,
+)
 from pylotto.errors import Internal, InvalidArgument, PylottoError, Unavailable
 from pylotto.metadata import Duration
 from pylotto.types import Metadata
@@ -118,6 +123,8 @@ class _NatsSubscription(BrokerSubscription):
                 async with asyncio.timeout(FETCH_WAIT + self.pubsub.settings.timeout):
                     messages = await self.pull.fetch(batch=1, timeout=FETCH_WAIT)
             except (nats.errors.TimeoutError, TimeoutError):
+                if cancel_requested():  # nats-py turned our cancellation into a timeout
+                    raise asyncio.CancelledError from None
                 if self.pubsub.connection is not None and \
                         not self.pubsub.connection.is_connected:
                     raise Unavailable(f"{self.where}: nats is not connected") from None
