@@ -57,3 +57,8 @@ ensure rabbitmq 5672 rabbitmq-server -detached
 ensure mosquitto 1883 mosquitto -d -c /etc/mosquitto/mosquitto.conf
 ensure nats 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server \
   -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+
+# The Node.js pluggable component used by the tests: its pinned packages (package-lock.json).
+# (tests/support/pluggable.py runs the same `npm ci` when node_modules is missing.)
+log "npm ci in examples/pluggable/node"
+(cd "$(dirname "$0")/../examples/pluggable/node" && npm ci --no-audit --no-fund >/dev/null)

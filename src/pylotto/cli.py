@@ -221,5 +221,19 @@ def check_config(path: Path) -> None:
         click.echo(f"  {spec.capability:<14} {spec.name:<20} {spec.type}")
 
 
+@main.command("plugins")
+def list_plugins() -> None:
+    """List installed plugins: component types (entry points ``pylotto.components``) and API
+    plugins (``pylotto.apis``), with the package providing each. See docs/plugins.md."""
+    from pylotto import plugins, registry
+
+    for title, group in (("component types", registry.ENTRY_POINT_GROUP),
+                         ("API plugins", plugins.ENTRY_POINT_GROUP)):
+        found = plugins.installed(group)
+        click.echo(f"{title} ({group}): {len(found) or 'none'}")
+        for info in found:
+            click.echo(f"  {info.name:<24} {info.target:<52} {info.distribution}")
+
+
 if __name__ == "__main__":
     main()

@@ -24,6 +24,7 @@ from pylotto.ratelimit import RateRule
 from pylotto.registry import CAPABILITIES, resolve
 from pylotto.resiliency import ResiliencyConfig
 from pylotto.tracing import TracingConfig
+from pylotto.wasm.config import WasmConfig
 
 LAYOTTO_SECTIONS = {
     "hellos": "hello",
@@ -159,6 +160,13 @@ def default_data_dir() -> Path:
     return Path(base) / "pylotto"
 
 
+class PluggableConfig(_Model):
+    """Pluggable components on Unix sockets (docs/pluggable.md)."""
+
+    socket_folder: Path = Field(Path("/tmp/dapr-components-sockets"), description="each "
+                                "<name>.sock in it serves component types <capability>.<name>")
+
+
 class RuntimeConfig(_Model):
     app: AppConfig = Field(default_factory=lambda: AppConfig())
     listen: ListenConfig = Field(default_factory=ListenConfig)
@@ -176,6 +184,10 @@ class RuntimeConfig(_Model):
     mtls: MtlsConfig | None = None
     tls: TlsConfig | None = None
     hot_reload: HotReloadConfig = Field(default_factory=HotReloadConfig)
+    wasm: WasmConfig | None = None
+    """WebAssembly functions served by id through service invocation (docs/wasm.md)."""
+    pluggable: PluggableConfig = Field(default_factory=PluggableConfig)
+    """Components served by other processes over gRPC on Unix sockets (docs/pluggable.md)."""
     source: str = "<embedded default>"
 
     def of(self, capability: str) -> list[ComponentSpec]:
@@ -327,6 +339,9 @@ def _from_layotto(raw: dict[str, Any], grpc_config: dict[str, Any], path: Path) 
 
 def validate_components(config: RuntimeConfig) -> None:
     """Resolve every type and decode every metadata; the first problem raises ConfigError."""
+    from pylotto.components.pluggable.discovery import use_socket_folder
+
+    use_socket_folder(config.pluggable.socket_folder)
     seen: set[tuple[str, str]] = set()
     for spec in config.components:
         where = f"{config.source}: {spec.capability}.{spec.name}"

@@ -104,6 +104,9 @@ def decode(model: type[S], metadata: Mapping[str, Any], *, component: str) -> S:
     values: dict[str, Any] = {}
     for key, value in metadata.items():
         field_name = keys.get(key.lower())
+        if field_name is None and model.model_config.get("extra") == "allow":
+            values[key] = value  # a model that keeps unknown keys (pluggable components)
+            continue
         if field_name is None:
             log.warning("component %s: unknown metadata key %r ignored", component, key)
             continue

@@ -47,7 +47,10 @@ CAPABILITIES: dict[str, CapabilityInfo] = {
 
 def aliases(capability: str) -> dict[str, str]:
     module = importlib.import_module(f"pylotto.components.{capability}")
-    table: dict[str, str] = getattr(module, "ALIASES", {})
+    table: dict[str, str] = dict(getattr(module, "ALIASES", {}))
+    from pylotto.components.pluggable.discovery import GENERIC_TYPES
+
+    table.update(GENERIC_TYPES.get(capability, {}))
     return table
 
 
@@ -78,6 +81,11 @@ def resolve(capability: str, type_name: str) -> type[Component]:
     short = normalise(capability, type_name)
     target = aliases(capability).get(short) or _plugins(capability).get(short)
     if target is None:
+        from pylotto.components.pluggable.discovery import socket_type
+
+        found = socket_type(capability, short)
+        if found is not None:
+            return found
         known = known_types(capability)
         close = difflib.get_close_matches(type_name, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"

@@ -119,6 +119,10 @@ class Runtime:
     async def start(self) -> None:
         """Init every component (capability order, then file order), then the capabilities."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        from pylotto.components.pluggable.discovery import log_discovered, use_socket_folder
+
+        use_socket_folder(self.config.pluggable.socket_folder)
+        await log_discovered()
         for spec in self.config.components:
             self.health[f"{spec.capability}.{spec.name}"] = ComponentHealth(type=spec.type)
         for capability in CAPABILITIES:
@@ -277,6 +281,10 @@ class Runtime:
             capability.metrics = self.metrics
             capability.tracing = self.tracing
         self.invoke.tracing = self.tracing
+        if self.config.wasm is not None:
+            from pylotto.wasm.wiring import wasm_functions
+
+            self.invoke.functions = wasm_functions(self)
 
     def _invoke_capability(self) -> InvokeCapability:
         resolution = self.config.name_resolution

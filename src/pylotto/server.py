@@ -13,7 +13,7 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pylotto import launcher
+from pylotto import launcher, plugins
 from pylotto.config import RuntimeConfig
 from pylotto.errors import ConfigError
 from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
@@ -46,6 +46,7 @@ class Sidecar:
     def __init__(self, config: RuntimeConfig, sources: ComponentSources | None = None) -> None:
         self.config = config
         self.runtime = Runtime(config)
+        self.plugins = plugins.load(self.runtime)  # API plugins (entry points pylotto.apis)
         self.reloader = (HotReloader(self.runtime, sources, config.hot_reload)
                          if sources and config.hot_reload.enabled else None)
         self.grpc_server = grpc.aio.server(
@@ -71,6 +72,7 @@ class Sidecar:
         except OSError as exc:
             raise ConfigError(f"actuator cannot listen on {host}:{port}: {exc.strerror}") from None
         await self.runtime.start()
+        await self.plugins.start()
         server = self.grpc_server
         runtime_pb2_grpc.add_RuntimeServicer_to_server(LayottoRuntimeServicer(self.runtime), server)
         state_query_pb2_grpc.add_StateQueryServicer_to_server(
@@ -83,6 +85,7 @@ class Sidecar:
         listen = self.config.listen
         if listen.dapr_grpc or listen.dapr_http:
             services.append(self._add_dapr())
+        services.extend(self.plugins.add_grpc(server))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         server.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.runtime)])  # last
         reflection.enable_server_reflection(
@@ -143,7 +146,9 @@ class Sidecar:
     def _dapr_http_app(self) -> web.Application:
         from pylotto.facades.dapr.http import build_app
 
-        return build_app(self.runtime)
+        app = build_app(self.runtime)
+        self.plugins.add_http(app)
+        return app
 
     async def _bind_grpc(self, what: str, address: str) -> None:
         tls = self.config.tls
@@ -189,6 +194,7 @@ class Sidecar:
             await self._internal.stop(self.config.grace_period_seconds)
         await self.runtime.stop_services()
         await stopping
+        await self.plugins.stop()
         await self.runtime.stop()
         await self.close_http()
         log.info("pylotto stopped")

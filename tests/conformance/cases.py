@@ -6,8 +6,12 @@ per-run random prefix so runs never collide), ``features`` it declares, ``server
 when two sidecar processes given the same metadata share one backend), ``traits`` (backend
 facts the suite relies on, see :class:`Case`) and ``proxy`` — how to point the component at
 a TcpProxy for the outage test: ``{key: redisHost, value: "127.0.0.1:{port}"}`` (``{port}``
-is the proxy's). Each capability's suite is parametrised over :func:`load_cases` and builds
-components with :func:`build`.
+is the proxy's), ``package`` — a plugin package folder (relative to the repository root)
+installed into a temporary folder and put on ``sys.path`` before the case's type is resolved
+through its entry point, ``component`` — a pluggable component server (``python`` or
+``node``, see examples/pluggable) started once per run on a Unix socket; ``{socket}`` in
+metadata is its path. Each capability's suite is parametrised over :func:`load_cases` and
+builds components with :func:`build`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pylotto.components.base import Component, ComponentContext
 from pylotto.errors import Unavailable
 from pylotto.metadata import decode
 from pylotto.registry import resolve
+from tests.support import example_plugin
 from tests.support.servers import SERVERS, require
 
 T = TypeVar("T")
@@ -50,6 +55,10 @@ class Case:
     """Facts about the backend that are not API features: ``durable`` (survives a restart),
     ``consecutive`` (STRONG ids go up by exactly one)."""
     proxy: dict[str, str] = field(default_factory=dict)
+    package: str = ""
+    """A plugin package providing ``type`` (see examples/plugins), installed for the run."""
+    component: str = ""
+    """A pluggable component server to start: ``python`` or ``node`` (examples/pluggable)."""
 
     @property
     def backend_port(self) -> int:
@@ -64,8 +73,12 @@ class Case:
         return feature in self.features
 
     def resolved_metadata(self, **extra: Any) -> dict[str, Any]:
+        socket = component_socket(self.component) if self.component else ""
+
         def fill(value: Any) -> Any:
-            return value.replace("{prefix}", RUN_PREFIX) if isinstance(value, str) else value
+            if not isinstance(value, str):
+                return value
+            return value.replace("{prefix}", RUN_PREFIX).replace("{socket}", socket)
 
         return {k: fill(v) for k, v in {**self.metadata, **extra}.items()}
 
@@ -87,10 +100,20 @@ def load_cases(capability: str, *, where: Callable[[Case], bool] | None = None) 
             shared=bool(entry.get("shared", False)),
             traits=frozenset(entry.get("traits") or ()),
             proxy=dict(entry.get("proxy") or {}),
+            package=str(entry.get("package") or ""),
+            component=str(entry.get("component") or ""),
         )
         if where is None or where(case):
             cases.append(pytest.param(case, id=case.name))
     return cases
+
+
+def component_socket(kind: str) -> str:
+    """The socket of the pluggable component server ``kind`` (python | node), started on first
+    use and stopped when the test run ends."""
+    from tests.support.pluggable import start_component
+
+    return str(start_component(kind))
 
 
 @asynccontextmanager
@@ -98,6 +121,8 @@ async def build(case: Case, data_dir: Path, *, app_id: str = "conformance",
                 instance: str = "", **metadata: Any) -> AsyncIterator[Any]:
     """An initialised component for ``case`` (closed on exit). Fails if its server is down."""
     require(*case.servers)
+    if case.package:
+        example_plugin.activate(example_plugin.REPO / case.package)
     cls = resolve(case.capability, case.type)
     name = f"{case.name}{instance}"
     settings = decode(cls.Settings, case.resolved_metadata(**metadata),

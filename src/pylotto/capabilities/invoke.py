@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
     from pylotto.ratelimit import RateLimiter
     from pylotto.resolution.base import Resolver
+    from pylotto.wasm.runner import WasmFunctions
 
 log = logging.getLogger("pylotto.invoke")
 
@@ -102,6 +103,8 @@ class InvokeCapability:
         self.advertise = advertise
         self._channel: HttpAppChannel | None = None
         self._grpc: DaprGrpcAppChannel | None = None
+        self.functions: WasmFunctions | None = None
+        """WebAssembly functions: an app id that is a function id runs the function."""
 
     def _app_channel(self) -> HttpAppChannel:
         port = self.context.app.http_port
@@ -139,6 +142,8 @@ class InvokeCapability:
             await self._channel.close()  # later calls get Unavailable
         if self._grpc is not None:
             await self._grpc.close()
+        if self.functions is not None:
+            self.functions.close()
 
     def _is_remote(self, app_id: str) -> bool:
         own = self.context.app_id
@@ -193,6 +198,8 @@ class InvokeCapability:
         return headers
 
     async def invoke(self, request: InvokeRequest) -> InvokeResult:
+        if self.functions is not None and request.app_id in self.functions:
+            return await self.functions.invoke(request)
         remote = self._is_remote(request.app_id)
         if not request.method:
             raise InvalidArgument("InvokeService method (the app's route) is empty")

@@ -1,0 +1,227 @@
+"""API plugins: third-party packages that add gRPC services (and HTTP routes) to the sidecar.
+
+A package declares its plugin in the entry point group ``pylotto.apis``::
+
+    [project.entry-points."pylotto.apis"]
+    counter = "my_package.counter:CounterPlugin"
+
+The object named there is an :class:`ApiPlugin` subclass (or any callable taking a
+:class:`PluginContext` and returning an ``ApiPlugin``). ``pip install`` the package and the
+next ``pylotto run`` serves it: no change to pylotto, no configuration.
+
+What a plugin gets is :class:`PluginContext` — the stable surface: the capability objects
+(``state``, ``pubsub``, ``lock``, ``sequencer``, ``configuration``, ``secrets``, ``file``,
+``bindings``, ``invoke``), the app's settings, the data folder and a logger. Handlers call the
+capabilities exactly as the built-in APIs do, so key prefixing, resiliency and feature checks
+apply; a :class:`pylotto.errors.PylottoError` raised by a gRPC handler becomes the same status
+code the built-in APIs return (and, for HTTP routes on the Dapr HTTP listener, the same HTTP
+status). Its gRPC services are served on every gRPC port with the built-in ones (same API
+token, TLS, metrics) and are listed by server reflection and the health service.
+
+A plugin that cannot be imported or built stops start-up with a :class:`ConfigError` naming
+it (``pylotto run`` exits with code 2). ``pylotto plugins`` lists what is installed; a running
+sidecar reports its loaded plugins in the Dapr metadata API's ``extended`` map under
+``pylotto.plugins``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from aiohttp import web
+
+from pylotto.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pylotto.capabilities.base import AppSettings
+    from pylotto.capabilities.bindings import BindingsCapability
+    from pylotto.capabilities.configuration import ConfigurationCapability
+    from pylotto.capabilities.file import FileCapability
+    from pylotto.capabilities.invoke import InvokeCapability
+    from pylotto.capabilities.lock import LockCapability
+    from pylotto.capabilities.pubsub import PubSubCapability
+    from pylotto.capabilities.secrets import SecretsCapability
+    from pylotto.capabilities.sequencer import SequencerCapability
+    from pylotto.capabilities.state import StateCapability
+    from pylotto.runtime import Runtime
+
+ENTRY_POINT_GROUP = "pylotto.apis"
+EXTENDED_METADATA_KEY = "pylotto.plugins"
+"""Key of the Dapr metadata ``extended`` map listing the loaded plugins (comma-separated)."""
+
+
+class PluginContext:
+    """What an API plugin may use. The capabilities exist once the sidecar has started its
+    components: use them in :meth:`ApiPlugin.start` and in handlers, not in ``__init__``.
+    They are looked up on each access, so a plugin sees hot-reloaded components."""
+
+    def __init__(self, runtime: Runtime, plugin_name: str) -> None:
+        self._runtime = runtime
+        self.plugin_name = plugin_name
+        self.logger = logging.getLogger(f"pylotto.plugins.{plugin_name}")
+
+    @property
+    def app(self) -> AppSettings:
+        """The app's id and how the sidecar reaches it."""
+        return self._runtime.context.app
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the sidecar keeps files; a plugin may use a sub-folder named after itself."""
+        return self._runtime.context.data_dir
+
+    @property
+    def state(self) -> StateCapability:
+        return self._runtime.state
+
+    @property
+    def pubsub(self) -> PubSubCapability:
+        return self._runtime.pubsub
+
+    @property
+    def lock(self) -> LockCapability:
+        return self._runtime.lock
+
+    @property
+    def sequencer(self) -> SequencerCapability:
+        return self._runtime.sequencer
+
+    @property
+    def configuration(self) -> ConfigurationCapability:
+        return self._runtime.configuration
+
+    @property
+    def secrets(self) -> SecretsCapability:
+        return self._runtime.secrets
+
+    @property
+    def file(self) -> FileCapability:
+        return self._runtime.file
+
+    @property
+    def bindings(self) -> BindingsCapability:
+        return self._runtime.bindings
+
+    @property
+    def invoke(self) -> InvokeCapability:
+        return self._runtime.invoke
+
+
+class ApiPlugin:
+    """Base class of an API plugin. Override :meth:`add_grpc` (and/or :meth:`add_http`);
+    ``self.context`` is the :class:`PluginContext`."""
+
+    version: str = ""
+    """Shown by ``pylotto plugins``; the package's version is used when empty."""
+
+    def __init__(self, context: PluginContext) -> None:
+        self.context = context
+
+    def add_grpc(self, server: grpc.aio.Server) -> Sequence[str]:
+        """Add servicers to ``server`` (``add_XServicer_to_server(servicer, server)``) and
+        return the full names of the services added (``my.pkg.v1.Counter``)."""
+        return ()
+
+    def add_http(self, app: web.Application) -> None:
+        """Add aiohttp routes to the Dapr HTTP API app (only called when that listener is on).
+        Use a path of your own, e.g. ``/v1.0-plugins/<name>/...``."""
+
+    async def start(self) -> None:
+        """Called once the components are up, before the listeners accept calls."""
+
+    async def stop(self) -> None:
+        """Called when the sidecar stops, after the listeners stop."""
+
+
+PluginFactory = Callable[[PluginContext], ApiPlugin]
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One installed plugin entry point (component or API) as ``pylotto plugins`` shows it."""
+
+    group: str
+    name: str
+    target: str
+    distribution: str
+
+
+def installed(group: str = ENTRY_POINT_GROUP) -> list[PluginInfo]:
+    """Every entry point of ``group`` on the Python path, sorted by name."""
+    return sorted((PluginInfo(group, ep.name, ep.value, _distribution(ep))
+                   for ep in entry_points(group=group)), key=lambda p: p.name)
+
+
+def _distribution(ep: EntryPoint) -> str:
+    dist = ep.dist
+    return f"{dist.name} {dist.version}" if dist is not None else "?"
+
+
+@dataclass
+class LoadedPlugins:
+    """The API plugins of one sidecar, built from the entry points at start."""
+
+    plugins: dict[str, ApiPlugin]
+
+    def add_grpc(self, server: grpc.aio.Server) -> list[str]:
+        services: list[str] = []
+        for name, plugin in self.plugins.items():
+            try:
+                services.extend(plugin.add_grpc(server))
+            except Exception as exc:
+                raise ConfigError(f"API plugin {name!r} failed to add its gRPC services: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+        return services
+
+    def add_http(self, app: web.Application) -> None:
+        for name, plugin in self.plugins.items():
+            try:
+                plugin.add_http(app)
+            except Exception as exc:
+                raise ConfigError(f"API plugin {name!r} failed to add its HTTP routes: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+    async def start(self) -> None:
+        for name, plugin in self.plugins.items():
+            try:
+                await plugin.start()
+            except Exception as exc:
+                raise ConfigError(f"API plugin {name!r} failed to start: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+    async def stop(self) -> None:
+        for name, plugin in self.plugins.items():
+            try:
+                await plugin.stop()
+            except Exception:
+                logging.getLogger("pylotto.plugins").exception("API plugin %r: stop failed", name)
+
+
+def load(runtime: Runtime) -> LoadedPlugins:
+    """Import and build every ``pylotto.apis`` entry point; ConfigError naming the plugin
+    when one cannot be imported or built."""
+    plugins: dict[str, ApiPlugin] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        where = f"API plugin {ep.name!r} ({ep.value}, from {_distribution(ep)})"
+        try:
+            factory: Any = ep.load()
+        except Exception as exc:
+            raise ConfigError(f"{where} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+        try:
+            plugin = factory(PluginContext(runtime, ep.name))
+        except Exception as exc:
+            raise ConfigError(f"{where} failed to build: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(plugin, ApiPlugin):
+            raise ConfigError(f"{where} is not a pylotto.plugins.ApiPlugin "
+                              f"(got {type(plugin).__name__})")
+        plugins[ep.name] = plugin
+    if plugins:
+        runtime.extended_metadata[EXTENDED_METADATA_KEY] = ",".join(sorted(plugins))
+        logging.getLogger("pylotto.plugins").info("API plugins: %s", ", ".join(sorted(plugins)))
+    return LoadedPlugins(plugins)
