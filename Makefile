@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint unit e2e protos clean
+.PHONY: run test lint unit e2e protos clean bench bench-full
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,19 @@ test: $(VENV)/.installed lint ## lint, type-check, start needed servers, run eve
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/ruff check src tests examples bench
 	$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
+
+bench: $(VENV)/.installed ## quick benchmark suite (~3 min): bench/results/*.json + docs/performance.md
+	scripts/start-services.sh
+	$(PY) -m bench --quick
+
+bench-full: $(VENV)/.installed ## full benchmark suite (5 rounds of 5 s per path, ~10 min)
+	scripts/start-services.sh
+	$(PY) -m bench
 
 protos: $(VENV)/.installed ## regenerate src/pylotto/proto from the .proto files
 	PYTHON=$(PY) scripts/gen_protos.sh

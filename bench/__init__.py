@@ -1,0 +1,1 @@
+"""pylotto benchmark suite: ``python -m bench`` (or ``make bench``); see docs/performance.md."""

@@ -1,0 +1,355 @@
+"""Run the benchmark suite: ``python -m bench [--quick]`` (``make bench``).
+
+Every scenario measures the pylotto path and its baseline in the same run, in interleaved
+rounds (pylotto, baseline, pylotto, baseline...), and reports medians of the rounds. Sidecar
+CPU comes from /proc/<pid>/stat. Results go to bench/results/*.json and docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import redis.asyncio as aioredis
+
+from bench.load import closed_loop, fixed_rate
+from bench.procs import BaselineServer, Sidecar, cpu_seconds, rss_mb
+from bench.pubsub import through_redis, through_sidecar
+from bench.report import machine, write_results
+from bench.stats import Comparison, Round, median_summary, ratio
+from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE = "redis"
+VALUE = os.urandom(512).hex().encode()  # 1 KB
+KEYS = [f"bench-k{i}" for i in range(100)]
+"""Keys the sidecar writes (as Redis hashes, its own layout)."""
+BASE_KEYS = [f"bench-base-k{i}" for i in range(100)]
+"""Keys the baselines write as plain Redis strings (never the sidecar's keys)."""
+REDIS_STATE = {"state": {STORE: {"type": "redis", "metadata": {"redisHost": "127.0.0.1:6379"}}},
+               "pubsub": {"bus": {"type": "in-memory", "metadata": {}}}}
+
+
+@dataclass
+class Settings:
+    rounds: int
+    seconds: float
+    warmup: float
+    rate: float
+    mode: str
+
+
+class Progress:
+    """One line per measured round on stderr: what ran and what it gave."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.count = 0
+
+    def __call__(self, label: str, summary: dict[str, Any]) -> None:
+        self.count += 1
+        cpu = summary["cpu_us_per_req"]
+        cpu_text = f" cpu {cpu:.0f} µs/req" if cpu is not None else ""
+        print(f"[{time.monotonic() - self.began:6.1f}s #{self.count:3d}] {label:<48} "
+              f"{summary['items_per_s']:9.0f} items/s  p50 {summary['p50_ms']:.2f} "
+              f"p99 {summary['p99_ms']:.2f} ms{cpu_text}"
+              + (f"  errors {summary['errors']}: {summary['first_error']}"
+                 if summary["errors"] else ""),
+              file=sys.stderr, flush=True)
+
+
+def channels(address: str, count: int) -> list[runtime_pb2_grpc.RuntimeStub]:
+    """``count`` stubs, each on its own TCP connection."""
+    return [runtime_pb2_grpc.RuntimeStub(grpc.aio.insecure_channel(
+        address, options=[("grpc.use_local_subchannel_pool", 1)])) for _ in range(count)]
+
+
+Runner = Callable[[Callable[[], float] | None], Awaitable[Round]]
+
+
+async def interleave(label: str, paths: dict[str, tuple[Runner, Callable[[], float] | None]],
+                     settings: Settings, progress: Progress) -> dict[str, dict[str, Any]]:
+    """Run each path ``settings.rounds`` times, alternating, and return median summaries."""
+    per_path: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
+    for index in range(settings.rounds):
+        order = list(paths) if index % 2 == 0 else list(reversed(paths))
+        for name in order:
+            runner, cpu = paths[name]
+            summary = (await runner(cpu)).summary()
+            per_path[name].append(summary)
+            progress(f"{label} [{name}] r{index + 1}", summary)
+    return {name: median_summary(rounds) for name, rounds in per_path.items()}
+
+
+async def scenario_state(car: Sidecar, base: BaselineServer, settings: Settings,
+                         progress: Progress) -> tuple[list[Comparison], dict[str, Any]]:
+    """Scenarios 1 and 2: GetState (C=1, C=16, fixed rate), SaveState, GetBulkState,
+    ExecuteStateTransaction against redis-py direct and the minimal grpc.aio server."""
+    side16, base16 = channels(car.address, 16), channels(base.address, 16)
+    direct = aioredis.Redis(host="127.0.0.1", port=6379, max_connections=32)
+    await direct.delete(*KEYS, *BASE_KEYS)  # leftovers of an interrupted run
+    await side16[0].SaveState(runtime_pb2.SaveStateRequest(
+        store_name=STORE, states=[runtime_pb2.StateItem(key=k, value=VALUE) for k in KEYS]))
+    await direct.mset(dict.fromkeys(BASE_KEYS, VALUE))
+    car_cpu, base_cpu = (lambda: cpu_seconds(car.pid)), (lambda: cpu_seconds(base.pid))
+    s = settings
+    rows: list[Comparison] = []
+    extra: dict[str, Any] = {}
+
+    def grpc_get(stubs: list[runtime_pb2_grpc.RuntimeStub],
+                 keys: list[str]) -> Callable[[int], Awaitable[Any]]:
+        def op(i: int) -> Any:
+            return stubs[i % len(stubs)].GetState(
+                runtime_pb2.GetStateRequest(store_name=STORE, key=keys[i]))
+        return op
+
+    def redis_get(i: int) -> Awaitable[Any]:
+        return direct.get(BASE_KEYS[i])
+
+    def closed(op: Callable[[int], Awaitable[Any]], c: int, items: int = 1) -> Runner:
+        return lambda cpu: closed_loop(op, c, s.seconds, s.warmup, cpu, items)
+
+    def rated(op: Callable[[int], Awaitable[Any]], c: int) -> Runner:
+        return lambda cpu: fixed_rate(op, s.rate, c, s.seconds, s.warmup, cpu)
+
+    variants = [("C=1, max", 1, closed), ("C=16, max", 16, closed),
+                (f"C=16, {s.rate:.0f} req/s", 16, rated)]
+    for variant, c, kind in variants:
+        med = await interleave(f"1 GetState {variant}", {
+            "pylotto": (kind(grpc_get(side16, KEYS), c), car_cpu),
+            "grpc.aio+redis": (kind(grpc_get(base16, BASE_KEYS), c), base_cpu),
+            "redis-py": (kind(redis_get, c), None),
+        }, s, progress)
+        rows.append(Comparison("1 GetState 1 KB", variant, med["pylotto"], "grpc.aio+redis",
+                               med["grpc.aio+redis"]))
+        rows.append(Comparison("1 GetState 1 KB", variant, med["pylotto"], "redis-py direct",
+                               med["redis-py"]))
+        extra[f"getstate {variant}"] = med
+
+    Factory = Callable[[list[runtime_pb2_grpc.RuntimeStub], list[str]],
+                       Callable[[int], Awaitable[Any]]]
+
+    def save(stubs: list[runtime_pb2_grpc.RuntimeStub],
+             keys: list[str]) -> Callable[[int], Awaitable[Any]]:
+        def op(i: int) -> Any:
+            return stubs[i % len(stubs)].SaveState(runtime_pb2.SaveStateRequest(
+                store_name=STORE, states=[runtime_pb2.StateItem(key=keys[i], value=VALUE)]))
+        return op
+
+    def bulk(stubs: list[runtime_pb2_grpc.RuntimeStub],
+             keys: list[str]) -> Callable[[int], Awaitable[Any]]:
+        request = runtime_pb2.GetBulkStateRequest(store_name=STORE, keys=keys)
+        return lambda i: stubs[i % len(stubs)].GetBulkState(request)
+
+    def txn(stubs: list[runtime_pb2_grpc.RuntimeStub],
+            keys: list[str]) -> Callable[[int], Awaitable[Any]]:
+        prefix = keys[0]
+
+        def op(i: int) -> Any:
+            return stubs[i % len(stubs)].ExecuteStateTransaction(
+                runtime_pb2.ExecuteStateTransactionRequest(storeName=STORE, operations=[
+                    runtime_pb2.TransactionalStateOperation(
+                        operationType="upsert",
+                        request=runtime_pb2.StateItem(key=f"{prefix}-t{i}-a", value=VALUE)),
+                    runtime_pb2.TransactionalStateOperation(
+                        operationType="upsert",
+                        request=runtime_pb2.StateItem(key=f"{prefix}-t{i}-b", value=VALUE)),
+                ]))
+        return op
+
+    table: list[tuple[str, Factory, int]] = [
+        ("SaveState 1 KB", save, 1), ("GetBulkState 100 keys", bulk, len(KEYS)),
+        ("ExecuteStateTransaction 2 upserts", txn, 1)]
+    for name, factory, items in table:
+        med = await interleave(f"2 {name} C=16", {
+            "pylotto": (closed(factory(side16, KEYS), 16, items), car_cpu),
+            "grpc.aio+redis": (closed(factory(base16, BASE_KEYS), 16, items), base_cpu),
+        }, s, progress)
+        rows.append(Comparison(f"2 {name}", "C=16, max", med["pylotto"], "grpc.aio+redis",
+                               med["grpc.aio+redis"]))
+        extra[name] = med
+    await direct.aclose()
+    return rows, extra
+
+
+async def scenario_interference(car: Sidecar, settings: Settings, progress: Progress
+                                ) -> tuple[list[Comparison], dict[str, Any]]:
+    """Scenario 5: GetState p99 at a fixed rate alone vs with a PublishEvent stream beside it
+    (4 publishers at max rate, to the in-memory broker)."""
+    get_stub = channels(car.address, 1)[0]
+    pub_stubs = channels(car.address, 4)
+    s = settings
+    car_cpu = lambda: cpu_seconds(car.pid)  # noqa: E731
+    published = 0
+
+    def get(i: int) -> Any:
+        return get_stub.GetState(runtime_pb2.GetStateRequest(store_name=STORE, key=KEYS[i]))
+
+    async def publisher(index: int) -> None:
+        nonlocal published
+        request = runtime_pb2.PublishEventRequest(pubsub_name="bus", topic="noise", data=VALUE)
+        while True:
+            await pub_stubs[index].PublishEvent(request)
+            published += 1
+
+    async def alone(cpu: Callable[[], float] | None) -> Round:
+        return await fixed_rate(get, s.rate / 2, 4, s.seconds, s.warmup, None)
+
+    async def with_pubsub(cpu: Callable[[], float] | None) -> Round:
+        nonlocal published
+        published = 0
+        tasks = [asyncio.create_task(publisher(i)) for i in range(4)]
+        try:
+            result = await fixed_rate(get, s.rate / 2, 4, s.seconds, s.warmup, None)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        rates.append(published / (s.seconds + s.warmup))
+        return result
+
+    rates: list[float] = []
+    med = await interleave("5 GetState alone vs with publish stream", {
+        "with pub/sub": (with_pubsub, car_cpu), "alone": (alone, car_cpu)}, s, progress)
+    row = Comparison("5 Interference", f"GetState at {s.rate / 2:.0f} req/s",
+                     med["with pub/sub"], "GetState alone", med["alone"])
+    return [row], {"interference": med, "publish_rate": statistics.median(rates)}
+
+
+async def scenario_pubsub(car: Sidecar, settings: Settings, progress: Progress
+                          ) -> tuple[list[Comparison], dict[str, Any]]:
+    """Scenario 3: PublishEvent to delivery on a SubscribeTopicEvents stream, 4 publishers,
+    vs PUBLISH/SUBSCRIBE straight on Redis."""
+    stub = channels(car.address, 1)[0]
+    s = settings
+
+    async def sidecar(cpu: Callable[[], float] | None) -> Round:
+        return await through_sidecar(stub, "bus", "bench-e2e", 4, s.seconds, s.warmup, cpu)
+
+    async def broker(cpu: Callable[[], float] | None) -> Round:
+        return await through_redis("bench-e2e", 4, s.seconds, s.warmup)
+
+    med = await interleave("3 PublishEvent -> delivery", {
+        "pylotto": (sidecar, lambda: cpu_seconds(car.pid)),
+        "redis PUBLISH/SUBSCRIBE": (broker, None)}, s, progress)
+    row = Comparison("3 PublishEvent → subscriber", "4 publishers, max, 1 KB", med["pylotto"],
+                     "redis-py PUBLISH/SUBSCRIBE", med["redis PUBLISH/SUBSCRIBE"])
+    return [row], {"pubsub": med}
+
+
+def scenario_startup(workdir: Path, runs: int) -> dict[str, Any]:
+    """Scenario 6: start to ready and idle RSS with the embedded default components."""
+    ready: list[float] = []
+    rss: list[float] = []
+    for index in range(runs):
+        car = Sidecar(workdir / f"startup-{index}", None).start()
+        try:
+            ready.append(car.ready_seconds)
+            time.sleep(1.0)
+            rss.append(rss_mb(car.pid))
+        finally:
+            car.stop()
+        print(f"6 start-up run {index + 1}: ready {ready[-1]:.3f} s, idle RSS {rss[-1]:.1f} MB",
+              file=sys.stderr, flush=True)
+    return {"ready_s": statistics.median(ready), "ready_s_runs": ready,
+            "idle_rss_mb": statistics.median(rss), "idle_rss_mb_runs": rss}
+
+
+def targets(extra: dict[str, Any], startup: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets with measured values."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, required: str, value: float | None, text: str, ok: bool | None) -> None:
+        out.append({"name": name, "required": required, "value": value, "measured": text,
+                    "met": ok})
+
+    g16 = extra["getstate C=16, max"]
+    r = ratio(g16["pylotto"]["rps"], g16["grpc.aio+redis"]["rps"])
+    add("GetState throughput vs grpc.aio+redis (C=16)", ">= 1.0 x", r,
+        f"{r:.2f} x" if r else "-", r >= 1.0 if r else None)
+    g1 = extra["getstate C=1, max"]
+    added = g1["pylotto"]["p50_ms"] - g1["redis-py"]["p50_ms"]
+    add("GetState added p50 vs redis-py (C=1)", "<= 0.6 ms", added, f"{added:.2f} ms",
+        added <= 0.6)
+    cpu = g16["pylotto"]["cpu_us_per_req"]
+    add("Sidecar CPU per GetState (C=16, max)", "<= 450 µs", cpu,
+        f"{cpu:.0f} µs" if cpu else "-", cpu <= 450 if cpu else None)
+    bulk = ratio(extra["GetBulkState 100 keys"]["pylotto"]["items_per_s"], g16["pylotto"]["rps"])
+    add("GetBulkState 100 keys: keys/s vs GetState keys/s (C=16)", ">= 20 x", bulk,
+        f"{bulk:.1f} x" if bulk else "-", bulk >= 20 if bulk else None)
+    inter = extra["interference"]
+    p99 = ratio(inter["with pub/sub"]["p99_ms"], inter["alone"]["p99_ms"])
+    add(f"GetState p99 with pub/sub ({extra['publish_rate']:.0f} msg/s) vs alone", "<= 1.3 x",
+        p99, f"{p99:.2f} x" if p99 else "-", p99 <= 1.3 if p99 else None)
+    add("Idle RSS, embedded default", "<= 80 MB", startup["idle_rss_mb"],
+        f"{startup['idle_rss_mb']:.1f} MB", startup["idle_rss_mb"] <= 80)
+    add("Start to ready, embedded default", "<= 1.0 s", startup["ready_s"],
+        f"{startup['ready_s']:.2f} s", startup["ready_s"] <= 1.0)
+    return out
+
+
+async def run_async(settings: Settings, workdir: Path, sidecar_args: list[str]
+                    ) -> tuple[list[Comparison], dict[str, Any], dict[str, float]]:
+    progress = Progress()
+    car = Sidecar(workdir / "sidecar", REDIS_STATE, extra_args=sidecar_args).start()
+    base = BaselineServer().start()
+    memory: dict[str, float] = {"redis_idle_rss_mb": rss_mb(car.pid)}
+    try:
+        rows, extra = await scenario_state(car, base, settings, progress)
+        memory["loaded_rss_mb"] = rss_mb(car.pid)
+        more, inter = await scenario_interference(car, settings, progress)
+        rows += more
+        extra.update(inter)
+        more, delivered = await scenario_pubsub(car, settings, progress)
+        rows += more
+        extra.update(delivered)
+    finally:
+        base.stop()
+        car.stop()
+    return rows, extra, memory
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s (about 3 min)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per path")
+    parser.add_argument("--seconds", type=float, help="measured seconds per round")
+    parser.add_argument("--rate", type=float, default=400.0, help="fixed rate, req/s")
+    parser.add_argument("--sidecar-arg", action="append", default=[],
+                        help="extra argument for `pylotto run` (e.g. --no-uvloop); repeatable")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    settings = Settings(rounds=args.rounds or (2 if args.quick else 5),
+                        seconds=args.seconds or (2.0 if args.quick else 5.0),
+                        warmup=0.5 if args.quick else 1.0, rate=args.rate, mode=mode)
+    import uvloop
+
+    with tempfile.TemporaryDirectory(prefix="pylotto-bench-") as tmp:
+        workdir = Path(tmp)
+        startup = scenario_startup(workdir, 3 if args.quick else 5)
+        rows, extra, memory = uvloop.run(run_async(settings, workdir, args.sidecar_arg))
+    startup.update(memory)
+    results: dict[str, Any] = {
+        "command": "python -m bench" + (" --quick" if args.quick else ""),
+        "mode": mode, "rounds": settings.rounds, "round_seconds": settings.seconds,
+        "sidecar_args": args.sidecar_arg,
+        "finished_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(), "startup": startup,
+        "targets": targets(extra, startup), "details": extra,
+    }
+    path = write_results(results, rows, args.out, args.doc)
+    print(f"results: {path}\ntable: {args.doc}", file=sys.stderr)
+    return 0
