@@ -51,13 +51,28 @@ class Metrics:
         self.pubsub_messages = Counter("pylotto_pubsub_messages", "messages handled",
                                        ["pubsub", "topic", "outcome"], registry=r)
 
+        self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
+        """Labelled children by label values: ``labels()`` costs more than the update."""
+
+    def _pair(self, counter: Counter, histogram: Histogram, key: tuple[str, ...]
+              ) -> tuple[Counter, Histogram]:
+        pair = self._children.get(key)
+        if pair is None:
+            pair = self._children[key] = (counter.labels(*key[1:]),
+                                          histogram.labels(*key[1:-1]))
+        return pair
+
     def api_call(self, dialect: str, api: str, code: str, seconds: float) -> None:
-        self.api_requests.labels(dialect, api, code).inc()
-        self.api_latency.labels(dialect, api).observe(seconds)
+        count, latency = self._pair(self.api_requests, self.api_latency,
+                                    ("api", dialect, api, code))
+        count.inc()
+        latency.observe(seconds)
 
     def component_call(self, component: str, outcome: str, seconds: float) -> None:
-        self.component_calls.labels(component, outcome).inc()
-        self.component_latency.labels(component).observe(seconds)
+        count, latency = self._pair(self.component_calls, self.component_latency,
+                                    ("component", component, outcome))
+        count.inc()
+        latency.observe(seconds)
 
     def pubsub(self, pubsub: str, topic: str, outcome: str) -> None:
         self.pubsub_messages.labels(pubsub, topic, outcome).inc()

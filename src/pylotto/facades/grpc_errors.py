@@ -24,6 +24,7 @@ log = logging.getLogger("pylotto.grpc")
 
 SIDECAR_SERVICES = ("/pylotto.v1.SidecarInvoke/",)
 """Calls from other sidecars: rate-limited per calling app where they are served."""
+MAX_CACHED_METHODS = 1024
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: PylottoError) -> None:
@@ -145,6 +146,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self.admit = admit
         self.metrics = metrics
         self.tracing = tracing
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        """Per method: the servicer's handler and its wrapped twin, built on the first call
+        that was not refused (the servicers' handlers are fixed once the server starts)."""
 
     def _recorder(self, method: str) -> Recorder:
         if security.grpc_exempt(method):
@@ -178,8 +182,21 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
+        method = handler_call_details.method
         refusal = self._refusal(handler_call_details)
-        record = self._recorder(handler_call_details.method)
+        if refusal is None:
+            known = self._wrapped.get(method)
+            if known is not None and known[0] is handler:
+                return known[1]
+            wrapped = self._wrap(handler, None, method)
+            if len(self._wrapped) < MAX_CACHED_METHODS:  # proxied calls may name any method
+                self._wrapped[method] = (handler, wrapped)
+            return wrapped
+        return self._wrap(handler, refusal, method)
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, refusal: PylottoError | None,
+              method: str) -> grpc.RpcMethodHandler:
+        record = self._recorder(method)
         kwargs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
