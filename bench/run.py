@@ -39,6 +39,9 @@ BASE_KEYS = [f"bench-base-k{i}" for i in range(100)]
 """Keys the baselines write as plain Redis strings (never the sidecar's keys)."""
 REDIS_STATE = {"state": {STORE: {"type": "redis", "metadata": {"redisHost": "127.0.0.1:6379"}}},
                "pubsub": {"bus": {"type": "in-memory", "metadata": {}}}}
+WORKERS_COMPONENTS = {**REDIS_STATE, "pubsub": {"bus": {
+    "type": "redis", "metadata": {"redisHost": "127.0.0.1:6379", "consumerID": "bench"}}}}
+"""With ``--workers``: an in-memory broker would be one per worker, so the bus is Redis."""
 
 
 @dataclass
@@ -302,7 +305,9 @@ def targets(extra: dict[str, Any], startup: dict[str, Any]) -> list[dict[str, An
 async def run_async(settings: Settings, workdir: Path, sidecar_args: list[str]
                     ) -> tuple[list[Comparison], dict[str, Any], dict[str, float]]:
     progress = Progress()
-    car = Sidecar(workdir / "sidecar", REDIS_STATE, extra_args=sidecar_args).start()
+    workers = any(arg.startswith("--workers") for arg in sidecar_args)
+    car = Sidecar(workdir / "sidecar", WORKERS_COMPONENTS if workers else REDIS_STATE,
+                  extra_args=sidecar_args).start()
     base = BaselineServer().start()
     memory: dict[str, float] = {"redis_idle_rss_mb": rss_mb(car.pid)}
     try:
@@ -327,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="measured seconds per round")
     parser.add_argument("--rate", type=float, default=400.0, help="fixed rate, req/s")
     parser.add_argument("--sidecar-arg", action="append", default=[],
-                        help="extra argument for `pylotto run` (e.g. --no-uvloop); repeatable")
+                        help="extra argument for `pylotto run` (e.g. --no-uvloop, --workers=2: "
+                             "then the pub/sub scenarios use Redis, not in-memory); repeatable")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)

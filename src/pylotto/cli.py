@@ -15,7 +15,7 @@ from pylotto import __version__, config, logs
 from pylotto.errors import ConfigError
 
 
-def _run_loop(main: Coroutine[Any, Any, int], use_uvloop: bool) -> int:
+def run_loop(main: Coroutine[Any, Any, int], use_uvloop: bool) -> int:
     if use_uvloop:
         try:
             import uvloop
@@ -69,6 +69,10 @@ def main() -> None:
 @click.option("--hot-reload/--no-hot-reload", "hot_reload", default=None,
               help="Watch the component files and apply their changes while running "
                    "(default: on, or the config's hot_reload.enabled).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              envvar="PYLOTTO_WORKERS",
+              help="Sidecar processes sharing the listen ports (SO_REUSEPORT); every "
+                   "component must keep its data in a shared backend.")
 @click.argument("app_command", nargs=-1, type=click.UNPROCESSED)
 def run(
     config_path: Path | None,
@@ -89,6 +93,7 @@ def run(
     log_format: str,
     uvloop: bool,
     hot_reload: bool | None,
+    workers: int,
     app_command: tuple[str, ...],
 ) -> None:
     """Run the sidecar until SIGTERM or SIGINT.
@@ -115,7 +120,15 @@ def run(
         from pylotto.server import serve  # after logging is set up
 
         sources = ComponentSources(config_path, tuple(folders))
-        code = _run_loop(serve(cfg, app_command, sources), uvloop)
+        if workers > 1:
+            if app_command:
+                raise ConfigError("--workers runs the sidecar only: start the app separately")
+            from pylotto.workers import run_workers
+
+            code = run_workers(cfg, sources, workers, use_uvloop=uvloop,
+                               log_level=log_level, log_format=log_format)
+        else:
+            code = run_loop(serve(cfg, app_command, sources), uvloop)
     except ConfigError as exc:
         click.echo(f"pylotto: {exc.message}", err=True)
         sys.exit(2)

@@ -143,6 +143,8 @@ class ListenConfig(_Model):
     dapr_grpc: str = "127.0.0.1:50001"
     dapr_http: str = "127.0.0.1:3500"
     actuator: str = "127.0.0.1:34999"
+    reuse_port: bool = Field(False, description="bind with SO_REUSEPORT, so that several "
+                             "worker processes share each port (set by --workers)")
 
 
 class HotReloadConfig(_Model):

@@ -30,8 +30,13 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.so_reuseport", 0),
 ]
+
+
+def grpc_options(reuse_port: bool) -> list[tuple[str, int]]:
+    """Without SO_REUSEPORT a port in use is an error at start; with it (``--workers``) the
+    worker processes share the port and the kernel spreads connections over them."""
+    return [*GRPC_OPTIONS, ("grpc.so_reuseport", int(reuse_port))]
 LAYOTTO_SERVICE = runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].full_name
 
 
@@ -54,7 +59,7 @@ class Sidecar:
                 config.api_token.get_secret_value(),
                 admit=self._admit if config.rate_limits else None,
                 metrics=self.runtime.metrics, tracing=self.runtime.tracing)],
-            options=GRPC_OPTIONS,
+            options=grpc_options(config.listen.reuse_port),
         )
         self.health = health.aio.HealthServicer()
         self.actuator_app = actuator.build_app(self.runtime)
@@ -68,7 +73,8 @@ class Sidecar:
         await self._actuator_runner.setup()
         host, port = _split(self.config.listen.actuator)
         try:
-            await web.TCPSite(self._actuator_runner, host, port).start()
+            await web.TCPSite(self._actuator_runner, host, port,
+                              reuse_port=self.config.listen.reuse_port).start()
         except OSError as exc:
             raise ConfigError(f"actuator cannot listen on {host}:{port}: {exc.strerror}") from None
         await self.runtime.start()
@@ -118,7 +124,7 @@ class Sidecar:
         internal = grpc.aio.server(
             interceptors=[ErrorMappingInterceptor(metrics=self.runtime.metrics,
                                                   tracing=self.runtime.tracing)],
-            options=GRPC_OPTIONS)
+            options=grpc_options(self.config.listen.reuse_port))
         invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
             sidecar_invoke.SidecarInvokeServicer(self.runtime), internal)
         internal.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.runtime)])
@@ -178,7 +184,8 @@ class Sidecar:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.config.tls.cert_file, self.config.tls.key_file)
         try:
-            await web.TCPSite(runner, host, port, ssl_context=context).start()
+            await web.TCPSite(runner, host, port, ssl_context=context,
+                              reuse_port=self.config.listen.reuse_port).start()
         except OSError as exc:
             raise ConfigError(f"{what} cannot listen on {address}: {exc.strerror}") from None
 

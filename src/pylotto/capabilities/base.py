@@ -88,11 +88,14 @@ class Capability(Generic[C]):
     async def call(self, component_name: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """A call to a component, under the resiliency policies of its name, counted in the
         metrics."""
-        if self.metrics is None and not self.tracing.enabled:
+        traced = self.tracing.enabled
+        if self.metrics is None and not traced:
             return await self.resiliency.call_component(component_name, attempt)
         started = time.perf_counter()
         outcome = "ok"
         try:
+            if not traced:
+                return await self.resiliency.call_component(component_name, attempt)
             with self.tracing.span(f"{self.components.label} {component_name}", "client"):
                 return await self.resiliency.call_component(component_name, attempt)
         except PylottoError as exc:

@@ -30,6 +30,9 @@ class Component(abc.ABC):  # noqa: B024 - verbs come with each capability's base
 
     Settings: ClassVar[type[ComponentSettings]] = ComponentSettings
     features: ClassVar[frozenset[str]] = frozenset()
+    per_process: ClassVar[bool] = False
+    """Its data lives in the sidecar's process (or its ids depend on a per-sidecar setting):
+    worker processes of one sidecar (``--workers``) would each see different data."""
 
     def __init__(self, name: str, settings: ComponentSettings, context: ComponentContext) -> None:
         self.name = name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -71,7 +72,8 @@ async def info(request: web.Request) -> web.Response:
                       for p, t, how in runtime.pubsub.describe_subscriptions()]
                      if runtime.started else [])
     return web.json_response({
-        "app": {"name": "pylotto", "version": __version__, "app_id": config.app.id},
+        "app": {"name": "pylotto", "version": __version__, "app_id": config.app.id,
+                "pid": os.getpid()},
         "config": config.source,
         "components": components,
         "subscriptions": subscriptions,

@@ -38,6 +38,7 @@ class _MemorySubscription(Subscription):
 
 
 class MemoryConfigurationStore(ConfigurationStore):
+    per_process = True
     def __init__(self, name: str, settings: ComponentSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
         self._items: dict[_Address, ConfigurationItem] = {}

@@ -25,6 +25,7 @@ class _Lease:
 
 
 class MemoryLockStore(LockStore):
+    per_process = True
     def __init__(self, name: str, settings: LockSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
         self._leases: dict[str, _Lease] = {}

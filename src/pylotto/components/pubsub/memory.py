@@ -168,6 +168,7 @@ class _MemorySubscription(Subscription):
 
 class InMemoryPubSub(PubSub):
     """Embedded broker: consumer groups, back-pressure and redelivery, no persistence."""
+    per_process = True
 
     Settings = InMemoryPubSubSettings
 

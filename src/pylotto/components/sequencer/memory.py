@@ -12,6 +12,7 @@ from pylotto.types import Metadata
 
 
 class MemorySequencer(SegmentSequencer):
+    per_process = True
     features = frozenset({Feature.SEGMENT})
 
     def __init__(self, name: str, settings: SegmentSettings, context: ComponentContext) -> None:

@@ -52,6 +52,7 @@ class SnowflakeSettings(SequencerSettings):
 
 
 class SnowflakeSequencer(Sequencer):
+    per_process = True
     Settings = SnowflakeSettings
     settings: SnowflakeSettings
 

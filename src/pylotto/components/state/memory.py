@@ -48,6 +48,7 @@ class _Entry:
 
 
 class MemoryStateStore(BatchStateStore, QueryableStateStore):
+    per_process = True
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
 
     def __init__(self, name: str, settings: StateSettings, context: ComponentContext) -> None:

@@ -13,7 +13,8 @@ so an expired item is gone at once; reads report ``ttlExpireTime`` from PTTL.
 Every write — one item, a bulk save or delete, a transaction — is one Lua script: it checks
 every etag and first-write rule first, then applies every operation, or none. Operations of one
 batch see the earlier ones (a key set earlier in the batch exists for first-write). Reads are
-one round trip, bulk reads included.
+one round trip, bulk reads included; GetState calls made while two reads are already in flight
+wait and go out together as one (:mod:`pylotto.components.coalesce`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pylotto.components.base import ClientComponent, ComponentContext
+from pylotto.components.coalesce import ReadCoalescer
 from pylotto.components.redis_client import RedisClient, RedisSettings
 from pylotto.components.state.base import (
     BatchStateStore,
@@ -41,6 +43,9 @@ from pylotto.errors import EtagMismatch, Internal
 from pylotto.types import Metadata
 
 ETAG_COUNTER = "pylotto|||state-etag|||"
+
+Row = tuple[bytes, str, dict[str, str]] | None
+"""A key's value, etag and metadata (``ttlExpireTime``), or None when it has none."""
 
 _GET = """
 local out = {}
@@ -99,13 +104,15 @@ class RedisStateStore(ClientComponent[RedisClient], BatchStateStore):
         self.client = RedisClient(settings, f"state store {name}")
         self._get = self.client.script(_GET)
         self._apply = self.client.script(_APPLY)
+        self._reads: ReadCoalescer[str, Row] = ReadCoalescer(self._read)
+        """GetState calls made while Redis is busy share one script call."""
 
     # ---- reads -----------------------------------------------------------------------------
 
-    async def _read(self, keys: Sequence[str]) -> list[tuple[bytes, str, dict[str, str]] | None]:
+    async def _read(self, keys: Sequence[str]) -> list[Row]:
         rows = await self._get(keys=list(keys), args=[])
         now = time.time()
-        out: list[tuple[bytes, str, dict[str, str]] | None] = []
+        out: list[Row] = []
         for row in rows:
             if not row:
                 out.append(None)
@@ -116,7 +123,7 @@ class RedisStateStore(ClientComponent[RedisClient], BatchStateStore):
         return out
 
     async def get(self, key: str, consistency: Consistency, metadata: Metadata) -> GetResult | None:
-        [row] = await self._read([key])
+        row = await self._reads.read(key)
         return None if row is None else GetResult(*row)
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
