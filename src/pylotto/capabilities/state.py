@@ -193,6 +193,8 @@ class StateCapability(Capability[StateStore]):
             item = by_key.get(prefixed(prefix, key))
             if item is None:
                 result.append(BulkGetItem(key, error="no result from the state store"))
+            elif item.key == key:  # no prefix: the store's item as it is
+                result.append(item)
             else:
                 result.append(BulkGetItem(key, item.value, item.etag, item.error, item.metadata))
         return result

@@ -115,10 +115,15 @@ class RedisClient:
     ``what`` names the component in every message (``"state store orders"``).
     """
 
-    def __init__(self, settings: RedisSettings, what: str) -> None:
+    def __init__(self, settings: RedisSettings, what: str, *, socket_timeout: bool = True
+                 ) -> None:
+        """``socket_timeout=False`` when every command goes through :meth:`call`, whose own
+        timeout bounds it (redis-py then disconnects the connection it cancels): redis-py's
+        per-command socket timeout costs a task per write, on the hot path."""
         self.settings = settings
         self.what = what
         self.timeout = settings.timeout
+        self._socket_timeout = socket_timeout
         self._redis: Any = None
 
     def connection_options(self) -> dict[str, Any]:
@@ -128,7 +133,8 @@ class RedisClient:
             "username": self.settings.redis_username or None,
             "password": self.settings.redis_password or None,
             "ssl": self.settings.enable_tls,
-            "socket_timeout": self.timeout, "socket_connect_timeout": self.timeout,
+            "socket_timeout": self.timeout if self._socket_timeout else None,
+            "socket_connect_timeout": self.timeout,
             "socket_keepalive": True,
         }
 

@@ -44,7 +44,7 @@ class RedisLockStore(ClientComponent[RedisClient], LockStore):
 
     def __init__(self, name: str, settings: RedisLockSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
-        self.client = RedisClient(settings, f"lock store {name}")
+        self.client = RedisClient(settings, f"lock store {name}", socket_timeout=False)
         self._unlock = self.client.script(_UNLOCK)
         self._keep_alive = self.client.script(_KEEP_ALIVE)
 

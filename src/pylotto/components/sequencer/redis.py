@@ -48,7 +48,7 @@ class RedisSequencer(ClientComponent[RedisClient], SegmentSequencer):
     def __init__(self, name: str, settings: RedisSequencerSettings,
                  context: ComponentContext) -> None:
         super().__init__(name, settings, context)
-        self.client = RedisClient(settings, f"sequencer store {name}")
+        self.client = RedisClient(settings, f"sequencer store {name}", socket_timeout=False)
         self._raise_to = self.client.script(_RAISE_TO)
 
     async def next_id(self, key: str, metadata: Metadata) -> int:

@@ -13,8 +13,8 @@ so an expired item is gone at once; reads report ``ttlExpireTime`` from PTTL.
 Every write — one item, a bulk save or delete, a transaction — is one Lua script: it checks
 every etag and first-write rule first, then applies every operation, or none. Operations of one
 batch see the earlier ones (a key set earlier in the batch exists for first-write). Reads are
-one round trip, bulk reads included; GetState calls made while two reads are already in flight
-wait and go out together as one (:mod:`pylotto.components.coalesce`).
+one round trip, bulk reads included; GetState calls made while a read is already in flight wait
+and go out together as one (:mod:`pylotto.components.coalesce`).
 """
 
 from __future__ import annotations
@@ -101,10 +101,10 @@ class RedisStateStore(ClientComponent[RedisClient], BatchStateStore):
 
     def __init__(self, name: str, settings: RedisStateSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
-        self.client = RedisClient(settings, f"state store {name}")
+        self.client = RedisClient(settings, f"state store {name}", socket_timeout=False)
         self._get = self.client.script(_GET)
         self._apply = self.client.script(_APPLY)
-        self._reads: ReadCoalescer[str, Row] = ReadCoalescer(self._read)
+        self._reads: ReadCoalescer[str, Row] = ReadCoalescer(self._read, parallel=1)
         """GetState calls made while Redis is busy share one script call."""
 
     # ---- reads -----------------------------------------------------------------------------
