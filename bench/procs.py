@@ -83,6 +83,8 @@ class Sidecar:
     workdir: Path
     components: dict[str, Any] | None
     extra_args: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    """Top-level config keys beside the components (``app``, ``name_resolution``...)."""
     grpc_port: int = field(default_factory=free_port)
     actuator_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -112,6 +114,7 @@ class Sidecar:
                            "actuator": f"127.0.0.1:{self.actuator_port}"},
                 "app": {"id": "bench"},
                 "components": self.components,
+                **self.config,
             }))
             args += ["--config", str(config)]
         log = (self.workdir / "sidecar.log").open("ab")
@@ -147,9 +150,11 @@ class Sidecar:
 
 
 @dataclass
-class BaselineServer:
-    """``python -m bench.baseline_server``: the least a Python gRPC sidecar can do."""
+class ServerProcess:
+    """``python -m <module> --port N``: ``bench.baseline_server`` (the least a Python gRPC
+    sidecar can do) or ``bench.echo_app`` (the app of the invocation scenario)."""
 
+    module: str = "bench.baseline_server"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -162,9 +167,9 @@ class BaselineServer:
         assert self.process is not None
         return self.process.pid
 
-    def start(self) -> BaselineServer:
+    def start(self) -> ServerProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.baseline_server", "--port", str(self.port)],
+            [sys.executable, "-m", self.module, "--port", str(self.port)],
             cwd=Path(__file__).resolve().parent.parent)
         wait_tcp(self.port, self.process)
         return self

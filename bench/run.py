@@ -24,7 +24,7 @@ import grpc
 import redis.asyncio as aioredis
 
 from bench.load import closed_loop, fixed_rate
-from bench.procs import BaselineServer, Sidecar, cpu_seconds, rss_mb
+from bench.procs import ServerProcess, Sidecar, cpu_seconds, rss_mb
 from bench.pubsub import through_redis, through_sidecar
 from bench.report import machine, write_results
 from bench.stats import Comparison, Round, median_summary, ratio
@@ -95,7 +95,7 @@ async def interleave(label: str, paths: dict[str, tuple[Runner, Callable[[], flo
     return {name: median_summary(rounds) for name, rounds in per_path.items()}
 
 
-async def scenario_state(car: Sidecar, base: BaselineServer, settings: Settings,
+async def scenario_state(car: Sidecar, base: ServerProcess, settings: Settings,
                          progress: Progress) -> tuple[list[Comparison], dict[str, Any]]:
     """Scenarios 1 and 2: GetState (C=1, C=16, fixed rate), SaveState, GetBulkState,
     ExecuteStateTransaction against redis-py direct and the minimal grpc.aio server."""
@@ -251,6 +251,65 @@ async def scenario_pubsub(car: Sidecar, settings: Settings, progress: Progress
     return [row], {"pubsub": med}
 
 
+async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
+                          sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
+    """Scenario 4: InvokeService through two sidecars (the caller's, then the callee's, then
+    its app) vs the same POST straight to the app; a 1 KB body echoed back. CPU is both
+    sidecars' per call."""
+    import aiohttp
+    from google.protobuf import any_pb2
+
+    app = ServerProcess("bench.echo_app").start()
+    callee = Sidecar(workdir / "callee", {}, extra_args=sidecar_args,
+                     config={"app": {"id": "echo", "port": app.port}})
+    caller = Sidecar(workdir / "caller", {}, extra_args=sidecar_args, config={
+        "app": {"id": "caller"},
+        "name_resolution": {"type": "static",
+                            "metadata": {"apps": {"echo": [callee.address]}}}})
+    callee.start()
+    caller.start()
+    stubs = channels(caller.address, 16)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
+    url = f"http://127.0.0.1:{app.port}/echo"
+    request = runtime_pb2.InvokeServiceRequest(id="echo", message=runtime_pb2.CommonInvokeRequest(
+        method="echo", data=any_pb2.Any(value=VALUE), content_type="application/octet-stream",
+        http_extension=runtime_pb2.HTTPExtension(verb=runtime_pb2.HTTPExtension.POST)))
+    s = settings
+    rows: list[Comparison] = []
+    extra: dict[str, Any] = {}
+
+    def invoke(i: int) -> Any:
+        return stubs[i % len(stubs)].InvokeService(request)
+
+    async def direct(i: int) -> bytes:
+        async with session.post(url, data=VALUE) as resp:
+            resp.raise_for_status()
+            return await resp.read()
+
+    def both() -> float:
+        return cpu_seconds(caller.pid) + cpu_seconds(callee.pid)
+
+    def closed(op: Callable[[int], Awaitable[Any]], c: int) -> Runner:
+        return lambda cpu: closed_loop(op, c, s.seconds, s.warmup, cpu)
+
+    try:
+        for variant, c in (("C=1, max", 1), ("C=16, max", 16)):
+            med = await interleave(f"4 Invoke via two sidecars {variant}", {
+                "pylotto": (closed(invoke, c), both),
+                "app direct": (closed(direct, c), None),
+            }, s, progress)
+            rows.append(Comparison("4 Invoke via two sidecars, 1 KB echo",
+                                   f"{variant} (CPU: both sidecars)", med["pylotto"],
+                                   "app direct (HTTP)", med["app direct"]))
+            extra[f"invoke {variant}"] = med
+    finally:
+        await session.close()
+        caller.stop()
+        callee.stop()
+        app.stop()
+    return rows, extra
+
+
 def scenario_startup(workdir: Path, runs: int) -> dict[str, Any]:
     """Scenario 6: start to ready and idle RSS with the embedded default components."""
     ready: list[float] = []
@@ -308,7 +367,7 @@ async def run_async(settings: Settings, workdir: Path, sidecar_args: list[str]
     workers = any(arg.startswith("--workers") for arg in sidecar_args)
     car = Sidecar(workdir / "sidecar", WORKERS_COMPONENTS if workers else REDIS_STATE,
                   extra_args=sidecar_args).start()
-    base = BaselineServer().start()
+    base = ServerProcess().start()
     memory: dict[str, float] = {"redis_idle_rss_mb": rss_mb(car.pid)}
     try:
         rows, extra = await scenario_state(car, base, settings, progress)
@@ -322,6 +381,9 @@ async def run_async(settings: Settings, workdir: Path, sidecar_args: list[str]
     finally:
         base.stop()
         car.stop()
+    more, invoked = await scenario_invoke(workdir, settings, progress, sidecar_args)
+    rows += more
+    extra.update(invoked)
     return rows, extra, memory
 
 
