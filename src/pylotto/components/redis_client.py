@@ -32,6 +32,9 @@ from pylotto.metadata import ComponentSettings, Duration
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
+POOL_HEADROOM = 8
+"""Connections beyond ``poolSize`` for those held outside calls (a configuration store's
+subscription): calls themselves never hold more than ``poolSize``."""
 
 
 class RedisSettings(ComponentSettings):
@@ -125,6 +128,7 @@ class RedisClient:
         self.timeout = settings.timeout
         self._socket_timeout = socket_timeout
         self._redis: Any = None
+        self._slots = asyncio.Semaphore(settings.connections)
 
     def connection_options(self) -> dict[str, Any]:
         host, port = host_port(self.settings.redis_host)
@@ -140,13 +144,15 @@ class RedisClient:
 
     async def open(self) -> None:
         """Build the pool and check the server answers (Unavailable if it does not)."""
-        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio import ConnectionPool, Redis
 
         options = self.connection_options()
         options["connection_class"] = checked_connection_class(tls=options.pop("ssl"))
-        # Callers beyond poolSize wait for a free connection (within the call's timeout).
-        pool = BlockingConnectionPool(max_connections=self.settings.connections,
-                                      timeout=self.timeout, **options)
+        # Calls beyond poolSize wait for a slot (within the call's timeout). The slots, not
+        # redis-py's BlockingConnectionPool (a condition and a timeout per command: ≈ 25 µs),
+        # bound the pool; the headroom is for connections held outside calls (subscriptions).
+        pool = ConnectionPool(max_connections=self.settings.connections + POOL_HEADROOM,
+                              **options)
         self._redis = Redis(connection_pool=pool)
         try:
             await self.ping()
@@ -170,7 +176,7 @@ class RedisClient:
     async def call(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """``await work(redis)`` within the timeout; driver errors become pylotto errors."""
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), self._slots:
                 try:
                     return await work(self.redis)
                 except Exception as exc:
