@@ -27,7 +27,8 @@ sidecar reports its loaded plugins in the Dapr metadata API's ``extended`` map u
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -172,28 +173,19 @@ class LoadedPlugins:
     def add_grpc(self, server: grpc.aio.Server) -> list[str]:
         services: list[str] = []
         for name, plugin in self.plugins.items():
-            try:
+            with _blamed(name, "add its gRPC services"):
                 services.extend(plugin.add_grpc(server))
-            except Exception as exc:
-                raise ConfigError(f"API plugin {name!r} failed to add its gRPC services: "
-                                  f"{type(exc).__name__}: {exc}") from exc
         return services
 
     def add_http(self, app: web.Application) -> None:
         for name, plugin in self.plugins.items():
-            try:
+            with _blamed(name, "add its HTTP routes"):
                 plugin.add_http(app)
-            except Exception as exc:
-                raise ConfigError(f"API plugin {name!r} failed to add its HTTP routes: "
-                                  f"{type(exc).__name__}: {exc}") from exc
 
     async def start(self) -> None:
         for name, plugin in self.plugins.items():
-            try:
+            with _blamed(name, "start"):
                 await plugin.start()
-            except Exception as exc:
-                raise ConfigError(f"API plugin {name!r} failed to start: "
-                                  f"{type(exc).__name__}: {exc}") from exc
 
     async def stop(self) -> None:
         for name, plugin in self.plugins.items():
@@ -201,6 +193,16 @@ class LoadedPlugins:
                 await plugin.stop()
             except Exception:
                 logging.getLogger("pylotto.plugins").exception("API plugin %r: stop failed", name)
+
+
+@contextmanager
+def _blamed(name: str, what: str) -> Iterator[None]:
+    """A plugin's failure as a ConfigError naming it (start-up stops, exit code 2)."""
+    try:
+        yield
+    except Exception as exc:
+        raise ConfigError(f"API plugin {name!r} failed to {what}: "
+                          f"{type(exc).__name__}: {exc}") from exc
 
 
 def load(runtime: Runtime) -> LoadedPlugins:

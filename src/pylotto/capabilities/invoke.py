@@ -171,7 +171,15 @@ class InvokeCapability:
 
     @staticmethod
     def _timeout(request: InvokeRequest) -> float:
-        millis = request.default_timeout_ms
+        limit = InvokeCapability._limit(request, request.default_timeout_ms)
+        assert limit is not None  # a default was given
+        return limit
+
+    @staticmethod
+    def _limit(request: InvokeRequest, default_ms: int | None) -> float | None:
+        """Seconds the call may take: header ``rpc_request_timeout`` (else ``default_ms``),
+        shortened to the caller's own deadline; None when none of them sets one."""
+        millis = default_ms
         for key, value in request.headers:
             if key.lower() == TIMEOUT_HEADER:
                 try:
@@ -182,11 +190,11 @@ class InvokeCapability:
                     ) from None
                 if millis <= 0:
                     raise InvalidArgument(f"header {TIMEOUT_HEADER} must be positive, got {millis}")
-        seconds = millis / 1000
+        seconds = None if millis is None else millis / 1000
         if request.deadline_seconds is not None:
             if request.deadline_seconds <= 0:
                 raise DeadlineExceeded("the caller's deadline has already passed")
-            seconds = min(seconds, request.deadline_seconds)
+            seconds = min(seconds or request.deadline_seconds, request.deadline_seconds)
         return seconds
 
     def _forwarded(self, request: InvokeRequest) -> list[tuple[str, str]]:
@@ -199,7 +207,8 @@ class InvokeCapability:
 
     async def invoke(self, request: InvokeRequest) -> InvokeResult:
         if self.functions is not None and request.app_id in self.functions:
-            return await self.functions.invoke(request)
+            # a function's own timeout applies unless the call sets a shorter one
+            return await self.functions.invoke(request, self._limit(request, None))
         remote = self._is_remote(request.app_id)
         if not request.method:
             raise InvalidArgument("InvokeService method (the app's route) is empty")

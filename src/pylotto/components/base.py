@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,3 +81,12 @@ class ClientComponent(Component, Generic[ClientT]):
 
     async def ping(self) -> None:
         await self.client.ping()
+
+
+def cancel_requested() -> bool:
+    """True when the running task was asked to stop, even if a driver swallowed the
+    CancelledError and raised something else (redis-py, nats-py do): the caller must then
+    stop too — re-raise a cancellation or end its loop — instead of treating it as an error
+    and retrying, or whoever cancelled it (a timeout, a close, the loop's shutdown) waits on."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

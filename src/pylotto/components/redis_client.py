@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 
+from pylotto.components.base import cancel_requested
 from pylotto.errors import Internal, PylottoError, Unavailable
 from pylotto.metadata import ComponentSettings, Duration
 
@@ -180,11 +181,8 @@ class RedisClient:
                 try:
                     return await work(self.redis)
                 except Exception as exc:
-                    task = asyncio.current_task()
-                    if task is not None and task.cancelling():
-                        # redis-py may turn a cancellation into a connection error: keep it a
-                        # cancellation (the timeout above turns its own into TimeoutError)
-                        raise asyncio.CancelledError from exc
+                    if cancel_requested():  # still a cancellation (the timeout above turns
+                        raise asyncio.CancelledError from exc  # its own into TimeoutError)
                     raise
         except PylottoError:
             raise

@@ -139,20 +139,14 @@ class WasmFunctions:
         return await loop.run_in_executor(
             self._executor, self._run, spec, module, ctx, data, limit)
 
-    async def invoke(self, request: InvokeRequest) -> InvokeResult:
-        """A service invocation whose app id is a function id."""
+    async def invoke(self, request: InvokeRequest, limit_seconds: float | None
+                     ) -> InvokeResult:
+        """A service invocation whose app id is a function id; ``limit_seconds``: what the
+        caller allows (the invocation capability's timeout rule), None for the function's."""
         from pylotto.capabilities.invoke import InvokeResult
 
-        timeout = None
-        for key, value in request.headers:
-            if key.lower() == "rpc_request_timeout" and value.isdigit() and int(value) > 0:
-                timeout = int(value) / 1000
-        if request.deadline_seconds is not None:
-            if request.deadline_seconds <= 0:
-                raise DeadlineExceeded("the caller's deadline has already passed")
-            timeout = min(timeout or request.deadline_seconds, request.deadline_seconds)
         data, content_type = await self.call(request.app_id, request.method, request.data,
-                                             timeout)
+                                             limit_seconds)
         return InvokeResult(data, content_type)
 
     # ---- in the worker thread --------------------------------------------------------------

@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ComponentContext, cancel_requested
 from pylotto.components.configuration.base import (
     ChangeHandler,
     ConfigurationItem,
@@ -459,9 +459,8 @@ class RedisConfigurationStore(ConfigurationStore):
                     await asyncio.wait_for(pubsub.aclose(), self.client.timeout)
                 raise
             except Exception as exc:  # lost, or the catch-up failed: reconnect
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():  # a driver turned our cancellation
-                    with contextlib.suppress(Exception):  # into an error: still stop
+                if cancel_requested():  # a driver turned our cancellation into an error
+                    with contextlib.suppress(Exception):
                         await asyncio.wait_for(pubsub.aclose(), self.client.timeout)
                     raise asyncio.CancelledError from exc
                 failures += 1

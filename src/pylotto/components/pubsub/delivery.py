@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pylotto.components.base import cancel_requested
 from pylotto.components.pubsub.base import Handler, Message, RetryPolicy, Subscription
 from pylotto.errors import PylottoError
 
@@ -200,14 +201,6 @@ class BrokerSubscription(Subscription, abc.ABC):
         if self._tasks:  # settle what the handlers finish while the connection is still up
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.stop_receiving()
-
-
-def cancel_requested() -> bool:
-    """True when the running task was asked to stop, even if a driver swallowed the
-    CancelledError and raised something else (a loop must then end instead of retrying, or
-    closing it — and the event loop's own shutdown — would wait forever)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 class Registered(Subscription):

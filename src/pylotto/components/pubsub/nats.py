@@ -45,7 +45,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ComponentContext, cancel_requested
 from pylotto.components.pubsub.base import (
     Handler,
     Message,
@@ -53,12 +53,7 @@ from pylotto.components.pubsub.base import (
     PubSubSettings,
     Subscription,
 )
-from pylotto.components.pubsub.delivery import (
-    BrokerSubscription,
-    Delivery,
-    Registered,
-    cancel_requested,
-)
+from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
 from pylotto.errors import Internal, InvalidArgument, PylottoError, Unavailable
 from pylotto.metadata import Duration
 from pylotto.types import Metadata
