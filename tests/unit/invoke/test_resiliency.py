@@ -51,8 +51,9 @@ class Target:
 async def test_a_timeout_bounds_each_attempt() -> None:
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded, match="resiliency timeout"):
-        await resiliency().call_app("slow", Target(["ok"], delay=1.0))
-    assert time.monotonic() - started < 0.5
+        await resiliency().call_app("slow", Target(["ok"], delay=5.0))
+    assert time.monotonic() - started < 2.0  # the 100 ms policy, not the 5 s call (a loaded CI
+    # box once took 0.51 s here: the margin is for the machine, not for the code)
 
 
 async def test_retries_repeat_transient_failures_only() -> None:
