@@ -3,9 +3,11 @@ call timeouts, Lua scripts and the mapping of driver errors to pylotto errors.
 
 Metadata (Dapr's names): ``redisHost`` (``host:port``, required; port 6379 when omitted),
 ``redisUsername``, ``redisPassword``, ``redisDB`` (default 0), ``enableTLS`` (default false),
-``poolSize`` (connections, default 20; ``maxConns``, the name pylotto's SQL components use, is
-accepted too and wins), ``timeout`` (a duration, default 10s: the socket and connect timeout of
-every call and the limit of the whole call, waiting for a free pooled connection included).
+``poolSize`` (connections of the redis-py pool, default 20; ``maxConns``, the name pylotto's SQL
+components use, is accepted too and wins; the pipelined client of state, lock and sequencer
+stores shares one connection instead, :mod:`pylotto.components.redis_pipelined`), ``timeout``
+(a duration, default 10s: the socket and connect timeout of every call and the limit of the
+whole call, waiting for a free pooled connection included).
 
 redis-py is imported only when a client is opened. Commands are never retried by the driver (a
 retried script or INCR could apply twice): a call that fails on a broken connection reports
@@ -119,15 +121,10 @@ class RedisClient:
     ``what`` names the component in every message (``"state store orders"``).
     """
 
-    def __init__(self, settings: RedisSettings, what: str, *, socket_timeout: bool = True
-                 ) -> None:
-        """``socket_timeout=False`` when every command goes through :meth:`call`, whose own
-        timeout bounds it (redis-py then disconnects the connection it cancels): redis-py's
-        per-command socket timeout costs a task per write, on the hot path."""
+    def __init__(self, settings: RedisSettings, what: str) -> None:
         self.settings = settings
         self.what = what
         self.timeout = settings.timeout
-        self._socket_timeout = socket_timeout
         self._redis: Any = None
         self._slots = asyncio.Semaphore(settings.connections)
 
@@ -138,7 +135,7 @@ class RedisClient:
             "username": self.settings.redis_username or None,
             "password": self.settings.redis_password or None,
             "ssl": self.settings.enable_tls,
-            "socket_timeout": self.timeout if self._socket_timeout else None,
+            "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
             "socket_keepalive": True,
         }

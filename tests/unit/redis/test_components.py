@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -255,14 +255,14 @@ async def test_every_write_and_bulk_read_is_one_round_trip(
 ) -> None:
     async with build("state") as store:
         calls = 0
-        original = store.client.call
+        original = store.client._run
 
-        async def counting(work: Callable[[Any], Any]) -> Any:
+        async def counting(*args: Any) -> Any:
             nonlocal calls
             calls += 1
-            return await original(work)
+            return await original(*args)
 
-        monkeypatch.setattr(store.client, "call", counting)
+        monkeypatch.setattr(store.client, "_run", counting)
         await store.bulk_set([SetRequest(key(f"k{i}"), f"v{i}".encode()) for i in range(5)])
         assert calls == 1
         keys = [key("k3"), key("absent"), key("k0"), key("k3")]

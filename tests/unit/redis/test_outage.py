@@ -166,18 +166,23 @@ async def test_lock_sequencer_and_configuration_reconnect(
 async def test_connections_reset_while_idle_are_replaced_before_use(
     build: Builder, key: KeyMaker, proxy: TcpProxy
 ) -> None:
-    """No call during the outage: the pooled connections the network reset are noticed when
-    lent, so the very first calls after it succeed."""
-    async with build("sequencer", via(proxy.port)) as sequencer:
+    """No call during the outage: the connections the network reset are noticed, so the very
+    first calls after it succeed — the pipelined one (sequencer) and the pooled ones
+    (configuration)."""
+    query = ItemsQuery(f"{key('app')}", "default", "default")
+    async with build("sequencer", via(proxy.port)) as sequencer, \
+            build("configuration", via(proxy.port)) as config:
         ids = await asyncio.gather(*(sequencer.next_id(key("s"), {}) for _ in range(8)))
         assert sorted(ids) == list(range(1, 9))
-        idle = sequencer.client.redis.connection_pool._available_connections
+        await asyncio.gather(*(config.get(query) for _ in range(8)))
+        idle = config.client.redis.connection_pool._available_connections
         assert len(idle) > 1  # several pooled connections, all reset by the cut
         proxy.cut()
         await asyncio.sleep(0.2)
         proxy.restore()
         ids = await asyncio.gather(*(sequencer.next_id(key("s"), {}) for _ in range(8)))
         assert sorted(ids) == list(range(9, 17))
+        assert await asyncio.gather(*(config.get(query) for _ in range(8))) == [[]] * 8
 
 
 async def test_silent_server_times_out(build: Builder) -> None:

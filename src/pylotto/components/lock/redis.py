@@ -1,8 +1,8 @@
 """``redis``: leases in Redis, shared by every sidecar using the same server and db.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components.redis_client`), plus
-``keyPrefix``.
+``timeout`` (see :mod:`pylotto.components.redis_client`), plus ``keyPrefix``. Calls are
+pipelined over one connection (:mod:`pylotto.components.redis_pipelined`).
 
 A lease is one string key holding the owner, with Redis' expiry: ``try_lock`` is
 ``SET key owner NX EX seconds`` (exactly one of any number of contenders gets it);
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
-from pylotto.components.redis_client import RedisClient, RedisSettings
+from pylotto.components.redis_client import RedisSettings
+from pylotto.components.redis_pipelined import PipelinedRedisClient
 
 # 0 = SUCCESS, 1 = LOCK_UNEXIST, 2 = LOCK_BELONG_TO_OTHERS (the LockStatus numbers)
 _UNLOCK = """
@@ -38,20 +39,19 @@ class RedisLockSettings(LockSettings, RedisSettings):
     pass
 
 
-class RedisLockStore(ClientComponent[RedisClient], LockStore):
+class RedisLockStore(ClientComponent[PipelinedRedisClient], LockStore):
     Settings = RedisLockSettings
     settings: RedisLockSettings
 
     def __init__(self, name: str, settings: RedisLockSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
-        self.client = RedisClient(settings, f"lock store {name}", socket_timeout=False)
+        self.client = PipelinedRedisClient(settings, f"lock store {name}")
         self._unlock = self.client.script(_UNLOCK)
         self._keep_alive = self.client.script(_KEEP_ALIVE)
 
     async def try_lock(self, resource_id: str, owner: str, expire_seconds: int) -> bool:
-        taken = await self.client.call(
-            lambda r: r.set(resource_id, owner, nx=True, ex=expire_seconds))
-        return bool(taken)
+        taken = await self.client.execute("SET", resource_id, owner, "NX", "EX", expire_seconds)
+        return taken is not None
 
     async def unlock(self, resource_id: str, owner: str) -> LockStatus:
         return LockStatus(int(await self._unlock(keys=[resource_id], args=[owner])))

@@ -1,9 +1,9 @@
 """``redis``: counters in Redis, shared by every sidecar using the same server and db.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components.redis_client`),
-``segmentSize`` (ids reserved per WEAK refill, default 1000), plus ``keyPrefix`` and
-``biggerThan``.
+``timeout`` (see :mod:`pylotto.components.redis_client`; calls are pipelined over one
+connection, :mod:`pylotto.components.redis_pipelined`), ``segmentSize`` (ids reserved per
+WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
 
 Each key is one integer: ``INCR`` hands out one id, ``INCRBY size`` reserves a segment, both
 atomic across sidecars; ``biggerThan`` raises it with a Lua script (set to the floor when
@@ -15,7 +15,8 @@ AOF or RDB persistence for counters that must outlive the server).
 from __future__ import annotations
 
 from pylotto.components.base import ClientComponent, ComponentContext
-from pylotto.components.redis_client import RedisClient, RedisSettings
+from pylotto.components.redis_client import RedisSettings
+from pylotto.components.redis_pipelined import PipelinedRedisClient
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
 from pylotto.types import Metadata
 
@@ -40,7 +41,7 @@ class RedisSequencerSettings(SegmentSettings, RedisSettings):
     pass
 
 
-class RedisSequencer(ClientComponent[RedisClient], SegmentSequencer):
+class RedisSequencer(ClientComponent[PipelinedRedisClient], SegmentSequencer):
     Settings = RedisSequencerSettings
     settings: RedisSequencerSettings
     features = frozenset({Feature.SEGMENT})
@@ -48,14 +49,14 @@ class RedisSequencer(ClientComponent[RedisClient], SegmentSequencer):
     def __init__(self, name: str, settings: RedisSequencerSettings,
                  context: ComponentContext) -> None:
         super().__init__(name, settings, context)
-        self.client = RedisClient(settings, f"sequencer store {name}", socket_timeout=False)
+        self.client = PipelinedRedisClient(settings, f"sequencer store {name}")
         self._raise_to = self.client.script(_RAISE_TO)
 
     async def next_id(self, key: str, metadata: Metadata) -> int:
-        return int(await self.client.call(lambda r: r.incr(key)))
+        return int(await self.client.execute("INCR", key))
 
     async def get_segment(self, key: str, size: int) -> Segment:
-        last = int(await self.client.call(lambda r: r.incrby(key, size)))
+        last = int(await self.client.execute("INCRBY", key, size))
         return Segment(last - size + 1, last)
 
     async def ensure_bigger_than(self, key: str, floor: int) -> None:

@@ -1,8 +1,9 @@
 """``redis``: a state store in Redis, shared by every sidecar using the same server and db.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components.redis_client`), plus
-``keyPrefix`` and ``ttlInSeconds`` of every store.
+``timeout`` (see :mod:`pylotto.components.redis_client`), plus ``keyPrefix`` and
+``ttlInSeconds`` of every store. Calls are pipelined over one connection
+(:mod:`pylotto.components.redis_pipelined`), so ``poolSize`` has no use here.
 
 Layout, as Dapr's Redis store: one hash per key with fields ``data`` (the value's bytes,
 returned unchanged) and ``version`` (the etag). Versions come from one counter,
@@ -13,8 +14,7 @@ so an expired item is gone at once; reads report ``ttlExpireTime`` from PTTL.
 Every write — one item, a bulk save or delete, a transaction — is one Lua script: it checks
 every etag and first-write rule first, then applies every operation, or none. Operations of one
 batch see the earlier ones (a key set earlier in the batch exists for first-write). Reads are
-one round trip, bulk reads included; GetState calls made while a read is already in flight wait
-and go out together as one (:mod:`pylotto.components.coalesce`).
+one round trip, bulk reads included.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pylotto.components.base import ClientComponent, ComponentContext
-from pylotto.components.coalesce import ReadCoalescer
-from pylotto.components.redis_client import RedisClient, RedisSettings
+from pylotto.components.redis_client import RedisSettings
+from pylotto.components.redis_pipelined import PipelinedRedisClient
 from pylotto.components.state.base import (
     BatchStateStore,
     BulkGetItem,
@@ -94,18 +94,16 @@ class RedisStateSettings(StateSettings, RedisSettings):
     pass
 
 
-class RedisStateStore(ClientComponent[RedisClient], BatchStateStore):
+class RedisStateStore(ClientComponent[PipelinedRedisClient], BatchStateStore):
     Settings = RedisStateSettings
     settings: RedisStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
 
     def __init__(self, name: str, settings: RedisStateSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
-        self.client = RedisClient(settings, f"state store {name}", socket_timeout=False)
+        self.client = PipelinedRedisClient(settings, f"state store {name}")
         self._get = self.client.script(_GET)
         self._apply = self.client.script(_APPLY)
-        self._reads: ReadCoalescer[str, Row] = ReadCoalescer(self._read, parallel=1)
-        """GetState calls made while Redis is busy share one script call."""
 
     # ---- reads -----------------------------------------------------------------------------
 
@@ -123,7 +121,7 @@ class RedisStateStore(ClientComponent[RedisClient], BatchStateStore):
         return out
 
     async def get(self, key: str, consistency: Consistency, metadata: Metadata) -> GetResult | None:
-        row = await self._reads.read(key)
+        [row] = await self._read((key,))
         return None if row is None else GetResult(*row)
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
