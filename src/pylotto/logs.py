@@ -13,17 +13,9 @@ import sys
 import time
 from typing import Any
 
+from pylotto.tracing import current_trace_id
+
 LEVELS = ("debug", "info", "warning", "error")
-
-
-def _trace_id() -> str:
-    """The trace id of the current span, when tracing is on and a span is current."""
-    if "opentelemetry.trace" not in sys.modules:
-        return ""
-    from opentelemetry import trace
-
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else ""
 
 
 class _KeyValueFormatter(logging.Formatter):
@@ -31,7 +23,7 @@ class _KeyValueFormatter(logging.Formatter):
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         level = record.levelname.lower()
         line = f'{ts} level={level} logger={record.name} msg="{record.getMessage()}"'
-        if trace_id := _trace_id():
+        if trace_id := current_trace_id():
             line += f" trace_id={trace_id}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -46,7 +38,7 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if trace_id := _trace_id():
+        if trace_id := current_trace_id():
             out["trace_id"] = trace_id
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)

@@ -19,11 +19,20 @@ CloudEvent). What goes on carries the current span: the ``traceparent`` header o
 event handed to the app — so one trace shows app A → sidecar A → broker → sidecar B → app B.
 Without a ``tracing`` section nothing is recorded and callers' trace context passes through
 unchanged.
+
+Sampling is decided where a trace begins: a new trace is recorded with probability
+``sampling_rate``; a caller's ``traceparent`` decides for its trace (its sampled flag). A trace
+that is not recorded costs no OpenTelemetry work at all (no span objects, no ids from the SDK):
+its context — the caller's, or for a new trace a fresh ``traceparent`` flagged not sampled — is
+only carried on, so the next sidecar does not record it either and logs still show its trace id.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import random
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -43,6 +52,53 @@ class TracingConfig(BaseModel):
     service_name: str = Field("", description="default: the app id, else pylotto")
 
 
+_UNSAMPLED: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "pylotto_unsampled_trace", default=None)
+"""The context of the trace being served when it is not recorded (set by :meth:`Tracing.span`)."""
+_NO_SPAN = contextlib.nullcontext()
+
+
+class _NotRecorded(contextlib.AbstractContextManager[None]):
+    """The block of a trace that is not recorded: its context is current, for ``carrier()``."""
+
+    def __init__(self, carrier: dict[str, str]) -> None:
+        self.carrier = carrier
+        self._token: contextvars.Token[dict[str, str] | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _UNSAMPLED.set(self.carrier)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _UNSAMPLED.reset(self._token)
+
+
+def sampled_flag(traceparent: str) -> bool | None:
+    """The sampled flag of a W3C ``traceparent``; None when it is not a valid one."""
+    parts = traceparent.strip().split("-")
+    if len(parts) < 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    return bool(flags & 1) if trace_id and span_id else None
+
+
+def current_trace_id() -> str:
+    """The trace id being served (recorded or not); empty outside a trace."""
+    unsampled = _UNSAMPLED.get()
+    if unsampled is not None:
+        parts = unsampled.get(TRACEPARENT, "").split("-")
+        return parts[1] if len(parts) > 1 else ""
+    if "opentelemetry.trace" not in sys.modules:
+        return ""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
+
 def carrier_from(pairs: Iterable[tuple[str, Any]]) -> dict[str, str]:
     """The W3C trace context among metadata or header pairs (Layotto's keys accepted)."""
     found: dict[str, str] = {}
@@ -59,6 +115,7 @@ class Tracing:
 
     def __init__(self, config: TracingConfig | None, app_id: str) -> None:
         self.enabled = config is not None
+        self.sampling_rate = config.sampling_rate if config is not None else 0.0
         self._provider: Any = None
         self._tracer: Any = None
         if config is None:
@@ -66,24 +123,45 @@ class Tracing:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
         name = config.service_name or app_id or "pylotto"
-        self._provider = TracerProvider(
-            resource=Resource.create({"service.name": name}),
-            sampler=ParentBased(TraceIdRatioBased(config.sampling_rate)))
+        self._provider = TracerProvider(  # what reaches the SDK is recorded: span() decided
+            resource=Resource.create({"service.name": name}), sampler=ParentBased(ALWAYS_ON))
         self._provider.add_span_processor(BatchSpanProcessor(_exporter(config),
                                                              schedule_delay_millis=500))
         self._tracer = self._provider.get_tracer("pylotto")
 
-    @contextlib.contextmanager
     def span(self, name: str, kind: str, parent: Mapping[str, str] | None = None,
-             **attributes: str) -> Iterator[Any]:
+             **attributes: str) -> contextlib.AbstractContextManager[Any]:
         """A span (``kind``: server, client, consumer, producer) made current for the block;
-        ``parent``: a W3C carrier to continue."""
+        ``parent``: a W3C carrier to continue. Within a trace that is not recorded, and for a
+        new trace left out by the sampling rate, no span: the trace's context is carried."""
         if not self.enabled:
-            yield None
-            return
+            return _NO_SPAN
+        traceparent = parent.get(TRACEPARENT) if parent else None
+        if traceparent:
+            sampled = sampled_flag(traceparent)
+            if sampled:
+                return self._recorded(name, kind, parent, attributes)
+            if sampled is False:
+                return _NotRecorded(dict(parent or {}))
+        if _UNSAMPLED.get() is not None:  # inside a trace that is not recorded
+            return _NO_SPAN
+        if self._in_recorded_span() or random.random() < self.sampling_rate:
+            return self._recorded(name, kind, None, attributes)
+        trace_id, span_id = random.getrandbits(128) or 1, random.getrandbits(64) or 1
+        return _NotRecorded({TRACEPARENT: f"00-{trace_id:032x}-{span_id:016x}-00"})
+
+    @staticmethod
+    def _in_recorded_span() -> bool:
+        from opentelemetry import trace
+
+        return bool(trace.get_current_span().get_span_context().is_valid)
+
+    @contextlib.contextmanager
+    def _recorded(self, name: str, kind: str, parent: Mapping[str, str] | None,
+                  attributes: Mapping[str, str]) -> Iterator[Any]:
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -97,6 +175,9 @@ class Tracing:
         """The current span's trace context to send on (``fallback``, the caller's, when
         tracing is off or no span is current)."""
         if self.enabled:
+            unsampled = _UNSAMPLED.get()
+            if unsampled is not None:
+                return dict(unsampled)
             from opentelemetry.trace.propagation.tracecontext import (
                 TraceContextTextMapPropagator,
             )
