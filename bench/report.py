@@ -93,6 +93,15 @@ def targets_table(targets: list[dict[str, Any]]) -> str:
     return out
 
 
+def _observability(results: dict[str, Any]) -> str:
+    traced = results.get("details", {}).get("tracing")
+    if not traced:
+        return "Sidecar under test: metrics on, tracing off.\n"
+    return (f"Sidecar under test: metrics on; tracing on, sampling rate "
+            f"{traced['sampling_rate']:g} of new traces, exported over OTLP/gRPC to a receiver "
+            f"({traced['spans_received']} spans received in the run).\n")
+
+
 def markdown(results: dict[str, Any], rows: list[Comparison]) -> str:
     """The generated block of docs/performance.md."""
     m = results["machine"]
@@ -104,6 +113,7 @@ def markdown(results: dict[str, Any], rows: list[Comparison]) -> str:
         f"{results['round_seconds']} s per path; medians).\n",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, kernel {m['kernel']}; "
         f"Python {m['python']}; {versions}; redis-server {m['redis_server']}.\n",
+        _observability(results),
         "### Targets\n",
         targets_table(results["targets"]),
         "### Scenarios\n",

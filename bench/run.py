@@ -27,6 +27,7 @@ from bench.load import closed_loop, fixed_rate
 from bench.procs import ServerProcess, Sidecar, cpu_seconds, rss_mb
 from bench.pubsub import through_redis, through_sidecar
 from bench.report import machine, write_results
+from bench.span_sink import SpanSink
 from bench.stats import Comparison, Round, median_summary, ratio
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 
@@ -51,6 +52,8 @@ class Settings:
     warmup: float
     rate: float
     mode: str
+    sampling_rate: float = 0.01
+    """Of new traces, in the sidecar under test (tracing on, exporting to a real receiver)."""
 
 
 class Progress:
@@ -361,12 +364,44 @@ def targets(extra: dict[str, Any], startup: dict[str, Any]) -> list[dict[str, An
     return out
 
 
+async def scenario_fully_traced(workdir: Path, base: ServerProcess, sink: SpanSink,
+                                settings: Settings, progress: Progress,
+                                sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
+    """GetState C=16 on a sidecar recording every call (sampling rate 1): what tracing all
+    traffic costs. No target; the targets are measured at ``settings.sampling_rate``."""
+    car = Sidecar(workdir / "traced", REDIS_STATE, extra_args=sidecar_args,
+                  config={"tracing": sink.tracing(1.0)}).start()
+    try:
+        side, base16 = channels(car.address, 16), channels(base.address, 16)
+        await side[0].SaveState(runtime_pb2.SaveStateRequest(
+            store_name=STORE, states=[runtime_pb2.StateItem(key=k, value=VALUE) for k in KEYS]))
+
+        def get(stubs: list[runtime_pb2_grpc.RuntimeStub], keys: list[str]
+                ) -> Callable[[Callable[[], float] | None], Awaitable[Round]]:
+            def op(i: int) -> Any:
+                return stubs[i % 16].GetState(runtime_pb2.GetStateRequest(store_name=STORE,
+                                                                          key=keys[i]))
+            return lambda cpu: closed_loop(op, 16, settings.seconds, settings.warmup, cpu)
+
+        med = await interleave("1 GetState C=16, every call traced", {
+            "pylotto": (get(side, KEYS), lambda: cpu_seconds(car.pid)),
+            "grpc.aio+redis": (get(base16, BASE_KEYS), lambda: cpu_seconds(base.pid)),
+        }, settings, progress)
+    finally:
+        car.stop()
+    return ([Comparison("1 GetState 1 KB", "C=16, max, every call traced", med["pylotto"],
+                        "grpc.aio+redis", med["grpc.aio+redis"])],
+            {"getstate C=16, every call traced": med})
+
+
 async def run_async(settings: Settings, workdir: Path, sidecar_args: list[str]
                     ) -> tuple[list[Comparison], dict[str, Any], dict[str, float]]:
     progress = Progress()
     workers = any(arg.startswith("--workers") for arg in sidecar_args)
+    sink = await SpanSink().start()
     car = Sidecar(workdir / "sidecar", WORKERS_COMPONENTS if workers else REDIS_STATE,
-                  extra_args=sidecar_args).start()
+                  extra_args=sidecar_args,
+                  config={"tracing": sink.tracing(settings.sampling_rate)}).start()
     base = ServerProcess().start()
     memory: dict[str, float] = {"redis_idle_rss_mb": rss_mb(car.pid)}
     try:
@@ -378,12 +413,20 @@ async def run_async(settings: Settings, workdir: Path, sidecar_args: list[str]
         more, delivered = await scenario_pubsub(car, settings, progress)
         rows += more
         extra.update(delivered)
+        car.stop()
+        more, traced = await scenario_fully_traced(workdir, base, sink, settings, progress,
+                                                   sidecar_args)
+        rows += more
+        extra.update(traced)
     finally:
         base.stop()
         car.stop()
     more, invoked = await scenario_invoke(workdir, settings, progress, sidecar_args)
     rows += more
     extra.update(invoked)
+    await asyncio.sleep(1.0)  # the last spans are exported (every 0.5 s)
+    extra["tracing"] = {"sampling_rate": settings.sampling_rate, "spans_received": sink.spans}
+    await sink.stop()
     return rows, extra, memory
 
 
@@ -393,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="interleaved rounds per path")
     parser.add_argument("--seconds", type=float, help="measured seconds per round")
     parser.add_argument("--rate", type=float, default=400.0, help="fixed rate, req/s")
+    parser.add_argument("--sampling-rate", type=float, default=0.01,
+                        help="tracing sampling rate of the sidecar under test (default 0.01)")
     parser.add_argument("--sidecar-arg", action="append", default=[],
                         help="extra argument for `pylotto run` (e.g. --no-uvloop, --workers=2: "
                              "then the pub/sub scenarios use Redis, not in-memory); repeatable")
@@ -402,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     settings = Settings(rounds=args.rounds or (2 if args.quick else 5),
                         seconds=args.seconds or (2.0 if args.quick else 5.0),
-                        warmup=0.5 if args.quick else 1.0, rate=args.rate, mode=mode)
+                        warmup=0.5 if args.quick else 1.0, rate=args.rate, mode=mode,
+                        sampling_rate=args.sampling_rate)
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="pylotto-bench-") as tmp:

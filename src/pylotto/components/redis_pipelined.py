@@ -14,9 +14,9 @@ blocking reads — keep redis-py (:mod:`pylotto.components.redis_client`).
 
 Reliability, the same rules as the pooled client:
 
-- every call is bounded by ``timeout``; a call that gets no reply in time closes its
-  connection (the server or the link is silent), so the calls waiting on it fail too, with
-  Unavailable, and the next call reconnects;
+- every call is bounded by ``timeout``: when the oldest call on a connection gets no reply in
+  time, the connection is closed (the server or the link is silent) and every call waiting on
+  it fails with Unavailable; the next call reconnects;
 - a connection the server closed or the network reset fails the calls waiting on it with
   Unavailable; the next call reconnects (so the first call after an outage succeeds);
 - a command is never sent twice: a call that failed may or may not have been applied;
@@ -40,7 +40,6 @@ from typing import Any, cast
 import hiredis
 
 from pylotto.components.redis_client import RedisSettings, host_port, map_error
-from pylotto.errors import Unavailable
 
 Command = Sequence[str | bytes | int | float]
 
@@ -59,13 +58,24 @@ def reply_error(reply: hiredis.ReplyError) -> RedisReplyError:
 
 
 class _Connection(asyncio.Protocol):
-    """One TCP (or TLS) connection; ``send`` writes a command and returns the future of its
-    reply. ``lost`` is set once the connection can no longer be used."""
+    """One TCP (or TLS) connection; ``send`` queues a command and returns the future of its
+    reply. The first command of a turn of the event loop is written at once, the others of
+    that turn together at its end. A watchdog
+    closes the connection when the oldest call waits longer than ``timeout`` (replies come in
+    order, so it is the first to be late): one timer per connection, none per call. ``lost``
+    is set once the connection can no longer be used."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self._loop = loop
+        self._timeout = timeout
         self._reader = hiredis.Reader()
-        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._waiting: collections.deque[tuple[float, asyncio.Future[Any]]] = \
+            collections.deque()
+        """(deadline, future) per call sent and not answered yet, in the order sent."""
+        self._outgoing: list[bytes] = []
+        self._batching = False
+        """A command went out in this turn of the loop: the next ones wait for ``_flush``."""
+        self._watchdog: asyncio.TimerHandle | None = None
         self._transport: asyncio.Transport | None = None
         self.lost: str | None = None
 
@@ -80,7 +90,7 @@ class _Connection(asyncio.Protocol):
         reader.feed(data)
         try:
             while (reply := reader.gets()) is not False:
-                future = waiting.popleft()
+                future = waiting.popleft()[1]
                 if future.done():  # its caller stopped waiting
                     continue
                 if isinstance(reply, hiredis.ReplyError):
@@ -96,24 +106,54 @@ class _Connection(asyncio.Protocol):
     def send(self, command: Command) -> asyncio.Future[Any]:
         if self.lost is not None or self._transport is None:
             raise ConnectionError(self.lost or "not connected")
-        future = self._loop.create_future()
+        loop = self._loop
+        future = loop.create_future()
         # hiredis's stub types the argument as a 1-tuple; any length is accepted
-        self._transport.write(hiredis.pack_command(tuple(command)))  # type: ignore[arg-type]
-        self._waiting.append(future)
+        packed = hiredis.pack_command(tuple(command))  # type: ignore[arg-type]
+        if self._batching:
+            self._outgoing.append(packed)
+        else:  # the first command of this turn of the loop goes at once, the others together
+            self._transport.write(packed)
+            self._batching = True
+            loop.call_soon(self._flush)
+        self._waiting.append((loop.time() + self._timeout, future))
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(self._waiting[0][0], self._check)
         return future
 
-    def close(self, why: str) -> None:
-        self._fail(why)
+    def _flush(self) -> None:
+        self._batching = False
+        outgoing = self._outgoing
+        if outgoing and self.lost is None and self._transport is not None:
+            self._transport.write(outgoing[0] if len(outgoing) == 1 else b"".join(outgoing))
+        outgoing.clear()
+
+    def _check(self) -> None:
+        self._watchdog = None
+        if not self._waiting:
+            return
+        deadline = self._waiting[0][0]
+        if deadline <= self._loop.time():
+            self.close(f"no reply within {self._timeout:g} s", TimeoutError)
+        else:
+            self._watchdog = self._loop.call_at(deadline, self._check)
+
+    def close(self, why: str, error: type[Exception] = ConnectionError) -> None:
+        self._fail(why, error)
         if self._transport is not None:
             self._transport.abort()
 
-    def _fail(self, why: str) -> None:
+    def _fail(self, why: str, error: type[Exception] = ConnectionError) -> None:
         if self.lost is None:
             self.lost = why
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._outgoing.clear()
         while self._waiting:
-            future = self._waiting.popleft()
+            future = self._waiting.popleft()[1]
             if not future.done():
-                future.set_exception(ConnectionError(why))
+                future.set_exception(error(why))
 
 
 class PipelinedRedisClient:
@@ -158,26 +198,21 @@ class PipelinedRedisClient:
         return run
 
     async def _run(self, command: Command, if_no_script: Command | None) -> Any:
-        connection = self._connection
         try:
-            async with asyncio.timeout(self.timeout):
-                if connection is None or connection.lost is not None:
-                    connection = await self._connect()
-                try:
-                    return await connection.send(command)
-                except NoScript:
-                    if if_no_script is None:
-                        raise
-                    return await connection.send(if_no_script)
-        except TimeoutError:
-            if connection is not None:  # silent: the calls behind this one would wait too
-                connection.close(f"no reply within {self.timeout:g} s")
-            raise Unavailable(f"{self.what}: redis did not answer in time") from None
+            connection = self._connection
+            if connection is None or connection.lost is not None:
+                connection = await self._connect()
+            try:
+                return await connection.send(command)
+            except NoScript:
+                if if_no_script is None:
+                    raise
+                return await connection.send(if_no_script)
         except Exception as exc:
             raise map_error(exc, self.what) from exc
 
     async def _connect(self) -> _Connection:
-        async with self._connecting:  # one connection attempt for every waiting caller
+        async with asyncio.timeout(self.timeout), self._connecting:  # one attempt for all
             current = self._connection
             if current is not None and current.lost is None:
                 return current
@@ -187,7 +222,7 @@ class PipelinedRedisClient:
             host, port = host_port(self.settings.redis_host)
             context = ssl.create_default_context() if self.settings.enable_tls else None
             _, connection = await loop.create_connection(
-                lambda: _Connection(loop), host, port, ssl=context,
+                lambda: _Connection(loop, self.timeout), host, port, ssl=context,
                 server_hostname=host if context else None)
             try:
                 for command in self._handshake():
