@@ -364,34 +364,59 @@ def targets(extra: dict[str, Any], startup: dict[str, Any]) -> list[dict[str, An
     return out
 
 
-async def scenario_fully_traced(workdir: Path, base: ServerProcess, sink: SpanSink,
-                                settings: Settings, progress: Progress,
-                                sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
-    """GetState C=16 on a sidecar recording every call (sampling rate 1): what tracing all
-    traffic costs. No target; the targets are measured at ``settings.sampling_rate``."""
+async def scenario_getstate_variant(variant: str, car: Sidecar, base: ServerProcess,
+                                   settings: Settings, progress: Progress
+                                   ) -> tuple[list[Comparison], dict[str, Any]]:
+    """GetState C=16 on another configuration of the sidecar (started by the caller) against
+    the baseline handler, interleaved like the other scenarios. No target: the targets are
+    measured on the default sidecar."""
+    side, base16 = channels(car.address, 16), channels(base.address, 16)
+    await side[0].SaveState(runtime_pb2.SaveStateRequest(
+        store_name=STORE, states=[runtime_pb2.StateItem(key=k, value=VALUE) for k in KEYS]))
+
+    def get(stubs: list[runtime_pb2_grpc.RuntimeStub], keys: list[str]
+            ) -> Callable[[Callable[[], float] | None], Awaitable[Round]]:
+        def op(i: int) -> Any:
+            return stubs[i % 16].GetState(runtime_pb2.GetStateRequest(store_name=STORE,
+                                                                      key=keys[i]))
+        return lambda cpu: closed_loop(op, 16, settings.seconds, settings.warmup, cpu)
+
+    med = await interleave(f"1 GetState {variant}", {
+        "pylotto": (get(side, KEYS), lambda: cpu_seconds(car.pid)),
+        "grpc.aio+redis": (get(base16, BASE_KEYS), lambda: cpu_seconds(base.pid)),
+    }, settings, progress)
+    return ([Comparison("1 GetState 1 KB", variant, med["pylotto"], "grpc.aio+redis",
+                        med["grpc.aio+redis"])], {f"getstate {variant}": med})
+
+
+async def scenario_fully_traced(workdir: Path, base: ServerProcess, settings: Settings,
+                                progress: Progress, sidecar_args: list[str]
+                                ) -> tuple[list[Comparison], dict[str, Any]]:
+    """What tracing all traffic costs: a sidecar recording every call (sampling rate 1)."""
+    sink = await SpanSink().start()
     car = Sidecar(workdir / "traced", REDIS_STATE, extra_args=sidecar_args,
                   config={"tracing": sink.tracing(1.0)}).start()
     try:
-        side, base16 = channels(car.address, 16), channels(base.address, 16)
-        await side[0].SaveState(runtime_pb2.SaveStateRequest(
-            store_name=STORE, states=[runtime_pb2.StateItem(key=k, value=VALUE) for k in KEYS]))
+        rows, extra = await scenario_getstate_variant("C=16, max, every call traced", car, base,
+                                                      settings, progress)
+    finally:
+        await asyncio.to_thread(car.stop)  # graceful: it exports what it holds to the sink
+        await sink.stop()
+    extra["getstate C=16, max, every call traced"]["spans_received"] = sink.spans
+    return rows, extra
 
-        def get(stubs: list[runtime_pb2_grpc.RuntimeStub], keys: list[str]
-                ) -> Callable[[Callable[[], float] | None], Awaitable[Round]]:
-            def op(i: int) -> Any:
-                return stubs[i % 16].GetState(runtime_pb2.GetStateRequest(store_name=STORE,
-                                                                          key=keys[i]))
-            return lambda cpu: closed_loop(op, 16, settings.seconds, settings.warmup, cpu)
 
-        med = await interleave("1 GetState C=16, every call traced", {
-            "pylotto": (get(side, KEYS), lambda: cpu_seconds(car.pid)),
-            "grpc.aio+redis": (get(base16, BASE_KEYS), lambda: cpu_seconds(base.pid)),
-        }, settings, progress)
+async def scenario_workers(workdir: Path, base: ServerProcess, settings: Settings,
+                           progress: Progress, sidecar_args: list[str]
+                           ) -> tuple[list[Comparison], dict[str, Any]]:
+    """The ``--workers 2`` lever: two sidecar processes sharing the port (CPU: both)."""
+    car = Sidecar(workdir / "workers", WORKERS_COMPONENTS,
+                  extra_args=[*sidecar_args, "--workers", "2"]).start()
+    try:
+        return await scenario_getstate_variant("C=16, max, --workers 2", car, base, settings,
+                                               progress)
     finally:
         car.stop()
-    return ([Comparison("1 GetState 1 KB", "C=16, max, every call traced", med["pylotto"],
-                        "grpc.aio+redis", med["grpc.aio+redis"])],
-            {"getstate C=16, every call traced": med})
 
 
 async def run_async(settings: Settings, workdir: Path, sidecar_args: list[str]
@@ -413,19 +438,23 @@ async def run_async(settings: Settings, workdir: Path, sidecar_args: list[str]
         more, delivered = await scenario_pubsub(car, settings, progress)
         rows += more
         extra.update(delivered)
-        car.stop()
-        more, traced = await scenario_fully_traced(workdir, base, sink, settings, progress,
+        await asyncio.to_thread(car.stop)  # graceful: it exports what it holds to the sink
+        extra["tracing"] = {"sampling_rate": settings.sampling_rate, "spans_received": sink.spans}
+        more, traced = await scenario_fully_traced(workdir, base, settings, progress,
                                                    sidecar_args)
         rows += more
         extra.update(traced)
+        if not workers:
+            more, scaled = await scenario_workers(workdir, base, settings, progress,
+                                                  sidecar_args)
+            rows += more
+            extra.update(scaled)
     finally:
         base.stop()
         car.stop()
     more, invoked = await scenario_invoke(workdir, settings, progress, sidecar_args)
     rows += more
     extra.update(invoked)
-    await asyncio.sleep(1.0)  # the last spans are exported (every 0.5 s)
-    extra["tracing"] = {"sampling_rate": settings.sampling_rate, "spans_received": sink.spans}
     await sink.stop()
     return rows, extra, memory
 

@@ -60,10 +60,9 @@ def reply_error(reply: hiredis.ReplyError) -> RedisReplyError:
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection; ``send`` queues a command and returns the future of its
     reply. The first command of a turn of the event loop is written at once, the others of
-    that turn together at its end. A watchdog
-    closes the connection when the oldest call waits longer than ``timeout`` (replies come in
-    order, so it is the first to be late): one timer per connection, none per call. ``lost``
-    is set once the connection can no longer be used."""
+    that turn together at its end. A watchdog closes the connection when the oldest call waits
+    longer than ``timeout`` (replies come in order, so it is the first to be late): one timer
+    per connection, none per call. ``lost`` is set once the connection can no longer be used."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self._loop = loop
