@@ -7,9 +7,10 @@ of one test are found with ``SCAN MATCH *prefix*`` and deleted when it ends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pylotto.components.base import Component, ComponentContext
+from pylotto.components.configuration.base import ConfigurationItem
 from pylotto.metadata import decode
 from pylotto.registry import resolve
 from tests.support.servers import CONNECTION, require
@@ -25,6 +27,8 @@ from tests.support.servers import CONNECTION, require
 HOST = CONNECTION["redis"]
 
 Builder = Callable[..., AbstractAsyncContextManager[Any]]
+WAIT = 5.0
+"""Seconds a test waits for a change notification."""
 KeyMaker = Callable[[str], str]
 
 
@@ -82,3 +86,28 @@ async def build(prefix: str, tmp_path: Path) -> AsyncIterator[Builder]:
     yield make
     await delete_keys(prefix)
     await delete_keys(prefix, db=1)
+
+
+class Recorder:
+    """A subscription handler that queues what it is called with."""
+
+    def __init__(self, wait: float = WAIT) -> None:
+        self.wait = wait
+        self.calls: asyncio.Queue[list[ConfigurationItem]] = asyncio.Queue()
+
+    def __call__(self, items: Sequence[ConfigurationItem]) -> None:
+        self.calls.put_nowait(list(items))
+
+    async def next(self) -> list[tuple[str, str]]:
+        return [(i.key, i.content) for i in await asyncio.wait_for(self.calls.get(), self.wait)]
+
+    async def changes(self, count: int) -> list[tuple[str, str]]:
+        seen: list[tuple[str, str]] = []
+        while len(seen) < count:
+            seen += await self.next()
+        return seen
+
+    async def quiet(self) -> bool:
+        """Nothing more arrives within a short while."""
+        await asyncio.sleep(0.3)
+        return self.calls.empty()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
 from pylotto.components.state.base import Consistency, SetRequest
 from pylotto.errors import Unavailable
 from tests.support.tcp_proxy import TcpProxy
-from tests.unit.redis.conftest import Builder, KeyMaker
+from tests.unit.redis.conftest import Builder, KeyMaker, Recorder
 
 WAIT = 10.0
 
@@ -86,17 +86,6 @@ class SilentProxy:
             task.add_done_callback(self._tasks.discard)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: asyncio.Queue[list[ConfigurationItem]] = asyncio.Queue()
-
-    def __call__(self, items: Sequence[ConfigurationItem]) -> None:
-        self.calls.put_nowait(list(items))
-
-    async def next(self) -> list[tuple[str, str]]:
-        return [(i.key, i.content) for i in await asyncio.wait_for(self.calls.get(), WAIT)]
-
-
 def item(key: str, content: str) -> ConfigurationItem:
     return ConfigurationItem(key, content, "default", "default")
 
@@ -155,7 +144,7 @@ async def test_lock_sequencer_and_configuration_reconnect(
         with pytest.raises(Unavailable, match="configuration store rd"):
             await config.get(query)
         with pytest.raises(Unavailable, match="configuration store rd"):
-            await config.subscribe(query, Recorder())
+            await config.subscribe(query, Recorder(WAIT))
         assert time.monotonic() - started < 12
         proxy.restore()
         assert not await locks.try_lock(key("r"), "other", 30)
@@ -233,7 +222,7 @@ async def test_subscription_reconnects_and_catches_up(
     async with build("configuration", via(proxy.port, "1s")) as store, \
             build("configuration", name="direct") as writer:
         await writer.set(app, [item("gone", "0"), item("same", "s"), item("changed", "1")], {})
-        recorder = Recorder()
+        recorder = Recorder(WAIT)
         subscription = await store.subscribe(query, recorder)
         await writer.set(app, [item("a", "1")], {})
         assert await recorder.next() == [("a", "1")]
@@ -264,7 +253,7 @@ async def test_a_silent_subscription_connection_is_noticed_and_reopened(
     async with SilentProxy() as silent, \
             build("configuration", via(silent.port, "1s")) as store, \
             build("configuration", name="direct") as writer:
-        recorder = Recorder()
+        recorder = Recorder(WAIT)
         await store.subscribe(query, recorder)
         silent.freeze()
         started = time.monotonic()
@@ -284,12 +273,12 @@ async def test_subscribe_while_the_listener_reconnects_waits_for_it(
     app = f"{prefix}-app"
     async with build("configuration", via(proxy.port, "3s")) as store, \
             build("configuration", name="direct") as writer:
-        first = Recorder()
+        first = Recorder(WAIT)
         await store.subscribe(ItemsQuery(app, "default", "default"), first)
         proxy.cut()
         await until(lambda: not store.listening.is_set(), "the lost connection went unnoticed")
         proxy.restore()  # the listener is still waiting out its back-off
-        second = Recorder()
+        second = Recorder(WAIT)
         await store.subscribe(ItemsQuery(app, "g2", "default"), second)
         assert store.listening.is_set()
         await writer.set(app, [ConfigurationItem("k", "v", "g2", "default"), item("k", "d")], {})
