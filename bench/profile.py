@@ -17,8 +17,7 @@ from pathlib import Path
 
 from bench.load import closed_loop
 from bench.procs import Sidecar
-from bench.run import KEYS, REDIS_STATE, STORE, VALUE, channels
-from pylotto.proto.layotto import runtime_pb2
+from bench.run import KEYS, REDIS_STATE, channels, get_state_op, seed_sidecar
 
 
 def summarize(raw: Path, top: int) -> str:
@@ -45,13 +44,8 @@ def summarize(raw: Path, top: int) -> str:
 
 async def drive(car: Sidecar, seconds: float) -> None:
     stubs = channels(car.address, 16)
-    await stubs[0].SaveState(runtime_pb2.SaveStateRequest(
-        store_name=STORE, states=[runtime_pb2.StateItem(key=k, value=VALUE) for k in KEYS]))
-
-    def op(i: int) -> object:
-        return stubs[i].GetState(runtime_pb2.GetStateRequest(store_name=STORE, key=KEYS[i]))
-
-    result = await closed_loop(op, 16, seconds, 1.0)  # type: ignore[arg-type]
+    await seed_sidecar(stubs[0])
+    result = await closed_loop(get_state_op(stubs, KEYS), 16, seconds, 1.0)
     print(f"GetState under profiling: {result.summary()['rps']:.0f} req/s")
 
 

@@ -98,6 +98,21 @@ async def interleave(label: str, paths: dict[str, tuple[Runner, Callable[[], flo
     return {name: median_summary(rounds) for name, rounds in per_path.items()}
 
 
+def get_state_op(stubs: list[runtime_pb2_grpc.RuntimeStub],
+                 keys: list[str]) -> Callable[[int], Awaitable[Any]]:
+    """Request ``i``: GetState of ``keys[i]`` on the stubs in turn."""
+    def op(i: int) -> Any:
+        return stubs[i % len(stubs)].GetState(
+            runtime_pb2.GetStateRequest(store_name=STORE, key=keys[i]))
+    return op
+
+
+async def seed_sidecar(stub: runtime_pb2_grpc.RuntimeStub) -> None:
+    """The sidecar's keys, saved through it (as hashes, its own layout)."""
+    await stub.SaveState(runtime_pb2.SaveStateRequest(
+        store_name=STORE, states=[runtime_pb2.StateItem(key=k, value=VALUE) for k in KEYS]))
+
+
 async def scenario_state(car: Sidecar, base: ServerProcess, settings: Settings,
                          progress: Progress) -> tuple[list[Comparison], dict[str, Any]]:
     """Scenarios 1 and 2: GetState (C=1, C=16, fixed rate), SaveState, GetBulkState,
@@ -105,20 +120,12 @@ async def scenario_state(car: Sidecar, base: ServerProcess, settings: Settings,
     side16, base16 = channels(car.address, 16), channels(base.address, 16)
     direct = aioredis.Redis(host="127.0.0.1", port=6379, max_connections=32)
     await direct.delete(*KEYS, *BASE_KEYS)  # leftovers of an interrupted run
-    await side16[0].SaveState(runtime_pb2.SaveStateRequest(
-        store_name=STORE, states=[runtime_pb2.StateItem(key=k, value=VALUE) for k in KEYS]))
+    await seed_sidecar(side16[0])
     await direct.mset(dict.fromkeys(BASE_KEYS, VALUE))
     car_cpu, base_cpu = (lambda: cpu_seconds(car.pid)), (lambda: cpu_seconds(base.pid))
     s = settings
     rows: list[Comparison] = []
     extra: dict[str, Any] = {}
-
-    def grpc_get(stubs: list[runtime_pb2_grpc.RuntimeStub],
-                 keys: list[str]) -> Callable[[int], Awaitable[Any]]:
-        def op(i: int) -> Any:
-            return stubs[i % len(stubs)].GetState(
-                runtime_pb2.GetStateRequest(store_name=STORE, key=keys[i]))
-        return op
 
     def redis_get(i: int) -> Awaitable[Any]:
         return direct.get(BASE_KEYS[i])
@@ -133,8 +140,8 @@ async def scenario_state(car: Sidecar, base: ServerProcess, settings: Settings,
                 (f"C=16, {s.rate:.0f} req/s", 16, rated)]
     for variant, c, kind in variants:
         med = await interleave(f"1 GetState {variant}", {
-            "pylotto": (kind(grpc_get(side16, KEYS), c), car_cpu),
-            "grpc.aio+redis": (kind(grpc_get(base16, BASE_KEYS), c), base_cpu),
+            "pylotto": (kind(get_state_op(side16, KEYS), c), car_cpu),
+            "grpc.aio+redis": (kind(get_state_op(base16, BASE_KEYS), c), base_cpu),
             "redis-py": (kind(redis_get, c), None),
         }, s, progress)
         rows.append(Comparison("1 GetState 1 KB", variant, med["pylotto"], "grpc.aio+redis",
@@ -371,14 +378,10 @@ async def scenario_getstate_variant(variant: str, car: Sidecar, base: ServerProc
     the baseline handler, interleaved like the other scenarios. No target: the targets are
     measured on the default sidecar."""
     side, base16 = channels(car.address, 16), channels(base.address, 16)
-    await side[0].SaveState(runtime_pb2.SaveStateRequest(
-        store_name=STORE, states=[runtime_pb2.StateItem(key=k, value=VALUE) for k in KEYS]))
+    await seed_sidecar(side[0])
 
-    def get(stubs: list[runtime_pb2_grpc.RuntimeStub], keys: list[str]
-            ) -> Callable[[Callable[[], float] | None], Awaitable[Round]]:
-        def op(i: int) -> Any:
-            return stubs[i % 16].GetState(runtime_pb2.GetStateRequest(store_name=STORE,
-                                                                      key=keys[i]))
+    def get(stubs: list[runtime_pb2_grpc.RuntimeStub], keys: list[str]) -> Runner:
+        op = get_state_op(stubs, keys)
         return lambda cpu: closed_loop(op, 16, settings.seconds, settings.warmup, cpu)
 
     med = await interleave(f"1 GetState {variant}", {
