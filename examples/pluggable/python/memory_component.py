@@ -17,6 +17,7 @@ INVALID_ARGUMENT (the sidecar maps them to its etag errors).
 from __future__ import annotations
 
 import asyncio
+import collections
 import signal
 import sys
 import time
@@ -204,10 +205,18 @@ class PubSubService(pubsub_pb2_grpc.PubSubServicer):
     """Topics with consumer groups (``consumerID`` in the topic metadata). Every group of a
     topic gets every message; the streams of one group share them. A message delivered on a
     stream waits for its ack; the stream ending first puts it back in the group's queue. An ack
-    with ``ack_error`` means the sidecar gave up on it: it is dropped."""
+    with ``ack_error`` means the sidecar gave up on it: it is dropped.
+
+    Messages of a topic no group has subscribed to yet are kept (up to ``BACKLOG``) for the
+    first group: the protocol has no answer to a subscription, so a publish made right after
+    the sidecar's ``subscribe`` returned can reach this server before the PullMessages stream
+    that creates the group."""
+
+    BACKLOG = 10_000
 
     def __init__(self) -> None:
         self.topics: dict[str, dict[str, Group]] = {}
+        self.unclaimed: dict[str, collections.deque[pubsub_pb2.PullMessagesResponse]] = {}
         self.ids = 0
 
     async def Init(self, request, context):  # type: ignore[no-untyped-def]
@@ -220,10 +229,26 @@ class PubSubService(pubsub_pb2_grpc.PubSubServicer):
         return common_pb2.PingResponse()
 
     def _publish(self, topic: str, data: bytes, metadata: dict[str, str]) -> None:
-        for group in self.topics.get(topic, {}).values():
+        groups = self.topics.get(topic)
+        if not groups:
+            self.ids += 1
+            self.unclaimed.setdefault(topic, collections.deque(maxlen=self.BACKLOG)).append(
+                pubsub_pb2.PullMessagesResponse(data=data, topic_name=topic,
+                                                metadata=metadata, id=str(self.ids)))
+            return
+        for group in groups.values():
             self.ids += 1
             group.queue.put_nowait(pubsub_pb2.PullMessagesResponse(
                 data=data, topic_name=topic, metadata=metadata, id=str(self.ids)))
+
+    def _group(self, topic: str, name: str) -> Group:
+        groups = self.topics.setdefault(topic, {})
+        group = groups.get(name)
+        if group is None:
+            group = groups[name] = Group()
+            for message in self.unclaimed.pop(topic, ()):  # the first group takes the backlog
+                group.queue.put_nowait(message)
+        return group
 
     async def Publish(self, request, context):  # type: ignore[no-untyped-def]
         self._publish(request.topic, request.data, dict(request.metadata))
@@ -239,7 +264,7 @@ class PubSubService(pubsub_pb2_grpc.PubSubServicer):
         first = await request_iterator.__anext__()
         name = first.topic.name
         group_name = first.topic.metadata.get("consumerID", "default")
-        group = self.topics.setdefault(name, {}).setdefault(group_name, Group())
+        group = self._group(name, group_name)
         in_flight: dict[str, pubsub_pb2.PullMessagesResponse] = {}
         ended = asyncio.Event()
 
