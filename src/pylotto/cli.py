@@ -11,8 +11,10 @@ from typing import Any
 import click
 from pydantic import SecretStr
 
-from pylotto import __version__, config, logs
-from pylotto.errors import ConfigError
+from pylotto import __version__
+from pylotto.config import model as config
+from pylotto.core.errors import ConfigError
+from pylotto.observability import logs
 
 
 def run_loop(main: Coroutine[Any, Any, int], use_uvloop: bool) -> int:
@@ -116,14 +118,14 @@ def run(
         if hot_reload is not None:
             cfg = cfg.model_copy(update={"hot_reload": cfg.hot_reload.model_copy(
                 update={"enabled": hot_reload})})
-        from pylotto.hotreload import ComponentSources
-        from pylotto.server import serve  # after logging is set up
+        from pylotto.process.hotreload import ComponentSources
+        from pylotto.process.server import serve  # after logging is set up
 
         sources = ComponentSources(config_path, tuple(folders))
         if workers > 1:
             if app_command:
                 raise ConfigError("--workers runs the sidecar only: start the app separately")
-            from pylotto.workers import run_workers
+            from pylotto.process.workers import run_workers
 
             code = run_workers(cfg, sources, workers, use_uvloop=uvloop,
                                log_level=log_level, log_format=log_format)
@@ -161,7 +163,7 @@ def with_manifests(cfg: config.RuntimeConfig, folders: list[Path], *,
     """``cfg`` plus the components and subscriptions of the Dapr manifests in ``folders``.
     With no config file, the manifests' components replace the embedded default instead of
     adding to it."""
-    from pylotto import manifests
+    from pylotto.config import manifests
 
     loaded, subscriptions = manifests.load(folders, cfg.app.id)
     resiliency = manifests.load_resiliency(folders, cfg.app.id) or cfg.resiliency
@@ -199,7 +201,7 @@ def cert() -> None:
 @click.option("--days", default=365, show_default=True)
 def cert_ca(out: Path, days: int) -> None:
     """Create a certificate authority."""
-    from pylotto.certs import make_ca
+    from pylotto.security.certs import make_ca
 
     crt, key = make_ca(out, days)
     click.echo(f"wrote {crt} and {key}")
@@ -213,7 +215,7 @@ def cert_ca(out: Path, days: int) -> None:
 @click.option("--days", default=90, show_default=True)
 def cert_app(app_id: str, ca_dir: Path, out: Path, days: int) -> None:
     """Create a certificate (and key) for one app's sidecar, signed by the CA."""
-    from pylotto.certs import make_app_cert
+    from pylotto.security.certs import make_app_cert
 
     crt, key = make_app_cert(app_id, ca_dir, out, days)
     click.echo(f"wrote {crt} and {key}")
@@ -238,7 +240,8 @@ def check_config(path: Path) -> None:
 def list_plugins() -> None:
     """List installed plugins: component types (entry points ``pylotto.components``) and API
     plugins (``pylotto.apis``), with the package providing each. See docs/plugins.md."""
-    from pylotto import plugins, registry
+    from pylotto import plugins
+    from pylotto.core import registry
 
     for title, group in (("component types", registry.ENTRY_POINT_GROUP),
                          ("API plugins", plugins.ENTRY_POINT_GROUP)):

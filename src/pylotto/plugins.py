@@ -13,7 +13,7 @@ What a plugin gets is :class:`PluginContext` — the stable surface: the capabil
 (``state``, ``pubsub``, ``lock``, ``sequencer``, ``configuration``, ``secrets``, ``file``,
 ``bindings``, ``invoke``), the app's settings, the data folder and a logger. Handlers call the
 capabilities exactly as the built-in APIs do, so key prefixing, resiliency and feature checks
-apply; a :class:`pylotto.errors.PylottoError` raised by a gRPC handler becomes the same status
+apply; a :class:`pylotto.core.errors.PylottoError` raised by a gRPC handler becomes the same status
 code the built-in APIs return (and, for HTTP routes on the Dapr HTTP listener, the same HTTP
 status). Its gRPC services are served on every gRPC port with the built-in ones (same API
 token, TLS, metrics) and are listed by server reflection and the health service.
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from aiohttp import web
 
-from pylotto.errors import ConfigError
+from pylotto.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from pylotto.capabilities.base import AppSettings
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from pylotto.capabilities.secrets import SecretsCapability
     from pylotto.capabilities.sequencer import SequencerCapability
     from pylotto.capabilities.state import StateCapability
-    from pylotto.runtime import Runtime
+    from pylotto.process.runtime import Runtime
 
 ENTRY_POINT_GROUP = "pylotto.apis"
 EXTENDED_METADATA_KEY = "pylotto.plugins"

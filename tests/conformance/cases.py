@@ -30,9 +30,9 @@ import pytest
 import yaml
 
 from pylotto.components.base import Component, ComponentContext
-from pylotto.errors import Unavailable
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.errors import Unavailable
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from tests.support import example_plugin
 from tests.support.servers import SERVERS, require
 

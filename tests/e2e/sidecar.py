@@ -89,7 +89,7 @@ class Sidecar:
         if self.components is not None:
             body["components"] = self.components
         else:
-            from pylotto.config import embedded_default
+            from pylotto.config.model import embedded_default
 
             body["components"] = {}
             for spec in embedded_default().components:

@@ -43,7 +43,7 @@ def dapr_sidecar(tmp_path_factory: pytest.TempPathFactory, echo_port: int) -> It
 
 
 def _embedded_plus(extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from pylotto.config import embedded_default
+    from pylotto.config.model import embedded_default
 
     components: dict[str, Any] = {}
     for spec in embedded_default().components:

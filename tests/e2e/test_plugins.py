@@ -34,7 +34,7 @@ EXTRA = {
 
 
 def _components(extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from pylotto.config import embedded_default
+    from pylotto.config.model import embedded_default
 
     components: dict[str, Any] = {}
     for spec in embedded_default().components:

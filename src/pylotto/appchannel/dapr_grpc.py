@@ -15,6 +15,7 @@ from dapr.proto.common.v1 import common_pb2
 from dapr.proto.runtime.v1 import appcallback_pb2, appcallback_pb2_grpc
 from google.protobuf import any_pb2, empty_pb2, struct_pb2
 
+from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import (
     DeliveryStatus,
     RouteRule,
@@ -22,8 +23,7 @@ from pylotto.appchannel.base import (
     TopicSubscription,
 )
 from pylotto.appchannel.grpc_channel import GrpcAppChannel
-from pylotto.capabilities import cloudevents
-from pylotto.errors import Internal, InvalidArgument
+from pylotto.core.errors import Internal, InvalidArgument
 
 _ATTRIBUTES = frozenset({
     cloudevents.ID, cloudevents.SOURCE, cloudevents.TYPE, cloudevents.SPECVERSION,

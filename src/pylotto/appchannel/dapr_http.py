@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import (
     AppChannel,
     DeliveryStatus,
@@ -25,8 +26,7 @@ from pylotto.appchannel.base import (
     TopicSubscription,
 )
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
-from pylotto.capabilities import cloudevents
-from pylotto.errors import Internal, Unsupported
+from pylotto.core.errors import Internal, Unsupported
 
 log = logging.getLogger("pylotto.appchannel.dapr_http")
 

@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 
 from pylotto.appchannel.base import AppChannel
-from pylotto.errors import DeadlineExceeded, Internal, PylottoError, Unavailable, Unsupported
-from pylotto.security import TOKEN_HEADER
+from pylotto.core.errors import DeadlineExceeded, Internal, PylottoError, Unavailable, Unsupported
+from pylotto.security.tokens import TOKEN_HEADER
 
 DELIVERY_TIMEOUT_SECONDS = 60.0
 LIST_TIMEOUT_SECONDS = 5.0

@@ -15,8 +15,8 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from pylotto.errors import DeadlineExceeded, InvalidArgument, Unavailable
-from pylotto.security import TOKEN_HEADER
+from pylotto.core.errors import DeadlineExceeded, InvalidArgument, Unavailable
+from pylotto.security.tokens import TOKEN_HEADER
 
 log = logging.getLogger("pylotto.appchannel.http")
 

@@ -10,7 +10,7 @@ from google.protobuf import empty_pb2
 
 from pylotto.appchannel.base import DeliveryStatus, TopicEvent, TopicSubscription
 from pylotto.appchannel.grpc_channel import GrpcAppChannel
-from pylotto.errors import Internal
+from pylotto.core.errors import Internal
 from pylotto.proto.layotto import appcallback_pb2, appcallback_pb2_grpc
 
 

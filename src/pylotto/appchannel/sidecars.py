@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 import grpc
 
-from pylotto.errors import Unavailable, from_grpc_code
+from pylotto.core.errors import Unavailable, from_grpc_code
+from pylotto.observability.tracing import carrier_from
 from pylotto.proto.extensions import invoke_pb2, invoke_pb2_grpc
 from pylotto.resolution.base import Resolver
-from pylotto.tracing import carrier_from
 
 log = logging.getLogger("pylotto.invoke.sidecars")
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from pylotto.components.base import Component
-from pylotto.errors import ComponentNotFound, InvalidArgument, NotConfigured, PylottoError
-from pylotto.metrics import Metrics
-from pylotto.resiliency import Resiliency
-from pylotto.tracing import Tracing
+from pylotto.core.errors import ComponentNotFound, InvalidArgument, NotConfigured, PylottoError
+from pylotto.core.resiliency import Resiliency
+from pylotto.observability.metrics import Metrics
+from pylotto.observability.tracing import Tracing
 
 C = TypeVar("C", bound=Component)
 T = TypeVar("T")

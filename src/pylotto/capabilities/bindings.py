@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from pylotto.capabilities.base import Capability
 from pylotto.components.bindings.base import BindingRequest, BindingResponse, OutputBinding
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 
 
 class BindingsCapability(Capability[OutputBinding]):

@@ -27,7 +27,7 @@ from pylotto.components.configuration.base import (
     ItemsQuery,
     Subscription,
 )
-from pylotto.errors import InvalidArgument, PylottoError, Unavailable
+from pylotto.core.errors import InvalidArgument, PylottoError, Unavailable
 
 log = logging.getLogger("pylotto.configuration")
 

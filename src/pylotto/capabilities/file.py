@@ -6,7 +6,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
 from pylotto.capabilities.base import Capability
 from pylotto.components.file.base import FileMeta, FileStore, ListResult
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 
 CHUNK_BYTES = 100 * 1024
 """GetFile sends the file in pieces of at most this size (Layotto: 102 400 bytes)."""

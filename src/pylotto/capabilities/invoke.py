@@ -22,21 +22,21 @@ from typing import TYPE_CHECKING
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
 from pylotto.appchannel.sidecars import AppAnswer, AppCall, SidecarChannel
 from pylotto.capabilities.base import RuntimeContext
-from pylotto.errors import (
+from pylotto.core.errors import (
     DeadlineExceeded,
     InvalidArgument,
     NotConfigured,
     Unavailable,
     Unsupported,
 )
-from pylotto.resiliency import Resiliency
-from pylotto.tracing import TRACEPARENT, TRACESTATE, Tracing, carrier_from
+from pylotto.core.resiliency import Resiliency
+from pylotto.observability.tracing import TRACEPARENT, TRACESTATE, Tracing, carrier_from
 
 if TYPE_CHECKING:
-    from pylotto.access import AccessControl
     from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
-    from pylotto.ratelimit import RateLimiter
     from pylotto.resolution.base import Resolver
+    from pylotto.security.access import AccessControl
+    from pylotto.security.ratelimit import RateLimiter
     from pylotto.wasm.runner import WasmFunctions
 
 log = logging.getLogger("pylotto.invoke")

@@ -4,16 +4,16 @@ The rules shared by every facade live here, in Layotto's order (``api_lock.go``)
 at all → NotConfigured; empty ``resource_id``, empty ``lock_owner``, ``expire <= 0`` →
 InvalidArgument; unknown store → ComponentNotFound. The resource id then becomes
 ``lock|||{prefix}||{resource_id}`` where the prefix comes from the store's ``keyPrefix``
-(default ``appid``; see :mod:`pylotto.capabilities.keys`), so two apps never share a lock by
+(default ``appid``; see :mod:`pylotto.core.keys`), so two apps never share a lock by
 accident. Component errors keep their class and gain a message saying what failed.
 """
 
 from __future__ import annotations
 
 from pylotto.capabilities.base import Capability
-from pylotto.capabilities.keys import check_no_separator, key_prefix, prefixed
 from pylotto.components.lock.base import LockStatus, LockStore
-from pylotto.errors import InvalidArgument, NotConfigured, PylottoError
+from pylotto.core.errors import InvalidArgument, NotConfigured, PylottoError
+from pylotto.core.keys import check_no_separator, key_prefix, prefixed
 
 NAMESPACE = "lock|||"
 """Every stored lock key starts with this, as in Layotto (``lock`` + ``|||``)."""

@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 
+from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
-from pylotto.capabilities import cloudevents
 from pylotto.capabilities.base import Capability, ComponentSet, RuntimeContext
 from pylotto.capabilities.routing import Router
 from pylotto.components.pubsub.base import (
@@ -33,7 +33,7 @@ from pylotto.components.pubsub.base import (
     PubSub,
     Subscription,
 )
-from pylotto.errors import (
+from pylotto.core.errors import (
     DeadlineExceeded,
     Internal,
     InvalidArgument,

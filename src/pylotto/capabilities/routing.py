@@ -17,9 +17,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import RouteRule
-from pylotto.capabilities import cloudevents
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 
 log = logging.getLogger("pylotto.pubsub.routing")
 

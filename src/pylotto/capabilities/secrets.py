@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from pylotto.capabilities.base import Capability
 from pylotto.components.secretstores.base import Secret, SecretStore
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 
 
 class SecretsCapability(Capability[SecretStore]):

@@ -3,7 +3,7 @@
 Rules shared by every facade (Layotto's order, ``api_sequencer.go``): no sequencer at all →
 NotConfigured; empty key → InvalidArgument; a key with ``||`` → InvalidArgument; unknown store
 → ComponentNotFound. The key becomes ``sequencer|||{prefix}||{key}`` (``keyPrefix``, default
-``appid``; see :mod:`pylotto.capabilities.keys`).
+``appid``; see :mod:`pylotto.core.keys`).
 
 STRONG asks the component for every id. WEAK is served from segments when the component can
 reserve them (:class:`~pylotto.components.sequencer.base.SegmentSequencer`): one
@@ -26,9 +26,9 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from pylotto.capabilities.base import Capability, ComponentSet, RuntimeContext
-from pylotto.capabilities.keys import check_no_separator, key_prefix, prefixed
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, Sequencer
-from pylotto.errors import ConfigError, Internal, InvalidArgument, NotConfigured, PylottoError
+from pylotto.core.errors import ConfigError, Internal, InvalidArgument, NotConfigured, PylottoError
+from pylotto.core.keys import check_no_separator, key_prefix, prefixed
 
 log = logging.getLogger("pylotto.sequencer")
 

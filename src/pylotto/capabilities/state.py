@@ -2,7 +2,7 @@
 
 Every rule shared by the facades lives here: the store lookup (NotConfigured /
 ComponentNotFound / InvalidArgument for an empty name), key prefixing (``keyPrefix`` component
-metadata, see :mod:`pylotto.capabilities.keys`), ``""`` etag meaning "no etag", the per-item
+metadata, see :mod:`pylotto.core.keys`), ``""`` etag meaning "no etag", the per-item
 ``ttlInSeconds`` metadata, the feature checks (etag, TTL, transactions) and the operation types
 of a transaction. Component errors keep their class (hence their status code) and gain a
 message saying what failed.
@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pylotto.capabilities.base import Capability
-from pylotto.capabilities.keys import key_prefix, prefixed
 from pylotto.components.state.base import (
     BulkGetItem,
     Concurrency,
@@ -30,7 +29,8 @@ from pylotto.components.state.base import (
     TransactionOp,
 )
 from pylotto.components.state.query import QueryableStateStore, QueryResult, parse_query
-from pylotto.errors import InvalidArgument, PylottoError, Unsupported
+from pylotto.core.errors import InvalidArgument, PylottoError, Unsupported
+from pylotto.core.keys import key_prefix, prefixed
 
 log = logging.getLogger("pylotto.state")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from pylotto.metadata import ComponentSettings
+from pylotto.core.metadata import ComponentSettings
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Component(abc.ABC):  # noqa: B024 - verbs come with each capability's base
     """A configured instance of a backend for one capability.
 
     Lifecycle: ``__init__`` (cheap, no I/O) → ``await init()`` (connect, create tables) →
-    verbs → ``await close()``. ``ping()`` raises :class:`pylotto.errors.Unavailable` when the
+    verbs → ``await close()``. ``ping()`` raises :class:`pylotto.core.errors.Unavailable` when the
     backend cannot be reached; the readiness probe calls it.
     """
 

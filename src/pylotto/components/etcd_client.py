@@ -19,8 +19,8 @@ from typing import Any
 import grpc
 from pydantic import Field, field_validator
 
-from pylotto.errors import Internal, PylottoError, Unavailable
-from pylotto.metadata import ComponentSettings, Duration
+from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.metadata import ComponentSettings, Duration
 
 DEFAULT_TIMEOUT = 10.0
 CHANNEL_OPTIONS = [

@@ -40,8 +40,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from pylotto.errors import Internal, PylottoError, Unavailable
-from pylotto.metadata import ComponentSettings, Duration, parse_duration
+from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.metadata import ComponentSettings, Duration, parse_duration
 
 T = TypeVar("T")
 

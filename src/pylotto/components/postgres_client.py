@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 
-from pylotto.errors import Internal, PylottoError, Unavailable
-from pylotto.metadata import ComponentSettings, Duration
+from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.metadata import ComponentSettings, Duration
 
 DEFAULT_TIMEOUT = 10.0
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"

@@ -15,8 +15,8 @@ Unavailable. The pool checks a connection before lending it and reconnects one t
 closed or the network reset, so after an outage calls succeed again as soon as the server is
 back.
 
-Errors: connection errors and timeouts become :class:`~pylotto.errors.Unavailable`, every other
-Redis error :class:`~pylotto.errors.Internal`; a cancellation stays a cancellation.
+Errors: connection errors and timeouts become :class:`~pylotto.core.errors.Unavailable`, every other
+Redis error :class:`~pylotto.core.errors.Internal`; a cancellation stays a cancellation.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 from pydantic import Field, field_validator
 
 from pylotto.components.base import cancel_requested
-from pylotto.errors import Internal, PylottoError, Unavailable
-from pylotto.metadata import ComponentSettings, Duration
+from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.metadata import ComponentSettings, Duration
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0

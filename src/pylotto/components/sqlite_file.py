@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from pylotto.errors import Internal, PylottoError, Unavailable
+from pylotto.core.errors import Internal, PylottoError, Unavailable
 
 BUSY_TIMEOUT_MS = 5000
 """How long a write waits for another connection (another sidecar) holding the file's lock."""

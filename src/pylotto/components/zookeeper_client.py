@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 
-from pylotto.errors import Internal, PylottoError, Unavailable
-from pylotto.metadata import ComponentSettings, Duration
+from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.metadata import ComponentSettings, Duration
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from pylotto import __version__
-from pylotto.runtime import Runtime
+from pylotto.process.runtime import Runtime
 
 RUNTIME_KEY: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
 STOPPING_KEY: web.AppKey[list[bool]] = web.AppKey("stopping", list)
@@ -81,7 +81,7 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    from pylotto.metrics import CONTENT_TYPE
+    from pylotto.observability.metrics import CONTENT_TYPE
 
     runtime = request.app[RUNTIME_KEY]
     return web.Response(body=runtime.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
@@ -89,8 +89,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def loggers(request: web.Request) -> web.Response:
     """GET: the level of pylotto's loggers; POST/PUT ``{"level": "debug"}``: change it now."""
-    from pylotto import logs
-    from pylotto.errors import PylottoError, http_status
+    from pylotto.core.errors import PylottoError, http_status
+    from pylotto.observability import logs
 
     if request.method != "GET":
         try:

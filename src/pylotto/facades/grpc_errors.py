@@ -1,5 +1,5 @@
 """One gRPC interceptor turns every PylottoError into its status code (errors.ERROR_TABLE),
-and refuses calls without the API token when the sidecar has one (:mod:`pylotto.security`).
+and refuses calls without the API token when the sidecar has one (:mod:`pylotto.security.tokens`).
 
 Handlers follow one convention: unary responses are coroutines, streamed responses are async
 generators. Any dialect's servicer gets the mapping by being served with this interceptor.
@@ -15,10 +15,10 @@ from typing import Any
 
 import grpc
 
-from pylotto import security
-from pylotto.errors import PylottoError, grpc_code
-from pylotto.metrics import Metrics
-from pylotto.tracing import Tracing, carrier_from
+from pylotto.core.errors import PylottoError, grpc_code
+from pylotto.observability.metrics import Metrics
+from pylotto.observability.tracing import Tracing, carrier_from
+from pylotto.security import tokens as security
 
 log = logging.getLogger("pylotto.grpc")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import grpc
 
-from pylotto.errors import NotConfigured, Unsupported
-from pylotto.runtime import Runtime
+from pylotto.core.errors import NotConfigured, Unsupported
+from pylotto.process.runtime import Runtime
 
 log = logging.getLogger("pylotto.grpc.proxy")
 

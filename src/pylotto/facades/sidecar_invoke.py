@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pylotto.appchannel.sidecars import AppCall
-from pylotto.certs import app_id_of
-from pylotto.errors import PermissionDenied
+from pylotto.core.errors import PermissionDenied
+from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import invoke_pb2, invoke_pb2_grpc
-from pylotto.runtime import Runtime
+from pylotto.security.certs import app_id_of
 
 SERVICE = invoke_pb2.DESCRIPTOR.services_by_name["SidecarInvoke"].full_name
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pylotto.facades.common.query import QueryRpcs
+from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import state_query_pb2, state_query_pb2_grpc
-from pylotto.runtime import Runtime
 
 SERVICE = state_query_pb2.DESCRIPTOR.services_by_name["StateQuery"].full_name
 

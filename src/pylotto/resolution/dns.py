@@ -12,7 +12,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from pylotto.errors import ConfigError
+from pylotto.core.errors import ConfigError
 from pylotto.resolution.base import Resolver
 
 

@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import Field
 
 from pylotto.components.redis_client import RedisClient, RedisSettings
-from pylotto.errors import PylottoError
-from pylotto.metadata import Duration, decode
+from pylotto.core.errors import PylottoError
+from pylotto.core.metadata import Duration, decode
 from pylotto.resolution.base import Resolver
 
 log = logging.getLogger("pylotto.resolution.redis")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pylotto.errors import ConfigError
+from pylotto.core.errors import ConfigError
 from pylotto.resolution.base import Resolver
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import wasmtime
 
-from pylotto.errors import DeadlineExceeded, Internal, InvalidArgument
+from pylotto.core.errors import DeadlineExceeded, Internal, InvalidArgument
 from pylotto.wasm.abi import (
     EXPORT_ALLOC,
     EXPORT_MEMORY,

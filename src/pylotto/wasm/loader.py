@@ -15,7 +15,7 @@ from pathlib import Path
 
 import wasmtime
 
-from pylotto.errors import ConfigError
+from pylotto.core.errors import ConfigError
 
 log = logging.getLogger("pylotto.wasm")
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import wasmtime
 
-from pylotto.errors import (
+from pylotto.core.errors import (
     ConfigError,
     DeadlineExceeded,
     Internal,

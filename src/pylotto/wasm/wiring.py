@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pylotto.errors import ConfigError
+from pylotto.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pylotto.runtime import Runtime
+    from pylotto.process.runtime import Runtime
     from pylotto.wasm.runner import WasmFunctions
 
 

@@ -17,7 +17,7 @@ from pylotto.capabilities.configuration import (
     ConfigurationUpdate,
 )
 from pylotto.components.configuration.base import ConfigurationItem, ConfigurationStore
-from pylotto.errors import Unavailable
+from pylotto.core.errors import Unavailable
 from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
 from tests.conformance.conftest import STORE
 from tests.support.tcp_proxy import TcpProxy

@@ -14,7 +14,7 @@ import pytest
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.lock import LockCapability
 from pylotto.components.lock.base import LockStatus, LockStore
-from pylotto.errors import Unavailable
+from pylotto.core.errors import Unavailable
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
 from tests.conformance.conftest import STORE, StartSidecar

@@ -22,7 +22,7 @@ from pylotto.appchannel.base import DeliveryStatus, TopicEvent
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import PublishRequest, PubSubCapability
 from pylotto.components.pubsub.base import BulkPublishEntry, Message, PubSub
-from pylotto.errors import Unavailable
+from pylotto.core.errors import Unavailable
 from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
 from tests.support.tcp_proxy import TcpProxy
 

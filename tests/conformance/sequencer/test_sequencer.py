@@ -15,7 +15,7 @@ import pytest
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.sequencer import Increment, SequencerCapability
 from pylotto.components.sequencer.base import Sequencer
-from pylotto.errors import ConfigError, Unavailable
+from pylotto.core.errors import ConfigError, Unavailable
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
 from tests.conformance.conftest import STORE, StartSidecar

@@ -21,7 +21,7 @@ from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.state import StateCapability, StateItem, StateOperation
 from pylotto.components.state.base import TTL_EXPIRE_TIME, Concurrency, StateStore
 from pylotto.components.state.query import QueryItem, parse_query, sort_and_filter_sequence
-from pylotto.errors import EtagInvalid, EtagMismatch, Unavailable, Unsupported
+from pylotto.core.errors import EtagInvalid, EtagMismatch, Unavailable, Unsupported
 from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
 from tests.conformance.conftest import STORE
 from tests.support.tcp_proxy import TcpProxy

@@ -14,7 +14,7 @@ from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingRequest, OutputBinding
 from pylotto.components.bindings.http import HttpBinding
-from pylotto.errors import (
+from pylotto.core.errors import (
     ComponentNotFound,
     ConfigError,
     DeadlineExceeded,
@@ -23,8 +23,8 @@ from pylotto.errors import (
     NotConfigured,
     Unavailable,
 )
-from pylotto.metadata import decode, parse_duration, parse_size
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode, parse_duration, parse_size
+from pylotto.core.registry import resolve
 
 
 async def echo(request: web.Request) -> web.Response:

@@ -23,9 +23,9 @@ import pytest
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.base import Message, PubSub, Subscription
-from pylotto.errors import Unavailable
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.errors import Unavailable
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from tests.support.servers import SERVERS, require
 from tests.support.tcp_proxy import TcpProxy
 

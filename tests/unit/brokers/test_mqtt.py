@@ -17,9 +17,9 @@ import pytest
 
 from pylotto.components.pubsub.base import Message
 from pylotto.components.pubsub.mqtt import MQTTPubSub, MqttSettings
-from pylotto.errors import ConfigError
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.errors import ConfigError
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from tests.support.tcp_proxy import TcpProxy
 from tests.unit.brokers.conftest import RUN, Backend, BrokerContract, Build, Inbox, eventually
 

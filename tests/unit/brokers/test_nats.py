@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from pylotto.components.pubsub.nats import NATSJetStreamPubSub, NatsSettings, durable_name
-from pylotto.errors import ConfigError, InvalidArgument
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.errors import ConfigError, InvalidArgument
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from tests.support.tcp_proxy import TcpProxy
 from tests.unit.brokers.conftest import (
     APP_ID,
@@ -182,7 +182,7 @@ async def test_publish_fails_at_once_while_disconnected(build: Build, backend: B
                                                         topic: str) -> None:
     import time
 
-    from pylotto.errors import Unavailable
+    from pylotto.core.errors import Unavailable
 
     with TcpProxy("127.0.0.1", backend.port) as proxy:
         async with build(timeout="5s", **backend.via(proxy)) as broker:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from pylotto.components.pubsub.rabbitmq import RabbitMQPubSub, RabbitMQSettings, queue_name
-from pylotto.errors import ConfigError
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.errors import ConfigError
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from tests.support.tcp_proxy import TcpProxy
 from tests.unit.brokers.conftest import (
     APP_ID,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from pylotto.components.pubsub.redis import RedisPubSubSettings, RedisStreamsPubSub
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from tests.unit.brokers.conftest import (
     RUN,
     Backend,

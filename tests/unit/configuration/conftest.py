@@ -11,8 +11,8 @@ from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.configuration import ConfigurationCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import ConfigurationStore
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 
 
 def capability(*stores: ConfigurationStore, app_id: str = "app") -> ConfigurationCapability:

@@ -9,7 +9,7 @@ import pytest
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.configuration import ConfigurationCapability
 from pylotto.components.configuration.base import ConfigurationItem
-from pylotto.errors import ComponentNotFound, InvalidArgument, NotConfigured
+from pylotto.core.errors import ComponentNotFound, InvalidArgument, NotConfigured
 
 Item = ConfigurationItem
 

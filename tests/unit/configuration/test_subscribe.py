@@ -13,7 +13,7 @@ from pylotto.capabilities.configuration import (
     ConfigurationUpdate,
 )
 from pylotto.components.configuration.base import ConfigurationItem
-from pylotto.errors import ComponentNotFound, Unavailable
+from pylotto.core.errors import ComponentNotFound, Unavailable
 
 Item = ConfigurationItem
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pylotto import config
-from pylotto.errors import ConfigError
+from pylotto.config import model as config
+from pylotto.core.errors import ConfigError
 
 
 def test_embedded_default_validates_and_covers_every_capability() -> None:

@@ -1,7 +1,7 @@
 import grpc
 import pytest
 
-from pylotto import errors
+from pylotto.core import errors
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import pytest
 
-from pylotto.capabilities import keys
-from pylotto.errors import InvalidArgument
+from pylotto.core import keys
+from pylotto.core.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(

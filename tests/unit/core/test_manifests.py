@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.config import SecretRef
-from pylotto.errors import ConfigError
-from pylotto.manifests import load_components
+from pylotto.config.manifests import load_components
+from pylotto.config.model import SecretRef
+from pylotto.core.errors import ConfigError
 
 STATE = """\
 apiVersion: dapr.io/v1alpha1
@@ -117,7 +117,7 @@ spec: {pubsubname: bus, topic: payments, route: /pay}
 
 
 def test_subscriptions_in_both_forms(tmp_path: Path) -> None:
-    from pylotto.manifests import load
+    from pylotto.config.manifests import load
 
     components, subscriptions = load([write(tmp_path, SUBSCRIPTIONS)], app_id="checkout")
     assert components == []
@@ -132,7 +132,7 @@ def test_subscriptions_in_both_forms(tmp_path: Path) -> None:
 
 
 def test_a_subscription_needs_pubsub_and_topic(tmp_path: Path) -> None:
-    from pylotto.manifests import load
+    from pylotto.config.manifests import load
 
     text = "kind: Subscription\nmetadata: {name: s}\nspec: {topic: t}\n"
     with pytest.raises(ConfigError, match=r"pubsubname and spec\.topic"):
@@ -140,7 +140,7 @@ def test_a_subscription_needs_pubsub_and_topic(tmp_path: Path) -> None:
 
 
 def test_a_resiliency_manifest(tmp_path: Path) -> None:
-    from pylotto.manifests import load_resiliency
+    from pylotto.config.manifests import load_resiliency
 
     text = ("apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {name: r}\nspec:\n"
             "  policies: {timeouts: {quick: 2s}}\n"

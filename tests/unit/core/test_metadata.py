@@ -3,8 +3,8 @@ import logging
 import pytest
 from pydantic import Field
 
-from pylotto.errors import ConfigError
-from pylotto.metadata import ComponentSettings, decode
+from pylotto.core.errors import ConfigError
+from pylotto.core.metadata import ComponentSettings, decode
 
 
 class Settings(ComponentSettings):
@@ -41,6 +41,6 @@ def test_unknown_key_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     ("redisHost", "db:6379", "db:6379"),
 ])
 def test_errors_never_show_secrets(key: str, value: str, shown: str) -> None:
-    from pylotto.metadata import masked
+    from pylotto.core.metadata import masked
 
     assert masked(key, value) == shown

@@ -1,7 +1,7 @@
 import pytest
 
-from pylotto import registry
-from pylotto.errors import ConfigError
+from pylotto.core import registry
+from pylotto.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from pylotto.tracing import Tracing, TracingConfig, current_trace_id, sampled_flag
+from pylotto.observability.tracing import Tracing, TracingConfig, current_trace_id, sampled_flag
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SAMPLED = f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"

@@ -11,7 +11,7 @@ from pylotto.capabilities.file import CHUNK_BYTES, FileCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.file.base import FileStore
 from pylotto.components.file.local import TEMP_PREFIX, LocalFileStore, int_literal
-from pylotto.errors import (
+from pylotto.core.errors import (
     AlreadyExists,
     ComponentNotFound,
     InvalidArgument,
@@ -19,8 +19,8 @@ from pylotto.errors import (
     NotFound,
     Unavailable,
 )
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 
 
 async def make_store(tmp_path: Path, **metadata: str) -> LocalFileStore:

@@ -7,9 +7,9 @@ from pylotto.capabilities.hello import HelloCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.hello.base import HelloService
 from pylotto.components.hello.helloworld import HelloWorld
-from pylotto.errors import ComponentNotFound, InvalidArgument, NotConfigured
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.errors import ComponentNotFound, InvalidArgument, NotConfigured
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 
 
 def make(tmp_path: Path, metadata: dict[str, str]) -> HelloWorld:

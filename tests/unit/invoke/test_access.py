@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pylotto.access import AccessControl
-from pylotto.errors import PermissionDenied
+from pylotto.core.errors import PermissionDenied
+from pylotto.security.access import AccessControl
 
 RULES = AccessControl.model_validate({
     "default_action": "deny",

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from pylotto.capabilities.base import AppSettings, RuntimeContext
 from pylotto.capabilities.invoke import InvokeCapability, InvokeRequest
-from pylotto.errors import (
+from pylotto.core.errors import (
     DeadlineExceeded,
     InvalidArgument,
     NotConfigured,

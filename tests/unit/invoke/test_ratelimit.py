@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from pylotto.errors import ResourceExhausted
-from pylotto.ratelimit import RateLimiter, RateRule
+from pylotto.core.errors import ResourceExhausted
+from pylotto.security.ratelimit import RateLimiter, RateRule
 
 
 def admitted(limiter: RateLimiter, api: str, caller: str, calls: int) -> int:

@@ -8,8 +8,8 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from pylotto.errors import DeadlineExceeded, Internal, Unavailable
-from pylotto.resiliency import BreakerState, Resiliency, ResiliencyConfig
+from pylotto.core.errors import DeadlineExceeded, Internal, Unavailable
+from pylotto.core.resiliency import BreakerState, Resiliency, ResiliencyConfig
 
 SPEC = {
     "policies": {

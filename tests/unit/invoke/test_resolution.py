@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pylotto.errors import ConfigError
+from pylotto.core.errors import ConfigError
 from pylotto.resolution.dns import DnsResolver
 from pylotto.resolution.static import StaticResolver
 

@@ -12,8 +12,8 @@ from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.lock import LockCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.lock.base import LockStore
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 
 MakeStore = Callable[..., Awaitable[LockStore]]
 

@@ -12,14 +12,14 @@ from pylotto.capabilities.lock import LockCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
 from pylotto.components.lock.memory import MemoryLockStore
-from pylotto.errors import (
+from pylotto.core.errors import (
     ComponentNotFound,
     ConfigError,
     InvalidArgument,
     NotConfigured,
     Unavailable,
 )
-from pylotto.metadata import decode
+from pylotto.core.metadata import decode
 from tests.unit.lock.conftest import MakeStore, capability
 
 

@@ -38,7 +38,7 @@ from pylotto.components.state.query import (
     parse_query,
     sort_and_filter_sequence,
 )
-from pylotto.errors import EtagInvalid, EtagMismatch, InvalidArgument
+from pylotto.core.errors import EtagInvalid, EtagMismatch, InvalidArgument
 from tests.unit.mysql.conftest import Builder, sql
 
 ANY = Consistency.UNSPECIFIED

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from pylotto.components.state.base import Consistency, SetRequest
-from pylotto.errors import Unavailable
+from pylotto.core.errors import Unavailable
 from tests.support.tcp_proxy import TcpProxy
 from tests.unit.mysql.conftest import Builder, connect, sql
 from tests.unit.mysql.test_components import value_of

@@ -10,8 +10,8 @@ import pytest
 
 from pylotto.components.mysql_client import MySQLSettings, connect_arguments, map_error
 from pylotto.components.state.mysql import MySQLStateSettings, json_document
-from pylotto.errors import ConfigError, Internal, Unavailable
-from pylotto.metadata import decode
+from pylotto.core.errors import ConfigError, Internal, Unavailable
+from pylotto.core.metadata import decode
 
 
 @pytest.mark.parametrize(("dsn", "expected"), [

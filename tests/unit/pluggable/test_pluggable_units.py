@@ -13,15 +13,15 @@ import grpc
 import grpc.aio
 import pytest
 
-from pylotto import errors
 from pylotto.components.base import Component
 from pylotto.components.pluggable import discovery
 from pylotto.components.pluggable.channel import map_rpc_error
 from pylotto.components.pluggable.state import PluggableStateSettings, PluggableStateStore
-from pylotto.errors import ConfigError
-from pylotto.metadata import decode
+from pylotto.core import errors
+from pylotto.core.errors import ConfigError
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from pylotto.proto.components import pubsub_pb2, state_pb2
-from pylotto.registry import resolve
 
 
 def rpc_error(code: grpc.StatusCode, details: str = "boom") -> grpc.aio.AioRpcError:

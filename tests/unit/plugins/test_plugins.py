@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pylotto import plugins, registry
+from pylotto import plugins
 from pylotto.components.base import ComponentContext
-from pylotto.config import embedded_default
-from pylotto.errors import ConfigError
-from pylotto.metadata import decode
-from pylotto.runtime import Runtime
+from pylotto.config.model import embedded_default
+from pylotto.core import registry
+from pylotto.core.errors import ConfigError
+from pylotto.core.metadata import decode
+from pylotto.process.runtime import Runtime
 from tests.support import example_plugin
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from pylotto.components.base import Component, ComponentContext
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from tests.support.servers import CONNECTION, require
 
 DSN = CONNECTION["postgresql"]

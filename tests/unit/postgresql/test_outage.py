@@ -12,7 +12,7 @@ import pytest
 
 from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
 from pylotto.components.state.base import Consistency, SetRequest
-from pylotto.errors import Unavailable
+from pylotto.core.errors import Unavailable
 from tests.support.tcp_proxy import TcpProxy
 from tests.unit.postgresql.conftest import Builder
 

@@ -6,8 +6,8 @@ import pytest
 
 from pylotto.components.postgres_client import PostgresSettings, connect_arguments
 from pylotto.components.state.postgresql import PostgresStateSettings, json_document
-from pylotto.errors import ConfigError
-from pylotto.metadata import decode
+from pylotto.core.errors import ConfigError
+from pylotto.core.metadata import decode
 
 
 def test_url_is_passed_as_dsn() -> None:

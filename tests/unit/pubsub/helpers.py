@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.memory import InMemoryPubSub, InMemoryPubSubSettings
-from pylotto.metadata import decode
+from pylotto.core.metadata import decode
 
 FAST_RETRY = {
     "backOffInitialInterval": "10ms",

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
-from pylotto.capabilities import cloudevents
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import DiscoveryPolicy, PublishRequest, PubSubCapability
 from pylotto.components.pubsub.base import Message, PubSub
 from pylotto.components.pubsub.memory import InMemoryPubSub
-from pylotto.errors import (
+from pylotto.core.errors import (
     ComponentNotFound,
     Internal,
     InvalidArgument,
@@ -21,7 +21,7 @@ from pylotto.errors import (
     Unavailable,
     Unsupported,
 )
-from pylotto.types import Metadata
+from pylotto.core.types import Metadata
 from tests.unit.pubsub.helpers import FAST_RETRY, broker, eventually, settle
 
 Verdict = Callable[[TopicEvent, int], DeliveryStatus]

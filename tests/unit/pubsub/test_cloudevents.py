@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pylotto.capabilities import cloudevents as ce
-from pylotto.errors import InvalidArgument
+from pylotto.appchannel import cloudevents as ce
+from pylotto.core.errors import InvalidArgument
 
 
 def envelope(data: bytes, content_type: str = "", **kw: str) -> dict[str, object]:

@@ -14,7 +14,7 @@ from pylotto.appchannel.base import DeliveryStatus, TopicEvent, TopicSubscriptio
 from pylotto.appchannel.layotto_grpc import LayottoGrpcAppChannel
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import DiscoveryPolicy, PublishRequest, PubSubCapability
-from pylotto.errors import DeadlineExceeded, Internal, Unavailable, Unsupported
+from pylotto.core.errors import DeadlineExceeded, Internal, Unavailable, Unsupported
 from pylotto.proto.layotto import appcallback_pb2, appcallback_pb2_grpc
 from tests.support.ports import free_port
 from tests.unit.pubsub.helpers import FAST_RETRY, broker, eventually, settle

@@ -12,9 +12,9 @@ from pylotto.components.pubsub.base import (
     PubSubSettings,
     RetryPolicy,
 )
-from pylotto.errors import ConfigError, Unavailable
-from pylotto.metadata import decode, parse_duration
-from pylotto.registry import resolve
+from pylotto.core.errors import ConfigError, Unavailable
+from pylotto.core.metadata import decode, parse_duration
+from pylotto.core.registry import resolve
 from tests.unit.pubsub.helpers import FAST_RETRY, broker, eventually, settle
 
 

@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 
 from pylotto.components.base import Component, ComponentContext
 from pylotto.components.configuration.base import ConfigurationItem
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from tests.support.servers import CONNECTION, require
 
 HOST = CONNECTION["redis"]

@@ -25,8 +25,8 @@ from pylotto.components.state.base import (
     SetRequest,
 )
 from pylotto.components.state.redis import RedisStateSettings
-from pylotto.errors import ConfigError, EtagInvalid, EtagMismatch, Internal
-from pylotto.metadata import decode
+from pylotto.core.errors import ConfigError, EtagInvalid, EtagMismatch, Internal
+from pylotto.core.metadata import decode
 from tests.unit.redis.conftest import Builder, KeyMaker
 
 FIRST_WRITE = Concurrency.FIRST_WRITE

@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 
 from pylotto.components.redis_client import RedisSettings
 from pylotto.components.redis_pipelined import PipelinedRedisClient
-from pylotto.errors import Internal, Unavailable
-from pylotto.metadata import decode
+from pylotto.core.errors import Internal, Unavailable
+from pylotto.core.metadata import decode
 from tests.support.servers import CONNECTION, require
 from tests.unit.redis.conftest import KeyMaker
 from tests.unit.redis.test_outage import SilentProxy

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.certs import make_app_cert, make_ca
 from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
 from pylotto.components.state.base import Consistency, SetRequest
-from pylotto.errors import Unavailable
+from pylotto.core.errors import Unavailable
+from pylotto.security.certs import make_app_cert, make_ca
 from tests.support.ports import free_port
 from tests.unit.redis.conftest import Builder, KeyMaker
 

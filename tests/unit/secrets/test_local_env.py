@@ -7,15 +7,15 @@ from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.secretstores.base import SecretStore
 from pylotto.components.secretstores.local_env import LocalEnvSecretStore
-from pylotto.errors import (
+from pylotto.core.errors import (
     ComponentNotFound,
     InvalidArgument,
     NotConfigured,
     NotFound,
     PermissionDenied,
 )
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 
 
 def env_store(tmp_path: Path, **metadata: str) -> LocalEnvSecretStore:

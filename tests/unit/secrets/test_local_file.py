@@ -6,9 +6,9 @@ import pytest
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.secretstores.local_file import LocalFileSecretStore, load_secrets
-from pylotto.errors import ConfigError, NotFound
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.errors import ConfigError, NotFound
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 
 DOCUMENT = {
     "redisPassword": "pw",

@@ -12,8 +12,8 @@ from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.sequencer import SequencerCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import Sequencer
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 
 MakeStore = Callable[..., Awaitable[Sequencer]]
 """``await make_store(name="seq", type_name=<param>, **metadata)`` → an initialised sequencer."""

@@ -12,7 +12,7 @@ import pytest
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.sequencer import Increment, SequencerCapability, increment_from_wire
 from pylotto.components.sequencer.base import SegmentSequencer
-from pylotto.errors import ComponentNotFound, ConfigError, InvalidArgument, NotConfigured
+from pylotto.core.errors import ComponentNotFound, ConfigError, InvalidArgument, NotConfigured
 from tests.unit.sequencer.conftest import MakeStore, started
 
 WEAK, STRONG = Increment.WEAK, Increment.STRONG

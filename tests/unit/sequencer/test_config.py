@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from pylotto.capabilities.sequencer import Increment, SequencerCapability
-from pylotto.config import load
-from pylotto.runtime import Runtime
+from pylotto.config.model import load
+from pylotto.process.runtime import Runtime
 
 
 async def _first_id(config_path: Path, store: str, key: str) -> int:

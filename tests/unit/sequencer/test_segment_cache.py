@@ -7,7 +7,7 @@ import pytest
 
 from pylotto.capabilities.sequencer import SegmentCache
 from pylotto.components.sequencer.base import Segment
-from pylotto.errors import Internal
+from pylotto.core.errors import Internal
 
 
 async def test_segments_raced_past_by_strong_calls_are_replaced() -> None:

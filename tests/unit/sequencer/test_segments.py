@@ -17,9 +17,9 @@ from pylotto.components.sequencer.base import (
     SequencerSettings,
 )
 from pylotto.components.sequencer.memory import MemorySequencer
-from pylotto.errors import Internal, Unavailable
-from pylotto.metadata import decode
-from pylotto.types import Metadata
+from pylotto.core.errors import Internal, Unavailable
+from pylotto.core.metadata import decode
+from pylotto.core.types import Metadata
 
 CONTEXT = ComponentContext(app_id="app", data_dir=Path("/nonexistent"))
 

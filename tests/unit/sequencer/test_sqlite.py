@@ -9,7 +9,7 @@ from pathlib import Path
 from pylotto.capabilities.sequencer import Increment, SequencerCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.sqlite import SqliteSequencer, SqliteSequencerSettings
-from pylotto.metadata import decode
+from pylotto.core.metadata import decode
 from tests.unit.sequencer.conftest import started
 
 

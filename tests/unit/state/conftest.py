@@ -11,8 +11,8 @@ import pytest
 from pylotto.capabilities.state import StateCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import StateStore
-from pylotto.metadata import decode
-from pylotto.registry import resolve
+from pylotto.core.metadata import decode
+from pylotto.core.registry import resolve
 from tests.unit.state.support import MakeStore, capability
 
 STORE_TYPES = ["in-memory", "sqlite"]

@@ -19,7 +19,7 @@ from pylotto.components.state.base import (
     Consistency,
     StateStore,
 )
-from pylotto.errors import (
+from pylotto.core.errors import (
     ComponentNotFound,
     ConfigError,
     EtagInvalid,

@@ -17,8 +17,8 @@ from pylotto.components.state.base import (
     StateSettings,
     StateStore,
 )
-from pylotto.errors import Unavailable, Unsupported
-from pylotto.types import Metadata
+from pylotto.core.errors import Unavailable, Unsupported
+from pylotto.core.types import Metadata
 from tests.unit.state.support import capability
 
 

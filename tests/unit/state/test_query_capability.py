@@ -11,8 +11,8 @@ from pylotto.capabilities.state import StateItem
 from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import Feature, StateSettings
 from pylotto.components.state.memory import MemoryStateStore
-from pylotto.errors import InvalidArgument, Unsupported
-from pylotto.metadata import decode
+from pylotto.core.errors import InvalidArgument, Unsupported
+from pylotto.core.metadata import decode
 from tests.unit.state.support import MakeStore, capability
 
 S = "store"

@@ -21,7 +21,7 @@ from pylotto.components.state.query import (
     parse_query,
     sort_and_filter_sequence,
 )
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 
 
 def test_full_query_parses() -> None:

@@ -11,8 +11,8 @@ from pylotto.capabilities.state import StateItem
 from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import Consistency, GetResult, StateSettings
 from pylotto.components.state.memory import MemoryStateStore
-from pylotto.errors import Unavailable
-from pylotto.resiliency import Resiliency, ResiliencyConfig
+from pylotto.core.errors import Unavailable
+from pylotto.core.resiliency import Resiliency, ResiliencyConfig
 from tests.unit.state.support import capability
 
 

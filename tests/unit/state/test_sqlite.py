@@ -14,8 +14,8 @@ from pylotto.capabilities.state import StateItem
 from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import Consistency, SetRequest
 from pylotto.components.state.sqlite import SqliteStateStore
-from pylotto.errors import ConfigError, EtagMismatch, Unavailable
-from pylotto.metadata import decode
+from pylotto.core.errors import ConfigError, EtagMismatch, Unavailable
+from pylotto.core.metadata import decode
 from tests.unit.state.support import capability
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pylotto.capabilities.invoke import InvokeRequest
-from pylotto.config import embedded_default
-from pylotto.runtime import Runtime
+from pylotto.config.model import embedded_default
+from pylotto.process.runtime import Runtime
 from pylotto.wasm.config import WasmConfig, WasmFunctionSpec
 
 RuntimeFactory = Callable[..., Awaitable[Runtime]]

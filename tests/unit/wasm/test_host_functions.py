@@ -10,7 +10,7 @@ import pytest
 
 from pylotto.capabilities.invoke import InvokeRequest
 from pylotto.components.pubsub.base import Message, PubSub
-from pylotto.errors import ComponentNotFound, Internal
+from pylotto.core.errors import ComponentNotFound, Internal
 from tests.unit.wasm.conftest import RuntimeFactory, call
 from tests.unit.wasm.wat import ECHO, module
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pylotto.errors import DeadlineExceeded, Internal, ResourceExhausted
+from pylotto.core.errors import DeadlineExceeded, Internal, ResourceExhausted
 from tests.unit.wasm.conftest import RuntimeFactory, call
 from tests.unit.wasm.wat import ECHO, module
 

@@ -46,7 +46,7 @@ async def test_broken_file_keeps_the_old_module(wasm_runtime: RuntimeFactory, tm
 
 
 async def test_broken_file_at_start_is_a_config_error(tmp_path: Path) -> None:
-    from pylotto.errors import ConfigError
+    from pylotto.core.errors import ConfigError
     from pylotto.wasm.config import WasmConfig, WasmFunctionSpec
     from pylotto.wasm.runner import WasmFunctions
 

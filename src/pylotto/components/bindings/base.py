@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pylotto.components.base import Component
-from pylotto.types import Metadata
+from pylotto.core.types import Metadata
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from yarl import URL
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingRequest, BindingResponse, OutputBinding
-from pylotto.errors import DeadlineExceeded, Internal, InvalidArgument, Unavailable
-from pylotto.metadata import ByteSize, ComponentSettings, Duration
+from pylotto.core.errors import DeadlineExceeded, Internal, InvalidArgument, Unavailable
+from pylotto.core.metadata import ByteSize, ComponentSettings, Duration
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 CONNECT_TIMEOUT_SECONDS = 15.0

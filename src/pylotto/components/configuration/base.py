@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pylotto.components.base import Component
-from pylotto.metadata import ComponentSettings
-from pylotto.types import Metadata
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 
 DEFAULT_GROUP = "default"
 DEFAULT_LABEL = "default"

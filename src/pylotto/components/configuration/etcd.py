@@ -30,7 +30,7 @@ from pylotto.components.configuration.base import (
     Subscription,
 )
 from pylotto.components.etcd_client import EtcdClient, EtcdSettings, map_error, prefix_end
-from pylotto.types import Metadata
+from pylotto.core.types import Metadata
 
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 

@@ -17,8 +17,8 @@ from pylotto.components.configuration.base import (
     ItemsQuery,
     Subscription,
 )
-from pylotto.metadata import ComponentSettings
-from pylotto.types import Metadata
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 
 _Address = tuple[str, str, str, str]
 """(app id, group, label, key)."""

@@ -40,8 +40,8 @@ from pylotto.components.postgres_client import (
     map_error,
     quote_table,
 )
-from pylotto.errors import PylottoError
-from pylotto.types import Metadata
+from pylotto.core.errors import PylottoError
+from pylotto.core.types import Metadata
 
 NOTIFY_LIMIT = 7900
 """Payload bytes above which a notification carries only the item's address."""

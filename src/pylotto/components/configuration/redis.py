@@ -48,8 +48,8 @@ from pylotto.components.configuration.base import (
     Subscription,
 )
 from pylotto.components.redis_client import RedisClient, RedisSettings
-from pylotto.errors import Internal, PylottoError, Unavailable
-from pylotto.types import Metadata
+from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.types import Metadata
 
 HASH_PREFIX = "pylotto-config:"
 SEQ_PREFIX = "pylotto-config-seq:"

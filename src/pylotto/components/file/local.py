@@ -28,7 +28,7 @@ from pydantic import Field
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.file.base import FileInfo, FileMeta, FileStore, ListResult
-from pylotto.errors import (
+from pylotto.core.errors import (
     AlreadyExists,
     ConfigError,
     Internal,
@@ -38,8 +38,8 @@ from pylotto.errors import (
     PylottoError,
     Unavailable,
 )
-from pylotto.metadata import ComponentSettings
-from pylotto.types import Metadata
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 
 TEMP_PREFIX = ".pylotto-tmp-"
 DEFAULT_MODE = 0o644

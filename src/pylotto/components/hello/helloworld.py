@@ -6,7 +6,7 @@ from pydantic import Field
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.hello.base import HelloService
-from pylotto.metadata import ComponentSettings
+from pylotto.core.metadata import ComponentSettings
 
 
 class HelloWorldSettings(ComponentSettings):

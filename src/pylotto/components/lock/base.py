@@ -25,9 +25,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from pylotto.capabilities.keys import KeyPrefix
 from pylotto.components.base import Component
-from pylotto.metadata import ComponentSettings
+from pylotto.core.keys import KeyPrefix
+from pylotto.core.metadata import ComponentSettings
 
 
 class LockStatus(enum.IntEnum):

@@ -25,7 +25,7 @@ from urllib.parse import quote
 from pylotto.components.base import ComponentContext
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
 from pylotto.components.zookeeper_client import ZookeeperClient, ZookeeperSettings
-from pylotto.errors import Unavailable
+from pylotto.core.errors import Unavailable
 
 ATTEMPTS = 10
 """Rounds of read-compare-write before a contended node is reported."""

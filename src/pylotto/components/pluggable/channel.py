@@ -11,7 +11,7 @@ import grpc.aio
 from pydantic import ConfigDict, Field
 
 from pylotto.components.base import Component
-from pylotto.errors import (
+from pylotto.core.errors import (
     DeadlineExceeded,
     Internal,
     InvalidArgument,
@@ -20,7 +20,7 @@ from pylotto.errors import (
     Unavailable,
     Unsupported,
 )
-from pylotto.metadata import ComponentSettings, Duration
+from pylotto.core.metadata import ComponentSettings, Duration
 from pylotto.proto.components import common_pb2
 
 T = TypeVar("T")

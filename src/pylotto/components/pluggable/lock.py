@@ -10,7 +10,7 @@ from pylotto.components.pluggable.channel import (
     PluggableComponent,
     PluggableSettings,
 )
-from pylotto.metadata import ComponentSettings
+from pylotto.core.metadata import ComponentSettings
 from pylotto.proto.components import common_pb2, lock_pb2, lock_pb2_grpc
 
 SERVICE = "pylotto.proto.components.v1.LockStore"

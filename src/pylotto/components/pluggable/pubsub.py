@@ -36,10 +36,10 @@ from pylotto.components.pubsub.base import (
     RetryPolicy,
     Subscription,
 )
-from pylotto.errors import Unavailable
-from pylotto.metadata import ComponentSettings
+from pylotto.core.errors import Unavailable
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 from pylotto.proto.components import common_pb2, pubsub_pb2, pubsub_pb2_grpc
-from pylotto.types import Metadata
 
 SERVICE = "dapr.proto.components.v1.PubSub"
 

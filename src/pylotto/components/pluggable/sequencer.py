@@ -10,9 +10,9 @@ from pylotto.components.pluggable.channel import (
     PluggableSettings,
 )
 from pylotto.components.sequencer.base import Sequencer, SequencerSettings
-from pylotto.metadata import ComponentSettings
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 from pylotto.proto.components import common_pb2, sequencer_pb2, sequencer_pb2_grpc
-from pylotto.types import Metadata
 
 SERVICE = "pylotto.proto.components.v1.Sequencer"
 

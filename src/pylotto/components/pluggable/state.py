@@ -29,10 +29,10 @@ from pylotto.components.state.base import (
     TransactionalStateStore,
     TransactionOp,
 )
-from pylotto.errors import EtagInvalid, EtagMismatch, PylottoError
-from pylotto.metadata import ComponentSettings
+from pylotto.core.errors import EtagInvalid, EtagMismatch, PylottoError
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 from pylotto.proto.components import common_pb2, state_pb2, state_pb2_grpc
-from pylotto.types import Metadata
 
 SERVICE = "dapr.proto.components.v1.StateStore"
 TRANSACTIONAL_SERVICE = "dapr.proto.components.v1.TransactionalStateStore"

@@ -21,9 +21,9 @@ from typing import ClassVar
 from pydantic import Field
 
 from pylotto.components.base import Component
-from pylotto.errors import PylottoError
-from pylotto.metadata import ComponentSettings, Duration
-from pylotto.types import Metadata
+from pylotto.core.errors import PylottoError
+from pylotto.core.metadata import ComponentSettings, Duration
+from pylotto.core.types import Metadata
 
 CONSUMER_ID = "consumerID"
 """Component or subscription metadata naming the consumer group (default: the app id)."""

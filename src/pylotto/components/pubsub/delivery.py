@@ -22,7 +22,7 @@ from typing import Any
 
 from pylotto.components.base import cancel_requested
 from pylotto.components.pubsub.base import Handler, Message, RetryPolicy, Subscription
-from pylotto.errors import PylottoError
+from pylotto.core.errors import PylottoError
 
 RECEIVE_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 RUNNER_STOP_SECONDS = 10.0

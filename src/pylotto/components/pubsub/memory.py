@@ -28,9 +28,9 @@ from pylotto.components.pubsub.base import (
     RetryPolicy,
     Subscription,
 )
-from pylotto.errors import Unavailable
-from pylotto.metadata import ComponentSettings
-from pylotto.types import Metadata
+from pylotto.core.errors import Unavailable
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 
 
 class InMemoryPubSubSettings(PubSubSettings):

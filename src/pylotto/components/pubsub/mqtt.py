@@ -67,9 +67,9 @@ from pylotto.components.pubsub.delivery import (
     Delivery,
     Registered,
 )
-from pylotto.errors import Internal, PylottoError, Unavailable
-from pylotto.metadata import Duration
-from pylotto.types import Metadata
+from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.metadata import Duration
+from pylotto.core.types import Metadata
 
 
 class MqttSettings(PubSubSettings):

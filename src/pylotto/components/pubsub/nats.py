@@ -54,9 +54,9 @@ from pylotto.components.pubsub.base import (
     Subscription,
 )
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
-from pylotto.errors import Internal, InvalidArgument, PylottoError, Unavailable
-from pylotto.metadata import Duration
-from pylotto.types import Metadata
+from pylotto.core.errors import Internal, InvalidArgument, PylottoError, Unavailable
+from pylotto.core.metadata import Duration
+from pylotto.core.types import Metadata
 
 FETCH_WAIT = 1.0
 """How long one pull waits for a message before the loop looks around again."""

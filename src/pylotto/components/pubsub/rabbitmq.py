@@ -50,9 +50,9 @@ from pydantic import Field, ValidationInfo, field_validator
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
-from pylotto.errors import Internal, PylottoError, Unavailable
-from pylotto.metadata import Duration
-from pylotto.types import Metadata
+from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.metadata import Duration
+from pylotto.core.types import Metadata
 
 METADATA_HEADER = "pylotto-metadata"
 

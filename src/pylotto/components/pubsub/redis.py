@@ -70,9 +70,9 @@ from pylotto.components.pubsub.base import (
 )
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
 from pylotto.components.redis_client import RedisClient, RedisSettings
-from pylotto.errors import Internal, PylottoError
-from pylotto.metadata import Duration
-from pylotto.types import Metadata
+from pylotto.core.errors import Internal, PylottoError
+from pylotto.core.metadata import Duration
+from pylotto.core.types import Metadata
 
 BLOCK_MS = 1000
 """How long one XREADGROUP waits for new entries before the loop looks around again."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 import abc
 
 from pylotto.components.base import Component
-from pylotto.types import Metadata
+from pylotto.core.types import Metadata
 
 Secret = dict[str, str]
 """One secret: usually ``{name: value}``; multi-valued stores return several keys."""
 
 
 class SecretStore(Component):
-    """Read-only secrets. A missing secret raises :class:`pylotto.errors.NotFound`."""
+    """Read-only secrets. A missing secret raises :class:`pylotto.core.errors.NotFound`."""
 
     @abc.abstractmethod
     async def get_secret(self, key: str, metadata: Metadata) -> Secret:

@@ -13,9 +13,9 @@ from pydantic import Field
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.secretstores.base import Secret, SecretStore
-from pylotto.errors import NotFound, PermissionDenied
-from pylotto.metadata import ComponentSettings
-from pylotto.types import Metadata
+from pylotto.core.errors import NotFound, PermissionDenied
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 
 FORBIDDEN_NAMES = frozenset({"APP_API_TOKEN"})
 FORBIDDEN_PREFIXES = ("DAPR_", "PYLOTTO_")

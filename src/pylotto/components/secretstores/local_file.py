@@ -17,9 +17,9 @@ from pydantic import Field
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.secretstores.base import Secret, SecretStore
-from pylotto.errors import ConfigError, NotFound
-from pylotto.metadata import ComponentSettings
-from pylotto.types import Metadata
+from pylotto.core.errors import ConfigError, NotFound
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 
 
 class LocalFileSettings(ComponentSettings):

@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from pylotto.capabilities.keys import KeyPrefix
 from pylotto.components.base import Component
-from pylotto.metadata import ComponentSettings
-from pylotto.types import Metadata
+from pylotto.core.keys import KeyPrefix
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 
 DEFAULT_SEGMENT_SIZE = 1000
 

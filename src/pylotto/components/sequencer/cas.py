@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
-from pylotto.errors import Unavailable
-from pylotto.types import Metadata
+from pylotto.core.errors import Unavailable
+from pylotto.core.types import Metadata
 
 MAX_ATTEMPTS = 100
 """Compare-and-swap rounds before a hot key is reported (Unavailable)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
-from pylotto.types import Metadata
+from pylotto.core.types import Metadata
 
 
 class MemorySequencer(SegmentSequencer):

@@ -27,8 +27,8 @@ from pylotto.components.mysql_client import (
     MySQLSettings,
 )
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
-from pylotto.errors import InvalidArgument
-from pylotto.types import Metadata
+from pylotto.core.errors import InvalidArgument
+from pylotto.core.types import Metadata
 
 
 class MySQLSequencerSettings(SegmentSettings, MySQLSettings):

@@ -23,8 +23,8 @@ from pylotto.components.postgres_client import (
     quote_table,
 )
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
-from pylotto.errors import Internal
-from pylotto.types import Metadata
+from pylotto.core.errors import Internal
+from pylotto.core.types import Metadata
 
 
 class PostgresSequencerSettings(SegmentSettings, PostgresSettings):

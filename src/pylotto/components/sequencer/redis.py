@@ -18,7 +18,7 @@ from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.redis_client import RedisSettings
 from pylotto.components.redis_pipelined import PipelinedRedisClient
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
-from pylotto.types import Metadata
+from pylotto.core.types import Metadata
 
 # Compares the decimal strings themselves: Lua numbers are doubles, exact only up to 2^53,
 # while Redis counters are 64-bit. Both sides are canonical (INCR's and Python's str(int)).

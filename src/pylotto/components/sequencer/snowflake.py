@@ -31,8 +31,8 @@ from pydantic import Field, model_validator
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import Sequencer, SequencerSettings
-from pylotto.errors import ConfigError, Unavailable
-from pylotto.types import Metadata
+from pylotto.core.errors import ConfigError, Unavailable
+from pylotto.core.types import Metadata
 
 
 class SnowflakeSettings(SequencerSettings):

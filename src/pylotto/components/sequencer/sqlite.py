@@ -29,8 +29,8 @@ from pylotto.components.sqlite_file import (
     db_error,
     open_database,
 )
-from pylotto.errors import Internal, Unavailable
-from pylotto.types import Metadata
+from pylotto.core.errors import Internal, Unavailable
+from pylotto.core.types import Metadata
 
 
 class SqliteSequencerSettings(SegmentSettings):

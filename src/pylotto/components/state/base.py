@@ -16,11 +16,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from pylotto.capabilities.keys import KeyPrefix
 from pylotto.components.base import Component
-from pylotto.errors import EtagInvalid, EtagMismatch
-from pylotto.metadata import ComponentSettings
-from pylotto.types import Metadata
+from pylotto.core.errors import EtagInvalid, EtagMismatch
+from pylotto.core.keys import KeyPrefix
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 
 TTL_EXPIRE_TIME = "ttlExpireTime"
 """Result metadata key carrying an item's expiry time (RFC 3339, UTC), as Dapr does."""

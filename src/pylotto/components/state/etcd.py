@@ -34,8 +34,8 @@ from pylotto.components.state.base import (
     expiry_metadata,
     parse_int_etag,
 )
-from pylotto.errors import EtagMismatch
-from pylotto.types import Metadata
+from pylotto.core.errors import EtagMismatch
+from pylotto.core.types import Metadata
 
 
 class EtcdStateSettings(StateSettings, EtcdSettings):

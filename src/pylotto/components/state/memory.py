@@ -35,7 +35,7 @@ from pylotto.components.state.query import (
     QueryResult,
     sort_and_filter_sequence,
 )
-from pylotto.types import Metadata
+from pylotto.core.types import Metadata
 
 SWEEP_INTERVAL_SECONDS = 60.0
 

@@ -78,8 +78,8 @@ from pylotto.components.state.query import (
     sort_and_filter_sequence,
 )
 from pylotto.components.state.sql_query import MySQLQueryBuilder
-from pylotto.errors import EtagMismatch, Internal, InvalidArgument, PylottoError
-from pylotto.types import Metadata
+from pylotto.core.errors import EtagMismatch, Internal, InvalidArgument, PylottoError
+from pylotto.core.types import Metadata
 
 LIVE = "(expiredate IS NULL OR expiredate > UTC_TIMESTAMP(6))"
 EXPIRED = "(expiredate IS NOT NULL AND expiredate <= UTC_TIMESTAMP(6))"

@@ -60,8 +60,8 @@ from pylotto.components.state.query import (
     encode_offset_token,
 )
 from pylotto.components.state.sql_query import PostgresQueryBuilder
-from pylotto.errors import EtagMismatch, PylottoError
-from pylotto.types import Metadata
+from pylotto.core.errors import EtagMismatch, PylottoError
+from pylotto.core.types import Metadata
 
 LIVE = "(expiredate IS NULL OR expiredate > now())"
 

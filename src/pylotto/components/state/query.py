@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from pylotto.errors import InvalidArgument
-from pylotto.types import Metadata
+from pylotto.core.errors import InvalidArgument
+from pylotto.core.types import Metadata
 
 Scalar: TypeAlias = str | int | float | bool | None
 Path: TypeAlias = tuple[str, ...]

@@ -39,8 +39,8 @@ from pylotto.components.state.base import (
     expiry_metadata,
     parse_int_etag,
 )
-from pylotto.errors import EtagMismatch, Internal
-from pylotto.types import Metadata
+from pylotto.core.errors import EtagMismatch, Internal
+from pylotto.core.types import Metadata
 
 ETAG_COUNTER = "pylotto|||state-etag|||"
 

@@ -55,8 +55,8 @@ from pylotto.components.state.query import (
     QueryResult,
     sort_and_filter_sequence,
 )
-from pylotto.errors import Internal, PylottoError, Unavailable
-from pylotto.types import Metadata
+from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.types import Metadata
 
 
 class SqliteStateSettings(StateSettings):

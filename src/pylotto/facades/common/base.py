@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from pylotto.runtime import Runtime
+    from pylotto.process.runtime import Runtime
 
 
 class RuntimeRpcs:

@@ -13,7 +13,7 @@ from google.protobuf import empty_pb2
 
 from pylotto.appchannel.base import TopicEvent
 from pylotto.capabilities.pubsub import EventStream, PublishRequest
-from pylotto.errors import InvalidArgument, PylottoError
+from pylotto.core.errors import InvalidArgument, PylottoError
 from pylotto.facades.common.base import RuntimeRpcs
 
 log = logging.getLogger("pylotto.grpc.pubsub")

@@ -22,7 +22,7 @@ from pylotto.facades.dapr.lock import DaprLockRpcs
 from pylotto.facades.dapr.messages import DaprMessages
 from pylotto.facades.dapr.metadata import DaprMetadataRpcs
 from pylotto.facades.dapr.pubsub import DaprPubSubRpcs
-from pylotto.runtime import Runtime
+from pylotto.process.runtime import Runtime
 
 SERVICE = dapr_pb2.DESCRIPTOR.services_by_name["Dapr"].full_name
 

@@ -11,7 +11,7 @@ from google.protobuf import empty_pb2
 
 from pylotto.capabilities.configuration import ConfigurationStream
 from pylotto.components.configuration.base import ConfigurationItem
-from pylotto.errors import PylottoError
+from pylotto.core.errors import PylottoError
 from pylotto.facades.layotto.base import LayottoRpcs
 from pylotto.proto.layotto import runtime_pb2
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 from pylotto.facades.layotto.base import LayottoRpcs
 from pylotto.proto.layotto import runtime_pb2
 

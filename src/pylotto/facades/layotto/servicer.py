@@ -14,8 +14,8 @@ from pylotto.facades.layotto.hello import HelloRpcs
 from pylotto.facades.layotto.lock import LockRpcs
 from pylotto.facades.layotto.pubsub import PubSubRpcs
 from pylotto.facades.layotto.sequencer import SequencerRpcs
+from pylotto.process.runtime import Runtime
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
-from pylotto.runtime import Runtime
 
 
 class LayottoRuntimeServicer(

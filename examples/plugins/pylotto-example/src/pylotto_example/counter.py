@@ -20,7 +20,7 @@ from aiohttp import web
 from pylotto.capabilities.sequencer import Increment
 from pylotto.capabilities.state import StateItem
 from pylotto.components.state.base import Concurrency
-from pylotto.errors import EtagMismatch, Internal, InvalidArgument
+from pylotto.core.errors import EtagMismatch, Internal, InvalidArgument
 from pylotto.plugins import ApiPlugin, PluginContext
 from pylotto_example.v1 import counter_pb2, counter_pb2_grpc
 

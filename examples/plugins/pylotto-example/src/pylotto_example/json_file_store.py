@@ -40,9 +40,9 @@ from pylotto.components.state.base import (
     TransactionOp,
     check_write,
 )
-from pylotto.errors import ConfigError, Unavailable
-from pylotto.metadata import ComponentSettings
-from pylotto.types import Metadata
+from pylotto.core.errors import ConfigError, Unavailable
+from pylotto.core.metadata import ComponentSettings
+from pylotto.core.types import Metadata
 
 
 class JsonFileSettings(StateSettings):

@@ -1,6 +1,6 @@
 """The aiohttp application of Dapr's HTTP API: routes, errors as Dapr writes them.
 
-Errors answer the status of :data:`pylotto.errors.ERROR_TABLE` with Dapr's body
+Errors answer the status of :data:`pylotto.core.errors.ERROR_TABLE` with Dapr's body
 ``{"errorCode": "...", "message": "..."}``; a malformed JSON body is 400
 ``ERR_MALFORMED_REQUEST``.
 """
@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from pylotto import security
-from pylotto.errors import InvalidArgument, PylottoError, dapr_error_code, http_status
+from pylotto.core.errors import InvalidArgument, PylottoError, dapr_error_code, http_status
 from pylotto.facades.dapr.http import invoke, lifecycle, pubsub, resources, state
 from pylotto.facades.dapr.http.keys import RUNTIME_KEY
-from pylotto.runtime import Runtime
-from pylotto.tracing import carrier_from
+from pylotto.observability.tracing import carrier_from
+from pylotto.process.runtime import Runtime
+from pylotto.security import tokens as security
 
 log = logging.getLogger("pylotto.dapr.http")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pylotto.runtime import Runtime
+from pylotto.process.runtime import Runtime
 
 RUNTIME_KEY: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
 

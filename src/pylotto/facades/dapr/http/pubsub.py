@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from pylotto.capabilities.pubsub import BulkPublishItem, PublishRequest
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 from pylotto.facades.dapr.http.keys import json_of, metadata_params, runtime_of
 
 

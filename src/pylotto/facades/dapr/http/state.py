@@ -15,7 +15,7 @@ from aiohttp import web
 
 from pylotto.capabilities.state import StateItem, StateOperation
 from pylotto.components.state.base import Concurrency, Consistency
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 from pylotto.facades.dapr.http.keys import json_of, metadata_params, runtime_of
 
 

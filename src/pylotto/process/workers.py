@@ -22,12 +22,12 @@ from multiprocessing.connection import wait
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from pylotto.errors import ConfigError
-from pylotto.registry import resolve
+from pylotto.core.errors import ConfigError
+from pylotto.core.registry import resolve
 
 if TYPE_CHECKING:
-    from pylotto.config import RuntimeConfig
-    from pylotto.hotreload import ComponentSources
+    from pylotto.config.model import RuntimeConfig
+    from pylotto.process.hotreload import ComponentSources
 
 log = logging.getLogger("pylotto.workers")
 
@@ -106,9 +106,9 @@ def _join(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
 
 def _worker(config: RuntimeConfig, sources: ComponentSources, index: int, parent: int,
             use_uvloop: bool, log_level: str, log_format: str) -> None:
-    from pylotto import logs
     from pylotto.cli import run_loop
-    from pylotto.server import serve
+    from pylotto.observability import logs
+    from pylotto.process.server import serve
 
     logs.setup(log_level, log_format)
     _stop_when_orphaned(parent)

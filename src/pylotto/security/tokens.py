@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 
-from pylotto.errors import Unauthenticated
+from pylotto.core.errors import Unauthenticated
 
 TOKEN_HEADER = "dapr-api-token"
 API_TOKEN_ENV = "DAPR_API_TOKEN"

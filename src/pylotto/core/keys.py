@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 
 SEPARATOR = "||"
 

@@ -40,8 +40,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pylotto.errors import ConfigError, DeadlineExceeded, PylottoError, Unavailable
-from pylotto.metadata import Duration
+from pylotto.core.errors import ConfigError, DeadlineExceeded, PylottoError, Unavailable
+from pylotto.core.metadata import Duration
 
 log = logging.getLogger("pylotto.resiliency")
 T = TypeVar("T")

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from pylotto.tracing import current_trace_id
+from pylotto.observability.tracing import current_trace_id
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -57,7 +57,7 @@ def setup(level: str = "info", fmt: str = "text") -> None:
 def set_level(level: str) -> None:
     """Set the level of pylotto's loggers (``debug``, ``info``, ``warning``, ``error``)."""
     if level.lower() not in LEVELS:
-        from pylotto.errors import InvalidArgument
+        from pylotto.core.errors import InvalidArgument
 
         raise InvalidArgument(f"log level {level!r} is not one of {', '.join(LEVELS)}")
     logging.getLogger("pylotto").setLevel(level.upper())

@@ -21,10 +21,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from pylotto import config, manifests
-from pylotto.config import ComponentSpec, HotReloadConfig
-from pylotto.errors import ConfigError
-from pylotto.runtime import Runtime
+from pylotto.config import manifests
+from pylotto.config import model as config
+from pylotto.config.model import ComponentSpec, HotReloadConfig
+from pylotto.core.errors import ConfigError
+from pylotto.process.runtime import Runtime
 
 log = logging.getLogger("pylotto.hotreload")
 

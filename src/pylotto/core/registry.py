@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from pylotto.components.base import Component
-from pylotto.errors import ConfigError
+from pylotto.core.errors import ConfigError
 
 ENTRY_POINT_GROUP = "pylotto.components"
 

@@ -19,7 +19,7 @@ import os
 import signal
 from collections.abc import Sequence
 
-from pylotto.config import RuntimeConfig
+from pylotto.config.model import RuntimeConfig
 
 log = logging.getLogger("pylotto.launcher")
 
@@ -51,7 +51,7 @@ async def start_app(command: Sequence[str], config: RuntimeConfig) -> asyncio.su
     try:
         return await asyncio.create_subprocess_exec(*command, env=env)
     except OSError as exc:
-        from pylotto.errors import ConfigError
+        from pylotto.core.errors import ConfigError
 
         raise ConfigError(f"cannot start the app {command[0]!r}: {exc.strerror}") from None
 

@@ -20,7 +20,7 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pylotto.errors import ResourceExhausted
+from pylotto.core.errors import ResourceExhausted
 
 
 class RateRule(BaseModel):

@@ -23,14 +23,14 @@ from pylotto.capabilities.sequencer import SequencerCapability
 from pylotto.capabilities.state import StateCapability
 from pylotto.components.base import Component, ComponentContext
 from pylotto.components.secretstores.base import SecretStore
-from pylotto.config import ComponentSpec, RuntimeConfig
-from pylotto.errors import ConfigError, PylottoError
-from pylotto.metadata import decode
-from pylotto.metrics import Metrics
-from pylotto.ratelimit import RateLimiter
-from pylotto.registry import CAPABILITIES, normalise, resolve
-from pylotto.resiliency import Resiliency
-from pylotto.tracing import Tracing
+from pylotto.config.model import ComponentSpec, RuntimeConfig
+from pylotto.core.errors import ConfigError, PylottoError
+from pylotto.core.metadata import decode
+from pylotto.core.registry import CAPABILITIES, normalise, resolve
+from pylotto.core.resiliency import Resiliency
+from pylotto.observability.metrics import Metrics
+from pylotto.observability.tracing import Tracing
+from pylotto.security.ratelimit import RateLimiter
 
 log = logging.getLogger("pylotto.runtime")
 

@@ -34,7 +34,7 @@ built. Declarative subscriptions, in either of Dapr's forms::
     scopes: [checkout]
 
 A ``kind: Resiliency`` manifest gives the resiliency policies (its ``spec``; see
-:mod:`pylotto.resiliency`). Documents of other kinds (Configuration...) are reported and
+:mod:`pylotto.core.resiliency`). Documents of other kinds (Configuration...) are reported and
 skipped.
 """
 
@@ -48,10 +48,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from pylotto.config import ComponentSpec, SecretRef, SubscriptionSpec
-from pylotto.errors import ConfigError
-from pylotto.registry import CAPABILITIES
-from pylotto.resiliency import ResiliencyConfig
+from pylotto.config.model import ComponentSpec, SecretRef, SubscriptionSpec
+from pylotto.core.errors import ConfigError
+from pylotto.core.registry import CAPABILITIES
+from pylotto.core.resiliency import ResiliencyConfig
 
 log = logging.getLogger("pylotto.manifests")
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from pylotto.errors import ConfigError
+from pylotto.core.errors import ConfigError
 
 log = logging.getLogger("pylotto.metadata")
 

@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pylotto.errors import PermissionDenied
+from pylotto.core.errors import PermissionDenied
 
 Action = Literal["allow", "deny"]
 

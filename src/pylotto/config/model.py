@@ -17,13 +17,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from pylotto.access import AccessControl
-from pylotto.errors import ConfigError
-from pylotto.metadata import decode
-from pylotto.ratelimit import RateRule
-from pylotto.registry import CAPABILITIES, resolve
-from pylotto.resiliency import ResiliencyConfig
-from pylotto.tracing import TracingConfig
+from pylotto.core.errors import ConfigError
+from pylotto.core.metadata import decode
+from pylotto.core.registry import CAPABILITIES, resolve
+from pylotto.core.resiliency import ResiliencyConfig
+from pylotto.observability.tracing import TracingConfig
+from pylotto.security.access import AccessControl
+from pylotto.security.ratelimit import RateRule
 from pylotto.wasm.config import WasmConfig
 
 LAYOTTO_SECTIONS = {

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pylotto.appchannel.base import TopicEvent
-from pylotto.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument
 
 SPEC_VERSION = "1.0"
 DEFAULT_SOURCE = "pylotto"

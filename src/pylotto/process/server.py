@@ -13,16 +13,17 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pylotto import launcher, plugins
-from pylotto.config import RuntimeConfig
-from pylotto.errors import ConfigError
+from pylotto import plugins
+from pylotto.config.model import RuntimeConfig
+from pylotto.core.errors import ConfigError
 from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.grpc_errors import ErrorMappingInterceptor
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
-from pylotto.hotreload import ComponentSources, HotReloader
+from pylotto.process import launcher
+from pylotto.process.hotreload import ComponentSources, HotReloader
+from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import invoke_pb2_grpc, state_query_pb2_grpc
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
-from pylotto.runtime import Runtime
 
 log = logging.getLogger("pylotto.server")
 

@@ -1,0 +1,1 @@
+"""Configuration: pylotto.yaml, Layotto JSON and Dapr manifests -> one RuntimeConfig."""

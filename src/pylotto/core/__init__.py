@@ -1,0 +1,1 @@
+"""Core: the error table, shared types, metadata decoding, the component registry."""

@@ -1,0 +1,1 @@
+"""Observability: tracing, metrics, structured logs."""

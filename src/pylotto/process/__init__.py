@@ -1,0 +1,1 @@
+"""The running sidecar: runtime (component lifecycle), servers, workers, launcher, hot reload."""

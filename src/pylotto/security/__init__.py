@@ -1,0 +1,1 @@
+"""Security: API tokens, mTLS certificates, access control, rate limits."""
