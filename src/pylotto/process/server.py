@@ -17,7 +17,13 @@ from pylotto import plugins
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
-from pylotto.facades.grpc_errors import ErrorMappingInterceptor
+from pylotto.facades.interceptors import (
+    ApiToken,
+    ErrorMapping,
+    Interceptors,
+    RateLimit,
+    Telemetry,
+)
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.process import launcher
 from pylotto.process.hotreload import ComponentSources, HotReloader
@@ -55,11 +61,12 @@ class Sidecar:
         self.plugins = plugins.load(self.runtime)  # API plugins (entry points pylotto.apis)
         self.reloader = (HotReloader(self.runtime, sources, config.hot_reload)
                          if sources and config.hot_reload.enabled else None)
+        token = config.api_token.get_secret_value()
         self.grpc_server = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor(
-                config.api_token.get_secret_value(),
-                admit=self._admit if config.rate_limits else None,
-                metrics=self.runtime.metrics, tracing=self.runtime.tracing)],
+            interceptors=[Interceptors(
+                Telemetry(self.runtime.metrics, self.runtime.tracing), ErrorMapping(),
+                ApiToken(token) if token else None,
+                RateLimit(self._admit) if config.rate_limits else None)],
             options=grpc_options(config.listen.reuse_port),
         )
         self.health = health.aio.HealthServicer()
@@ -123,8 +130,8 @@ class Sidecar:
         assert self.config.mtls is not None
         ca, cert, key = self.config.mtls.read()
         internal = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor(metrics=self.runtime.metrics,
-                                                  tracing=self.runtime.tracing)],
+            interceptors=[Interceptors(Telemetry(self.runtime.metrics, self.runtime.tracing),
+                                       ErrorMapping())],
             options=grpc_options(self.config.listen.reuse_port))
         invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
             sidecar_invoke.SidecarInvokeServicer(self.runtime), internal)
