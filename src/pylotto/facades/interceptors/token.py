@@ -28,7 +28,10 @@ class ApiToken(Gate):
     def check(self, details: grpc.HandlerCallDetails) -> PylottoError | None:
         if details.method.startswith(self.exempt):
             return None
-        given = next((v for k, v in details.invocation_metadata or ()
-                      if k == security.TOKEN_HEADER and isinstance(v, str)), None)
+        given = None
+        for key, value in details.invocation_metadata or ():
+            if key == security.TOKEN_HEADER and isinstance(value, str):
+                given = value
+                break
         return security.check_token(self.token, given)
 
