@@ -17,13 +17,7 @@ from pylotto import plugins
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
-from pylotto.facades.interceptors import (
-    ApiToken,
-    ErrorMapping,
-    Interceptors,
-    RateLimit,
-    Telemetry,
-)
+from pylotto.facades.interceptors import ApiToken, ErrorMapping, Interceptors, RateLimit, Telemetry
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.process import launcher
 from pylotto.process.hotreload import ComponentSources, HotReloader
