@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,25 @@ import pytest
 from pylotto.appchannel.base import DeliveryStatus, TopicEvent
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import PublishRequest, PubSubCapability
-from pylotto.components.pubsub.base import BulkPublishEntry, Message, PubSub, Subscription
+from pylotto.components.base import Component
+from pylotto.components.pubsub.base import (
+    BulkPublishEntry,
+    Feature,
+    Message,
+    PubSub,
+    Subscription,
+)
 from pylotto.core.errors import Unavailable
-from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
+from tests.conformance.cases import (
+    RUN_PREFIX,
+    Case,
+    FallsBack,
+    assert_declares_exactly,
+    build,
+    load_cases,
+    once_back,
+    undeclared,
+)
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(120)
@@ -286,6 +303,45 @@ async def test_dropped_and_exhausted_events_go_to_the_dead_letter_topic(
         assert payloads == ["dropped", "exhausted"]
         for subscription in (dead_subscription, dropping, retrying):
             await subscription.close()
+
+
+# ---- features: declared as cases.yaml lists them; what an undeclared one does ---------------
+
+
+async def test_declares_exactly_the_case_features(case: Case, tmp_path: Path) -> None:
+    async with build(case, tmp_path) as component:
+        assert_declares_exactly(case, component)
+
+
+async def the_cloudevent_carries_the_expiration(case: Case, component: Component) -> None:
+    """Without MESSAGE_TTL the capability writes ``expiration`` (now + ``ttlInSeconds``) into
+    the CloudEvent it hands the broker (subscribers' capabilities drop expired events)."""
+    assert isinstance(component, PubSub)
+    topic = f"{RUN_PREFIX}-{uuid.uuid4().hex[:12]}"
+    pubsub = capability_over(component)
+    received = Inbox()
+    subscription = await component.subscribe(topic, received, {})
+    before = time.time()
+    await pubsub.publish(PublishRequest("bus", topic, b"short-lived", "text/plain",
+                                        metadata={"ttlInSeconds": "30"}))
+    await eventually(lambda: len(received.messages) == 1)
+    event = json.loads(received.messages[0].data)
+    expires = datetime.fromisoformat(event["expiration"].replace("Z", "+00:00")).timestamp()
+    assert before + 30 <= expires <= time.time() + 31
+    await subscription.close()
+
+
+UNDECLARED = {Feature.MESSAGE_TTL: FallsBack(the_cloudevent_carries_the_expiration)}
+"""What happens to a feature a case does not list."""
+
+
+@pytest.mark.parametrize(("case", "feature"), undeclared("pubsub", UNDECLARED),
+                         indirect=["case"])
+async def test_an_undeclared_feature_is_refused_or_falls_back(
+    case: Case, feature: str, tmp_path: Path
+) -> None:
+    async with build(case, tmp_path) as component:
+        await UNDECLARED[feature].check(case, component)
 
 
 # ---- outage --------------------------------------------------------------------------------
