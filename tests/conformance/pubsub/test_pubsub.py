@@ -37,6 +37,7 @@ from tests.conformance.cases import (
     RUN_PREFIX,
     Case,
     FallsBack,
+    Undeclared,
     assert_declares_exactly,
     build,
     load_cases,
@@ -331,7 +332,9 @@ async def the_cloudevent_carries_the_expiration(case: Case, component: Component
     await subscription.close()
 
 
-UNDECLARED = {Feature.MESSAGE_TTL: FallsBack(the_cloudevent_carries_the_expiration)}
+UNDECLARED: dict[str, Undeclared] = {
+    Feature.MESSAGE_TTL: FallsBack(the_cloudevent_carries_the_expiration),
+}
 """What happens to a feature a case does not list."""
 
 

@@ -22,6 +22,7 @@ from tests.conformance.cases import (
     RUN_PREFIX,
     Case,
     FallsBack,
+    Undeclared,
     assert_declares_exactly,
     build,
     load_cases,
@@ -87,7 +88,7 @@ async def weak_ids_are_not_reserved(case: Case, component: Component) -> None:
     await second.stop()
 
 
-UNDECLARED = {Feature.SEGMENT: FallsBack(weak_ids_are_not_reserved)}
+UNDECLARED: dict[str, Undeclared] = {Feature.SEGMENT: FallsBack(weak_ids_are_not_reserved)}
 """What happens to a feature a case does not list."""
 
 

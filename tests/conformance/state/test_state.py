@@ -27,6 +27,7 @@ from tests.conformance.cases import (
     RUN_PREFIX,
     Case,
     Refused,
+    Undeclared,
     assert_declares_exactly,
     build,
     load_cases,
@@ -105,7 +106,7 @@ def through_capability(use: Callable[[StateCapability, str, str], Awaitable[obje
     return call
 
 
-UNDECLARED = {
+UNDECLARED: dict[str, Undeclared] = {
     Feature.ETAG: Refused(through_capability(lambda state, store, key: state.save_state(
         store, [StateItem(key, b"v", etag="1")])), "state store {store} doesn't support etags"),
     Feature.TTL: Refused(through_capability(lambda state, store, key: state.save_state(
