@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed ## start the sidecar on embedded components and show it answering
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/run-demo.sh
 
-test: $(VENV)/.installed lint ## lint, type-check, start needed servers, run every test
+test: $(VENV)/.installed lint ## lint, type-check, start the servers, run every test (unit, integration, conformance, e2e)
 	scripts/start-services.sh
 	$(PY) -m pytest -q
 
@@ -22,7 +22,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests examples bench
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed ## the tests that need no server (tests/integration: one real server each)
 	$(PY) -m pytest -q tests/unit
 
 bench: $(VENV)/.installed ## quick benchmark suite (~3 min): bench/results/*.json + docs/performance.md

@@ -1,7 +1,9 @@
 """Conformance cases: one ``cases.yaml`` per capability lists every component under test.
 
 A case: ``name`` (test id), ``type``, ``metadata`` (strings; ``{prefix}`` is replaced by a
-per-run random prefix so runs never collide), ``features`` it declares, ``servers`` it needs
+per-run random prefix so runs never collide, ``{cases}`` by the folder of the case file),
+``features`` it declares (names of the capability's ``Feature`` enum, checked when the file is
+loaded; see :func:`assert_declares_exactly` and :func:`undeclared`), ``servers`` it needs
 (names from tests/support/servers.py; a server that is down fails the case), ``shared`` (true
 when two sidecar processes given the same metadata share one backend), ``traits`` (backend
 facts the suite relies on, see :class:`Case`) and ``proxy`` — how to point the component at
@@ -12,12 +14,20 @@ through its entry point, ``component`` — a pluggable component server (``pytho
 ``node``, see examples/pluggable) started once per run on a Unix socket; ``{socket}`` in
 metadata is its path. Each capability's suite is parametrised over :func:`load_cases` and
 builds components with :func:`build`.
+
+Features are checked both ways by every suite: the component declares exactly the features its
+case lists (:func:`assert_declares_exactly`), and every feature of the capability a case does
+not list is refused with Unsupported naming the store and the feature, or — where the
+capability has a documented fallback instead of a refusal — falls back as documented
+(:func:`undeclared` parametrises that test over every case and feature it does not list).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +40,7 @@ import pytest
 import yaml
 
 from pylotto.components.base import Component, ComponentContext
-from pylotto.core.errors import Unavailable
+from pylotto.core.errors import Unavailable, Unsupported
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
 from tests.support import example_plugin
@@ -70,6 +80,12 @@ class Case:
         return {self.proxy["key"]: self.proxy["value"].replace("{port}", str(port))}
 
     def has(self, feature: str) -> bool:
+        """Whether the case lists ``feature``; a name that is no feature of the capability is
+        an error (a typo must not turn a check off)."""
+        known = capability_features(self.capability)
+        if feature not in known:
+            raise ValueError(f"{feature!r} is no {self.capability} feature "
+                             f"(known: {', '.join(sorted(known)) or 'none'})")
         return feature in self.features
 
     def resolved_metadata(self, **extra: Any) -> dict[str, Any]:
@@ -78,18 +94,39 @@ class Case:
         def fill(value: Any) -> Any:
             if not isinstance(value, str):
                 return value
-            return value.replace("{prefix}", RUN_PREFIX).replace("{socket}", socket)
+            return (value.replace("{prefix}", RUN_PREFIX).replace("{socket}", socket)
+                    .replace("{cases}", str(CASES_DIR / self.capability)))
 
         return {k: fill(v) for k, v in {**self.metadata, **extra}.items()}
 
 
+CASES_DIR = Path(__file__).parent
+"""tests/conformance: one folder per capability, each with its cases.yaml."""
+
+
+def capability_features(capability: str) -> frozenset[str]:
+    """What a component of ``capability`` may declare: the members of the ``Feature`` enum of
+    ``pylotto.components.<capability>.base`` (none when the capability defines no enum)."""
+    module = importlib.import_module(f"pylotto.components.{capability}.base")
+    enum = getattr(module, "Feature", None)
+    return frozenset(str(member) for member in enum) if enum is not None else frozenset()
+
+
 def load_cases(capability: str, *, where: Callable[[Case], bool] | None = None) -> list[Any]:
     """pytest params, one per case of tests/conformance/<capability>/cases.yaml (those for which
-    ``where`` holds, when given)."""
-    path = Path(__file__).parent / capability / "cases.yaml"
+    ``where`` holds, when given). A case listing a feature the capability does not define is
+    refused here, naming the file, the case and the features there are."""
+    path = CASES_DIR / capability / "cases.yaml"
     raw = yaml.safe_load(path.read_text())
+    known = capability_features(capability)
     cases = []
     for entry in raw["cases"]:
+        unknown = set(entry.get("features") or ()) - known
+        if unknown:
+            raise ValueError(
+                f"{path}: case {entry['name']!r} lists {', '.join(sorted(unknown))}, which "
+                f"{capability} components cannot declare "
+                f"(features of {capability}: {', '.join(sorted(known)) or 'none'})")
         case = Case(
             capability=capability,
             name=entry["name"],
@@ -106,6 +143,68 @@ def load_cases(capability: str, *, where: Callable[[Case], bool] | None = None) 
         if where is None or where(case):
             cases.append(pytest.param(case, id=case.name))
     return cases
+
+
+def assert_declares_exactly(case: Case, component: Component) -> None:
+    """The component declares the features its case lists, no more and no fewer."""
+    declared, listed = set(component.features), set(case.features)
+    problems = []
+    if declared - listed:
+        problems.append(f"declares {', '.join(sorted(declared - listed))}, "
+                        "which its cases.yaml entry does not list")
+    if listed - declared:
+        problems.append(f"does not declare {', '.join(sorted(listed - declared))}, "
+                        "which its cases.yaml entry lists")
+    assert not problems, (f"{case.capability} case {case.name!r} ({case.type}): "
+                          + "; ".join(problems))
+
+
+Check = Callable[[Case, Component], Awaitable[None]]
+"""A call that uses one feature of the case's built component (through its capability)."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An undeclared feature: ``call`` must raise Unsupported with a message matching
+    ``message``, a regular expression naming the feature in which ``{store}`` stands for the
+    component's name (the call reaches it under that name)."""
+
+    call: Check
+    message: str
+
+    async def check(self, case: Case, component: Component) -> None:
+        with pytest.raises(Unsupported) as refusal:
+            await self.call(case, component)
+        text, expected = str(refusal.value), self.message.replace("{store}",
+                                                                  re.escape(component.name))
+        assert re.search(expected, text), f"refusal {text!r} does not match {expected!r}"
+
+
+@dataclass(frozen=True)
+class FallsBack:
+    """An undeclared feature the capability makes up for instead of refusing it (documented on
+    the feature); ``check`` proves the fallback."""
+
+    check: Check
+
+
+Undeclared = Refused | FallsBack
+
+
+def undeclared(capability: str, checks: dict[str, Undeclared]) -> list[Any]:
+    """pytest params ``(case, feature)``: each case with each feature of the capability that it
+    does not list, with the suite's ``checks[feature]`` telling what must happen then. A
+    feature of the capability the suite has no check for fails the collection."""
+    missing = capability_features(capability) - checks.keys()
+    if missing:
+        raise ValueError(f"the {capability} suite says nothing of undeclared "
+                         f"{', '.join(sorted(missing))}: add a Refused or FallsBack check")
+    params = []
+    for param in load_cases(capability):
+        case: Case = param.values[0]
+        for feature in sorted(capability_features(capability) - case.features):
+            params.append(pytest.param(case, feature, id=f"{case.name}-{feature}"))
+    return params
 
 
 def component_socket(kind: str) -> str:

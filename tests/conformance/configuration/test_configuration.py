@@ -18,7 +18,14 @@ from pylotto.capabilities.configuration import (
 )
 from pylotto.components.configuration.base import ConfigurationItem, ConfigurationStore
 from pylotto.core.errors import Unavailable
-from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
+from tests.conformance.cases import (
+    RUN_PREFIX,
+    Case,
+    assert_declares_exactly,
+    build,
+    load_cases,
+    once_back,
+)
 from tests.conformance.conftest import STORE
 from tests.support.tcp_proxy import TcpProxy
 
@@ -72,6 +79,11 @@ async def changes(updates: AsyncIterator[ConfigurationUpdate],
         update = await next_update(updates)
         seen += [(i.key, i.content) for i in update.items]
     return seen
+
+
+async def test_declares_exactly_the_case_features(case: Case, tmp_path: Path) -> None:
+    async with build(case, tmp_path) as component:
+        assert_declares_exactly(case, component)
 
 
 async def test_save_get_delete(config: ConfigurationCapability) -> None:

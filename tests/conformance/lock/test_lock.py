@@ -16,7 +16,14 @@ from pylotto.capabilities.lock import LockCapability
 from pylotto.components.lock.base import LockStatus, LockStore
 from pylotto.core.errors import Unavailable
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
-from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
+from tests.conformance.cases import (
+    RUN_PREFIX,
+    Case,
+    assert_declares_exactly,
+    build,
+    load_cases,
+    once_back,
+)
 from tests.conformance.conftest import STORE, StartSidecar
 from tests.support.tcp_proxy import TcpProxy
 
@@ -44,6 +51,11 @@ async def locks(case: Case, tmp_path: Path) -> AsyncIterator[LockCapability]:
 @pytest.fixture
 def resource() -> str:
     return f"{RUN_PREFIX}-{uuid.uuid4().hex[:12]}"
+
+
+async def test_declares_exactly_the_case_features(case: Case, tmp_path: Path) -> None:
+    async with build(case, tmp_path) as component:
+        assert_declares_exactly(case, component)
 
 
 async def test_one_owner_at_a_time(locks: LockCapability, resource: str) -> None:

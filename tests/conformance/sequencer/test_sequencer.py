@@ -14,10 +14,21 @@ import pytest
 
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.sequencer import Increment, SequencerCapability
-from pylotto.components.sequencer.base import Sequencer
+from pylotto.components.base import Component
+from pylotto.components.sequencer.base import Feature, Sequencer
 from pylotto.core.errors import ConfigError, Unavailable
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
-from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
+from tests.conformance.cases import (
+    RUN_PREFIX,
+    Case,
+    FallsBack,
+    Undeclared,
+    assert_declares_exactly,
+    build,
+    load_cases,
+    once_back,
+    undeclared,
+)
 from tests.conformance.conftest import STORE, StartSidecar
 from tests.support.tcp_proxy import TcpProxy
 
@@ -59,7 +70,35 @@ def key() -> str:
 
 async def test_declares_exactly_the_case_features(case: Case, tmp_path: Path) -> None:
     async with build(case, tmp_path) as component:
-        assert set(component.features) == set(case.features)
+        assert_declares_exactly(case, component)
+
+
+async def weak_ids_are_not_reserved(case: Case, component: Component) -> None:
+    """Without SEGMENT a WEAK request is served like a STRONG one: nothing is reserved, so
+    another sidecar's next id follows the first one's WEAK ids directly."""
+    assert isinstance(component, Sequencer)
+    key = f"{RUN_PREFIX}-{uuid.uuid4().hex[:12]}"
+    first, second = await started(component), await started(component)
+    weak = [await first.get_next_id(STORE, key, WEAK) for _ in range(5)]
+    strong = await second.get_next_id(STORE, key, STRONG)
+    assert strong > weak[-1]
+    if "consecutive" in case.traits:
+        assert weak == list(range(weak[0], weak[0] + 5)) and strong == weak[-1] + 1
+    await first.stop()
+    await second.stop()
+
+
+UNDECLARED: dict[str, Undeclared] = {Feature.SEGMENT: FallsBack(weak_ids_are_not_reserved)}
+"""What happens to a feature a case does not list."""
+
+
+@pytest.mark.parametrize(("case", "feature"), undeclared("sequencer", UNDECLARED),
+                         indirect=["case"])
+async def test_an_undeclared_feature_is_refused_or_falls_back(
+    case: Case, feature: str, tmp_path: Path
+) -> None:
+    async with build(case, tmp_path) as component:
+        await UNDECLARED[feature].check(case, component)
 
 
 @pytest.mark.parametrize("increment", [WEAK, STRONG], ids=["weak", "strong"])

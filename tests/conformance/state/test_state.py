@@ -11,7 +11,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,21 @@ import pytest
 
 from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
 from pylotto.capabilities.state import StateCapability, StateItem, StateOperation
-from pylotto.components.state.base import TTL_EXPIRE_TIME, Concurrency, StateStore
+from pylotto.components.base import Component
+from pylotto.components.state.base import TTL_EXPIRE_TIME, Concurrency, Feature, StateStore
 from pylotto.components.state.query import QueryItem, parse_query, sort_and_filter_sequence
 from pylotto.core.errors import EtagInvalid, EtagMismatch, Unavailable, Unsupported
-from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
+from tests.conformance.cases import (
+    RUN_PREFIX,
+    Case,
+    Refused,
+    Undeclared,
+    assert_declares_exactly,
+    build,
+    load_cases,
+    once_back,
+    undeclared,
+)
 from tests.conformance.conftest import STORE
 from tests.support.tcp_proxy import TcpProxy
 
@@ -71,6 +82,50 @@ async def etag_of(state: StateCapability, key: str) -> str:
     etag = (await state.get_state(STORE, key)).etag
     assert etag, f"no etag for {key}"
     return etag
+
+
+# ---- features: declared as cases.yaml lists them, and refused when undeclared ------------------
+
+
+async def test_declares_exactly_the_case_features(case: Case, tmp_path: Path) -> None:
+    async with build(case, tmp_path) as component:
+        assert_declares_exactly(case, component)
+
+
+def through_capability(use: Callable[[StateCapability, str, str], Awaitable[object]]
+                       ) -> Callable[[Case, Component], Awaitable[None]]:
+    """The call made through a capability that knows the component under its own name."""
+
+    async def call(case: Case, component: Component) -> None:
+        assert isinstance(component, StateStore)
+        state = StateCapability(ComponentSet("state store", {component.name: component}),
+                                RuntimeContext(AppSettings(app_id="conformance"),
+                                               Path("/nonexistent")))
+        await use(state, component.name, f"{RUN_PREFIX}-{uuid.uuid4().hex[:12]}")
+
+    return call
+
+
+UNDECLARED: dict[str, Undeclared] = {
+    Feature.ETAG: Refused(through_capability(lambda state, store, key: state.save_state(
+        store, [StateItem(key, b"v", etag="1")])), "state store {store} doesn't support etags"),
+    Feature.TTL: Refused(through_capability(lambda state, store, key: state.save_state(
+        store, [StateItem(key, b"v", metadata={"ttlInSeconds": "1"})])),
+        "state store {store} doesn't support ttlInSeconds"),
+    Feature.TRANSACTIONAL: Refused(through_capability(
+        lambda state, store, key: state.execute_state_transaction(
+            store, [StateOperation("upsert", StateItem(key, b"v"))])),
+        "state store {store} doesn't support transaction"),
+    Feature.QUERY_API: Refused(through_capability(lambda state, store, key: state.query_state(
+        store, {"filter": {"EQ": {"name": key}}})), "state store {store} doesn't support query"),
+}
+"""What happens to a feature a case does not list: each is refused, naming store and feature."""
+
+
+@pytest.mark.parametrize(("case", "feature"), undeclared("state", UNDECLARED), indirect=["case"])
+async def test_an_undeclared_feature_is_refused(case: Case, feature: str, tmp_path: Path) -> None:
+    async with build(case, tmp_path) as component:
+        await UNDECLARED[feature].check(case, component)
 
 
 # ---- basics every store supports --------------------------------------------------------------

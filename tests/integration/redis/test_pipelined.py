@@ -16,9 +16,9 @@ from pylotto.components.redis_client import RedisSettings
 from pylotto.components.redis_pipelined import PipelinedRedisClient
 from pylotto.core.errors import Internal, Unavailable
 from pylotto.core.metadata import decode
+from tests.integration.redis.conftest import KeyMaker
+from tests.integration.redis.test_outage import SilentProxy
 from tests.support.servers import CONNECTION, require
-from tests.unit.redis.conftest import KeyMaker
-from tests.unit.redis.test_outage import SilentProxy
 
 
 def settings(**metadata: str) -> RedisSettings:

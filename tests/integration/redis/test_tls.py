@@ -18,8 +18,8 @@ from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
 from pylotto.components.state.base import Consistency, SetRequest
 from pylotto.core.errors import Unavailable
 from pylotto.security.certs import make_app_cert, make_ca
+from tests.integration.redis.conftest import Builder, KeyMaker
 from tests.support.ports import free_port
-from tests.unit.redis.conftest import Builder, KeyMaker
 
 
 @pytest.fixture(scope="module")

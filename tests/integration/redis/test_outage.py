@@ -15,8 +15,8 @@ import pytest
 from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
 from pylotto.components.state.base import Consistency, SetRequest
 from pylotto.core.errors import Unavailable
+from tests.integration.redis.conftest import Builder, KeyMaker, Recorder
 from tests.support.tcp_proxy import TcpProxy
-from tests.unit.redis.conftest import Builder, KeyMaker, Recorder
 
 WAIT = 10.0
 

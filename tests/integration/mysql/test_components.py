@@ -39,7 +39,7 @@ from pylotto.components.state.query import (
     sort_and_filter_sequence,
 )
 from pylotto.core.errors import EtagInvalid, EtagMismatch, InvalidArgument
-from tests.unit.mysql.conftest import Builder, sql
+from tests.integration.mysql.conftest import Builder, sql
 
 ANY = Consistency.UNSPECIFIED
 

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
 from pylotto.components.configuration.redis import channel_name, hash_key, seq_key
-from tests.unit.redis.conftest import WAIT, Builder, Recorder
+from tests.integration.redis.conftest import WAIT, Builder, Recorder
 
 
 def item(key: str, content: str, group: str = "g", label: str = "l",

@@ -1,6 +1,6 @@
-"""Behaviour specific to the Redis state, lock and sequencer stores and their shared settings:
-storage layout, the rules their Lua scripts enforce and atomicity across instances (two
-sidecars sharing one server). The configuration store: test_configuration.py."""
+"""Behaviour specific to the Redis state, lock and sequencer stores: storage layout, the rules
+their Lua scripts enforce and atomicity across instances (two sidecars sharing one server). The
+configuration store: test_configuration.py; their settings: tests/unit/redis/test_settings.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 from redis.asyncio import Redis
 
 from pylotto.components.lock.base import LockStatus
-from pylotto.components.redis_client import RedisClient, RedisSettings, host_port
 from pylotto.components.sequencer.base import Segment
 from pylotto.components.state.base import (
     TTL_EXPIRE_TIME,
@@ -24,10 +23,8 @@ from pylotto.components.state.base import (
     GetResult,
     SetRequest,
 )
-from pylotto.components.state.redis import RedisStateSettings
-from pylotto.core.errors import ConfigError, EtagInvalid, EtagMismatch, Internal
-from pylotto.core.metadata import decode
-from tests.unit.redis.conftest import Builder, KeyMaker
+from pylotto.core.errors import EtagInvalid, EtagMismatch, Internal
+from tests.integration.redis.conftest import Builder, KeyMaker
 
 FIRST_WRITE = Concurrency.FIRST_WRITE
 """Seconds a change may take to reach a subscriber."""
@@ -48,41 +45,6 @@ async def etag_of(store: Any, key: str) -> str:
 
 def expiry(got: GetResult) -> float:
     return datetime.fromisoformat(got.metadata[TTL_EXPIRE_TIME].replace("Z", "+00:00")).timestamp()
-
-
-# ---- settings -----------------------------------------------------------------------------
-
-
-def test_settings_take_dapr_names_and_become_connection_options() -> None:
-    settings = decode(RedisSettings, {
-        "redisHost": "cache.example:6380", "redisUsername": "u", "redisPassword": "p",
-        "redisDB": "2", "enableTLS": "true", "poolSize": "5", "timeout": "500ms",
-    }, component="state.rd")
-    assert settings.connections == 5
-    assert RedisClient(settings, "state store rd").connection_options() == {
-        "host": "cache.example", "port": 6380, "db": 2, "username": "u", "password": "p",
-        "ssl": True, "socket_timeout": 0.5, "socket_connect_timeout": 0.5,
-        "socket_keepalive": True,
-    }
-    defaults = decode(RedisSettings, {"redisHost": "cache"}, component="state.rd")
-    assert (defaults.timeout, defaults.redis_db, defaults.enable_tls) == (10.0, 0, False)
-    both = decode(RedisSettings, {"redisHost": "cache", "poolSize": "5", "maxConns": "7"},
-                  component="state.rd")
-    assert both.connections == 7
-
-
-def test_host_port_forms() -> None:
-    assert host_port("cache") == ("cache", 6379)
-    assert host_port("10.0.0.1:7000") == ("10.0.0.1", 7000)
-    assert host_port("[::1]:6380") == ("::1", 6380)
-
-
-@pytest.mark.parametrize("metadata", [{}, {"redisHost": ""}, {"redisHost": "cache:port"},
-                                      {"redisHost": "cache", "redisDB": "-1"},
-                                      {"redisHost": "cache", "timeout": "soon"}])
-def test_bad_settings_are_config_errors(metadata: dict[str, str]) -> None:
-    with pytest.raises(ConfigError, match=r"component state\.rd"):
-        decode(RedisStateSettings, metadata, component="state.rd")
 
 
 # ---- shared client ------------------------------------------------------------------------

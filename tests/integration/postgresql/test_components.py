@@ -12,7 +12,7 @@ import asyncpg
 from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
 from pylotto.components.lock.base import LockStatus
 from pylotto.components.state.base import Consistency, SetRequest
-from tests.unit.postgresql.conftest import DSN, Builder
+from tests.integration.postgresql.conftest import DSN, Builder
 
 
 async def test_json_values_are_queryable_and_every_value_round_trips(

@@ -13,8 +13,8 @@ import pytest
 from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
 from pylotto.components.state.base import Consistency, SetRequest
 from pylotto.core.errors import Unavailable
+from tests.integration.postgresql.conftest import Builder
 from tests.support.tcp_proxy import TcpProxy
-from tests.unit.postgresql.conftest import Builder
 
 
 @pytest.fixture

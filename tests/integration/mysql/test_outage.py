@@ -12,9 +12,9 @@ import pytest
 
 from pylotto.components.state.base import Consistency, SetRequest
 from pylotto.core.errors import Unavailable
+from tests.integration.mysql.conftest import Builder, connect, sql
+from tests.integration.mysql.test_components import value_of
 from tests.support.tcp_proxy import TcpProxy
-from tests.unit.mysql.conftest import Builder, connect, sql
-from tests.unit.mysql.test_components import value_of
 
 ANY = Consistency.UNSPECIFIED
 
