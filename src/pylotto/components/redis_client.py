@@ -30,7 +30,8 @@ from typing import Any, TypeVar
 from pydantic import Field, field_validator
 
 from pylotto.components.base import cancel_requested
-from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.components.errors import DriverErrors
+from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration
 
 T = TypeVar("T")
@@ -74,17 +75,13 @@ def host_port(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    """Unavailable for connection problems and timeouts, Internal for anything else."""
-    import redis.exceptions
-
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError | redis.exceptions.TimeoutError):
-        return Unavailable(f"{what}: redis did not answer in time")
-    if isinstance(exc, OSError | redis.exceptions.ConnectionError):
-        return Unavailable(f"{what}: redis unreachable: {exc}")
-    return Internal(f"{what}: redis: {exc}")
+ERRORS = DriverErrors(
+    "redis",
+    timeout_errors=("builtins:TimeoutError", "redis.exceptions:TimeoutError"),
+    connection_errors=("builtins:OSError", "redis.exceptions:ConnectionError"),
+)
+"""redis-py's errors: timeouts and connection errors are Unavailable, the rest Internal."""
+map_error = ERRORS.map
 
 
 @functools.cache

@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from pylotto.components.base import ComponentContext
+from pylotto.components.errors import DriverErrors
 from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
 from pylotto.components.pubsub.delivery import (
     RECEIVE_RETRY_DELAYS,
@@ -67,7 +68,7 @@ from pylotto.components.pubsub.delivery import (
     Delivery,
     Registered,
 )
-from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import Duration
 from pylotto.core.types import Metadata
 
@@ -93,14 +94,15 @@ class MqttSettings(PubSubSettings):
                 "username": parts.username, "password": parts.password}
 
 
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    import aiomqtt
-
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError | OSError | aiomqtt.MqttError):
-        return Unavailable(f"{what}: mqtt broker unreachable: {exc}")
-    return Internal(f"{what}: mqtt: {type(exc).__name__} {exc}")
+ERRORS = DriverErrors(
+    "mqtt",
+    timeout_errors=(),
+    connection_errors=("builtins:TimeoutError", "builtins:OSError", "aiomqtt:MqttError"),
+    connection_message="{backend} broker unreachable: {exc}",
+    internal_message="{backend}: {type} {exc}",
+)
+"""aiomqtt's errors (every MqttError is a broken or refused connection) are Unavailable."""
+map_error = ERRORS.map
 
 
 async def _disconnect(client: Any) -> None:
