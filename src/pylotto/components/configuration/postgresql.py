@@ -11,8 +11,8 @@ plain SQL — reach subscribers, in commit order. The notification carries the w
 too large for NOTIFY (8000 bytes) carries only its address and is read back from the table.
 
 A dedicated connection LISTENs (opened with the first subscription). It is checked every
-``timeout`` and reopened after a loss, with back-off; changes committed while it was down are
-not replayed.
+``timeout`` and reopened after a loss, with back-off (the :class:`ChangeFeed` loop); changes
+committed while it was down are not replayed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pydantic import Field
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
+    ChangeFeed,
     ChangeHandler,
     ConfigurationItem,
     ConfigurationStore,
@@ -40,13 +41,10 @@ from pylotto.components.postgres_client import (
     map_error,
     quote_table,
 )
-from pylotto.core.errors import PylottoError
 from pylotto.core.types import Metadata
 
 NOTIFY_LIMIT = 7900
 """Payload bytes above which a notification carries only the item's address."""
-
-RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class PostgresConfigurationSettings(PostgresSettings):
@@ -66,6 +64,27 @@ class _PostgresSubscription(Subscription):
         self.store._subscriptions.discard(self)
 
 
+class _Listener(ChangeFeed):
+    """The LISTENing connection: the first one is opened by ``subscribe`` (so that it fails
+    when the server is down), the next ones by :meth:`watch`."""
+
+    store: PostgresConfigurationStore
+
+    def __init__(self, store: PostgresConfigurationStore, connection: Any) -> None:
+        super().__init__(store, "listening connection")
+        self._connection = connection
+
+    async def watch(self, resuming: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            connection = await self.store.client.connect_single()
+        try:
+            await self.store._listen_on(connection, self)
+        finally:
+            self.store.listening.clear()
+            connection.terminate()
+
+
 class PostgresConfigurationStore(ConfigurationStore):
     Settings = PostgresConfigurationSettings
     settings: PostgresConfigurationSettings
@@ -81,7 +100,7 @@ class PostgresConfigurationStore(ConfigurationStore):
         self._trigger = f'"{base}_notify"'
         self._subscriptions: set[_PostgresSubscription] = set()
         self._changes: asyncio.Queue[str] = asyncio.Queue()
-        self._listener: asyncio.Task[None] | None = None
+        self._listener: _Listener | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
         """Set while the listening connection is up (tests wait on it)."""
@@ -117,11 +136,12 @@ class PostgresConfigurationStore(ConfigurationStore):
 
     async def close(self) -> None:
         self._subscriptions.clear()
-        for task in (self._listener, self._dispatcher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._listener is not None:
+            await self._listener.stop()
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
         self._listener = self._dispatcher = None
         self.listening.clear()
         await self.client.close()
@@ -167,10 +187,11 @@ class PostgresConfigurationStore(ConfigurationStore):
     # ---- subscriptions ---------------------------------------------------------------------
 
     async def subscribe(self, query: ItemsQuery, handler: ChangeHandler) -> Subscription:
-        if self._listener is None or self._listener.done():
+        if self._listener is None or not self._listener.running:
             connection = await self.client.connect_single()  # fails now if the server is down
             self._dispatcher = asyncio.create_task(self._dispatch_loop())
-            self._listener = asyncio.create_task(self._listen_loop(connection))
+            self._listener = _Listener(self, connection)
+            self._listener.start()
             try:
                 await asyncio.wait_for(self.listening.wait(), self.client.timeout)
             except TimeoutError as exc:
@@ -182,42 +203,14 @@ class PostgresConfigurationStore(ConfigurationStore):
     def _on_notification(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         self._changes.put_nowait(payload)
 
-    async def _listen_loop(self, connection: Any) -> None:
-        """Keep one LISTENing connection open; reopen it after a loss."""
-        failures = 0
-        while True:
-            if connection is None:
-                try:
-                    connection = await self.client.connect_single()
-                except PylottoError as exc:
-                    delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
-                    failures += 1
-                    self.context.logger.warning(
-                        "configuration store %s: listening connection: %s; retrying in %.1fs",
-                        self.name, exc.message, delay)
-                    await asyncio.sleep(delay)
-                    continue
-            try:
-                await self._listen_on(connection)
-                failures = 0
-            except asyncio.CancelledError:
-                connection.terminate()
-                raise
-            except Exception as exc:  # lost: reconnect
-                self.context.logger.warning(
-                    "configuration store %s: listening connection lost: %s", self.name, exc)
-            finally:
-                self.listening.clear()
-            connection.terminate()
-            connection = None
-
-    async def _listen_on(self, connection: Any) -> None:
+    async def _listen_on(self, connection: Any, feed: ChangeFeed) -> None:
         """Listen until the connection fails its periodic check (then raise)."""
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _conn: lost.set())
         async with asyncio.timeout(self.client.timeout):
             await connection.add_listener(self.channel, self._on_notification)
         self.listening.set()
+        feed.caught_up()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lost.wait(), self.client.timeout)

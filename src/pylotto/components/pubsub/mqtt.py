@@ -59,15 +59,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from pylotto.components.backoff import Backoff
 from pylotto.components.base import ComponentContext
 from pylotto.components.errors import DriverErrors
 from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
-from pylotto.components.pubsub.delivery import (
-    RECEIVE_RETRY_DELAYS,
-    BrokerSubscription,
-    Delivery,
-    Registered,
-)
+from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
 from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import Duration
 from pylotto.core.types import Metadata
@@ -171,16 +167,15 @@ class _MqttSubscription(BrokerSubscription):
         return client
 
     async def _stay_connected(self, client: Any) -> None:
-        failures = 0
+        backoff = Backoff()
         while True:
             if client is None:
                 try:
                     client = await self._connect()
                     self.log.info("%s: connected again", self.where)
-                    failures = 0
+                    backoff.succeeded()
                 except PylottoError as exc:
-                    delay = RECEIVE_RETRY_DELAYS[min(failures, len(RECEIVE_RETRY_DELAYS) - 1)]
-                    failures += 1
+                    delay = backoff.failed()
                     self.log.warning("%s: %s; retrying in %.1fs", self.where, exc.message,
                                      delay)
                     await asyncio.sleep(delay)
