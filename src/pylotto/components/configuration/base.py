@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -68,6 +69,48 @@ class Subscription(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop calling the handler; closing twice is harmless."""
+
+
+class Subscribers:
+    """The subscriptions of a store that learns of each change as a whole (its own writes, a
+    LISTEN notification): :meth:`notify` hands each subscriber the items its query covers."""
+
+    def __init__(self, store: str, logger: logging.Logger) -> None:
+        self._store = store
+        self._log = logger
+        self._all: set[_Subscriber] = set()
+
+    def add(self, query: ItemsQuery, handler: ChangeHandler) -> Subscription:
+        subscriber = _Subscriber(self._all, query, handler)
+        self._all.add(subscriber)
+        return subscriber
+
+    def clear(self) -> None:
+        self._all.clear()
+
+    def notify(self, app_id: str, items: Sequence[ConfigurationItem]) -> None:
+        """Call every handler whose query covers some of ``items`` (changed in one write);
+        a handler that fails is logged and does not stop the others."""
+        for subscriber in list(self._all):
+            matched = [item for item in items if subscriber.query.matches(app_id, item)]
+            if not matched:
+                continue
+            try:
+                subscriber.handler(matched)
+            except Exception:
+                self._log.exception("configuration store %s: a subscriber's handler failed",
+                                    self._store)
+
+
+class _Subscriber(Subscription):
+    def __init__(self, registry: set[_Subscriber], query: ItemsQuery,
+                 handler: ChangeHandler) -> None:
+        self._registry = registry
+        self.query = query
+        self.handler = handler
+
+    async def close(self) -> None:
+        self._registry.discard(self)
 
 
 class ConfigurationStore(Component):

@@ -32,6 +32,7 @@ from pylotto.components.configuration.base import (
     ConfigurationItem,
     ConfigurationStore,
     ItemsQuery,
+    Subscribers,
     Subscription,
 )
 from pylotto.components.postgres_client import (
@@ -51,17 +52,6 @@ class PostgresConfigurationSettings(PostgresSettings):
     table_name: str = Field(
         "configuration", alias="tableName", validation_alias="table", pattern=TABLE_NAME
     )
-
-
-class _PostgresSubscription(Subscription):
-    def __init__(self, store: PostgresConfigurationStore, query: ItemsQuery,
-                 handler: ChangeHandler) -> None:
-        self.store = store
-        self.query = query
-        self.handler = handler
-
-    async def close(self) -> None:
-        self.store._subscriptions.discard(self)
 
 
 class _Listener(ChangeFeed):
@@ -98,7 +88,7 @@ class PostgresConfigurationStore(ConfigurationStore):
         self.channel = f"{base}_changes"[:63]
         self._function = quote_table(f"{settings.table_name}_notify")
         self._trigger = f'"{base}_notify"'
-        self._subscriptions: set[_PostgresSubscription] = set()
+        self._subscribers = Subscribers(name, context.logger)
         self._changes: asyncio.Queue[str] = asyncio.Queue()
         self._listener: _Listener | None = None
         self._dispatcher: asyncio.Task[None] | None = None
@@ -135,7 +125,7 @@ class PostgresConfigurationStore(ConfigurationStore):
         ])
 
     async def close(self) -> None:
-        self._subscriptions.clear()
+        self._subscribers.clear()
         if self._listener is not None:
             await self._listener.stop()
         if self._dispatcher is not None:
@@ -196,9 +186,7 @@ class PostgresConfigurationStore(ConfigurationStore):
                 await asyncio.wait_for(self.listening.wait(), self.client.timeout)
             except TimeoutError as exc:
                 raise map_error(exc, self.client.what) from exc
-        subscription = _PostgresSubscription(self, query, handler)
-        self._subscriptions.add(subscription)
-        return subscription
+        return self._subscribers.add(query, handler)
 
     def _on_notification(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         self._changes.put_nowait(payload)
@@ -242,15 +230,7 @@ class PostgresConfigurationStore(ConfigurationStore):
             else:
                 groups.append((tx, app_id, [item]))
         for _, app_id, items in groups:
-            for subscription in list(self._subscriptions):
-                matched = [item for item in items if subscription.query.matches(app_id, item)]
-                if not matched:
-                    continue
-                try:
-                    subscription.handler(matched)
-                except Exception:
-                    self.context.logger.exception(
-                        "configuration store %s: a subscriber's handler failed", self.name)
+            self._subscribers.notify(app_id, items)
 
     async def _item_of(self, change: dict[str, Any]) -> ConfigurationItem:
         if not change.get("big") or change["op"] == "DELETE":

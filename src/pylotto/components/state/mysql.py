@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.mysql_client import (
     MAX_KEY_LENGTH,
     TABLE_NAME,
@@ -185,7 +185,7 @@ def _mariadb_sequences(version: str) -> bool:
             and (int(match[1]), int(match[2])) >= (10, 3))
 
 
-class MySQLStateStore(BatchStateStore, QueryableStateStore):
+class MySQLStateStore(ClientComponent[MySQLClient], BatchStateStore, QueryableStateStore):
     Settings = MySQLStateSettings
     settings: MySQLStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
@@ -238,10 +238,7 @@ class MySQLStateStore(BatchStateStore, QueryableStateStore):
 
     async def close(self) -> None:
         await self._sweeper.close()
-        await self.client.close()
-
-    async def ping(self) -> None:
-        await self.client.ping()
+        await super().close()
 
     async def _claim_sweep(self, min_age: float) -> bool:
         """Mark the last-cleanup row "now" if it is ``min_age`` seconds old (or missing).

@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.postgres_client import (
     TABLE_NAME,
     PostgresClient,
@@ -99,7 +99,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-class PostgresStateStore(BatchStateStore, QueryableStateStore):
+class PostgresStateStore(ClientComponent[PostgresClient], BatchStateStore, QueryableStateStore):
     Settings = PostgresStateSettings
     settings: PostgresStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
@@ -134,10 +134,7 @@ class PostgresStateStore(BatchStateStore, QueryableStateStore):
 
     async def close(self) -> None:
         await self._sweeper.close()
-        await self.client.close()
-
-    async def ping(self) -> None:
-        await self.client.ping()
+        await super().close()
 
     async def _claim_sweep(self, min_age: float) -> bool:
         """Mark the last-cleanup row "now" if it is ``min_age`` seconds old (or missing)."""
