@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from pylotto.components._backends.redis_client import RedisClient, RedisSettings, host_port
 from pylotto.components.lock.base import LockStatus
-from pylotto.components.redis_client import RedisClient, RedisSettings, host_port
 from pylotto.components.sequencer.base import Segment
 from pylotto.components.state.base import (
     TTL_EXPIRE_TIME,

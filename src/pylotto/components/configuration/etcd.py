@@ -1,7 +1,7 @@
 """``etcd``: configuration items on etcd, with subscriptions through etcd watches.
 
 Metadata: ``endpoints``, ``username``, ``password``, ``keyPrefixPath`` (default ``pylotto``),
-``timeout`` (see :mod:`pylotto.components.etcd_client`).
+``timeout`` (see :mod:`pylotto.components._backends.etcd_client`).
 
 Layout: one etcd key per item, ``<keyPrefixPath>/config/<app>/<group>/<label>/<key>`` (each
 part percent-encoded), holding ``{"content", "tags", "metadata"}`` as JSON. A save or delete is
@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
+from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings, map_error, prefix_end
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
     ChangeFeed,
@@ -29,7 +30,6 @@ from pylotto.components.configuration.base import (
     ItemsQuery,
     Subscription,
 )
-from pylotto.components.etcd_client import EtcdClient, EtcdSettings, map_error, prefix_end
 from pylotto.core.types import Metadata
 
 

@@ -1,8 +1,8 @@
 """``postgresql``: configuration items in one PostgreSQL table, changes pushed by LISTEN/NOTIFY.
 
 Metadata: ``connectionString``, ``timeout`` / ``timeoutInSeconds``, ``maxConns``, ``minConns``
-(see :mod:`pylotto.components.postgres_client`), ``tableName`` (Dapr's ``table`` is accepted
-too; default ``configuration``). Default group and label: ``default``.
+(see :mod:`pylotto.components._backends.postgres_client`), ``tableName`` (Dapr's ``table`` is
+accepted too; default ``configuration``). Default group and label: ``default``.
 
 Row: ``app_id``, ``group``, ``label``, ``key`` (together the primary key), ``content``, ``tags``
 and ``metadata`` (JSONB objects of strings). A row trigger NOTIFYs every insert, update and
@@ -25,6 +25,13 @@ from typing import Any
 
 from pydantic import Field
 
+from pylotto.components._backends.postgres_client import (
+    TABLE_NAME,
+    PostgresClient,
+    PostgresSettings,
+    map_error,
+    quote_table,
+)
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
     ChangeFeed,
@@ -34,13 +41,6 @@ from pylotto.components.configuration.base import (
     ItemsQuery,
     Subscribers,
     Subscription,
-)
-from pylotto.components.postgres_client import (
-    TABLE_NAME,
-    PostgresClient,
-    PostgresSettings,
-    map_error,
-    quote_table,
 )
 from pylotto.core.types import Metadata
 

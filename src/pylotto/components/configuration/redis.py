@@ -1,7 +1,7 @@
 """``redis``: configuration items in Redis, with change notifications over Redis pub/sub.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components.redis_client`).
+``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components._backends.redis_client`).
 Default group and label: ``default``.
 
 Layout, per (app id, group, label) — written ``A`` below, the JSON array
@@ -39,6 +39,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pylotto.components._backends.redis_client import RedisClient, RedisSettings
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
     ChangeFeed,
@@ -48,7 +49,6 @@ from pylotto.components.configuration.base import (
     ItemsQuery,
     Subscription,
 )
-from pylotto.components.redis_client import RedisClient, RedisSettings
 from pylotto.core.errors import Internal, PylottoError, Unavailable
 from pylotto.core.types import Metadata
 

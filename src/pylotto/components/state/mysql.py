@@ -1,10 +1,10 @@
 """``mysql``: a state store in one MySQL / MariaDB table, shared by every sidecar using it.
 
-Metadata (Dapr's names): ``connectionString``, ``schemaName``, ``timeout`` /
-``timeoutInSeconds``, ``maxConns``, ``minConns`` (see :mod:`pylotto.components.mysql_client`),
-``tableName`` (default ``state``), ``cleanupIntervalInSeconds`` (how often expired rows are
-deleted; default 3600, ``<= 0``: only at start; with several sidecars on one table, one of them
-per interval: see :mod:`.sql_cleanup`), plus ``keyPrefix`` and ``ttlInSeconds`` of every store.
+Metadata (Dapr's names): ``connectionString``, ``schemaName``, ``timeout`` / ``timeoutInSeconds``,
+``maxConns``, ``minConns`` (see :mod:`pylotto.components._backends.mysql_client`), ``tableName``
+(default ``state``), ``cleanupIntervalInSeconds`` (how often expired rows are deleted; default 3600,
+``<= 0``: only at start; with several sidecars on one table, one of them per interval: see
+:mod:`.sql_cleanup`), plus ``keyPrefix`` and ``ttlInSeconds`` of every store.
 
 Row: ``id`` VARCHAR(255) primary key in a binary NO PAD collation (``utf8mb4_nopad_bin`` on
 MariaDB, ``utf8mb4_0900_bin`` on MySQL 8: keys are exact — case, accents and trailing spaces
@@ -42,13 +42,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pylotto.components.base import ClientComponent, ComponentContext
-from pylotto.components.mysql_client import (
+from pylotto.components._backends.mysql_client import (
     MAX_KEY_LENGTH,
     TABLE_NAME,
     MySQLClient,
     MySQLSettings,
 )
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
     BulkGetItem,

@@ -1,9 +1,9 @@
 """``postgresql``: a state store in one PostgreSQL table, shared by every sidecar using it.
 
 Metadata (Dapr's names): ``connectionString``, ``timeout`` / ``timeoutInSeconds``, ``maxConns``,
-``minConns`` (see :mod:`pylotto.components.postgres_client`), ``tableName`` (default ``state``,
-``schema.table`` allowed), ``cleanupIntervalInSeconds`` (how often expired rows are deleted;
-default 3600, ``<= 0``: only at start; with several sidecars on one table, one of them per
+``minConns`` (see :mod:`pylotto.components._backends.postgres_client`), ``tableName`` (default
+``state``, ``schema.table`` allowed), ``cleanupIntervalInSeconds`` (how often expired rows are
+deleted; default 3600, ``<= 0``: only at start; with several sidecars on one table, one of them per
 interval: see :mod:`.sql_cleanup`), plus ``keyPrefix`` and ``ttlInSeconds`` of every store.
 
 Row: ``key`` (primary key), ``value`` JSONB — the value parsed when it is a JSON document, NULL
@@ -30,13 +30,13 @@ from typing import Any
 
 from pydantic import Field
 
-from pylotto.components.base import ClientComponent, ComponentContext
-from pylotto.components.postgres_client import (
+from pylotto.components._backends.postgres_client import (
     TABLE_NAME,
     PostgresClient,
     PostgresSettings,
     quote_table,
 )
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
     BulkGetItem,

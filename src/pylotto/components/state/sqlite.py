@@ -27,14 +27,14 @@ from typing import Any
 import aiosqlite
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
-from pylotto.components.sqlite_file import (
+from pylotto.components._backends.sqlite_file import (
     DB_ERRORS,
     TABLE_NAME,
     database_target,
     db_error,
     open_database,
 )
+from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
     BulkGetItem,

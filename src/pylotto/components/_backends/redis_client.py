@@ -4,10 +4,10 @@ call timeouts, Lua scripts and the mapping of driver errors to pylotto errors.
 Metadata (Dapr's names): ``redisHost`` (``host:port``, required; port 6379 when omitted),
 ``redisUsername``, ``redisPassword``, ``redisDB`` (default 0), ``enableTLS`` (default false),
 ``poolSize`` (connections of the redis-py pool, default 20; ``maxConns``, the name pylotto's SQL
-components use, is accepted too and wins; the pipelined client of state, lock and sequencer
-stores shares one connection instead, :mod:`pylotto.components.redis_pipelined`), ``timeout``
-(a duration, default 10s: the socket and connect timeout of every call and the limit of the
-whole call, waiting for a free pooled connection included).
+components use, is accepted too and wins; the pipelined client of state, lock and sequencer stores
+shares one connection instead, :mod:`pylotto.components._backends.redis_pipelined`), ``timeout`` (a
+duration, default 10s: the socket and connect timeout of every call and the limit of the whole call,
+waiting for a free pooled connection included).
 
 redis-py is imported only when a client is opened. Commands are never retried by the driver (a
 retried script or INCR could apply twice): a call that fails on a broken connection reports
