@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pylotto.components.backoff import Backoff
-from pylotto.components.base import Component, cancel_requested
+from pylotto.components.base import Component, cancel_requested, stop_task
 from pylotto.core.errors import PylottoError
 from pylotto.core.metadata import ComponentSettings
 from pylotto.core.types import Metadata
@@ -180,10 +179,7 @@ class ChangeFeed(abc.ABC):
 
     async def stop(self) -> None:
         task, self.task = self.task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def run(self) -> None:
         resuming = False

@@ -32,7 +32,7 @@ from pylotto.components._backends.postgres_client import (
     map_error,
     quote_table,
 )
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ComponentContext, stop_task
 from pylotto.components.configuration.base import (
     ChangeFeed,
     ChangeHandler,
@@ -128,10 +128,7 @@ class PostgresConfigurationStore(ConfigurationStore):
         self._subscribers.clear()
         if self._listener is not None:
             await self._listener.stop()
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
+        await stop_task(self._dispatcher)
         self._listener = self._dispatcher = None
         self.listening.clear()
         await self.client.close()

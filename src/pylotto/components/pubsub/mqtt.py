@@ -60,7 +60,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from pylotto.components.backoff import Backoff
-from pylotto.components.base import ComponentContext
+from pylotto.components.base import ComponentContext, stop_task
 from pylotto.components.errors import DriverErrors
 from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
@@ -203,10 +203,7 @@ class _MqttSubscription(BrokerSubscription):
         client._client.ack(mid, qos)
 
     async def stop_receiving(self) -> None:
-        if self._connection is not None:
-            self._connection.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connection
+        await stop_task(self._connection)
 
 
 class MQTTPubSub(PubSub):

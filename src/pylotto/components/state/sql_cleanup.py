@@ -24,10 +24,10 @@ meanwhile, so a failed sweep never fails the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from pylotto.components.base import stop_task
 from pylotto.core.errors import PylottoError
 
 LAST_CLEANUP = "last-cleanup"
@@ -66,10 +66,7 @@ class ExpirySweeper:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def sweep(self) -> int | None:
         """Sweep if no sidecar did within the interval: how many rows were deleted (None:
