@@ -63,15 +63,23 @@ UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_E
                          grpc.StatusCode.CANCELLED})
 """gRPC statuses meaning etcd could not be reached (or not in time)."""
 _RPC_ERROR = ("grpc.aio:AioRpcError",)
+
+
+def _rpc(exc: BaseException) -> grpc.aio.AioRpcError:
+    """``exc`` as the gRPC error a :class:`Rule` on ``_RPC_ERROR`` only ever sees."""
+    assert isinstance(exc, grpc.aio.AioRpcError)
+    return exc
+
+
 ERRORS = DriverErrors(
     "etcd",
     connection_errors=("builtins:OSError",),
     rules=(
         Rule(_RPC_ERROR, Unavailable, "{backend} unreachable: {reason}",
-             when=lambda exc: exc.code() in UNREACHABLE,  # type: ignore[attr-defined]
-             reason=lambda exc: exc.details()),  # type: ignore[attr-defined]
+             when=lambda exc: _rpc(exc).code() in UNREACHABLE,
+             reason=lambda exc: _rpc(exc).details()),
         Rule(_RPC_ERROR, Internal, "{backend} answered {reason}",
-             reason=lambda exc: f"{exc.code().name}: {exc.details()}"),  # type: ignore[attr-defined]
+             reason=lambda exc: f"{_rpc(exc).code().name}: {_rpc(exc).details()}"),
     ),
 )
 """gRPC errors by status; timeouts and socket errors are Unavailable, the rest Internal."""
