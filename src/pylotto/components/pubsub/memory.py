@@ -6,6 +6,9 @@ share them. A group outlives its subscriptions: messages published while it has 
 messages a closing subscription had not finished, wait for its next subscriber (at most
 ``maxQueuedMessages``, oldest dropped first). A topic nobody ever subscribed to drops messages.
 A nacked message returns to the front of its group's backlog after the back-off delay.
+
+The delivery loop — in-flight bound, back-off, give-up, a close that waits — is every broker's
+:class:`~pylotto.components.pubsub.delivery.BrokerSubscription`; the group is the broker.
 """
 
 from __future__ import annotations
