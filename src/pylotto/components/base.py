@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pylotto.core.metadata import ComponentSettings
 
@@ -90,3 +91,12 @@ def cancel_requested() -> bool:
     and retrying, or whoever cancelled it (a timeout, a close, the loop's shutdown) waits on."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+async def stop_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background task of a component (None: there is none) and wait until it has
+    stopped, so that nothing of it runs once the component's ``close`` returned."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

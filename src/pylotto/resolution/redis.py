@@ -1,7 +1,7 @@
 """``redis``: a registry of sidecars in Redis.
 
 Metadata: the connection keys of every Redis component (``redisHost``, ``redisPassword``...,
-see :mod:`pylotto.components.redis_client`) and ``ttl`` (default ``10s``).
+see :mod:`pylotto.components._backends.redis_client`) and ``ttl`` (default ``10s``).
 
 Each sidecar with an app id keeps its address in the hash ``pylotto-apps:<app id>`` (field: the
 address, value: when the entry expires), refreshed every ``ttl / 3``. Resolving reads the hash
@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
-from pylotto.components.redis_client import RedisClient, RedisSettings
+from pylotto.components._backends.redis_client import RedisClient, RedisSettings
 from pylotto.core.errors import PylottoError
 from pylotto.core.metadata import Duration, decode
 from pylotto.resolution.base import Resolver

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from pylotto.components.redis_client import RedisSettings
-from pylotto.components.redis_pipelined import PipelinedRedisClient
+from pylotto.components._backends.redis_client import RedisSettings
+from pylotto.components._backends.redis_pipelined import PipelinedRedisClient
 from pylotto.core.errors import Internal, Unavailable
 from pylotto.core.metadata import decode
 from tests.integration.redis.conftest import KeyMaker

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pylotto.components.mysql_client import MySQLSettings, connect_arguments, map_error
+from pylotto.components._backends.mysql_client import MySQLSettings, connect_arguments, map_error
 from pylotto.components.state.mysql import MySQLStateSettings, json_document
 from pylotto.core.errors import ConfigError, Internal, Unavailable
 from pylotto.core.metadata import decode

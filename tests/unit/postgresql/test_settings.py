@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pylotto.components.postgres_client import PostgresSettings, connect_arguments
+from pylotto.components._backends.postgres_client import PostgresSettings, connect_arguments
 from pylotto.components.state.postgresql import PostgresStateSettings, json_document
 from pylotto.core.errors import ConfigError
 from pylotto.core.metadata import decode

@@ -7,16 +7,23 @@ filled in (the capability puts the store's defaults in for blanks); keys are nev
 ``subscribe`` registers a handler called with the changed items — in the order the store
 applied the changes — until the returned :class:`Subscription` is closed. A deleted item is
 reported with an empty ``content``. Handlers must not block: they only queue the change.
+
+A store whose changes come from its server keeps that feed open with a :class:`ChangeFeed`:
+the reconnect loop is written here once; the store writes the watch step.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pylotto.components.base import Component
+from pylotto.components.backoff import Backoff
+from pylotto.components.base import Component, cancel_requested, stop_task
+from pylotto.core.errors import PylottoError
 from pylotto.core.metadata import ComponentSettings
 from pylotto.core.types import Metadata
 
@@ -63,6 +70,48 @@ class Subscription(abc.ABC):
         """Stop calling the handler; closing twice is harmless."""
 
 
+class Subscribers:
+    """The subscriptions of a store that learns of each change as a whole (its own writes, a
+    LISTEN notification): :meth:`notify` hands each subscriber the items its query covers."""
+
+    def __init__(self, store: str, logger: logging.Logger) -> None:
+        self._store = store
+        self._log = logger
+        self._all: set[_Subscriber] = set()
+
+    def add(self, query: ItemsQuery, handler: ChangeHandler) -> Subscription:
+        subscriber = _Subscriber(self._all, query, handler)
+        self._all.add(subscriber)
+        return subscriber
+
+    def clear(self) -> None:
+        self._all.clear()
+
+    def notify(self, app_id: str, items: Sequence[ConfigurationItem]) -> None:
+        """Call every handler whose query covers some of ``items`` (changed in one write);
+        a handler that fails is logged and does not stop the others."""
+        for subscriber in list(self._all):
+            matched = [item for item in items if subscriber.query.matches(app_id, item)]
+            if not matched:
+                continue
+            try:
+                subscriber.handler(matched)
+            except Exception:
+                self._log.exception("configuration store %s: a subscriber's handler failed",
+                                    self._store)
+
+
+class _Subscriber(Subscription):
+    def __init__(self, registry: set[_Subscriber], query: ItemsQuery,
+                 handler: ChangeHandler) -> None:
+        self._registry = registry
+        self.query = query
+        self.handler = handler
+
+    async def close(self) -> None:
+        self._registry.discard(self)
+
+
 class ConfigurationStore(Component):
     Settings: ClassVar[type[ComponentSettings]] = ComponentSettings
 
@@ -92,3 +141,60 @@ class ConfigurationStore(Component):
     @abc.abstractmethod
     async def subscribe(self, query: ItemsQuery, handler: ChangeHandler) -> Subscription:
         """Call ``handler`` for every later change of an item ``query`` covers."""
+
+
+class ChangeFeed(abc.ABC):
+    """A store's change feed (a LISTEN connection, a pub/sub connection, a watch stream), kept
+    open by one loop: :meth:`watch` until the feed fails; then wait per :class:`Backoff` and
+    watch again, told it is resuming, so that it first catches up with what changed while it
+    was down. The back-off starts over once a watch reports :meth:`caught_up`."""
+
+    def __init__(self, store: ConfigurationStore, feed: str) -> None:
+        self.store = store
+        self.feed = feed
+        """What is watched, for the log: ``"listening connection"``."""
+        self.backoff = Backoff()
+        self.task: asyncio.Task[None] | None = None
+
+    @abc.abstractmethod
+    async def watch(self, resuming: bool) -> None:
+        """Open the feed (``resuming``: again, after a failure — catch up first), call
+        :meth:`caught_up`, then hand changes to subscribers until the feed fails: raise.
+        Return only when nobody needs the feed any more (the loop ends)."""
+
+    def caught_up(self) -> None:
+        """The feed is up and subscribers are up to date."""
+        self.backoff.succeeded()
+
+    def describe(self, error: Exception) -> str:
+        """How a failure reads in the log."""
+        return error.message if isinstance(error, PylottoError) else str(error) or repr(error)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.run(), name=f"configuration:{self.store.name}")
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        await stop_task(task)
+
+    async def run(self) -> None:
+        resuming = False
+        while True:
+            try:
+                await self.watch(resuming)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if cancel_requested():  # a driver turned our cancellation into an error
+                    raise asyncio.CancelledError from exc
+                delay = self.backoff.failed()
+                self.store.context.logger.warning(
+                    "configuration store %s: %s lost (%s); reconnecting in %.1fs",
+                    self.store.name, self.feed, self.describe(exc), delay)
+                await asyncio.sleep(delay)
+            resuming = True

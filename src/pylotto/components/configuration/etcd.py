@@ -1,7 +1,7 @@
 """``etcd``: configuration items on etcd, with subscriptions through etcd watches.
 
 Metadata: ``endpoints``, ``username``, ``password``, ``keyPrefixPath`` (default ``pylotto``),
-``timeout`` (see :mod:`pylotto.components.etcd_client`).
+``timeout`` (see :mod:`pylotto.components._backends.etcd_client`).
 
 Layout: one etcd key per item, ``<keyPrefixPath>/config/<app>/<group>/<label>/<key>`` (each
 part percent-encoded), holding ``{"content", "tags", "metadata"}`` as JSON. A save or delete is
@@ -15,24 +15,22 @@ compacted that history meanwhile, the subscription catches up from the current i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
+from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings, map_error, prefix_end
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
+    ChangeFeed,
     ChangeHandler,
     ConfigurationItem,
     ConfigurationStore,
     ItemsQuery,
     Subscription,
 )
-from pylotto.components.etcd_client import EtcdClient, EtcdSettings, map_error, prefix_end
 from pylotto.core.types import Metadata
-
-RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class EtcdConfigurationSettings(EtcdSettings):
@@ -43,22 +41,29 @@ def _part(text: str) -> str:
     return quote(text, safe="")
 
 
-class _EtcdSubscription(Subscription):
+class _EtcdSubscription(ChangeFeed, Subscription):
+    """One etcd watch per subscription, resumed from the last revision it saw (so a resumed
+    watch needs no catch-up, unless that revision was compacted away)."""
+
+    store: EtcdConfigurationStore
+
     def __init__(self, store: EtcdConfigurationStore, query: ItemsQuery,
                  handler: ChangeHandler, revision: int,
                  known: dict[str, ConfigurationItem]) -> None:
-        self.store = store
+        super().__init__(store, "watch")
         self.query = query
         self.handler = handler
         self.revision = revision
         """The last revision this subscription has seen."""
         self.known = known
-        self.task = asyncio.create_task(self._watch_loop())
+        self.start()
 
     async def close(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        await self.stop()
+
+    def describe(self, error: Exception) -> str:
+        return (f"{map_error(error, self.store.client.what).message}; resuming from revision "
+                f"{self.revision + 1}")
 
     def _deliver(self, items: list[ConfigurationItem]) -> None:
         items = [i for i in items if not self.query.keys or i.key in self.query.keys]
@@ -75,27 +80,15 @@ class _EtcdSubscription(Subscription):
             self.store.context.logger.exception(
                 "configuration store %s: a subscriber's handler failed", self.store.name)
 
-    async def _watch_loop(self) -> None:
-        failures = 0
+    async def watch(self, resuming: bool) -> None:
         while True:
             try:
                 async for revision, items in self.store.watch(self.query, self.revision + 1):
-                    failures = 0
+                    self.caught_up()
                     self.revision = revision
                     self._deliver(items)
-            except asyncio.CancelledError:
-                raise
             except _Compacted:
                 await self._catch_up()
-                continue
-            except Exception as exc:
-                error = map_error(exc, self.store.client.what)
-                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
-                failures += 1
-                self.store.context.logger.warning(
-                    "configuration store %s: watch lost (%s); resuming from revision %d in "
-                    "%.1fs", self.store.name, error.message, self.revision + 1, delay)
-                await asyncio.sleep(delay)
 
     async def _catch_up(self) -> None:
         revision, items = await self.store.read(self.query)

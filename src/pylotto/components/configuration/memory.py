@@ -15,6 +15,7 @@ from pylotto.components.configuration.base import (
     ConfigurationItem,
     ConfigurationStore,
     ItemsQuery,
+    Subscribers,
     Subscription,
 )
 from pylotto.core.metadata import ComponentSettings
@@ -26,26 +27,15 @@ _Address = tuple[str, str, str, str]
 log = logging.getLogger("pylotto.configuration.memory")
 
 
-class _MemorySubscription(Subscription):
-    def __init__(self, store: MemoryConfigurationStore, query: ItemsQuery,
-                 handler: ChangeHandler) -> None:
-        self.store = store
-        self.query = query
-        self.handler = handler
-
-    async def close(self) -> None:
-        self.store._subscriptions.discard(self)
-
-
 class MemoryConfigurationStore(ConfigurationStore):
     per_process = True
     def __init__(self, name: str, settings: ComponentSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
         self._items: dict[_Address, ConfigurationItem] = {}
-        self._subscriptions: set[_MemorySubscription] = set()
+        self._subscribers = Subscribers(name, log)
 
     async def close(self) -> None:
-        self._subscriptions.clear()
+        self._subscribers.clear()
 
     async def get(self, query: ItemsQuery) -> list[ConfigurationItem]:
         if query.keys:
@@ -62,7 +52,7 @@ class MemoryConfigurationStore(ConfigurationStore):
                   metadata: Metadata) -> None:
         for item in items:
             self._items[(app_id, item.group, item.label, item.key)] = item
-        self._notify(app_id, items)
+        self._subscribers.notify(app_id, items)
 
     async def delete(self, query: ItemsQuery) -> None:
         deleted = []
@@ -70,19 +60,8 @@ class MemoryConfigurationStore(ConfigurationStore):
             item = self._items.pop((query.app_id, query.group, query.label, key), None)
             if item is not None:
                 deleted.append(ConfigurationItem(item.key, "", item.group, item.label))
-        self._notify(query.app_id, deleted)
+        self._subscribers.notify(query.app_id, deleted)
 
     async def subscribe(self, query: ItemsQuery, handler: ChangeHandler) -> Subscription:
-        subscription = _MemorySubscription(self, query, handler)
-        self._subscriptions.add(subscription)
-        return subscription
+        return self._subscribers.add(query, handler)
 
-    def _notify(self, app_id: str, items: Sequence[ConfigurationItem]) -> None:
-        for subscription in list(self._subscriptions):
-            matched = [item for item in items if subscription.query.matches(app_id, item)]
-            if not matched:
-                continue
-            try:
-                subscription.handler(matched)
-            except Exception:
-                log.exception("configuration store %s: a subscriber's handler failed", self.name)

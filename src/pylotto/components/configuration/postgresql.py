@@ -1,8 +1,8 @@
 """``postgresql``: configuration items in one PostgreSQL table, changes pushed by LISTEN/NOTIFY.
 
 Metadata: ``connectionString``, ``timeout`` / ``timeoutInSeconds``, ``maxConns``, ``minConns``
-(see :mod:`pylotto.components.postgres_client`), ``tableName`` (Dapr's ``table`` is accepted
-too; default ``configuration``). Default group and label: ``default``.
+(see :mod:`pylotto.components._backends.postgres_client`), ``tableName`` (Dapr's ``table`` is
+accepted too; default ``configuration``). Default group and label: ``default``.
 
 Row: ``app_id``, ``group``, ``label``, ``key`` (together the primary key), ``content``, ``tags``
 and ``metadata`` (JSONB objects of strings). A row trigger NOTIFYs every insert, update and
@@ -11,8 +11,8 @@ plain SQL — reach subscribers, in commit order. The notification carries the w
 too large for NOTIFY (8000 bytes) carries only its address and is read back from the table.
 
 A dedicated connection LISTENs (opened with the first subscription). It is checked every
-``timeout`` and reopened after a loss, with back-off; changes committed while it was down are
-not replayed.
+``timeout`` and reopened after a loss, with back-off (the :class:`ChangeFeed` loop); changes
+committed while it was down are not replayed.
 """
 
 from __future__ import annotations
@@ -25,28 +25,27 @@ from typing import Any
 
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
-from pylotto.components.configuration.base import (
-    ChangeHandler,
-    ConfigurationItem,
-    ConfigurationStore,
-    ItemsQuery,
-    Subscription,
-)
-from pylotto.components.postgres_client import (
+from pylotto.components._backends.postgres_client import (
     TABLE_NAME,
     PostgresClient,
     PostgresSettings,
     map_error,
     quote_table,
 )
-from pylotto.core.errors import PylottoError
+from pylotto.components.base import ComponentContext, stop_task
+from pylotto.components.configuration.base import (
+    ChangeFeed,
+    ChangeHandler,
+    ConfigurationItem,
+    ConfigurationStore,
+    ItemsQuery,
+    Subscribers,
+    Subscription,
+)
 from pylotto.core.types import Metadata
 
 NOTIFY_LIMIT = 7900
 """Payload bytes above which a notification carries only the item's address."""
-
-RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class PostgresConfigurationSettings(PostgresSettings):
@@ -55,15 +54,25 @@ class PostgresConfigurationSettings(PostgresSettings):
     )
 
 
-class _PostgresSubscription(Subscription):
-    def __init__(self, store: PostgresConfigurationStore, query: ItemsQuery,
-                 handler: ChangeHandler) -> None:
-        self.store = store
-        self.query = query
-        self.handler = handler
+class _Listener(ChangeFeed):
+    """The LISTENing connection: the first one is opened by ``subscribe`` (so that it fails
+    when the server is down), the next ones by :meth:`watch`."""
 
-    async def close(self) -> None:
-        self.store._subscriptions.discard(self)
+    store: PostgresConfigurationStore
+
+    def __init__(self, store: PostgresConfigurationStore, connection: Any) -> None:
+        super().__init__(store, "listening connection")
+        self._connection = connection
+
+    async def watch(self, resuming: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            connection = await self.store.client.connect_single()
+        try:
+            await self.store._listen_on(connection, self)
+        finally:
+            self.store.listening.clear()
+            connection.terminate()
 
 
 class PostgresConfigurationStore(ConfigurationStore):
@@ -79,9 +88,9 @@ class PostgresConfigurationStore(ConfigurationStore):
         self.channel = f"{base}_changes"[:63]
         self._function = quote_table(f"{settings.table_name}_notify")
         self._trigger = f'"{base}_notify"'
-        self._subscriptions: set[_PostgresSubscription] = set()
+        self._subscribers = Subscribers(name, context.logger)
         self._changes: asyncio.Queue[str] = asyncio.Queue()
-        self._listener: asyncio.Task[None] | None = None
+        self._listener: _Listener | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
         """Set while the listening connection is up (tests wait on it)."""
@@ -116,12 +125,10 @@ class PostgresConfigurationStore(ConfigurationStore):
         ])
 
     async def close(self) -> None:
-        self._subscriptions.clear()
-        for task in (self._listener, self._dispatcher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        self._subscribers.clear()
+        if self._listener is not None:
+            await self._listener.stop()
+        await stop_task(self._dispatcher)
         self._listener = self._dispatcher = None
         self.listening.clear()
         await self.client.close()
@@ -167,57 +174,28 @@ class PostgresConfigurationStore(ConfigurationStore):
     # ---- subscriptions ---------------------------------------------------------------------
 
     async def subscribe(self, query: ItemsQuery, handler: ChangeHandler) -> Subscription:
-        if self._listener is None or self._listener.done():
+        if self._listener is None or not self._listener.running:
             connection = await self.client.connect_single()  # fails now if the server is down
             self._dispatcher = asyncio.create_task(self._dispatch_loop())
-            self._listener = asyncio.create_task(self._listen_loop(connection))
+            self._listener = _Listener(self, connection)
+            self._listener.start()
             try:
                 await asyncio.wait_for(self.listening.wait(), self.client.timeout)
             except TimeoutError as exc:
                 raise map_error(exc, self.client.what) from exc
-        subscription = _PostgresSubscription(self, query, handler)
-        self._subscriptions.add(subscription)
-        return subscription
+        return self._subscribers.add(query, handler)
 
     def _on_notification(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         self._changes.put_nowait(payload)
 
-    async def _listen_loop(self, connection: Any) -> None:
-        """Keep one LISTENing connection open; reopen it after a loss."""
-        failures = 0
-        while True:
-            if connection is None:
-                try:
-                    connection = await self.client.connect_single()
-                except PylottoError as exc:
-                    delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
-                    failures += 1
-                    self.context.logger.warning(
-                        "configuration store %s: listening connection: %s; retrying in %.1fs",
-                        self.name, exc.message, delay)
-                    await asyncio.sleep(delay)
-                    continue
-            try:
-                await self._listen_on(connection)
-                failures = 0
-            except asyncio.CancelledError:
-                connection.terminate()
-                raise
-            except Exception as exc:  # lost: reconnect
-                self.context.logger.warning(
-                    "configuration store %s: listening connection lost: %s", self.name, exc)
-            finally:
-                self.listening.clear()
-            connection.terminate()
-            connection = None
-
-    async def _listen_on(self, connection: Any) -> None:
+    async def _listen_on(self, connection: Any, feed: ChangeFeed) -> None:
         """Listen until the connection fails its periodic check (then raise)."""
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _conn: lost.set())
         async with asyncio.timeout(self.client.timeout):
             await connection.add_listener(self.channel, self._on_notification)
         self.listening.set()
+        feed.caught_up()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lost.wait(), self.client.timeout)
@@ -249,15 +227,7 @@ class PostgresConfigurationStore(ConfigurationStore):
             else:
                 groups.append((tx, app_id, [item]))
         for _, app_id, items in groups:
-            for subscription in list(self._subscriptions):
-                matched = [item for item in items if subscription.query.matches(app_id, item)]
-                if not matched:
-                    continue
-                try:
-                    subscription.handler(matched)
-                except Exception:
-                    self.context.logger.exception(
-                        "configuration store %s: a subscriber's handler failed", self.name)
+            self._subscribers.notify(app_id, items)
 
     async def _item_of(self, change: dict[str, Any]) -> ConfigurationItem:
         if not change.get("big") or change["op"] == "DELETE":

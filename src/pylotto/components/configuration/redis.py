@@ -1,7 +1,7 @@
 """``redis``: configuration items in Redis, with change notifications over Redis pub/sub.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components.redis_client`).
+``poolSize`` / ``maxConns``, ``timeout`` (see :mod:`pylotto.components._backends.redis_client`).
 Default group and label: ``default``.
 
 Layout, per (app id, group, label) — written ``A`` below, the JSON array
@@ -39,22 +39,22 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pylotto.components.base import ComponentContext, cancel_requested
+from pylotto.components._backends.redis_client import RedisClient, RedisSettings
+from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
+    ChangeFeed,
     ChangeHandler,
     ConfigurationItem,
     ConfigurationStore,
     ItemsQuery,
     Subscription,
 )
-from pylotto.components.redis_client import RedisClient, RedisSettings
 from pylotto.core.errors import Internal, PylottoError, Unavailable
 from pylotto.core.types import Metadata
 
 HASH_PREFIX = "pylotto-config:"
 SEQ_PREFIX = "pylotto-config-seq:"
 CHANNEL_PREFIX = "pylotto-config-changes:"
-RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 # KEYS: (hash, change counter) per address; ARGV[1]: the number of addresses n, ARGV[2..n+1]
 # their channels, then (address index, field, value) triples, value "" deleting the field.
@@ -222,6 +222,42 @@ class _RedisSubscription(Subscription):
             await self.store._forget(self)
 
 
+class _Listener(ChangeFeed):
+    """The store's pub/sub connection: the first one is opened by ``subscribe`` (so that it
+    fails when the server is down), the next ones by :meth:`watch`, which then brings every
+    subscription up to date before reading changes again."""
+
+    store: RedisConfigurationStore
+
+    def __init__(self, store: RedisConfigurationStore, pubsub: Any,
+                 early: list[dict[str, Any]]) -> None:
+        super().__init__(store, "subscription connection")
+        self._first: tuple[Any, list[dict[str, Any]]] | None = (pubsub, early)
+
+    async def watch(self, resuming: bool) -> None:
+        store = self.store
+        if self._first is not None:
+            (pubsub, early), self._first = self._first, None
+        else:
+            async with store._lock:
+                if not store._subscriptions:  # nobody listens: the next subscribe restarts
+                    store._listener = None
+                    return
+                pubsub, early = await store._connect(
+                    list(dict.fromkeys(s.channel for s in store._subscriptions)))
+        try:
+            if resuming:
+                await store._catch_up()
+            self.caught_up()
+            for message in early:
+                store._handle(message)
+            await store._read(pubsub)
+        finally:
+            store._lost()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pubsub.aclose(), store.client.timeout)
+
+
 class RedisConfigurationStore(ConfigurationStore):
     Settings = RedisConfigurationSettings
     settings: RedisConfigurationSettings
@@ -239,7 +275,7 @@ class RedisConfigurationStore(ConfigurationStore):
         """The live pub/sub connection; None while there is none (not started, reconnecting)."""
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         """Channel → done once Redis confirmed the SUBSCRIBE on the live connection."""
-        self._listener: asyncio.Task[None] | None = None
+        self._listener: _Listener | None = None
         self.listening = asyncio.Event()
         """Set while the pub/sub connection is up (tests wait on it)."""
 
@@ -251,9 +287,9 @@ class RedisConfigurationStore(ConfigurationStore):
             subscription.closed = True
         self._subscriptions.clear()
         listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.cancel()
-            done, _ = await asyncio.wait({listener}, timeout=2 * self.client.timeout)
+        if listener is not None and listener.task is not None:
+            listener.task.cancel()
+            done, _ = await asyncio.wait({listener.task}, timeout=2 * self.client.timeout)
             if not done:  # never wait forever on a driver that will not let go
                 self.context.logger.error("configuration store %s: the subscription listener "
                                           "did not stop", self.name)
@@ -317,12 +353,13 @@ class RedisConfigurationStore(ConfigurationStore):
         subscription = _RedisSubscription(self, query, handler)
         channel = subscription.channel
         async with self._lock:
-            if self._listener is None or self._listener.done():
+            if self._listener is None or not self._listener.running:
                 self._reap_listener()
                 channels = [*(s.channel for s in self._subscriptions), channel]
                 # fails now if the server is down
                 pubsub, early = await self._connect(list(dict.fromkeys(channels)))
-                self._listener = asyncio.create_task(self._listen_loop(pubsub, early))
+                self._listener = _Listener(self, pubsub, early)
+                self._listener.start()
             self._subscriptions.add(subscription)
             confirmed = self._confirmed.get(channel)
             if confirmed is None:
@@ -405,8 +442,9 @@ class RedisConfigurationStore(ConfigurationStore):
     def _reap_listener(self) -> None:
         """Log how a listener that ended by itself failed (it only ends on a bug)."""
         listener, self._listener = self._listener, None
-        if listener is not None and listener.done() and not listener.cancelled():
-            error = listener.exception()
+        task = None if listener is None else listener.task
+        if task is not None and task.done() and not task.cancelled():
+            error = task.exception()
             if error is not None:
                 self.context.logger.error("configuration store %s: the subscription listener "
                                           "failed: %r", self.name, error)
@@ -421,55 +459,6 @@ class RedisConfigurationStore(ConfigurationStore):
                     f"{self.client.what}: redis unreachable: subscription connection lost"))
                 confirmed.exception()  # retrieved: nobody may be waiting any more
         self._confirmed = {}
-
-    async def _listen_loop(self, pubsub: Any, early: list[dict[str, Any]]) -> None:
-        """Read notifications; after a loss reconnect with back-off and catch subscriptions up."""
-        failures = 0  # reconnections in a row that did not reach a caught-up connection
-        catch_up = False  # the first connection was opened by subscribe(): nothing to catch up
-        while True:
-            if pubsub is None:
-                if failures:
-                    await asyncio.sleep(
-                        RECONNECT_DELAYS[min(failures - 1, len(RECONNECT_DELAYS) - 1)])
-                try:
-                    async with self._lock:
-                        if not self._subscriptions:  # nobody listens: the next subscribe restarts
-                            self._listener = None
-                            return
-                        pubsub, early = await self._connect(
-                            list(dict.fromkeys(s.channel for s in self._subscriptions)))
-                except PylottoError as exc:
-                    failures += 1
-                    self.context.logger.warning(
-                        "configuration store %s: subscription connection: %s; retrying in "
-                        "%.1fs", self.name, exc.message,
-                        RECONNECT_DELAYS[min(failures - 1, len(RECONNECT_DELAYS) - 1)])
-                    continue
-            try:
-                if catch_up:
-                    await self._catch_up()
-                catch_up = True
-                failures = 0
-                for message in early:
-                    self._handle(message)
-                early = []
-                await self._read(pubsub)
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), self.client.timeout)
-                raise
-            except Exception as exc:  # lost, or the catch-up failed: reconnect
-                if cancel_requested():  # a driver turned our cancellation into an error
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(pubsub.aclose(), self.client.timeout)
-                    raise asyncio.CancelledError from exc
-                failures += 1
-                self.context.logger.warning(
-                    "configuration store %s: subscription connection lost: %s", self.name, exc)
-            self._lost()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(pubsub.aclose(), self.client.timeout)
-            pubsub = None
 
     async def _read(self, pubsub: Any) -> None:
         """Handle messages until the connection fails; a silent one is pinged and must answer

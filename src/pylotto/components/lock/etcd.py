@@ -1,7 +1,7 @@
 """``etcd``: leases on etcd, shared by every sidecar using the same cluster.
 
 Metadata: ``endpoints``, ``username``, ``password``, ``keyPrefixPath`` (default ``pylotto``),
-``timeout`` (see :mod:`pylotto.components.etcd_client`), plus ``keyPrefix``.
+``timeout`` (see :mod:`pylotto.components._backends.etcd_client`), plus ``keyPrefix``.
 
 A lock is the key ``<keyPrefixPath>/<resource>`` holding the owner, attached to an etcd lease
 of the lock's expiry: etcd deletes it when the lease runs out. ``try_lock`` is one transaction
@@ -12,8 +12,8 @@ the requested length in a transaction comparing the owner, then revokes the old 
 
 from __future__ import annotations
 
+from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components.base import ClientComponent, ComponentContext
-from pylotto.components.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
 
 

@@ -1,7 +1,7 @@
 """``postgresql``: leases in one PostgreSQL table, shared by every sidecar using it.
 
 Metadata: ``connectionString``, ``timeout`` / ``timeoutInSeconds``, ``maxConns``, ``minConns``
-(see :mod:`pylotto.components.postgres_client`), ``tableName`` (default ``locks``), plus
+(see :mod:`pylotto.components._backends.postgres_client`), ``tableName`` (default ``locks``), plus
 ``keyPrefix`` of every lock store.
 
 Row: ``resource`` (primary key), ``owner``, ``expires_at``. Expiry uses the server's clock, so
@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
-from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
-from pylotto.components.postgres_client import (
+from pylotto.components._backends.postgres_client import (
     TABLE_NAME,
     PostgresClient,
     PostgresSettings,
     quote_table,
 )
+from pylotto.components.base import ComponentContext
+from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
 
 LIVE = "expires_at > clock_timestamp()"
 

@@ -1,8 +1,8 @@
 """``redis``: leases in Redis, shared by every sidecar using the same server and db.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``timeout`` (see :mod:`pylotto.components.redis_client`), plus ``keyPrefix``. Calls are
-pipelined over one connection (:mod:`pylotto.components.redis_pipelined`).
+``timeout`` (see :mod:`pylotto.components._backends.redis_client`), plus ``keyPrefix``. Calls are
+pipelined over one connection (:mod:`pylotto.components._backends.redis_pipelined`).
 
 A lease is one string key holding the owner, with Redis' expiry: ``try_lock`` is
 ``SET key owner NX EX seconds`` (exactly one of any number of contenders gets it);
@@ -12,10 +12,10 @@ lease that expired and was taken by someone else is never released or renewed by
 
 from __future__ import annotations
 
+from pylotto.components._backends.redis_client import RedisSettings
+from pylotto.components._backends.redis_pipelined import PipelinedRedisClient
 from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
-from pylotto.components.redis_client import RedisSettings
-from pylotto.components.redis_pipelined import PipelinedRedisClient
 
 # 0 = SUCCESS, 1 = LOCK_UNEXIST, 2 = LOCK_BELONG_TO_OTHERS (the LockStatus numbers)
 _UNLOCK = """

@@ -1,7 +1,7 @@
 """``zookeeper``: leases as ephemeral znodes, shared by every sidecar using the same ensemble.
 
 Metadata: ``zookeeperHosts``, ``basePath`` (default ``/pylotto``), ``sessionTimeout``,
-``timeout`` (see :mod:`pylotto.components.zookeeper_client`), plus ``keyPrefix``.
+``timeout`` (see :mod:`pylotto.components._backends.zookeeper_client`), plus ``keyPrefix``.
 
 A lock is the ephemeral znode ``<basePath>/locks/<resource>`` (the resource percent-encoded)
 holding ``{"owner", "expires"}``. ZooKeeper's create is atomic: of any number of contenders
@@ -22,9 +22,9 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
+from pylotto.components._backends.zookeeper_client import ZookeeperClient, ZookeeperSettings
 from pylotto.components.base import ComponentContext
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
-from pylotto.components.zookeeper_client import ZookeeperClient, ZookeeperSettings
 from pylotto.core.errors import Unavailable
 
 ATTEMPTS = 10

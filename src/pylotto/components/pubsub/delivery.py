@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pylotto.components.backoff import Backoff
 from pylotto.components.base import cancel_requested
 from pylotto.components.pubsub.base import Handler, Message, RetryPolicy, Subscription
 from pylotto.core.errors import PylottoError
 
-RECEIVE_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 RUNNER_STOP_SECONDS = 10.0
 
 
@@ -95,7 +95,7 @@ class BrokerSubscription(Subscription, abc.ABC):
     # ---- the loop --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        failures = 0
+        backoff = Backoff()
         while True:
             await self._slots.acquire()
             try:
@@ -104,8 +104,7 @@ class BrokerSubscription(Subscription, abc.ABC):
                 self._slots.release()
                 if self.closing or cancel_requested():  # a driver turned it into an error
                     return
-                delay = RECEIVE_RETRY_DELAYS[min(failures, len(RECEIVE_RETRY_DELAYS) - 1)]
-                failures += 1
+                delay = backoff.failed()
                 self.log.warning("%s: receiving failed (%s); retrying in %.1fs", self.where,
                                  exc.message, delay)
                 await asyncio.sleep(delay)
@@ -113,9 +112,8 @@ class BrokerSubscription(Subscription, abc.ABC):
             except BaseException:
                 self._slots.release()
                 raise
-            if failures:
+            if backoff.succeeded():
                 self.log.info("%s: receiving again", self.where)
-                failures = 0
             task = asyncio.create_task(self._deliver(delivery, holding_slot=True))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

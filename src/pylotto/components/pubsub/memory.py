@@ -6,16 +6,16 @@ share them. A group outlives its subscriptions: messages published while it has 
 messages a closing subscription had not finished, wait for its next subscriber (at most
 ``maxQueuedMessages``, oldest dropped first). A topic nobody ever subscribed to drops messages.
 A nacked message returns to the front of its group's backlog after the back-off delay.
+
+The delivery loop — in-flight bound, back-off, give-up, a close that waits — is every broker's
+:class:`~pylotto.components.pubsub.delivery.BrokerSubscription`; the group is the broker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
-from contextlib import suppress
-from dataclasses import dataclass, replace
 
 from pydantic import Field
 
@@ -28,6 +28,7 @@ from pylotto.components.pubsub.base import (
     RetryPolicy,
     Subscription,
 )
+from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery
 from pylotto.core.errors import Unavailable
 from pylotto.core.metadata import ComponentSettings
 from pylotto.core.types import Metadata
@@ -38,35 +39,25 @@ class InMemoryPubSubSettings(PubSubSettings):
     """Backlog bound per consumer group; beyond it the oldest message is dropped."""
 
 
-@dataclass(eq=False)
-class _Delivery:
-    message: Message
-    failures: int = 0
-    first_failure: float | None = None
-
-
 class _Group:
     """One consumer group of one topic: its backlog, redelivery timers and members."""
 
-    def __init__(
-        self, topic: str, name: str, limit: int, policy: RetryPolicy, log: logging.Logger
-    ) -> None:
+    def __init__(self, topic: str, name: str, limit: int, log: logging.Logger) -> None:
         self.topic = topic
         self.name = name
         self.subscriptions: set[_MemorySubscription] = set()
         self._limit = limit
-        self._policy = policy
         self._log = log
-        self._items: deque[_Delivery] = deque()
+        self._items: deque[Delivery] = deque()
         self._ready = asyncio.Event()
-        self._timers: dict[_Delivery, asyncio.TimerHandle] = {}
+        self._timers: dict[Delivery, asyncio.TimerHandle] = {}
         self._evicted = 0
 
     @property
     def backlog(self) -> int:
         return len(self._items)
 
-    def push(self, delivery: _Delivery, *, front: bool = False) -> None:
+    def push(self, delivery: Delivery, *, front: bool = False) -> None:
         if len(self._items) >= self._limit:
             self._items.popleft()
             self._evicted += 1
@@ -81,36 +72,18 @@ class _Group:
             self._items.append(delivery)
         self._ready.set()
 
-    async def pop(self) -> _Delivery:
+    async def pop(self) -> Delivery:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
         return self._items.popleft()
 
-    def nack(self, delivery: _Delivery, error: BaseException, *, closing: bool) -> None:
-        """Redeliver later (after back-off), or at once when its subscription is closing."""
-        if closing:
-            self.push(delivery, front=True)
-            return
-        now = time.monotonic()
-        delivery.failures += 1
-        if delivery.first_failure is None:
-            delivery.first_failure = now
-        if self._policy.gives_up(delivery.failures, now - delivery.first_failure):
-            self._log.error(
-                "topic %s group %r: message dropped after %d failed deliveries: %s",
-                self.topic, self.name, delivery.failures, error,
-            )
-            return
-        delay = self._policy.delay(delivery.failures)
-        self._log.debug(
-            "topic %s group %r: redelivery %d in %.3fs: %s",
-            self.topic, self.name, delivery.failures, delay, error,
-        )
+    def push_later(self, delivery: Delivery, delay: float) -> None:
+        """Put ``delivery`` back at the front of the backlog after ``delay`` seconds."""
         loop = asyncio.get_running_loop()
         self._timers[delivery] = loop.call_later(delay, self._redeliver, delivery)
 
-    def _redeliver(self, delivery: _Delivery) -> None:
+    def _redeliver(self, delivery: Delivery) -> None:
         self._timers.pop(delivery, None)
         self.push(delivery, front=True)
 
@@ -121,48 +94,31 @@ class _Group:
         self._items.clear()
 
 
-class _MemorySubscription(Subscription):
-    def __init__(self, group: _Group, handler: Handler, slots: int) -> None:
-        self.topic = group.topic
+class _MemorySubscription(BrokerSubscription):
+    """A member of a group: the broker is the group's backlog. A refused message waits out
+    its back-off in the group (freeing the slot, reaching whichever member is free then); one
+    a closing member had not finished goes back to the front of the backlog."""
+
+    def __init__(self, group: _Group, handler: Handler, slots: int, policy: RetryPolicy,
+                 logger: logging.Logger) -> None:
+        super().__init__(group.topic, handler, slots=slots, policy=policy, logger=logger,
+                         where=f"topic {group.topic} group {group.name!r}")
         self._group = group
-        self._handler = handler
-        self._slots = asyncio.Semaphore(slots)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closing = False
-        self._runner = asyncio.create_task(self._run(), name=f"pubsub-memory:{group.topic}")
 
-    async def _run(self) -> None:
-        while True:
-            await self._slots.acquire()
-            try:
-                delivery = await self._group.pop()
-            except BaseException:
-                self._slots.release()
-                raise
-            task = asyncio.create_task(self._deliver(delivery))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    async def receive(self) -> Delivery:
+        return await self._group.pop()
 
-    async def _deliver(self, delivery: _Delivery) -> None:
-        try:
-            await self._handler(replace(delivery.message, attempt=delivery.failures + 1))
-        except asyncio.CancelledError:
-            self._group.nack(delivery, asyncio.CancelledError(), closing=True)
-            raise
-        except Exception as exc:
-            self._group.nack(delivery, exc, closing=self._closing)
-        finally:
-            self._slots.release()
+    async def ack(self, delivery: Delivery) -> None:
+        """Nothing to settle: a popped message is gone from the backlog."""
 
-    async def close(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        self._runner.cancel()
-        with suppress(asyncio.CancelledError):
-            await self._runner
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def release(self, delivery: Delivery) -> None:
+        self._group.push(delivery, front=True)
+
+    async def redeliver_later(self, delivery: Delivery, delay: float) -> bool:
+        self._group.push_later(delivery, delay)
+        return True
+
+    async def stop_receiving(self) -> None:
         self._group.subscriptions.discard(self)
 
 
@@ -192,7 +148,7 @@ class InMemoryPubSub(PubSub):
             return
         message = Message(topic, bytes(data), dict(metadata))
         for group in groups.values():
-            group.push(_Delivery(message))
+            group.push(Delivery(message))
 
     async def subscribe(self, topic: str, handler: Handler, metadata: Metadata) -> Subscription:
         if self._closed:
@@ -201,15 +157,13 @@ class InMemoryPubSub(PubSub):
         groups = self._topics.setdefault(topic, {})
         group = groups.get(name)
         if group is None:
-            group = _Group(
-                topic, name, self._max_queued, self.pubsub_settings.retry_policy(),
-                self.context.logger,
-            )
+            group = _Group(topic, name, self._max_queued, self.context.logger)
             groups[name] = group
-        subscription = _MemorySubscription(
-            group, handler, self.pubsub_settings.max_concurrent_handlers
-        )
+        settings = self.pubsub_settings
+        subscription = _MemorySubscription(group, handler, settings.max_concurrent_handlers,
+                                           settings.retry_policy(), self.context.logger)
         group.subscriptions.add(subscription)
+        subscription.start()
         return subscription
 
     async def close(self) -> None:

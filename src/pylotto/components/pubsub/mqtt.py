@@ -59,15 +59,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from pylotto.components.base import ComponentContext
+from pylotto.components.backoff import Backoff
+from pylotto.components.base import ComponentContext, stop_task
+from pylotto.components.errors import DriverErrors
 from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
-from pylotto.components.pubsub.delivery import (
-    RECEIVE_RETRY_DELAYS,
-    BrokerSubscription,
-    Delivery,
-    Registered,
-)
-from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
+from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import Duration
 from pylotto.core.types import Metadata
 
@@ -93,14 +90,15 @@ class MqttSettings(PubSubSettings):
                 "username": parts.username, "password": parts.password}
 
 
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    import aiomqtt
-
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError | OSError | aiomqtt.MqttError):
-        return Unavailable(f"{what}: mqtt broker unreachable: {exc}")
-    return Internal(f"{what}: mqtt: {type(exc).__name__} {exc}")
+ERRORS = DriverErrors(
+    "mqtt",
+    timeout_errors=(),
+    connection_errors=("builtins:TimeoutError", "builtins:OSError", "aiomqtt:MqttError"),
+    connection_message="{backend} broker unreachable: {exc}",
+    internal_message="{backend}: {type} {exc}",
+)
+"""aiomqtt's errors (every MqttError is a broken or refused connection) are Unavailable."""
+map_error = ERRORS.map
 
 
 async def _disconnect(client: Any) -> None:
@@ -169,16 +167,15 @@ class _MqttSubscription(BrokerSubscription):
         return client
 
     async def _stay_connected(self, client: Any) -> None:
-        failures = 0
+        backoff = Backoff()
         while True:
             if client is None:
                 try:
                     client = await self._connect()
                     self.log.info("%s: connected again", self.where)
-                    failures = 0
+                    backoff.succeeded()
                 except PylottoError as exc:
-                    delay = RECEIVE_RETRY_DELAYS[min(failures, len(RECEIVE_RETRY_DELAYS) - 1)]
-                    failures += 1
+                    delay = backoff.failed()
                     self.log.warning("%s: %s; retrying in %.1fs", self.where, exc.message,
                                      delay)
                     await asyncio.sleep(delay)
@@ -206,10 +203,7 @@ class _MqttSubscription(BrokerSubscription):
         client._client.ack(mid, qos)
 
     async def stop_receiving(self) -> None:
-        if self._connection is not None:
-            self._connection.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connection
+        await stop_task(self._connection)
 
 
 class MQTTPubSub(PubSub):

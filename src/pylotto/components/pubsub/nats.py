@@ -46,6 +46,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from pylotto.components.base import ComponentContext, cancel_requested
+from pylotto.components.errors import DriverErrors
 from pylotto.components.pubsub.base import (
     Handler,
     Message,
@@ -54,7 +55,7 @@ from pylotto.components.pubsub.base import (
     Subscription,
 )
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
-from pylotto.core.errors import Internal, InvalidArgument, PylottoError, Unavailable
+from pylotto.core.errors import InvalidArgument, Unavailable
 from pylotto.core.metadata import Duration
 from pylotto.core.types import Metadata
 
@@ -80,17 +81,18 @@ class NatsSettings(PubSubSettings):
         return value
 
 
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    import nats.errors
-
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError | OSError | nats.errors.TimeoutError
-                  | nats.errors.ConnectionClosedError | nats.errors.NoServersError
-                  | nats.errors.NoRespondersError | nats.errors.StaleConnectionError
-                  | nats.errors.OutboundBufferLimitError):
-        return Unavailable(f"{what}: nats unreachable: {type(exc).__name__} {exc}")
-    return Internal(f"{what}: nats: {type(exc).__name__} {exc}")
+ERRORS = DriverErrors(
+    "nats",
+    timeout_errors=(),
+    connection_errors=("builtins:TimeoutError", "builtins:OSError", *(
+        f"nats.errors:{name}" for name in (
+            "TimeoutError", "ConnectionClosedError", "NoServersError", "NoRespondersError",
+            "StaleConnectionError", "OutboundBufferLimitError"))),
+    connection_message="{backend} unreachable: {type} {exc}",
+    internal_message="{backend}: {type} {exc}",
+)
+"""nats-py's errors: timeouts and a lost connection are Unavailable, the rest Internal."""
+map_error = ERRORS.map
 
 
 def durable_name(group: str, topic: str, prefix: str = "") -> str:

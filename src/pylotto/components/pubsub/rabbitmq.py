@@ -48,9 +48,10 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from pylotto.components.base import ComponentContext
+from pylotto.components.errors import DriverErrors
 from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
-from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import Duration
 from pylotto.core.types import Metadata
 
@@ -87,19 +88,18 @@ class RabbitMQSettings(PubSubSettings):
         return self.prefetch_count
 
 
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    import aio_pika.exceptions
-    import aiormq.exceptions
-
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError | OSError | ConnectionError
-                  | aio_pika.exceptions.AMQPConnectionError
-                  | aio_pika.exceptions.ChannelInvalidStateError
-                  | aiormq.exceptions.ChannelInvalidStateError
-                  | aiormq.exceptions.ConnectionClosed):
-        return Unavailable(f"{what}: rabbitmq unreachable: {type(exc).__name__} {exc}")
-    return Internal(f"{what}: rabbitmq: {type(exc).__name__} {exc}")
+ERRORS = DriverErrors(
+    "rabbitmq",
+    timeout_errors=(),
+    connection_errors=(
+        "builtins:TimeoutError", "builtins:OSError", "builtins:ConnectionError",
+        "aio_pika.exceptions:AMQPConnectionError", "aio_pika.exceptions:ChannelInvalidStateError",
+        "aiormq.exceptions:ChannelInvalidStateError", "aiormq.exceptions:ConnectionClosed"),
+    connection_message="{backend} unreachable: {type} {exc}",
+    internal_message="{backend}: {type} {exc}",
+)
+"""aio-pika's errors: a broken connection or channel is Unavailable, the rest Internal."""
+map_error = ERRORS.map
 
 
 def queue_name(group: str, topic: str) -> str:

@@ -1,7 +1,7 @@
 """``redis``: pub/sub on Redis Streams with consumer groups (Dapr's ``pubsub.redis``).
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize``, ``timeout`` (see :mod:`pylotto.components.redis_client`), ``consumerID``,
+``poolSize``, ``timeout`` (see :mod:`pylotto.components._backends.redis_client`), ``consumerID``,
 ``maxConcurrentHandlers`` and the ``backOff*`` keys of every pub/sub (see :mod:`.base`), plus:
 
 - ``maxLenApprox``: trim each stream to about this many entries (``XADD MAXLEN ~``); default:
@@ -58,6 +58,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from pylotto.components._backends.redis_client import RedisClient, RedisSettings
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.base import (
     BulkPublishEntry,
@@ -69,7 +70,6 @@ from pylotto.components.pubsub.base import (
     Subscription,
 )
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
-from pylotto.components.redis_client import RedisClient, RedisSettings
 from pylotto.core.errors import Internal, PylottoError
 from pylotto.core.metadata import Duration
 from pylotto.core.types import Metadata

@@ -1,7 +1,7 @@
 """``etcd``: counters on etcd, shared by every sidecar using the same cluster.
 
 Metadata: ``endpoints``, ``username``, ``password``, ``keyPrefixPath`` (default ``pylotto``),
-``timeout`` (see :mod:`pylotto.components.etcd_client`), ``segmentSize`` (ids reserved per
+``timeout`` (see :mod:`pylotto.components._backends.etcd_client`), ``segmentSize`` (ids reserved per
 WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
 
 Each key ``<keyPrefixPath>/<key>`` holds the last id handed out, in decimal. Moving it is a
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components.base import ClientComponent, ComponentContext
-from pylotto.components.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components.sequencer.base import SegmentSettings
 from pylotto.components.sequencer.cas import CasSequencer
 

@@ -1,9 +1,9 @@
 """``mysql``: counters in one MySQL / MariaDB table, shared by every sidecar using it.
 
-Metadata: ``connectionString``, ``schemaName``, ``timeout`` / ``timeoutInSeconds``,
-``maxConns``, ``minConns`` (see :mod:`pylotto.components.mysql_client`), ``tableName`` (default
-``sequencer``), ``segmentSize`` (ids reserved per WEAK refill, default 1000), plus ``keyPrefix``
-and ``biggerThan`` of every sequencer.
+Metadata: ``connectionString``, ``schemaName``, ``timeout`` / ``timeoutInSeconds``, ``maxConns``,
+``minConns`` (see :mod:`pylotto.components._backends.mysql_client`), ``tableName`` (default
+``sequencer``), ``segmentSize`` (ids reserved per WEAK refill, default 1000), plus ``keyPrefix`` and
+``biggerThan`` of every sequencer.
 
 Each key is one row (``id`` VARCHAR(255) in a binary NO PAD collation: keys are exact) holding
 ``last``, the last id handed out. ``next_id`` and ``get_segment`` move it with ``INSERT ... ON
@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
-from pylotto.components.mysql_client import (
+from pylotto.components._backends.mysql_client import (
     MAX_KEY_LENGTH,
     TABLE_NAME,
     MySQLClient,
     MySQLSettings,
 )
+from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
 from pylotto.core.errors import InvalidArgument
 from pylotto.core.types import Metadata

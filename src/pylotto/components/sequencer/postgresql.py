@@ -1,7 +1,7 @@
 """``postgresql``: counters in one PostgreSQL table, shared by every sidecar using it.
 
 Metadata: ``connectionString``, ``timeout`` / ``timeoutInSeconds``, ``maxConns``, ``minConns``
-(see :mod:`pylotto.components.postgres_client`), ``tableName`` (default ``sequencer``),
+(see :mod:`pylotto.components._backends.postgres_client`), ``tableName`` (default ``sequencer``),
 ``segmentSize`` (ids reserved per WEAK refill, default 1000), plus ``keyPrefix`` and
 ``biggerThan`` of every sequencer.
 
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
-from pylotto.components.postgres_client import (
+from pylotto.components._backends.postgres_client import (
     TABLE_NAME,
     PostgresClient,
     PostgresSettings,
     quote_table,
 )
+from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
 from pylotto.core.errors import Internal
 from pylotto.core.types import Metadata

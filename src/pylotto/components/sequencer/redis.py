@@ -1,8 +1,8 @@
 """``redis``: counters in Redis, shared by every sidecar using the same server and db.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``timeout`` (see :mod:`pylotto.components.redis_client`; calls are pipelined over one
-connection, :mod:`pylotto.components.redis_pipelined`), ``segmentSize`` (ids reserved per
+``timeout`` (see :mod:`pylotto.components._backends.redis_client`; calls are pipelined over one
+connection, :mod:`pylotto.components._backends.redis_pipelined`), ``segmentSize`` (ids reserved per
 WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
 
 Each key is one integer: ``INCR`` hands out one id, ``INCRBY size`` reserves a segment, both
@@ -14,9 +14,9 @@ AOF or RDB persistence for counters that must outlive the server).
 
 from __future__ import annotations
 
+from pylotto.components._backends.redis_client import RedisSettings
+from pylotto.components._backends.redis_pipelined import PipelinedRedisClient
 from pylotto.components.base import ClientComponent, ComponentContext
-from pylotto.components.redis_client import RedisSettings
-from pylotto.components.redis_pipelined import PipelinedRedisClient
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
 from pylotto.core.types import Metadata
 

@@ -20,15 +20,15 @@ from typing import Any
 import aiosqlite
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
-from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
-from pylotto.components.sqlite_file import (
+from pylotto.components._backends.sqlite_file import (
     DB_ERRORS,
     TABLE_NAME,
     database_target,
     db_error,
     open_database,
 )
+from pylotto.components.base import ComponentContext
+from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
 from pylotto.core.errors import Internal, Unavailable
 from pylotto.core.types import Metadata
 

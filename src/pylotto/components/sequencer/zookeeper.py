@@ -1,8 +1,8 @@
 """``zookeeper``: counters as znodes, shared by every sidecar using the same ensemble.
 
 Metadata: ``zookeeperHosts``, ``basePath`` (default ``/pylotto``), ``sessionTimeout``,
-``timeout`` (see :mod:`pylotto.components.zookeeper_client`), ``segmentSize`` (ids reserved
-per WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
+``timeout`` (see :mod:`pylotto.components._backends.zookeeper_client`), ``segmentSize`` (ids
+reserved per WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
 
 Each key is the persistent znode ``<basePath>/sequences/<key>`` (percent-encoded) holding the
 last id handed out, in decimal. Moving it is a compare-and-swap (:mod:`.cas`): the new value is
@@ -18,10 +18,10 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
+from pylotto.components._backends.zookeeper_client import ZookeeperClient, ZookeeperSettings
 from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import SegmentSettings
 from pylotto.components.sequencer.cas import CasSequencer
-from pylotto.components.zookeeper_client import ZookeeperClient, ZookeeperSettings
 
 
 class ZookeeperSequencerSettings(SegmentSettings, ZookeeperSettings):

@@ -1,7 +1,7 @@
 """``etcd``: a state store in etcd v3, shared by every sidecar using the same cluster.
 
 Metadata: ``endpoints``, ``username``, ``password``, ``keyPrefixPath`` (default ``pylotto``),
-``timeout`` (see :mod:`pylotto.components.etcd_client`), plus ``keyPrefix`` and
+``timeout`` (see :mod:`pylotto.components._backends.etcd_client`), plus ``keyPrefix`` and
 ``ttlInSeconds`` of every store.
 
 Each item is the etcd key ``<keyPrefixPath>/<key>`` holding the value's bytes; its etag is the
@@ -19,8 +19,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components.base import ClientComponent, ComponentContext
-from pylotto.components.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components.state.base import (
     BatchStateStore,
     BulkGetItem,

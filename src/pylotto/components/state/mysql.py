@@ -1,10 +1,10 @@
 """``mysql``: a state store in one MySQL / MariaDB table, shared by every sidecar using it.
 
-Metadata (Dapr's names): ``connectionString``, ``schemaName``, ``timeout`` /
-``timeoutInSeconds``, ``maxConns``, ``minConns`` (see :mod:`pylotto.components.mysql_client`),
-``tableName`` (default ``state``), ``cleanupIntervalInSeconds`` (how often expired rows are
-deleted; default 3600, ``<= 0``: only at start), plus ``keyPrefix`` and ``ttlInSeconds`` of every
-store.
+Metadata (Dapr's names): ``connectionString``, ``schemaName``, ``timeout`` / ``timeoutInSeconds``,
+``maxConns``, ``minConns`` (see :mod:`pylotto.components._backends.mysql_client`), ``tableName``
+(default ``state``), ``cleanupIntervalInSeconds`` (how often expired rows are deleted; default 3600,
+``<= 0``: only at start; with several sidecars on one table, one of them per interval: see
+:mod:`.sql_cleanup`), plus ``keyPrefix`` and ``ttlInSeconds`` of every store.
 
 Row: ``id`` VARCHAR(255) primary key in a binary NO PAD collation (``utf8mb4_nopad_bin`` on
 MariaDB, ``utf8mb4_0900_bin`` on MySQL 8: keys are exact — case, accents and trailing spaces
@@ -33,8 +33,6 @@ deeper than 31 levels) — kept with ``doc`` NULL and ``isbinary`` false.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -44,13 +42,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
-from pylotto.components.mysql_client import (
+from pylotto.components._backends.mysql_client import (
     MAX_KEY_LENGTH,
     TABLE_NAME,
     MySQLClient,
     MySQLSettings,
 )
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
     BulkGetItem,
@@ -77,8 +75,9 @@ from pylotto.components.state.query import (
     encode_offset_token,
     sort_and_filter_sequence,
 )
+from pylotto.components.state.sql_cleanup import LAST_CLEANUP, META_SUFFIX, ExpirySweeper
 from pylotto.components.state.sql_query import MySQLQueryBuilder
-from pylotto.core.errors import EtagMismatch, Internal, InvalidArgument, PylottoError
+from pylotto.core.errors import EtagMismatch, Internal, InvalidArgument
 from pylotto.core.types import Metadata
 
 LIVE = "(expiredate IS NULL OR expiredate > UTC_TIMESTAMP(6))"
@@ -186,7 +185,7 @@ def _mariadb_sequences(version: str) -> bool:
             and (int(match[1]), int(match[2])) >= (10, 3))
 
 
-class MySQLStateStore(BatchStateStore, QueryableStateStore):
+class MySQLStateStore(ClientComponent[MySQLClient], BatchStateStore, QueryableStateStore):
     Settings = MySQLStateSettings
     settings: MySQLStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
@@ -196,9 +195,11 @@ class MySQLStateStore(BatchStateStore, QueryableStateStore):
         self.client = MySQLClient(settings, f"state store {name}")
         self.table = self.client.table(settings.table_name)
         self._etags = self.client.table(f"{settings.table_name}_etag")
+        self._meta = self.client.table(f"{settings.table_name}{META_SUFFIX}")
         self.etag_source: Literal["sequence", "counter"] | None = None
         """Where new etags come from; chosen by :meth:`init` from the server unless set."""
-        self._cleanup: asyncio.Task[None] | None = None
+        self._sweeper = ExpirySweeper(settings.cleanup_interval_in_seconds, self._claim_sweep,
+                                      self.delete_expired, context.logger)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -223,40 +224,30 @@ class MySQLStateStore(BatchStateStore, QueryableStateStore):
                 "insertdate DATETIME(6) NOT NULL, updatedate DATETIME(6) NULL, "
                 "INDEX (expiredate)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
                 *etags,
+                f"CREATE TABLE IF NOT EXISTS {self._meta} (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+                "value DATETIME(6) NOT NULL) ENGINE=InnoDB",
             ])
         except BaseException:
             await self.client.close()
             raise
-        try:
-            await self.delete_expired()
-        except PylottoError as exc:  # expired rows are invisible anyway: the loop retries
-            self.context.logger.warning("deleting expired state failed: %s", exc.message)
+        await self._sweeper.start()
         if self.client.max_allowed_packet < 4 << 20:
             self.context.logger.warning(
                 "state store %s: the server's max_allowed_packet is %d bytes: values over "
                 "about a quarter of it will be refused", self.name, self.client.max_allowed_packet)
-        interval = self.settings.cleanup_interval_in_seconds
-        if interval > 0:
-            self._cleanup = asyncio.create_task(self._cleanup_loop(interval))
 
     async def close(self) -> None:
-        if self._cleanup is not None:
-            self._cleanup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._cleanup
-            self._cleanup = None
-        await self.client.close()
+        await self._sweeper.close()
+        await super().close()
 
-    async def ping(self) -> None:
-        await self.client.ping()
-
-    async def _cleanup_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.delete_expired()
-            except PylottoError as exc:
-                self.context.logger.warning("deleting expired state failed: %s", exc.message)
+    async def _claim_sweep(self, min_age: float) -> bool:
+        """Mark the last-cleanup row "now" if it is ``min_age`` seconds old (or missing).
+        Rows changed: 1 inserted, 2 updated, 0 kept (the IF left the value as it was)."""
+        changed = await self.client.execute(
+            f"INSERT INTO {self._meta} (id, value) VALUES (%s, UTC_TIMESTAMP(6)) "
+            "ON DUPLICATE KEY UPDATE value = IF(value <= UTC_TIMESTAMP(6) - INTERVAL %s "
+            "MICROSECOND, VALUES(value), value)", (LAST_CLEANUP, int(min_age * 1e6)))
+        return changed > 0
 
     async def delete_expired(self) -> int:
         """Delete the rows whose TTL has passed, a batch per statement (each within the
@@ -268,8 +259,6 @@ class MySQLStateStore(BatchStateStore, QueryableStateStore):
             deleted += batch
             if batch < CLEANUP_BATCH:
                 break
-        if deleted:
-            self.context.logger.debug("deleted %d expired keys", deleted)
         return deleted
 
     # ---- reads -----------------------------------------------------------------------------

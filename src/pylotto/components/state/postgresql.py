@@ -1,9 +1,10 @@
 """``postgresql``: a state store in one PostgreSQL table, shared by every sidecar using it.
 
 Metadata (Dapr's names): ``connectionString``, ``timeout`` / ``timeoutInSeconds``, ``maxConns``,
-``minConns`` (see :mod:`pylotto.components.postgres_client`), ``tableName`` (default ``state``,
-``schema.table`` allowed), ``cleanupIntervalInSeconds`` (how often expired rows are deleted;
-default 3600, ``<= 0``: only at start), plus ``keyPrefix`` and ``ttlInSeconds`` of every store.
+``minConns`` (see :mod:`pylotto.components._backends.postgres_client`), ``tableName`` (default
+``state``, ``schema.table`` allowed), ``cleanupIntervalInSeconds`` (how often expired rows are
+deleted; default 3600, ``<= 0``: only at start; with several sidecars on one table, one of them per
+interval: see :mod:`.sql_cleanup`), plus ``keyPrefix`` and ``ttlInSeconds`` of every store.
 
 Row: ``key`` (primary key), ``value`` JSONB — the value parsed when it is a JSON document, NULL
 when it is not (so JSON values can be queried with JSONB operators) — ``raw`` BYTEA, the bytes
@@ -22,8 +23,6 @@ transaction, so one failed check rolls all of them back.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -31,13 +30,13 @@ from typing import Any
 
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
-from pylotto.components.postgres_client import (
+from pylotto.components._backends.postgres_client import (
     TABLE_NAME,
     PostgresClient,
     PostgresSettings,
     quote_table,
 )
+from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
     BulkGetItem,
@@ -59,8 +58,9 @@ from pylotto.components.state.query import (
     QueryResult,
     encode_offset_token,
 )
+from pylotto.components.state.sql_cleanup import LAST_CLEANUP, META_SUFFIX, ExpirySweeper
 from pylotto.components.state.sql_query import PostgresQueryBuilder
-from pylotto.core.errors import EtagMismatch, PylottoError
+from pylotto.core.errors import EtagMismatch
 from pylotto.core.types import Metadata
 
 LIVE = "(expiredate IS NULL OR expiredate > now())"
@@ -99,7 +99,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-class PostgresStateStore(BatchStateStore, QueryableStateStore):
+class PostgresStateStore(ClientComponent[PostgresClient], BatchStateStore, QueryableStateStore):
     Settings = PostgresStateSettings
     settings: PostgresStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
@@ -112,7 +112,9 @@ class PostgresStateStore(BatchStateStore, QueryableStateStore):
         self.table = quote_table(settings.table_name)
         self._sequence = quote_table(f"{settings.table_name}_etag")
         self._index = quote_table(f"{settings.table_name}_expiredate").split(".")[-1]
-        self._cleanup: asyncio.Task[None] | None = None
+        self._meta = quote_table(f"{settings.table_name}{META_SUFFIX}")
+        self._sweeper = ExpirySweeper(settings.cleanup_interval_in_seconds, self._claim_sweep,
+                                      self.delete_expired, context.logger)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -125,40 +127,29 @@ class PostgresStateStore(BatchStateStore, QueryableStateStore):
             "insertdate TIMESTAMPTZ NOT NULL DEFAULT now(), updatedate TIMESTAMPTZ)",
             f"CREATE INDEX IF NOT EXISTS {self._index} ON {self.table} (expiredate) "
             "WHERE expiredate IS NOT NULL",
+            f"CREATE TABLE IF NOT EXISTS {self._meta} "
+            "(key TEXT NOT NULL PRIMARY KEY, value TIMESTAMPTZ NOT NULL)",
         ])
-        await self.delete_expired()
-        interval = self.settings.cleanup_interval_in_seconds
-        if interval > 0:
-            self._cleanup = asyncio.create_task(self._cleanup_loop(interval))
+        await self._sweeper.start()
 
     async def close(self) -> None:
-        if self._cleanup is not None:
-            self._cleanup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._cleanup
-            self._cleanup = None
-        await self.client.close()
+        await self._sweeper.close()
+        await super().close()
 
-    async def ping(self) -> None:
-        await self.client.ping()
-
-    async def _cleanup_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.delete_expired()
-            except PylottoError as exc:
-                self.context.logger.warning("deleting expired state failed: %s", exc.message)
+    async def _claim_sweep(self, min_age: float) -> bool:
+        """Mark the last-cleanup row "now" if it is ``min_age`` seconds old (or missing)."""
+        status = await self.client.execute(
+            f"INSERT INTO {self._meta} AS m (key, value) VALUES ($1, now()) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+            "WHERE m.value <= now() - make_interval(secs => $2)", LAST_CLEANUP, min_age)
+        return int(status.split()[-1]) > 0
 
     async def delete_expired(self) -> int:
         """Delete the rows whose TTL has passed; returns how many."""
         status = await self.client.execute(
             f"DELETE FROM {self.table} WHERE expiredate IS NOT NULL AND expiredate <= now()"
         )
-        deleted = int(status.split()[-1])
-        if deleted:
-            self.context.logger.debug("deleted %d expired keys", deleted)
-        return deleted
+        return int(status.split()[-1])
 
     # ---- reads -----------------------------------------------------------------------------
 

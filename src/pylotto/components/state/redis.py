@@ -1,9 +1,9 @@
 """``redis``: a state store in Redis, shared by every sidecar using the same server and db.
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``timeout`` (see :mod:`pylotto.components.redis_client`), plus ``keyPrefix`` and
+``timeout`` (see :mod:`pylotto.components._backends.redis_client`), plus ``keyPrefix`` and
 ``ttlInSeconds`` of every store. Calls are pipelined over one connection
-(:mod:`pylotto.components.redis_pipelined`), so ``poolSize`` has no use here.
+(:mod:`pylotto.components._backends.redis_pipelined`), so ``poolSize`` has no use here.
 
 Layout, as Dapr's Redis store: one hash per key with fields ``data`` (the value's bytes,
 returned unchanged) and ``version`` (the etag). Versions come from one counter,
@@ -23,9 +23,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pylotto.components._backends.redis_client import RedisSettings
+from pylotto.components._backends.redis_pipelined import PipelinedRedisClient
 from pylotto.components.base import ClientComponent, ComponentContext
-from pylotto.components.redis_client import RedisSettings
-from pylotto.components.redis_pipelined import PipelinedRedisClient
 from pylotto.components.state.base import (
     BatchStateStore,
     BulkGetItem,

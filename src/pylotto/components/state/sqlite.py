@@ -4,7 +4,8 @@ Metadata (Dapr's names): ``connectionString`` — the database file (default
 ``<data_dir>/state-<name>.db``; a relative path is taken under the data dir; ``file:...`` URIs and
 ``:memory:`` are passed to SQLite as such), ``tableName`` (default ``state``),
 ``cleanupIntervalInSeconds`` (how often expired rows are deleted; default 3600, ``<= 0``: only
-on start), plus ``keyPrefix`` and ``ttlInSeconds`` of every state store.
+on start; with several sidecars on one file, one of them per interval: see
+:mod:`.sql_cleanup`), plus ``keyPrefix`` and ``ttlInSeconds`` of every state store.
 
 Each row keeps ``value``, an integer ``etag`` and ``expires_at`` (Unix seconds, NULL = never).
 Etags come from a one-row version table bumped inside each write transaction, so they never
@@ -26,14 +27,14 @@ from typing import Any
 import aiosqlite
 from pydantic import Field
 
-from pylotto.components.base import ComponentContext
-from pylotto.components.sqlite_file import (
+from pylotto.components._backends.sqlite_file import (
     DB_ERRORS,
     TABLE_NAME,
     database_target,
     db_error,
     open_database,
 )
+from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
     BulkGetItem,
@@ -55,7 +56,8 @@ from pylotto.components.state.query import (
     QueryResult,
     sort_and_filter_sequence,
 )
-from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.components.state.sql_cleanup import LAST_CLEANUP, META_SUFFIX, ExpirySweeper
+from pylotto.core.errors import Internal, Unavailable
 from pylotto.core.types import Metadata
 
 
@@ -80,10 +82,12 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore):
         table = settings.table_name
         self._table = f'"{table}"'
         self._versions = f'"{table}_version"'
+        self._meta = f'"{table}{META_SUFFIX}"'
         self._db: aiosqlite.Connection | None = None
         # One connection; the lock keeps reads out of another coroutine's open transaction.
         self._lock = asyncio.Lock()
-        self._cleanup: asyncio.Task[None] | None = None
+        self._sweeper = ExpirySweeper(settings.cleanup_interval_in_seconds, self._claim_sweep,
+                                      self.delete_expired, context.logger)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -96,21 +100,16 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore):
             f"CREATE TABLE IF NOT EXISTS {self._versions} "
             "(id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)",
             f"INSERT OR IGNORE INTO {self._versions} (id, last) VALUES (1, 0)",
+            f"CREATE TABLE IF NOT EXISTS {self._meta} "
+            "(key TEXT NOT NULL PRIMARY KEY, value REAL NOT NULL)",
         ]
         self._db = await open_database(
             self.target, self._uri, what=f"state store {self.name}", schema=schema
         )
-        await self.delete_expired()
-        interval = self.settings.cleanup_interval_in_seconds
-        if interval > 0:
-            self._cleanup = asyncio.create_task(self._cleanup_loop(interval))
+        await self._sweeper.start()
 
     async def close(self) -> None:
-        if self._cleanup is not None:
-            self._cleanup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._cleanup
-            self._cleanup = None
+        await self._sweeper.close()
         if self._db is not None:
             db, self._db = self._db, None
             async with self._lock:
@@ -119,30 +118,31 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore):
     async def ping(self) -> None:
         await self._fetch("SELECT 1", ())
 
-    async def _cleanup_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.delete_expired()
-            except PylottoError as exc:
-                self.context.logger.warning("deleting expired state failed: %s", exc.message)
+    async def _claim_sweep(self, min_age: float) -> bool:
+        """Mark the last-cleanup row "now" if it is ``min_age`` seconds old (or missing)."""
+        now = time.time()
+        return await self._change(
+            f"INSERT INTO {self._meta} (key, value) VALUES (?, ?) ON CONFLICT (key) "
+            "DO UPDATE SET value = excluded.value WHERE value <= ?",
+            (LAST_CLEANUP, now, now - min_age)) > 0
 
     async def delete_expired(self) -> int:
         """Delete the rows whose TTL has passed; returns how many."""
+        return await self._change(
+            f"DELETE FROM {self._table} WHERE expires_at IS NOT NULL AND expires_at <= ?",
+            (time.time(),))
+
+    async def _change(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one write statement on its own (autocommit); the rows it changed."""
         async with self._lock:
             db = self._conn()
             try:
-                cursor = await db.execute(
-                    f"DELETE FROM {self._table} WHERE expires_at IS NOT NULL AND expires_at <= ?",
-                    (time.time(),),
-                )
-                deleted: int = cursor.rowcount
+                cursor = await db.execute(sql, params)
+                changed: int = cursor.rowcount
                 await cursor.close()
             except DB_ERRORS as exc:
                 raise db_error(exc, f"state store {self.name}") from exc
-        if deleted:
-            self.context.logger.debug("deleted %d expired keys", deleted)
-        return deleted
+        return changed
 
     def _conn(self) -> aiosqlite.Connection:
         if self._db is None:

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 
-from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.components.errors import DriverErrors
+from pylotto.core.errors import Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration
 
 T = TypeVar("T")
@@ -50,16 +51,18 @@ class ZookeeperSettings(ComponentSettings):
         return "/" + value.strip("/")
 
 
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    from aiozk import exc as zk
-
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError | OSError | zk.ConnectError | zk.NoServersError
-                  | zk.SessionLost | zk.TimeoutError | zk.ConnectionLoss | zk.FailedRetry
-                  | zk.OperationTimeout | zk.UnfinishedRead | zk.InvalidClientState):
-        return Unavailable(f"{what}: zookeeper unreachable: {type(exc).__name__} {exc}")
-    return Internal(f"{what}: zookeeper: {type(exc).__name__} {exc}")
+ERRORS = DriverErrors(
+    "zookeeper",
+    timeout_errors=(),
+    connection_errors=("builtins:TimeoutError", "builtins:OSError", *(
+        f"aiozk.exc:{name}" for name in (
+            "ConnectError", "NoServersError", "SessionLost", "TimeoutError", "ConnectionLoss",
+            "FailedRetry", "OperationTimeout", "UnfinishedRead", "InvalidClientState"))),
+    connection_message="{backend} unreachable: {type} {exc}",
+    internal_message="{backend}: {type} {exc}",
+)
+"""aiozk's errors: a lost or unreachable session is Unavailable, the rest Internal."""
+map_error = ERRORS.map
 
 
 class ZookeeperClient:

@@ -4,10 +4,10 @@ call timeouts, Lua scripts and the mapping of driver errors to pylotto errors.
 Metadata (Dapr's names): ``redisHost`` (``host:port``, required; port 6379 when omitted),
 ``redisUsername``, ``redisPassword``, ``redisDB`` (default 0), ``enableTLS`` (default false),
 ``poolSize`` (connections of the redis-py pool, default 20; ``maxConns``, the name pylotto's SQL
-components use, is accepted too and wins; the pipelined client of state, lock and sequencer
-stores shares one connection instead, :mod:`pylotto.components.redis_pipelined`), ``timeout``
-(a duration, default 10s: the socket and connect timeout of every call and the limit of the
-whole call, waiting for a free pooled connection included).
+components use, is accepted too and wins; the pipelined client of state, lock and sequencer stores
+shares one connection instead, :mod:`pylotto.components._backends.redis_pipelined`), ``timeout`` (a
+duration, default 10s: the socket and connect timeout of every call and the limit of the whole call,
+waiting for a free pooled connection included).
 
 redis-py is imported only when a client is opened. Commands are never retried by the driver (a
 retried script or INCR could apply twice): a call that fails on a broken connection reports
@@ -30,7 +30,8 @@ from typing import Any, TypeVar
 from pydantic import Field, field_validator
 
 from pylotto.components.base import cancel_requested
-from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.components.errors import DriverErrors
+from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration
 
 T = TypeVar("T")
@@ -74,17 +75,13 @@ def host_port(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    """Unavailable for connection problems and timeouts, Internal for anything else."""
-    import redis.exceptions
-
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError | redis.exceptions.TimeoutError):
-        return Unavailable(f"{what}: redis did not answer in time")
-    if isinstance(exc, OSError | redis.exceptions.ConnectionError):
-        return Unavailable(f"{what}: redis unreachable: {exc}")
-    return Internal(f"{what}: redis: {exc}")
+ERRORS = DriverErrors(
+    "redis",
+    timeout_errors=("builtins:TimeoutError", "redis.exceptions:TimeoutError"),
+    connection_errors=("builtins:OSError", "redis.exceptions:ConnectionError"),
+)
+"""redis-py's errors: timeouts and connection errors are Unavailable, the rest Internal."""
+map_error = ERRORS.map
 
 
 @functools.cache

@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 
-from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.components.errors import DriverErrors
+from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration
 
 DEFAULT_TIMEOUT = 10.0
@@ -102,33 +103,20 @@ def connect_arguments(connection_string: str) -> dict[str, Any]:
     return arguments
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    """True for errors meaning the server is unreachable, gone or too slow."""
-    import asyncpg
-
-    return isinstance(exc, (
-        OSError, TimeoutError, ConnectionError,
-        asyncpg.exceptions.ConnectionDoesNotExistError,
-        asyncpg.exceptions.PostgresConnectionError,
-        asyncpg.exceptions.CannotConnectNowError,
-        asyncpg.exceptions.TooManyConnectionsError,
-        asyncpg.exceptions.AdminShutdownError,
-        asyncpg.exceptions.CrashShutdownError,
-        asyncpg.exceptions.InterfaceError,
-        asyncpg.exceptions.InternalClientError,
-        asyncpg.exceptions.QueryCanceledError,
-    ))
-
-
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    """Unavailable for connection problems and timeouts, Internal for anything else."""
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError):
-        return Unavailable(f"{what}: postgresql did not answer in time")
-    if is_connection_error(exc):
-        return Unavailable(f"{what}: postgresql unreachable: {exc}")
-    return Internal(f"{what}: postgresql: {exc}")
+ERRORS = DriverErrors(
+    "postgresql",
+    connection_errors=(
+        "builtins:OSError", "builtins:TimeoutError", "builtins:ConnectionError",
+        *(f"asyncpg.exceptions:{name}" for name in (
+            "ConnectionDoesNotExistError", "PostgresConnectionError", "CannotConnectNowError",
+            "TooManyConnectionsError", "AdminShutdownError", "CrashShutdownError",
+            "InterfaceError", "InternalClientError", "QueryCanceledError")),
+    ),
+)
+"""asyncpg's errors meaning the server is unreachable, gone or too slow are Unavailable, the
+rest Internal."""
+map_error = ERRORS.map
+is_connection_error = ERRORS.is_connection_error
 
 
 class PostgresClient:

@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from pylotto.components.errors import DriverErrors, Rule
 from pylotto.core.errors import Internal, PylottoError, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration, parse_duration
 
@@ -266,21 +267,20 @@ def _code(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    """Unavailable for connection problems and timeouts, Internal for anything else."""
-    import pymysql
-
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError):
-        return Unavailable(f"{what}: mysql did not answer in time")
-    if isinstance(exc, OSError | pymysql.err.InterfaceError):
-        return Unavailable(f"{what}: mysql unreachable: {exc}")
-    if isinstance(exc, pymysql.err.OperationalError) and _code(exc) in CONNECTION_ERRORS:
-        return Unavailable(f"{what}: mysql unreachable: {exc.args[-1]}")
-    if isinstance(exc, pymysql.err.OperationalError) and _code(exc) in TIMEOUT_ERRORS:
-        return Unavailable(f"{what}: mysql did not answer in time: {exc.args[-1]}")
-    return Internal(f"{what}: mysql: {exc}")
+ERRORS = DriverErrors(
+    "mysql",
+    connection_errors=("builtins:OSError", "pymysql.err:InterfaceError"),
+    rules=(
+        Rule(("pymysql.err:OperationalError",), Unavailable, "{backend} unreachable: {reason}",
+             when=lambda exc: _code(exc) in CONNECTION_ERRORS, reason=lambda exc: exc.args[-1]),
+        Rule(("pymysql.err:OperationalError",), Unavailable,
+             "{backend} did not answer in time: {reason}",
+             when=lambda exc: _code(exc) in TIMEOUT_ERRORS, reason=lambda exc: exc.args[-1]),
+    ),
+)
+"""PyMySQL's errors: timeouts, broken connections and the server's connection and timeout
+codes are Unavailable, the rest Internal."""
+map_error = ERRORS.map
 
 
 def _connection_is_sound(exc: BaseException) -> bool:

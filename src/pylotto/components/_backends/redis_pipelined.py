@@ -10,7 +10,7 @@ The wire format is hiredis's (the C RESP parser redis-py uses too): ``pack_comma
 command, ``Reader`` parses the replies.
 
 Components that hold a connection for themselves — pub/sub, configuration subscriptions,
-blocking reads — keep redis-py (:mod:`pylotto.components.redis_client`).
+blocking reads — keep redis-py (:mod:`pylotto.components._backends.redis_client`).
 
 Reliability, the same rules as the pooled client:
 
@@ -39,7 +39,7 @@ from typing import Any, cast
 
 import hiredis
 
-from pylotto.components.redis_client import RedisSettings, host_port, map_error
+from pylotto.components._backends.redis_client import RedisSettings, host_port, map_error
 
 Command = Sequence[str | bytes | int | float]
 

@@ -19,7 +19,8 @@ from typing import Any
 import grpc
 from pydantic import Field, field_validator
 
-from pylotto.core.errors import Internal, PylottoError, Unavailable
+from pylotto.components.errors import DriverErrors, Rule
+from pylotto.core.errors import Internal, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration
 
 DEFAULT_TIMEOUT = 10.0
@@ -58,19 +59,31 @@ class EtcdSettings(ComponentSettings):
         return f"{prefix}/".encode() if prefix else b""
 
 
-def map_error(exc: BaseException, what: str) -> PylottoError:
-    if isinstance(exc, PylottoError):
-        return exc
-    if isinstance(exc, TimeoutError):
-        return Unavailable(f"{what}: etcd did not answer in time")
-    if isinstance(exc, grpc.aio.AioRpcError):
-        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                          grpc.StatusCode.CANCELLED):
-            return Unavailable(f"{what}: etcd unreachable: {exc.details()}")
-        return Internal(f"{what}: etcd answered {exc.code().name}: {exc.details()}")
-    if isinstance(exc, OSError):
-        return Unavailable(f"{what}: etcd unreachable: {exc}")
-    return Internal(f"{what}: etcd: {exc}")
+UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                         grpc.StatusCode.CANCELLED})
+"""gRPC statuses meaning etcd could not be reached (or not in time)."""
+_RPC_ERROR = ("grpc.aio:AioRpcError",)
+
+
+def _rpc(exc: BaseException) -> grpc.aio.AioRpcError:
+    """``exc`` as the gRPC error a :class:`Rule` on ``_RPC_ERROR`` only ever sees."""
+    assert isinstance(exc, grpc.aio.AioRpcError)
+    return exc
+
+
+ERRORS = DriverErrors(
+    "etcd",
+    connection_errors=("builtins:OSError",),
+    rules=(
+        Rule(_RPC_ERROR, Unavailable, "{backend} unreachable: {reason}",
+             when=lambda exc: _rpc(exc).code() in UNREACHABLE,
+             reason=lambda exc: _rpc(exc).details()),
+        Rule(_RPC_ERROR, Internal, "{backend} answered {reason}",
+             reason=lambda exc: f"{_rpc(exc).code().name}: {_rpc(exc).details()}"),
+    ),
+)
+"""gRPC errors by status; timeouts and socket errors are Unavailable, the rest Internal."""
+map_error = ERRORS.map
 
 
 def prefix_end(prefix: bytes) -> bytes:
