@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from pylotto.components._backends.redis_client import RedisClient, RedisSettings, host_port
 from pylotto.components.lock.base import LockStatus
 from pylotto.components.sequencer.base import Segment
 from pylotto.components.state.base import (

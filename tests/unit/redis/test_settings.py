@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pylotto.components.redis_client import RedisClient, RedisSettings, host_port
+from pylotto.components._backends.redis_client import RedisClient, RedisSettings, host_port
 from pylotto.components.state.redis import RedisStateSettings
 from pylotto.core.errors import ConfigError
 from pylotto.core.metadata import decode
