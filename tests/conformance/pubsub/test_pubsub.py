@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from pylotto.appchannel.base import DeliveryStatus, TopicEvent
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import PublishRequest, PubSubCapability
 from pylotto.components.pubsub.base import BulkPublishEntry, Message, PubSub
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import Unavailable
 from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
 from tests.support.tcp_proxy import TcpProxy
@@ -217,7 +218,7 @@ async def test_bulk_publish(broker: PubSub, topic: str) -> None:
 
 def capability_over(broker: PubSub) -> PubSubCapability:
     return PubSubCapability(ComponentSet("pubsub", {"bus": broker}),
-                            RuntimeContext(AppSettings(app_id="publisher"), Path("/nonexistent")))
+                            RuntimeContext(AppConfig(app_id="publisher"), Path("/nonexistent")))
 
 
 def app(verdict: DeliveryStatus = DeliveryStatus.SUCCESS

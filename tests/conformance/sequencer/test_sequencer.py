@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.sequencer import Increment, SequencerCapability
 from pylotto.components.sequencer.base import Sequencer
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import ConfigError, Unavailable
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
@@ -38,7 +39,7 @@ def cases_where(trait: str) -> list[Any]:
 async def started(store: Sequencer) -> SequencerCapability:
     capability = SequencerCapability(
         ComponentSet("sequencer store", {STORE: store}),
-        RuntimeContext(AppSettings(app_id="conformance"), Path("/nonexistent")))
+        RuntimeContext(AppConfig(app_id="conformance"), Path("/nonexistent")))
     await capability.start()
     return capability
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.state import StateCapability, StateItem, StateOperation
 from pylotto.components.state.base import TTL_EXPIRE_TIME, Concurrency, StateStore
 from pylotto.components.state.query import QueryItem, parse_query, sort_and_filter_sequence
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import EtagInvalid, EtagMismatch, Unavailable, Unsupported
 from tests.conformance.cases import RUN_PREFIX, Case, build, load_cases, once_back
 from tests.conformance.conftest import STORE
@@ -49,7 +50,7 @@ async def store(case: Case, tmp_path: Path) -> AsyncIterator[StateStore]:
 
 def capability_over(store: StateStore, app_id: str = "conformance") -> StateCapability:
     return StateCapability(ComponentSet("state store", {STORE: store}),
-                           RuntimeContext(AppSettings(app_id=app_id), Path("/nonexistent")))
+                           RuntimeContext(AppConfig(app_id=app_id), Path("/nonexistent")))
 
 
 @pytest.fixture
