@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +13,7 @@ from pylotto import __version__
 from pylotto.config import model as config
 from pylotto.core.errors import ConfigError
 from pylotto.observability import logs
-
-
-def run_loop(main: Coroutine[Any, Any, int], use_uvloop: bool) -> int:
-    if use_uvloop:
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.run(main)
-    return asyncio.run(main)
+from pylotto.process.loop import run_loop
 
 
 @click.group()

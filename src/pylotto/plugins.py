@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,81 +37,48 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from aiohttp import web
 
+from pylotto.capabilities.services import CapabilityServices
 from pylotto.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pylotto.capabilities.base import AppSettings
-    from pylotto.capabilities.bindings import BindingsCapability
-    from pylotto.capabilities.configuration import ConfigurationCapability
-    from pylotto.capabilities.file import FileCapability
-    from pylotto.capabilities.invoke import InvokeCapability
-    from pylotto.capabilities.lock import LockCapability
-    from pylotto.capabilities.pubsub import PubSubCapability
-    from pylotto.capabilities.secrets import SecretsCapability
-    from pylotto.capabilities.sequencer import SequencerCapability
-    from pylotto.capabilities.state import StateCapability
-    from pylotto.process.runtime import Runtime
+    from pylotto.capabilities.status import RuntimeStatus
+    from pylotto.config.model import AppConfig
 
 ENTRY_POINT_GROUP = "pylotto.apis"
 EXTENDED_METADATA_KEY = "pylotto.plugins"
 """Key of the Dapr metadata ``extended`` map listing the loaded plugins (comma-separated)."""
 
 
-class PluginContext:
-    """What an API plugin may use. The capabilities exist once the sidecar has started its
-    components: use them in :meth:`ApiPlugin.start` and in handlers, not in ``__init__``.
-    They are looked up on each access, so a plugin sees hot-reloaded components."""
+@dataclass(frozen=True, slots=True)
+class PluginContext(CapabilityServices):
+    """What an API plugin may use: the sidecar's capability services record (``state``,
+    ``pubsub``, ``lock``, ``sequencer``, ``configuration``, ``secrets``, ``file``, ``bindings``,
+    ``invoke``... — the same objects the built-in APIs call; a capability added to the record
+    is here too), the app's settings, the data folder and a logger. The services start with
+    the sidecar's components: call them in :meth:`ApiPlugin.start` and in handlers, not in
+    ``__init__``. A hot reload swaps components under the same services, so a plugin sees it
+    without doing anything. Built with :meth:`of`."""
 
-    def __init__(self, runtime: Runtime, plugin_name: str) -> None:
-        self._runtime = runtime
-        self.plugin_name = plugin_name
-        self.logger = logging.getLogger(f"pylotto.plugins.{plugin_name}")
+    plugin_name: str
+    logger: logging.Logger
+
+    @classmethod
+    def of(cls, services: CapabilityServices, plugin_name: str) -> PluginContext:
+        """The context of plugin ``plugin_name`` over ``services``."""
+        return cls(**{f.name: getattr(services, f.name) for f in fields(services)},
+                   plugin_name=plugin_name,
+                   logger=logging.getLogger(f"pylotto.plugins.{plugin_name}"))
 
     @property
-    def app(self) -> AppSettings:
-        """The app's id and how the sidecar reaches it."""
-        return self._runtime.context.app
+    def app(self) -> AppConfig:
+        """The app's id (``app.app_id``) and how the sidecar reaches it (``app.http_port``,
+        ``app.grpc_callback_port``, ``app.protocol``...)."""
+        return self.context.app
 
     @property
     def data_dir(self) -> Path:
         """Where the sidecar keeps files; a plugin may use a sub-folder named after itself."""
-        return self._runtime.context.data_dir
-
-    @property
-    def state(self) -> StateCapability:
-        return self._runtime.state
-
-    @property
-    def pubsub(self) -> PubSubCapability:
-        return self._runtime.pubsub
-
-    @property
-    def lock(self) -> LockCapability:
-        return self._runtime.lock
-
-    @property
-    def sequencer(self) -> SequencerCapability:
-        return self._runtime.sequencer
-
-    @property
-    def configuration(self) -> ConfigurationCapability:
-        return self._runtime.configuration
-
-    @property
-    def secrets(self) -> SecretsCapability:
-        return self._runtime.secrets
-
-    @property
-    def file(self) -> FileCapability:
-        return self._runtime.file
-
-    @property
-    def bindings(self) -> BindingsCapability:
-        return self._runtime.bindings
-
-    @property
-    def invoke(self) -> InvokeCapability:
-        return self._runtime.invoke
+        return self.context.data_dir
 
 
 class ApiPlugin:
@@ -205,9 +172,10 @@ def _blamed(name: str, what: str) -> Iterator[None]:
                           f"{type(exc).__name__}: {exc}") from exc
 
 
-def load(runtime: Runtime) -> LoadedPlugins:
-    """Import and build every ``pylotto.apis`` entry point; ConfigError naming the plugin
-    when one cannot be imported or built."""
+def load(services: CapabilityServices, status: RuntimeStatus) -> LoadedPlugins:
+    """Import and build every ``pylotto.apis`` entry point over ``services``; ConfigError
+    naming the plugin when one cannot be imported or built. The loaded plugins are listed in
+    ``status``'s extended metadata."""
     plugins: dict[str, ApiPlugin] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         where = f"API plugin {ep.name!r} ({ep.value}, from {_distribution(ep)})"
@@ -216,7 +184,7 @@ def load(runtime: Runtime) -> LoadedPlugins:
         except Exception as exc:
             raise ConfigError(f"{where} cannot be loaded: {type(exc).__name__}: {exc}") from exc
         try:
-            plugin = factory(PluginContext(runtime, ep.name))
+            plugin = factory(PluginContext.of(services, ep.name))
         except Exception as exc:
             raise ConfigError(f"{where} failed to build: {type(exc).__name__}: {exc}") from exc
         if not isinstance(plugin, ApiPlugin):
@@ -224,6 +192,6 @@ def load(runtime: Runtime) -> LoadedPlugins:
                               f"(got {type(plugin).__name__})")
         plugins[ep.name] = plugin
     if plugins:
-        runtime.extended_metadata[EXTENDED_METADATA_KEY] = ",".join(sorted(plugins))
+        status.set_metadata(EXTENDED_METADATA_KEY, ",".join(sorted(plugins)))
         logging.getLogger("pylotto.plugins").info("API plugins: %s", ", ".join(sorted(plugins)))
     return LoadedPlugins(plugins)

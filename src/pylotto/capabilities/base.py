@@ -6,9 +6,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, TypedDict, TypeVar
 
 from pylotto.components.base import Component
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import ComponentNotFound, InvalidArgument, NotConfigured, PylottoError
 from pylotto.core.resiliency import Resiliency
 from pylotto.observability.metrics import Metrics
@@ -19,29 +20,25 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class AppSettings:
-    """How the sidecar reaches its app."""
-
-    app_id: str = ""
-    http_port: int | None = None
-    """The app's HTTP server (InvokeService to the local app)."""
-    grpc_callback_host: str = "127.0.0.1"
-    grpc_callback_port: int | None = None
-    """The app's Layotto AppCallback gRPC server (pub/sub delivery)."""
-    protocol: str = "http"
-    """What the app serves on ``http_port``: "http", or "grpc" (Dapr's AppCallback)."""
-    api_token: str = ""
-    """Sent to the app as ``dapr-api-token`` on every call (APP_API_TOKEN)."""
-
-
-@dataclass(frozen=True)
 class RuntimeContext:
-    app: AppSettings
+    """What every capability may know about the sidecar: its app (the configuration's own
+    record, so there is no second copy to keep in step) and its data folder."""
+
+    app: AppConfig
     data_dir: Path
 
     @property
     def app_id(self) -> str:
-        return self.app.app_id
+        return self.app.id
+
+
+class Policies(TypedDict, total=False):
+    """The keyword arguments every capability takes beside its components and context (a
+    subclass with its own ``__init__`` passes them on as ``**policies``)."""
+
+    resiliency: Resiliency | None
+    metrics: Metrics | None
+    tracing: Tracing | None
 
 
 class ComponentSet(Generic[C]):
@@ -77,13 +74,18 @@ class Capability(Generic[C]):
     ``start`` runs once every component is up; ``stop`` runs before components close.
     """
 
-    def __init__(self, components: ComponentSet[C], context: RuntimeContext) -> None:
+    def __init__(self, components: ComponentSet[C], context: RuntimeContext, *,
+                 resiliency: Resiliency | None = None, metrics: Metrics | None = None,
+                 tracing: Tracing | None = None) -> None:
+        """``resiliency``, ``metrics``, ``tracing``: the runtime's, given at construction so a
+        capability is complete once built (none: no policies, no metrics, no spans — what
+        unit tests use)."""
         self.components = components
         self.context = context
-        self.resiliency = Resiliency(None)
-        """The runtime's policies (set by the runtime); component calls go through ``call``."""
-        self.metrics: Metrics | None = None
-        self.tracing = Tracing(None, "")
+        self.resiliency = resiliency if resiliency is not None else Resiliency(None)
+        """The policies component calls go through (``call``)."""
+        self.metrics = metrics
+        self.tracing = tracing if tracing is not None else Tracing(None, "")
 
     async def call(self, component_name: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """A call to a component, under the resiliency policies of its name, counted in the

@@ -19,8 +19,9 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Unpack
 
-from pylotto.capabilities.base import Capability, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import Capability, ComponentSet, Policies, RuntimeContext
 from pylotto.components.configuration.base import (
     ConfigurationItem,
     ConfigurationStore,
@@ -141,9 +142,10 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
     """The configuration API over the configured configuration stores."""
 
     def __init__(
-        self, components: ComponentSet[ConfigurationStore], context: RuntimeContext
+        self, components: ComponentSet[ConfigurationStore], context: RuntimeContext,
+        **policies: Unpack[Policies],
     ) -> None:
-        super().__init__(components, context)
+        super().__init__(components, context, **policies)
         self._streams: set[ConfigurationStream] = set()
 
     async def detach(self, component_name: str) -> None:

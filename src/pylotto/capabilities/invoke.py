@@ -17,15 +17,23 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pylotto.appchannel.http import AppRequest, HttpAppChannel
+from pylotto.appchannel.http import AppRequest
 from pylotto.appchannel.sidecars import AppAnswer, AppCall, SidecarChannel
+from pylotto.capabilities import forwarding
 from pylotto.capabilities.base import RuntimeContext
+from pylotto.capabilities.forwarding import (
+    CALLER_ID_HEADER,
+    HOP_BY_HOP,
+    TARGET_ID_HEADER,
+    TIMEOUT_HEADER,
+)
 from pylotto.core.errors import (
     DeadlineExceeded,
     InvalidArgument,
     NotConfigured,
+    PermissionDenied,
     Unavailable,
     Unsupported,
 )
@@ -34,27 +42,45 @@ from pylotto.observability.tracing import TRACEPARENT, TRACESTATE, Tracing, carr
 
 if TYPE_CHECKING:
     from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
+    from pylotto.appchannel.http import HttpAppChannel
+    from pylotto.appchannel.select import AppChannels, RawGrpcAppChannel
     from pylotto.resolution.base import Resolver
     from pylotto.security.access import AccessControl
     from pylotto.security.ratelimit import RateLimiter
-    from pylotto.wasm.runner import WasmFunctions
 
 log = logging.getLogger("pylotto.invoke")
 
-APP_HOST = "127.0.0.1"
+__all__ = ["CALLER_ID_HEADER", "HOP_BY_HOP", "TARGET_ID_HEADER", "TIMEOUT_HEADER"]  # re-exported
+
 DEFAULT_TIMEOUT_MS = 3000
-TIMEOUT_HEADER = "rpc_request_timeout"
-TARGET_ID_HEADER = "id"
-CALLER_ID_HEADER = "dapr-caller-app-id"
-"""Told to the app on calls from another app (Dapr's header)."""
+"""Layotto's: a gRPC InvokeService without ``rpc_request_timeout`` (or a shorter deadline)."""
+DAPR_TIMEOUT_MS = 60_000
+"""Dapr has no invocation timeout of its own; a minute bounds a hung app. It applies to Dapr's
+HTTP invoke, to calls from other sidecars that carry no timeout, and to gRPC proxying without
+a deadline."""
 VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"})
 DEFAULT_VERB = "GET"
 ERROR_BODY_EXCERPT = 1024
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-    "upgrade", "host", "content-length", "content-encoding",
-})
-"""Headers that describe one HTTP hop; never forwarded in either direction."""
+
+
+class Functions(Protocol):
+    """Functions served in place of an app (WebAssembly: :class:`pylotto.wasm.runner.
+    WasmFunctions`); an app id that is a function id runs the function. A protocol, so the
+    capability layer does not import the WASM runner (which imports it)."""
+
+    def __contains__(self, function_id: object) -> bool: ...
+
+    async def invoke(self, request: InvokeRequest,
+                     limit_seconds: float | None) -> InvokeResult: ...
+
+    def close(self) -> None: ...
+
+
+def served_timeout(timeout_ms: int, remaining: float | None) -> float:
+    """Seconds a call from another sidecar may take: its own ``timeout_ms``, else the time
+    its caller has left, else :data:`DAPR_TIMEOUT_MS`; never more than the time left."""
+    timeout = timeout_ms / 1000 if timeout_ms else (remaining or DAPR_TIMEOUT_MS / 1000)
+    return min(timeout, remaining) if remaining else timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +114,19 @@ class InvokeResult:
 class InvokeCapability:
     """Service invocation; built with the runtime context only (no components)."""
 
-    def __init__(self, context: RuntimeContext, *, sidecars: SidecarChannel | None = None,
+    def __init__(self, context: RuntimeContext, *, channels: AppChannels | None = None,
+                 sidecars: SidecarChannel | None = None,
                  resolver: Resolver | None = None, advertise: str = "",
                  access: AccessControl | None = None,
                  resiliency: Resiliency | None = None,
-                 rate_limiter: RateLimiter | None = None) -> None:
+                 rate_limiter: RateLimiter | None = None,
+                 tracing: Tracing | None = None,
+                 functions: Functions | None = None) -> None:
+        """``channels``: the app channels (:func:`pylotto.appchannel.select.app_channels`);
+        None: this sidecar's app cannot be invoked. ``functions``: served in place of apps."""
         self.context = context
         self.rate_limiter = rate_limiter
-        self.tracing = Tracing(None, "")
+        self.tracing = tracing if tracing is not None else Tracing(None, "")
         self.access = access
         self.resiliency = resiliency or Resiliency(None)
         self.sidecars = sidecars
@@ -103,32 +134,27 @@ class InvokeCapability:
         self.advertise = advertise
         self._channel: HttpAppChannel | None = None
         self._grpc: DaprGrpcAppChannel | None = None
-        self.functions: WasmFunctions | None = None
-        """WebAssembly functions: an app id that is a function id runs the function."""
+        self._proxy: RawGrpcAppChannel | None = None
+        if channels is not None:
+            self._channel, self._grpc = channels.invoke_http, channels.invoke_grpc
+            self._proxy = channels.proxy
+        self.functions = functions
 
     def _app_channel(self) -> HttpAppChannel:
-        port = self.context.app.http_port
-        if not port:
+        if self._channel is None:
             raise NotConfigured(
                 "InvokeService needs the app's HTTP port: set app.port in the configuration"
             )
-        if self._channel is None:
-            self._channel = HttpAppChannel(APP_HOST, port, api_token=self.context.app.api_token)
         return self._channel
 
     def _grpc_channel(self) -> DaprGrpcAppChannel:
-        port = self.context.app.http_port
-        if not port:
-            raise NotConfigured("invoking the app needs its port: set app.port")
         if self._grpc is None:
-            from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
-
-            self._grpc = DaprGrpcAppChannel(APP_HOST, port, api_token=self.context.app.api_token)
+            raise NotConfigured("invoking the app needs its port: set app.port")
         return self._grpc
 
     async def start(self) -> None:
-        if self.context.app.http_port and self.context.app.protocol == "http":
-            await self._app_channel().open()
+        if self._channel is not None:
+            await self._channel.open()
         if self.resolver is not None:
             await self.resolver.start(self.context.app_id, self.advertise)
 
@@ -198,8 +224,7 @@ class InvokeCapability:
         return seconds
 
     def _forwarded(self, request: InvokeRequest) -> list[tuple[str, str]]:
-        skip = HOP_BY_HOP | {TIMEOUT_HEADER, TARGET_ID_HEADER, "content-type"}
-        headers = self._traced(request.headers, skip)
+        headers = self._traced(forwarding.to_app(request.headers), request.headers)
         headers.append((TARGET_ID_HEADER, request.app_id))
         if request.content_type:
             headers.append(("Content-Type", request.content_type))
@@ -249,19 +274,19 @@ class InvokeCapability:
                     caller_app_id=self.context.app_id, target_app_id=request.app_id,
                     method=request.method, verb=self._verb(request.verb),
                     querystring=request.querystring,
-                    headers=self._traced(request.headers, HOP_BY_HOP | {TIMEOUT_HEADER}),
+                    headers=self._traced(forwarding.to_sidecar(request.headers),
+                                         request.headers),
                     data=request.data, content_type=request.content_type,
                     timeout=min(limit, left) if limit is not None else left))
 
         return await self.resiliency.call_app(request.app_id, attempt, deadline)
 
-    def _traced(self, headers: Sequence[tuple[str, str]],
-                skip: frozenset[str]) -> list[tuple[str, str]]:
-        """``headers`` without ``skip`` ones, with the trace context of the current span (the
-        caller's own when tracing is off)."""
-        caller = carrier_from(headers)
-        kept = [(k, v) for k, v in headers
-                if k.lower() not in skip and k.lower() not in (TRACEPARENT, TRACESTATE)]
+    def _traced(self, kept: list[tuple[str, str]],
+                received: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """``kept`` (the forwarded headers) without trace headers, with the trace context of
+        the current span (the caller's own, from ``received``, when tracing is off)."""
+        caller = carrier_from(received)
+        kept = [(k, v) for k, v in kept if k.lower() not in (TRACEPARENT, TRACESTATE)]
         return kept + list(self.tracing.carrier(caller).items())
 
     @staticmethod
@@ -272,8 +297,13 @@ class InvokeCapability:
             raise Unavailable(f"http response code {result.status}, body: {excerpt}")
         return result
 
-    async def serve(self, call: AppCall) -> InvokeResult:
-        """A call from another sidecar: to this sidecar's app, answer passed back unchanged."""
+    async def serve(self, call: AppCall, *, certified_app_id: str | None = None) -> InvokeResult:
+        """A call from another sidecar: to this sidecar's app, answer passed back unchanged.
+        ``certified_app_id``: the app id in the calling sidecar's client certificate (mTLS;
+        None without one) — a caller claiming another app id is refused."""
+        if certified_app_id is not None and certified_app_id != call.caller_app_id:
+            raise PermissionDenied(f"the caller says it is app {call.caller_app_id!r} but "
+                                   f"its certificate names {certified_app_id!r}")
         own = self.context.app_id
         if call.target_app_id != own:
             raise InvalidArgument(f"this sidecar serves app {own!r}, not "
@@ -282,10 +312,33 @@ class InvokeCapability:
             self.rate_limiter.admit("InvokeService", call.caller_app_id)
         if self.access is not None:
             self.access.check(call.caller_app_id, call.method, call.verb or DEFAULT_VERB)
-        headers = [(k, v) for k, v in call.headers if k.lower() != TIMEOUT_HEADER]
-        headers.append((CALLER_ID_HEADER, call.caller_app_id))
+        headers = forwarding.served(call.headers, call.caller_app_id)
         return await self.invoke(InvokeRequest(
             app_id=own, method=call.method, data=call.data, content_type=call.content_type,
             verb=call.verb, querystring=call.querystring, headers=headers,
             deadline_seconds=call.timeout, default_timeout_ms=int(call.timeout * 1000) or
             DEFAULT_TIMEOUT_MS, pass_status=True))
+
+    async def proxy(self, target_app_id: str, method: str, request: bytes,
+                    metadata: Sequence[tuple[str, Any]], time_left: float | None) -> bytes:
+        """gRPC proxying: the raw unary call ``method`` to app ``target_app_id`` — this
+        sidecar's own app directly, another app through its sidecars. ``metadata``: the
+        caller's; ``time_left``: the caller's deadline (None: none, then another app gets
+        :data:`DAPR_TIMEOUT_MS`). gRPC errors of the target (``grpc.aio.AioRpcError``) pass
+        through."""
+        own = self.context.app_id
+        caller = next((v for k, v in metadata if k == CALLER_ID_HEADER), own)
+        forwarded = forwarding.proxied(metadata, caller)
+        if target_app_id == own:
+            if self._proxy is None:
+                raise NotConfigured("gRPC proxying to this sidecar's app needs app.port with "
+                                    "app.protocol: grpc")
+            answer: bytes = await self._proxy.channel().unary_unary(method)(
+                request, metadata=forwarded, timeout=time_left)
+            return answer
+        if self.sidecars is None:
+            raise Unsupported(f"cannot proxy to app {target_app_id!r}: no name resolution "
+                              "(name_resolution in the configuration)")
+        return await self.sidecars.proxy(
+            target_app_id, method, request, forwarded,
+            within=time_left if time_left is not None else DAPR_TIMEOUT_MS / 1000)

@@ -19,10 +19,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from typing import Unpack
 
 from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
-from pylotto.capabilities.base import Capability, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import Capability, ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.routing import Router
 from pylotto.components.pubsub.base import (
     BulkPublishEntry,
@@ -210,12 +211,11 @@ class PubSubCapability(Capability[PubSub]):
         app_channel: AppChannel | None = None,
         discovery: DiscoveryPolicy | None = None,
         declarative: Sequence[TopicSubscription] = (),
+        **policies: Unpack[Policies],
     ) -> None:
-        super().__init__(components, context)
-        if app_channel is None:
-            from pylotto.appchannel.select import pubsub_channel
-
-            app_channel = pubsub_channel(context.app)
+        """``app_channel``: how events reach the app's callback server (built by
+        :func:`pylotto.appchannel.select.app_channels`); None: subscriber streams only."""
+        super().__init__(components, context, **policies)
         self.app_channel = app_channel
         self.discovery = discovery or DiscoveryPolicy()
         self.source = context.app_id or cloudevents.DEFAULT_SOURCE
@@ -358,7 +358,9 @@ class PubSubCapability(Capability[PubSub]):
                 self.metrics.pubsub(pubsub_name, topic, outcome)
 
         async def dead_letter(message: Message, event: TopicEvent, why: str) -> None:
-            await component.publish(dead_letter_topic, message.data, message.metadata)
+            # a publish like any other: under the pubsub's resiliency policies, measured
+            await self.call(pubsub_name, lambda: component.publish(
+                dead_letter_topic, message.data, message.metadata))
             count("dead_lettered")
             log.warning("%s: event %s %s: sent to dead-letter topic %s", where, event.id, why,
                         dead_letter_topic)

@@ -23,9 +23,9 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, Unpack
 
-from pylotto.capabilities.base import Capability, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import Capability, ComponentSet, Policies, RuntimeContext
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, Sequencer
 from pylotto.core.errors import ConfigError, Internal, InvalidArgument, NotConfigured, PylottoError
 from pylotto.core.keys import check_no_separator, key_prefix, prefixed
@@ -48,7 +48,14 @@ class Increment(enum.IntEnum):
     STRONG = 1
 
 
-def increment_from_wire(value: int) -> Increment:
+DEFAULT_INCREMENT = Increment.WEAK
+"""When the request has no options (Layotto's default)."""
+
+
+def increment_from_wire(value: int | None) -> Increment:
+    """The wire's ``options.increment``; None (no options given): :data:`DEFAULT_INCREMENT`."""
+    if value is None:
+        return DEFAULT_INCREMENT
     try:
         return Increment(value)
     except ValueError:
@@ -139,8 +146,9 @@ class SegmentCache:
 class SequencerCapability(Capability[Sequencer]):
     """The sequencer API over the configured sequencer stores."""
 
-    def __init__(self, components: ComponentSet[Sequencer], context: RuntimeContext) -> None:
-        super().__init__(components, context)
+    def __init__(self, components: ComponentSet[Sequencer], context: RuntimeContext,
+                 **policies: Unpack[Policies]) -> None:
+        super().__init__(components, context, **policies)
         self._caches: dict[tuple[str, str], SegmentCache] = {}
 
     def _stored_key(self, store: Sequencer, store_name: str, key: str) -> str:
@@ -186,7 +194,7 @@ class SequencerCapability(Capability[Sequencer]):
         self,
         store_name: str,
         key: str,
-        increment: Increment = Increment.WEAK,
+        increment: Increment = DEFAULT_INCREMENT,
         metadata: Mapping[str, str] | None = None,
     ) -> int:
         """The next id of ``key``: larger than every id this sidecar gave for it before."""

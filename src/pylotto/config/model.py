@@ -89,6 +89,8 @@ class NameResolutionConfig(_Model):
 
 
 class AppConfig(_Model):
+    """How the sidecar reaches its app; the capabilities read it through their context."""
+
     id: str = Field("", alias="app_id")
     port: int | None = Field(None, description="the app's port (service invocation, Dapr "
                              "pub/sub delivery)")
@@ -98,6 +100,18 @@ class AppConfig(_Model):
     grpc_callback_port: int | None = Field(None, description="the app's AppCallback gRPC port")
     api_token: SecretStr = Field(SecretStr(""), description="sent to the app as dapr-api-token "
                                  "(APP_API_TOKEN)")
+
+    # The spellings API plugins have read since ``PluginContext.app`` was a separate record
+    # (``AppSettings``, now this model): kept so their code runs unchanged.
+    @property
+    def app_id(self) -> str:
+        """The app's id (``id``)."""
+        return self.id
+
+    @property
+    def http_port(self) -> int | None:
+        """The app's port (``port``): its HTTP server, or its gRPC one with ``protocol: grpc``."""
+        return self.port
 
 
 class MtlsConfig(_Model):

@@ -93,6 +93,11 @@ ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int, str]] = {
 }
 
 
+PARTIAL_BULK_PUBLISH: tuple[int, str] = (500, "ERR_PUBSUB_PUBLISH_MESSAGE")
+"""Dapr HTTP status and ``errorCode`` of a bulk publish some entries of which the broker did not
+take: no error is raised (the other entries went out), the body lists the failed ones."""
+
+
 def _lookup(err: PylottoError) -> tuple[grpc.StatusCode, int, str]:
     for cls in type(err).__mro__:
         if cls in ERROR_TABLE:

@@ -9,9 +9,12 @@ from typing import Any
 from aiohttp import web
 
 from pylotto import __version__
-from pylotto.process.runtime import Runtime
+from pylotto.capabilities.status import RuntimeStatus
+from pylotto.core.errors import InvalidArgument, PylottoError, http_status
+from pylotto.observability.metrics import Metrics
 
-RUNTIME_KEY: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+STATUS_KEY: web.AppKey[RuntimeStatus] = web.AppKey("status", RuntimeStatus)
+METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 STOPPING_KEY: web.AppKey[list[bool]] = web.AppKey("stopping", list)
 
 
@@ -30,12 +33,12 @@ def _answer(components: dict[str, dict[str, Any]]) -> web.Response:
 
 
 def _startup(request: web.Request) -> dict[str, Any]:
-    runtime = request.app[RUNTIME_KEY]
+    status = request.app[STATUS_KEY]
     if request.app[STOPPING_KEY][0]:
         return {"status": "DOWN", "details": {"reason": "shutting down"}}
-    if not runtime.started:
+    if not status.started:
         return {"status": "INIT", "details": {"reason": "starting"}}
-    return {"status": "UP", "details": {"uptime_seconds": round(time.time() - runtime.started_at)}}
+    return {"status": "UP", "details": {"uptime_seconds": round(time.time() - status.started_at)}}
 
 
 async def liveness(request: web.Request) -> web.Response:
@@ -43,13 +46,13 @@ async def liveness(request: web.Request) -> web.Response:
 
 
 async def readiness(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME_KEY]
+    status = request.app[STATUS_KEY]
     components = {"runtime_startup": _startup(request)}
-    if runtime.started and not runtime.listening:
+    if status.started and not status.listening:
         components["runtime_startup"] = {"status": "INIT",
                                          "details": {"reason": "opening the API listeners"}}
-    if runtime.started:
-        health = await runtime.check_readiness()
+    if status.started:
+        health = await status.readiness()
         components.update({label: h.as_json() for label, h in health.items()})
     return _answer(components)
 
@@ -57,9 +60,10 @@ async def readiness(request: web.Request) -> web.Response:
 async def info(request: web.Request) -> web.Response:
     """What is loaded: the app, the config's source, every running component (its type as
     configured and in Dapr's spelling, version, features) and the active subscriptions."""
-    runtime = request.app[RUNTIME_KEY]
-    config = runtime.config
-    running = {(c.capability, c.name): c for c in runtime.describe_components()}
+    status = request.app[STATUS_KEY]
+    config = status.config
+    view = status.view()
+    running = {(c.capability, c.name): c for c in view.components}
     components = []
     for spec in config.components:
         described = running.get((spec.capability, spec.name))
@@ -68,11 +72,10 @@ async def info(request: web.Request) -> web.Response:
             **({"dapr_type": described.type, "version": described.version,
                 "features": described.features} if described else {}),
         })
-    subscriptions = ([{"pubsubname": p, "topic": t, "type": how}
-                      for p, t, how in runtime.pubsub.describe_subscriptions()]
-                     if runtime.started else [])
+    subscriptions = [{"pubsubname": p, "topic": t, "type": how}
+                     for p, t, how in view.subscriptions]
     return web.json_response({
-        "app": {"name": "pylotto", "version": __version__, "app_id": config.app.id,
+        "app": {"name": "pylotto", "version": __version__, "app_id": view.app_id,
                 "pid": os.getpid()},
         "config": config.source,
         "components": components,
@@ -83,13 +86,12 @@ async def info(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     from pylotto.observability.metrics import CONTENT_TYPE
 
-    runtime = request.app[RUNTIME_KEY]
-    return web.Response(body=runtime.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+    return web.Response(body=request.app[METRICS_KEY].exposition(),
+                        headers={"Content-Type": CONTENT_TYPE})
 
 
 async def loggers(request: web.Request) -> web.Response:
     """GET: the level of pylotto's loggers; POST/PUT ``{"level": "debug"}``: change it now."""
-    from pylotto.core.errors import PylottoError, http_status
     from pylotto.observability import logs
 
     if request.method != "GET":
@@ -98,7 +100,7 @@ async def loggers(request: web.Request) -> web.Response:
             logs.set_level(str(body.get("level", "")) if isinstance(body, dict) else "")
         except ValueError:
             return web.json_response({"error": "expected {\"level\": \"debug\"}"},
-                                     status=400)
+                                     status=http_status(InvalidArgument("")))
         except PylottoError as err:
             return web.json_response({"error": err.message}, status=http_status(err))
     return web.json_response({"level": logs.current_level()})
@@ -108,9 +110,11 @@ async def not_found(request: web.Request) -> web.Response:
     return web.json_response({}, status=404)
 
 
-def build_app(runtime: Runtime) -> web.Application:
+def build_app(status: RuntimeStatus, measured: Metrics) -> web.Application:
+    """The actuator over ``status``; ``/metrics`` exports ``measured``."""
     app = web.Application()
-    app[RUNTIME_KEY] = runtime
+    app[STATUS_KEY] = status
+    app[METRICS_KEY] = measured
     app[STOPPING_KEY] = [False]
     app.router.add_get("/actuator/health/liveness", liveness)
     app.router.add_get("/actuator/health/readiness", readiness)

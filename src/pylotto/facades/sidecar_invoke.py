@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pylotto.appchannel.sidecars import AppCall
-from pylotto.core.errors import PermissionDenied
-from pylotto.process.runtime import Runtime
+from pylotto.capabilities.invoke import InvokeCapability, served_timeout
 from pylotto.proto.extensions import invoke_pb2, invoke_pb2_grpc
 from pylotto.security.certs import app_id_of
 
@@ -20,22 +19,17 @@ def peer_app_id(context: Any) -> str | None:
 
 
 class SidecarInvokeServicer(invoke_pb2_grpc.SidecarInvokeServicer):
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, invoke: InvokeCapability) -> None:
+        self.invoke = invoke
 
     async def InvokeApp(self, request: invoke_pb2.AppCall, context: Any) -> invoke_pb2.AppAnswer:
-        certified = peer_app_id(context)
-        if certified is not None and certified != request.caller_app_id:
-            raise PermissionDenied(f"the caller says it is app {request.caller_app_id!r} but "
-                                   f"its certificate names {certified!r}")
-        remaining = context.time_remaining()
-        timeout = request.timeout_ms / 1000 if request.timeout_ms else (remaining or 60.0)
-        result = await self.runtime.invoke.serve(AppCall(
+        result = await self.invoke.serve(AppCall(
             caller_app_id=request.caller_app_id, target_app_id=request.target_app_id,
             method=request.method, verb=request.verb, querystring=request.querystring,
             headers=[(h.key, h.value) for h in request.headers], data=request.data,
             content_type=request.content_type,
-            timeout=min(timeout, remaining) if remaining else timeout))
+            timeout=served_timeout(request.timeout_ms, context.time_remaining())),
+            certified_app_id=peer_app_id(context))
         return invoke_pb2.AppAnswer(
             status=result.status, data=result.data, content_type=result.content_type,
             headers=[invoke_pb2.Header(key=k, value=v) for k, v in result.headers])

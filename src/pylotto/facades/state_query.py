@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pylotto.capabilities.services import CapabilityServices
 from pylotto.facades.common.query import QueryRpcs
-from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import state_query_pb2, state_query_pb2_grpc
 
 SERVICE = state_query_pb2.DESCRIPTOR.services_by_name["StateQuery"].full_name
@@ -14,8 +14,8 @@ SERVICE = state_query_pb2.DESCRIPTOR.services_by_name["StateQuery"].full_name
 class StateQueryServicer(QueryRpcs, state_query_pb2_grpc.StateQueryServicer):
     pb: ClassVar[Any] = state_query_pb2
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, services: CapabilityServices) -> None:
+        self.services = services
 
     async def QueryState(
         self, request: state_query_pb2.QueryStateRequest, context: Any

@@ -7,56 +7,25 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from pylotto.appchannel.base import RouteRule, TopicSubscription
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
-from pylotto.capabilities.bindings import BindingsCapability
-from pylotto.capabilities.configuration import ConfigurationCapability
-from pylotto.capabilities.file import FileCapability
-from pylotto.capabilities.hello import HelloCapability
-from pylotto.capabilities.invoke import InvokeCapability
-from pylotto.capabilities.lock import LockCapability
-from pylotto.capabilities.pubsub import PubSubCapability
-from pylotto.capabilities.secrets import SecretsCapability
-from pylotto.capabilities.sequencer import SequencerCapability
-from pylotto.capabilities.state import StateCapability
+from pylotto.capabilities.base import RuntimeContext
+from pylotto.capabilities.services import CapabilityServices
+from pylotto.capabilities.status import ComponentHealth, ComponentInfo, RuntimeStatus
 from pylotto.components.base import Component, ComponentContext
 from pylotto.components.secretstores.base import SecretStore
 from pylotto.config.model import ComponentSpec, RuntimeConfig
 from pylotto.core.errors import ConfigError, PylottoError
 from pylotto.core.metadata import decode
 from pylotto.core.registry import CAPABILITIES, normalise, resolve
-from pylotto.core.resiliency import Resiliency
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
+from pylotto.process.assembly import build_services
 from pylotto.security.ratelimit import RateLimiter
 
 log = logging.getLogger("pylotto.runtime")
 
 INIT_TIMEOUT_SECONDS = 30.0
 PING_TIMEOUT_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class ComponentInfo:
-    name: str
-    capability: str
-    type: str
-    """Dapr's spelling: ``state.redis``."""
-    version: str
-    features: list[str]
-
-
-@dataclass
-class ComponentHealth:
-    status: str = "INIT"  # INIT | UP | DOWN
-    reason: str = ""
-    type: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        details = {"type": self.type, **({"reason": self.reason} if self.reason else {})}
-        return {"status": self.status, "details": details}
 
 
 @dataclass
@@ -81,38 +50,29 @@ class ReloadResult:
 
 @dataclass
 class Runtime:
-    """Owns every component and capability service of one sidecar."""
+    """Owns every component of one sidecar: starts them in order, swaps them on hot reload,
+    pings them for readiness, stops them in reverse. What the APIs call is :attr:`services`
+    (built once, with the runtime); what they report is :attr:`status`."""
 
     config: RuntimeConfig
     components: dict[str, dict[str, Component]] = field(default_factory=dict)
+    """Registry capability → name → component. Each table is created once, here, and only
+    changed in place: the capability services hold them."""
     health: dict[str, ComponentHealth] = field(default_factory=dict)
-    started: bool = False
-    listening: bool = False
-    """Set by the server once every API listener accepts calls (readiness waits for it)."""
-    started_at: float = 0.0
-    extended_metadata: dict[str, str] = field(default_factory=dict)
-    """Attributes the app set (Dapr's SetMetadata), reported back by GetMetadata."""
-    shutdown_requested: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set by an API call asking the sidecar to stop (Dapr's Shutdown)."""
 
     def __post_init__(self) -> None:
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
+        for capability in CAPABILITIES:
+            self.components.setdefault(capability, {})
         self.rate_limiter = RateLimiter(self.config.rate_limits)
         self.metrics = Metrics()
         self.tracing = Tracing(self.config.tracing, self.config.app.id)
-        app = self.config.app
-        self.context = RuntimeContext(
-            app=AppSettings(
-                app_id=app.id,
-                http_port=app.port,
-                grpc_callback_host=app.grpc_callback_host,
-                grpc_callback_port=app.grpc_callback_port,
-                protocol=app.protocol,
-                api_token=app.api_token.get_secret_value(),
-            ),
-            data_dir=self.config.data_dir,
-        )
+        self.context = RuntimeContext(app=self.config.app, data_dir=self.config.data_dir)
+        self.services: CapabilityServices = build_services(
+            self.config, self.context, self.components, metrics=self.metrics,
+            tracing=self.tracing, rate_limiter=self.rate_limiter)
+        self.status = RuntimeStatus(self, self.services.pubsub)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -126,7 +86,7 @@ class Runtime:
         for spec in self.config.components:
             self.health[f"{spec.capability}.{spec.name}"] = ComponentHealth(type=spec.type)
         for capability in CAPABILITIES:
-            built = self.components.setdefault(capability, {})
+            built = self.components[capability]
             for spec in self.config.of(capability):
                 label = f"{capability}.{spec.name}"
                 try:
@@ -138,11 +98,10 @@ class Runtime:
                 built[spec.name] = component
                 self.health[label] = ComponentHealth("UP", type=spec.type)
                 log.debug("component %s (%s) ready", label, spec.type)
-        self._build_capabilities()
-        for service in self._services():
+        for service in self.services.in_start_order():
             await service.start()
-        self.started = True
-        self.started_at = time.time()
+        self.status.started = True
+        self.status.started_at = time.time()
 
     async def _build(self, spec: ComponentSpec) -> Component:
         """A new, initialised component of ``spec``; ConfigError when it cannot start."""
@@ -203,7 +162,7 @@ class Runtime:
         """Put ``new`` in place of component ``name`` (None: remove it); the old one closes
         after the drain time."""
         label = f"{capability}.{name}"
-        service = self._service_of(capability)
+        service = self.services.serving(capability)
         await service.detach(name)
         table = self.components.setdefault(capability, {})
         old = table.pop(name, None) if new is None else table.get(name)
@@ -231,12 +190,6 @@ class Runtime:
             else:
                 log.debug("replaced component %s closed", label)
 
-    def _service_of(self, capability: str) -> Any:
-        return {"hello": self.hello, "secretstores": self.secrets,
-                "configuration": self.configuration, "state": self.state,
-                "bindings": self.bindings, "pubsub": self.pubsub, "file": self.file,
-                "lock": self.lock, "sequencer": self.sequencer}[capability]
-
     async def _read_secrets(self, spec: ComponentSpec) -> dict[str, str]:
         """The metadata values of ``spec`` that come from secret stores (started before)."""
         values = {}
@@ -255,73 +208,6 @@ class Runtime:
             values[key] = secret[ref.key]
         return values
 
-    def _set(self, capability: str) -> ComponentSet[Any]:
-        return ComponentSet(CAPABILITIES[capability].label, self.components.get(capability, {}))
-
-    def _build_capabilities(self) -> None:
-        ctx = self.context
-        self.hello = HelloCapability(self._set("hello"), ctx)
-        self.secrets = SecretsCapability(self._set("secretstores"), ctx)
-        self.configuration = ConfigurationCapability(self._set("configuration"), ctx)
-        self.state = StateCapability(self._set("state"), ctx)
-        self.bindings = BindingsCapability(self._set("bindings"), ctx)
-        self.pubsub = PubSubCapability(self._set("pubsub"), ctx, declarative=[
-            TopicSubscription(s.pubsub_name, s.topic, s.metadata,
-                              rules=tuple(RouteRule(match, path) for match, path in s.rules),
-                              default_path=s.default_path, dead_letter_topic=s.dead_letter_topic)
-            for s in self.config.subscriptions])
-        self.file = FileCapability(self._set("file"), ctx)
-        self.lock = LockCapability(self._set("lock"), ctx)
-        self.sequencer = SequencerCapability(self._set("sequencer"), ctx)
-        self.resiliency = Resiliency(self.config.resiliency)
-        self.invoke = self._invoke_capability()
-        for capability in (self.hello, self.secrets, self.configuration, self.state,
-                           self.bindings, self.pubsub, self.file, self.lock, self.sequencer):
-            capability.resiliency = self.resiliency
-            capability.metrics = self.metrics
-            capability.tracing = self.tracing
-        self.invoke.tracing = self.tracing
-        if self.config.wasm is not None:
-            from pylotto.wasm.wiring import wasm_functions
-
-            self.invoke.functions = wasm_functions(self)
-
-    def _invoke_capability(self) -> InvokeCapability:
-        resolution = self.config.name_resolution
-        access = self.config.access_control
-        resiliency = self.resiliency
-        if resolution is None:
-            return InvokeCapability(self.context, access=access, resiliency=resiliency,
-                                    rate_limiter=self.rate_limiter)
-        from pylotto.appchannel.sidecars import SidecarChannel
-        from pylotto.resolution.base import Resolver
-
-        resolver: Resolver
-        if resolution.type == "redis":
-            from pylotto.resolution.redis import RedisResolver
-
-            resolver = RedisResolver(resolution.metadata)
-        elif resolution.type == "dns":
-            from pylotto.resolution.dns import DnsResolver
-
-            resolver = DnsResolver(resolution.metadata)
-        else:
-            from pylotto.resolution.static import StaticResolver
-
-            resolver = StaticResolver(resolution.metadata)
-        listen = self.config.listen
-        mtls = self.config.mtls
-        advertise = resolution.advertise or (listen.internal_grpc if mtls else "") or \
-            listen.dapr_grpc or listen.layotto_grpc
-        return InvokeCapability(self.context, sidecars=SidecarChannel(
-                                    resolver, credentials=mtls.read() if mtls else None),
-                                resolver=resolver, advertise=advertise, access=access,
-                                resiliency=resiliency, rate_limiter=self.rate_limiter)
-
-    def _services(self) -> list[Any]:
-        return [self.hello, self.secrets, self.configuration, self.state, self.bindings,
-                self.pubsub, self.file, self.lock, self.sequencer, self.invoke]
-
     async def stop(self) -> None:
         """Stop capabilities (subscriptions first), then close components in reverse order,
         then export the spans still buffered."""
@@ -331,13 +217,13 @@ class Runtime:
 
     async def stop_services(self) -> None:
         """End background work (subscriptions, streams); components stay open for calls."""
-        if self.started:
-            for service in reversed(self._services()):
+        if self.status.started:
+            for service in reversed(list(self.services.in_start_order())):
                 try:
                     await service.stop()
                 except Exception:
                     log.exception("stopping %s failed", type(service).__name__)
-        self.started = False
+        self.status.started = False
 
     async def _close_all(self) -> None:
         retiring = list(self._retiring)
@@ -352,7 +238,7 @@ class Runtime:
                     log.exception("closing %s.%s failed", capability, name)
                 label = f"{capability}.{name}"
                 self.health[label] = ComponentHealth("DOWN", "stopped", self.health[label].type)
-            self.components[capability] = {}
+            self.components[capability].clear()  # in place: the services hold this table
 
     # ---- introspection -------------------------------------------------------------------
 

@@ -52,7 +52,10 @@ class Sidecar:
     def __init__(self, config: RuntimeConfig, sources: ComponentSources | None = None) -> None:
         self.config = config
         self.runtime = Runtime(config)
-        self.plugins = plugins.load(self.runtime)  # API plugins (entry points pylotto.apis)
+        self.services = self.runtime.services
+        self.status = self.runtime.status
+        # API plugins (entry points pylotto.apis)
+        self.plugins = plugins.load(self.services, self.status)
         self.reloader = (HotReloader(self.runtime, sources, config.hot_reload)
                          if sources and config.hot_reload.enabled else None)
         token = config.api_token.get_secret_value()
@@ -64,7 +67,7 @@ class Sidecar:
             options=grpc_options(config.listen.reuse_port),
         )
         self.health = health.aio.HealthServicer()
-        self.actuator_app = actuator.build_app(self.runtime)
+        self.actuator_app = actuator.build_app(self.status, self.runtime.metrics)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
         self._internal: grpc.aio.Server | None = None
@@ -82,22 +85,23 @@ class Sidecar:
         await self.runtime.start()
         await self.plugins.start()
         server = self.grpc_server
-        runtime_pb2_grpc.add_RuntimeServicer_to_server(LayottoRuntimeServicer(self.runtime), server)
+        services = self.services
+        runtime_pb2_grpc.add_RuntimeServicer_to_server(LayottoRuntimeServicer(services), server)
         state_query_pb2_grpc.add_StateQueryServicer_to_server(
-            state_query.StateQueryServicer(self.runtime), server)
-        services = [LAYOTTO_SERVICE, state_query.SERVICE]
+            state_query.StateQueryServicer(services), server)
+        names = [LAYOTTO_SERVICE, state_query.SERVICE]
         if self.config.mtls is None:  # else only the internal mTLS port serves other sidecars
             invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
-                sidecar_invoke.SidecarInvokeServicer(self.runtime), server)
-            services.append(sidecar_invoke.SERVICE)
+                sidecar_invoke.SidecarInvokeServicer(services.invoke), server)
+            names.append(sidecar_invoke.SERVICE)
         listen = self.config.listen
         if listen.dapr_grpc or listen.dapr_http:
-            services.append(self._add_dapr())
-        services.extend(self.plugins.add_grpc(server))
+            names.append(self._add_dapr())
+        names.extend(self.plugins.add_grpc(server))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        server.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.runtime)])  # last
+        server.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(services.invoke)])  # last
         reflection.enable_server_reflection(
-            (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+            (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         # One server, every service on each gRPC port: the ports differ only by default.
         for what, address in (("Layotto gRPC API", listen.layotto_grpc),
                               ("Dapr gRPC API", listen.dapr_grpc)):
@@ -108,9 +112,9 @@ class Sidecar:
             await self._start_internal(listen.internal_grpc)
         if listen.dapr_http:
             await self._start_http("Dapr HTTP API", listen.dapr_http, self._dapr_http_app())
-        for service in ("", *services):
-            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        self.runtime.listening = True
+        for name in ("", *names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.status.listening = True
         if self.reloader is not None:
             self.reloader.start()
         log.info(
@@ -128,8 +132,8 @@ class Sidecar:
                                        ErrorMapping())],
             options=grpc_options(self.config.listen.reuse_port))
         invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
-            sidecar_invoke.SidecarInvokeServicer(self.runtime), internal)
-        internal.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.runtime)])
+            sidecar_invoke.SidecarInvokeServicer(self.services.invoke), internal)
+        internal.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.services.invoke)])
         credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
                                                   require_client_auth=True)
         try:
@@ -148,13 +152,18 @@ class Sidecar:
     def _add_dapr(self) -> str:
         from pylotto.facades.dapr.servicer import SERVICE, DaprServicer
 
-        DaprServicer(self.runtime).add_to(self.grpc_server)
+        DaprServicer(self.services, self.status).add_to(self.grpc_server)
         return SERVICE
 
     def _dapr_http_app(self) -> web.Application:
         from pylotto.facades.dapr.http import build_app
+        from pylotto.facades.dapr.http.keys import Guards
 
-        app = build_app(self.runtime)
+        runtime = self.runtime
+        app = build_app(self.services, self.status, Guards(
+            api_token=self.config.api_token.get_secret_value(),
+            rate_limiter=runtime.rate_limiter if self.config.rate_limits else None,
+            metrics=runtime.metrics, tracing=runtime.tracing))
         self.plugins.add_http(app)
         return app
 
@@ -235,7 +244,7 @@ async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
         await sidecar.close_http()
         raise
     waits: dict[asyncio.Task[Any], str] = {
-        asyncio.create_task(sidecar.runtime.shutdown_requested.wait()): "shutdown requested "
+        asyncio.create_task(sidecar.status.shutdown_requested.wait()): "shutdown requested "
         "through the API",
         asyncio.create_task(stop.wait()): "signal received",
     }

@@ -106,8 +106,8 @@ def _join(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
 
 def _worker(config: RuntimeConfig, sources: ComponentSources, index: int, parent: int,
             use_uvloop: bool, log_level: str, log_format: str) -> None:
-    from pylotto.cli import run_loop
     from pylotto.observability import logs
+    from pylotto.process.loop import run_loop
     from pylotto.process.server import serve
 
     logs.setup(log_level, log_format)

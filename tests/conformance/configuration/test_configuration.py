@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.configuration import (
     ConfigurationCapability,
     ConfigurationStream,
     ConfigurationUpdate,
 )
 from pylotto.components.configuration.base import ConfigurationItem, ConfigurationStore
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import Unavailable
 from tests.conformance.cases import (
     RUN_PREFIX,
@@ -42,7 +43,7 @@ def case(request: pytest.FixtureRequest) -> Case:
 
 def capability_over(store: ConfigurationStore, app_id: str) -> ConfigurationCapability:
     return ConfigurationCapability(ComponentSet("configuration store", {STORE: store}),
-                                   RuntimeContext(AppSettings(app_id=app_id), Path("/nonexistent")))
+                                   RuntimeContext(AppConfig(app_id=app_id), Path("/nonexistent")))
 
 
 @pytest.fixture

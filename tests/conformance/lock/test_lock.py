@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.lock import LockCapability
 from pylotto.components.lock.base import LockStatus, LockStore
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import Unavailable
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from tests.conformance.cases import (
@@ -38,7 +39,7 @@ def case(request: pytest.FixtureRequest) -> Case:
 
 def capability_over(store: LockStore) -> LockCapability:
     return LockCapability(ComponentSet("lock store", {STORE: store}),
-                          RuntimeContext(AppSettings(app_id="conformance"), Path("/nonexistent")))
+                          RuntimeContext(AppConfig(app_id="conformance"), Path("/nonexistent")))
 
 
 @pytest.fixture

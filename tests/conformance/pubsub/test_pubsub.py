@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from pylotto.appchannel.base import DeliveryStatus, TopicEvent
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import PublishRequest, PubSubCapability
 from pylotto.components.base import Component
 from pylotto.components.pubsub.base import (
@@ -32,6 +32,7 @@ from pylotto.components.pubsub.base import (
     PubSub,
     Subscription,
 )
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import Unavailable
 from tests.conformance.cases import (
     RUN_PREFIX,
@@ -240,7 +241,7 @@ async def test_bulk_publish(broker: PubSub, topic: str) -> None:
 
 def capability_over(broker: PubSub) -> PubSubCapability:
     return PubSubCapability(ComponentSet("pubsub", {"bus": broker}),
-                            RuntimeContext(AppSettings(app_id="publisher"), Path("/nonexistent")))
+                            RuntimeContext(AppConfig(app_id="publisher"), Path("/nonexistent")))
 
 
 def app(verdict: DeliveryStatus = DeliveryStatus.SUCCESS

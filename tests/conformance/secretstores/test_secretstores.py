@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.components.secretstores.base import Secret, SecretStore
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import NotFound
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from tests.conformance.cases import (
@@ -89,7 +90,7 @@ def expected(case: Case) -> dict[str, Secret]:
 
 def capability_over(store: SecretStore) -> SecretsCapability:
     return SecretsCapability(ComponentSet("secret store", {STORE: store}),
-                             RuntimeContext(AppSettings(app_id="conformance"),
+                             RuntimeContext(AppConfig(app_id="conformance"),
                                             Path("/nonexistent")))
 
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.sequencer import Increment, SequencerCapability
 from pylotto.components.base import Component
 from pylotto.components.sequencer.base import Feature, Sequencer
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import ConfigError, Unavailable
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from tests.conformance.cases import (
@@ -49,7 +50,7 @@ def cases_where(trait: str) -> list[Any]:
 async def started(store: Sequencer) -> SequencerCapability:
     capability = SequencerCapability(
         ComponentSet("sequencer store", {STORE: store}),
-        RuntimeContext(AppSettings(app_id="conformance"), Path("/nonexistent")))
+        RuntimeContext(AppConfig(app_id="conformance"), Path("/nonexistent")))
     await capability.start()
     return capability
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.state import StateCapability, StateItem, StateOperation
 from pylotto.components.base import Component
 from pylotto.components.state.base import TTL_EXPIRE_TIME, Concurrency, Feature, StateStore
 from pylotto.components.state.query import QueryItem, parse_query, sort_and_filter_sequence
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import EtagInvalid, EtagMismatch, Unavailable, Unsupported
 from tests.conformance.cases import (
     RUN_PREFIX,
@@ -60,7 +61,7 @@ async def store(case: Case, tmp_path: Path) -> AsyncIterator[StateStore]:
 
 def capability_over(store: StateStore, app_id: str = "conformance") -> StateCapability:
     return StateCapability(ComponentSet("state store", {STORE: store}),
-                           RuntimeContext(AppSettings(app_id=app_id), Path("/nonexistent")))
+                           RuntimeContext(AppConfig(app_id=app_id), Path("/nonexistent")))
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def through_capability(use: Callable[[StateCapability, str, str], Awaitable[obje
     async def call(case: Case, component: Component) -> None:
         assert isinstance(component, StateStore)
         state = StateCapability(ComponentSet("state store", {component.name: component}),
-                                RuntimeContext(AppSettings(app_id="conformance"),
+                                RuntimeContext(AppConfig(app_id="conformance"),
                                                Path("/nonexistent")))
         await use(state, component.name, f"{RUN_PREFIX}-{uuid.uuid4().hex[:12]}")
 

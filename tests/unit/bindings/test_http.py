@@ -9,11 +9,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingRequest, OutputBinding
 from pylotto.components.bindings.http import HttpBinding
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import (
     ComponentNotFound,
     ConfigError,
@@ -81,7 +82,7 @@ async def web_binding(tmp_path: Path, server: TestServer) -> AsyncIterator[HttpB
 
 def capability(tmp_path: Path, bindings: dict[str, OutputBinding]) -> BindingsCapability:
     return BindingsCapability(ComponentSet("binding", bindings),
-                              RuntimeContext(AppSettings(app_id="a"), tmp_path))
+                              RuntimeContext(AppConfig(app_id="a"), tmp_path))
 
 
 async def test_get_with_path_and_headers(web_binding: HttpBinding) -> None:

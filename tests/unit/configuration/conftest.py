@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.configuration import ConfigurationCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import ConfigurationStore
+from pylotto.config.model import AppConfig
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
 
@@ -18,7 +19,7 @@ from pylotto.core.registry import resolve
 def capability(*stores: ConfigurationStore, app_id: str = "app") -> ConfigurationCapability:
     return ConfigurationCapability(
         ComponentSet("configuration store", {s.name: s for s in stores}),
-        RuntimeContext(AppSettings(app_id=app_id), Path("/nonexistent")),
+        RuntimeContext(AppConfig(app_id=app_id), Path("/nonexistent")),
     )
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.configuration import ConfigurationCapability
 from pylotto.components.configuration.base import ConfigurationItem
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import ComponentNotFound, InvalidArgument, NotConfigured
 
 Item = ConfigurationItem
@@ -16,7 +17,7 @@ Item = ConfigurationItem
 
 async def test_nothing_configured() -> None:
     empty = ConfigurationCapability(ComponentSet("configuration store", {}),
-                                    RuntimeContext(AppSettings(app_id="a"), Path("/x")))
+                                    RuntimeContext(AppConfig(app_id="a"), Path("/x")))
     with pytest.raises(NotConfigured, match="configuration store is not configured"):
         await empty.get_configuration("config", keys=["k"])
     with pytest.raises(NotConfigured):

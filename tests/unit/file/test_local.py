@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.file import CHUNK_BYTES, FileCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.file.base import FileStore
 from pylotto.components.file.local import TEMP_PREFIX, LocalFileStore, int_literal
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import (
     AlreadyExists,
     ComponentNotFound,
@@ -33,7 +34,7 @@ async def make_store(tmp_path: Path, **metadata: str) -> LocalFileStore:
 
 def capability(tmp_path: Path, stores: dict[str, FileStore]) -> FileCapability:
     return FileCapability(ComponentSet("file store", stores),
-                          RuntimeContext(AppSettings(app_id="a"), tmp_path))
+                          RuntimeContext(AppConfig(app_id="a"), tmp_path))
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:

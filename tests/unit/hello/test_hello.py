@@ -2,11 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.hello import HelloCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.hello.base import HelloService
 from pylotto.components.hello.helloworld import HelloWorld
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import ComponentNotFound, InvalidArgument, NotConfigured
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
@@ -18,7 +19,7 @@ def make(tmp_path: Path, metadata: dict[str, str]) -> HelloWorld:
 
 
 def capability(tmp_path: Path, services: dict[str, HelloService]) -> HelloCapability:
-    context = RuntimeContext(AppSettings(app_id="app"), tmp_path)
+    context = RuntimeContext(AppConfig(app_id="app"), tmp_path)
     return HelloCapability(ComponentSet("hello service", services), context)
 
 

@@ -8,8 +8,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from pylotto.capabilities.base import AppSettings, RuntimeContext
+from pylotto.appchannel.select import app_channels
+from pylotto.capabilities.base import RuntimeContext
 from pylotto.capabilities.invoke import InvokeCapability, InvokeRequest
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import (
     DeadlineExceeded,
     InvalidArgument,
@@ -57,7 +59,8 @@ async def app_server() -> AsyncIterator[TestServer]:
 
 
 def invoker(tmp_path: Path, port: int | None, app_id: str = "myapp") -> InvokeCapability:
-    return InvokeCapability(RuntimeContext(AppSettings(app_id=app_id, http_port=port), tmp_path))
+    context = RuntimeContext(AppConfig(app_id=app_id, port=port), tmp_path)
+    return InvokeCapability(context, channels=app_channels(context.app))
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.lock import LockCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.lock.base import LockStore
+from pylotto.config.model import AppConfig
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
 
@@ -21,7 +22,7 @@ MakeStore = Callable[..., Awaitable[LockStore]]
 def capability(*stores: LockStore, app_id: str = "app") -> LockCapability:
     return LockCapability(
         ComponentSet("lock store", {s.name: s for s in stores}),
-        RuntimeContext(AppSettings(app_id=app_id), Path("/nonexistent")),
+        RuntimeContext(AppConfig(app_id=app_id), Path("/nonexistent")),
     )
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.lock import LockCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
 from pylotto.components.lock.memory import MemoryLockStore
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import (
     ComponentNotFound,
     ConfigError,
@@ -50,7 +51,7 @@ def _recording(key_prefix: str = "appid") -> RecordingStore:
 
 async def test_nothing_configured_comes_first() -> None:
     empty = LockCapability(ComponentSet("lock store", {}),
-                           RuntimeContext(AppSettings(app_id="a"), Path("/x")))
+                           RuntimeContext(AppConfig(app_id="a"), Path("/x")))
     with pytest.raises(NotConfigured, match="lock store is not configured"):
         await empty.try_lock("lock", "", "", 0)
     with pytest.raises(NotConfigured):

@@ -37,9 +37,9 @@ def runtime() -> Runtime:
 
 def test_the_example_plugin_loads_and_is_listed(runtime: Runtime) -> None:
     example_plugin.activate()
-    loaded = plugins.load(runtime)
+    loaded = plugins.load(runtime.services, runtime.status)
     assert list(loaded.plugins) == ["counter"]
-    assert runtime.extended_metadata[plugins.EXTENDED_METADATA_KEY] == "counter"
+    assert runtime.status.extended_metadata[plugins.EXTENDED_METADATA_KEY] == "counter"
     [api] = plugins.installed()
     assert (api.name, api.distribution) == ("counter", "pylotto-example 0.1.0")
     components = plugins.installed(registry.ENTRY_POINT_GROUP)
@@ -49,14 +49,15 @@ def test_the_example_plugin_loads_and_is_listed(runtime: Runtime) -> None:
 
 async def test_the_context_is_the_capability_layer(tmp_path: Path) -> None:
     runtime = Runtime(embedded_default().model_copy(update={"data_dir": tmp_path}))
-    context = plugins.PluginContext(runtime, "p")
+    context = plugins.PluginContext.of(runtime.services, "p")
     await runtime.start()  # capabilities exist once the runtime has started
     try:
         assert await context.sequencer.get_next_id("in-memory", "k") >= 1
     finally:
         await runtime.stop()
-    assert context.state is runtime.state and context.sequencer is runtime.sequencer
-    assert context.lock is runtime.lock and context.pubsub is runtime.pubsub
+    assert context.state is runtime.services.state
+    assert context.sequencer is runtime.services.sequencer
+    assert context.lock is runtime.services.lock and context.pubsub is runtime.services.pubsub
     assert context.app.app_id == runtime.config.app.id
     assert context.data_dir == tmp_path
     assert context.logger.name == "pylotto.plugins.p"
@@ -67,7 +68,7 @@ def test_a_plugin_that_does_not_import_is_named(
     monkeypatch.syspath_prepend(str(_site(tmp_path, "fake_plugin:Plugin", "import not_there\n")))
     monkeypatch.delitem(sys.modules, "fake_plugin", raising=False)
     with pytest.raises(ConfigError) as info:
-        plugins.load(runtime)
+        plugins.load(runtime.services, runtime.status)
     message = info.value.message
     assert "API plugin 'fake'" in message and "fake-plugin 2.0" in message
     assert "not_there" in message
@@ -79,7 +80,7 @@ def test_an_object_that_is_not_a_plugin_is_refused(
     monkeypatch.syspath_prepend(str(_site(tmp_path, "fake_plugin:Plugin", module)))
     monkeypatch.delitem(sys.modules, "fake_plugin", raising=False)
     with pytest.raises(ConfigError, match=r"is not a pylotto\.plugins\.ApiPlugin"):
-        plugins.load(runtime)
+        plugins.load(runtime.services, runtime.status)
 
 
 async def test_a_failing_start_is_named(
@@ -90,7 +91,7 @@ async def test_a_failing_start_is_named(
               "        raise OSError('no quota')\n")
     monkeypatch.syspath_prepend(str(_site(tmp_path, "fake_plugin:Plugin", module)))
     monkeypatch.delitem(sys.modules, "fake_plugin", raising=False)
-    loaded = plugins.load(runtime)
+    loaded = plugins.load(runtime.services, runtime.status)
     with pytest.raises(ConfigError, match="API plugin 'fake' failed to start: OSError: no quota"):
         await loaded.start()
 

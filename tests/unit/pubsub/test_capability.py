@@ -8,10 +8,11 @@ import pytest
 
 from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import DiscoveryPolicy, PublishRequest, PubSubCapability
 from pylotto.components.pubsub.base import Message, PubSub
 from pylotto.components.pubsub.memory import InMemoryPubSub
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import (
     ComponentNotFound,
     Internal,
@@ -68,7 +69,7 @@ def capability(
     channel: AppChannel | None = None,
     app_id: str = "myapp",
 ) -> PubSubCapability:
-    context = RuntimeContext(AppSettings(app_id=app_id), tmp_path)
+    context = RuntimeContext(AppConfig(app_id=app_id), tmp_path)
     return PubSubCapability(
         ComponentSet("pubsub", components), context, app_channel=channel,
         discovery=DiscoveryPolicy(initial_interval=0.01, max_interval=0.02, window=0.3),

@@ -9,9 +9,10 @@ from typing import Any
 import grpc
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import PubSubCapability
 from pylotto.components.pubsub.base import Message
+from pylotto.config.model import AppConfig
 from pylotto.facades.grpc_errors import ErrorMappingInterceptor
 from pylotto.facades.layotto.pubsub import PubSubRpcs
 from pylotto.proto.layotto import appcallback_pb2, runtime_pb2, runtime_pb2_grpc
@@ -27,12 +28,12 @@ class FakeRuntime:
 
 class Servicer(PubSubRpcs, runtime_pb2_grpc.RuntimeServicer):
     def __init__(self, runtime: FakeRuntime) -> None:
-        self.runtime = runtime  # type: ignore[assignment]
+        self.services = runtime  # type: ignore[assignment]
 
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[Any, PubSubCapability]]:
-    context = RuntimeContext(AppSettings(app_id="facade"), tmp_path)
+    context = RuntimeContext(AppConfig(app_id="facade"), tmp_path)
     mem = await broker(tmp_path, **FAST_RETRY)
     pubsub = PubSubCapability(ComponentSet("pubsub", {"mem": mem}), context)
     server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])

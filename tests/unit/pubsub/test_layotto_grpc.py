@@ -12,8 +12,10 @@ from google.protobuf import empty_pb2
 
 from pylotto.appchannel.base import DeliveryStatus, TopicEvent, TopicSubscription
 from pylotto.appchannel.layotto_grpc import LayottoGrpcAppChannel
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.appchannel.select import pubsub_channel
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import DiscoveryPolicy, PublishRequest, PubSubCapability
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import DeadlineExceeded, Internal, Unavailable, Unsupported
 from pylotto.proto.layotto import appcallback_pb2, appcallback_pb2_grpc
 from tests.support.ports import free_port
@@ -147,10 +149,10 @@ async def test_slow_app_is_deadline_exceeded(app: tuple[App, int]) -> None:
 
 def pubsub_for(tmp_path: Path, port: int, components: dict[str, Any]) -> PubSubCapability:
     context = RuntimeContext(
-        AppSettings(app_id="subapp", grpc_callback_port=port), tmp_path
+        AppConfig(app_id="subapp", grpc_callback_port=port), tmp_path
     )
     return PubSubCapability(
-        ComponentSet("pubsub", components), context,
+        ComponentSet("pubsub", components), context, app_channel=pubsub_channel(context.app),
         discovery=DiscoveryPolicy(initial_interval=0.02, max_interval=0.05, window=5),
     )
 

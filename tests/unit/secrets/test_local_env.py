@@ -2,11 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.secretstores.base import SecretStore
 from pylotto.components.secretstores.local_env import LocalEnvSecretStore
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import (
     ComponentNotFound,
     InvalidArgument,
@@ -25,7 +26,7 @@ def env_store(tmp_path: Path, **metadata: str) -> LocalEnvSecretStore:
 
 def secrets(tmp_path: Path, stores: dict[str, SecretStore]) -> SecretsCapability:
     return SecretsCapability(ComponentSet("secret store", stores),
-                             RuntimeContext(AppSettings(app_id="a"), tmp_path))
+                             RuntimeContext(AppConfig(app_id="a"), tmp_path))
 
 
 async def test_reads_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

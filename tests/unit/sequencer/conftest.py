@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.sequencer import SequencerCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import Sequencer
+from pylotto.config.model import AppConfig
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
 
@@ -25,7 +26,7 @@ async def started(*stores: Sequencer, app_id: str = "app") -> SequencerCapabilit
     """A started capability (``biggerThan`` applied) over ``stores``."""
     service = SequencerCapability(
         ComponentSet("sequencer store", {s.name: s for s in stores}),
-        RuntimeContext(AppSettings(app_id=app_id), Path("/nonexistent")),
+        RuntimeContext(AppConfig(app_id=app_id), Path("/nonexistent")),
     )
     await service.start()
     return service

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.sequencer import Increment, SequencerCapability, increment_from_wire
 from pylotto.components.sequencer.base import SegmentSequencer
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import ComponentNotFound, ConfigError, InvalidArgument, NotConfigured
 from tests.unit.sequencer.conftest import MakeStore, started
 
@@ -20,7 +21,7 @@ WEAK, STRONG = Increment.WEAK, Increment.STRONG
 
 async def test_nothing_configured_comes_first() -> None:
     empty = SequencerCapability(ComponentSet("sequencer store", {}),
-                                RuntimeContext(AppSettings(app_id="a"), Path("/x")))
+                                RuntimeContext(AppConfig(app_id="a"), Path("/x")))
     with pytest.raises(NotConfigured, match="sequencer store is not configured"):
         await empty.get_next_id("seq", "")
 

@@ -16,7 +16,7 @@ async def _first_id(config_path: Path, store: str, key: str) -> int:
     runtime = Runtime(config)
     await runtime.start()
     try:
-        sequencer: SequencerCapability = runtime.sequencer
+        sequencer: SequencerCapability = runtime.services.sequencer
         return await sequencer.get_next_id(store, key, Increment.STRONG)
     finally:
         await runtime.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import AppSettings, ComponentSet, RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.sequencer import Increment, SegmentCache, SequencerCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.sequencer.base import (
@@ -17,6 +17,7 @@ from pylotto.components.sequencer.base import (
     SequencerSettings,
 )
 from pylotto.components.sequencer.memory import MemorySequencer
+from pylotto.config.model import AppConfig
 from pylotto.core.errors import Internal, Unavailable
 from pylotto.core.metadata import decode
 from pylotto.core.types import Metadata
@@ -57,7 +58,7 @@ class SpySequencer(MemorySequencer):
 def capability(*stores: Sequencer) -> SequencerCapability:
     return SequencerCapability(
         ComponentSet("sequencer store", {s.name: s for s in stores}),
-        RuntimeContext(AppSettings(app_id="app"), Path("/nonexistent")),
+        RuntimeContext(AppConfig(app_id="app"), Path("/nonexistent")),
     )
 
 

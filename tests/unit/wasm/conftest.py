@@ -42,5 +42,6 @@ async def wasm_runtime(tmp_path: Path) -> AsyncIterator[RuntimeFactory]:
 
 
 async def call(runtime: Runtime, fid: str, data: bytes = b"", method: str = "run") -> bytes:
-    result = await runtime.invoke.invoke(InvokeRequest(app_id=fid, method=method, data=data))
+    invoke = runtime.services.invoke
+    result = await invoke.invoke(InvokeRequest(app_id=fid, method=method, data=data))
     return result.data

@@ -29,7 +29,7 @@ async def test_echo_reply_is_the_request(wasm_runtime: RuntimeFactory) -> None:
 async def test_method_and_content_type(wasm_runtime: RuntimeFactory) -> None:
     fn = module("(call $set_content_type (i32.const 80) (i32.const 10)) (call $method)", DATA)
     runtime = await wasm_runtime({"m": fn})
-    result = await runtime.invoke.invoke(InvokeRequest(app_id="m", method="orders/list"))
+    result = await runtime.services.invoke.invoke(InvokeRequest(app_id="m", method="orders/list"))
     assert result.data == b"orders/list"
     assert result.content_type == "text/plain"
 
@@ -41,7 +41,7 @@ async def test_state_set_then_get(wasm_runtime: RuntimeFactory) -> None:
       (call $state_get (i32.const 0) (i32.const 9) (i32.const 16) (i32.const 1))""", DATA)
     runtime = await wasm_runtime({"st": fn})
     assert await call(runtime, "st", b"v1") == b"v1"
-    got = await runtime.state.get_state("in-memory", "k")
+    got = await runtime.services.state.get_state("in-memory", "k")
     assert got.value == b"v1"
 
 
@@ -53,7 +53,7 @@ async def test_empty_store_name_uses_the_configured_default(
       (call $state_get (i32.const 0) (i32.const 0) (i32.const 16) (i32.const 1))""", DATA)
     runtime = await wasm_runtime({"st": fn})
     assert await call(runtime, "st", b"dflt") == b"dflt"
-    assert (await runtime.state.get_state("in-memory", "k")).value == b"dflt"
+    assert (await runtime.services.state.get_state("in-memory", "k")).value == b"dflt"
 
 
 async def test_state_get_of_missing_key_is_empty(wasm_runtime: RuntimeFactory) -> None:

@@ -11,7 +11,7 @@ class BindingRpcs(RuntimeRpcs):
     async def InvokeBinding(
         self, request: Any, context: Any
     ) -> Any:
-        result = await self.runtime.bindings.invoke(
+        result = await self.services.bindings.invoke(
             request.name, request.operation, request.data, dict(request.metadata)
         )
         return self.pb.InvokeBindingResponse(data=result.data, metadata=result.metadata)

@@ -51,7 +51,7 @@ async def _read_verdicts(requests: AsyncIterator[Any], stream: EventStream,
 
 class PublishRpcs(RuntimeRpcs):
     async def PublishEvent(self, request: Any, context: Any) -> empty_pb2.Empty:
-        await self.runtime.pubsub.publish(
+        await self.services.pubsub.publish(
             PublishRequest(
                 pubsub_name=request.pubsub_name,
                 topic=request.topic,
@@ -78,7 +78,7 @@ class PublishRpcs(RuntimeRpcs):
         if first is None or first.WhichOneof(_REQUEST_KIND) != "initial_request":
             raise InvalidArgument("initial request is required")
         initial = first.initial_request
-        stream = await self.runtime.pubsub.subscribe_stream(
+        stream = await self.services.pubsub.subscribe_stream(
             initial.pubsub_name, initial.topic, dict(initial.metadata),
             dead_letter_topic=getattr(initial, "dead_letter_topic", ""),
         )

@@ -10,7 +10,7 @@ from pylotto.facades.common.base import RuntimeRpcs
 
 class QueryRpcs(RuntimeRpcs):
     async def query_state(self, request: Any) -> Any:
-        result = await self.runtime.state.query_state(
+        result = await self.services.state.query_state(
             request.store_name, request.query, dict(request.metadata)
         )
         return self.pb.QueryStateResponse(

@@ -11,7 +11,7 @@ class SecretRpcs(RuntimeRpcs):
     async def GetSecret(
         self, request: Any, context: Any
     ) -> Any:
-        data = await self.runtime.secrets.get_secret(
+        data = await self.services.secrets.get_secret(
             request.store_name, request.key, dict(request.metadata)
         )
         return self.pb.GetSecretResponse(data=data)
@@ -19,7 +19,7 @@ class SecretRpcs(RuntimeRpcs):
     async def GetBulkSecret(
         self, request: Any, context: Any
     ) -> Any:
-        secrets = await self.runtime.secrets.get_bulk_secret(
+        secrets = await self.services.secrets.get_bulk_secret(
             request.store_name, dict(request.metadata)
         )
         response = self.pb.GetBulkSecretResponse()

@@ -30,7 +30,7 @@ class StateRpcs(RuntimeRpcs):
     async def GetState(
         self, request: Any, context: Any
     ) -> Any:
-        got = await self.runtime.state.get_state(
+        got = await self.services.state.get_state(
             request.store_name,
             request.key,
             consistency_from_wire(request.consistency),
@@ -44,7 +44,7 @@ class StateRpcs(RuntimeRpcs):
     async def GetBulkState(
         self, request: Any, context: Any
     ) -> Any:
-        items = await self.runtime.state.get_bulk_state(
+        items = await self.services.state.get_bulk_state(
             request.store_name, list(request.keys), dict(request.metadata)
         )
         response = self.pb.GetBulkStateResponse()
@@ -60,7 +60,7 @@ class StateRpcs(RuntimeRpcs):
     async def SaveState(
         self, request: Any, context: Any
     ) -> empty_pb2.Empty:
-        await self.runtime.state.save_state(
+        await self.services.state.save_state(
             request.store_name, [state_item(item) for item in request.states]
         )
         return empty_pb2.Empty()
@@ -75,13 +75,13 @@ class StateRpcs(RuntimeRpcs):
             concurrency=concurrency_from_wire(request.options.concurrency),
             consistency=consistency_from_wire(request.options.consistency),
         )
-        await self.runtime.state.delete_state(request.store_name, item)
+        await self.services.state.delete_state(request.store_name, item)
         return empty_pb2.Empty()
 
     async def DeleteBulkState(
         self, request: Any, context: Any
     ) -> empty_pb2.Empty:
-        await self.runtime.state.delete_bulk_state(
+        await self.services.state.delete_bulk_state(
             request.store_name, [state_item(item) for item in request.states]
         )
         return empty_pb2.Empty()
@@ -94,7 +94,7 @@ class StateRpcs(RuntimeRpcs):
                            state_item(op.request) if op.HasField("request") else None)
             for op in request.operations
         ]
-        await self.runtime.state.execute_state_transaction(
+        await self.services.state.execute_state_transaction(
             request.storeName, operations, dict(request.metadata)
         )
         return empty_pb2.Empty()

@@ -28,7 +28,7 @@ class DaprConfigurationRpcs(RuntimeRpcs):
                 for i in items}
 
     async def GetConfiguration(self, request: Any, context: Any) -> Any:
-        items = await self.runtime.configuration.get_configuration(
+        items = await self.services.configuration.get_configuration(
             request.store_name, keys=list(request.keys), metadata=dict(request.metadata))
         return self.pb.GetConfigurationResponse(items=self._items(items))
 
@@ -36,7 +36,7 @@ class DaprConfigurationRpcs(RuntimeRpcs):
         return await self.GetConfiguration(request, context)
 
     async def SubscribeConfiguration(self, request: Any, context: Any) -> AsyncIterator[Any]:
-        stream = self.runtime.configuration.open_stream()
+        stream = self.services.configuration.open_stream()
         await stream.subscribe(request.store_name, keys=list(request.keys),
                                metadata=dict(request.metadata))
         subscription_id = str(uuid.uuid4())

@@ -2,40 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import empty_pb2
 
-from pylotto import __version__
 from pylotto.facades.common.base import RuntimeRpcs
+
+if TYPE_CHECKING:
+    from pylotto.capabilities.status import RuntimeStatus
 
 
 class DaprMetadataRpcs(RuntimeRpcs):
+    status: RuntimeStatus
+
     async def GetMetadata(self, request: Any, context: Any) -> Any:
-        runtime = self.runtime
-        app = runtime.config.app
+        view = self.status.view()
         return self.pb.GetMetadataResponse(
-            id=app.id,
-            runtime_version=f"pylotto-{__version__}",
+            id=view.app_id,
+            runtime_version=view.runtime_version,
             registered_components=[
                 self.pb.RegisteredComponents(name=c.name, type=c.type, version=c.version,
                                              capabilities=c.features)
-                for c in runtime.describe_components()
+                for c in view.components
             ],
-            extended_metadata=runtime.extended_metadata,
+            extended_metadata=view.extended,
             subscriptions=[
                 self.pb.PubsubSubscription(pubsub_name=pubsub, topic=topic, type=kind)
-                for pubsub, topic, kind in runtime.pubsub.describe_subscriptions()
+                for pubsub, topic, kind in view.subscriptions
             ],
             app_connection_properties=self.pb.AppConnectionProperties(
-                port=app.port or 0, protocol=app.protocol,
-                channel_address=app.grpc_callback_host),
+                port=view.app_port, protocol=view.app_protocol,
+                channel_address=view.channel_address),
         )
 
     async def SetMetadata(self, request: Any, context: Any) -> empty_pb2.Empty:
-        self.runtime.extended_metadata[request.key] = request.value
+        self.status.set_metadata(request.key, request.value)
         return empty_pb2.Empty()
 
     async def Shutdown(self, request: Any, context: Any) -> empty_pb2.Empty:
-        self.runtime.shutdown_requested.set()
+        self.status.request_shutdown()
         return empty_pb2.Empty()

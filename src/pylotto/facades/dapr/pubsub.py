@@ -12,7 +12,7 @@ from pylotto.facades.common.pubsub import PublishRpcs, header
 
 class DaprPubSubRpcs(PublishRpcs):
     async def BulkPublishEvent(self, request: Any, context: Any) -> Any:
-        failures = await self.runtime.pubsub.bulk_publish(
+        failures = await self.services.pubsub.bulk_publish(
             request.pubsub_name,
             request.topic,
             [BulkPublishItem(e.entry_id, e.event, e.content_type, dict(e.metadata))

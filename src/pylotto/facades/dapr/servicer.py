@@ -12,6 +12,8 @@ import grpc
 from dapr.proto.runtime.v1 import dapr_pb2, dapr_pb2_grpc
 
 from pylotto.capabilities.configuration import ConfigurationStream
+from pylotto.capabilities.services import CapabilityServices
+from pylotto.capabilities.status import RuntimeStatus
 from pylotto.facades.common.bindings import BindingRpcs
 from pylotto.facades.common.invoke import InvokeRpcs
 from pylotto.facades.common.query import QueryRpcs
@@ -22,7 +24,6 @@ from pylotto.facades.dapr.lock import DaprLockRpcs
 from pylotto.facades.dapr.messages import DaprMessages
 from pylotto.facades.dapr.metadata import DaprMetadataRpcs
 from pylotto.facades.dapr.pubsub import DaprPubSubRpcs
-from pylotto.process.runtime import Runtime
 
 SERVICE = dapr_pb2.DESCRIPTOR.services_by_name["Dapr"].full_name
 
@@ -41,8 +42,9 @@ class DaprServicer(
 ):
     pb: ClassVar[Any] = DaprMessages
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, services: CapabilityServices, status: RuntimeStatus) -> None:
+        self.services = services
+        self.status = status
         self.configuration_streams: dict[str, ConfigurationStream] = {}
 
     def add_to(self, server: grpc.aio.Server) -> None:

@@ -57,7 +57,7 @@ class ConfigurationRpcs(LayottoRpcs):
     async def GetConfiguration(
         self, request: runtime_pb2.GetConfigurationRequest, context: Any
     ) -> runtime_pb2.GetConfigurationResponse:
-        items = await self.runtime.configuration.get_configuration(
+        items = await self.services.configuration.get_configuration(
             request.store_name, request.app_id, request.group, request.label,
             list(request.keys), dict(request.metadata),
         )
@@ -66,7 +66,7 @@ class ConfigurationRpcs(LayottoRpcs):
     async def SaveConfiguration(
         self, request: runtime_pb2.SaveConfigurationRequest, context: Any
     ) -> empty_pb2.Empty:
-        await self.runtime.configuration.save_configuration(
+        await self.services.configuration.save_configuration(
             request.store_name, request.app_id, [item_from_pb(i) for i in request.items],
             dict(request.metadata),
         )
@@ -75,7 +75,7 @@ class ConfigurationRpcs(LayottoRpcs):
     async def DeleteConfiguration(
         self, request: runtime_pb2.DeleteConfigurationRequest, context: Any
     ) -> empty_pb2.Empty:
-        await self.runtime.configuration.delete_configuration(
+        await self.services.configuration.delete_configuration(
             request.store_name, request.app_id, request.group, request.label,
             list(request.keys), dict(request.metadata),
         )
@@ -86,7 +86,7 @@ class ConfigurationRpcs(LayottoRpcs):
         request_iterator: AsyncIterator[runtime_pb2.SubscribeConfigurationRequest],
         context: Any,
     ) -> AsyncIterator[runtime_pb2.SubscribeConfigurationResponse]:
-        stream = self.runtime.configuration.open_stream()
+        stream = self.services.configuration.open_stream()
         reader = asyncio.create_task(_read_subscriptions(request_iterator, stream))
         try:
             async for update in stream:

@@ -33,7 +33,7 @@ class FileRpcs(LayottoRpcs):
     async def GetFile(
         self, request: runtime_pb2.GetFileRequest, context: Any
     ) -> AsyncIterator[runtime_pb2.GetFileResponse]:
-        chunks = await self.runtime.file.get(
+        chunks = await self.services.file.get(
             request.store_name, request.name, dict(request.metadata)
         )
         async for chunk in chunks:
@@ -47,7 +47,7 @@ class FileRpcs(LayottoRpcs):
             first = await anext(messages)
         except StopAsyncIteration:
             return empty_pb2.Empty()  # a stream closed at once stores nothing (Layotto: OK)
-        await self.runtime.file.put(
+        await self.services.file.put(
             first.store_name, first.name, _data(first, messages), dict(first.metadata)
         )
         return empty_pb2.Empty()
@@ -56,7 +56,7 @@ class FileRpcs(LayottoRpcs):
         self, request: runtime_pb2.ListFileRequest, context: Any
     ) -> runtime_pb2.ListFileResp:
         inner = _file_request(request)
-        result = await self.runtime.file.list(
+        result = await self.services.file.list(
             inner.store_name, inner.name, dict(inner.metadata),
             page_size=request.page_size, marker=request.marker,
         )
@@ -74,14 +74,14 @@ class FileRpcs(LayottoRpcs):
         self, request: runtime_pb2.DelFileRequest, context: Any
     ) -> empty_pb2.Empty:
         inner = _file_request(request)
-        await self.runtime.file.delete(inner.store_name, inner.name, dict(inner.metadata))
+        await self.services.file.delete(inner.store_name, inner.name, dict(inner.metadata))
         return empty_pb2.Empty()
 
     async def GetFileMeta(
         self, request: runtime_pb2.GetFileMetaRequest, context: Any
     ) -> runtime_pb2.GetFileMetaResponse:
         inner = _file_request(request)
-        meta = await self.runtime.file.stat(inner.store_name, inner.name, dict(inner.metadata))
+        meta = await self.services.file.stat(inner.store_name, inner.name, dict(inner.metadata))
         response = runtime_pb2.GetFileMetaResponse(size=meta.size, last_modified=meta.last_modified)
         response.response.SetInParent()
         for key, values in meta.metadata.items():

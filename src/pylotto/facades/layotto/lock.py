@@ -12,7 +12,7 @@ class LockRpcs(LayottoRpcs):
     async def TryLock(
         self, request: runtime_pb2.TryLockRequest, context: Any
     ) -> runtime_pb2.TryLockResponse:
-        success = await self.runtime.lock.try_lock(
+        success = await self.services.lock.try_lock(
             request.store_name, request.resource_id, request.lock_owner, request.expire
         )
         return runtime_pb2.TryLockResponse(success=success)
@@ -20,7 +20,7 @@ class LockRpcs(LayottoRpcs):
     async def Unlock(
         self, request: runtime_pb2.UnlockRequest, context: Any
     ) -> runtime_pb2.UnlockResponse:
-        status = await self.runtime.lock.unlock(
+        status = await self.services.lock.unlock(
             request.store_name, request.resource_id, request.lock_owner
         )
         return runtime_pb2.UnlockResponse(
@@ -30,7 +30,7 @@ class LockRpcs(LayottoRpcs):
     async def LockKeepAlive(
         self, request: runtime_pb2.LockKeepAliveRequest, context: Any
     ) -> runtime_pb2.LockKeepAliveResponse:
-        status = await self.runtime.lock.keep_alive(
+        status = await self.services.lock.keep_alive(
             request.store_name, request.resource_id, request.lock_owner, request.expire
         )
         return runtime_pb2.LockKeepAliveResponse(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pylotto.capabilities.services import CapabilityServices
 from pylotto.facades.common.bindings import BindingRpcs
 from pylotto.facades.common.invoke import InvokeRpcs
 from pylotto.facades.common.secrets import SecretRpcs
@@ -14,7 +15,6 @@ from pylotto.facades.layotto.hello import HelloRpcs
 from pylotto.facades.layotto.lock import LockRpcs
 from pylotto.facades.layotto.pubsub import PubSubRpcs
 from pylotto.facades.layotto.sequencer import SequencerRpcs
-from pylotto.process.runtime import Runtime
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 
 
@@ -33,5 +33,5 @@ class LayottoRuntimeServicer(
 ):
     pb: ClassVar[Any] = runtime_pb2
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, services: CapabilityServices) -> None:
+        self.services = services

@@ -14,11 +14,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from pylotto.core.errors import InvalidArgument, PylottoError, dapr_error_code, http_status
+from pylotto.capabilities.services import CapabilityServices
+from pylotto.capabilities.status import RuntimeStatus
+from pylotto.core.errors import (
+    Internal,
+    InvalidArgument,
+    PylottoError,
+    dapr_error_code,
+    http_status,
+)
 from pylotto.facades.dapr.http import invoke, lifecycle, pubsub, resources, state
-from pylotto.facades.dapr.http.keys import RUNTIME_KEY
+from pylotto.facades.dapr.http.keys import GUARDS_KEY, SERVICES_KEY, STATUS_KEY, Guards
 from pylotto.observability.tracing import carrier_from
-from pylotto.process.runtime import Runtime
 from pylotto.security import tokens as security
 
 log = logging.getLogger("pylotto.dapr.http")
@@ -43,14 +50,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        return web.json_response({"errorCode": "ERR_INTERNAL", "message": "internal error"},
-                                 status=500)
+        return error_response(Internal("internal error"))
 
 
 @web.middleware
 async def api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse calls without the sidecar's API token (health checks exempt)."""
-    expected = request.app[RUNTIME_KEY].config.api_token.get_secret_value()
+    expected = request.app[GUARDS_KEY].api_token
     if expected and request.path not in security.EXEMPT_HTTP_PATHS:
         refusal = security.check_token(expected, request.headers.get(security.TOKEN_HEADER))
         if refusal is not None:
@@ -72,11 +78,11 @@ API_NAMES = {
 
 @web.middleware
 async def rate_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
-    runtime = request.app[RUNTIME_KEY]
+    limiter = request.app[GUARDS_KEY].rate_limiter
     name = getattr(request.match_info.handler, "__name__", "")
-    if runtime.config.rate_limits and name in API_NAMES:
+    if limiter is not None and name in API_NAMES:
         try:
-            runtime.rate_limiter.admit(API_NAMES[name], runtime.config.app.id)
+            limiter.admit(API_NAMES[name], request.app[SERVICES_KEY].context.app_id)
         except PylottoError as err:
             return error_response(err)
     return await handler(request)
@@ -84,16 +90,16 @@ async def rate_limits(request: web.Request, handler: Handler) -> web.StreamRespo
 
 @web.middleware
 async def measured(request: web.Request, handler: Handler) -> web.StreamResponse:
-    metrics = request.app[RUNTIME_KEY].metrics
+    guards = request.app[GUARDS_KEY]
+    metrics = guards.metrics
     name = getattr(request.match_info.handler, "__name__", "")
     api = API_NAMES.get(name, name or "unknown")
     in_flight = metrics.api_in_flight.labels("http")
     in_flight.inc()
     started = time.perf_counter()
     status = 500
-    runtime = request.app[RUNTIME_KEY]
     try:
-        with runtime.tracing.span(f"{request.method} {api}", "server",
+        with guards.tracing.span(f"{request.method} {api}", "server",
                                   carrier_from(request.headers.items())):
             response = await handler(request)
         status = response.status
@@ -106,10 +112,15 @@ async def measured(request: web.Request, handler: Handler) -> web.StreamResponse
         metrics.api_call("http", api, str(status), time.perf_counter() - started)
 
 
-def build_app(runtime: Runtime) -> web.Application:
+def build_app(services: CapabilityServices, status: RuntimeStatus,
+              guards: Guards) -> web.Application:
+    """The Dapr HTTP API over ``services``; ``status`` answers the metadata, health and
+    shutdown routes."""
     app = web.Application(middlewares=[measured, api_token, rate_limits, errors],
                           client_max_size=64 * 1024 * 1024)
-    app[RUNTIME_KEY] = runtime
+    app[SERVICES_KEY] = services
+    app[STATUS_KEY] = status
+    app[GUARDS_KEY] = guards
     for module in (lifecycle, state, pubsub, invoke, resources):
         module.add_routes(app.router)
     return app

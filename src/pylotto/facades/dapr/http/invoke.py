@@ -5,24 +5,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pylotto.capabilities.invoke import HOP_BY_HOP, InvokeRequest
-from pylotto.facades.dapr.http.keys import runtime_of
-
-DEFAULT_TIMEOUT_MS = 60_000
-"""Dapr has no invocation timeout of its own; a minute bounds a hung app."""
-_NOT_FORWARDED = HOP_BY_HOP | {"dapr-api-token", "content-type"}
+from pylotto.capabilities import forwarding
+from pylotto.capabilities.invoke import DAPR_TIMEOUT_MS, InvokeRequest
+from pylotto.facades.dapr.http.keys import services_of
 
 
 async def invoke(request: web.Request) -> web.Response:
-    result = await runtime_of(request).invoke.invoke(InvokeRequest(
+    result = await services_of(request).invoke.invoke(InvokeRequest(
         app_id=request.match_info["app"],
         method=request.match_info["method"],
         data=await request.read(),
         content_type=request.headers.get("Content-Type", ""),
         verb=request.method,
         querystring=request.query_string,
-        headers=[(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED],
-        default_timeout_ms=DEFAULT_TIMEOUT_MS,
+        headers=forwarding.from_http_headers(request.headers.items()),
+        default_timeout_ms=DAPR_TIMEOUT_MS,
         pass_status=True,
     ))
     response = web.Response(status=result.status, body=result.data)

@@ -1,16 +1,41 @@
-"""Application keys shared by the route modules."""
+"""Application keys shared by the route modules, and request helpers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
-from pylotto.process.runtime import Runtime
+from pylotto.capabilities.services import CapabilityServices
+from pylotto.capabilities.status import RuntimeStatus
+from pylotto.observability.metrics import Metrics
+from pylotto.observability.tracing import Tracing
+from pylotto.security.ratelimit import RateLimiter
 
-RUNTIME_KEY: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+
+@dataclass(frozen=True)
+class Guards:
+    """What the middlewares apply to every call (the gRPC interceptor's counterparts)."""
+
+    api_token: str
+    """The sidecar's API token; "" lets every call in."""
+    rate_limiter: RateLimiter | None
+    """None: no rate limits configured."""
+    metrics: Metrics
+    tracing: Tracing
 
 
-def runtime_of(request: web.Request) -> Runtime:
-    return request.app[RUNTIME_KEY]
+SERVICES_KEY: web.AppKey[CapabilityServices] = web.AppKey("services", CapabilityServices)
+STATUS_KEY: web.AppKey[RuntimeStatus] = web.AppKey("status", RuntimeStatus)
+GUARDS_KEY: web.AppKey[Guards] = web.AppKey("guards", Guards)
+
+
+def services_of(request: web.Request) -> CapabilityServices:
+    return request.app[SERVICES_KEY]
+
+
+def status_of(request: web.Request) -> RuntimeStatus:
+    return request.app[STATUS_KEY]
 
 
 def metadata_params(request: web.Request) -> dict[str, str]:

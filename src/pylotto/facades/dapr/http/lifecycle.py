@@ -5,40 +5,38 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pylotto import __version__
-from pylotto.facades.dapr.http.keys import runtime_of
+from pylotto.facades.dapr.http.keys import status_of
 
 
 async def healthz(request: web.Request) -> web.Response:
     """204 once every component is up (Dapr also waits for the app channel; pylotto's app
     channels connect lazily, so the sidecar is healthy as soon as it serves)."""
-    return web.Response(status=204 if runtime_of(request).started else 500)
+    return web.Response(status=204 if status_of(request).started else 500)
 
 
 async def get_metadata(request: web.Request) -> web.Response:
-    runtime = runtime_of(request)
-    app = runtime.config.app
+    view = status_of(request).view()
     return web.json_response({
-        "id": app.id,
-        "runtimeVersion": f"pylotto-{__version__}",
+        "id": view.app_id,
+        "runtimeVersion": view.runtime_version,
         "enabledFeatures": [],
         "components": [{"name": c.name, "type": c.type, "version": c.version,
-                        "capabilities": c.features} for c in runtime.describe_components()],
+                        "capabilities": c.features} for c in view.components],
         "subscriptions": [{"pubsubname": p, "topic": t, "type": kind}
-                          for p, t, kind in runtime.pubsub.describe_subscriptions()],
-        "extended": runtime.extended_metadata,
-        "appConnectionProperties": {"port": app.port or 0, "protocol": app.protocol,
-                                    "channelAddress": app.grpc_callback_host},
+                          for p, t, kind in view.subscriptions],
+        "extended": view.extended,
+        "appConnectionProperties": {"port": view.app_port, "protocol": view.app_protocol,
+                                    "channelAddress": view.channel_address},
     })
 
 
 async def set_metadata(request: web.Request) -> web.Response:
-    runtime_of(request).extended_metadata[request.match_info["key"]] = await request.text()
+    status_of(request).set_metadata(request.match_info["key"], await request.text())
     return web.Response(status=204)
 
 
 async def shutdown(request: web.Request) -> web.Response:
-    runtime_of(request).shutdown_requested.set()
+    status_of(request).request_shutdown()
     return web.Response(status=204)
 
 

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from pylotto.capabilities.pubsub import BulkPublishItem, PublishRequest
-from pylotto.core.errors import InvalidArgument
-from pylotto.facades.dapr.http.keys import json_of, metadata_params, runtime_of
+from pylotto.core.errors import PARTIAL_BULK_PUBLISH, InvalidArgument
+from pylotto.facades.dapr.http.keys import json_of, metadata_params, services_of
 
 
 async def publish(request: web.Request) -> web.Response:
-    await runtime_of(request).pubsub.publish(PublishRequest(
+    await services_of(request).pubsub.publish(PublishRequest(
         pubsub_name=request.match_info["pubsub"],
         topic=request.match_info["topic"],
         data=await request.read(),
@@ -49,7 +49,7 @@ async def bulk_publish(request: web.Request) -> web.Response:
     body = await json_of(request)
     if not isinstance(body, list):
         raise InvalidArgument("the body must be a JSON array of entries")
-    failures = await runtime_of(request).pubsub.bulk_publish(
+    failures = await services_of(request).pubsub.bulk_publish(
         request.match_info["pubsub"], request.match_info["topic"],
         [_entry(raw) for raw in body], metadata_params(request),
         trace_parent=request.headers.get("traceparent", ""),
@@ -57,10 +57,11 @@ async def bulk_publish(request: web.Request) -> web.Response:
     )
     if not failures:
         return web.Response(status=204)
+    status, code = PARTIAL_BULK_PUBLISH
     return web.json_response({
         "failedEntries": [{"entryId": f.entry_id, "error": f.error} for f in failures],
-        "errorCode": "ERR_PUBSUB_PUBLISH_MESSAGE",
-    }, status=500)
+        "errorCode": code,
+    }, status=status)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from pylotto.core.errors import InvalidArgument
-from pylotto.facades.dapr.http.keys import json_of, metadata_params, runtime_of
+from pylotto.facades.dapr.http.keys import json_of, metadata_params, services_of
 
 
 def _object(body: object, what: str) -> Mapping[str, object]:
@@ -26,7 +26,7 @@ async def invoke_binding(request: web.Request) -> web.Response:
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, Mapping):
         raise InvalidArgument("binding metadata is an object")
-    result = await runtime_of(request).bindings.invoke(
+    result = await services_of(request).bindings.invoke(
         request.match_info["name"], str(body.get("operation") or ""), payload,
         {str(k): str(v) for k, v in metadata.items()})
     if not result.data:
@@ -37,19 +37,19 @@ async def invoke_binding(request: web.Request) -> web.Response:
 
 
 async def get_secret(request: web.Request) -> web.Response:
-    data = await runtime_of(request).secrets.get_secret(
+    data = await services_of(request).secrets.get_secret(
         request.match_info["store"], request.match_info["key"], metadata_params(request))
     return web.json_response(dict(data))
 
 
 async def get_bulk_secret(request: web.Request) -> web.Response:
-    secrets = await runtime_of(request).secrets.get_bulk_secret(
+    secrets = await services_of(request).secrets.get_bulk_secret(
         request.match_info["store"], metadata_params(request))
     return web.json_response({name: dict(values) for name, values in secrets.items()})
 
 
 async def get_configuration(request: web.Request) -> web.Response:
-    items = await runtime_of(request).configuration.get_configuration(
+    items = await services_of(request).configuration.get_configuration(
         request.match_info["store"], keys=request.query.getall("key", []),
         metadata=metadata_params(request))
     return web.json_response({i.key: {"value": i.content, "version": "", "metadata": i.metadata}
@@ -61,7 +61,7 @@ async def try_lock(request: web.Request) -> web.Response:
     expiry = body.get("expiryInSeconds")
     if not isinstance(expiry, int) or isinstance(expiry, bool):
         raise InvalidArgument("expiryInSeconds must be an integer")
-    success = await runtime_of(request).lock.try_lock(
+    success = await services_of(request).lock.try_lock(
         request.match_info["store"], str(body.get("resourceId") or ""),
         str(body.get("lockOwner") or ""), expiry)
     return web.json_response({"success": success})
@@ -69,7 +69,7 @@ async def try_lock(request: web.Request) -> web.Response:
 
 async def unlock(request: web.Request) -> web.Response:
     body = _object(await json_of(request), '{"resourceId", "lockOwner"}')
-    status = await runtime_of(request).lock.unlock(
+    status = await services_of(request).lock.unlock(
         request.match_info["store"], str(body.get("resourceId") or ""),
         str(body.get("lockOwner") or ""))
     return web.json_response({"status": int(status)})

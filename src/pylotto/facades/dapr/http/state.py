@@ -16,7 +16,7 @@ from aiohttp import web
 from pylotto.capabilities.state import StateItem, StateOperation
 from pylotto.components.state.base import Concurrency, Consistency
 from pylotto.core.errors import InvalidArgument
-from pylotto.facades.dapr.http.keys import json_of, metadata_params, runtime_of
+from pylotto.facades.dapr.http.keys import json_of, metadata_params, services_of
 
 
 def _enum(kind: type[Concurrency] | type[Consistency], value: object, what: str) -> Any:
@@ -59,7 +59,7 @@ def _data(value: bytes) -> object:
 
 async def get_state(request: web.Request) -> web.Response:
     store, key = request.match_info["store"], request.match_info["key"]
-    got = await runtime_of(request).state.get_state(
+    got = await services_of(request).state.get_state(
         store, key, _enum(Consistency, request.query.get("consistency"), "consistency"),
         metadata_params(request))
     if not got.value and not got.etag:
@@ -75,7 +75,7 @@ async def save_state(request: web.Request) -> web.Response:
     if not isinstance(body, list):
         raise InvalidArgument("the body must be a JSON array of state items")
     items = [_item(raw, with_value=True) for raw in body]
-    await runtime_of(request).state.save_state(request.match_info["store"], items)
+    await services_of(request).state.save_state(request.match_info["store"], items)
     return web.Response(status=204)
 
 
@@ -88,7 +88,7 @@ async def delete_state(request: web.Request) -> web.Response:
         concurrency=_enum(Concurrency, query.get("concurrency"), "concurrency"),
         consistency=_enum(Consistency, query.get("consistency"), "consistency"),
     )
-    await runtime_of(request).state.delete_state(request.match_info["store"], item)
+    await services_of(request).state.delete_state(request.match_info["store"], item)
     return web.Response(status=204)
 
 
@@ -97,7 +97,7 @@ async def bulk_get(request: web.Request) -> web.Response:
     keys = body.get("keys") if isinstance(body, Mapping) else None
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise InvalidArgument('the body must be {"keys": [string...]}')
-    items = await runtime_of(request).state.get_bulk_state(
+    items = await services_of(request).state.get_bulk_state(
         request.match_info["store"], keys, metadata_params(request))
     out = []
     for item in items:
@@ -133,14 +133,14 @@ async def transaction(request: web.Request) -> web.Response:
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, Mapping):
         raise InvalidArgument("transaction metadata is an object")
-    await runtime_of(request).state.execute_state_transaction(
+    await services_of(request).state.execute_state_transaction(
         request.match_info["store"], ops, {str(k): str(v) for k, v in metadata.items()})
     return web.Response(status=204)
 
 
 async def query(request: web.Request) -> web.Response:
     body = await json_of(request)
-    result = await runtime_of(request).state.query_state(
+    result = await services_of(request).state.query_state(
         request.match_info["store"], body if isinstance(body, Mapping) else {},
         metadata_params(request))
     return web.json_response({

@@ -1,0 +1,104 @@
+"""Building a sidecar's :class:`CapabilityServices` from its configuration: the app channels,
+the policies every capability is constructed with, name resolution and the WASM functions of
+service invocation, declarative subscriptions of pub/sub.
+
+Here (in the process layer) rather than in the capability layer because it chooses concrete
+resolvers and loads the WASM runner, which itself imports capabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pylotto.appchannel.base import RouteRule, TopicSubscription
+from pylotto.appchannel.select import AppChannels, app_channels
+from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
+from pylotto.capabilities.invoke import Functions, InvokeCapability
+from pylotto.capabilities.pubsub import PubSubCapability
+from pylotto.capabilities.services import CapabilityServices
+from pylotto.components.base import Component
+from pylotto.config.model import RuntimeConfig
+from pylotto.core.registry import CAPABILITIES
+from pylotto.core.resiliency import Resiliency
+from pylotto.observability.metrics import Metrics
+from pylotto.observability.tracing import Tracing
+from pylotto.security.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from pylotto.resolution.base import Resolver
+
+
+def build_services(config: RuntimeConfig, context: RuntimeContext,
+                   tables: Mapping[str, dict[str, Component]], *, metrics: Metrics,
+                   tracing: Tracing, rate_limiter: RateLimiter) -> CapabilityServices:
+    """Every capability service of the sidecar ``config`` describes, over ``tables``."""
+    resiliency = Resiliency(config.resiliency)
+    policies = Policies(resiliency=resiliency, metrics=metrics, tracing=tracing)
+    channels = app_channels(context.app)
+    services: CapabilityServices | None = None
+
+    def current() -> CapabilityServices:
+        assert services is not None  # functions run once the sidecar serves
+        return services
+
+    pubsub = PubSubCapability(
+        ComponentSet[Any](CAPABILITIES["pubsub"].label, tables["pubsub"]), context,
+        app_channel=channels.pubsub, declarative=declarative_subscriptions(config),
+        **policies)
+    invoke = _invoke(config, context, channels, resiliency, tracing, rate_limiter,
+                     _functions(config, current))
+    services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke)
+    return services
+
+
+def declarative_subscriptions(config: RuntimeConfig) -> list[TopicSubscription]:
+    """The ``kind: Subscription`` manifests, as pub/sub makes them at start."""
+    return [TopicSubscription(s.pubsub_name, s.topic, s.metadata,
+                              rules=tuple(RouteRule(match, path) for match, path in s.rules),
+                              default_path=s.default_path, dead_letter_topic=s.dead_letter_topic)
+            for s in config.subscriptions]
+
+
+def _functions(config: RuntimeConfig,
+               services: Callable[[], CapabilityServices]) -> Functions | None:
+    if config.wasm is None:
+        return None
+    from pylotto.wasm.wiring import wasm_functions
+
+    return wasm_functions(config.wasm, config.source, services)
+
+
+def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannels,
+            resiliency: Resiliency, tracing: Tracing, rate_limiter: RateLimiter,
+            functions: Functions | None) -> InvokeCapability:
+    resolution = config.name_resolution
+    access = config.access_control
+    if resolution is None:
+        return InvokeCapability(context, channels=channels, access=access,
+                                resiliency=resiliency, rate_limiter=rate_limiter,
+                                tracing=tracing, functions=functions)
+    from pylotto.appchannel.sidecars import SidecarChannel
+
+    resolver: Resolver
+    if resolution.type == "redis":
+        from pylotto.resolution.redis import RedisResolver
+
+        resolver = RedisResolver(resolution.metadata)
+    elif resolution.type == "dns":
+        from pylotto.resolution.dns import DnsResolver
+
+        resolver = DnsResolver(resolution.metadata)
+    else:
+        from pylotto.resolution.static import StaticResolver
+
+        resolver = StaticResolver(resolution.metadata)
+    listen = config.listen
+    mtls = config.mtls
+    advertise = resolution.advertise or (listen.internal_grpc if mtls else "") or \
+        listen.dapr_grpc or listen.layotto_grpc
+    return InvokeCapability(context, channels=channels, sidecars=SidecarChannel(
+                                resolver, credentials=mtls.read() if mtls else None),
+                            resolver=resolver, advertise=advertise, access=access,
+                            resiliency=resiliency, rate_limiter=rate_limiter,
+                            tracing=tracing, functions=functions)

@@ -1,0 +1,60 @@
+"""The record of capability services: one field per capability, found by registry name."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from pylotto.capabilities.base import RuntimeContext
+from pylotto.capabilities.invoke import InvokeCapability
+from pylotto.capabilities.services import CapabilityServices
+from pylotto.config.model import AppConfig, embedded_default
+from pylotto.core.registry import CAPABILITIES
+from pylotto.plugins import PluginContext
+from pylotto.process.runtime import Runtime
+
+
+def test_every_registry_capability_has_its_service() -> None:
+    services = Runtime(embedded_default()).services
+    for name in CAPABILITIES:
+        service = services.serving(name)
+        assert service.components.label == CAPABILITIES[name].label  # type: ignore[attr-defined]
+    assert services.serving("secretstores") is services.secrets
+    with pytest.raises(KeyError):
+        services.serving("nope")
+
+
+def test_start_order_is_the_field_order_and_ends_with_invoke() -> None:
+    services = Runtime(embedded_default()).services
+    order = list(services.in_start_order())
+    assert order == [getattr(services, f.name) for f in fields(services)]
+    assert order[0] is services.hello and order[-1] is services.invoke
+
+
+def test_capabilities_get_the_runtime_policies_at_construction() -> None:
+    runtime = Runtime(embedded_default())
+    services = runtime.services
+    assert services.state.metrics is runtime.metrics
+    assert services.state.tracing is runtime.tracing
+    assert services.pubsub.resiliency is services.state.resiliency
+    assert services.invoke.tracing is runtime.tracing
+
+
+def test_build_wants_the_services_without_components(tmp_path: Path) -> None:
+    context = RuntimeContext(AppConfig(app_id="a"), tmp_path)
+    tables: dict[str, dict[str, object]] = {name: {} for name in CAPABILITIES}
+    with pytest.raises(TypeError, match="invoke"):
+        CapabilityServices.build(tables, context, {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unknown"):
+        CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
+                                 invoke=InvokeCapability(context), actors=object())
+
+
+def test_a_plugin_context_has_every_service() -> None:
+    services = Runtime(embedded_default()).services
+    context = PluginContext.of(services, "p")
+    for f in fields(services):
+        assert getattr(context, f.name) is getattr(services, f.name)
+    assert context.app is services.context.app
