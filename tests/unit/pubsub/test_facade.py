@@ -13,7 +13,7 @@ from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import PubSubCapability
 from pylotto.components.pubsub.base import Message
 from pylotto.config.model import AppConfig
-from pylotto.facades.grpc_errors import ErrorMappingInterceptor
+from pylotto.facades.interceptors import ErrorMapping, Interceptors
 from pylotto.facades.layotto.pubsub import PubSubRpcs
 from pylotto.proto.layotto import appcallback_pb2, runtime_pb2, runtime_pb2_grpc
 from tests.unit.pubsub.helpers import FAST_RETRY, broker, eventually
@@ -36,7 +36,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Any, PubSubCapability]]:
     context = RuntimeContext(AppConfig(app_id="facade"), tmp_path)
     mem = await broker(tmp_path, **FAST_RETRY)
     pubsub = PubSubCapability(ComponentSet("pubsub", {"mem": mem}), context)
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+    server = grpc.aio.server(interceptors=[Interceptors(ErrorMapping())])
     runtime_pb2_grpc.add_RuntimeServicer_to_server(Servicer(FakeRuntime(pubsub)), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
