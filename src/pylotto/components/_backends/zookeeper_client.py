@@ -3,10 +3,10 @@ and the mapping of ZooKeeper errors to pylotto errors.
 
 Metadata (Layotto's names): ``zookeeperHosts`` (``host[:port]``, several separated by ``,``
 or by ``;`` as Layotto writes them; a host without a port is on ZooKeeper's 2181, as Layotto's
-go-zookeeper client assumes; ``servers``, Dapr's name, is accepted too), ``basePath`` (the znode every path of the component goes under, default
-``/pylotto``), ``sessionTimeout`` (a duration, default 10s: how long ZooKeeper keeps the
-session — and its ephemeral nodes — of a sidecar it cannot hear from), ``timeout`` (a duration,
-default 10s: the limit of every call).
+go-zookeeper client assumes; ``servers``, Dapr's name, is accepted too), ``basePath`` (the
+znode every path of the component goes under, default ``/pylotto``), ``sessionTimeout`` (a
+duration, default 10s: how long ZooKeeper keeps the session — and its ephemeral nodes — of a
+sidecar it cannot hear from), ``timeout`` (a duration, default 10s: the limit of every call).
 
 aiozk is imported when the component starts. After a lost connection aiozk reconnects in the
 background and resumes the session if it has not expired; calls made meanwhile fail with
