@@ -7,4 +7,5 @@ ALIASES: dict[str, str] = {
     "redis": "pylotto.components.state.redis:RedisStateStore",
     "mysql": "pylotto.components.state.mysql:MySQLStateStore",
     "etcd": "pylotto.components.state.etcd:EtcdStateStore",
+    "memcached": "pylotto.components.state.memcached:MemcachedStateStore",
 }
