@@ -8,4 +8,5 @@ ALIASES: dict[str, str] = {
     "mysql": "pylotto.components.state.mysql:MySQLStateStore",
     "etcd": "pylotto.components.state.etcd:EtcdStateStore",
     "memcached": "pylotto.components.state.memcached:MemcachedStateStore",
+    "zookeeper": "pylotto.components.state.zookeeper:ZookeeperStateStore",
 }
