@@ -6,7 +6,9 @@ or by ``;`` as Layotto writes them; a host without a port is on ZooKeeper's 2181
 go-zookeeper client assumes; ``servers``, Dapr's name, is accepted too), ``basePath`` (the
 znode every path of the component goes under, default ``/pylotto``), ``sessionTimeout`` (a
 duration, default 10s: how long ZooKeeper keeps the session — and its ephemeral nodes — of a
-sidecar it cannot hear from), ``timeout`` (a duration, default 10s: the limit of every call).
+sidecar it cannot hear from; Layotto's bare number is seconds), ``timeout`` (a duration,
+default 10s: the limit of every call). Layotto's ``zookeeperPassword`` and ``logInfo`` are
+accepted with no effect, as in Layotto (which never sends the password).
 
 aiozk is imported when the component starts. After a lost connection aiozk reconnects in the
 background and resumes the session if it has not expired; calls made meanwhile fail with
@@ -38,6 +40,10 @@ class ZookeeperSettings(ComponentSettings):
     base_path: str = Field("/pylotto", alias="basePath")
     session_timeout: Duration = Field(10.0, alias="sessionTimeout", gt=0)
     timeout: Duration = Field(DEFAULT_TIMEOUT, alias="timeout", gt=0)
+    zookeeper_password: str = Field("", alias="zookeeperPassword")
+    """Layotto's key: it parses it and never sends it (no ZooKeeper auth); the same here."""
+    log_info: bool = Field(False, alias="logInfo")
+    """Layotto's key for go-zookeeper's connection logs; aiozk logs at debug level anyway."""
 
     @field_validator("zookeeper_hosts")
     @classmethod
