@@ -12,7 +12,9 @@ is the proxy's), ``package`` — a plugin package folder (relative to the reposi
 installed into a temporary folder and put on ``sys.path`` before the case's type is resolved
 through its entry point, ``component`` — a pluggable component server (``python`` or
 ``node``, see examples/pluggable) started once per run on a Unix socket; ``{socket}`` in
-metadata is its path. Each capability's suite is parametrised over :func:`load_cases` and
+metadata is its path; ``{redis2}`` stands for two extra Redis servers started for the run
+(``127.0.0.1:port,127.0.0.1:port``: a redlock's independent servers). Each capability's
+suite is parametrised over :func:`load_cases` and
 builds components with :func:`build`.
 
 Features are checked both ways by every suite: the component declares exactly the features its
@@ -94,6 +96,11 @@ class Case:
         def fill(value: Any) -> Any:
             if not isinstance(value, str):
                 return value
+            if "{redis2}" in value:
+                from tests.support.redis_servers import extra_redis
+
+                value = value.replace("{redis2}", ",".join(
+                    f"127.0.0.1:{port}" for port in extra_redis(2)))
             return (value.replace("{prefix}", RUN_PREFIX).replace("{socket}", socket)
                     .replace("{cases}", str(CASES_DIR / self.capability)))
 

@@ -15,6 +15,7 @@ SERVERS: dict[str, int] = {
     "rabbitmq": 5672,
     "mqtt": 1883,
     "nats": 4222,
+    "memcached": 11211,
 }
 """Server name → loopback port, as scripts/start-services.sh starts them."""
 

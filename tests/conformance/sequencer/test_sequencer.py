@@ -237,6 +237,33 @@ def test_two_sidecars_share_the_counter(
         assert own[0] > strong[-1]
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize("case", cases_where("distinct"), indirect=True)
+def test_two_sidecars_never_hand_out_the_same_id(
+    case: Case, start_sidecar: StartSidecar, key: str
+) -> None:
+    """Sidecars of one configuration, running together and one after the other (a restart):
+    every id is distinct, and each sidecar's own ids increase."""
+    def ids_of(stub: Any, count: int) -> list[int]:
+        return [int(stub.GetNextId(runtime_pb2.GetNextIdRequest(
+            store_name=STORE, key=key, options=runtime_pb2.SequencerOptions(
+                increment=runtime_pb2.SequencerOptions.WEAK if n % 2 else
+                runtime_pb2.SequencerOptions.STRONG)), timeout=15).next_id)
+            for n in range(count)]
+
+    cars = [start_sidecar(case) for _ in range(2)]
+    stubs = [runtime_pb2_grpc.RuntimeStub(car.channel()) for car in cars]
+    together = [ids_of(stubs[n % 2], 50) for n in range(6)]
+    cars[0].stop()
+    restarted = runtime_pb2_grpc.RuntimeStub(start_sidecar(case).channel())
+    after = ids_of(restarted, 100)
+    every = [i for batch in together for i in batch] + after
+    assert len(set(every)) == len(every)
+    for own in (together[0::2], together[1::2], [after]):
+        flat = [i for batch in own for i in batch]
+        assert all(a < b for a, b in itertools.pairwise(flat))
+
+
 @pytest.mark.parametrize("case", load_cases("sequencer", where=lambda c: bool(c.proxy)),
                          indirect=True)
 async def test_outage_gives_unavailable_then_recovers(

@@ -161,8 +161,10 @@ async def test_bulk_get_keeps_order_and_reports_missing_keys(
 
 @pytest.mark.parametrize("size", [1, 1024 * 1024], ids=["1B", "1MiB"])
 async def test_values_round_trip_byte_for_byte(
-    state: StateCapability, key: str, size: int
+    case: Case, state: StateCapability, key: str, size: int
 ) -> None:
+    if "values-under-1MiB" in case.traits:  # ZooKeeper: jute.maxbuffer is just under 1 MiB
+        size = min(size, 1000 * 1000)
     value = os.urandom(size)
     await state.save_state(STORE, [StateItem(key, value)])
     assert await value_of(state, key) == value

@@ -1,11 +1,14 @@
 """What every ZooKeeper-backed component shares: settings, one aiozk session, call timeouts
 and the mapping of ZooKeeper errors to pylotto errors.
 
-Metadata (Layotto's names): ``zookeeperHosts`` (``host:port[,host:port]``; ``servers`` is
-accepted too), ``basePath`` (the znode every path of the component goes under, default
-``/pylotto``), ``sessionTimeout`` (a duration, default 10s: how long ZooKeeper keeps the
-session — and its ephemeral nodes — of a sidecar it cannot hear from), ``timeout`` (a duration,
-default 10s: the limit of every call).
+Metadata (Layotto's names): ``zookeeperHosts`` (``host[:port]``, several separated by ``,``
+or by ``;`` as Layotto writes them; a host without a port is on ZooKeeper's 2181, as Layotto's
+go-zookeeper client assumes; ``servers``, Dapr's name, is accepted too), ``basePath`` (the
+znode every path of the component goes under, default ``/pylotto``), ``sessionTimeout`` (a
+duration, default 10s: how long ZooKeeper keeps the session — and its ephemeral nodes — of a
+sidecar it cannot hear from; Layotto's bare number is seconds), ``timeout`` (a duration,
+default 10s: the limit of every call). Layotto's ``zookeeperPassword`` and ``logInfo`` are
+accepted with no effect, as in Layotto (which never sends the password).
 
 aiozk is imported when the component starts. After a lost connection aiozk reconnects in the
 background and resumes the session if it has not expired; calls made meanwhile fail with
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -27,6 +31,7 @@ from pylotto.core.metadata import ComponentSettings, Duration
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_PORT = 2181
 
 
 class ZookeeperSettings(ComponentSettings):
@@ -35,20 +40,42 @@ class ZookeeperSettings(ComponentSettings):
     base_path: str = Field("/pylotto", alias="basePath")
     session_timeout: Duration = Field(10.0, alias="sessionTimeout", gt=0)
     timeout: Duration = Field(DEFAULT_TIMEOUT, alias="timeout", gt=0)
+    zookeeper_password: str = Field("", alias="zookeeperPassword")
+    """Layotto's key: it parses it and never sends it (no ZooKeeper auth); the same here."""
+    log_info: bool = Field(False, alias="logInfo")
+    """Layotto's key for go-zookeeper's connection logs; aiozk logs at debug level anyway."""
 
     @field_validator("zookeeper_hosts")
     @classmethod
     def _hosts(cls, value: str) -> str:
-        for host in value.split(","):
-            name, sep, port = host.strip().rpartition(":")
-            if not sep or not name or not port.isdigit():
-                raise ValueError(f"zookeeperHosts {value!r}: expected host:port[,host:port]")
-        return value
+        hosts = [normalize_host(host, value) for host in re.split(r"[,;]", value)
+                 if host.strip()]
+        if not hosts:
+            raise ValueError(f"zookeeperHosts {value!r}: expected host[:port][,host[:port]]")
+        return ",".join(hosts)
 
     @field_validator("base_path")
     @classmethod
     def _absolute(cls, value: str) -> str:
         return "/" + value.strip("/")
+
+
+def normalize_host(host: str, hosts: str) -> str:
+    """``host:port`` for one entry of ``zookeeperHosts``, with 2181 when no port is given
+    (an IPv6 address is written ``[::1]`` or ``[::1]:2181``)."""
+    host = host.strip()
+    valid = True
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        valid = rest == "" or rest.startswith(":")
+        name, port = f"[{name}]" if name else "", rest[1:]
+    elif host.count(":") > 1:
+        name, port = f"[{host}]", ""
+    else:
+        name, _, port = host.partition(":")
+    if not valid or not name or (port != "" and not port.isdigit()):
+        raise ValueError(f"zookeeperHosts {hosts!r}: expected host[:port][,host[:port]]")
+    return f"{name}:{port or DEFAULT_PORT}"
 
 
 ERRORS = DriverErrors(

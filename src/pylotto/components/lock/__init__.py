@@ -6,4 +6,5 @@ ALIASES: dict[str, str] = {
     "redis": "pylotto.components.lock.redis:RedisLockStore",
     "etcd": "pylotto.components.lock.etcd:EtcdLockStore",
     "zookeeper": "pylotto.components.lock.zookeeper:ZookeeperLockStore",
+    "redis_cluster": "pylotto.components.lock.redis_cluster:RedisClusterLockStore",
 }

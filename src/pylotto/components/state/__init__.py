@@ -7,4 +7,6 @@ ALIASES: dict[str, str] = {
     "redis": "pylotto.components.state.redis:RedisStateStore",
     "mysql": "pylotto.components.state.mysql:MySQLStateStore",
     "etcd": "pylotto.components.state.etcd:EtcdStateStore",
+    "memcached": "pylotto.components.state.memcached:MemcachedStateStore",
+    "zookeeper": "pylotto.components.state.zookeeper:ZookeeperStateStore",
 }
