@@ -63,7 +63,7 @@ async function main() {
   }
 
   await check('hello', async () => {
-    assert.equal(await client.hello.sayHello({ serviceName: 'helloworld', name: 'js' }), 'greeting');
+    assert.equal(await client.hello.sayHello({ serviceName: 'helloworld', name: 'js' }), 'greeting, js');
   });
 
   await check('state: save with the default etag "0", get, versions from 1', async () => {
@@ -165,7 +165,7 @@ async function main() {
     const owner = client.lock.uuid();
     assert.equal(await client.lock.tryLock({ storeName: 'lock_demo', resourceId, lockOwner: owner, expire: 10 }), true);
     assert.equal(await client.lock.tryLock({ storeName: 'lock_demo', resourceId, lockOwner: 'other', expire: 10 }), false);
-    assert.equal((await client.lock.unLock({ storeName: 'lock_demo', resourceId, lockOwner: 'other' })).status, 3);
+    assert.equal((await client.lock.unLock({ storeName: 'lock_demo', resourceId, lockOwner: 'other' })).status, 2); // LOCK_BELONG_TO_OTHERS
     assert.equal((await client.lock.unLock({ storeName: 'lock_demo', resourceId, lockOwner: owner })).status, 0);
     assert.equal((await client.lock.unLock({ storeName: 'lock_demo', resourceId, lockOwner: owner })).status, 1);
   });
