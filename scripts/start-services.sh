@@ -64,3 +64,6 @@ ensure nats 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbi
 # (tests/support/pluggable.py runs the same `npm ci` when node_modules is missing.)
 log "npm ci in examples/pluggable/node"
 (cd "$(dirname "$0")/../examples/pluggable/node" && npm ci --no-audit --no-fund >/dev/null)
+log "npm ci in tests/compat/layotto_node"
+(cd "$(dirname "$0")/../tests/compat/layotto_node" && npm ci --ignore-scripts --no-audit --no-fund \
+  >/dev/null)

@@ -6,7 +6,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -51,13 +51,25 @@ class Subscriber:
     def __init__(self, stub: Stub, *keys: str, app_id: str = "", store: str = STORE) -> None:
         self.ready = fresh("ready")
         self.app_id = app_id
-        requests = [runtime_pb2.SubscribeConfigurationRequest(
-            store_name=store, app_id=app_id, keys=[*keys, self.ready])]
-        self.call = stub.SubscribeConfiguration(iter(requests))
+        self.sending = threading.Event()  # cleared: the client closes its sending side
+        self.sending.set()
+        request = runtime_pb2.SubscribeConfigurationRequest(
+            store_name=store, app_id=app_id, keys=[*keys, self.ready])
+        self.call = stub.SubscribeConfiguration(self._requests(request))
         self.updates: queue.Queue[runtime_pb2.SubscribeConfigurationResponse | Exception] = (
             queue.Queue())
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
+
+    def _requests(self, request: runtime_pb2.SubscribeConfigurationRequest,
+                  ) -> Iterator[runtime_pb2.SubscribeConfigurationRequest]:
+        """One request, then the sending side stays open until :meth:`half_close`."""
+        yield request
+        while self.sending.is_set():
+            time.sleep(0.05)
+
+    def half_close(self) -> None:
+        self.sending.clear()
 
     def _read(self) -> None:
         try:
@@ -88,6 +100,7 @@ class Subscriber:
         raise AssertionError("subscription never became active")
 
     def close(self) -> None:
+        self.sending.clear()
         self.call.cancel()
         self.thread.join(5)
 
@@ -155,6 +168,26 @@ def test_closing_one_stream_leaves_the_others(sidecar: Sidecar) -> None:
         assert [(i.key, i.content) for i in second.next().items] == [(key, "after")]
     finally:
         second.close()
+
+
+def test_closing_the_sending_side_ends_the_stream_as_layotto(sidecar: Sidecar) -> None:
+    """Layotto's handler returns io.EOF when the client half-closes: UNKNOWN "EOF" (grpc-go),
+    after the updates already sent; the stream's subscriptions end with it."""
+    app, key = fresh("app"), fresh("k")
+    writer = sidecar.stub()
+    subscriber = Subscriber(sidecar.stub(), key, app_id=app)
+    try:
+        subscriber.wait_subscribed(writer)
+        save(writer, Item(key=key, content="before"), app_id=app)
+        assert [(i.key, i.content) for i in subscriber.next().items] == [(key, "before")]
+        subscriber.half_close()
+        with pytest.raises(grpc.RpcError) as info:
+            subscriber.next()
+        assert (info.value.code(), info.value.details()) == (grpc.StatusCode.UNKNOWN, "EOF")
+        save(writer, Item(key=key, content="after"), app_id=app)  # nobody left to tell
+        assert subscriber.updates.empty()
+    finally:
+        subscriber.close()
 
 
 def test_subscribe_to_unknown_store_ends_the_stream(sidecar: Sidecar) -> None:

@@ -73,6 +73,11 @@ class Internal(PylottoError):
     """The backend failed in a way the caller cannot fix."""
 
 
+class ClientHalfClosed(PylottoError):
+    """The client closed its sending side of a stream that ends then (Layotto's
+    SubscribeConfiguration: its handler returns ``io.EOF``, which grpc-go answers UNKNOWN "EOF")."""
+
+
 # THE table: gRPC code, HTTP status, and the ``errorCode`` of Dapr's HTTP error body.
 # Order matters only for subclasses (none today): first match wins.
 ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int, str]] = {
@@ -90,6 +95,7 @@ ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int, str]] = {
     Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401, "ERR_UNAUTHENTICATED"),
     ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "ERR_TOO_MANY_REQUESTS"),
     Internal: (grpc.StatusCode.INTERNAL, 500, "ERR_INTERNAL"),
+    ClientHalfClosed: (grpc.StatusCode.UNKNOWN, 500, "ERR_INTERNAL"),
 }
 
 
@@ -127,10 +133,13 @@ class ConfigError(PylottoError):
 ERROR_TABLE[ConfigError] = (grpc.StatusCode.INVALID_ARGUMENT, 400, "ERR_INVALID_CONFIGURATION")
 
 
+_NOT_FROM_CODES = (ComponentNotFound, ConfigError, ClientHalfClosed)
+
+
 def from_grpc_code(code: grpc.StatusCode, message: str) -> PylottoError:
     """The error a facade would have answered ``code`` for (another sidecar's answer passed
     on with its meaning); Internal for codes no error maps to."""
     for cls, (grpc_status, _, _) in ERROR_TABLE.items():
-        if grpc_status == code and cls is not ComponentNotFound and cls is not ConfigError:
+        if grpc_status == code and cls not in _NOT_FROM_CODES:
             return cls(message)
     return Internal(message)

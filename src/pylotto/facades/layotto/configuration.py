@@ -11,7 +11,7 @@ from google.protobuf import empty_pb2
 
 from pylotto.capabilities.configuration import ConfigurationStream
 from pylotto.components.configuration.base import ConfigurationItem
-from pylotto.core.errors import PylottoError
+from pylotto.core.errors import ClientHalfClosed, PylottoError
 from pylotto.facades.layotto.base import LayottoRpcs
 from pylotto.proto.layotto import runtime_pb2
 
@@ -36,8 +36,9 @@ async def _read_subscriptions(
     requests: AsyncIterator[runtime_pb2.SubscribeConfigurationRequest],
     stream: ConfigurationStream,
 ) -> None:
-    """Add a subscription per request. The client closing its sending side keeps the stream
-    open (updates go on until it cancels); a bad request ends the stream with its error."""
+    """Add a subscription per request. As in Layotto, the client closing its sending side ends
+    the stream (after the updates already queued) with UNKNOWN "EOF", and a bad request ends it
+    with its error."""
     try:
         async for request in requests:
             await stream.subscribe(
@@ -46,11 +47,14 @@ async def _read_subscriptions(
             )
     except PylottoError as err:
         await stream.fail(err)
+        return
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the client went away mid-read
         log.debug("configuration subscriber stream ended: %r", exc)
         await stream.close()
+        return
+    await stream.fail(ClientHalfClosed("EOF"))
 
 
 class ConfigurationRpcs(LayottoRpcs):
