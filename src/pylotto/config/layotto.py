@@ -75,7 +75,7 @@ def find_grpc_config(raw: dict[str, Any]) -> dict[str, Any] | None:
     for _listener, flt in _filters(raw):
         cfg = (flt.get("config") or {}).get("grpc_config")
         if isinstance(cfg, dict):
-            return cfg  # type: ignore[no-any-return]
+            return cfg
     return None
 
 
