@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -209,19 +210,43 @@ def cert_app(app_id: str, ca_dir: Path, out: Path, days: int) -> None:
     click.echo(f"wrote {crt} and {key}")
 
 
+CHECK_OK, CHECK_ERROR, CHECK_WARNINGS = 0, 1, 3
+"""``check-config`` exit codes (2 is click's usage error): clean; refused (the config would not
+start); accepted with warnings (something in it is not done)."""
+
+
+class _Counter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 @main.command("check-config")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def check_config(path: Path) -> None:
-    """Validate a config file: sections, component types and metadata."""
+    """Validate a config file: sections, component types and metadata.
+
+    Exit code 0: no warnings; 1: errors (the config is refused); 3: accepted with warnings.
+    """
     logs.setup("warning")
+    counter = _Counter()
+    logging.getLogger("pylotto").addHandler(counter)
     try:
         cfg = config.load(path)
     except ConfigError as exc:
         click.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
-    click.echo(f"{path}: ok — app id {cfg.app.id or '(none)'}, {len(cfg.components)} components")
+        sys.exit(CHECK_ERROR)
+    finally:
+        logging.getLogger("pylotto").removeHandler(counter)
+    verdict = f"ok with {counter.count} warning(s)" if counter.count else "ok"
+    click.echo(f"{path}: {verdict} — app id {cfg.app.id or '(none)'}, "
+               f"{len(cfg.components)} components")
     for spec in cfg.components:
         click.echo(f"  {spec.capability:<14} {spec.name:<20} {spec.type}")
+    sys.exit(CHECK_WARNINGS if counter.count else CHECK_OK)
 
 
 @main.command("plugins")

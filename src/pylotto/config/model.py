@@ -8,7 +8,9 @@ With no file at all, :func:`embedded_default` serves every capability from embed
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from pylotto.config import layotto
 from pylotto.core.errors import ConfigError
 from pylotto.core.metadata import decode
 from pylotto.core.registry import CAPABILITIES, resolve
@@ -26,21 +29,9 @@ from pylotto.security.access import AccessControl
 from pylotto.security.ratelimit import RateRule
 from pylotto.wasm.config import WasmConfig
 
-LAYOTTO_SECTIONS = {
-    "hellos": "hello",
-    "state": "state",
-    "pub_subs": "pubsub",
-    "lock": "lock",
-    "sequencer": "sequencer",
-    "config_store": "configuration",
-    "file": "file",
-    "secret_store": "secretstores",
-    "bindings": "bindings",
-}
-"""Layotto ``grpc_config`` section → pylotto capability."""
+log = logging.getLogger("pylotto.config")
 
-LAYOTTO_IGNORED_SECTIONS = {"rpcs", "oss", "custom_component", "extends", "cryption", "email",
-                            "phone", "sms", "app"}
+LAYOTTO_SECTIONS = layotto.SECTIONS
 
 
 class _Model(BaseModel):
@@ -63,6 +54,9 @@ class ComponentSpec(_Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     """Metadata keys whose values come from a secret store (resolved at start)."""
+    refs: dict[str, str] = Field(default_factory=dict)
+    """Layotto's ``component_ref``: ``config_store`` / ``secret_store`` → the name of the
+    component of this config it refers to (checked to exist, as Layotto does)."""
 
 
 class SubscriptionSpec(_Model):
@@ -157,6 +151,9 @@ class ListenConfig(_Model):
     dapr_grpc: str = "127.0.0.1:50001"
     dapr_http: str = "127.0.0.1:3500"
     actuator: str = "127.0.0.1:34999"
+    metrics: str = Field("", description="a listener serving only /metrics (Prometheus), as "
+                         "Layotto's prometheus metrics sink; empty: /metrics on the actuator "
+                         "only")
     reuse_port: bool = Field(False, description="bind with SO_REUSEPORT, so that several "
                              "worker processes share each port (set by --workers)")
 
@@ -205,6 +202,8 @@ class RuntimeConfig(_Model):
     pluggable: PluggableConfig = Field(default_factory=PluggableConfig)
     """Components served by other processes over gRPC on Unix sockets (docs/pluggable.md)."""
     source: str = "<embedded default>"
+    warnings: list[str] = Field(default_factory=list)
+    """What the file says that pylotto does not do (logged once, by :func:`load`)."""
 
     def of(self, capability: str) -> list[ComponentSpec]:
         return [spec for spec in self.components if spec.capability == capability]
@@ -247,7 +246,7 @@ def load(path: str | Path) -> RuntimeConfig:
         raise ConfigError(f"{path}: not valid YAML/JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    grpc_config = _find_grpc_config(raw)
+    grpc_config = layotto.find_grpc_config(raw)
     try:
         if grpc_config is not None:
             config = _from_layotto(raw, grpc_config, path)
@@ -258,6 +257,8 @@ def load(path: str | Path) -> RuntimeConfig:
         where = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"{path}: {where}: {err['msg']}") from None
     validate_components(config)
+    for warning in config.warnings:
+        log.warning("%s: %s", path, warning)
     return config
 
 
@@ -266,23 +267,19 @@ def _from_pylotto(raw: dict[str, Any], path: Path) -> RuntimeConfig:
     sections = raw.pop("components", None) or {}
     if not isinstance(sections, dict):
         raise ConfigError(f"{path}: components: expected capability → name → component")
-    specs = list(_specs(sections, path, layotto=False))
+    specs = list(_specs(sections, path))
     if "data_dir" in raw:
         raw["data_dir"] = (path.parent / str(raw["data_dir"])).resolve()
     return RuntimeConfig.model_validate({**raw, "components": specs, "source": str(path)})
 
 
-def _specs(sections: dict[str, Any], path: Path, *, layotto: bool) -> Iterator[ComponentSpec]:
+def _specs(sections: dict[str, Any], path: Path) -> Iterator[ComponentSpec]:
     for section, entries in sections.items():
-        if layotto:
-            if section in LAYOTTO_IGNORED_SECTIONS:
-                continue
-            capability = LAYOTTO_SECTIONS.get(section)
-        else:
-            capability = section if section in CAPABILITIES else None
-        if capability is None:
-            known = LAYOTTO_SECTIONS if layotto else CAPABILITIES
-            raise ConfigError(f"{path}: unknown section {section!r}; known: {', '.join(known)}")
+        if section not in CAPABILITIES:
+            close = difflib.get_close_matches(section, list(CAPABILITIES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{path}: unknown section {section!r}{hint}; known: "
+                              f"{', '.join(CAPABILITIES)}")
         if not isinstance(entries, dict):
             raise ConfigError(f"{path}: {section}: expected name → component")
         for name, body in entries.items():
@@ -290,66 +287,22 @@ def _specs(sections: dict[str, Any], path: Path, *, layotto: bool) -> Iterator[C
                 raise ConfigError(f"{path}: {section}.{name}: missing 'type'")
             body = dict(body)
             metadata = body.pop("metadata", None) or {}
-            if not isinstance(metadata, dict):
-                # Layotto's file stores carry raw JSON metadata; keep it under one key
-                metadata = {"raw": metadata}
             comp_type = str(body.pop("type"))
             version = str(body.pop("version", "v1"))
-            if not layotto and body:
+            if body:
                 raise ConfigError(
                     f"{path}: {section}.{name}: unknown key(s) {', '.join(sorted(body))}; "
                     "expected type, version, metadata"
                 )
-            # Layotto puts some settings beside metadata (biggerThan, address, timeout, hello)
-            yield ComponentSpec(
-                name=str(name), capability=capability, type=comp_type, version=version,
-                metadata={**body, **metadata},
-            )
-
-
-def _find_grpc_config(raw: dict[str, Any]) -> dict[str, Any] | None:
-    if isinstance(raw.get("grpc_config"), dict):
-        return raw["grpc_config"]  # type: ignore[no-any-return]
-    for server in raw.get("servers") or []:
-        for listener in server.get("listeners") or []:
-            for chain in listener.get("filter_chains") or []:
-                for flt in chain.get("filters") or []:
-                    cfg = (flt.get("config") or {}).get("grpc_config")
-                    if isinstance(cfg, dict):
-                        return cfg
-    return None
-
-
-def _layotto_listeners(raw: dict[str, Any]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for server in raw.get("servers") or []:
-        for listener in server.get("listeners") or []:
-            address = listener.get("address")
-            chains = listener.get("filter_chains") or []
-            filters = [f for chain in chains for f in chain.get("filters") or []]
-            if any((f.get("config") or {}).get("grpc_config") for f in filters):
-                found["layotto_grpc"] = address
-            elif listener.get("name") == "actuator" or any(
-                s.get("type") == "actuator_filter" for s in listener.get("stream_filters") or []
-            ):
-                found["actuator"] = address
-    return {k: v for k, v in found.items() if v}
+            yield ComponentSpec(name=str(name), capability=section, type=comp_type,
+                                version=version, metadata=metadata)
 
 
 def _from_layotto(raw: dict[str, Any], grpc_config: dict[str, Any], path: Path) -> RuntimeConfig:
-    app = grpc_config.get("app") or {}
-    specs = list(_specs(grpc_config, path, layotto=True))
+    mapped = layotto.read(raw, grpc_config, path)
     return RuntimeConfig.model_validate(
-        {
-            "app": {
-                "app_id": app.get("app_id", ""),
-                "grpc_callback_host": app.get("grpc_callback_host") or "127.0.0.1",
-                "grpc_callback_port": app.get("grpc_callback_port"),
-            },
-            "listen": _layotto_listeners(raw),
-            "components": specs,
-            "source": str(path),
-        }
+        {**mapped.fields, "components": mapped.specs, "source": str(path),
+         "warnings": mapped.warnings}
     )
 
 

@@ -8,11 +8,14 @@ component, the key and what was expected.
 
 from __future__ import annotations
 
+import difflib
+import enum
 import logging
 import math
 import re
+import types
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
@@ -98,6 +101,63 @@ def known_keys(model: type[ComponentSettings]) -> dict[str, str]:
     return keys
 
 
+def _choices(annotation: Any) -> dict[str, Any]:
+    """The string form of each non-string choice of a field (``Literal[1, 2]``, an Enum, also
+    inside ``Optional``/``Annotated``): ``{"1": 1, "2": 2}``. Metadata values are strings in
+    Layotto and Dapr configs, so ``"qos": "1"`` must mean ``1``."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _choices(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        out: dict[str, Any] = {}
+        for arg in get_args(annotation):
+            out.update(_choices(arg))
+        return out
+    if origin is Literal:
+        return {str(v).lower(): v for v in get_args(annotation)
+                if not isinstance(v, str) and not isinstance(v, bool)}
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        out = {}
+        for member in annotation:
+            out[member.name.lower()] = member
+            out[str(member.value).lower()] = member
+        return out
+    return {}
+
+
+def string_form(model: type[ComponentSettings], field_name: str, value: Any) -> Any:
+    """``value`` with a string standing for one of the field's non-string choices replaced by
+    that choice; numbers and booleans are already read from strings by pydantic's lax mode."""
+    if not isinstance(value, str):
+        return value
+    field = model.model_fields.get(field_name)
+    if field is None:
+        return value
+    choices = _choices(field.annotation)
+    return choices.get(value.strip().lower(), value) if choices else value
+
+
+_warned: set[tuple[str, str]] = set()
+"""(component, key) pairs already warned about: a config is decoded when it is checked and
+again when the component starts, and the warning is worth saying once."""
+
+
+def _unknown_key(component: str, key: str, keys: dict[str, str],
+                 model: type[ComponentSettings]) -> None:
+    if (component, key) in _warned:
+        return
+    _warned.add((component, key))
+    spellings = sorted({f.alias or n for n, f in model.model_fields.items()})
+    close = difflib.get_close_matches(key, spellings, n=1, cutoff=0.6)
+    if not close:  # case-insensitive second try (segmentsize → segmentSize)
+        lowered = difflib.get_close_matches(key.lower(), list(keys), n=1, cutoff=0.6)
+        if lowered:
+            field = model.model_fields[keys[lowered[0]]]
+            close = [field.alias or keys[lowered[0]]]
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    log.warning("component %s: unknown metadata key %r ignored%s", component, key, hint)
+
+
 def decode(model: type[S], metadata: Mapping[str, Any], *, component: str) -> S:
     """Build ``model`` from ``metadata``; ``component`` names the component in every message."""
     keys = known_keys(model)
@@ -108,9 +168,9 @@ def decode(model: type[S], metadata: Mapping[str, Any], *, component: str) -> S:
             values[key] = value  # a model that keeps unknown keys (pluggable components)
             continue
         if field_name is None:
-            log.warning("component %s: unknown metadata key %r ignored", component, key)
+            _unknown_key(component, key, keys, model)
             continue
-        values[field_name] = value
+        values[field_name] = string_form(model, field_name, value)
     try:
         return model.model_validate(values)
     except ValidationError as exc:

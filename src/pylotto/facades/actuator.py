@@ -124,3 +124,12 @@ def build_app(status: RuntimeStatus, measured: Metrics) -> web.Application:
         app.router.add_route(method, "/actuator/loggers", loggers)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
+
+
+def build_metrics_app(measured: Metrics) -> web.Application:
+    """Only ``/metrics``: the listener of a Layotto config's prometheus metrics sink."""
+    app = web.Application()
+    app[METRICS_KEY] = measured
+    app.router.add_get("/metrics", metrics)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app

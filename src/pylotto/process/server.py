@@ -74,14 +74,13 @@ class Sidecar:
 
     async def start(self) -> None:
         # The actuator comes up first so probes see INIT while components connect.
-        self._actuator_runner = web.AppRunner(self.actuator_app, access_log=None)
-        await self._actuator_runner.setup()
-        host, port = _split(self.config.listen.actuator)
-        try:
-            await web.TCPSite(self._actuator_runner, host, port,
-                              reuse_port=self.config.listen.reuse_port).start()
-        except OSError as exc:
-            raise ConfigError(f"actuator cannot listen on {host}:{port}: {exc.strerror}") from None
+        if self.config.listen.actuator:
+            self._actuator_runner = web.AppRunner(self.actuator_app, access_log=None)
+            await self._actuator_runner.setup()
+            await self._site("actuator", self._actuator_runner, self.config.listen.actuator)
+        if self.config.listen.metrics:
+            await self._start_http("metrics", self.config.listen.metrics,
+                                   actuator.build_metrics_app(self.runtime.metrics), tls=False)
         await self.runtime.start()
         await self.plugins.start()
         server = self.grpc_server
@@ -120,7 +119,7 @@ class Sidecar:
         log.info(
             "pylotto ready: layotto gRPC %s, dapr gRPC %s, dapr HTTP %s, actuator http://%s, "
             "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
-            listen.dapr_http or "off", listen.actuator, len(self.config.components),
+            listen.dapr_http or "off", listen.actuator or "off", len(self.config.components),
         )
 
     async def _start_internal(self, address: str) -> None:
@@ -181,22 +180,34 @@ class Sidecar:
             log.debug("bind %s: %s", address, exc)
         if not bound:
             await self.runtime.stop()
-            raise ConfigError(f"{what} cannot listen on {address} (port in use?)")
+            why = ("(socket path not writable?)" if address.startswith("unix:")
+                   else "(port in use?)")
+            raise ConfigError(f"{what} cannot listen on {address} {why}")
 
-    async def _start_http(self, what: str, address: str, app: web.Application) -> None:
+    async def _start_http(self, what: str, address: str, app: web.Application, *,
+                          tls: bool = True) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._http_runners.append(runner)
-        host, port = _split(address)
         context = None
-        if self.config.tls is not None:
+        if tls and self.config.tls is not None:
             import ssl
 
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.config.tls.cert_file, self.config.tls.key_file)
+        await self._site(what, runner, address, context)
+
+    async def _site(self, what: str, runner: web.AppRunner, address: str,
+                    context: Any = None) -> None:
+        """Listen on ``address``: ``host:port``, or ``unix:/path`` (a Unix socket)."""
         try:
-            await web.TCPSite(runner, host, port, ssl_context=context,
-                              reuse_port=self.config.listen.reuse_port).start()
+            if address.startswith("unix:"):
+                await web.UnixSite(runner, address.removeprefix("unix:"),
+                                   ssl_context=context).start()
+            else:
+                host, port = _split(address)
+                await web.TCPSite(runner, host, port, ssl_context=context,
+                                  reuse_port=self.config.listen.reuse_port).start()
         except OSError as exc:
             raise ConfigError(f"{what} cannot listen on {address}: {exc.strerror}") from None
 

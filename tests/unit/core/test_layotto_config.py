@@ -1,0 +1,75 @@
+"""Layotto JSON styles (our own minimal configs): address lists, uds, refs, tracing, flow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pylotto.config import model
+from pylotto.core.errors import ConfigError
+
+
+def _write(tmp_path: Path, grpc_config: dict[str, Any], **extra: Any) -> Path:
+    listener = {"name": "grpc", "address": extra.pop("address", "127.0.0.1:1"),
+                "filter_chains": [{"filters": [{"type": "grpc", "config": {
+                    "grpc_config": grpc_config}}]}],
+                **extra.pop("listener", {})}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"servers": [{"listeners": [listener]}], **extra}))
+    return path
+
+
+def test_only_declared_listeners_and_etcd_address_list(tmp_path: Path) -> None:
+    cfg = model.load(_write(tmp_path, {"config_store": {"c": {
+        "type": "etcd", "address": ["127.0.0.1:2379", "127.0.0.1:2380"], "timeout": "10",
+        "metadata": {"dialTimeout": "5"}}}}))
+    assert (cfg.listen.dapr_grpc, cfg.listen.dapr_http, cfg.listen.actuator) == ("", "", "")
+    spec = cfg.components[0]
+    assert spec.metadata["endpoints"] == "127.0.0.1:2379,127.0.0.1:2380"
+    assert spec.metadata["timeout"] == "10"
+
+
+def test_uds_listener(tmp_path: Path) -> None:
+    cfg = model.load(_write(tmp_path, {"hellos": {"h": {"type": "helloworld"}}},
+                            address="/tmp/x.sock", listener={"network": "unix"}))
+    assert cfg.listen.layotto_grpc == "unix:/tmp/x.sock"
+
+
+def test_refs(tmp_path: Path) -> None:
+    cfg = model.load(_write(tmp_path, {
+        "secret_store": {"s": {"type": "local.env"}},
+        "hellos": {"h": {"type": "helloworld", "secret_ref": [
+            {"store_name": "s", "key": "k", "sub_key": "sk", "inject_as": "hello"}],
+            "component_ref": {"secret_store": "s"}}}}))
+    hello = next(s for s in cfg.components if s.name == "h")
+    assert hello.secrets["hello"].name == "k" and hello.secrets["hello"].key == "sk"
+    assert hello.refs == {"secret_store": "s"}
+    with pytest.raises(ConfigError, match="not configured"):
+        model.load(_write(tmp_path, {"hellos": {"h": {
+            "type": "helloworld", "component_ref": {"config_store": "nope"}}}}))
+
+
+def test_tracing_metrics_flow_control(tmp_path: Path) -> None:
+    cfg = model.load(_write(
+        tmp_path, {"hellos": {"h": {"type": "helloworld"}}},
+        tracing={"enable": True, "driver": "Zipkin", "config": {
+            "reporter_endpoint": "http://127.0.0.1:9411/api/v2/spans"}},
+        metrics={"sinks": [{"type": "prometheus", "config": {"port": 1234}}]},
+        listener={"stream_filters": [{"type": "flowControlFilter", "config": {
+            "global_switch": True, "limit_key_type": "PATH", "rules": [
+                {"resource": "/spec.proto.runtime.v1.Runtime/SayHello", "grade": 1,
+                 "threshold": 5}]}}]}))
+    assert cfg.tracing is not None and cfg.tracing.exporter == "zipkin"
+    assert cfg.listen.metrics == "0.0.0.0:1234"
+    assert [(r.api, r.rate) for r in cfg.rate_limits] == [("SayHello", 5.0)]
+    cfg = model.load(_write(tmp_path, {"hellos": {"h": {"type": "helloworld"}}},
+                            tracing={"enable": True, "driver": "SkyWalking"}))
+    assert cfg.tracing is None and any("SkyWalking" in w for w in cfg.warnings)
+
+
+def test_unserved_section_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'oss'"):
+        model.load(_write(tmp_path, {"oss": {"o": {"type": "aws.oss"}}}))
