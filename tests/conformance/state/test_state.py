@@ -198,16 +198,25 @@ async def test_app_ids_are_isolated_by_key_prefix(store: StateStore, key: str) -
 # ---- etags and first-write --------------------------------------------------------------------
 
 
+REDIS_ETAGS = "redis-etags"
+"""Case trait: etags as components-contrib's ``state/redis/redis.go`` (v1.5.2 lines 27-28
+setQuery/delQuery, 363-373 parseETag; the same at v1.18.4 lines 39-60, 535-545). Without it a
+store has the strict reading of every other contrib store (v1.18.4 ``state/in-memory/
+in_memory.go`` 154-179 doValidateEtag, ``state/etcd/etcd.go`` 279-306, ``state/sqlite/
+sqlite_dbaccess.go`` 348-413, ``state/mysql/mysql.go`` 623-666, ``common/component/postgresql/
+v1/postgresql.go`` 241-272, 445-463): a given etag must match, a missing key matches none."""
+
+
+def redis_etags(case: Case) -> bool:
+    return REDIS_ETAGS in case.traits
+
+
 async def test_etag_lifecycle(case: Case, state: StateCapability, key: str) -> None:
     if not case.has("ETAG"):
         await state.save_state(STORE, [StateItem(key, b"v")])
         with pytest.raises(Unsupported, match="etag"):
             await state.save_state(STORE, [StateItem(key, b"v2", etag="1")])
         return
-    await state.save_state(STORE, [StateItem(f"{key}-other", b"x")])
-    foreign = await etag_of(state, f"{key}-other")
-    with pytest.raises(EtagMismatch):  # an etag on a missing key never matches
-        await state.save_state(STORE, [StateItem(key, b"v", etag=foreign)])
     await state.save_state(STORE, [StateItem(key, b"v1")])
     first = await etag_of(state, key)
     await state.save_state(STORE, [StateItem(key, b"v2", etag=first)])
@@ -222,11 +231,102 @@ async def test_etag_lifecycle(case: Case, state: StateCapability, key: str) -> N
         await state.save_state(STORE, [StateItem(key, b"v", etag="not-an-etag")])
     await state.delete_state(STORE, StateItem(key, etag=second))
     assert await value_of(state, key) == b""
+
+
+@pytest.mark.parametrize("case", cases_with("ETAG"), indirect=True)
+async def test_etag_on_a_missing_key(case: Case, state: StateCapability, key: str) -> None:
+    """Strict stores: no etag matches a missing key (in_memory.go 164-168 at v1.18.4).
+    Redis writes a missing key whatever the etag and deletes it as done (setQuery / delQuery
+    ``not var1``, redis.go 27-28 at v1.5.2, 45 and 56 at v1.18.4)."""
+    await state.save_state(STORE, [StateItem(f"{key}-other", b"x")])
+    foreign = await etag_of(state, f"{key}-other")
+    if redis_etags(case):
+        await state.delete_state(STORE, StateItem(key, etag=foreign))
+        await state.save_state(STORE, [StateItem(key, b"v", etag=foreign)])
+        assert await value_of(state, key) == b"v"
+        return
+    with pytest.raises(EtagMismatch):
+        await state.save_state(STORE, [StateItem(key, b"v", etag=foreign)])
+    with pytest.raises(EtagMismatch):
+        await state.delete_state(STORE, StateItem(key, etag=foreign))
+    assert await value_of(state, key) == b""
+
+
+@pytest.mark.parametrize("case", cases_with("ETAG"), indirect=True)
+async def test_etag_zero(case: Case, state: StateCapability, key: str) -> None:
+    """``Etag{value: "0"}`` is what Layotto's SDKs send when the caller gives none (js-sdk
+    1.18.0 src/client/State.ts 126-128, 199-201). Redis reads it as "no etag" (``ARGV[1] ==
+    "0"``, redis.go 27-28 at v1.5.2): save and delete are unconditional, bulk and transactions
+    too. Strict stores compare it like any etag, and no version is "0"."""
+    ops = [StateOperation("upsert", StateItem(f"{key}-t", b"t", etag="0")),
+           StateOperation("delete", StateItem(f"{key}-gone", etag="0"))]
+    if redis_etags(case):
+        await state.save_state(STORE, [StateItem(key, b"a", etag="0")])
+        await state.save_state(STORE, [StateItem(key, b"b", etag="0"),
+                                       StateItem(f"{key}-2", b"c", etag="0")])
+        assert await value_of(state, key) == b"b"
+        await state.save_state(STORE, [StateItem(f"{key}-gone", b"x")])
+        await state.execute_state_transaction(STORE, ops)
+        assert await value_of(state, f"{key}-t") == b"t"
+        assert await value_of(state, f"{key}-gone") == b""
+        await state.delete_state(STORE, StateItem(key, etag="0"))
+        await state.delete_bulk_state(STORE, [StateItem(f"{key}-2", etag="0")])
+        assert await value_of(state, key) == b"" and await value_of(state, f"{key}-2") == b""
+        return
+    await state.save_state(STORE, [StateItem(key, b"a")])
+    with pytest.raises(EtagMismatch):
+        await state.save_state(STORE, [StateItem(key, b"b", etag="0")])
+    with pytest.raises(EtagMismatch):
+        await state.delete_state(STORE, StateItem(key, etag="0"))
+    assert await value_of(state, key) == b"a"
+
+
+@pytest.mark.parametrize("case", cases_with("ETAG"), indirect=True)
+async def test_etag_numbering(case: Case, state: StateCapability, key: str) -> None:
+    """Redis versions each key from 1 (``HINCRBY version 1``, redis.go 27 at v1.5.2, 50 at
+    v1.18.4), so a key deleted and written again starts at 1 again. The other pylotto stores
+    never reuse an etag (a sequence, a counter or etcd's revision)."""
+    await state.save_state(STORE, [StateItem(key, b"v1")])
+    first = await etag_of(state, key)
+    await state.save_state(STORE, [StateItem(key, b"v2")])
+    second = await etag_of(state, key)
+    await state.delete_state(STORE, StateItem(key))
     await state.save_state(STORE, [StateItem(key, b"again")])
-    assert await etag_of(state, key) not in (first, second)  # versions are never reused
+    again = await etag_of(state, key)
+    if redis_etags(case):
+        assert (first, second, again) == ("1", "2", "1")
+    else:
+        assert second != first and again not in (first, second)
+
+
+@pytest.mark.parametrize("case", cases_with("ETAG"), indirect=True)
+async def test_last_write_with_an_etag(case: Case, state: StateCapability, key: str) -> None:
+    """Redis ignores a save's etag under last-write (parseETag: ``Concurrency == LastWrite``
+    → 0, redis.go 364 at v1.5.2, 536 at v1.18.4); its delete still checks one (delQuery takes
+    the etag whatever the concurrency). The strict stores check it (none of them looks at
+    last-write, e.g. postgresql.go 241-250 at v1.18.4)."""
+    await state.save_state(STORE, [StateItem(key, b"v1")])
+    stale = await etag_of(state, key)
+    await state.save_state(STORE, [StateItem(key, b"v2")])
+    last = Concurrency.LAST_WRITE
+    if redis_etags(case):
+        await state.save_state(STORE, [StateItem(key, b"v3", etag=stale, concurrency=last)])
+        await state.save_state(STORE, [StateItem(f"{key}-new", b"n", etag="7",
+                                                 concurrency=last)])
+        assert await value_of(state, key) == b"v3"
+    else:
+        with pytest.raises(EtagMismatch):
+            await state.save_state(STORE, [StateItem(key, b"v3", etag=stale, concurrency=last)])
+        assert await value_of(state, key) == b"v2"
+    with pytest.raises(EtagMismatch):
+        await state.delete_state(STORE, StateItem(key, etag=stale, concurrency=last))
 
 
 async def test_first_write(case: Case, state: StateCapability, key: str) -> None:
+    """First-write without etag creates a key only (in_memory.go 157-163 at v1.18.4; Dapr's
+    conformance ``first-write without etag``, tests/conformance/state/state.go 1164-1235).
+    Redis at v1.5.2 and v1.18.4 overwrites a key not itself saved with first-write; pylotto
+    refuses that too (the reference loses the existing value)."""
     first = StateItem(key, b"first", concurrency=Concurrency.FIRST_WRITE)
     if not case.has("ETAG"):
         with pytest.raises(Unsupported, match="first-write"):
@@ -241,6 +341,40 @@ async def test_first_write(case: Case, state: StateCapability, key: str) -> None
     await state.save_state(STORE, [StateItem(key, b"third", etag=etag,
                                              concurrency=Concurrency.FIRST_WRITE)])
     assert await value_of(state, key) == b"third"
+    await state.save_state(STORE, [StateItem(f"{key}-plain", b"plain")])
+    with pytest.raises(EtagMismatch):
+        await state.save_state(STORE, [StateItem(f"{key}-plain", b"over",
+                                                 concurrency=Concurrency.FIRST_WRITE)])
+    assert await value_of(state, f"{key}-plain") == b"plain"
+
+
+@pytest.mark.parametrize("case", cases_with("ETAG"), indirect=True)
+async def test_a_first_write_key_needs_an_etag(
+    case: Case, state: StateCapability, key: str
+) -> None:
+    """Redis marks a key saved with first-write (``HSET first-write 0``) and then refuses a
+    save without etag ("0", last-write included: ``not var2 and ARGV[1] == "0"``, redis.go 27
+    at v1.5.2, 44-48 at v1.18.4) until the key is deleted; its Multi passes no first-write
+    argument (redis.go 319), so a transaction never marks. Strict stores keep no mark."""
+    await state.save_state(STORE, [StateItem(key, b"first", concurrency=Concurrency.FIRST_WRITE)])
+    plain = [StateItem(key, b"plain"), StateItem(key, b"zero", etag="0"),
+             StateItem(key, b"last", concurrency=Concurrency.LAST_WRITE)]
+    if not redis_etags(case):
+        await state.save_state(STORE, plain[:1])
+        assert await value_of(state, key) == b"plain"
+        return
+    for item in plain:
+        with pytest.raises(EtagMismatch, match="first-write"):
+            await state.save_state(STORE, [item])
+    await state.save_state(STORE, [StateItem(key, b"etag", etag=await etag_of(state, key))])
+    with pytest.raises(EtagMismatch):  # still marked
+        await state.save_state(STORE, plain[:1])
+    await state.delete_state(STORE, StateItem(key))
+    await state.save_state(STORE, plain[:1])  # a new key, unmarked
+    await state.execute_state_transaction(STORE, [StateOperation("upsert", StateItem(
+        f"{key}-tx", b"tx", concurrency=Concurrency.FIRST_WRITE))])
+    await state.save_state(STORE, [StateItem(f"{key}-tx", b"after")])
+    assert await value_of(state, f"{key}-tx") == b"after"
 
 
 @pytest.mark.parametrize("case", cases_with("ETAG"), indirect=True)
@@ -318,17 +452,40 @@ async def test_transaction_applies_every_operation(
 
 @pytest.mark.parametrize("case", cases_with("TRANSACTIONAL"), indirect=True)
 async def test_failed_transaction_writes_nothing(state: StateCapability, key: str) -> None:
-    await state.save_state(STORE, [StateItem(f"{key}-kept", b"original")])
+    """The failing operation is on a key that exists (not one deleted earlier in the
+    transaction: redis writes a missing key whatever the etag, see test_etag_on_a_missing_key)."""
+    await state.save_state(STORE, [StateItem(f"{key}-kept", b"original"),
+                                   StateItem(f"{key}-also", b"also")])
     stale = await etag_of(state, f"{key}-kept")
     await state.save_state(STORE, [StateItem(f"{key}-kept", b"changed")])
     with pytest.raises(EtagMismatch):
         await state.execute_state_transaction(STORE, [
             StateOperation("upsert", StateItem(f"{key}-new", b"new")),
-            StateOperation("delete", StateItem(f"{key}-kept")),
+            StateOperation("delete", StateItem(f"{key}-also")),
             StateOperation("upsert", StateItem(f"{key}-kept", b"stale write", etag=stale)),
         ])
     assert await value_of(state, f"{key}-new") == b""
+    assert await value_of(state, f"{key}-also") == b"also"
     assert await value_of(state, f"{key}-kept") == b"changed"
+
+
+@pytest.mark.parametrize("case", cases_with("TRANSACTIONAL"), indirect=True)
+async def test_transaction_sees_its_earlier_operations(
+    case: Case, state: StateCapability, key: str
+) -> None:
+    """A save after a delete of the same key in one transaction finds the key missing."""
+    await state.save_state(STORE, [StateItem(key, b"original")])
+    stale = "1" if redis_etags(case) else await etag_of(state, key)
+    await state.save_state(STORE, [StateItem(key, b"changed")])
+    recreate = [StateOperation("delete", StateItem(key)),
+                StateOperation("upsert", StateItem(key, b"recreated", etag=stale))]
+    if redis_etags(case):  # a missing key takes any etag
+        await state.execute_state_transaction(STORE, recreate)
+        assert await value_of(state, key) == b"recreated"
+    else:
+        with pytest.raises(EtagMismatch):
+            await state.execute_state_transaction(STORE, recreate)
+        assert await value_of(state, key) == b"changed"
 
 
 @pytest.mark.parametrize("case", cases_with("TRANSACTIONAL"), indirect=True)

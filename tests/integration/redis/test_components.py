@@ -27,6 +27,7 @@ from pylotto.core.errors import EtagInvalid, EtagMismatch, Internal
 from tests.integration.redis.conftest import Builder, KeyMaker
 
 FIRST_WRITE = Concurrency.FIRST_WRITE
+LAST_WRITE = Concurrency.LAST_WRITE
 """Seconds a change may take to reach a subscriber."""
 
 
@@ -102,52 +103,74 @@ async def test_an_item_is_a_hash_of_data_and_version(
     assert await raw.pttl(key("k")) == -1
 
 
-async def test_etag_and_first_write_rules(build: Builder, key: KeyMaker) -> None:
+async def test_etag_and_first_write_rules(build: Builder, key: KeyMaker, raw: Redis) -> None:
+    """components-contrib state/redis/redis.go (v1.5.2 lines 27-28, 363-373; v1.18.4 39-60,
+    535-545): per-key versions from 1; a missing key takes any etag; "0" and last-write are no
+    etag; a delete compares its etag as text; first-write marks the key."""
     k = key("k")
     async with build("state") as store:
         await store.set(SetRequest(k, b"1"))
-        first = await etag_of(store, k)
-        await store.set(SetRequest(k, b"2", etag=first))
-        second = await etag_of(store, k)
-        assert int(second) > int(first)
+        assert await etag_of(store, k) == "1"
+        await store.set(SetRequest(k, b"2", etag="1"))
+        assert await etag_of(store, k) == "2"
         with pytest.raises(EtagMismatch, match="not the current version"):
-            await store.set(SetRequest(k, b"3", etag=first))
+            await store.set(SetRequest(k, b"3", etag="1"))
         with pytest.raises(EtagInvalid, match="invalid etag 'v1'"):
             await store.set(SetRequest(k, b"3", etag="v1"))
-        with pytest.raises(EtagMismatch, match="does not exist"):
-            await store.set(SetRequest(key("absent"), b"x", etag="1"))
-        with pytest.raises(EtagMismatch, match="first-write"):
-            await store.set(SetRequest(k, b"3", concurrency=FIRST_WRITE))
-        await store.set(SetRequest(k, b"3", etag=second, concurrency=FIRST_WRITE))
-        third = await etag_of(store, k)
-        await store.set(SetRequest(key("new"), b"x", concurrency=FIRST_WRITE))
+        await store.set(SetRequest(k, b"3", etag="v1", concurrency=LAST_WRITE))  # not parsed
+        await store.set(SetRequest(k, b"4", etag="0"))
+        assert (await read(store, k)).value == b"4" and await etag_of(store, k) == "4"
+        await store.set(SetRequest(key("absent"), b"x", etag="17"))
+        assert await etag_of(store, key("absent")) == "1"
+        with pytest.raises(EtagMismatch, match="first-write"):  # departure: never overwrite
+            await store.set(SetRequest(k, b"5", concurrency=FIRST_WRITE))
         with pytest.raises(EtagMismatch):
-            await store.delete(DeleteRequest(k, etag=second))
-        with pytest.raises(EtagInvalid):
+            await store.delete(DeleteRequest(k, etag="2"))
+        with pytest.raises(EtagMismatch):  # a delete's etag is text, never invalid
             await store.delete(DeleteRequest(k, etag="-1"))
-        assert (await read(store, k)).value == b"3"
-        await store.delete(DeleteRequest(k, etag=third))
+        await store.delete(DeleteRequest(k, etag="4"))
         assert await store.get(k, Consistency.UNSPECIFIED, {}) is None
-        await store.delete(DeleteRequest(k))  # absent, no etag: fine
-        with pytest.raises(EtagMismatch, match="does not exist"):
-            await store.delete(DeleteRequest(k, etag=third))
+        await store.delete(DeleteRequest(k))  # absent: fine, with or without etag
+        await store.delete(DeleteRequest(k, etag="4"))
+
+        fw = key("fw")
+        await store.set(SetRequest(fw, b"a", concurrency=FIRST_WRITE))
+        assert await raw.hgetall(fw) == {b"data": b"a", b"first-write": b"0", b"version": b"1"}
+        with pytest.raises(EtagMismatch, match="saved with first-write"):
+            await store.set(SetRequest(fw, b"b", etag="0"))
+        await store.set(SetRequest(fw, b"b", etag="1"))
+        await store.delete(DeleteRequest(fw, etag="0"))  # "0" deletes whatever the version
+        assert await raw.exists(fw) == 0
 
 
-async def test_versions_are_never_reused_after_a_delete(build: Builder, key: KeyMaker) -> None:
+async def test_hashes_from_the_global_counter_keep_working(
+    build: Builder, key: KeyMaker, raw: Redis
+) -> None:
+    """Before per-key versions, a hash's version came from one counter: it is read as is, and
+    the next write continues from it."""
+    k = key("k")
+    await raw.hset(k, mapping={"data": b"old", "version": "26932"})
+    async with build("state") as store:
+        got = await read(store, k)
+        assert (got.value, got.etag) == (b"old", "26932")
+        with pytest.raises(EtagMismatch):
+            await store.set(SetRequest(k, b"x", etag="1"))
+        await store.set(SetRequest(k, b"new", etag="26932"))
+        assert await etag_of(store, k) == "26933"
+
+
+async def test_versions_restart_after_a_delete_as_the_reference(
+    build: Builder, key: KeyMaker
+) -> None:
     k = key("k")
     async with build("state") as one, build("state", name="two") as two:
-        seen: list[str] = []
-        for n in range(6):
+        for n in range(4):
             store = one if n % 2 else two
             await store.set(SetRequest(k, f"v{n}".encode()))
-            seen.append(await etag_of(store, k))
+            assert await etag_of(store, k) == "1"
+            await store.set(SetRequest(k, f"w{n}".encode()))
+            assert await etag_of(one, k) == "2"
             await store.delete(DeleteRequest(k))
-        assert len(set(seen)) == len(seen)
-        await one.set(SetRequest(k, b"current"))
-        for old in seen:  # no etag of an earlier life of the key matches the new one
-            with pytest.raises(EtagMismatch):
-                await two.set(SetRequest(k, b"stale", etag=old))
-        assert (await read(two, k)).value == b"current"
 
 
 async def test_one_of_many_writers_with_the_same_etag_wins_across_instances(
@@ -265,11 +288,8 @@ async def test_an_expired_item_is_gone(build: Builder, key: KeyMaker) -> None:
     k = key("k")
     async with build("state") as store:
         await store.set(SetRequest(k, b"v", ttl_seconds=1))
-        etag = await etag_of(store, k)
         await asyncio.sleep(1.2)
         assert await store.get(k, Consistency.UNSPECIFIED, {}) is None
-        with pytest.raises(EtagMismatch, match="does not exist"):
-            await store.set(SetRequest(k, b"x", etag=etag))
         await store.set(SetRequest(k, b"x", concurrency=FIRST_WRITE))
         assert (await read(store, k)).value == b"x"
 

@@ -5,16 +5,37 @@ Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``en
 ``ttlInSeconds`` of every store. Calls are pipelined over one connection
 (:mod:`pylotto.components._backends.redis_pipelined`), so ``poolSize`` has no use here.
 
-Layout, as Dapr's Redis store: one hash per key with fields ``data`` (the value's bytes,
-returned unchanged) and ``version`` (the etag). Versions come from one counter,
-``pylotto|||state-etag|||`` (a name no app key can take: keys may not contain ``||``), so an
-etag is never reused, not even after a delete. TTL is Redis' own expiry of the hash (PEXPIRE),
-so an expired item is gone at once; reads report ``ttlExpireTime`` from PTTL.
+Layout and etag rules, as components-contrib's Redis store (``state/redis/redis.go``: the
+same at v1.5.2, which Layotto pins, and v1.18): one hash per key with fields ``data`` (the
+value's bytes, returned unchanged), ``version`` (the etag: ``HINCRBY``, so each key counts from
+1) and, once the key was saved with first-write, ``first-write``. Etags are decimal; a save's
+etag is parsed (not a number: EtagInvalid), a delete's is compared as text.
+
+- A save is applied when the key is missing (whatever the etag), when the etag equals the
+  version, or when there is no etag — none, ``""``, ``"0"`` (what Layotto's SDKs send when the
+  caller gives none) or any etag under last-write — and the key was never saved with
+  first-write. Otherwise EtagMismatch.
+- A delete is applied when the key is missing, the etag is none or ``"0"``, or it equals the
+  version; concurrency plays no part.
+- First-write marks the key (``first-write``), after which a save without etag fails. Outside
+  transactions only, as the reference (its Multi passes no first-write argument).
+
+Departures, each because the reference loses data: first-write without etag on an existing key
+is refused even when the key is not marked (the reference overwrites it); a key of another
+Redis type is an error (the reference deletes it and writes the hash); a batch — bulk save or
+delete, a transaction — is all-or-nothing (the reference's Multi is a MULTI/EXEC pipeline, where
+a failed check leaves the other writes applied). As in the reference, a key deleted and written
+again counts from 1, so an etag read before the delete can match the new item.
+
+Hashes written before versions were per key (from one counter key, ``pylotto|||state-etag|||``)
+are read and written as they are: ``HINCRBY`` continues from their version; the counter key is
+no longer used and can be deleted.
 
 Every write — one item, a bulk save or delete, a transaction — is one Lua script: it checks
-every etag and first-write rule first, then applies every operation, or none. Operations of one
-batch see the earlier ones (a key set earlier in the batch exists for first-write). Reads are
-one round trip, bulk reads included.
+every operation first, then applies every operation, or none. Operations of one batch see the
+earlier ones (a key saved earlier in the batch exists, with its next version). TTL is Redis'
+own expiry of the hash (PEXPIRE), so an expired item is gone at once; reads report
+``ttlExpireTime`` from PTTL. Reads are one round trip, bulk reads included.
 """
 
 from __future__ import annotations
@@ -42,8 +63,6 @@ from pylotto.components.state.base import (
 from pylotto.core.errors import EtagMismatch, Internal
 from pylotto.core.types import Metadata
 
-ETAG_COUNTER = "pylotto|||state-etag|||"
-
 Row = tuple[bytes, str, dict[str, str]] | None
 """A key's value, etag and metadata (``ttlExpireTime``), or None when it has none."""
 
@@ -56,31 +75,52 @@ end
 return out
 """
 
+NO_ETAG = "0"
+"""The etag argument meaning "none": what components-contrib passes, and Layotto's SDK sends."""
+
+# ARGV per operation: kind ("s" save, "d" delete), etag (NO_ETAG: none), first ("1":
+# first-write), mark ("1": set the first-write field), value, ttl in ms (0: persist).
 _APPLY = """
-local n = #KEYS - 1
 local view = {}
-for i = 1, n do
-  local key, base = KEYS[i + 1], (i - 1) * 5
-  local kind, etag, first = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
-  local current = view[key]
-  if current == nil then
-    current = redis.call("HGET", key, "version")
-    if not current then current = "" end
+local function current(key)
+  local s = view[key]
+  if s == nil then
+    local r = redis.call("HMGET", key, "version", "first-write")
+    s = {tonumber(r[1]) or 0, r[2] ~= false}
+    view[key] = s
   end
-  if etag ~= "" then
-    if current == "" then return {i, "absent"} end
-    if current ~= etag then return {i, "mismatch"} end
-  elseif kind == "s" and first == "1" and current ~= "" then
-    return {i, "exists"}
-  end
-  if kind == "s" then view[key] = "pending" else view[key] = "" end
+  return s
 end
-for i = 1, n do
-  local key, base = KEYS[i + 1], (i - 1) * 5
+for i = 1, #KEYS do
+  local key, base = KEYS[i], (i - 1) * 6
+  local kind, etag = ARGV[base + 1], ARGV[base + 2]
+  local s = current(key)
+  local version, marked = s[1], s[2]
+  if kind == "s" then
+    if version ~= 0 then
+      if etag ~= "0" then
+        if tostring(version) ~= etag then return {i, "mismatch"} end
+      elseif ARGV[base + 3] == "1" then return {i, "exists"}
+      elseif marked then return {i, "marked"} end
+    end
+    view[key] = {version + 1, marked or ARGV[base + 4] == "1"}
+  else
+    if version ~= 0 and etag ~= "0" and tostring(version) ~= etag then
+      return {i, "mismatch"}
+    end
+    view[key] = {0, false}
+  end
+end
+for i = 1, #KEYS do
+  local key, base = KEYS[i], (i - 1) * 6
   if ARGV[base + 1] == "s" then
-    local version = redis.call("INCR", KEYS[1])
-    redis.call("HSET", key, "data", ARGV[base + 4], "version", version)
-    local ttl = tonumber(ARGV[base + 5])
+    if ARGV[base + 4] == "1" then
+      redis.call("HSET", key, "data", ARGV[base + 5], "first-write", 0)
+    else
+      redis.call("HSET", key, "data", ARGV[base + 5])
+    end
+    redis.call("HINCRBY", key, "version", 1)
+    local ttl = tonumber(ARGV[base + 6])
     if ttl > 0 then redis.call("PEXPIRE", key, ttl) else redis.call("PERSIST", key) end
   else
     redis.call("DEL", key)
@@ -140,29 +180,42 @@ class RedisStateStore(ClientComponent[PipelinedRedisClient], BatchStateStore):
 
     async def apply(self, operations: Sequence[TransactionOp]) -> None:
         """One Lua script: every check first, then every write, or nothing."""
+        await self._run(operations, mark=True)
+
+    async def multi(self, operations: Sequence[TransactionOp], metadata: Metadata) -> None:
+        await self._run(operations, mark=False)  # the reference's Multi never marks first-write
+
+    async def _run(self, operations: Sequence[TransactionOp], mark: bool) -> None:
         if not operations:
             return
         args: list[Any] = []
         for op in operations:
-            etag = "" if op.etag is None else str(parse_int_etag(op.etag, self.name))
             if isinstance(op, SetRequest):
                 first = op.concurrency is Concurrency.FIRST_WRITE
-                args += ["s", etag, "1" if first else "0", op.value, self._ttl_ms(op)]
+                args += ["s", self._save_etag(op), "1" if first else "0",
+                         "1" if first and mark else "0", op.value, self._ttl_ms(op)]
             else:
-                args += ["d", etag, "0", b"", 0]
-        failed, reason = await self._apply(
-            keys=[ETAG_COUNTER, *(op.key for op in operations)], args=args)
+                args += ["d", NO_ETAG if op.etag is None else op.etag, "0", "0", b"", 0]
+        failed, reason = await self._apply(keys=[op.key for op in operations], args=args)
         if int(failed):
             op = operations[int(failed) - 1]
             raise _refusal(self.name, op, _text(reason))
+
+    def _save_etag(self, op: SetRequest) -> str:
+        """The version a save expects, or NO_ETAG (components-contrib's ``parseETag``)."""
+        if op.etag is None or op.concurrency is Concurrency.LAST_WRITE:
+            return NO_ETAG
+        return str(parse_int_etag(op.etag, self.name))
 
 
 def _refusal(store: str, op: TransactionOp, reason: str) -> EtagMismatch | Internal:
     if reason == "exists":
         return EtagMismatch(
             f"state store {store}: first-write: key {op.key!r} exists and no etag was given")
-    if reason == "absent":
-        return EtagMismatch(f"state store {store}: etag mismatch: key {op.key!r} does not exist")
+    if reason == "marked":
+        return EtagMismatch(
+            f"state store {store}: key {op.key!r} was saved with first-write: "
+            "a save without etag is refused")
     if reason == "mismatch":
         return EtagMismatch(f"state store {store}: etag mismatch for key {op.key!r}: "
                             f"{op.etag!r} is not the current version")
