@@ -28,7 +28,6 @@ from pylotto.components.base import Component
 from pylotto.components.pubsub.base import (
     BulkPublishEntry,
     Feature,
-    Message,
     PubSub,
     Subscription,
 )
@@ -45,6 +44,7 @@ from tests.conformance.cases import (
     once_back,
     undeclared,
 )
+from tests.support.inbox import Inbox, publish_all
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(120)
@@ -74,43 +74,6 @@ async def eventually(check: Callable[[], bool], within: float = WAIT) -> None:
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
-
-
-class Inbox:
-    """A handler that records messages; ``fail`` decides which attempts raise."""
-
-    def __init__(self, fail: Callable[[Message], bool] = lambda m: False,
-                 delay: float = 0.0) -> None:
-        self.messages: list[Message] = []
-        self.fail = fail
-        self.delay = delay
-        self.running = 0
-        self.most_running = 0
-
-    async def __call__(self, message: Message) -> None:
-        self.running += 1
-        self.most_running = max(self.most_running, self.running)
-        try:
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            self.messages.append(message)
-            if self.fail(message):
-                raise RuntimeError(f"handler refused attempt {message.attempt}")
-        finally:
-            self.running -= 1
-
-    def data(self) -> list[bytes]:
-        return [m.data for m in self.messages]
-
-    def attempts(self, data: bytes) -> list[int]:
-        return [m.attempt for m in self.messages if m.data == data]
-
-
-async def publish_all(broker: PubSub, topic: str, count: int, prefix: str = "m") -> list[bytes]:
-    sent = [f"{prefix}{n}".encode() for n in range(count)]
-    for data in sent:
-        await broker.publish(topic, data, {})
-    return sent
 
 
 # ---- the component contract -----------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from pylotto.components.base import ComponentContext
-from pylotto.components.pubsub.base import Message, PubSub, Subscription
+from pylotto.components.pubsub.base import PubSub, Subscription
 from pylotto.core.errors import Unavailable
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
@@ -119,49 +119,6 @@ async def once_back(call: Callable[[], Any], within: float = 20.0) -> None:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.3)
-
-
-class Inbox:
-    """A handler recording what it is given. ``fail(message)`` says which deliveries raise;
-    ``delay`` makes each call last; ``gate``, when given, holds every call until it is set."""
-
-    def __init__(self, fail: Callable[[Message], bool] = lambda m: False, delay: float = 0.0,
-                 gate: asyncio.Event | None = None) -> None:
-        self.messages: list[Message] = []
-        self.fail = fail
-        self.delay = delay
-        self.gate = gate
-        self.running = 0
-        self.most_running = 0
-        self.started = 0
-
-    async def __call__(self, message: Message) -> None:
-        self.running += 1
-        self.started += 1
-        self.most_running = max(self.most_running, self.running)
-        try:
-            if self.gate is not None:
-                await self.gate.wait()
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            self.messages.append(message)
-            if self.fail(message):
-                raise RuntimeError(f"handler refused attempt {message.attempt}")
-        finally:
-            self.running -= 1
-
-    def data(self) -> list[bytes]:
-        return [m.data for m in self.messages]
-
-    def attempts(self, data: bytes) -> list[int]:
-        return [m.attempt for m in self.messages if m.data == data]
-
-
-async def publish_all(broker: PubSub, topic: str, count: int, prefix: str = "m") -> list[bytes]:
-    sent = [f"{prefix}{n}".encode() for n in range(count)]
-    for data in sent:
-        await broker.publish(topic, data, {})
-    return sent
 
 
 @asynccontextmanager

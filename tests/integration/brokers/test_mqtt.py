@@ -22,9 +22,9 @@ from tests.integration.brokers.conftest import (
     RUN,
     Backend,
     Build,
-    Inbox,
     eventually,
 )
+from tests.support.inbox import Inbox
 from tests.support.tcp_proxy import TcpProxy
 
 

@@ -20,10 +20,10 @@ from tests.integration.brokers.conftest import (
     RUN,
     Backend,
     Build,
-    Inbox,
     eventually,
     releasing,
 )
+from tests.support.inbox import Inbox
 from tests.support.tcp_proxy import TcpProxy
 
 STREAM = RUN

@@ -17,11 +17,10 @@ from tests.integration.brokers.conftest import (
     RUN,
     Backend,
     Build,
-    Inbox,
     eventually,
-    publish_all,
     releasing,
 )
+from tests.support.inbox import Inbox, publish_all
 from tests.support.tcp_proxy import TcpProxy
 
 URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -17,10 +17,10 @@ from tests.integration.brokers.conftest import (
     RUN,
     Backend,
     Build,
-    Inbox,
     close_all,
     eventually,
 )
+from tests.support.inbox import Inbox
 
 HOST = "127.0.0.1:6379"
 
