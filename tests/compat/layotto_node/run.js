@@ -45,8 +45,11 @@ async function main() {
   // The AppCallback app: the SDK's own Server.
   const received = [];
   const server = new Server(appPort);
-  server.pubsub.subscribe('pub_subs_demo', `orders-${run}`, async event => {
-    received.push(event);
+  // As the SDK's own tests do: addPubSubSubscription lists the topic (ListTopicSubscriptions),
+  // subscribe registers its handler.
+  server.pubsub.addPubSubSubscription('pub_subs_demo', `orders-${run}`);
+  server.pubsub.subscribe('pub_subs_demo', `orders-${run}`, async (data, request) => {
+    received.push({ data, request }); // data: the event's data, JSON-decoded by the SDK
   });
   await server.start();
 
@@ -183,9 +186,10 @@ async function main() {
     await client.pubsub.publish({ pubsubName: 'pub_subs_demo', topic, data: { n: 1 } });
     for (let i = 0; i < 100 && received.length === 0; i++) await utils.sleep(100);
     assert.equal(received.length, 1, 'no delivery within 10 s');
-    assert.equal(received[0].topic, topic);
-    assert.equal(received[0].pubsubName, 'pub_subs_demo');
-    assert.deepEqual(JSON.parse(text(received[0].data)), { n: 1 });
+    const { data, request } = received[0];
+    assert.equal(request.topic, topic);
+    assert.equal(request.pubsubName, 'pub_subs_demo');
+    assert.deepEqual(data, { n: 1 });
   });
 
   await check('binding: invoke the http binding', async () => {

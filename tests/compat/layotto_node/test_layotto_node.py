@@ -55,11 +55,6 @@ def node_modules() -> None:
                        check=True, capture_output=True, timeout=300)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 15 open: the Layotto config's etcd `address` list (item 1) is not read yet, so the "
-    "sidecar refuses this config; past it, the SDK's default etag \"0\" and per-key versions "
-    "(items 6-7) and one pub/sub delivery not yet diagnosed fail. strict: the day it passes, "
-    "this mark fails and must go"))
 def test_layotto_node_sdk(node_modules: None, tmp_path: Path) -> None:
     port, app_port, http_port = free_port(), free_port(), free_port()
     config = tmp_path / "config.json"
