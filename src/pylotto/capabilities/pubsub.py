@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Unpack
@@ -24,6 +23,7 @@ from typing import Unpack
 from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
 from pylotto.capabilities.base import Capability, ComponentSet, Policies, RuntimeContext
+from pylotto.capabilities.event_stream import Deliver, EventStream, Nack
 from pylotto.capabilities.routing import Router
 from pylotto.components.pubsub.base import (
     BulkPublishEntry,
@@ -82,13 +82,6 @@ class DiscoveryPolicy:
     window: float = 300.0
 
 
-class _Nack(Exception):
-    """Raised by a delivery handler to have the broker redeliver the message."""
-
-
-Deliver = Callable[[TopicEvent], Awaitable[DeliveryStatus]]
-
-
 class _DeliveryLog:
     """Warn when deliveries of one subscription start failing, note when they recover."""
 
@@ -107,95 +100,6 @@ class _DeliveryLog:
         if self.failing:
             self.failing = False
             log.info("%s: deliveries succeed again", self.where)
-
-
-class EventStream:
-    """One subscriber stream: events go out through :meth:`events`, verdicts come back
-    through :meth:`ack`. Closing it ends the component subscription; events not yet
-    answered are redelivered (to another subscriber of the group, or later)."""
-
-    def __init__(self, pubsub_name: str, topic: str) -> None:
-        self.pubsub_name = pubsub_name
-        self.topic = topic
-        self.subscription: Subscription | None = None
-        self._outbox: asyncio.Queue[TopicEvent | None] = asyncio.Queue()
-        self._pending: dict[str, deque[asyncio.Future[DeliveryStatus]]] = {}
-        self._closed = False
-        self._closing: asyncio.Task[None] | None = None
-        self.on_close: Callable[[EventStream], None] | None = None
-
-    @property
-    def in_flight(self) -> int:
-        """Events sent (or queued to send) and not answered yet."""
-        return sum(len(waiting) for waiting in self._pending.values())
-
-    async def deliver(self, event: TopicEvent) -> DeliveryStatus:
-        """Queue ``event`` for the subscriber and wait for its verdict."""
-        if self._closed:
-            raise _Nack(f"subscriber stream for topic {self.topic} is closed")
-        future: asyncio.Future[DeliveryStatus] = asyncio.get_running_loop().create_future()
-        waiting = self._pending.setdefault(event.id, deque())
-        waiting.append(future)
-        self._outbox.put_nowait(event)
-        try:
-            return await future
-        finally:
-            if future in waiting:
-                waiting.remove(future)
-            if not waiting and self._pending.get(event.id) is waiting:
-                del self._pending[event.id]
-
-    def ack(self, event_id: str, status: DeliveryStatus | int) -> None:
-        """The subscriber's verdict on ``event_id``; an unknown status means RETRY."""
-        verdict = DeliveryStatus.from_code(status)
-        if verdict is None:
-            log.warning(
-                "topic %s: unknown status %s for event %s: redelivering", self.topic, status,
-                event_id,
-            )
-            verdict = DeliveryStatus.RETRY
-        waiting = self._pending.get(event_id)
-        future = next((f for f in waiting or () if not f.done()), None)
-        if future is None:
-            log.warning("topic %s: verdict for unknown event %r ignored", self.topic, event_id)
-            return
-        future.set_result(verdict)
-
-    async def events(self) -> AsyncIterator[TopicEvent]:
-        """The events to send, until the stream closes."""
-        while True:
-            event = await self._outbox.get()
-            if event is None:
-                return
-            yield event
-
-    async def close(self, drain: float = 0.0) -> None:
-        """Unsubscribe. ``drain`` > 0: first let the subscriber answer the events it holds
-        for up to ``drain`` seconds. Safe to call more than once."""
-        if self._closing is None:
-            self._closing = asyncio.ensure_future(self._close(drain))
-        await asyncio.shield(self._closing)
-
-    async def _close(self, drain: float) -> None:
-        unsubscribing = (
-            asyncio.ensure_future(self.subscription.close()) if self.subscription else None
-        )
-        if unsubscribing is not None and drain > 0:
-            await asyncio.wait({unsubscribing}, timeout=drain)
-        else:
-            await asyncio.sleep(0)  # let the subscription mark itself closing first
-        self._closed = True
-        for waiting in self._pending.values():
-            for future in waiting:
-                if not future.done():
-                    future.set_exception(_Nack("subscriber stream closed"))
-        while not self._outbox.empty():
-            self._outbox.get_nowait()
-        self._outbox.put_nowait(None)
-        if unsubscribing is not None:
-            await unsubscribing
-        if self.on_close is not None:
-            self.on_close(self)
 
 
 class PubSubCapability(Capability[PubSub]):
@@ -409,10 +313,10 @@ class PubSubCapability(Capability[PubSub]):
                 return
             except Exception as exc:
                 if (dead_letter_topic and last_attempt(message)
-                        and not isinstance(exc, _Nack)):
+                        and not isinstance(exc, Nack)):
                     await dead_letter(message, event, f"failed {message.attempt} times")
                     return
-                if not isinstance(exc, _Nack):
+                if not isinstance(exc, Nack):
                     health.failed(
                         event, exc.message if isinstance(exc, PylottoError) else repr(exc))
                 count("retried")
@@ -423,7 +327,7 @@ class PubSubCapability(Capability[PubSub]):
                     return
                 log.debug("%s: app asked to retry event %s", where, event.id)
                 count("retried")
-                raise _Nack(f"RETRY status returned for event {event.id}")
+                raise Nack(f"RETRY status returned for event {event.id}")
             health.delivered()
             if status is DeliveryStatus.DROP:
                 if dead_letter_topic:

@@ -12,7 +12,8 @@ from typing import Any, Final
 from google.protobuf import empty_pb2
 
 from pylotto.appchannel.base import TopicEvent
-from pylotto.capabilities.pubsub import EventStream, PublishRequest
+from pylotto.capabilities.event_stream import EventStream
+from pylotto.capabilities.pubsub import PublishRequest
 from pylotto.core.errors import InvalidArgument, PylottoError
 from pylotto.facades.common.base import RuntimeRpcs
 
