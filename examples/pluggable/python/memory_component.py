@@ -210,14 +210,24 @@ class PubSubService(pubsub_pb2_grpc.PubSubServicer):
     Messages of a topic no group has subscribed to yet are kept (up to ``BACKLOG``) for the
     first group: the protocol has no answer to a subscription, so a publish made right after
     the sidecar's ``subscribe`` returned can reach this server before the PullMessages stream
-    that creates the group."""
+    that creates the group. For the same reason a group created later still gets the messages
+    published in the ``JOIN_WINDOW`` seconds before it: two groups subscribed in the same
+    instant both see a publish that raced their streams."""
 
     BACKLOG = 10_000
+    JOIN_WINDOW = 5.0
 
     def __init__(self) -> None:
         self.topics: dict[str, dict[str, Group]] = {}
         self.unclaimed: dict[str, collections.deque[pubsub_pb2.PullMessagesResponse]] = {}
+        self.recent: dict[str, collections.deque[tuple[float, bytes, dict[str, str]]]] = {}
         self.ids = 0
+
+    def _message(self, topic: str, data: bytes,
+                 metadata: dict[str, str]) -> pubsub_pb2.PullMessagesResponse:
+        self.ids += 1
+        return pubsub_pb2.PullMessagesResponse(data=data, topic_name=topic,
+                                               metadata=metadata, id=str(self.ids))
 
     async def Init(self, request, context):  # type: ignore[no-untyped-def]
         return pubsub_pb2.PubSubInitResponse()
@@ -229,25 +239,30 @@ class PubSubService(pubsub_pb2_grpc.PubSubServicer):
         return common_pb2.PingResponse()
 
     def _publish(self, topic: str, data: bytes, metadata: dict[str, str]) -> None:
+        self.recent.setdefault(topic, collections.deque(maxlen=self.BACKLOG)).append(
+            (time.monotonic(), data, metadata))
         groups = self.topics.get(topic)
         if not groups:
-            self.ids += 1
             self.unclaimed.setdefault(topic, collections.deque(maxlen=self.BACKLOG)).append(
-                pubsub_pb2.PullMessagesResponse(data=data, topic_name=topic,
-                                                metadata=metadata, id=str(self.ids)))
+                self._message(topic, data, metadata))
             return
         for group in groups.values():
-            self.ids += 1
-            group.queue.put_nowait(pubsub_pb2.PullMessagesResponse(
-                data=data, topic_name=topic, metadata=metadata, id=str(self.ids)))
+            group.queue.put_nowait(self._message(topic, data, metadata))
 
     def _group(self, topic: str, name: str) -> Group:
         groups = self.topics.setdefault(topic, {})
         group = groups.get(name)
         if group is None:
             group = groups[name] = Group()
-            for message in self.unclaimed.pop(topic, ()):  # the first group takes the backlog
-                group.queue.put_nowait(message)
+            backlog = self.unclaimed.pop(topic, None)
+            if backlog is not None:  # the first group takes the backlog
+                for message in backlog:
+                    group.queue.put_nowait(message)
+            else:  # a later group: what was published just before it joined
+                since = time.monotonic() - self.JOIN_WINDOW
+                for at, data, metadata in self.recent.get(topic, ()):
+                    if at >= since:
+                        group.queue.put_nowait(self._message(topic, data, metadata))
         return group
 
     async def Publish(self, request, context):  # type: ignore[no-untyped-def]
