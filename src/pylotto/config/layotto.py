@@ -249,11 +249,12 @@ def _read_sections(grpc_config: dict[str, Any], path: Path, out: Mapped) -> None
         for name, body in entries.items():
             if not isinstance(body, dict) or "type" not in body:
                 raise ConfigError(f"{path}: {section}.{name}: missing 'type'")
-            out.specs.append(_spec(section, capability, str(name), dict(body), path))
+            out.specs.append(_spec(section, capability, str(name), dict(body), path,
+                                   out.warnings))
 
 
 def _spec(section: str, capability: str, name: str, body: dict[str, Any],
-          path: Path) -> dict[str, Any]:
+          path: Path, warnings: list[str]) -> dict[str, Any]:
     where = f"{path}: {section}.{name}"
     metadata = body.pop("metadata", None) or {}
     if not isinstance(metadata, dict):
@@ -283,11 +284,13 @@ def _spec(section: str, capability: str, name: str, body: dict[str, Any],
         if not isinstance(ref, dict) or not ref.get("store_name") or not ref.get("key"):
             raise ConfigError(f"{where}: secret_ref needs store_name and key")
         sub_key = str(ref.get("sub_key") or "")
+        if not sub_key:  # Layotto injects the secret's entries named sub_key: none
+            warnings.append(f"{section}.{name}: secret_ref {ref['key']!r} has no sub_key; "
+                            "nothing is injected (as Layotto)")
+            continue
         inject_as = str(ref.get("inject_as") or "") or sub_key
-        if not inject_as:
-            raise ConfigError(f"{where}: secret_ref {ref['key']!r} needs sub_key")
         secrets[inject_as] = {"store": str(ref["store_name"]), "name": str(ref["key"]),
-                              "key": sub_key}
+                              "key": sub_key, "optional": True}
     if not isinstance(component_ref, dict):
         raise ConfigError(f"{where}: component_ref: expected config_store / secret_store")
     refs = {k: str(v) for k, v in component_ref.items() if v}

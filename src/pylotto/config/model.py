@@ -44,6 +44,9 @@ class SecretRef(_Model):
     store: str
     name: str
     key: str
+    optional: bool = False
+    """Layotto's ``secret_ref``: a secret without ``key`` injects nothing (a warning), where
+    Dapr's ``secretKeyRef`` fails the component."""
 
 
 class ComponentSpec(_Model):

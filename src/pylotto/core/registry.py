@@ -31,8 +31,8 @@ class CapabilityInfo:
 CAPABILITIES: dict[str, CapabilityInfo] = {
     info.name: info
     for info in (
-        CapabilityInfo("hello", "hello service", "hello."),
         CapabilityInfo("secretstores", "secret store", "secretstores."),
+        CapabilityInfo("hello", "hello service", "hello."),
         CapabilityInfo("configuration", "configuration store", "configuration."),
         CapabilityInfo("state", "state store", "state."),
         CapabilityInfo("bindings", "binding", "bindings."),

@@ -204,6 +204,10 @@ class Runtime:
             except PylottoError as exc:
                 raise ConfigError(f"{where}: secret {ref.name!r}: {exc.message}") from exc
             if ref.key not in secret:
+                if ref.optional:
+                    log.warning("%s: secret %r has no key %r; nothing injected", where,
+                                ref.name, ref.key)
+                    continue
                 raise ConfigError(f"{where}: secret {ref.name!r} has no key {ref.key!r}")
             values[key] = secret[ref.key]
         return values

@@ -42,10 +42,13 @@ def test_refs(tmp_path: Path) -> None:
     cfg = model.load(_write(tmp_path, {
         "secret_store": {"s": {"type": "local.env"}},
         "hellos": {"h": {"type": "helloworld", "secret_ref": [
-            {"store_name": "s", "key": "k", "sub_key": "sk", "inject_as": "hello"}],
+            {"store_name": "s", "key": "k", "sub_key": "sk", "inject_as": "hello"},
+            {"store_name": "s", "key": "no-sub-key"}],
             "component_ref": {"secret_store": "s"}}}}))
     hello = next(s for s in cfg.components if s.name == "h")
     assert hello.secrets["hello"].name == "k" and hello.secrets["hello"].key == "sk"
+    assert hello.secrets["hello"].optional and len(hello.secrets) == 1
+    assert any("'no-sub-key' has no sub_key" in w for w in cfg.warnings)
     assert hello.refs == {"secret_store": "s"}
     with pytest.raises(ConfigError, match="not configured"):
         model.load(_write(tmp_path, {"hellos": {"h": {
