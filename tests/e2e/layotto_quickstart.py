@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,31 @@ def config_ref_example(address: str, actuator: str, etcd_port: int, redis_port: 
                                  _actuator_listener(actuator)])], **_xds()}
 
 
+def rpc_http_example(address: str, egress: str, echo_port: int) -> dict[str, Any]:
+    """``demo/rpc/http/example.json`` (the rpc hello world): the ``rpcs.mosn`` invoker with
+    an HTTP channel to the egress listener, whose router sends header ``id:
+    HelloService:1.0`` to cluster ``http_server`` (the echo server)."""
+    router = {"router_config_name": "http_router", "virtual_hosts": [{
+        "name": "http_host", "domains": ["*"], "routers": [{
+            "match": {"headers": [{"name": "id", "value": "HelloService:1.0"}]},
+            "route": {"cluster_name": "http_server"}}]}]}
+    grpc_config = {"rpcs": {"mosn": {"config": {"channel": [
+        {"size": 16, "protocol": "http", "listener": "egress_runtime_http"}]}}}}
+    egress_listener = {
+        "name": "egress_runtime_http", "type": "egress", "address": egress, "bind_port": True,
+        "network": "tcp", "filter_chains": [{"filters": [{"type": "proxy", "config": {
+            "downstream_protocol": "Http1", "name": "proxy_config",
+            "router_config_name": "http_router", "upstream_protocol": "Http1"}}]}]}
+    server = _server([_grpc_listener(address, grpc_config), egress_listener], routers=False)
+    server["routers"] = [router]
+    return {"servers": [server],
+            "cluster_manager": {"tls_context": {}, "clusters": [{
+                "name": "http_server", "type": "SIMPLE", "lb_type": "LB_RANDOM",
+                "hosts": [{"address": f"127.0.0.1:{echo_port}",
+                           "hostname": "downstream_machine1", "weight": 1}]}]},
+            **_xds()}
+
+
 def config_uds(socket: Path) -> dict[str, Any]:
     """``configs/config_uds.json``: the hello API on a Unix socket."""
     return {"servers": [_server([_grpc_listener(str(socket), {"hellos": HELLOS},
@@ -205,10 +230,11 @@ def config_file_on_local(address: str, pprof_port: int) -> dict[str, Any]:
 
 
 @contextmanager
-def layotto_run(workdir: Path, config: dict[str, Any], target: str) -> Iterator[Path]:
-    """``pylotto run -c config.json`` in ``workdir``; ready when its gRPC API at ``target``
-    answers. Yields the log file (stdout and stderr); on exit SIGTERM, and a clean exit is
-    asserted."""
+def layotto_run(workdir: Path, config: dict[str, Any], target: str,
+                args: Sequence[str] = ()) -> Iterator[Path]:
+    """``pylotto run -c config.json [args]`` in ``workdir``; ready when its gRPC API at
+    ``target`` answers. Yields the log file (stdout and stderr); on exit SIGTERM, and a clean
+    exit is asserted."""
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "config.json"
     path.write_text(json.dumps(config, indent=2))
@@ -216,7 +242,7 @@ def layotto_run(workdir: Path, config: dict[str, Any], target: str) -> Iterator[
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pylotto", "run", "-c", str(path),
-             "--data-dir", str(workdir / "data")],
+             "--data-dir", str(workdir / "data"), *args],
             stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     try:
         _wait_ready(process, target, log_path)

@@ -21,11 +21,12 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import empty_pb2
+from google.protobuf import any_pb2, empty_pb2
 
 from pylotto.proto.layotto import (
     appcallback_pb2,
@@ -43,6 +44,7 @@ from tests.e2e.layotto_quickstart import (
     go_map,
     go_proto,
     layotto_run,
+    rpc_http_example,
     runtime_config,
 )
 from tests.support.ports import free_port
@@ -83,6 +85,65 @@ def test_hello_go_sdk_start(tmp_path: Path) -> None:
 runtime client initializing for: {address}
 greeting
 """)
+
+
+# ---- rpc hello world: start/rpc/helloworld.md, demo/rpc/http ------------------------------
+
+
+class _EchoServer(BaseHTTPRequestHandler):
+    """demo/rpc/http/echoserver/echoserver.go: answers (and prints) ``<method> <uri> \\n
+    <body>``."""
+
+    printed: list[str] = []
+
+    def _echo(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        answer = f"{self.command} {self.path} \n {body}"
+        self.printed.append(answer)
+        encoded = answer.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(encoded)))
+        self.end_headers()
+        self.wfile.write(encoded)
+
+    do_GET = do_POST = _echo
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_rpc_hello_world(tmp_path: Path) -> None:
+    """``layotto start -c demo/rpc/http/example.json``, the echo server on 8889,
+    ``echoclient -d 'hello layotto'``: InvokeService id ``HelloService:1.0`` method ``/hello``;
+    the page's screenshot shows ``GET /hello`` and `` hello layotto``.
+
+    The config reaches the echo server through MOSN: its ``rpcs.mosn`` HTTP channel, an egress
+    listener and a router matching header ``id: HelloService:1.0`` to a cluster. pylotto has
+    none of those (it warns about each by name) and reaches an app over HTTP as its own app:
+    the same route is given as ``--app-id HelloService:1.0 --app-port <echo port>``. The rest
+    of the quickstart is unchanged, and so is what it prints."""
+    echo = ThreadingHTTPServer(("127.0.0.1", 0), _EchoServer)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    _EchoServer.printed = []
+    try:
+        address = f"127.0.0.1:{free_port()}"
+        config = rpc_http_example(address, f"127.0.0.1:{free_port()}", echo.server_address[1])
+        with layotto_run(tmp_path / "layotto", config, address,
+                         ["--app-id", "HelloService:1.0",
+                          "--app-port", str(echo.server_address[1])]) as log, \
+                grpc.insecure_channel(address) as channel:
+            resp = Stub(channel).InvokeService(runtime_pb2.InvokeServiceRequest(
+                id="HelloService:1.0", message=runtime_pb2.CommonInvokeRequest(
+                    method="/hello", content_type="",
+                    data=any_pb2.Any(value=b"hello layotto"))), timeout=10)
+            logged = log.read_text(errors="replace")
+    finally:
+        echo.shutdown()
+    assert resp.data.value.decode().split("\n") == ["GET /hello ", " hello layotto"]
+    assert _EchoServer.printed == ["GET /hello \n hello layotto"]
+    for section in ("rpcs", "cluster_manager", "egress_runtime_http"):
+        assert section in logged, logged
 
 
 # ---- state: start/state/start.md, demo/state/common ----------------------------------------
