@@ -91,3 +91,32 @@ def test_server_of_a_type(script: ModuleType) -> None:
     assert script.server_of("configuration.nacos") == "nacos"
     assert script.server_of("in-memory") == ""
     assert "nacos" not in script.SERVERS_HERE
+
+
+def test_localize_moves_listeners_and_servers_here(script: ModuleType, tmp_path: Path) -> None:
+    raw = json.loads(_layotto({"state": {"s": {"type": "redis", "metadata": {
+        "redisHost": "redis:6379"}}}, "lock": {"l": {"type": "redis", "metadata": {
+            "redisHost": "localhost:6380"}}}}))
+    raw["servers"][0]["listeners"].append({"name": "actuator", "address": "127.0.0.1:34999"})
+    raw["metrics"] = {"sinks": [{"type": "prometheus", "config": {"port": 34903}}]}
+    local, target, actuator = script.localize(raw, tmp_path)
+    grpc_config = local["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0][
+        "config"]["grpc_config"]
+    assert grpc_config["state"]["s"]["metadata"]["redisHost"] == "127.0.0.1:6379"
+    assert grpc_config["lock"]["l"]["metadata"]["redisHost"] == "localhost:6379"
+    assert target != "127.0.0.1:34904" and target.startswith("127.0.0.1:")
+    assert actuator.startswith("http://127.0.0.1:") and not actuator.endswith(":34999")
+    assert local["metrics"]["sinks"][0]["config"]["port"] != 34903
+
+
+def test_start_reports_ready_or_why_not(script: ModuleType, tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(_layotto({"hellos": {"h": {"type": "helloworld", "hello": "hi"}}}))
+    (tmp_path / "run-good").mkdir()
+    assert script.start(good, tmp_path / "run-good", tmp_path) == "ready"
+    bad = tmp_path / "bad.json"
+    bad.write_text(_layotto({"secret_store": {"s": {"type": "local.file", "metadata": {
+        "secretsFile": "missing.json"}}}}))
+    (tmp_path / "run-bad").mkdir()
+    state = script.start(bad, tmp_path / "run-bad", tmp_path)
+    assert state.startswith("exited: ") and "missing.json" in state
