@@ -515,7 +515,11 @@ def test_configuration_on_etcd(tmp_path: Path) -> None:
     value:"haha" > tags:<key:"release" value:"16" > >``, is the output of an older demo
     client (one on Apollo, whose writes carried tags); the client at f9681450 writes heihei1
     to heihei4 without tags under app id testApplication_yang and reads until heihei4, so
-    the replay compares with those four lines in the page's format."""
+    the replay compares with those four lines in the page's format.
+
+    The get lines show the tags as saved, as pylotto keeps them. Layotto's own etcd store at
+    f9681450 would print ``Tags:map[1.0.0:value1 print:value1]``: it writes each tag as a key
+    named by the tag's value holding the item's content, so the tag names are lost."""
     with private_etcd(tmp_path / "etcd") as etcd_port:
         address = f"127.0.0.1:{free_port()}"
         config = runtime_config(address, etcd_port, free_port())
