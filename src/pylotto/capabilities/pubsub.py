@@ -24,6 +24,7 @@ from typing import Unpack
 from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
 from pylotto.capabilities.base import Capability, ComponentSet, Policies, RuntimeContext
+from pylotto.capabilities.bulk_delivery import BulkDelivery
 from pylotto.capabilities.event_stream import Deliver, EventStream, Nack
 from pylotto.capabilities.routing import Router
 from pylotto.components.pubsub.base import (
@@ -149,6 +150,12 @@ class PubSubCapability(Capability[PubSub]):
         return listed + streams
 
     @property
+    def stopping(self) -> bool:
+        """True once the sidecar began stopping (failed events then return to the broker
+        rather than going to a dead-letter topic)."""
+        return self._stopping
+
+    @property
     def open_streams(self) -> int:
         """Subscriber streams currently open."""
         return len(self._streams)
@@ -247,6 +254,33 @@ class PubSubCapability(Capability[PubSub]):
 
     # ---- delivery --------------------------------------------------------------------------
 
+    def count(self, pubsub_name: str, topic: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.pubsub(pubsub_name, topic, outcome)
+
+    async def dead_letter(self, pubsub_name: str, topic: str, dead_letter_topic: str,
+                          message: Message, event_id: str, why: str) -> None:
+        """Publish ``message`` unchanged to ``dead_letter_topic`` (a publish like any other:
+        under the pubsub's resiliency policies, measured)."""
+        component = self.components.get(pubsub_name)
+        await self.call(pubsub_name, lambda: component.publish(
+            dead_letter_topic, message.data, message.metadata))
+        self.count(pubsub_name, topic, "dead_lettered")
+        log.warning("pubsub %s topic %s: event %s %s: sent to dead-letter topic %s",
+                    pubsub_name, topic, event_id, why, dead_letter_topic)
+
+    async def dropped(self, pubsub_name: str, topic: str, dead_letter_topic: str,
+                      message: Message, event_id: str, why: str) -> None:
+        """Settle an event that will not be delivered: dead-lettered when there is a topic
+        for it, else dropped with a warning."""
+        if dead_letter_topic:
+            await self.dead_letter(pubsub_name, topic, dead_letter_topic, message, event_id,
+                                   why)
+        else:
+            log.warning("pubsub %s topic %s: event %s %s: dropped", pubsub_name, topic,
+                        event_id, why)
+            self.count(pubsub_name, topic, "dropped")
+
     def handler(
         self, pubsub_name: str, topic: str, metadata: Mapping[str, str], deliver: Deliver,
         *, router: Router | None = None, dead_letter_topic: str = "",
@@ -266,24 +300,13 @@ class PubSubCapability(Capability[PubSub]):
         health = _DeliveryLog(where)
 
         def count(outcome: str) -> None:
-            if self.metrics is not None:
-                self.metrics.pubsub(pubsub_name, topic, outcome)
+            self.count(pubsub_name, topic, outcome)
 
         async def dead_letter(message: Message, event_id: str, why: str) -> None:
-            # a publish like any other: under the pubsub's resiliency policies, measured
-            await self.call(pubsub_name, lambda: component.publish(
-                dead_letter_topic, message.data, message.metadata))
-            count("dead_lettered")
-            log.warning("%s: event %s %s: sent to dead-letter topic %s", where, event_id, why,
-                        dead_letter_topic)
+            await self.dead_letter(pubsub_name, topic, dead_letter_topic, message, event_id, why)
 
         async def dropped(message: Message, event_id: str, why: str) -> None:
-            """Acknowledge an event that will not be delivered (dead-lettered if it can)."""
-            if dead_letter_topic:
-                await dead_letter(message, event_id, why)
-            else:
-                log.warning("%s: event %s %s: dropped", where, event_id, why)
-                count("dropped")
+            await self.dropped(pubsub_name, topic, dead_letter_topic, message, event_id, why)
 
         async def attempt(event: TopicEvent) -> DeliveryStatus:
             status = await deliver(event)
@@ -435,12 +458,21 @@ class PubSubCapability(Capability[PubSub]):
                 continue
             try:
                 component = self.components.get(pubsub_name)
-                handler = self.handler(
-                    pubsub_name, topic, item.metadata, self.app_channel.deliver,
-                    router=Router(item.rules, item.default_path,
-                                  drop_unmatched=self.app_channel.drops_unmatched),
-                    dead_letter_topic=item.dead_letter_topic,
-                )
+                router = Router(item.rules, item.default_path,
+                                drop_unmatched=self.app_channel.drops_unmatched)
+                if item.bulk is not None and self.app_channel.supports_bulk:
+                    handler = BulkDelivery(
+                        self, pubsub_name, topic, item.metadata, self.app_channel, item.bulk,
+                        router=router, dead_letter_topic=item.dead_letter_topic).handler
+                else:
+                    if item.bulk is not None:
+                        log.warning("%s takes no bulk deliveries: topic %s of pubsub %s is "
+                                    "delivered event by event", self.app_callback(), topic,
+                                    pubsub_name)
+                    handler = self.handler(
+                        pubsub_name, topic, item.metadata, self.app_channel.deliver,
+                        router=router, dead_letter_topic=item.dead_letter_topic,
+                    )
                 subscription = await component.subscribe(topic, handler, dict(item.metadata))
             except PylottoError as exc:
                 log.error(
