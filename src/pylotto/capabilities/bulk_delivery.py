@@ -122,9 +122,13 @@ class BulkDelivery:
             event = cloudevents.to_topic_event(
                 message.data, topic=message.topic, pubsub_name=self.pubsub_name,
                 metadata=message.metadata, raw=self.raw, source=pubsub.source)
-        except InvalidArgument as exc:
-            log.error("%s: undeliverable message: %s", self.where, exc.message)
-            await self._dropped(waiting, "(unreadable)", "cannot be read")
+        except InvalidArgument as exc:  # as Dapr: dead-lettered, else redelivered
+            if self.dead_letter_topic:
+                await self._dropped(waiting, "(unreadable)", f"cannot be read: {exc.message}")
+            else:
+                log.warning("%s: unreadable message will be redelivered: %s", self.where,
+                            exc.message)
+                _settle(waiting, exc)
             return None
         if cloudevents.has_expired(event.cloud_event):
             await self._dropped(waiting, event.id,

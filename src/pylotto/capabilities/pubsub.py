@@ -91,12 +91,12 @@ class _DeliveryLog:
         self.where = where
         self.failing = False
 
-    def failed(self, event: TopicEvent, reason: str) -> None:
+    def failed(self, event_id: str, reason: str) -> None:
         if not self.failing:
             self.failing = True
-            log.warning("%s: event %s will be redelivered: %s", self.where, event.id, reason)
+            log.warning("%s: event %s will be redelivered: %s", self.where, event_id, reason)
         else:
-            log.debug("%s: event %s will be redelivered: %s", self.where, event.id, reason)
+            log.debug("%s: event %s will be redelivered: %s", self.where, event_id, reason)
 
     def delivered(self) -> None:
         if self.failing:
@@ -320,10 +320,13 @@ class PubSubCapability(Capability[PubSub]):
                     message.data, topic=message.topic, pubsub_name=pubsub_name,
                     metadata=message.metadata, raw=raw, source=self.source,
                 )
-            except InvalidArgument as exc:
-                log.error("%s: undeliverable message: %s", where, exc.message)
-                await dropped(message, "(unreadable)", "cannot be read")
-                return
+            except InvalidArgument as exc:  # as Dapr: dead-lettered, else redelivered
+                if dead_letter_topic:
+                    await dead_letter(message, "(unreadable)", f"cannot be read: {exc.message}")
+                    return
+                health.failed("(unreadable)", f"cannot be read: {exc.message}")
+                count("retried")
+                raise
             if cloudevents.has_expired(event.cloud_event):
                 await dropped(message, event.id, "expired "
                               f"{event.cloud_event.get(cloudevents.EXPIRATION)}")
@@ -364,7 +367,7 @@ class PubSubCapability(Capability[PubSub]):
                 elif isinstance(exc, _RetryVerdict):
                     log.debug("%s: app asked to retry event %s", where, event.id)
                 else:
-                    health.failed(event, reason)
+                    health.failed(event.id, reason)
                 count("retried")
                 raise
             health.delivered()
