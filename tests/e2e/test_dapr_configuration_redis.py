@@ -172,3 +172,45 @@ def test_subscribing_over_http_without_an_app_is_refused(
         car.stop()
 
 
+
+
+def test_an_update_the_app_refuses_is_sent_again_per_the_inbound_policy(
+    tmp_path: Path, resources: Path, keys: tuple[str, str]
+) -> None:
+    first, _ = keys
+    (resources / "resiliency.yaml").write_text(f"""\
+apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata: {{name: inbound}}
+spec:
+  policies:
+    retries:
+      twice: {{policy: constant, duration: 50ms, maxRetries: 2}}
+  targets:
+    components:
+      {STORE}:
+        inbound: {{retry: twice}}
+""")
+    posts: list[Any] = []
+
+    class App(JsonHandler):
+        def do_GET(self) -> None:
+            self.reply({}, 404)
+
+        def do_POST(self) -> None:
+            posts.append(self.read_json())
+            self.reply({}, 500 if len(posts) == 1 else 200)
+
+    server = serve(App)
+    car = Sidecar(tmp_path / "car", components={},
+                  app={"app_id": "configretry", "port": server.server_address[1]},
+                  extra_args=["--resources-path", str(resources)]).start()
+    try:
+        assert http(car, f"/v1.0/configuration/{STORE}/subscribe?key={first}")[0] == 200
+        redis_cli("SET", first, "v||1")
+        wait_for(lambda: len(posts) == 2)
+        time.sleep(0.3)
+        assert len(posts) == 2 and posts[0] == posts[1], "refused once, then accepted"
+    finally:
+        car.stop()
+        server.shutdown()

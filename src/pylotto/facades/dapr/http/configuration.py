@@ -5,7 +5,8 @@
 - ``GET /configuration/{store}/subscribe?key=...``: ``{"id": ...}``. Each later change is
   POSTed to the app's ``/configuration/{store}/{key}``, once per changed key, with the whole
   update as the body: ``{"id", "items": {key: {...}}}`` (a deleted item is ``{}``). An app
-  that does not answer 200 is logged; the update is not sent again.
+  that does not answer 200 gets it again as the store's inbound resiliency policy says
+  (``targets.components.<store>.inbound``; none: once), then it is logged and skipped.
 - ``GET /configuration/{store}/{id}/unsubscribe``: ``{"ok": true}``; an unknown id answers 500
   ``{"ok": false, "message": ...}``.
 
@@ -29,7 +30,8 @@ from aiohttp import web
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
 from pylotto.capabilities.configuration import ConfigurationStream, ConfigurationUpdate
 from pylotto.components.configuration.base import ConfigurationItem
-from pylotto.core.errors import PylottoError
+from pylotto.core.errors import Internal, PylottoError
+from pylotto.core.resiliency import Resiliency
 from pylotto.facades.dapr.http.keys import metadata_params, services_of
 
 log = logging.getLogger("pylotto.dapr.configuration")
@@ -61,9 +63,10 @@ class HttpSubscriptions:
         self._active: dict[str, tuple[ConfigurationStream, asyncio.Task[None]]] = {}
 
     def add(self, subscription_id: str, store: str, stream: ConfigurationStream,
-            app: HttpAppChannel) -> None:
-        task = asyncio.create_task(self._forward(subscription_id, store, stream, app),
-                                   name=f"configuration-http:{subscription_id}")
+            app: HttpAppChannel, resiliency: Resiliency) -> None:
+        task = asyncio.create_task(
+            self._forward(subscription_id, store, stream, app, resiliency),
+            name=f"configuration-http:{subscription_id}")
         self._active[subscription_id] = (stream, task)
 
     async def remove(self, subscription_id: str) -> bool:
@@ -82,10 +85,10 @@ class HttpSubscriptions:
             await self.remove(subscription_id)
 
     async def _forward(self, subscription_id: str, store: str, stream: ConfigurationStream,
-                       app: HttpAppChannel) -> None:
+                       app: HttpAppChannel, resiliency: Resiliency) -> None:
         try:
             async for update in stream:
-                await self._post(subscription_id, store, update, app)
+                await self._post(subscription_id, store, update, app, resiliency)
         except PylottoError as exc:
             log.warning("configuration subscription %s on store %s ended: %s",
                         subscription_id, store, exc.message)
@@ -94,20 +97,23 @@ class HttpSubscriptions:
 
     @staticmethod
     async def _post(subscription_id: str, store: str, update: ConfigurationUpdate,
-                    app: HttpAppChannel) -> None:
+                    app: HttpAppChannel, resiliency: Resiliency) -> None:
         body = json.dumps({"id": subscription_id, "items": items_json(update.items)}).encode()
         for key in dict.fromkeys(item.key for item in update.items):
             path = f"/configuration/{quote(store, safe='')}/{quote(key, safe='')}"
-            try:
+
+            async def send(path: str = path) -> None:
                 response = await app.send(AppRequest(
                     "POST", path, headers=[("Content-Type", "application/json")], body=body,
                     timeout=DELIVERY_TIMEOUT_SECONDS))
+                if response.status != 200:
+                    raise Internal("error sending configuration item to application, status "
+                                   f"{response.status}")
+
+            try:
+                await resiliency.call_inbound(store, send)
             except PylottoError as exc:
                 log.error("error sending configuration item to the app: %s", exc.message)
-                continue
-            if response.status != 200:
-                log.error("error sending configuration item to the app: error sending "
-                          "configuration item to application, status %d", response.status)
 
 
 SUBSCRIPTIONS_KEY: web.AppKey[HttpSubscriptions] = web.AppKey("configuration_subscriptions",
@@ -145,7 +151,8 @@ async def subscribe_configuration(request: web.Request) -> web.Response:
              "message": f"failed to subscribe [{' '.join(keys)}] from Configuration store "
                         f"{store}: {exc.message}"}, status=500)
     subscription_id = str(uuid.uuid4())
-    request.app[SUBSCRIPTIONS_KEY].add(subscription_id, store, stream, app)
+    request.app[SUBSCRIPTIONS_KEY].add(subscription_id, store, stream, app,
+                                       configuration.resiliency)
     return web.json_response({"id": subscription_id})
 
 
