@@ -79,6 +79,8 @@ class BulkDelivery:
         """The component handler: join the current batch and wait for this entry's verdict
         (raises to have the broker redeliver the message)."""
         waiting = _Waiting(message, asyncio.get_running_loop().create_future())
+        # retrieved even when this call was cancelled (the sidecar stopping) before the verdict
+        waiting.settled.add_done_callback(lambda f: f.cancelled() or f.exception())
         batch = self._batch
         batch.items.append(waiting)
         if len(batch.items) >= self.limit:
