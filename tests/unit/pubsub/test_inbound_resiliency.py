@@ -74,6 +74,6 @@ async def test_no_inbound_policy_is_one_attempt_and_outbound_is_apart() -> None:
 
 
 def test_an_unknown_inbound_policy_name_is_refused() -> None:
-    with pytest.raises((ValueError, ConfigError), match="inbound.retry"):
+    with pytest.raises((ValueError, ConfigError), match=r"inbound\.retry"):
         ResiliencyConfig.model_validate({
             "targets": {"components": {"bus": {"inbound": {"retry": "nope"}}}}})
