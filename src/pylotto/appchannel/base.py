@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from pylotto.core.errors import Unsupported
+from pylotto.core.metadata import bulk_subscribe
 
 
 class DeliveryStatus(enum.IntEnum):
@@ -43,6 +46,22 @@ class RouteRule:
 
 
 @dataclass(frozen=True, slots=True)
+class BulkSubscribe:
+    """Dapr's ``bulkSubscribe`` of a subscription: events handed to the app together."""
+
+    max_messages: int = 100
+    """``maxMessagesCount``: entries per call at most (Dapr's default 100)."""
+    max_await_ms: int = 1000
+    """``maxAwaitDurationMs``: how long the first entry of a batch waits for others."""
+
+    @classmethod
+    def from_spec(cls, spec: object) -> BulkSubscribe | None:
+        """The settings of a ``bulkSubscribe`` object (JSON / YAML); None unless enabled."""
+        settings = bulk_subscribe(spec)
+        return None if settings is None else cls(*settings)
+
+
+@dataclass(frozen=True, slots=True)
 class TopicSubscription:
     """One topic the app wants events from."""
 
@@ -54,6 +73,8 @@ class TopicSubscription:
     default_path: str = ""
     """The path of events no rule matches ("" with no rules: the dialect's default)."""
     dead_letter_topic: str = ""
+    bulk: BulkSubscribe | None = None
+    """Set: events are delivered in batches (:meth:`AppChannel.deliver_bulk`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +105,8 @@ class AppChannel(abc.ABC):
     drops_unmatched: bool = False
     """True when an event no routing rule matches (and no default route) is dropped rather
     than delivered with an empty path."""
+    supports_bulk: bool = False
+    """True when :meth:`deliver_bulk` is implemented (Dapr's app channels)."""
 
     @abc.abstractmethod
     async def list_subscriptions(self) -> list[TopicSubscription]:
@@ -94,5 +117,21 @@ class AppChannel(abc.ABC):
     async def deliver(self, event: TopicEvent) -> DeliveryStatus:
         """Hand ``event`` to the app and return its verdict (errors: see the module doc)."""
 
+    async def deliver_bulk(self, entries: Sequence[BulkEntry], path: str, *,
+                           raw: bool = False) -> dict[str, DeliveryStatus]:
+        """Hand ``entries`` (of one pubsub and topic; ``raw``: payloads without envelope)
+        to the app's route ``path`` in one call; the app's verdict per entry id (one it did
+        not answer for counts as RETRY). Raise (errors as :meth:`deliver`) when the call as a
+        whole failed."""
+        raise Unsupported(f"{self.description} takes no bulk deliveries")
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default has none."""
+
+
+@dataclass(frozen=True, slots=True)
+class BulkEntry:
+    """One entry of a bulk delivery: its id in the batch and its event."""
+
+    entry_id: str
+    event: TopicEvent

@@ -8,6 +8,8 @@ unknown status in a response means a retry, as in Dapr.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -17,6 +19,8 @@ from google.protobuf import any_pb2, empty_pb2, struct_pb2
 
 from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import (
+    BulkEntry,
+    BulkSubscribe,
     DeliveryStatus,
     RouteRule,
     TopicEvent,
@@ -56,6 +60,8 @@ def dapr_topic_event(event: TopicEvent, path: str = "") -> appcallback_pb2.Topic
 class DaprGrpcAppChannel(GrpcAppChannel):
     """One gRPC channel to the app's ``dapr.proto.runtime.v1.AppCallback`` server."""
 
+    supports_bulk = True
+
     def make_stub(self, channel: grpc.aio.Channel) -> Any:
         return appcallback_pb2_grpc.AppCallbackStub(channel)  # type: ignore[no-untyped-call]
 
@@ -70,6 +76,10 @@ class DaprGrpcAppChannel(GrpcAppChannel):
                 s.pubsub_name, s.topic, dict(s.metadata),
                 rules=tuple(RouteRule(r.match, r.path) for r in s.routes.rules),
                 default_path=s.routes.default, dead_letter_topic=s.dead_letter_topic,
+                bulk=BulkSubscribe.from_spec({
+                    "enabled": s.bulk_subscribe.enabled,
+                    "maxMessagesCount": s.bulk_subscribe.max_messages_count,
+                    "maxAwaitDurationMs": s.bulk_subscribe.max_await_duration_ms}),
             )
             for s in response.subscriptions
         ]
@@ -87,6 +97,36 @@ class DaprGrpcAppChannel(GrpcAppChannel):
                 f"{self.description}: OnTopicEvent answered unknown status {response.status}")
         return status
 
+    async def deliver_bulk(self, entries: Sequence[BulkEntry], path: str, *,
+                           raw: bool = False) -> dict[str, DeliveryStatus]:
+        """``OnBulkTopicEvent`` (``OnBulkTopicEventAlpha1`` for an app that has only that);
+        an app that implements neither drops the entries, as Dapr."""
+        first = entries[0].event
+        request = appcallback_pb2.TopicEventBulkRequest(
+            id=str(uuid.uuid4()), topic=first.topic, pubsub_name=first.pubsub_name,
+            type=BULK_EVENT_TYPE, path=path, metadata={"pubsubName": first.pubsub_name},
+            entries=[_bulk_entry(entry, raw) for entry in entries])
+        try:
+            try:
+                response = await self.stub().OnBulkTopicEvent(
+                    request, timeout=self.delivery_timeout, metadata=self.metadata)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                alpha = appcallback_pb2_grpc.AppCallbackAlphaStub(  # type: ignore[no-untyped-call]
+                    self._channel)
+                response = await alpha.OnBulkTopicEventAlpha1(
+                    request, timeout=self.delivery_timeout, metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return {entry.entry_id: DeliveryStatus.DROP for entry in entries}
+            raise self.error(exc, "OnBulkTopicEvent") from None
+        verdicts = {}
+        for answer in response.statuses:
+            status = DeliveryStatus.from_code(answer.status)
+            verdicts[answer.entry_id] = DeliveryStatus.RETRY if status is None else status
+        return verdicts
+
     async def invoke(self, method: str, data: bytes, content_type: str, verb: str,
                      querystring: str, within: float) -> tuple[bytes, str]:
         """Call ``OnInvoke``; the app's data and content type."""
@@ -103,3 +143,23 @@ class DaprGrpcAppChannel(GrpcAppChannel):
         except grpc.aio.AioRpcError as exc:
             raise self.error(exc, f"OnInvoke {method}") from None
         return response.data.value, response.content_type
+
+
+BULK_EVENT_TYPE = "com.dapr.event.sent.bulk"
+
+
+def _bulk_entry(entry: BulkEntry, raw: bool) -> appcallback_pb2.TopicEventBulkRequestEntry:
+    """One entry as Dapr sends it: the CloudEvent's fields, or a raw payload's bytes."""
+    event = entry.event
+    if raw:
+        return appcallback_pb2.TopicEventBulkRequestEntry(
+            entry_id=entry.entry_id, bytes=event.data, metadata=event.metadata,
+            content_type=event.data_content_type or cloudevents.OCTET_STREAM)
+    single = dapr_topic_event(event)
+    return appcallback_pb2.TopicEventBulkRequestEntry(
+        entry_id=entry.entry_id, metadata=event.metadata,
+        content_type=cloudevents.CLOUDEVENT_CONTENT_TYPE,
+        cloud_event=appcallback_pb2.TopicEventCERequest(
+            id=single.id, source=single.source, type=single.type,
+            spec_version=single.spec_version, data_content_type=single.data_content_type,
+            data=single.data, extensions=single.extensions))

@@ -12,14 +12,18 @@ status retries it.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import (
     AppChannel,
+    BulkEntry,
+    BulkSubscribe,
     DeliveryStatus,
     RouteRule,
     TopicEvent,
@@ -56,6 +60,7 @@ def parse_subscriptions(body: object) -> list[TopicSubscription]:
             rules=rules,
             default_path=str(routes.get("default") or entry.get("route") or ""),
             dead_letter_topic=str(entry.get("deadLetterTopic") or ""),
+            bulk=BulkSubscribe.from_spec(entry.get("bulkSubscribe")),
         ))
     return out
 
@@ -76,6 +81,7 @@ def _status(body: bytes) -> DeliveryStatus:
 
 class DaprHttpAppChannel(AppChannel):
     drops_unmatched = True
+    supports_bulk = True
 
     def __init__(self, http: HttpAppChannel) -> None:
         self.http = http
@@ -109,5 +115,53 @@ class DaprHttpAppChannel(AppChannel):
             raise Internal(f"{self.description}: event {event.id} answered {response.status}")
         return _status(response.body)
 
+    async def deliver_bulk(self, entries: Sequence[BulkEntry], path: str, *,
+                           raw: bool = False) -> dict[str, DeliveryStatus]:
+        """POST Dapr's bulk envelope (``entries`` of ``{entryId, event, metadata,
+        contentType}``) to ``path``; the answer ``{"statuses": [{entryId, status}]}``."""
+        first = entries[0].event
+        body = {
+            "id": str(uuid.uuid4()), "type": BULK_EVENT_TYPE, "topic": first.topic,
+            "pubsubname": first.pubsub_name, "metadata": {"pubsubName": first.pubsub_name},
+            "entries": [_bulk_item(entry, raw) for entry in entries],
+        }
+        response = await self.http.send(AppRequest(
+            "POST", path or first.topic, headers=[("Content-Type", "application/json")],
+            body=json.dumps(body).encode(), timeout=DELIVERY_TIMEOUT_SECONDS))
+        if response.status == 404:
+            log.warning("%s: POST /%s answered 404: %d bulk entries dropped",
+                        self.description, (path or first.topic).lstrip("/"), len(entries))
+            return {entry.entry_id: DeliveryStatus.DROP for entry in entries}
+        if not 200 <= response.status < 300:
+            raise Internal(f"{self.description}: bulk delivery answered {response.status}")
+        try:
+            answer: Any = json.loads(response.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Internal(f"{self.description}: bulk delivery answer is not JSON: "
+                           f"{exc}") from None
+        statuses = answer.get("statuses") if isinstance(answer, Mapping) else None
+        verdicts: dict[str, DeliveryStatus] = {}
+        for item in statuses if isinstance(statuses, list) else []:
+            if isinstance(item, Mapping):
+                status = str(item.get("status") or "").upper()
+                verdicts[str(item.get("entryId"))] = DeliveryStatus.__members__.get(
+                    status, DeliveryStatus.RETRY)  # empty or unknown: retry, as Dapr
+        return verdicts
+
     async def close(self) -> None:
         await self.http.close()
+
+
+BULK_EVENT_TYPE = "com.dapr.event.sent.bulk"
+
+
+def _bulk_item(entry: BulkEntry, raw: bool) -> dict[str, Any]:
+    """One entry as Dapr sends it: the CloudEvent, or a raw payload in base64."""
+    event = entry.event
+    return {
+        "entryId": entry.entry_id,
+        "event": base64.b64encode(event.data).decode() if raw else dict(event.cloud_event),
+        "metadata": dict(event.metadata),
+        "contentType": (event.data_content_type or cloudevents.OCTET_STREAM) if raw
+        else cloudevents.CLOUDEVENT_CONTENT_TYPE,
+    }

@@ -214,6 +214,7 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
                 label=item.label if item.label.strip() else store.default_label,
                 tags=dict(item.tags),
                 metadata=dict(item.metadata),
+                version=item.version,
             ))
         try:
             for is_delete, run in _runs(normalised):

@@ -140,6 +140,11 @@ class InvokeCapability:
             self._proxy = channels.proxy
         self.functions = functions
 
+    @property
+    def http_app_channel(self) -> HttpAppChannel | None:
+        """The HTTP channel to this sidecar's app (None: the app has no HTTP port)."""
+        return self._channel
+
     def _app_channel(self) -> HttpAppChannel:
         if self._channel is None:
             raise NotConfigured(

@@ -5,7 +5,8 @@ the :class:`~pylotto.appchannel.base.AppChannel`) and subscriber streams
 (:meth:`PubSubCapability.subscribe_stream`, Layotto's SubscribeTopicEvents). Either way one
 component subscription per (pubsub, topic) feeds a handler that turns the message into a
 :class:`TopicEvent`, hands it over and applies the verdict: SUCCESS and DROP acknowledge,
-RETRY and failures raise so the broker redelivers after its back-off; an app that does not
+RETRY and failures (after the inbound resiliency policy) go to the dead-letter topic when
+there is one, else raise so the broker redelivers after its back-off; an app that does not
 implement event delivery (Unsupported) drops. Several streams on one topic join the same
 consumer group (unless their metadata names another ``consumerID``) and share its messages.
 """
@@ -23,6 +24,7 @@ from typing import Unpack
 from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
 from pylotto.capabilities.base import Capability, ComponentSet, Policies, RuntimeContext
+from pylotto.capabilities.bulk_delivery import BulkDelivery
 from pylotto.capabilities.event_stream import Deliver, EventStream, Nack
 from pylotto.capabilities.routing import Router
 from pylotto.components.pubsub.base import (
@@ -89,17 +91,21 @@ class _DeliveryLog:
         self.where = where
         self.failing = False
 
-    def failed(self, event: TopicEvent, reason: str) -> None:
+    def failed(self, event_id: str, reason: str) -> None:
         if not self.failing:
             self.failing = True
-            log.warning("%s: event %s will be redelivered: %s", self.where, event.id, reason)
+            log.warning("%s: event %s will be redelivered: %s", self.where, event_id, reason)
         else:
-            log.debug("%s: event %s will be redelivered: %s", self.where, event.id, reason)
+            log.debug("%s: event %s will be redelivered: %s", self.where, event_id, reason)
 
     def delivered(self) -> None:
         if self.failing:
             self.failing = False
             log.info("%s: deliveries succeed again", self.where)
+
+
+class _RetryVerdict(Exception):
+    """The app answered RETRY: the attempt failed (retried by the inbound policy)."""
 
 
 class PubSubCapability(Capability[PubSub]):
@@ -142,6 +148,12 @@ class PubSubCapability(Capability[PubSub]):
                   for p, t in self.app_subscriptions]
         streams = [(s.pubsub_name, s.topic, "STREAMING") for s in self._streams]
         return listed + streams
+
+    @property
+    def stopping(self) -> bool:
+        """True once the sidecar began stopping (failed events then return to the broker
+        rather than going to a dead-letter topic)."""
+        return self._stopping
 
     @property
     def open_streams(self) -> int:
@@ -242,15 +254,45 @@ class PubSubCapability(Capability[PubSub]):
 
     # ---- delivery --------------------------------------------------------------------------
 
+    def count(self, pubsub_name: str, topic: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.pubsub(pubsub_name, topic, outcome)
+
+    async def dead_letter(self, pubsub_name: str, topic: str, dead_letter_topic: str,
+                          message: Message, event_id: str, why: str) -> None:
+        """Publish ``message`` unchanged to ``dead_letter_topic`` (a publish like any other:
+        under the pubsub's resiliency policies, measured)."""
+        component = self.components.get(pubsub_name)
+        await self.call(pubsub_name, lambda: component.publish(
+            dead_letter_topic, message.data, message.metadata))
+        self.count(pubsub_name, topic, "dead_lettered")
+        log.warning("pubsub %s topic %s: event %s %s: sent to dead-letter topic %s",
+                    pubsub_name, topic, event_id, why, dead_letter_topic)
+
+    async def dropped(self, pubsub_name: str, topic: str, dead_letter_topic: str,
+                      message: Message, event_id: str, why: str) -> None:
+        """Settle an event that will not be delivered: dead-lettered when there is a topic
+        for it, else dropped with a warning."""
+        if dead_letter_topic:
+            await self.dead_letter(pubsub_name, topic, dead_letter_topic, message, event_id,
+                                   why)
+        else:
+            log.warning("pubsub %s topic %s: event %s %s: dropped", pubsub_name, topic,
+                        event_id, why)
+            self.count(pubsub_name, topic, "dropped")
+
     def handler(
         self, pubsub_name: str, topic: str, metadata: Mapping[str, str], deliver: Deliver,
         *, router: Router | None = None, dead_letter_topic: str = "",
     ) -> Handler:
         """The component handler that hands messages to ``deliver`` and applies verdicts.
 
-        ``router`` picks each event's path (routing rules). With a ``dead_letter_topic``, an
-        event the app DROPs, or that fails its last attempt (``backOffMaxRetries``), is
-        published there (same pubsub, message unchanged) and acknowledged."""
+        ``router`` picks each event's path (routing rules). Each delivery runs under the
+        pubsub's inbound resiliency policy (none: one attempt). With a ``dead_letter_topic``,
+        as in Dapr, an event that still fails (an error, a RETRY verdict), that the app DROPs
+        (HTTP 404 included), that has expired, matches no route or cannot be read is
+        published there (same pubsub, message unchanged) and acknowledged; without one, a
+        failure goes back to the broker, which redelivers after its ``backOff*``."""
         component = self.components.get(pubsub_name)
         policy = component.pubsub_settings.retry_policy()
         raw = cloudevents.raw_payload(metadata)
@@ -258,19 +300,19 @@ class PubSubCapability(Capability[PubSub]):
         health = _DeliveryLog(where)
 
         def count(outcome: str) -> None:
-            if self.metrics is not None:
-                self.metrics.pubsub(pubsub_name, topic, outcome)
+            self.count(pubsub_name, topic, outcome)
 
-        async def dead_letter(message: Message, event: TopicEvent, why: str) -> None:
-            # a publish like any other: under the pubsub's resiliency policies, measured
-            await self.call(pubsub_name, lambda: component.publish(
-                dead_letter_topic, message.data, message.metadata))
-            count("dead_lettered")
-            log.warning("%s: event %s %s: sent to dead-letter topic %s", where, event.id, why,
-                        dead_letter_topic)
+        async def dead_letter(message: Message, event_id: str, why: str) -> None:
+            await self.dead_letter(pubsub_name, topic, dead_letter_topic, message, event_id, why)
 
-        def last_attempt(message: Message) -> bool:
-            return 0 <= policy.max_retries < message.attempt
+        async def dropped(message: Message, event_id: str, why: str) -> None:
+            await self.dropped(pubsub_name, topic, dead_letter_topic, message, event_id, why)
+
+        async def attempt(event: TopicEvent) -> DeliveryStatus:
+            status = await deliver(event)
+            if status is DeliveryStatus.RETRY:
+                raise _RetryVerdict(f"RETRY status returned for event {event.id}")
+            return status
 
         async def handle(message: Message) -> None:
             try:
@@ -278,23 +320,22 @@ class PubSubCapability(Capability[PubSub]):
                     message.data, topic=message.topic, pubsub_name=pubsub_name,
                     metadata=message.metadata, raw=raw, source=self.source,
                 )
-            except InvalidArgument as exc:
-                log.error("%s: undeliverable message dropped: %s", where, exc.message)
-                count("dropped")
-                return
+            except InvalidArgument as exc:  # as Dapr: dead-lettered, else redelivered
+                if dead_letter_topic:
+                    await dead_letter(message, "(unreadable)", f"cannot be read: {exc.message}")
+                    return
+                health.failed("(unreadable)", f"cannot be read: {exc.message}")
+                count("retried")
+                raise
             if cloudevents.has_expired(event.cloud_event):
-                log.warning(
-                    "%s: dropping expired event %s (expired %s)", where, event.id,
-                    event.cloud_event.get(cloudevents.EXPIRATION),
-                )
-                count("dropped")
+                await dropped(message, event.id, "expired "
+                              f"{event.cloud_event.get(cloudevents.EXPIRATION)}")
                 return
             if router is not None:
                 path = router.route(event.cloud_event)
                 if path is None:
-                    log.warning("%s: event %s matches no routing rule and there is no default "
-                                "route: dropped", where, event.id)
-                    count("dropped")
+                    await dropped(message, event.id,
+                                  "matches no routing rule and there is no default route")
                     return
                 event = replace(event, path=path)
             parent = {k: str(event.cloud_event[k]) for k in
@@ -306,32 +347,33 @@ class PubSubCapability(Capability[PubSub]):
                     if self.tracing.enabled:  # the app continues from the delivery span
                         event = replace(event, cloud_event={**event.cloud_event,
                                                             **self.tracing.carrier(parent)})
-                    status = await deliver(event)
+                    status = await self.resiliency.call_inbound(
+                        pubsub_name, lambda: attempt(event), permanent=(Nack, Unsupported))
             except Unsupported as exc:
                 log.warning("%s: event %s dropped: %s", where, event.id, exc.message)
                 count("dropped")
                 return
-            except Exception as exc:
-                if (dead_letter_topic and last_attempt(message)
-                        and not isinstance(exc, Nack)):
-                    await dead_letter(message, event, f"failed {message.attempt} times")
-                    return
-                if not isinstance(exc, Nack):
-                    health.failed(
-                        event, exc.message if isinstance(exc, PylottoError) else repr(exc))
+            except Nack:  # a subscriber stream closed: back to the broker, as is
                 count("retried")
                 raise
-            if status is DeliveryStatus.RETRY:
-                if dead_letter_topic and last_attempt(message):
-                    await dead_letter(message, event, f"retried {message.attempt} times")
+            except Exception as exc:
+                reason = exc.message if isinstance(exc, PylottoError) else str(exc) or repr(exc)
+                if dead_letter_topic and not self._stopping:
+                    await dead_letter(message, event.id, f"failed: {reason}")
                     return
-                log.debug("%s: app asked to retry event %s", where, event.id)
+                if 0 <= policy.max_retries < message.attempt:
+                    log.error("%s: event %s failed %d times: %s", where, event.id,
+                              message.attempt, reason)
+                elif isinstance(exc, _RetryVerdict):
+                    log.debug("%s: app asked to retry event %s", where, event.id)
+                else:
+                    health.failed(event.id, reason)
                 count("retried")
-                raise Nack(f"RETRY status returned for event {event.id}")
+                raise
             health.delivered()
             if status is DeliveryStatus.DROP:
                 if dead_letter_topic:
-                    await dead_letter(message, event, "dropped by the app")
+                    await dead_letter(message, event.id, "dropped by the app")
                 else:
                     log.warning("%s: DROP status returned for event %s", where, event.id)
                     count("dropped")
@@ -419,12 +461,21 @@ class PubSubCapability(Capability[PubSub]):
                 continue
             try:
                 component = self.components.get(pubsub_name)
-                handler = self.handler(
-                    pubsub_name, topic, item.metadata, self.app_channel.deliver,
-                    router=Router(item.rules, item.default_path,
-                                  drop_unmatched=self.app_channel.drops_unmatched),
-                    dead_letter_topic=item.dead_letter_topic,
-                )
+                router = Router(item.rules, item.default_path,
+                                drop_unmatched=self.app_channel.drops_unmatched)
+                if item.bulk is not None and self.app_channel.supports_bulk:
+                    handler = BulkDelivery(
+                        self, pubsub_name, topic, item.metadata, self.app_channel, item.bulk,
+                        router=router, dead_letter_topic=item.dead_letter_topic).handler
+                else:
+                    if item.bulk is not None:
+                        log.warning("%s takes no bulk deliveries: topic %s of pubsub %s is "
+                                    "delivered event by event", self.app_callback(), topic,
+                                    pubsub_name)
+                    handler = self.handler(
+                        pubsub_name, topic, item.metadata, self.app_channel.deliver,
+                        router=router, dead_letter_topic=item.dead_letter_topic,
+                    )
                 subscription = await component.subscribe(topic, handler, dict(item.metadata))
             except PylottoError as exc:
                 log.error(

@@ -50,6 +50,7 @@ from pydantic import ValidationError
 
 from pylotto.config.model import ComponentSpec, SecretRef, SubscriptionSpec
 from pylotto.core.errors import ConfigError
+from pylotto.core.metadata import bulk_subscribe
 from pylotto.core.registry import CAPABILITIES
 from pylotto.core.resiliency import ResiliencyConfig
 
@@ -152,7 +153,9 @@ def subscription(path: Path, document: dict[str, Any]) -> SubscriptionSpec:
         name=str(name), pubsub_name=str(spec["pubsubname"]), topic=str(spec["topic"]),
         metadata={str(k): _text(v) for k, v in metadata.items()}, rules=rules,
         default_path=str(routes.get("default") or spec.get("route") or ""),
-        dead_letter_topic=str(spec.get("deadLetterTopic") or ""))
+        dead_letter_topic=str(spec.get("deadLetterTopic") or ""),
+        bulk_subscribe=bulk_subscribe(spec.get("bulkSubscribe")))
+
 
 
 def component(path: Path, document: dict[str, Any]) -> ComponentSpec:

@@ -74,6 +74,8 @@ class SubscriptionSpec(_Model):
     """(CEL match, path) pairs, tried in order."""
     default_path: str = ""
     dead_letter_topic: str = ""
+    bulk_subscribe: tuple[int, int] | None = None
+    """Enabled ``bulkSubscribe``: (maxMessagesCount, maxAwaitDurationMs)."""
 
 
 class NameResolutionConfig(_Model):

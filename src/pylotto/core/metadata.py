@@ -198,3 +198,25 @@ def masked(key: str, value: object) -> object:
         value = _URL_PASSWORD.sub(lambda m: (m.group(1) or m.group(2)) + "***@", value)
         return _DSN_PASSWORD.sub(r"\1***", value)
     return value
+
+
+BULK_DEFAULTS = (100, 1000)
+"""Dapr's ``bulkSubscribe`` defaults: maxMessagesCount, maxAwaitDurationMs."""
+
+
+def bulk_subscribe(spec: object) -> tuple[int, int] | None:
+    """A subscription's ``bulkSubscribe`` object (``/dapr/subscribe`` JSON, a manifest, the
+    gRPC message as a dict): (maxMessagesCount, maxAwaitDurationMs) when ``enabled``, Dapr's
+    defaults for a missing or non-positive value; None when not enabled."""
+    if not isinstance(spec, Mapping) or str(spec.get("enabled")).lower() != "true":
+        return None
+
+    def number(key: str, default: int) -> int:
+        try:
+            value = int(str(spec.get(key, default)))
+        except ValueError:
+            return default
+        return value if value > 0 else default
+
+    return (number("maxMessagesCount", BULK_DEFAULTS[0]),
+            number("maxAwaitDurationMs", BULK_DEFAULTS[1]))

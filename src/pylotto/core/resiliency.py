@@ -87,7 +87,9 @@ class TargetPolicy(_Model):
 class ComponentTarget(_Model):
     outbound: TargetPolicy = Field(default_factory=TargetPolicy)
     inbound: TargetPolicy = Field(default_factory=TargetPolicy)
-    """Accepted for Dapr compatibility; pub/sub deliveries use the component's backOff*."""
+    """Pub/sub deliveries to the app (``call_inbound``): every failed attempt is retried, as
+    in Dapr; with no inbound policy a delivery is attempted once before it is dead-lettered
+    (or, without a dead-letter topic, handed back to the broker for its ``backOff*``)."""
 
 
 class Targets(_Model):
@@ -98,6 +100,8 @@ class Targets(_Model):
         """(where, policy) of every target, for checks and breakers."""
         return [*((f"apps.{n}", p) for n, p in self.apps.items()),
                 *((f"components.{n}.outbound", c.outbound)
+                  for n, c in self.components.items()),
+                *((f"components.{n}.inbound", c.inbound)
                   for n, c in self.components.items())]
 
 
@@ -205,6 +209,8 @@ class Resiliency:
         for kind, name, target in [
             *(("app", n, p) for n, p in targets.apps.items()),
             *(("component", n, c.outbound) for n, c in targets.components.items()),
+            *(("inbound", n, c.inbound) for n, c in targets.components.items()
+              if c.inbound != TargetPolicy()),
         ]:
             self._targets[(kind, name)] = target
             if target.circuit_breaker:
@@ -228,9 +234,24 @@ class Resiliency:
             return await attempt()
         return await self._call("component", name, lambda _limit: attempt(), None)
 
+    def has_inbound(self, name: str) -> bool:
+        """True when component ``name`` has an inbound policy."""
+        return ("inbound", name) in self._targets
+
+    async def call_inbound(self, name: str, attempt: Callable[[], Awaitable[T]],
+                           permanent: tuple[type[Exception], ...] = ()) -> T:
+        """Run a delivery from component ``name`` to the app under its inbound policies:
+        unlike outbound calls, every failure (an error, a RETRY verdict) but those of the
+        ``permanent`` types is retried."""
+        if ("inbound", name) not in self._targets:
+            return await attempt()
+        return await self._call("inbound", name, lambda _limit: attempt(), None,
+                                retry_all=True, permanent=permanent)
+
     async def _call(self, kind: str, name: str,
                     attempt: Callable[[float | None], Awaitable[T]],
-                    deadline: float | None) -> T:
+                    deadline: float | None, *, retry_all: bool = False,
+                    permanent: tuple[type[Exception], ...] = ()) -> T:
         app_id = f"{kind} {name}"
         target = self._targets.get((kind, name))
         if target is None:
@@ -254,20 +275,26 @@ class Resiliency:
                 else:
                     async with asyncio.timeout(limit):
                         result = await attempt(limit)
-            except (TimeoutError, PylottoError) as exc:
-                error = exc if isinstance(exc, PylottoError) else DeadlineExceeded(
-                    f"{app_id}: no answer within {limit:.3f}s (resiliency timeout)")
-                transient = isinstance(error, _TRANSIENT)
+            except Exception as exc:
+                if isinstance(exc, permanent) or (
+                        not retry_all and not isinstance(exc, TimeoutError | PylottoError)):
+                    raise
+                error: Exception = exc
+                if isinstance(exc, TimeoutError) and limit is not None:
+                    error = DeadlineExceeded(
+                        f"{app_id}: no answer within {limit:.3f}s (resiliency timeout)")
+                transient = retry_all or isinstance(error, _TRANSIENT)
                 if breaker is not None:
                     breaker.record(failed=transient)
-                if not transient or retry is None or \
-                        (0 <= retry.max_retries <= retries):
-                    raise error from exc
                 retries += 1
-                pause = retry.delay(retries)
-                if deadline is not None and time.monotonic() + pause >= deadline:
+                pause = retry.delay(retries) if retry is not None else 0.0
+                if (not transient or retry is None or 0 <= retry.max_retries < retries
+                        or (deadline is not None and time.monotonic() + pause >= deadline)):
+                    if error is exc:
+                        raise
                     raise error from exc
-                log.debug("%s: retry %d in %.2fs: %s", app_id, retries, pause, error.message)
+                log.debug("%s: retry %d in %.2fs: %s", app_id, retries, pause,
+                          error.message if isinstance(error, PylottoError) else repr(error))
                 await asyncio.sleep(pause)
                 continue
             if breaker is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pylotto.appchannel.base import RouteRule, TopicSubscription
+from pylotto.appchannel.base import BulkSubscribe, RouteRule, TopicSubscription
 from pylotto.appchannel.select import AppChannels, app_channels
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.invoke import Functions, InvokeCapability
@@ -56,7 +56,9 @@ def declarative_subscriptions(config: RuntimeConfig) -> list[TopicSubscription]:
     """The ``kind: Subscription`` manifests, as pub/sub makes them at start."""
     return [TopicSubscription(s.pubsub_name, s.topic, s.metadata,
                               rules=tuple(RouteRule(match, path) for match, path in s.rules),
-                              default_path=s.default_path, dead_letter_topic=s.dead_letter_topic)
+                              default_path=s.default_path, dead_letter_topic=s.dead_letter_topic,
+                              bulk=None if s.bulk_subscribe is None else BulkSubscribe(
+                                  *s.bulk_subscribe))
             for s in config.subscriptions]
 
 

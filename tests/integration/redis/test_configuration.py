@@ -1,170 +1,112 @@
-"""The Redis configuration store: storage layout, one pub/sub channel per app, group and label,
-ordered change notifications across instances, and the end of delivery on close."""
+"""The Redis configuration store in Dapr's layout: plain keys holding ``value||version``,
+written by anyone (here as ``redis-cli SET`` would), read by key or by scan, and watched with
+keyspace notifications (turned on by adding flags, never by dropping the server's)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import time
-from collections.abc import Sequence
-from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from pylotto.components.configuration.base import ConfigurationItem, ItemsQuery
-from pylotto.components.configuration.redis import channel_name, hash_key, seq_key
+from pylotto.components.configuration.redis import missing_flags, parse
+from pylotto.core.errors import InvalidArgument, Unsupported
 from tests.integration.redis.conftest import WAIT, Builder, Recorder
 
 
-def item(key: str, content: str, group: str = "g", label: str = "l",
-         **extra: dict[str, str]) -> ConfigurationItem:
-    return ConfigurationItem(key, content, group, label, **extra)
+def query(*keys: str) -> ItemsQuery:
+    return ItemsQuery("app", "default", "default", keys)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def test_values_and_versions_parse_as_dapr_splits_them() -> None:
+    assert parse("p:k", "100||7", "p:") == ConfigurationItem("k", "100", "default", "default",
+                                                             version="7")
+    assert parse("k", "plain", "") == ConfigurationItem("k", "plain", "default", "default")
+    assert parse("k", "a||b||c", "") == ConfigurationItem("k", "a", "default", "default",
+                                                          version="b")
+    assert parse("k", "||1", "") is None  # an empty value is no item
 
 
-async def subscribers(raw: Redis, channel: str) -> int:
-    [(_, count)] = await raw.pubsub_numsub(channel)
-    return int(count)
+def test_notification_flags_are_added_not_replaced() -> None:
+    assert missing_flags("") == "Kg$xe"
+    assert missing_flags("Ex") == "ExKg$e"
+    assert missing_flags("KEA") == ""
+    assert missing_flags("Kg$xe") == ""
 
 
-async def test_configuration_layout_and_notifications(
+async def test_keys_written_by_others_are_read_with_their_versions(
     build: Builder, prefix: str, raw: Redis
 ) -> None:
-    app = f"{prefix}-app"
-    watcher = raw.pubsub()
-    await watcher.subscribe(channel_name(app, "g", "l"))
-    assert (await watcher.get_message(timeout=WAIT) or {}).get("type") == "subscribe"
-
-    async def published() -> Any:
-        message = await watcher.get_message(ignore_subscribe_messages=True, timeout=WAIT)
-        assert message is not None
-        return json.loads(message["data"])
-
-    try:
-        async with build("configuration") as store:
-            await store.set(app, [
-                item("db", "postgres://x", tags={"env": "prod"}, metadata={"owner": "ops"}),
-                item("elsewhere", "y", group="g2"),
-            ], {})
-            stored = await raw.hgetall(hash_key(app, "g", "l"))
-            assert {k: json.loads(v) for k, v in stored.items()} == {
-                b"db": {"content": "postgres://x", "tags": {"env": "prod"},
-                        "metadata": {"owner": "ops"}},
-            }
-            assert await raw.hkeys(hash_key(app, "g2", "l")) == [b"elsewhere"]
-            assert await raw.get(seq_key(app, "g", "l")) == b"1"
-            assert await published() == {"seq": 1, "items": [["db", _text(stored[b"db"])]]}
-
-            await store.delete(ItemsQuery(app, "g", "l", ("absent",)))  # changes nothing
-            assert await raw.get(seq_key(app, "g", "l")) == b"1"
-            await store.delete(ItemsQuery(app, "g", "l", ("db", "absent")))
-            assert await published() == {"seq": 2, "items": [["db", ""]]}
-            assert await raw.exists(hash_key(app, "g", "l")) == 0
-            assert await watcher.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
-    finally:
-        await watcher.aclose()  # type: ignore[no-untyped-call]
+    await raw.set(f"{prefix}:orderId1", "100||1")
+    await raw.set(f"{prefix}:orderId2", "200")
+    await raw.hset(f"{prefix}:a-hash", "f", "v")  # another type: skipped
+    await raw.set(f"{prefix}:empty", "||3")  # an empty value: skipped
+    async with build("configuration", {"keyPrefix": f"{prefix}:"}) as store:
+        got = await store.get(query("orderId2", "orderId1", "absent", "a-hash"))
+        assert [(i.key, i.content, i.version) for i in got] == [
+            ("orderId2", "200", ""), ("orderId1", "100", "1")]
+        everything = await store.get(query())
+        assert [i.key for i in everything] == ["orderId1", "orderId2"]
 
 
-async def test_subscriptions_listen_on_their_own_channel(
+async def test_saves_write_value_and_version_and_refuse_what_would_not_read_back(
     build: Builder, prefix: str, raw: Redis
 ) -> None:
-    app = f"{prefix}-app"
-    channel = channel_name(app, "g", "l")
-    async with build("configuration") as store:
-        everything, only_k = Recorder(), Recorder()
-        first = await store.subscribe(ItemsQuery(app, "g", "l"), everything)
-        second = await store.subscribe(ItemsQuery(app, "g", "l", ("k",)), only_k)
-        assert await subscribers(raw, channel) == 1  # one connection serves both
-        assert await subscribers(raw, channel_name(app, "g2", "l")) == 0
+    async with build("configuration", {"keyPrefix": f"{prefix}:"}) as store:
+        await store.set("app", [ConfigurationItem("a", "1", "default", "default", version="v9"),
+                                ConfigurationItem("b", "2", "default", "default")], {})
+        assert await raw.get(f"{prefix}:a") == b"1||v9"
+        assert await raw.get(f"{prefix}:b") == b"2"
+        with pytest.raises(InvalidArgument, match="may not contain"):
+            await store.set("app", [ConfigurationItem("c", "x||y", "default", "default")], {})
+        with pytest.raises(Unsupported, match="doesn't support tags"):
+            await store.set("app", [ConfigurationItem("c", "x", "default", "default",
+                                                      tags={"t": "1"})], {})
+        with pytest.raises(Unsupported, match="doesn't support groups"):
+            await store.get(ItemsQuery("app", "g1", "default", ("a",)))
+        await store.delete(query("a", "absent"))
+        assert await raw.exists(f"{prefix}:a") == 0
+
+
+async def test_changes_made_with_plain_commands_reach_subscribers(
+    build: Builder, prefix: str, raw: Redis
+) -> None:
+    async with build("configuration", {"keyPrefix": f"{prefix}:"}) as store:
+        everything, one = Recorder(), Recorder()
+        first = await store.subscribe(query(), everything)
+        second = await store.subscribe(query("watched"), one)
+        flags = (await raw.config_get("notify-keyspace-events"))["notify-keyspace-events"]
+        assert missing_flags(flags) == "", "the store turned the notifications on"
+        await raw.set(f"{prefix}:other", "1||1")
+        assert await everything.next() == [("other", "1")]
+        await raw.set(f"{prefix}:watched", "2||1")
+        assert await one.next() == [("watched", "2")]
+        assert await everything.next() == [("watched", "2")]
+        await raw.delete(f"{prefix}:watched")
+        assert await one.next() == [("watched", "")]
+        await raw.set(f"{prefix}:watched", "3", px=200)  # events set and expire, then expired
+        assert await one.next() == [("watched", "3")]
+        seen = [await asyncio.wait_for(one.next(), WAIT)]
+        while seen[-1] != [("watched", "")]:
+            seen.append(await asyncio.wait_for(one.next(), WAIT))
+        assert set(map(tuple, seen[:-1])) <= {(("watched", "3"),)}
         await first.close()
-        assert await subscribers(raw, channel) == 1
-        await store.set(app, [item("k", "v")], {})
-        assert await only_k.next() == [("k", "v")]
+        while not everything.calls.empty():  # what it heard of "watched" before closing
+            everything.calls.get_nowait()
+        await raw.set(f"{prefix}:other", "4")
+        assert await everything.quiet()
         await second.close()
-        await second.close()  # closing twice is harmless
-        deadline = time.monotonic() + WAIT
-        while await subscribers(raw, channel) != 0:
-            assert time.monotonic() < deadline, "the unused channel was not unsubscribed"
-            await asyncio.sleep(0.05)
-        await store.set(app, [item("k", "w")], {})
-        assert await everything.quiet() and await only_k.quiet()
 
 
-async def test_changes_from_another_instance_arrive_in_order(
-    build: Builder, prefix: str
+async def test_one_report_per_change_when_pattern_and_key_subscriptions_overlap(
+    build: Builder, prefix: str, raw: Redis
 ) -> None:
-    app = f"{prefix}-app"
-    async with build("configuration") as store, \
-            build("configuration", name="writer") as writer:
-        everything, only_k, other_group = Recorder(), Recorder(), Recorder()
-        await store.subscribe(ItemsQuery(app, "g", "l"), everything)
-        await store.subscribe(ItemsQuery(app, "g", "l", ("k",)), only_k)
-        await store.subscribe(ItemsQuery(app, "g2", "l"), other_group)
-        expected: list[tuple[str, str]] = []
-        for n in range(30):
-            if n % 7 == 6:
-                await writer.delete(ItemsQuery(app, "g", "l", ("k", "j")))
-                expected += [("k", ""), ("j", "")]
-            elif n % 3 == 0:
-                await writer.set(app, [item("k", f"k{n}"), item("j", f"j{n}")], {})
-                expected += [("k", f"k{n}"), ("j", f"j{n}")]
-            else:
-                await writer.set(app, [item("k", f"k{n}")], {})
-                expected.append(("k", f"k{n}"))
-        await writer.set(f"{app}-other", [item("k", "other app")], {})
-        await writer.set(app, [item("x", "g2", group="g2")], {})
-        assert await everything.changes(len(expected)) == expected
-        assert await only_k.changes(sum(1 for k, _ in expected if k == "k")) == \
-            [change for change in expected if change[0] == "k"]
-        assert await other_group.next() == [("x", "g2")]
-        assert await everything.quiet() and await only_k.quiet()
-
-
-async def test_the_items_of_one_change_arrive_in_one_call(build: Builder, prefix: str) -> None:
-    app = f"{prefix}-app"
-    async with build("configuration") as store:
-        recorder = Recorder()
-        await store.subscribe(ItemsQuery(app, "g", "l"), recorder)
-        await store.set(app, [item("a", "1", tags={"t": "1"}), item("b", "2")], {})
-        call = await asyncio.wait_for(recorder.calls.get(), WAIT)
-        assert [(i.key, i.content, i.group, i.label) for i in call] == [
-            ("a", "1", "g", "l"), ("b", "2", "g", "l")]
-        assert call[0].tags == {"t": "1"}
-
-
-async def test_a_failing_handler_does_not_stop_the_others(build: Builder, prefix: str) -> None:
-    app = f"{prefix}-app"
-
-    def failing(items: Sequence[ConfigurationItem]) -> None:
-        raise RuntimeError("handler bug")
-
-    async with build("configuration") as store:
-        recorder = Recorder()
-        await store.subscribe(ItemsQuery(app, "g", "l"), failing)
-        await store.subscribe(ItemsQuery(app, "g", "l"), recorder)
-        await store.set(app, [item("k", "1")], {})
-        await store.set(app, [item("k", "2")], {})
-        assert await recorder.changes(2) == [("k", "1"), ("k", "2")]
-        assert store.listening.is_set()
-
-
-async def test_close_stops_the_subscriptions(build: Builder, prefix: str, raw: Redis) -> None:
-    app = f"{prefix}-app"
-    channel = channel_name(app, "g", "l")
-    async with build("configuration") as store, \
-            build("configuration", name="writer") as writer:
-        recorder = Recorder()
-        subscription = await store.subscribe(ItemsQuery(app, "g", "l"), recorder)
-        assert store.listening.is_set()
-        await store.close()
-        assert not store.listening.is_set()
-        deadline = time.monotonic() + WAIT
-        while await subscribers(raw, channel) != 0:
-            assert time.monotonic() < deadline, "the pub/sub connection stayed open"
-            await asyncio.sleep(0.05)
-        await writer.set(app, [item("k", "v")], {})
-        assert await recorder.quiet()
-        await subscription.close()  # after the store: harmless
+    async with build("configuration", {"keyPrefix": f"{prefix}:"}) as store:
+        calls = Recorder()
+        keys = await store.subscribe(query("k"), calls)
+        await store.subscribe(query(), Recorder())
+        await raw.set(f"{prefix}:k", "1")
+        assert await calls.next() == [("k", "1")]
+        assert await calls.quiet()
+        await keys.close()

@@ -90,6 +90,11 @@ def item(key: str, content: str) -> ConfigurationItem:
     return ConfigurationItem(key, content, "default", "default")
 
 
+def own(prefix: str) -> dict[str, str]:
+    """A configuration store whose items are the test's own keys (Dapr's layout: plain keys)."""
+    return {"keyPrefix": f"{prefix}:"}
+
+
 async def until(condition: Any, what: str, seconds: float = WAIT) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -127,7 +132,7 @@ async def test_lock_sequencer_and_configuration_reconnect(
     meta = via(proxy.port)
     query = ItemsQuery(f"{prefix}-app", "default", "default")
     async with build("lock", meta) as locks, build("sequencer", meta) as sequencer, \
-            build("configuration", meta) as config:
+            build("configuration", {**meta, **own(prefix)}) as config:
         assert await locks.try_lock(key("r"), "me", 30)
         assert await sequencer.next_id(key("s"), {}) == 1
         await config.set(query.app_id, [item("k", "v")], {})
@@ -160,7 +165,7 @@ async def test_connections_reset_while_idle_are_replaced_before_use(
     (configuration)."""
     query = ItemsQuery(f"{key('app')}", "default", "default")
     async with build("sequencer", via(proxy.port)) as sequencer, \
-            build("configuration", via(proxy.port)) as config:
+            build("configuration", {**via(proxy.port), **own(key("cfg"))}) as config:
         ids = await asyncio.gather(*(sequencer.next_id(key("s"), {}) for _ in range(8)))
         assert sorted(ids) == list(range(1, 9))
         await asyncio.gather(*(config.get(query) for _ in range(8)))
@@ -219,8 +224,8 @@ async def test_subscription_reconnects_and_catches_up(
     current value, when it is back; then changes flow again, none twice."""
     app = f"{prefix}-app"
     query = ItemsQuery(app, "default", "default")
-    async with build("configuration", via(proxy.port, "1s")) as store, \
-            build("configuration", name="direct") as writer:
+    async with build("configuration", {**via(proxy.port, "1s"), **own(prefix)}) as store, \
+            build("configuration", own(prefix), name="direct") as writer:
         await writer.set(app, [item("gone", "0"), item("same", "s"), item("changed", "1")], {})
         recorder = Recorder(WAIT)
         subscription = await store.subscribe(query, recorder)
@@ -251,8 +256,8 @@ async def test_a_silent_subscription_connection_is_noticed_and_reopened(
     app = f"{prefix}-app"
     query = ItemsQuery(app, "default", "default")
     async with SilentProxy() as silent, \
-            build("configuration", via(silent.port, "1s")) as store, \
-            build("configuration", name="direct") as writer:
+            build("configuration", {**via(silent.port, "1s"), **own(prefix)}) as store, \
+            build("configuration", own(prefix), name="direct") as writer:
         recorder = Recorder(WAIT)
         await store.subscribe(query, recorder)
         silent.freeze()
@@ -271,16 +276,16 @@ async def test_subscribe_while_the_listener_reconnects_waits_for_it(
     build: Builder, prefix: str, proxy: TcpProxy
 ) -> None:
     app = f"{prefix}-app"
-    async with build("configuration", via(proxy.port, "3s")) as store, \
-            build("configuration", name="direct") as writer:
+    async with build("configuration", {**via(proxy.port, "3s"), **own(prefix)}) as store, \
+            build("configuration", own(prefix), name="direct") as writer:
         first = Recorder(WAIT)
         await store.subscribe(ItemsQuery(app, "default", "default"), first)
         proxy.cut()
         await until(lambda: not store.listening.is_set(), "the lost connection went unnoticed")
         proxy.restore()  # the listener is still waiting out its back-off
         second = Recorder(WAIT)
-        await store.subscribe(ItemsQuery(app, "g2", "default"), second)
+        await store.subscribe(ItemsQuery(app, "default", "default", ("k",)), second)
         assert store.listening.is_set()
-        await writer.set(app, [ConfigurationItem("k", "v", "g2", "default"), item("k", "d")], {})
+        await writer.set(app, [item("k", "v")], {})
         assert await second.next() == [("k", "v")]
-        assert await first.next() == [("k", "d")]
+        assert await first.next() == [("k", "v")]

@@ -106,13 +106,14 @@ spec:
     - {match: 'event.type == "big"', path: /big}
     default: /orders
   deadLetterTopic: poison
+  bulkSubscribe: {enabled: true, maxMessagesCount: 50}
   metadata: {rawPayload: true}
 scopes: [checkout]
 ---
 apiVersion: dapr.io/v1alpha1
 kind: Subscription
 metadata: {name: legacy}
-spec: {pubsubname: bus, topic: payments, route: /pay}
+spec: {pubsubname: bus, topic: payments, route: /pay, bulkSubscribe: {enabled: false}}
 """
 
 
@@ -127,6 +128,8 @@ def test_subscriptions_in_both_forms(tmp_path: Path) -> None:
         "bus", "orders", [('event.type == "big"', "/big")], "/orders", "poison",
         {"rawPayload": "true"})
     assert (legacy.topic, legacy.default_path, legacy.rules) == ("payments", "/pay", [])
+    assert orders.bulk_subscribe == (50, 1000), "Dapr's default maxAwaitDurationMs"
+    assert legacy.bulk_subscribe is None
     _, scoped = load([write(tmp_path, SUBSCRIPTIONS)], app_id="someone-else")
     assert [s.name for s in scoped] == ["legacy"]
 

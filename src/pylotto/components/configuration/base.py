@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import enum
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,23 @@ DEFAULT_GROUP = "default"
 DEFAULT_LABEL = "default"
 
 
+class Feature(enum.StrEnum):
+    """What a store can do beyond keys and values (Dapr's ``configuration.redis`` does none)."""
+
+    GROUPS = "GROUPS"
+    """Group, label and app id keep items apart (Layotto's addressing); without it a group or
+    label other than the default is refused (Unsupported) and the app id is ignored."""
+    TAGS = "TAGS"
+    """Items keep ``tags`` and ``metadata``; without it saving either is refused."""
+    EVERY_CHANGE = "EVERY_CHANGE"
+    """Subscribers get every change, in order, each with its own value; without it (a
+    notification that only names the key) they get the key's value when they read it: the
+    last value always arrives, an intermediate one may be skipped or reported twice."""
+
+
+ALL_FEATURES = frozenset(Feature)
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigurationItem:
     key: str
@@ -39,6 +57,8 @@ class ConfigurationItem:
     label: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    version: str = ""
+    """The item's version where the store keeps one (Dapr's ``version``)."""
 
 
 @dataclass(frozen=True, slots=True)

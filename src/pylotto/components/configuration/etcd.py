@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote
 from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings, map_error, prefix_end
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
+    ALL_FEATURES,
     ChangeFeed,
     ChangeHandler,
     ConfigurationItem,
@@ -105,6 +106,7 @@ class _Compacted(Exception):
 
 
 class EtcdConfigurationStore(ConfigurationStore):
+    features = ALL_FEATURES
     Settings = EtcdConfigurationSettings
     settings: EtcdConfigurationSettings
 

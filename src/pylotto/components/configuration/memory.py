@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
+    ALL_FEATURES,
     ChangeHandler,
     ConfigurationItem,
     ConfigurationStore,
@@ -28,6 +29,7 @@ log = logging.getLogger("pylotto.configuration.memory")
 
 
 class MemoryConfigurationStore(ConfigurationStore):
+    features = ALL_FEATURES
     per_process = True
     def __init__(self, name: str, settings: ComponentSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)

@@ -34,6 +34,7 @@ from pylotto.components._backends.postgres_client import (
 )
 from pylotto.components.base import ComponentContext, stop_task
 from pylotto.components.configuration.base import (
+    ALL_FEATURES,
     ChangeFeed,
     ChangeHandler,
     ConfigurationItem,
@@ -76,6 +77,7 @@ class _Listener(ChangeFeed):
 
 
 class PostgresConfigurationStore(ConfigurationStore):
+    features = ALL_FEATURES
     Settings = PostgresConfigurationSettings
     settings: PostgresConfigurationSettings
 

@@ -24,7 +24,8 @@ class DaprConfigurationRpcs(RuntimeRpcs):
     configuration_streams: dict[str, ConfigurationStream]
 
     def _items(self, items: Iterable[ConfigurationItem]) -> dict[str, Any]:
-        return {i.key: self.pb.ConfigurationItem(value=i.content, metadata=i.metadata)
+        return {i.key: self.pb.ConfigurationItem(value=i.content, version=i.version,
+                                                 metadata=i.metadata)
                 for i in items}
 
     async def GetConfiguration(self, request: Any, context: Any) -> Any:

@@ -23,7 +23,14 @@ from pylotto.core.errors import (
     dapr_error_code,
     http_status,
 )
-from pylotto.facades.dapr.http import invoke, lifecycle, pubsub, resources, state
+from pylotto.facades.dapr.http import (
+    configuration,
+    invoke,
+    lifecycle,
+    pubsub,
+    resources,
+    state,
+)
 from pylotto.facades.dapr.http.keys import GUARDS_KEY, SERVICES_KEY, STATUS_KEY, Guards
 from pylotto.observability.tracing import carrier_from
 from pylotto.security import tokens as security
@@ -70,6 +77,8 @@ API_NAMES = {
     "bulk_get": "GetBulkState", "transaction": "ExecuteStateTransaction",
     "query": "QueryStateAlpha1", "invoke_binding": "InvokeBinding", "get_secret": "GetSecret",
     "get_bulk_secret": "GetBulkSecret", "get_configuration": "GetConfiguration",
+    "subscribe_configuration": "SubscribeConfiguration",
+    "unsubscribe_configuration": "UnsubscribeConfiguration",
     "try_lock": "TryLockAlpha1", "unlock": "UnlockAlpha1", "get_metadata": "GetMetadata",
     "set_metadata": "SetMetadata", "shutdown": "Shutdown",
 }
@@ -123,4 +132,5 @@ def build_app(services: CapabilityServices, status: RuntimeStatus,
     app[GUARDS_KEY] = guards
     for module in (lifecycle, state, pubsub, invoke, resources):
         module.add_routes(app.router)
+    configuration.setup(app)
     return app

@@ -1,5 +1,5 @@
-"""Bindings, secrets, configuration and lock: ``/v1.0/bindings``, ``/v1.0/secrets``,
-``/v1.0/configuration`` (and ``v1.0-alpha1``), ``/v1.0-alpha1/lock`` and ``/unlock``."""
+"""Bindings, secrets and lock: ``/v1.0/bindings``, ``/v1.0/secrets``, ``/v1.0-alpha1/lock``
+and ``/unlock`` (configuration: :mod:`.configuration`)."""
 
 from __future__ import annotations
 
@@ -48,14 +48,6 @@ async def get_bulk_secret(request: web.Request) -> web.Response:
     return web.json_response({name: dict(values) for name, values in secrets.items()})
 
 
-async def get_configuration(request: web.Request) -> web.Response:
-    items = await services_of(request).configuration.get_configuration(
-        request.match_info["store"], keys=request.query.getall("key", []),
-        metadata=metadata_params(request))
-    return web.json_response({i.key: {"value": i.content, "version": "", "metadata": i.metadata}
-                              for i in items})
-
-
 async def try_lock(request: web.Request) -> web.Response:
     body = _object(await json_of(request), '{"resourceId", "lockOwner", "expiryInSeconds"}')
     expiry = body.get("expiryInSeconds")
@@ -82,7 +74,3 @@ def add_routes(router: web.UrlDispatcher) -> None:
         router.add_route(method, "/v1.0-alpha1/unlock/{store}", unlock)
     router.add_get("/v1.0/secrets/{store}/bulk", get_bulk_secret)
     router.add_get("/v1.0/secrets/{store}/{key}", get_secret)
-    for version in ("v1.0", "v1.0-alpha1"):
-        router.add_get(f"/{version}/configuration/{{store}}", get_configuration)
-
-
