@@ -152,9 +152,10 @@ class PubSubCapability(Capability[PubSub]):
 
     def _component(self, pubsub_name: str, topic: str) -> PubSub:
         if not pubsub_name:
-            raise InvalidArgument("pubsub name is empty")
+            raise InvalidArgument("pubsub name is empty", where="pubsub", name="")
         if not topic:
-            raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}")
+            raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}",
+                                  where="pubsub.topic", name=pubsub_name)
         return self.components.get(pubsub_name)
 
     def envelope(self, request: PublishRequest, component: PubSub) -> bytes:
@@ -198,9 +199,9 @@ class PubSubCapability(Capability[PubSub]):
                 f"error when publish to topic {request.topic} in pubsub "
                 f"{request.pubsub_name}: {exc.message}"
             )
-            if isinstance(exc, Unavailable | DeadlineExceeded):
-                raise type(exc)(message) from exc
-            raise Internal(message) from exc
+            kind = type(exc) if isinstance(exc, Unavailable | DeadlineExceeded) else Internal
+            raise kind(message, where="pubsub.publish", name=request.pubsub_name,
+                       topic=request.topic, detail=exc.message) from exc
 
     async def bulk_publish(
         self,
@@ -219,10 +220,12 @@ class PubSubCapability(Capability[PubSub]):
         entries = []
         seen: set[str] = set()
         for item in items:
-            if not item.entry_id:
-                raise InvalidArgument("entryId is empty in a bulk publish entry")
-            if item.entry_id in seen:
-                raise InvalidArgument(f"entryId {item.entry_id} is duplicated")
+            if not item.entry_id or item.entry_id in seen:
+                what = (f"entryId {item.entry_id} is duplicated" if item.entry_id
+                        else "entryId is empty in a bulk publish entry")
+                raise InvalidArgument(what, where="pubsub.bulk_entry", name=pubsub_name,
+                                      topic=topic, app_id=self.context.app_id,
+                                      detail="entryId is duplicated or not present for entry")
             seen.add(item.entry_id)
             merged = {**metadata, **item.metadata}
             request = self._traced(PublishRequest(pubsub_name, topic, item.data,
@@ -236,9 +239,9 @@ class PubSubCapability(Capability[PubSub]):
         except PylottoError as exc:
             message = (f"error when bulk publish to topic {topic} in pubsub {pubsub_name}: "
                        f"{exc.message}")
-            if isinstance(exc, Unavailable | DeadlineExceeded):
-                raise type(exc)(message) from exc
-            raise Internal(message) from exc
+            kind = type(exc) if isinstance(exc, Unavailable | DeadlineExceeded) else Internal
+            raise kind(message, where="pubsub.publish", name=pubsub_name, topic=topic,
+                       detail=exc.message) from exc
 
     # ---- delivery --------------------------------------------------------------------------
 
