@@ -274,7 +274,8 @@ def test_pubsub_not_found(dapr: DaprClient, http: Http) -> None:
     status, body = http("POST", "/v1.0/publish/nobus/t", {"a": 1})
     assert status == 404 and body["errorCode"] == "ERR_PUBSUB_NOT_FOUND"
     assert body["message"] == "pubsub nobus is not found"
-    assert body["details"][0]["reason"] == "DAPR_PUBSUB_NOT_FOUND"
+    assert body["details"] == [{"@type": ERROR_INFO, "reason": "DAPR_PUBSUB_NOT_FOUND",
+                                "domain": "dapr.io", "metadata": {}}]  # the request's
 
 
 def test_pubsub_not_configured(bare: Sidecar, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -295,12 +296,13 @@ def test_pubsub_name_and_topic_empty(stub: dapr_pb2_grpc.DaprStub) -> None:
     assert (err.details(), err.error_code()) == ("pubsub name is empty",
                                                  "DAPR_PUBSUB_NAME_EMPTY")
     err = grpc_error(lambda: stub.PublishEvent(pubsub_pb2.PublishEventRequest(
-        pubsub_name="bus")))
+        pubsub_name="bus", metadata={"rawPayload": "true"})))
     assert (err.details(), err.error_code()) == ("topic is empty in pubsub bus",
                                                  "DAPR_PUBSUB_TOPIC_NAME_EMPTY")
     assert err.status_details().resource_info == {
         "@type": RESOURCE_INFO, "resource_type": "pubsub", "resource_name": "bus",
         "description": "topic is empty in pubsub bus"}
+    assert info_of(err)["metadata"] == {"rawPayload": "true"}
 
 
 def test_bulk_publish_duplicate_entry(stub: dapr_pb2_grpc.DaprStub, http: Http) -> None:

@@ -34,6 +34,7 @@ from pylotto.components.pubsub.base import (
     PubSub,
     Subscription,
 )
+from pylotto.core.dapr_errors import request_metadata
 from pylotto.core.errors import (
     DeadlineExceeded,
     Internal,
@@ -150,13 +151,18 @@ class PubSubCapability(Capability[PubSub]):
 
     # ---- publish ---------------------------------------------------------------------------
 
-    def _component(self, pubsub_name: str, topic: str) -> PubSub:
+    def _component(self, pubsub_name: str, topic: str,
+                   metadata: Mapping[str, str]) -> PubSub:
+        meta = request_metadata(metadata)  # the Dapr dialect's ErrorInfo sends it
         if not pubsub_name:
-            raise InvalidArgument("pubsub name is empty", where="pubsub", name="")
+            raise InvalidArgument("pubsub name is empty", where="pubsub", name="", **meta)
         if not topic:
             raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}",
-                                  where="pubsub.topic", name=pubsub_name)
-        return self.components.get(pubsub_name)
+                                  where="pubsub.topic", name=pubsub_name, **meta)
+        try:
+            return self.components.get(pubsub_name)
+        except PylottoError as err:
+            raise err.at("pubsub", **meta) from None
 
     def envelope(self, request: PublishRequest, component: PubSub) -> bytes:
         """The bytes handed to the broker for ``request``."""
@@ -189,7 +195,7 @@ class PubSubCapability(Capability[PubSub]):
 
     async def publish(self, request: PublishRequest) -> None:
         request = self._traced(request)
-        component = self._component(request.pubsub_name, request.topic)
+        component = self._component(request.pubsub_name, request.topic, request.metadata)
         data = self.envelope(request, component)
         try:
             await self.call(request.pubsub_name, lambda: component.publish(
@@ -214,7 +220,7 @@ class PubSubCapability(Capability[PubSub]):
     ) -> list[BulkPublishFailure]:
         """Publish every item (each in its own envelope; item metadata over request
         metadata); returns the items the broker did not take."""
-        component = self._component(pubsub_name, topic)
+        component = self._component(pubsub_name, topic, metadata)
         if not items:
             raise InvalidArgument(f"no entries to bulk publish to topic {topic}")
         entries = []
@@ -446,7 +452,7 @@ class PubSubCapability(Capability[PubSub]):
         dead_letter_topic: str = "",
     ) -> EventStream:
         """A subscriber stream on (pubsub, topic); the caller must ``close()`` it."""
-        component = self._component(pubsub_name, topic)
+        component = self._component(pubsub_name, topic, metadata)
         if self._stopping:
             raise Unavailable("the sidecar is shutting down")
         stream = EventStream(pubsub_name, topic)

@@ -65,6 +65,9 @@ class Wire:
     """The ``ErrorInfo`` reason; empty: a legacy error, sent without any details."""
     info: tuple[tuple[str, str], ...] = ()
     """``ErrorInfo.metadata``: (key, field) pairs; a field the error lacks is left out."""
+    request_metadata: bool = False
+    """``ErrorInfo.metadata`` is the request's metadata (the error's ``metadata.*`` fields;
+    over HTTP an empty map then, not Go's nil)."""
     resource: str = ""
     """``ResourceInfo.resource_type`` ("state", "pubsub"); empty: no ResourceInfo."""
     resource_name: str = "{name}"
@@ -96,6 +99,8 @@ class Rendered:
     message: str
     details: list[Any] = field(default_factory=list)
     """The ``google.rpc`` detail messages, in Dapr's order (empty for legacy errors)."""
+    empty_metadata_is_map: bool = False
+    """The HTTP body writes an empty ``ErrorInfo.metadata`` as ``{}`` (else Go's ``null``)."""
 
     def status_proto(self) -> status_pb2.Status:
         """The ``google.rpc.Status`` of the gRPC answer (``grpc-status-details-bin``)."""
@@ -110,7 +115,8 @@ class Rendered:
         """The JSON body of the HTTP answer, as Dapr writes it."""
         body: dict[str, Any] = {"errorCode": self.error_code, "message": self.message}
         if self.details:
-            body["details"] = [_detail_json(d) for d in self.details]
+            body["details"] = [_detail_json(d, self.empty_metadata_is_map)
+                               for d in self.details]
         return body
 
 
@@ -142,10 +148,16 @@ def _basic(grpc_status: grpc.StatusCode, message: str, code: str, http: int,
 
 
 def _pubsub(grpc_status: grpc.StatusCode, http: int, message: str, code: str, reason: str,
-            info: tuple[tuple[str, str], ...] = ()) -> Row:
-    """A pub/sub error with its ResourceInfo (described by the message)."""
-    return same(Wire(grpc_status, http, message, code=code, reason=reason, info=info,
-                     resource="pubsub", resource_described=True))
+            info: tuple[tuple[str, str], ...] = (), *, resource: bool = True,
+            grpc_request_metadata: bool = False, http_request_metadata: bool = False) -> Row:
+    """A pub/sub error, with its ResourceInfo (described by the message) unless
+    ``resource`` is False; the ErrorInfo metadata is ``info`` or the request's."""
+    def wire(request: bool) -> Wire:
+        return Wire(grpc_status, http, message, code=code, reason=reason, info=info,
+                    request_metadata=request, resource="pubsub" if resource else "",
+                    resource_described=True)
+
+    return Row(wire(grpc_request_metadata), wire(http_request_metadata))
 
 
 def _legacy(grpc_status: grpc.StatusCode, http: int, message: str, code: str) -> Row:
@@ -226,18 +238,20 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
         C.INTERNAL, 500, "state store {store} query failed: {detail}", code="ERR_STATE_QUERY",
         reason="DAPR_STATE_QUERY_FAILED", resource="state", resource_name="{store}")),
     # pub/sub (pkg/api/errors/pubsub.go)
-    ("pubsub", NotConfigured): same(Wire(
+    ("pubsub", NotConfigured): _pubsub(
         C.FAILED_PRECONDITION, 400, "pubsub {name} is not configured",
-        code="ERR_PUBSUB_NOT_CONFIGURED", reason="DAPR_PUBSUB_NOT_CONFIGURED")),
-    ("pubsub", ComponentNotFound): same(Wire(
-        C.INVALID_ARGUMENT, 404, "pubsub {name} is not found", code="ERR_PUBSUB_NOT_FOUND",
-        reason="DAPR_PUBSUB_NOT_FOUND")),
+        "ERR_PUBSUB_NOT_CONFIGURED", "DAPR_PUBSUB_NOT_CONFIGURED", resource=False,
+        http_request_metadata=True),
+    ("pubsub", ComponentNotFound): _pubsub(
+        C.INVALID_ARGUMENT, 404, "pubsub {name} is not found", "ERR_PUBSUB_NOT_FOUND",
+        "DAPR_PUBSUB_NOT_FOUND", resource=False, http_request_metadata=True),
     ("pubsub", InvalidArgument): _pubsub(
         C.INVALID_ARGUMENT, 404, "pubsub name is empty", "ERR_PUBSUB_EMPTY",
-        "DAPR_PUBSUB_NAME_EMPTY"),
+        "DAPR_PUBSUB_NAME_EMPTY", grpc_request_metadata=True, http_request_metadata=True),
     ("pubsub.topic", InvalidArgument): _pubsub(
         C.INVALID_ARGUMENT, 404, "topic is empty in pubsub {name}", "ERR_TOPIC_NAME_EMPTY",
-        "DAPR_PUBSUB_TOPIC_NAME_EMPTY"),
+        "DAPR_PUBSUB_TOPIC_NAME_EMPTY", grpc_request_metadata=True,
+        http_request_metadata=True),
     ("pubsub.publish", PylottoError): _pubsub(
         C.INTERNAL, 500, "error when publishing to topic {topic} in pubsub {name}: {detail}",
         "ERR_PUBSUB_PUBLISH_MESSAGE", "DAPR_PUBSUB_PUBLISH_MESSAGE", _TOPIC_ERROR),
@@ -365,16 +379,33 @@ def render(err: PylottoError, transport: Transport, *, app_id: str = "") -> Rend
                 description=message if wire.resource_described else ""))
         details.append(error_details_pb2.ErrorInfo(
             reason=wire.reason, domain=DOMAIN,
-            metadata={key: fields[name] for key, name in wire.info if fields[name]}))
-    return Rendered(wire.grpc, wire.http, wire.code or wire.reason, message, details)
+            metadata=_info_metadata(wire, fields)))
+    return Rendered(wire.grpc, wire.http, wire.code or wire.reason, message, details,
+                    wire.request_metadata)
 
 
-def _detail_json(detail: Any) -> dict[str, Any]:
+REQUEST_METADATA = "metadata."
+"""The prefix of the error fields holding the request's metadata."""
+
+
+def request_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Error fields carrying ``metadata`` (the request's) for the rows that send it."""
+    return {REQUEST_METADATA + k: v for k, v in metadata.items()}
+
+
+def _info_metadata(wire: Wire, fields: Mapping[str, str]) -> dict[str, str]:
+    if wire.request_metadata:
+        return {k[len(REQUEST_METADATA):]: v for k, v in fields.items()
+                if k.startswith(REQUEST_METADATA)}
+    return {key: fields[name] for key, name in wire.info if fields[name]}
+
+
+def _detail_json(detail: Any, empty_metadata_is_map: bool) -> dict[str, Any]:
     """A detail as kit/errors writes it in an HTTP body (Go's field names, Go's nil maps)."""
     kind = TYPE_PREFIX + detail.DESCRIPTOR.full_name
     if isinstance(detail, error_details_pb2.ErrorInfo):
         return {"@type": kind, "reason": detail.reason, "domain": detail.domain,
-                "metadata": dict(detail.metadata) or None}
+                "metadata": dict(detail.metadata) or ({} if empty_metadata_is_map else None)}
     if isinstance(detail, error_details_pb2.ResourceInfo):
         return {"@type": kind, "resource_type": detail.resource_type,
                 "resource_name": detail.resource_name, "owner": detail.owner,
