@@ -19,7 +19,7 @@ from dapr.clients.grpc._request import TransactionalStateOperation
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, state_pb2
 from dapr.serializers import DefaultJSONSerializer
 
-from tests.e2e.sidecar import Sidecar
+from tests.e2e.sidecar import Sidecar, free_port
 from tests.support.servers import require
 
 APP_ID = "errapp"
@@ -56,9 +56,10 @@ def car(tmp_path_factory: pytest.TempPathFactory, echo_port: int) -> Iterator[Si
 
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
-    """A sidecar with no component at all: the NOT_CONFIGURED errors."""
-    sidecar = Sidecar(tmp_path_factory.mktemp("daprbare"), app={"app_id": "bare"},
-                      components={})
+    """A sidecar with no component at all (the NOT_CONFIGURED errors) and an app port
+    nothing listens on (the invocation errors)."""
+    sidecar = Sidecar(tmp_path_factory.mktemp("daprbare"),
+                      app={"app_id": "bare", "port": free_port()}, components={})
     sidecar.start()
     yield sidecar
     sidecar.stop()
@@ -405,6 +406,25 @@ def test_lock_errors(dapr: DaprClient, stub: dapr_pb2_grpc.DaprStub, http: Http)
     assert err.code() == grpc.StatusCode.INTERNAL
     assert err.details() == "failed to try acquiring lock: input key/keyPrefix 'a||b' can't " \
                             "contain '||'"
+
+
+def test_invoke_an_app_that_does_not_answer(bare: Sidecar,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = "failed to invoke, id: bare, err: "
+    # the SDK's default path: HTTP
+    with _client(bare, monkeypatch) as dapr, pytest.raises(DaprHttpError) as info:
+        dapr.invoke_method("bare", "orders", data=b"{}", http_verb="POST")
+    assert info.value.status_code == 500 and info.value.error_code == "ERR_DIRECT_INVOKE"
+    assert (info.value.message or "").startswith(prefix)
+    from dapr.proto.common.v1 import common_pb2
+    from dapr.proto.runtime.v1 import invoke_pb2
+
+    with grpc.insecure_channel(bare.dapr_grpc_address) as channel:
+        request = invoke_pb2.InvokeServiceRequest(id="bare", message=common_pb2.InvokeRequest(
+            method="orders", http_extension=common_pb2.HTTPExtension(verb=2)))
+        err = grpc_error(lambda: dapr_pb2_grpc.DaprStub(channel).InvokeService(request))
+    assert err.code() == grpc.StatusCode.INTERNAL and err.details().startswith(prefix)
+    assert err.error_code() == "UNKNOWN"  # ErrDirectInvoke is a legacy error: no details
 
 
 def test_malformed_http_body(http: Http) -> None:
