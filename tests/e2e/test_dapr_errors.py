@@ -408,6 +408,17 @@ def test_configuration_errors(dapr: DaprClient, http: Http) -> None:
                                     "message": "configuration store noconf not found"})
 
 
+def test_configuration_subscribe_to_an_unknown_store(stub: dapr_pb2_grpc.DaprStub) -> None:
+    from dapr.proto.runtime.v1 import configuration_pb2
+
+    stream = stub.SubscribeConfiguration(configuration_pb2.SubscribeConfigurationRequest(
+        store_name="noconf", keys=["a"]))
+    err = grpc_error(lambda: next(stream))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (err.details(), err.error_code()) == ("configuration store noconf not found",
+                                                 "ERR_CONFIGURATION_STORE_NOT_FOUND")
+
+
 def test_configuration_and_lock_not_configured(bare: Sidecar,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     with _client(bare, monkeypatch) as dapr:
