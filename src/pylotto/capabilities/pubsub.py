@@ -153,16 +153,18 @@ class PubSubCapability(Capability[PubSub]):
 
     def _component(self, pubsub_name: str, topic: str,
                    metadata: Mapping[str, str]) -> PubSub:
-        meta = request_metadata(metadata)  # the Dapr dialect's ErrorInfo sends it
+        # the request's metadata goes with a refusal: the Dapr dialect's ErrorInfo sends it
         if not pubsub_name:
-            raise InvalidArgument("pubsub name is empty", where="pubsub", name="", **meta)
+            raise InvalidArgument("pubsub name is empty", where="pubsub", name="",
+                                  **request_metadata(metadata))
         if not topic:
             raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}",
-                                  where="pubsub.topic", name=pubsub_name, **meta)
+                                  where="pubsub.topic", name=pubsub_name,
+                                  **request_metadata(metadata))
         try:
             return self.components.get(pubsub_name)
         except PylottoError as err:
-            raise err.at("pubsub", **meta) from None
+            raise err.at("pubsub", **request_metadata(metadata)) from None
 
     def envelope(self, request: PublishRequest, component: PubSub) -> bytes:
         """The bytes handed to the broker for ``request``."""
