@@ -37,6 +37,7 @@ from pylotto.core.errors import (
     NotFound,
     PermissionDenied,
     PylottoError,
+    Unauthenticated,
     Unavailable,
     Unsupported,
     dapr_error_code,
@@ -77,6 +78,8 @@ class Wire:
     """A ``BadRequest`` field violation on the field named by this error field."""
     help: tuple[str, str] | None = None
     """A ``Help`` link: (url, description)."""
+    plain_text: bool = False
+    """HTTP only: the body is the message as plain text (Go's ``http.Error``), not JSON."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,8 @@ class Rendered:
     """The ``google.rpc`` detail messages, in Dapr's order (empty for legacy errors)."""
     empty_metadata_is_map: bool = False
     """The HTTP body writes an empty ``ErrorInfo.metadata`` as ``{}`` (else Go's ``null``)."""
+    plain_text: bool = False
+    """The HTTP answer is ``message`` as plain text (see :attr:`Wire.plain_text`)."""
 
     def status_proto(self) -> status_pb2.Status:
         """The ``google.rpc.Status`` of the gRPC answer (``grpc-status-details-bin``)."""
@@ -182,6 +187,12 @@ _APP_ERROR = (("appID", "app_id"), ("error", "detail"))
 _SECRET_GET = "failed getting secret with key {key} from secret store {store}: {detail}"
 
 DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
+    # API token refusals: gRPC invokev1.ErrorFromHTTPResponseCode(401, ...) (pkg/api/grpc/
+    # auth.go), HTTP http.Error(w, "invalid api token", 401) (pkg/api/http/middlewares.go)
+    ("auth", Unauthenticated): Row(
+        Wire(C.UNAUTHENTICATED, 401, "Unauthorized", reason="Unauthorized",
+             info=(("http.code", "http_code"), ("http.error_message", "detail"))),
+        Wire(C.UNAUTHENTICATED, 401, "invalid api token", plain_text=True)),
     # the HTTP API's own (messages.ErrMalformedRequest)
     ("http.body", InvalidArgument): _legacy(
         C.INVALID_ARGUMENT, 400, "failed deserializing HTTP body: {detail}",
@@ -361,6 +372,7 @@ def render(err: PylottoError, transport: Transport, *, app_id: str = "") -> Rend
     wire = row.grpc if transport == "grpc" else row.http
     fields = _Fields(err.fields)
     fields.setdefault("detail", err.message)
+    fields.setdefault("http_code", str(wire.http))
     if app_id:
         fields.setdefault("app_id", app_id)
     message = wire.message.format_map(fields)
@@ -381,7 +393,7 @@ def render(err: PylottoError, transport: Transport, *, app_id: str = "") -> Rend
             reason=wire.reason, domain=DOMAIN,
             metadata=_info_metadata(wire, fields)))
     return Rendered(wire.grpc, wire.http, wire.code or wire.reason, message, details,
-                    wire.request_metadata)
+                    wire.request_metadata, wire.plain_text)
 
 
 REQUEST_METADATA = "metadata."

@@ -11,7 +11,7 @@ from google.rpc import error_details_pb2  # type: ignore[import-untyped]
 from pylotto.core import dapr_errors
 from pylotto.core.errors import ComponentNotFound, EtagMismatch, Internal, InvalidArgument
 
-FIELDS = {"name", "store", "key", "detail", "topic", "app_id", "operation", "keys"}
+FIELDS = {"name", "store", "key", "detail", "topic", "app_id", "operation", "keys", "http_code"}
 
 
 def test_every_row_formats_with_the_fields_errors_carry() -> None:
@@ -21,7 +21,8 @@ def test_every_row_formats_with_the_fields_errors_carry() -> None:
                 used = {f for _, f, _, _ in string.Formatter().parse(template) if f}
                 assert used <= FIELDS, (where, template)
             assert all(name in FIELDS for _, name in wire.info), where
-            assert wire.code or wire.reason or wire.grpc == grpc.StatusCode.UNKNOWN, where
+            assert wire.code or wire.reason or wire.plain_text or \
+                wire.grpc == grpc.StatusCode.UNKNOWN, where
 
 
 def test_illegal_key_details_in_daprs_order() -> None:

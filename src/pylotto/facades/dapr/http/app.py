@@ -31,6 +31,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def error_response(err: PylottoError, app_id: str = "") -> web.Response:
     """``err`` as daprd's HTTP API answers it (:func:`pylotto.core.dapr_errors.render`)."""
     rendered = dapr_errors.render(err, "http", app_id=app_id)
+    if rendered.plain_text:
+        return web.Response(text=rendered.message + "\n", status=rendered.http_status,
+                            headers={"X-Content-Type-Options": "nosniff"})
     return web.json_response(rendered.http_body(), status=rendered.http_status)
 
 
