@@ -307,6 +307,27 @@ def test_pubsub_name_and_topic_empty(stub: dapr_pb2_grpc.DaprStub) -> None:
     assert info_of(err)["metadata"] == {"rawPayload": "true"}
 
 
+def test_subscriber_stream_refusals(stub: dapr_pb2_grpc.DaprStub) -> None:
+    from dapr.proto.runtime.v1 import pubsub_pb2
+
+    def opened(pubsub: str, topic: str) -> DaprGrpcError:
+        initial = pubsub_pb2.SubscribeTopicEventsRequestAlpha1(
+            initial_request=pubsub_pb2.SubscribeTopicEventsRequestInitialAlpha1(
+                pubsub_name=pubsub, topic=topic))
+        stream = stub.SubscribeTopicEventsAlpha1(iter([initial]))
+        return grpc_error(lambda: next(stream))
+
+    err = opened("nobus", "t")
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (err.details(), err.error_code()) == ("pubsub nobus is not found",
+                                                 "DAPR_PUBSUB_NOT_FOUND")
+    err = opened("", "t")  # daprd: a plain error, which the SDK's subscriber retries
+    assert (err.code(), err.details(), err.error_code()) == (
+        grpc.StatusCode.UNKNOWN, "pubsubName is required", "UNKNOWN")
+    err = opened("bus", "")
+    assert (err.code(), err.details()) == (grpc.StatusCode.UNKNOWN, "topic is required")
+
+
 def test_bulk_publish_duplicate_entry(stub: dapr_pb2_grpc.DaprStub, http: Http) -> None:
     from dapr.proto.runtime.v1 import pubsub_pb2
 

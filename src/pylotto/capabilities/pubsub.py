@@ -454,7 +454,16 @@ class PubSubCapability(Capability[PubSub]):
         dead_letter_topic: str = "",
     ) -> EventStream:
         """A subscriber stream on (pubsub, topic); the caller must ``close()`` it."""
-        component = self._component(pubsub_name, topic, metadata)
+        # the Dapr dialect answers these as daprd's stream does (pkg/api/grpc/subscribe.go)
+        if not pubsub_name:
+            raise InvalidArgument("pubsub name is empty", where="pubsub.stream_name")
+        if not topic:
+            raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}",
+                                  where="pubsub.stream_topic", name=pubsub_name)
+        try:
+            component = self.components.get(pubsub_name)
+        except PylottoError as err:
+            raise type(err)(err.message, where="pubsub.stream", name=pubsub_name) from err
         if self._stopping:
             raise Unavailable("the sidecar is shutting down")
         stream = EventStream(pubsub_name, topic)

@@ -263,6 +263,14 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
         C.INVALID_ARGUMENT, 404, "topic is empty in pubsub {name}", "ERR_TOPIC_NAME_EMPTY",
         "DAPR_PUBSUB_TOPIC_NAME_EMPTY", grpc_request_metadata=True,
         http_request_metadata=True),
+    # a subscriber stream (SubscribeTopicEventsAlpha1): plain errors for an empty name or
+    # topic (UNKNOWN: the SDK tries again), NotFound for a pub/sub it cannot find
+    ("pubsub.stream_name", InvalidArgument): same(Wire(C.UNKNOWN, 500,
+                                                       "pubsubName is required")),
+    ("pubsub.stream_topic", InvalidArgument): same(Wire(C.UNKNOWN, 500, "topic is required")),
+    **{("pubsub.stream", kind): _pubsub(
+        C.INVALID_ARGUMENT, 404, "pubsub {name} is not found", "ERR_PUBSUB_NOT_FOUND",
+        "DAPR_PUBSUB_NOT_FOUND", resource=False) for kind in (NotConfigured, ComponentNotFound)},
     ("pubsub.publish", PylottoError): _pubsub(
         C.INTERNAL, 500, "error when publishing to topic {topic} in pubsub {name}: {detail}",
         "ERR_PUBSUB_PUBLISH_MESSAGE", "DAPR_PUBSUB_PUBLISH_MESSAGE", _TOPIC_ERROR),
