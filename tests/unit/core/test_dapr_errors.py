@@ -68,3 +68,20 @@ def test_an_error_without_a_row_keeps_the_generic_table() -> None:
     assert (rendered.http_status, rendered.error_code, rendered.message) == (
         500, "ERR_INTERNAL", "disk full")
     assert rendered.http_body() == {"errorCode": "ERR_INTERNAL", "message": "disk full"}
+
+
+def test_texts_daprd_formats() -> None:
+    from pylotto.core.errors import PermissionDenied
+
+    denied = PermissionDenied("scoped", where="secretstores.scope", key="db", store="vault")
+    assert dapr_errors.render(denied, "http").http_body() == {
+        "errorCode": "ERR_PERMISSION_DENIED",
+        "message": 'access denied by policy to get "db" from "vault"'}
+    failed = Internal("boom", where="state.get", key="k", store="s", detail="boom")
+    over_grpc = dapr_errors.render(failed, "grpc")
+    assert over_grpc.message == "fail to get k from state store s: boom"
+    assert over_grpc.error_code == "ERR_STATE_GET"
+    fields = dapr_errors.fields_of({"keys": ["a", "b"]})
+    got = Internal("x", where="configuration.get", store="c", detail="down", **fields)
+    assert dapr_errors.render(got, "http").message == (
+        "failed to get [a b] from Configuration store c: down")
