@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from dapr.clients import DaprClient
+from dapr.clients.exceptions import DaprGrpcError
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, state_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -54,6 +55,10 @@ def test_grpc_calls_need_the_token_on_both_dialects(car: Sidecar) -> None:
     with pytest.raises(grpc.RpcError) as info:
         dapr.GetState(state_pb2.GetStateRequest(store_name="in-memory", key="k"))
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    refusal = DaprGrpcError(info.value)  # as daprd: ErrorFromHTTPResponseCode(401, ...)
+    assert (refusal.details(), refusal.error_code()) == ("Unauthorized", "Unauthorized")
+    assert refusal.status_details().error_info["metadata"] == {
+        "http.code": "401", "http.error_message": "missing api token in request metadata"}
     streaming = layotto.SubscribeConfiguration(iter([runtime_pb2.SubscribeConfigurationRequest(
         store_name="in-memory", keys=["k"])]))
     with pytest.raises(grpc.RpcError) as info:
@@ -69,6 +74,10 @@ def test_http_calls_need_the_token_but_health_checks(car: Sidecar) -> None:
     assert status(f"{base}/v1.0/healthz") == 204
     assert status(f"{base}/v1.0/healthz/outbound") == 204
     assert status(f"{base}/v1.0/metadata") == 401
+    request = urllib.request.Request(f"{base}/v1.0/metadata")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.read() == b"invalid api token\n"  # daprd's plain-text refusal
     assert status(f"{base}/v1.0/metadata", {"dapr-api-token": TOKEN}) == 200
     assert status(f"{car.actuator_url}/actuator/health/readiness") == 200
 

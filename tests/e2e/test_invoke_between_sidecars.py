@@ -157,7 +157,7 @@ def test_access_control_on_the_target_sidecar(tmp_path: Path) -> None:
         status, _, body = http_invoke(frontend, "catalog", "items/7")
         assert status == 200 and body["caller"] == "frontend"
         status, _, body = http_invoke(frontend, "catalog", "admin/reset")
-        assert status == 403 and body["errorCode"] == "ERR_PERMISSION_DENIED"
+        assert status == 403 and body["errorCode"] == "ERR_DIRECT_INVOKE"  # as daprd
         assert "app 'frontend' may not call GET /admin/reset" in body["message"]
         with pytest.raises(grpc.RpcError) as info:
             layotto_invoke(frontend, "catalog", "items/7")  # POST: not allowed
@@ -183,9 +183,12 @@ def test_resiliency_retries_then_the_breaker_fails_fast(tmp_path: Path) -> None:
     frontend.start()
     try:
         status, _, body = http_invoke(frontend, "billing", "pay")
-        assert status == 503 and "connection refused" in body["message"].lower()
+        # daprd: 500 ERR_DIRECT_INVOKE "failed to invoke, id: billing, err: ..."
+        assert (status, body["errorCode"]) == (500, "ERR_DIRECT_INVOKE")
+        assert body["message"].startswith("failed to invoke, id: billing, err: ")
+        assert "connection refused" in body["message"].lower()
         status, _, body = http_invoke(frontend, "billing", "pay")  # the breaker is open now
-        assert status == 503 and "circuit breaker cb (app billing) is open" in body["message"]
+        assert status == 500 and "circuit breaker cb (app billing) is open" in body["message"]
         assert frontend.logs().count("unavailable, trying the next") == 3  # 1 try + 2 retries
     finally:
         frontend.stop()

@@ -220,7 +220,7 @@ def test_keys_with_separator_are_refused(sidecar: Sidecar) -> None:
     ]
     for call in calls:
         assert error_of(call) == (grpc.StatusCode.INVALID_ARGUMENT,
-                                  "input key 'a||b' can't contain '||'")
+                                  "input key/keyPrefix 'a||b' can't contain '||'")
 
 
 def every_rpc(stub: Stub, store: str) -> list[Callable[[], object]]:

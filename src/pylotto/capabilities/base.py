@@ -44,19 +44,23 @@ class Policies(TypedDict, total=False):
 class ComponentSet(Generic[C]):
     """The components of one capability, looked up by name with the Layotto error rules."""
 
-    def __init__(self, label: str, components: dict[str, C]) -> None:
+    def __init__(self, label: str, components: dict[str, C], capability: str = "") -> None:
+        """``capability``: the registry name the lookup errors say they arose in."""
         self.label = label
         self._components = components
+        self.capability = capability
 
     def get(self, name: str) -> C:
+        where = self.capability
         if not self._components:
-            raise NotConfigured(f"{self.label} is not configured")
+            raise NotConfigured(f"{self.label} is not configured", where=where, name=name)
         if not name:
-            raise InvalidArgument(f"{self.label} name is empty")
+            raise InvalidArgument(f"{self.label} name is empty", where=where, name=name)
         try:
             return self._components[name]
         except KeyError:
-            raise ComponentNotFound(f"{self.label} {name} is not found") from None
+            raise ComponentNotFound(f"{self.label} {name} is not found", where=where,
+                                    name=name) from None
 
     def names(self) -> list[str]:
         return list(self._components)

@@ -28,6 +28,7 @@ from pylotto.components.configuration.base import (
     ItemsQuery,
     Subscription,
 )
+from pylotto.core.dapr_errors import fields_of
 from pylotto.core.errors import InvalidArgument, PylottoError, Unavailable
 
 log = logging.getLogger("pylotto.configuration")
@@ -81,7 +82,9 @@ class ConfigurationStream:
             subscription = await store.subscribe(query, handler)
         except PylottoError as err:
             raise type(err)(
-                f"failed to subscribe to configuration store {store_name}: {err.message}"
+                f"failed to subscribe to configuration store {store_name}: {err.message}",
+                where="configuration.subscribe", store=store_name, detail=err.message,
+                **fields_of({"keys": list(keys)}),
             ) from err
         if self.closed:
             await subscription.close()
@@ -190,7 +193,9 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
         try:
             return await self.call(store_name, lambda: store.get(query))
         except PylottoError as err:
-            raise type(err)(f"get configuration failed with error: {err.message}") from err
+            raise type(err)(f"get configuration failed with error: {err.message}",
+                            where="configuration.get", store=store_name, detail=err.message,
+                            **fields_of({"keys": list(keys)})) from err
 
     async def save_configuration(
         self,

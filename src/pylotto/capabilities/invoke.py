@@ -34,6 +34,7 @@ from pylotto.core.errors import (
     InvalidArgument,
     NotConfigured,
     PermissionDenied,
+    PylottoError,
     Unavailable,
     Unsupported,
 )
@@ -242,6 +243,14 @@ class InvokeCapability:
         remote = self._is_remote(request.app_id)
         if not request.method:
             raise InvalidArgument("InvokeService method (the app's route) is empty")
+        try:
+            return await self._invoke(request, remote)
+        except PylottoError as err:
+            # where the call failed on its way (not the app's answer, which _checked judges)
+            err.at("invoke", app_id=request.app_id)
+            raise
+
+    async def _invoke(self, request: InvokeRequest, remote: bool) -> InvokeResult:
         if remote:
             answer = await self._call_remote(request)
             return self._checked(request, InvokeResult(answer.data, answer.content_type,
@@ -299,7 +308,8 @@ class InvokeCapability:
         """The gRPC dialects answer an app status outside 2xx as Unavailable."""
         if not request.pass_status and not 200 <= result.status < 300:
             excerpt = result.data[:ERROR_BODY_EXCERPT].decode("utf-8", errors="replace")
-            raise Unavailable(f"http response code {result.status}, body: {excerpt}")
+            raise Unavailable(f"http response code {result.status}, body: {excerpt}",
+                              where="invoke.answer")
         return result
 
     async def serve(self, call: AppCall, *, certified_app_id: str | None = None) -> InvokeResult:

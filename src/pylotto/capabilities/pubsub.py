@@ -36,6 +36,7 @@ from pylotto.components.pubsub.base import (
     PubSub,
     Subscription,
 )
+from pylotto.core.dapr_errors import request_metadata
 from pylotto.core.errors import (
     DeadlineExceeded,
     Internal,
@@ -162,12 +163,20 @@ class PubSubCapability(Capability[PubSub]):
 
     # ---- publish ---------------------------------------------------------------------------
 
-    def _component(self, pubsub_name: str, topic: str) -> PubSub:
+    def _component(self, pubsub_name: str, topic: str,
+                   metadata: Mapping[str, str]) -> PubSub:
+        # the request's metadata goes with a refusal: the Dapr dialect's ErrorInfo sends it
         if not pubsub_name:
-            raise InvalidArgument("pubsub name is empty")
+            raise InvalidArgument("pubsub name is empty", where="pubsub", name="",
+                                  **request_metadata(metadata))
         if not topic:
-            raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}")
-        return self.components.get(pubsub_name)
+            raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}",
+                                  where="pubsub.topic", name=pubsub_name,
+                                  **request_metadata(metadata))
+        try:
+            return self.components.get(pubsub_name)
+        except PylottoError as err:
+            raise err.at("pubsub", **request_metadata(metadata)) from None
 
     def envelope(self, request: PublishRequest, component: PubSub) -> bytes:
         """The bytes handed to the broker for ``request``."""
@@ -200,7 +209,7 @@ class PubSubCapability(Capability[PubSub]):
 
     async def publish(self, request: PublishRequest) -> None:
         request = self._traced(request)
-        component = self._component(request.pubsub_name, request.topic)
+        component = self._component(request.pubsub_name, request.topic, request.metadata)
         data = self.envelope(request, component)
         try:
             await self.call(request.pubsub_name, lambda: component.publish(
@@ -210,9 +219,9 @@ class PubSubCapability(Capability[PubSub]):
                 f"error when publish to topic {request.topic} in pubsub "
                 f"{request.pubsub_name}: {exc.message}"
             )
-            if isinstance(exc, Unavailable | DeadlineExceeded):
-                raise type(exc)(message) from exc
-            raise Internal(message) from exc
+            kind = type(exc) if isinstance(exc, Unavailable | DeadlineExceeded) else Internal
+            raise kind(message, where="pubsub.publish", name=request.pubsub_name,
+                       topic=request.topic, detail=exc.message) from exc
 
     async def bulk_publish(
         self,
@@ -225,16 +234,18 @@ class PubSubCapability(Capability[PubSub]):
     ) -> list[BulkPublishFailure]:
         """Publish every item (each in its own envelope; item metadata over request
         metadata); returns the items the broker did not take."""
-        component = self._component(pubsub_name, topic)
+        component = self._component(pubsub_name, topic, metadata)
         if not items:
             raise InvalidArgument(f"no entries to bulk publish to topic {topic}")
         entries = []
         seen: set[str] = set()
         for item in items:
-            if not item.entry_id:
-                raise InvalidArgument("entryId is empty in a bulk publish entry")
-            if item.entry_id in seen:
-                raise InvalidArgument(f"entryId {item.entry_id} is duplicated")
+            if not item.entry_id or item.entry_id in seen:
+                what = (f"entryId {item.entry_id} is duplicated" if item.entry_id
+                        else "entryId is empty in a bulk publish entry")
+                raise InvalidArgument(what, where="pubsub.bulk_entry", name=pubsub_name,
+                                      topic=topic, app_id=self.context.app_id,
+                                      detail="entryId is duplicated or not present for entry")
             seen.add(item.entry_id)
             merged = {**metadata, **item.metadata}
             request = self._traced(PublishRequest(pubsub_name, topic, item.data,
@@ -248,9 +259,9 @@ class PubSubCapability(Capability[PubSub]):
         except PylottoError as exc:
             message = (f"error when bulk publish to topic {topic} in pubsub {pubsub_name}: "
                        f"{exc.message}")
-            if isinstance(exc, Unavailable | DeadlineExceeded):
-                raise type(exc)(message) from exc
-            raise Internal(message) from exc
+            kind = type(exc) if isinstance(exc, Unavailable | DeadlineExceeded) else Internal
+            raise kind(message, where="pubsub.publish", name=pubsub_name, topic=topic,
+                       detail=exc.message) from exc
 
     # ---- delivery --------------------------------------------------------------------------
 
@@ -494,7 +505,16 @@ class PubSubCapability(Capability[PubSub]):
         dead_letter_topic: str = "",
     ) -> EventStream:
         """A subscriber stream on (pubsub, topic); the caller must ``close()`` it."""
-        component = self._component(pubsub_name, topic)
+        # the Dapr dialect answers these as daprd's stream does (pkg/api/grpc/subscribe.go)
+        if not pubsub_name:
+            raise InvalidArgument("pubsub name is empty", where="pubsub.stream_name")
+        if not topic:
+            raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}",
+                                  where="pubsub.stream_topic", name=pubsub_name)
+        try:
+            component = self.components.get(pubsub_name)
+        except PylottoError as err:
+            raise type(err)(err.message, where="pubsub.stream", name=pubsub_name) from err
         if self._stopping:
             raise Unavailable("the sidecar is shutting down")
         stream = EventStream(pubsub_name, topic)

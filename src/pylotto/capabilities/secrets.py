@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from pylotto.capabilities.base import Capability
 from pylotto.components.secretstores.base import Secret, SecretStore
-from pylotto.core.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument, PylottoError
 
 
 class SecretsCapability(Capability[SecretStore]):
@@ -17,10 +17,16 @@ class SecretsCapability(Capability[SecretStore]):
         store = self.components.get(store_name)
         if not key:
             raise InvalidArgument(f"secret key is empty (secret store {store_name})")
-        return await self.call(store_name, lambda: store.get_secret(key, dict(metadata)))
+        try:
+            return await self.call(store_name, lambda: store.get_secret(key, dict(metadata)))
+        except PylottoError as err:
+            raise err.at("secretstores.get", key=key, store=store_name) from None
 
     async def get_bulk_secret(
         self, store_name: str, metadata: Mapping[str, str]
     ) -> dict[str, Secret]:
         store = self.components.get(store_name)
-        return await self.call(store_name, lambda: store.bulk_get_secret(dict(metadata)))
+        try:
+            return await self.call(store_name, lambda: store.bulk_get_secret(dict(metadata)))
+        except PylottoError as err:
+            raise err.at("secretstores.bulk_get", store=store_name) from None

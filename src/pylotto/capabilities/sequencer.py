@@ -202,7 +202,7 @@ class SequencerCapability(Capability[Sequencer]):
             raise NotConfigured(f"{self.components.label} is not configured")
         if not key:
             raise InvalidArgument(f"Key is empty in sequencer store {store_name}")
-        check_no_separator("key", key)
+        check_no_separator(key)
         store = self.components.get(store_name)
         stored_key = self._stored_key(store, store_name, key)
         caches = self._caches

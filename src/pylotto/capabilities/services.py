@@ -89,7 +89,8 @@ class CapabilityServices:
             registry_name = f.metadata[COMPONENTS]
             if registry_name is None:
                 raise TypeError(f"CapabilityServices.build needs {f.name}=... (no components)")
-            components = ComponentSet(CAPABILITIES[registry_name].label, tables[registry_name])
+            components = ComponentSet(CAPABILITIES[registry_name].label, tables[registry_name],
+                                      registry_name)
             built[f.name] = hints[f.name](components, context, **policies)
         if given:
             raise TypeError(f"CapabilityServices.build: unknown services {sorted(given)}")

@@ -83,9 +83,10 @@ class StateOperation:
     """None (a missing request on the wire): the operation is skipped, as Layotto does."""
 
 
-def _rewrapped(err: PylottoError, what: str) -> PylottoError:
-    """The same error class (same status code) with a message saying what failed."""
-    return type(err)(f"{what}: {err.message}")
+def _rewrapped(err: PylottoError, what: str, where: str, **fields: str) -> PylottoError:
+    """The same error class (same status code) with a message saying what failed, and
+    where, for the Dapr dialect (the component's message is its ``detail``)."""
+    return type(err)(f"{what}: {err.message}", where=where, detail=err.message, **fields)
 
 
 class StateCapability(Capability[StateStore]):
@@ -101,10 +102,14 @@ class StateCapability(Capability[StateStore]):
         return store, prefix
 
     @staticmethod
-    def _key(prefix: str, key: str) -> str:
+    def _key(store_name: str, prefix: str, key: str, *, saving: bool = False) -> str:
         if not key:
-            raise InvalidArgument("state key is empty")
-        return prefixed(prefix, key)
+            raise InvalidArgument("state key is empty",
+                                  where="state.save_key" if saving else "", store=store_name)
+        try:
+            return prefixed(prefix, key)
+        except InvalidArgument as err:
+            raise err.at("state.key", key=key, store=store_name) from None
 
     @staticmethod
     def _etag(store: StateStore, etag: str | None) -> str | None:
@@ -137,7 +142,7 @@ class StateCapability(Capability[StateStore]):
 
     def _set_request(self, store: StateStore, prefix: str, item: StateItem) -> SetRequest:
         return SetRequest(
-            key=self._key(prefix, item.key),
+            key=self._key(store.name, prefix, item.key, saving=True),
             value=bytes(item.value),
             etag=self._etag(store, item.etag),
             concurrency=self._concurrency(store, item.concurrency),
@@ -148,7 +153,7 @@ class StateCapability(Capability[StateStore]):
 
     def _delete_request(self, store: StateStore, prefix: str, item: StateItem) -> DeleteRequest:
         return DeleteRequest(
-            key=self._key(prefix, item.key),
+            key=self._key(store.name, prefix, item.key),
             etag=self._etag(store, item.etag),
             concurrency=self._concurrency(store, item.concurrency),
             consistency=item.consistency,
@@ -166,12 +171,13 @@ class StateCapability(Capability[StateStore]):
     ) -> GetResult:
         """The value and etag of ``key``; a missing key gives empty value and no etag."""
         store, prefix = self._store(store_name)
-        stored_key = self._key(prefix, key)
+        stored_key = self._key(store_name, prefix, key)
         try:
             got = await self.call(store_name, lambda: store.get(
                 stored_key, consistency, dict(metadata or {})))
         except PylottoError as err:
-            raise _rewrapped(err, f"fail to get {key} from state store {store_name}") from err
+            raise _rewrapped(err, f"fail to get {key} from state store {store_name}",
+                             "state.get", key=key, store=store_name) from err
         return got if got is not None else GetResult(b"")
 
     async def get_bulk_state(
@@ -181,12 +187,13 @@ class StateCapability(Capability[StateStore]):
         store, prefix = self._store(store_name)
         if not keys:
             return []
-        originals = {self._key(prefix, key): key for key in keys}
+        originals = {self._key(store_name, prefix, key): key for key in keys}
         try:
             items = await self.call(store_name, lambda: store.bulk_get(
                 list(originals), dict(metadata or {})))
         except PylottoError as err:
-            raise _rewrapped(err, f"fail to get bulk state from state store {store_name}") from err
+            raise _rewrapped(err, f"fail to get bulk state from state store {store_name}",
+                             "state.bulk_get", store=store_name) from err
         by_key = {item.key: item for item in items}
         result = []
         for key in keys:
@@ -207,7 +214,8 @@ class StateCapability(Capability[StateStore]):
         try:
             await self.call(store_name, lambda: store.bulk_set(requests))
         except PylottoError as err:
-            raise _rewrapped(err, f"failed saving state in state store {store_name}") from err
+            raise _rewrapped(err, f"failed saving state in state store {store_name}",
+                             "state.save", store=store_name) from err
 
     async def delete_state(self, store_name: str, item: StateItem) -> None:
         store, prefix = self._store(store_name)
@@ -215,7 +223,8 @@ class StateCapability(Capability[StateStore]):
         try:
             await self.call(store_name, lambda: store.delete(request))
         except PylottoError as err:
-            raise _rewrapped(err, f"failed deleting state with key {item.key}") from err
+            raise _rewrapped(err, f"failed deleting state with key {item.key}",
+                             "state.delete", key=item.key, store=store_name) from err
 
     async def delete_bulk_state(self, store_name: str, items: Sequence[StateItem]) -> None:
         store, prefix = self._store(store_name)
@@ -225,7 +234,8 @@ class StateCapability(Capability[StateStore]):
         try:
             await self.call(store_name, lambda: store.bulk_delete(requests))
         except PylottoError as err:
-            raise _rewrapped(err, f"failed deleting state in state store {store_name}") from err
+            raise _rewrapped(err, f"failed deleting state in state store {store_name}",
+                             "state.bulk_delete", store=store_name) from err
 
     async def execute_state_transaction(
         self,
@@ -236,7 +246,8 @@ class StateCapability(Capability[StateStore]):
         """Apply ``operations`` all-or-nothing (stores declaring TRANSACTIONAL only)."""
         store, prefix = self._store(store_name)
         if not (isinstance(store, TransactionalStateStore) and store.has(Feature.TRANSACTIONAL)):
-            raise Unsupported(f"state store {store_name} doesn't support transaction")
+            raise Unsupported(f"state store {store_name} doesn't support transaction",
+                              where="state.transactional", store=store_name)
         requests: list[TransactionOp] = []
         for operation in operations:
             if operation.item is None:
@@ -248,13 +259,16 @@ class StateCapability(Capability[StateStore]):
             elif operation.operation_type == DELETE:
                 requests.append(self._delete_request(store, prefix, operation.item))
             else:
-                raise Unsupported(f"operation type {operation.operation_type} not supported")
+                raise Unsupported(f"operation type {operation.operation_type} not supported",
+                                  where="state.operation", store=store_name,
+                                  operation=operation.operation_type)
         if not requests:
             return
         try:
             await self.call(store_name, lambda: store.multi(requests, dict(metadata or {})))
         except PylottoError as err:
-            raise _rewrapped(err, "error while executing state transaction") from err
+            raise _rewrapped(err, "error while executing state transaction",
+                             "state.transaction", store=store_name) from err
 
     async def query_state(
         self,
@@ -267,15 +281,21 @@ class StateCapability(Capability[StateStore]):
         Result keys come back without the key prefix; the store only sees keys under it.
         """
         store, prefix = self._store(store_name)
-        parsed = parse_query(query_json)
         if not (isinstance(store, QueryableStateStore) and store.has(Feature.QUERY_API)):
-            raise Unsupported(f"state store {store_name} doesn't support query")
+            raise Unsupported(f"state store {store_name} doesn't support query",
+                              where="state.queryable", store=store_name)
+        try:
+            parsed = parse_query(query_json)
+        except PylottoError as err:
+            raise err.at("state.query", store=store_name,
+                         detail=f"failed to parse JSON query body: {err.message}") from None
         scope = prefixed(prefix, "")
         try:
             result = await self.call(store_name, lambda: store.query(
                 replace(parsed, key_prefix=scope), dict(metadata or {})))
         except PylottoError as err:
-            raise _rewrapped(err, f"failed querying state store {store_name}") from err
+            raise _rewrapped(err, f"failed querying state store {store_name}",
+                             "state.query", store=store_name) from err
         items = [replace(item, key=item.key[len(scope):]) for item in result.items
                  if item.key.startswith(scope)]
         return QueryResult(items=items, token=result.token)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pylotto import __version__
+from pylotto.components.base import Component
+from pylotto.components.secretstores.base import SecretStore
 
 if TYPE_CHECKING:
     from pylotto.capabilities.pubsub import PubSubCapability
@@ -31,6 +33,20 @@ class ComponentInfo:
     """Dapr's spelling: ``state.redis``."""
     version: str
     features: list[str]
+
+
+def reported_features(capability: str, component: Component) -> list[str]:
+    """The capabilities the metadata APIs report for ``component``, by daprd's rule
+    (``getComponentsCapabilitesMap``): a state store, pub/sub or secret store its features,
+    an output binding ``OUTPUT_BINDING``. Only what pylotto serves: not ``ACTOR`` (daprd's
+    "ETAG and TRANSACTIONAL", for its actor runtime, which pylotto has not), nor
+    ``KEYS_LIKE`` / ``DELETE_WITH_PREFIX`` (used by daprd's actors and workflows only)."""
+    features = sorted(str(f) for f in component.features)
+    if capability == "bindings":
+        return [*features, "OUTPUT_BINDING"]
+    if isinstance(component, SecretStore) and component.multiple_values_per_secret:
+        return sorted({*features, "MULTIPLE_KEY_VALUES_PER_SECRET"})
+    return features
 
 
 @dataclass

@@ -193,7 +193,7 @@ def component(path: Path, document: dict[str, Any]) -> ComponentSpec:
         else:
             metadata[key] = _text(entry.get("value", ""))
     return ComponentSpec(name=str(name), capability=capability, type=full_type,
-                         version=str(spec.get("version") or "v1"), metadata=metadata,
+                         version=str(spec.get("version") or ""), metadata=metadata,
                          secrets=secrets)
 
 

@@ -2,9 +2,16 @@
 
 Components and capabilities raise only these errors; facades translate them with
 :func:`grpc_code` / :func:`http_status` and never decide a status code themselves.
+
+An error may also say where it arose (``where``: ``"state.save"``, ``"pubsub"``...) and with
+what (``fields``: store, key, topic, the component's own ``detail``...): the Dapr dialect
+renders it from those with Dapr's codes, reasons and message texts — the second half of this
+table, in :mod:`pylotto.core.dapr_errors`. ``message`` stays the Layotto dialect's text.
 """
 
 from __future__ import annotations
+
+from typing import Self
 
 import grpc
 
@@ -12,9 +19,22 @@ import grpc
 class PylottoError(Exception):
     """Base of every error the runtime reports to a caller."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, where: str = "", **fields: str) -> None:
         super().__init__(message)
         self.message = message
+        self.where = where
+        """``capability`` or ``capability.operation`` the error arose in ("" unknown)."""
+        self.fields: dict[str, str] = fields
+        """What the Dapr message of :mod:`pylotto.core.dapr_errors` is formatted with."""
+
+    def at(self, where: str, **fields: str) -> Self:
+        """This error, saying where it arose (kept if it says so already: the innermost
+        place wins) and with what (fields it lacks are added)."""
+        if not self.where:
+            self.where = where
+        for name, value in fields.items():
+            self.fields.setdefault(name, value)
+        return self
 
 
 class InvalidArgument(PylottoError):

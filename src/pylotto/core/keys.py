@@ -25,9 +25,10 @@ KeyPrefix = Annotated[str, AfterValidator(_valid_prefix)]
 """The type of a component's ``keyPrefix`` setting: a bad prefix fails at start-up."""
 
 
-def check_no_separator(what: str, value: str) -> None:
+def check_no_separator(value: str) -> None:
+    """A key or key prefix may not contain ``||`` (Dapr's and Layotto's text)."""
     if SEPARATOR in value:
-        raise InvalidArgument(f"input {what} '{value}' can't contain '{SEPARATOR}'")
+        raise InvalidArgument(f"input key/keyPrefix '{value}' can't contain '{SEPARATOR}'")
 
 
 def key_prefix(strategy: str, *, app_id: str, component: str) -> str:
@@ -39,13 +40,13 @@ def key_prefix(strategy: str, *, app_id: str, component: str) -> str:
         return app_id
     if lowered == "name":
         return component
-    check_no_separator("keyPrefix", strategy)
+    check_no_separator(strategy)
     return strategy
 
 
 def prefixed(prefix: str, key: str) -> str:
     """The stored key for ``key`` under ``prefix`` (from :func:`key_prefix`)."""
-    check_no_separator("key", key)
+    check_no_separator(key)
     return f"{prefix}{SEPARATOR}{key}" if prefix else key
 
 

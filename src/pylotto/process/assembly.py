@@ -43,7 +43,7 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
         return services
 
     pubsub = PubSubCapability(
-        ComponentSet[Any](CAPABILITIES["pubsub"].label, tables["pubsub"]), context,
+        ComponentSet[Any](CAPABILITIES["pubsub"].label, tables["pubsub"], "pubsub"), context,
         app_channel=channels.pubsub, declarative=declarative_subscriptions(config),
         **policies)
     invoke = _invoke(config, context, channels, resiliency, tracing, rate_limiter,

@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 
 from pylotto.capabilities.base import RuntimeContext
 from pylotto.capabilities.services import CapabilityServices
-from pylotto.capabilities.status import ComponentHealth, ComponentInfo, RuntimeStatus
+from pylotto.capabilities.status import (
+    ComponentHealth,
+    ComponentInfo,
+    RuntimeStatus,
+    reported_features,
+)
 from pylotto.components.base import Component, ComponentContext
 from pylotto.components.secretstores.base import SecretStore
 from pylotto.config.model import ComponentSpec, RuntimeConfig
@@ -256,7 +261,7 @@ class Runtime:
                 infos.append(ComponentInfo(
                     name=name, capability=capability,
                     type=prefix + normalise(capability, spec.type), version=spec.version,
-                    features=sorted(str(f) for f in component.features),
+                    features=reported_features(capability, component),
                 ))
         return infos
 

@@ -26,9 +26,11 @@ def check_token(expected: str, given: str | None) -> Unauthenticated | None:
     if not expected:
         return None
     if not given:
-        return Unauthenticated(f"missing api token in request metadata ({TOKEN_HEADER})")
+        return Unauthenticated(f"missing api token in request metadata ({TOKEN_HEADER})",
+                               where="auth", detail="missing api token in request metadata")
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        return Unauthenticated("api token mismatch")
+        return Unauthenticated("api token mismatch", where="auth",
+                               detail="authentication error: api token mismatch")
     return None
 
 

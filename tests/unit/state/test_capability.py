@@ -273,7 +273,8 @@ async def test_separator_in_key_is_refused_everywhere(state: StateCapability) ->
                                             StateOperation("upsert", StateItem(bad, b"v"))]),
     ]
     for call in calls:
-        with pytest.raises(InvalidArgument, match=r"input key 'a\|\|b' can't contain '\|\|'"):
+        with pytest.raises(InvalidArgument,
+                           match=r"input key/keyPrefix 'a\|\|b' can't contain '\|\|'"):
             await call
     assert await value_of(state, "fine") == b""
 

@@ -14,6 +14,11 @@ Secret = dict[str, str]
 class SecretStore(Component):
     """Read-only secrets. A missing secret raises :class:`pylotto.core.errors.NotFound`."""
 
+    @property
+    def multiple_values_per_secret(self) -> bool:
+        """One secret may hold several keys (Dapr's ``MULTIPLE_KEY_VALUES_PER_SECRET``)."""
+        return False
+
     @abc.abstractmethod
     async def get_secret(self, key: str, metadata: Metadata) -> Secret:
         """The secret named ``key``."""

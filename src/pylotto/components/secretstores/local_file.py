@@ -89,6 +89,10 @@ class LocalFileSecretStore(SecretStore):
         self.multi_valued = settings.multi_valued
         self._secrets: dict[str, Secret] = {}
 
+    @property
+    def multiple_values_per_secret(self) -> bool:
+        return self.multi_valued
+
     async def init(self) -> None:
         where = f"secret store {self.name}: secretsFile {str(self.path)!r}"
         try:

@@ -1,4 +1,8 @@
-"""BulkPublishEvent (and its Alpha1 twin), SubscribeTopicEventsAlpha1; PublishEvent is shared."""
+"""BulkPublishEvent (and its Alpha1 twin), SubscribeTopicEventsAlpha1; PublishEvent is shared.
+
+A bulk publish answers as daprd's gRPC API does: all entries taken, an empty response; any
+entry refused, the publish error (INTERNAL, ``DAPR_PUBSUB_PUBLISH_MESSAGE``) of the first.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from pylotto.appchannel.dapr_grpc import dapr_topic_event
 from pylotto.capabilities.pubsub import BulkPublishItem
+from pylotto.core.errors import Internal
 from pylotto.facades.common.pubsub import PublishRpcs, header
 
 
@@ -21,10 +26,14 @@ class DaprPubSubRpcs(PublishRpcs):
             trace_parent=header(context, "traceparent"),
             trace_state=header(context, "tracestate"),
         )
-        return self.pb.BulkPublishResponse(failedEntries=[
-            self.pb.BulkPublishResponseFailedEntry(entry_id=f.entry_id, error=f.error)
-            for f in failures
-        ])
+        if failures:
+            # daprd's gRPC API answers a bulk publish some entries of which failed with the
+            # publish error of the first (its HTTP API lists them: see the HTTP facade)
+            raise Internal(
+                f"{len(failures)} of {len(request.entries)} entries were not published to "
+                f"topic {request.topic}: {failures[0].error}", where="pubsub.publish",
+                name=request.pubsub_name, topic=request.topic, detail=failures[0].error)
+        return self.pb.BulkPublishResponse()
 
     async def BulkPublishEventAlpha1(self, request: Any, context: Any) -> Any:
         return await self.BulkPublishEvent(request, context)

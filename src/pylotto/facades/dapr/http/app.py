@@ -1,8 +1,8 @@
 """The aiohttp application of Dapr's HTTP API: routes, errors as Dapr writes them.
 
-Errors answer the status of :data:`pylotto.core.errors.ERROR_TABLE` with Dapr's body
-``{"errorCode": "...", "message": "..."}``; a malformed JSON body is 400
-``ERR_MALFORMED_REQUEST``.
+Errors answer as daprd's HTTP API does (:mod:`pylotto.core.dapr_errors`): Dapr's status,
+``errorCode`` and message, and for Dapr's rich errors the ``details`` array; a malformed
+JSON body is 400 ``ERR_MALFORMED_REQUEST``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ from aiohttp import web
 
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.status import RuntimeStatus
-from pylotto.core.errors import (
-    Internal,
-    InvalidArgument,
-    PylottoError,
-    dapr_error_code,
-    http_status,
-)
+from pylotto.core import dapr_errors
+from pylotto.core.errors import Internal, InvalidArgument, PylottoError
 from pylotto.facades.dapr.http import (
     configuration,
     invoke,
@@ -40,9 +35,13 @@ log = logging.getLogger("pylotto.dapr.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(err: PylottoError) -> web.Response:
-    return web.json_response({"errorCode": dapr_error_code(err), "message": err.message},
-                             status=http_status(err))
+def error_response(err: PylottoError, app_id: str = "") -> web.Response:
+    """``err`` as daprd's HTTP API answers it (:func:`pylotto.core.dapr_errors.render`)."""
+    rendered = dapr_errors.render(err, "http", app_id=app_id)
+    if rendered.plain_text:
+        return web.Response(text=rendered.message + "\n", status=rendered.http_status,
+                            headers={"X-Content-Type-Options": "nosniff"})
+    return web.json_response(rendered.http_body(), status=rendered.http_status)
 
 
 @web.middleware
@@ -50,9 +49,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except PylottoError as err:
-        return error_response(err)
+        return error_response(err, request.app[SERVICES_KEY].context.app_id)
     except json.JSONDecodeError as exc:
-        return error_response(InvalidArgument(f"request body is not valid JSON: {exc}"))
+        return error_response(InvalidArgument(f"request body is not valid JSON: {exc}",
+                                              where="http.body", detail=str(exc)))
     except web.HTTPException:
         raise
     except Exception:
