@@ -322,6 +322,9 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
     ("configuration.get", PylottoError): _basic(
         C.INTERNAL, "failed to get {keys} from Configuration store {store}: {detail}",
         "ERR_CONFIGURATION_GET", 500),
+    ("configuration.app_channel", NotConfigured): _legacy(
+        C.INTERNAL, 500, "app channel is not initialized. cannot subscribe to configuration "
+        "updates", "ERR_APP_CHANNEL_NIL"),
     ("configuration.subscribe", PylottoError): _basic(
         C.INVALID_ARGUMENT, "failed to subscribe {keys} from Configuration store {store}: "
         "{detail}", "ERR_CONFIGURATION_SUBSCRIBE", 500),

@@ -30,7 +30,7 @@ from aiohttp import web
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
 from pylotto.capabilities.configuration import ConfigurationStream, ConfigurationUpdate
 from pylotto.components.configuration.base import ConfigurationItem
-from pylotto.core.errors import Internal, PylottoError
+from pylotto.core.errors import Internal, NotConfigured, PylottoError
 from pylotto.core.resiliency import Resiliency
 from pylotto.facades.dapr.http.keys import metadata_params, services_of
 
@@ -136,20 +136,14 @@ async def subscribe_configuration(request: web.Request) -> web.Response:
     configuration.components.get(store)  # not configured / not found: the usual errors
     app = services.invoke.http_app_channel
     if app is None:
-        return web.json_response(
-            {"errorCode": "ERR_APP_CHANNEL_NIL",
-             "message": "app channel is not initialized. cannot subscribe to configuration "
-                        "updates"}, status=500)
+        raise NotConfigured("app channel is not initialized", where="configuration.app_channel")
     keys = request.query.getall("key", [])
     stream = configuration.open_stream()
     try:
         await stream.subscribe(store, keys=keys, metadata=metadata_params(request))
-    except PylottoError as exc:
+    except PylottoError:  # tagged configuration.subscribe: the table says how daprd answers
         await stream.close()
-        return web.json_response(
-            {"errorCode": "ERR_CONFIGURATION_SUBSCRIBE",
-             "message": f"failed to subscribe [{' '.join(keys)}] from Configuration store "
-                        f"{store}: {exc.message}"}, status=500)
+        raise
     subscription_id = str(uuid.uuid4())
     request.app[SUBSCRIPTIONS_KEY].add(subscription_id, store, stream, app,
                                        configuration.resiliency)
