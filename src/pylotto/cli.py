@@ -394,6 +394,7 @@ def check_config(path: Path) -> None:
 def _check_manifests(path: Path) -> None:
     from pylotto.config import manifest_check
 
+    logging.getLogger().handlers[:] = []  # warnings are printed below, once, as findings
     report = manifest_check.check(path)
     for finding in report.findings:
         label = "error" if finding.error else "warning"

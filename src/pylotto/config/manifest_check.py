@@ -9,6 +9,7 @@ reported, not only the first); what parses but pylotto does not do is a warning.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,15 +84,36 @@ def _file_documents(path: Path) -> list[tuple[Path, dict[str, Any]]]:
     return [(path, d) for d in loaded if d is not None]
 
 
+class _Warnings(logging.Handler):
+    """What the loaders log as warnings (an unknown metadata key...), kept as findings."""
+
+    def __init__(self, report: Report, where: str) -> None:
+        super().__init__(logging.WARNING)
+        self.report, self.where = report, where
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.report.warning(self.where, record.getMessage())
+
+
 def check(path: Path) -> Report:
     """Check the manifests of ``path`` (a folder or a file)."""
     report = Report()
+    handler = _Warnings(report, str(path))
+    logging.getLogger("pylotto").addHandler(handler)
+    try:
+        _check(path, report)
+    finally:
+        logging.getLogger("pylotto").removeHandler(handler)
+    return report
+
+
+def _check(path: Path, report: Report) -> None:
     try:
         documents = (list(manifests.documents(path)) if path.is_dir()
                      else _file_documents(path))
     except ConfigError as exc:
         report.error(str(path), exc.message)
-        return report
+        return
     components: list[config.ComponentSpec] = []
     for file, document in documents:
         if not isinstance(document, dict):
@@ -116,7 +138,6 @@ def check(path: Path) -> Report:
         except ConfigError as exc:
             report.error(where, exc.message)
     _check_components(components, str(path), report)
-    return report
 
 
 def _check_one(kind: str, file: Path, document: dict[str, Any], where: str, report: Report,

@@ -16,6 +16,7 @@ Dapr does) and ``resolveTimeout``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import uuid
@@ -62,6 +63,8 @@ class MdnsResolver(Resolver):
         self._info: Any = None
         self._instances: dict[str, tuple[str, str]] = {}
         """Instance name → (app id, address) of every sidecar seen."""
+        self._gone: set[str] = set()
+        """Instances withdrawn: a lookup still under way for one must not bring it back."""
         self._changed = asyncio.Event()
         self._announce: asyncio.Task[None] | None = None
 
@@ -89,7 +92,10 @@ class MdnsResolver(Resolver):
             addresses=[socket.inet_aton(host)], server=f"{label}.local.",
             properties={APP_ID_KEY: app_id.encode()})
         try:
-            await self._zc.async_register_service(self._info, allow_name_change=True)
+            # returns once the records are in place; the awaitable it returns, once announced
+            announced = await self._zc.async_register_service(self._info,
+                                                              allow_name_change=True)
+            await announced
         except Exception as exc:  # the sidecar serves on; only discovery by others fails
             log.warning("name resolution mdns: cannot announce app %s: %s", app_id, exc)
             self._info = None
@@ -101,8 +107,10 @@ class MdnsResolver(Resolver):
         from zeroconf import ServiceStateChange
 
         if state_change is ServiceStateChange.Removed:
+            self._gone.add(name)
             self._instances.pop(name, None)
             return
+        self._gone.discard(name)
         asyncio.get_running_loop().create_task(self._learn(name))
 
     async def _learn(self, name: str) -> None:
@@ -113,13 +121,15 @@ class MdnsResolver(Resolver):
             return
         app_id = (info.properties or {}).get(APP_ID_KEY)
         addresses = info.parsed_addresses()
-        if not app_id or not addresses or not info.port:
+        if not app_id or not addresses or not info.port or name in self._gone:
             return
         self._instances[name] = (app_id.decode(), f"{addresses[0]}:{info.port}")
         self._changed.set()
 
     async def stop(self) -> None:
-        if self._announce is not None:
+        if self._announce is not None:  # let an announcement under way finish first
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._announce), 5)
             self._announce.cancel()
             await asyncio.gather(self._announce, return_exceptions=True)
         if self._zc is None:
@@ -127,7 +137,8 @@ class MdnsResolver(Resolver):
         if self._browser is not None:
             await self._browser.async_cancel()
         if self._info is not None:
-            await self._zc.async_unregister_service(self._info)
+            withdrawn = await self._zc.async_unregister_service(self._info)
+            await withdrawn  # the goodbye packets are out
         await self._zc.async_close()
         self._zc = None
 
