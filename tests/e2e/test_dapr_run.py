@@ -29,6 +29,7 @@ from tests.support.ports import free_port
 pytestmark = pytest.mark.e2e
 
 APP = Path(__file__).parent / "apps" / "dapr_cli_app.py"
+GRPC_APP = Path(__file__).parent / "apps" / "dapr_grpc_app.py"
 WAIT_SECONDS = 40.0
 
 
@@ -262,7 +263,7 @@ def test_short_flags_and_resources_path(runs: list[Run], tmp_path: Path) -> None
     app_id = unique("short")
     run = pylotto_run(runs, tmp_path / "a", "-a", app_id, "-p", str(app_port),
                       "-H", str(http_port), "-G", str(grpc_port), "-d", str(resources),
-                      "-c", str(config))
+                      "-c", str(config), "--dapr-listen-addresses", "127.0.0.1")
     env = run.app_env()
     assert (env["DAPR_HTTP_PORT"], env["DAPR_GRPC_PORT"], env["APP_PORT"]) == (
         str(http_port), str(grpc_port), str(app_port))
@@ -271,6 +272,8 @@ def test_short_flags_and_resources_path(runs: list[Run], tmp_path: Path) -> None
     metadata = json.loads(call("GET", f"{base}/metadata")[1])
     assert metadata["id"] == app_id
     assert "shelf" in {c["name"] for c in metadata["components"]}
+    assert "You're up and running! Both pylotto and your app logs will appear here." in \
+        run.output()
 
 
 @pytest.mark.parametrize(("level", "seen", "unseen"), [
@@ -399,6 +402,35 @@ def test_app_health_check_pauses_invocation_and_delivery(runs: list[Run],
         time.sleep(0.1)
     assert json.loads(events.read_text().splitlines()[-1])["data"] == {"n": 1}
     assert call("POST", invoke, b"{}")[0] == 200
+
+
+def test_grpc_app_health_check_and_max_concurrency(runs: list[Run], tmp_path: Path) -> None:
+    """A gRPC app (``--app-protocol grpc``): probed with ``AppCallbackHealthCheck``, and no
+    more calls at once than ``--app-max-concurrency``."""
+    http_port = free_port()
+    state = tmp_path / "a" / "state"
+    state.mkdir(parents=True)
+    (state / "sick").touch()
+    app_id = unique("grpc-health")
+    run = Run(tmp_path / "a", ["run", "--data-dir", str(tmp_path / "d"), "-a", app_id,
+                               "-p", str(free_port()), "-P", "grpc", "-H", str(http_port),
+                               "--enable-app-health-check", "--app-health-probe-interval", "1",
+                               "--app-health-threshold", "1", "--app-max-concurrency", "2",
+                               "--", sys.executable, str(GRPC_APP)])
+    runs.append(run.start())
+    assert run.app_env()["APP_PROTOCOL"] == "grpc"
+    base = f"http://127.0.0.1:{http_port}/v1.0/invoke/{app_id}/method"
+    status, body = call("POST", f"{base}/orders", b"{}")
+    assert status == 500 and b"app is not in a healthy state" in body
+    (state / "sick").unlink()
+    run.wait_for("app health: the app is healthy")
+    status, body = call("POST", f"{base}/orders", b'{"a": 1}')
+    assert status == 200 and json.loads(body) == {"app": app_id, "got": '{"a": 1}'}
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: call("POST", f"{base}/slow", b"{}",
+                                                timeout=20)[0], range(6)))
+    assert statuses == [200] * 6
+    assert json.loads((state / "concurrency.json").read_text())["max"] == 2
 
 
 def test_app_max_concurrency(runs: list[Run], tmp_path: Path) -> None:

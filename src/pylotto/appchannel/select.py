@@ -92,9 +92,10 @@ def _scheme(app: AppConfig) -> str:
 
 def app_gate(app: AppConfig) -> AppGate:
     """The gate of ``app`` (one per sidecar: the health prober sets it)."""
-    if app.max_concurrency is None and app.health_check is None:
+    probed = app.health_check is not None and bool(app.port)  # the probe needs the port
+    if app.max_concurrency is None and not probed:
         return OPEN_GATE
-    return AppGate(app.max_concurrency, health_checked=app.health_check is not None)
+    return AppGate(app.max_concurrency, health_checked=probed)
 
 
 class RawGrpcAppChannel:

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from pylotto.config.model import RuntimeConfig
 
@@ -61,11 +61,10 @@ def app_environment(config: RuntimeConfig) -> dict[str, str]:
     return env
 
 
-async def start_app(command: Sequence[str], config: RuntimeConfig,
-                    extra_env: Mapping[str, str] | None = None) -> asyncio.subprocess.Process:
+async def start_app(command: Sequence[str], config: RuntimeConfig) -> asyncio.subprocess.Process:
     """Start ``command`` in a process group of its own (so that stopping reaches its children,
-    as ``dapr run`` does); ``extra_env``: the run template's ``env``."""
-    env = {**os.environ, **app_environment(config), **(extra_env or {})}
+    as ``dapr run`` does)."""
+    env = {**os.environ, **app_environment(config)}
     log.info("starting the app: %s", " ".join(command))
     try:
         return await asyncio.create_subprocess_exec(*command, env=env, start_new_session=True)

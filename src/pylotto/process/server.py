@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -29,10 +29,6 @@ from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 log = logging.getLogger("pylotto.server")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-GRPC_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-]
 
 
 def grpc_options(reuse_port: bool,
@@ -244,13 +240,12 @@ class Sidecar:
 
 async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
                 sources: ComponentSources | None = None, *,
-                app_env: Mapping[str, str] | None = None,
                 instance: instances.Instance | None = None) -> int:
     """Start a sidecar (and the app, when ``app_command`` is given) and run until SIGTERM,
     SIGINT, the Shutdown API or the app's exit; the exit code, as the Dapr CLI's: 0, or 1 when
     the app exited by itself with an error (see :mod:`pylotto.process.launcher`).
-    ``sources``: the component files to watch for hot reload; ``app_env``: more environment
-    for the app; ``instance``: this run, listed for ``pylotto list`` / ``pylotto stop``."""
+    ``sources``: the component files to watch for hot reload; ``instance``: this run, listed
+    for ``pylotto list`` / ``pylotto stop``."""
     sidecar = Sidecar(config, sources)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -263,8 +258,7 @@ async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
             prober = AppHealthProber(config.app, config.app.health_check,
                                      sidecar.runtime.app_gate)
             prober.start()
-        app = (await launcher.start_app(app_command, config, app_env) if app_command
-               else None)
+        app = await launcher.start_app(app_command, config) if app_command else None
     except BaseException:
         if prober is not None:
             await prober.stop()
@@ -275,6 +269,8 @@ async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
     if instance is not None:
         record = instance.with_pids(app.pid if app is not None else 0)
         instances.register(record)
+    log.info("You're up and running! %s", "Both pylotto and your app logs will appear here."
+             if app is not None else "pylotto logs will appear here.")
     waits: dict[asyncio.Task[Any], str] = {
         asyncio.create_task(sidecar.status.shutdown_requested.wait()): "shutdown requested "
         "through the API",
