@@ -225,7 +225,7 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
                                log_level=level, log_format=log_format)
         else:
             if not app_command:
-                log.warning("no application command found: running the sidecar only")
+                log.info("no application command found: running the sidecar only")
             log.info("Starting pylotto with id %s. HTTP Port: %s. gRPC Port: %s",
                      cfg.app.id or "(none)", _port_of(cfg.listen.dapr_http),
                      _port_of(cfg.listen.dapr_grpc))

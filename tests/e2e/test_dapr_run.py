@@ -21,8 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import pytest
 import yaml
+from dapr.proto.common.v1 import common_pb2
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, state_pb2
 
 from tests.support.ports import free_port
 
@@ -277,9 +280,9 @@ def test_short_flags_and_resources_path(runs: list[Run], tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("level", "seen", "unseen"), [
-    ("warn", "no application command found", "pylotto ready"),
-    ("fatal", None, "pylotto ready"),
-    ("debug", "pylotto ready", None),
+    ("warn", None, "pylotto ready"),
+    ("fatal", None, "level="),
+    ("debug", "no application command found", None),
 ])
 def test_log_levels(runs: list[Run], tmp_path: Path, level: str, seen: str | None,
                     unseen: str | None) -> None:
@@ -486,6 +489,18 @@ def test_metrics_port_api_logging_and_max_body_size(runs: list[Run], tmp_path: P
     assert call("POST", base, json.dumps([{"key": "k", "value": "x" * 100}]).encode())[0] == 204
     assert call("POST", base, json.dumps([{"key": "k", "value": "x" * 2048}]).encode())[0] == 413
     run.wait_for('HTTP API Called method="')
+    with grpc.insecure_channel(f"127.0.0.1:{env['DAPR_GRPC_PORT']}") as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)
+        for size, code in ((100, None), (2048, grpc.StatusCode.RESOURCE_EXHAUSTED)):
+            request = state_pb2.SaveStateRequest(store_name="in-memory", states=[
+                common_pb2.StateItem(key="g", value=b"x" * size)])
+            try:
+                stub.SaveState(request, timeout=10)
+            except grpc.RpcError as exc:
+                assert exc.code() == code
+            else:
+                assert code is None
+    run.wait_for('gRPC API Called method="')
 
 
 # ---- item 12: multi-app run ---------------------------------------------------------------
