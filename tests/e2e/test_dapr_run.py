@@ -274,6 +274,9 @@ def test_short_flags_and_resources_path(runs: list[Run], tmp_path: Path) -> None
     assert call("POST", f"{base}/state/shelf", b'[{"key": "k", "value": 1}]')[0] == 204
     metadata = json.loads(call("GET", f"{base}/metadata")[1])
     assert metadata["id"] == app_id
+    assert metadata["extended"]["appCommand"] == f"{sys.executable} {APP}"
+    assert int(metadata["extended"]["cliPID"]) == (run.process.pid if run.process else 0)
+    assert metadata["appConnectionProperties"]["port"] == app_port
     assert "shelf" in {c["name"] for c in metadata["components"]}
     assert "You're up and running! Both pylotto and your app logs will appear here." in \
         run.output()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Sequence
 from typing import Any
@@ -265,6 +266,10 @@ async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
         await sidecar.runtime.stop()
         await sidecar.close_http()
         raise
+    sidecar.status.set_metadata("cliPID", str(os.getpid()))  # what dapr run records there
+    if app is not None:
+        sidecar.status.set_metadata("appPID", str(app.pid))
+        sidecar.status.set_metadata("appCommand", " ".join(app_command))
     record = None
     if instance is not None:
         record = instance.with_pids(app.pid if app is not None else 0)
