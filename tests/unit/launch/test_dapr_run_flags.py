@@ -117,3 +117,25 @@ def test_template_errors(tmp_path: Path, template: dict[str, object], message: s
     (tmp_path / "dapr.yaml").write_text(yaml.safe_dump(template))
     with pytest.raises(ConfigError, match=message):
         run_template.load(tmp_path / "dapr.yaml")
+
+
+def test_listener_flags(tmp_path: Path) -> None:
+    flags = dapr_run.DaprRunFlags(internal_grpc_port=45000, metrics_port=45001,
+                                  listen_addresses="0.0.0.0", unix_domain_socket=tmp_path)
+    cfg = dapr_run.apply(embedded_default().model_copy(update={"app": embedded_default().app
+                                                               .model_copy(update={"id": "x"})}),
+                         flags, with_app=False, explicit_ports=set())
+    listen = cfg.listen
+    assert listen.internal_grpc == "0.0.0.0:45000"
+    assert listen.metrics == "0.0.0.0:45001"
+    assert listen.layotto_grpc == "0.0.0.0:34904"
+    assert listen.dapr_http == f"unix:{tmp_path.resolve()}/dapr-x-http.socket"
+    assert listen.dapr_grpc == f"unix:{tmp_path.resolve()}/dapr-x-grpc.socket"
+
+
+def test_app_flags() -> None:
+    flags = dapr_run.DaprRunFlags(app_channel_address="127.0.0.9", app_max_concurrency=-1,
+                                  enable_api_logging=True, max_body_size="2Mi")
+    cfg = dapr_run.apply(embedded_default(), flags, with_app=False, explicit_ports=set())
+    assert (cfg.app.host, cfg.app.max_concurrency) == ("127.0.0.9", None)
+    assert cfg.api_logging and cfg.max_body_bytes == 2 * 1024 * 1024
