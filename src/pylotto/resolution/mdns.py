@@ -16,7 +16,6 @@ Dapr does) and ``resolveTimeout``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import uuid
@@ -67,6 +66,7 @@ class MdnsResolver(Resolver):
         """Instances withdrawn: a lookup still under way for one must not bring it back."""
         self._changed = asyncio.Event()
         self._announce: asyncio.Task[None] | None = None
+        self._registered = False
 
     async def start(self, app_id: str, address: str) -> None:
         from zeroconf import InterfaceChoice, IPVersion
@@ -95,6 +95,7 @@ class MdnsResolver(Resolver):
             # returns once the records are in place; the awaitable it returns, once announced
             announced = await self._zc.async_register_service(self._info,
                                                               allow_name_change=True)
+            self._registered = True
             await announced
         except Exception as exc:  # the sidecar serves on; only discovery by others fails
             log.warning("name resolution mdns: cannot announce app %s: %s", app_id, exc)
@@ -127,16 +128,14 @@ class MdnsResolver(Resolver):
         self._changed.set()
 
     async def stop(self) -> None:
-        if self._announce is not None:  # let an announcement under way finish first
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._announce), 5)
+        if self._announce is not None:  # an announcement under way: the goodbye replaces it
             self._announce.cancel()
             await asyncio.gather(self._announce, return_exceptions=True)
         if self._zc is None:
             return
         if self._browser is not None:
             await self._browser.async_cancel()
-        if self._info is not None:
+        if self._info is not None and self._registered:
             withdrawn = await self._zc.async_unregister_service(self._info)
             await withdrawn  # the goodbye packets are out
         await self._zc.async_close()
