@@ -23,28 +23,96 @@ def main() -> None:
     """pylotto: an application runtime (sidecar) serving Layotto's runtime API."""
 
 
-@main.command(context_settings={"allow_interspersed_args": False})
+LOG_LEVEL_NAMES = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning",
+                   "error": "error", "fatal": "critical", "panic": "critical"}
+"""``--log-level``: Dapr's names (and pylotto's warning) → pylotto's levels."""
+
+def _refuse(flag: str, why: str) -> Any:
+    """A click callback recording that ``flag`` was given although pylotto refuses it."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        given = value not in (None, False, (), -1)
+        if given and not (flag.endswith("-host-address") and value == ""):
+            ctx.meta.setdefault("refused", {})[flag] = why
+        return value
+
+    return callback
+
+
+_NO_ACTORS = ("pylotto has no actors, workflows nor jobs, so no placement or scheduler service "
+              "to reach; leave it out (or give it empty)")
+
+
+@main.command(context_settings={"allow_interspersed_args": False,
+                                "help_option_names": ["-h", "--help"]})
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               envvar="RUNTIME_CONFIG",
-              help="pylotto.yaml or a Layotto JSON config. Default: embedded components.")
+              help="pylotto.yaml, a Layotto JSON config or a Dapr Configuration. Default: "
+                   "embedded components.")
 @click.option("--resources-path", "resources_paths", multiple=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="A folder of Dapr component manifests (kind: Component) to load; "
-                   "repeatable. --components-path is the same.")
-@click.option("--components-path", "components_paths", multiple=True, hidden=True,
-              type=click.Path(file_okay=False, path_type=Path))
-@click.option("--app-id", help="This app's id (overrides the config).")
-@click.option("--app-port", type=int, help="The app's HTTP port, for service invocation.")
+              help="A folder of Dapr manifests (components, subscriptions, resiliency); "
+                   "repeatable, or comma-separated.")
+@click.option("-d", "--components-path", "components_paths", multiple=True,
+              help="Deprecated in Dapr: --resources-path.")
+@click.option("-a", "--app-id", help="This app's id (overrides the config; with an app "
+              "command and none given, one is made up).")
+@click.option("-p", "--app-port", type=int, help="The port the app listens on.")
 @click.option("--app-grpc-port", "app_grpc_port", type=int,
               help="The app's Layotto AppCallback gRPC port, for pub/sub delivery.")
 @click.option("--grpc-address", help="Layotto gRPC listen address (default 127.0.0.1:34904).")
 @click.option("--actuator-address", help="Actuator listen address (default 127.0.0.1:34999).")
-@click.option("--dapr-grpc-port", type=click.IntRange(0, 65535),
-              help="Dapr gRPC API port on 127.0.0.1 (default 50001; 0 turns it off).")
-@click.option("--dapr-http-port", type=click.IntRange(0, 65535),
-              help="Dapr HTTP API port on 127.0.0.1 (default 3500; 0 turns it off).")
-@click.option("--app-protocol", type=click.Choice(["http", "grpc"]),
-              help="What the app serves on --app-port: HTTP, or Dapr's AppCallback gRPC.")
+@click.option("-G", "--dapr-grpc-port", type=click.IntRange(-1, 65535),
+              help="Dapr gRPC API port (default 50001; with an app command a free port; "
+                   "0 turns it off).")
+@click.option("-H", "--dapr-http-port", type=click.IntRange(-1, 65535),
+              help="Dapr HTTP API port (default 3500; with an app command a free port; "
+                   "0 turns it off).")
+@click.option("-I", "--dapr-internal-grpc-port", type=click.IntRange(-1, 65535),
+              help="The sidecar-to-sidecar port (used with mTLS).")
+@click.option("-P", "--app-protocol", type=click.Choice(
+    ["http", "https", "grpc", "grpcs", "h2c"], case_sensitive=False),
+              help="What the app serves on --app-port (grpcs and h2c: refused, see "
+                   "docs/dapr.md).")
+@click.option("--app-ssl", is_flag=True, help="Deprecated in Dapr: --app-protocol https.")
+@click.option("--app-channel-address", help="The address the app listens on "
+              "(default 127.0.0.1).")
+@click.option("--app-max-concurrency", type=int,
+              help="Calls to the app at once (-1: no limit).")
+@click.option("--enable-app-health-check", is_flag=True,
+              help="Probe the app; while it fails, deliveries pause and invocations fail.")
+@click.option("--app-health-check-path", help="HTTP path of the probe (default /healthz).")
+@click.option("--app-health-probe-interval", type=click.IntRange(0),
+              help="Seconds between probes (default 5).")
+@click.option("--app-health-probe-timeout", type=click.IntRange(0),
+              help="Milliseconds a probe may take (default 500).")
+@click.option("--app-health-threshold", type=click.IntRange(0),
+              help="Failures in a row that make the app unhealthy (default 3).")
+@click.option("-M", "--metrics-port", type=click.IntRange(-1, 65535),
+              help="A port serving /metrics (Prometheus) besides the actuator's.")
+@click.option("--enable-api-logging", is_flag=True, help="Log every API call at INFO.")
+@click.option("--max-body-size", help="The largest request body, e.g. 4Mi (default 64Mi).")
+@click.option("--read-buffer-size", help="HTTP header buffer; pylotto's is 8Ki "
+              "(larger: refused).")
+@click.option("-u", "--unix-domain-socket", type=click.Path(file_okay=False, path_type=Path),
+              help="Serve the Dapr APIs on Unix sockets in this folder instead of ports.")
+@click.option("--dapr-listen-addresses", help="The address the APIs listen on "
+              "(one address; default 127.0.0.1).")
+@click.option("-f", "--run-file", type=click.Path(path_type=Path),
+              help="A run template (dapr.yaml, or a folder holding one): run every app in it.")
+@click.option("--enable-profiling", is_flag=True, expose_value=False,
+              callback=_refuse("--enable-profiling", "pylotto has no pprof endpoint (it is a "
+                               "Python process: profile it with py-spy or cProfile)"))
+@click.option("--profile-port", type=int, expose_value=False,
+              callback=_refuse("--profile-port", "pylotto has no pprof endpoint"))
+@click.option("--placement-host-address", expose_value=False,
+              callback=_refuse("--placement-host-address", _NO_ACTORS))
+@click.option("--scheduler-host-address", expose_value=False,
+              callback=_refuse("--scheduler-host-address", _NO_ACTORS))
+@click.option("-k", "--kubernetes", is_flag=True, expose_value=False,
+              callback=_refuse("--kubernetes", "pylotto runs apps on this machine only"))
+@click.option("--runtime-path", expose_value=False,
+              callback=_refuse("--runtime-path", "pylotto is its own runtime: there is no "
+                               "daprd to find"))
 @click.option("--api-token", envvar="DAPR_API_TOKEN", show_envvar=True,
               help="Require this token (dapr-api-token) on every API call but health checks.")
 @click.option("--app-api-token", envvar="APP_API_TOKEN", show_envvar=True,
@@ -52,9 +120,11 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where embedded components keep files (default ~/.local/share/pylotto).")
 @click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+              type=click.Choice(list(LOG_LEVEL_NAMES), case_sensitive=False),
+              help="Dapr's levels (debug, info, warn, error, fatal, panic) or warning.")
 @click.option("--log-format", default="text", show_default=True,
               type=click.Choice(["text", "json"]))
+@click.option("--log-as-json", is_flag=True, help="--log-format json.")
 @click.option("--uvloop/--no-uvloop", default=True, show_default=True,
               help="Run on uvloop when installed.")
 @click.option("--hot-reload/--no-hot-reload", "hot_reload", default=None,
@@ -65,48 +135,83 @@ def main() -> None:
               help="Sidecar processes sharing the listen ports (SO_REUSEPORT); every "
                    "component must keep its data in a shared backend.")
 @click.argument("app_command", nargs=-1, type=click.UNPROCESSED)
-def run(
-    config_path: Path | None,
-    resources_paths: tuple[Path, ...],
-    components_paths: tuple[Path, ...],
-    app_id: str | None,
-    app_port: int | None,
-    app_grpc_port: int | None,
-    grpc_address: str | None,
-    actuator_address: str | None,
-    dapr_grpc_port: int | None,
-    dapr_http_port: int | None,
-    app_protocol: str | None,
-    api_token: str | None,
-    app_api_token: str | None,
-    data_dir: Path | None,
-    log_level: str,
-    log_format: str,
-    uvloop: bool,
-    hot_reload: bool | None,
-    workers: int,
-    app_command: tuple[str, ...],
-) -> None:
-    """Run the sidecar until SIGTERM or SIGINT.
+@click.pass_context
+def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str, ...],
+        components_paths: tuple[str, ...], app_id: str | None, app_port: int | None,
+        app_grpc_port: int | None, grpc_address: str | None, actuator_address: str | None,
+        dapr_grpc_port: int | None, dapr_http_port: int | None,
+        dapr_internal_grpc_port: int | None, app_protocol: str | None, app_ssl: bool,
+        app_channel_address: str | None, app_max_concurrency: int | None,
+        enable_app_health_check: bool, app_health_check_path: str | None,
+        app_health_probe_interval: int | None, app_health_probe_timeout: int | None,
+        app_health_threshold: int | None, metrics_port: int | None, enable_api_logging: bool,
+        max_body_size: str | None, read_buffer_size: str | None,
+        unix_domain_socket: Path | None, dapr_listen_addresses: str | None,
+        run_file: Path | None, api_token: str | None, app_api_token: str | None,
+        data_dir: Path | None, log_level: str, log_format: str, log_as_json: bool,
+        uvloop: bool, hot_reload: bool | None, workers: int,
+        app_command: tuple[str, ...]) -> None:
+    """Run the sidecar (and the app) until SIGTERM or SIGINT, as ``dapr run`` does.
 
-    With a command after ``--`` (``pylotto run --app-id orders --app-port 8000 -- python
-    app.py``), also run the app: it starts once the sidecar is ready, with DAPR_HTTP_PORT,
-    DAPR_GRPC_PORT, APP_ID... set, and both stop together (exit code: the app's).
+    With a command after ``--`` (``pylotto run -a orders -p 8000 -- python app.py``), also run
+    the app: it starts once the sidecar is ready, with DAPR_HTTP_PORT, DAPR_GRPC_PORT, APP_ID...
+    set (free ports when none are given), and both stop together. Exit code: 0 when stopped;
+    1 when the app failed (exited non-zero by itself) or could not start; 2 when the
+    configuration is refused. See docs/dapr.md for every flag.
     """
-    logs.setup(log_level, log_format)
+    if log_as_json:
+        log_format = "json"
+    level = LOG_LEVEL_NAMES[log_level.lower()]
+    logs.setup(level, log_format)
+    from pylotto.process import dapr_run, run_template
+
     try:
+        flags = dapr_run.DaprRunFlags(
+            app_protocol=app_protocol, app_ssl=app_ssl, app_channel_address=app_channel_address,
+            app_max_concurrency=app_max_concurrency, internal_grpc_port=dapr_internal_grpc_port,
+            metrics_port=metrics_port, unix_domain_socket=unix_domain_socket,
+            listen_addresses=dapr_listen_addresses, max_body_size=max_body_size,
+            read_buffer_size=read_buffer_size, enable_api_logging=enable_api_logging,
+            enable_app_health_check=enable_app_health_check,
+            app_health_check_path=app_health_check_path,
+            app_health_probe_interval=app_health_probe_interval,
+            app_health_probe_timeout=app_health_probe_timeout,
+            app_health_threshold=app_health_threshold,
+            refused=dict(ctx.meta.get("refused", {})))
+        dapr_run.check_refused(flags)
+        if run_file is not None:
+            given = [p.get_error_hint(ctx) for p in ctx.command.params
+                     if ctx.get_parameter_source(p.name or "") is
+                     click.core.ParameterSource.COMMANDLINE
+                     and p.name not in ("run_file", "log_level", "log_format", "log_as_json")]
+            if given or app_command:
+                click.echo("pylotto: with --run-file, these are ignored (set them in the run "
+                           f"file): {', '.join(given) or 'the app command'}", err=True)
+            sys.exit(run_template.run(run_file, log_level=level, log_format=log_format))
         cfg = config.load(config_path) if config_path else config.embedded_default()
         cfg = apply_overrides(cfg, app_id=app_id, app_port=app_port, app_grpc_port=app_grpc_port,
                               grpc_address=grpc_address, actuator_address=actuator_address,
                               dapr_grpc_port=dapr_grpc_port, dapr_http_port=dapr_http_port,
-                              app_protocol=app_protocol, data_dir=data_dir,
-                              api_token=api_token, app_api_token=app_api_token)
-        folders = [*resources_paths, *components_paths]
+                              data_dir=data_dir, api_token=api_token,
+                              app_api_token=app_api_token)
+        explicit = {name for name, value in (
+            ("dapr_http", dapr_http_port), ("dapr_grpc", dapr_grpc_port),
+            ("layotto_grpc", grpc_address), ("actuator", actuator_address))
+            if value is not None and value != -1}
+        cfg = dapr_run.apply(cfg, flags, with_app=bool(app_command), explicit_ports=explicit)
+        folders = [Path(f) for given in (*resources_paths, *components_paths)
+                   for f in given.split(",") if f]
+        for folder in folders:
+            if not folder.is_dir():
+                raise ConfigError(f"--resources-path {folder}: not a folder")
         if folders:
             cfg = with_manifests(cfg, folders, explicit_config=config_path is not None)
+        if config_path is None or dapr_run.is_dapr_configuration(config_path):
+            cfg = dapr_run.with_default_resolution(cfg)
         if hot_reload is not None:
             cfg = cfg.model_copy(update={"hot_reload": cfg.hot_reload.model_copy(
                 update={"enabled": hot_reload})})
+        from pylotto.process import instances
         from pylotto.process.hotreload import ComponentSources
         from pylotto.process.server import serve  # after logging is set up
 
@@ -117,21 +222,50 @@ def run(
             from pylotto.process.workers import run_workers
 
             code = run_workers(cfg, sources, workers, use_uvloop=uvloop,
-                               log_level=log_level, log_format=log_format)
+                               log_level=level, log_format=log_format)
         else:
-            code = run_loop(serve(cfg, app_command, sources), uvloop)
+            if not app_command:
+                log.info("no application command found: running the sidecar only")
+            log.info("Starting pylotto with id %s. HTTP Port: %s. gRPC Port: %s",
+                     cfg.app.id or "(none)", _port_of(cfg.listen.dapr_http),
+                     _port_of(cfg.listen.dapr_grpc))
+            instance = instances.Instance(
+                app_id=cfg.app.id, http_port=_int_port(cfg.listen.dapr_http),
+                grpc_port=_int_port(cfg.listen.dapr_grpc), app_port=cfg.app.port or 0,
+                command=" ".join(app_command), metrics_enabled=bool(cfg.listen.metrics),
+                **run_template.child_fields())
+            code = run_loop(serve(cfg, app_command, sources, instance=instance), uvloop)
     except ConfigError as exc:
         click.echo(f"pylotto: {exc.message}", err=True)
-        sys.exit(2)
+        sys.exit(exit_code_of(exc))
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
 
 
+log = logging.getLogger("pylotto.cli")
+
+
+def exit_code_of(exc: ConfigError) -> int:
+    """2 for a configuration refused; 1 (the Dapr CLI's) when the app could not start."""
+    return 1 if exc.message.startswith("cannot start the app") else 2
+
+
+def _port_of(address: str) -> str:
+    if not address:
+        return "off"
+    return address if address.startswith("unix:") else address.rpartition(":")[2]
+
+
+def _int_port(address: str) -> int:
+    port = address.rpartition(":")[2]
+    return int(port) if port.isdigit() and not address.startswith("unix:") else 0
+
+
 def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeConfig:
     app = cfg.app.model_copy(update={k: v for k, v in {
         "id": values["app_id"], "port": values["app_port"],
-        "grpc_callback_port": values["app_grpc_port"], "protocol": values.get("app_protocol"),
+        "grpc_callback_port": values["app_grpc_port"],
         "api_token": _secret(values.get("app_api_token")),
     }.items() if v is not None})
     listen = cfg.listen.model_copy(update={k: v for k, v in {
@@ -173,8 +307,9 @@ def _secret(value: str | None) -> SecretStr | None:
 
 
 def _port_address(port: int | None) -> str | None:
-    """``--dapr-*-port``: None keeps the config, 0 turns the listener off."""
-    if port is None:
+    """``--dapr-*-port``: None (or -1, Dapr's "not given") keeps the config, 0 turns the
+    listener off."""
+    if port is None or port == -1:
         return None
     return f"127.0.0.1:{port}" if port else ""
 
@@ -225,13 +360,20 @@ class _Counter(logging.Handler):
 
 
 @main.command("check-config")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
 def check_config(path: Path) -> None:
-    """Validate a config file: sections, component types and metadata.
+    """Validate a config file (pylotto.yaml, Layotto JSON), a Dapr manifest file or a Dapr
+    resources folder (components, subscriptions, resiliency, Configuration).
 
     Exit code 0: no warnings; 1: errors (the config is refused); 3: accepted with warnings.
     """
+    from pylotto.config import manifest_check
+
     logs.setup("warning")
+    if path.is_dir() or manifest_check.is_manifest_file(path):
+        _check_manifests(path)
+    if path.is_dir():  # not reached: _check_manifests exits
+        return
     counter = _Counter()
     logging.getLogger("pylotto").addHandler(counter)
     try:
@@ -249,6 +391,23 @@ def check_config(path: Path) -> None:
     sys.exit(CHECK_WARNINGS if counter.count else CHECK_OK)
 
 
+def _check_manifests(path: Path) -> None:
+    from pylotto.config import manifest_check
+
+    logging.getLogger().handlers[:] = []  # warnings are printed below, once, as findings
+    report = manifest_check.check(path)
+    for finding in report.findings:
+        label = "error" if finding.error else "warning"
+        click.echo(f"{label}: {finding.where}: {finding.message}", err=True)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no manifests"
+    if report.errors:
+        click.echo(f"{path}: refused — {report.errors} error(s); {kinds}")
+        sys.exit(CHECK_ERROR)
+    verdict = f"ok with {report.warnings} warning(s)" if report.warnings else "ok"
+    click.echo(f"{path}: {verdict} — {kinds}")
+    sys.exit(CHECK_WARNINGS if report.warnings else CHECK_OK)
+
+
 @main.command("plugins")
 def list_plugins() -> None:
     """List installed plugins: component types (entry points ``pylotto.components``) and API
@@ -263,6 +422,15 @@ def list_plugins() -> None:
         for info in found:
             click.echo(f"  {info.name:<24} {info.target:<52} {info.distribution}")
 
+
+def _add_dapr_commands() -> None:
+    from pylotto import cli_dapr
+
+    for command in cli_dapr.COMMANDS:
+        main.add_command(command)
+
+
+_add_dapr_commands()
 
 if __name__ == "__main__":
     main()

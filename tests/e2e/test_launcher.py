@@ -43,13 +43,16 @@ def command(tmp_path: Path, *app: str) -> list[str]:
             "--data-dir", str(tmp_path / "data"), "--", *app]
 
 
-def test_the_app_talks_to_its_sidecar_and_its_exit_code_is_kept(tmp_path: Path) -> None:
+def test_the_app_talks_to_its_sidecar_and_its_failure_is_exit_code_1(tmp_path: Path) -> None:
+    """As the Dapr CLI: an app exiting non-zero by itself makes the run exit 1 (the app's own
+    code is logged)."""
     result = subprocess.run(command(tmp_path, sys.executable, "-c", APP),
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 3, result.stderr
+    assert result.returncode == 1, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("{"))
     assert '"app_id": "launched"' in line and '"value": "hello"' in line
     assert "the app exited with code 3" in result.stderr
+    assert "The App process exited with error code: 3" in result.stderr
 
 
 def test_sigterm_reaches_the_app_and_stops_both(tmp_path: Path) -> None:
@@ -70,5 +73,5 @@ def test_sigterm_reaches_the_app_and_stops_both(tmp_path: Path) -> None:
 def test_a_command_that_does_not_exist_fails_clearly(tmp_path: Path) -> None:
     result = subprocess.run(command(tmp_path, "no-such-program-xyz"),
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "cannot start the app 'no-such-program-xyz'" in result.stderr

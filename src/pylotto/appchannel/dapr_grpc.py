@@ -138,8 +138,9 @@ class DaprGrpcAppChannel(GrpcAppChannel):
             method=method, data=any_pb2.Any(value=data), content_type=content_type,
             http_extension=common_pb2.HTTPExtension(verb=verb_number, querystring=querystring))
         try:
-            response = await self.stub().OnInvoke(request, timeout=within,
-                                                  metadata=self.metadata)
+            async with self.gate.call():
+                response = await self.stub().OnInvoke(request, timeout=within,
+                                                      metadata=self.metadata)
         except grpc.aio.AioRpcError as exc:
             raise self.error(exc, f"OnInvoke {method}") from None
         return response.data.value, response.content_type

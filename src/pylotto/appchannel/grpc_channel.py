@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 
 from pylotto.appchannel.base import AppChannel
+from pylotto.appchannel.gate import OPEN_GATE, AppGate
 from pylotto.core.errors import DeadlineExceeded, Internal, PylottoError, Unavailable, Unsupported
 from pylotto.security.tokens import TOKEN_HEADER
 
@@ -37,7 +38,10 @@ class GrpcAppChannel(AppChannel):
         delivery_timeout: float = DELIVERY_TIMEOUT_SECONDS,
         list_timeout: float = LIST_TIMEOUT_SECONDS,
         api_token: str = "",
+        gate: AppGate = OPEN_GATE,
     ) -> None:
+        self.gate = gate
+        """Service invocation passes it (health, concurrency limit)."""
         self.address = f"{host}:{port}"
         self.description = f"app callback at {self.address}"
         self.delivery_timeout = delivery_timeout

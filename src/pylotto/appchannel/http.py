@@ -53,8 +53,12 @@ class HttpAppChannel:
     returned, not raised.
     """
 
-    def __init__(self, host: str, port: int, *, api_token: str = "") -> None:
-        self.base_url = f"http://{host}:{port}"
+    def __init__(self, host: str, port: int, *, api_token: str = "",
+                 scheme: str = "http") -> None:
+        self.base_url = f"{scheme}://{host}:{port}"
+        self.verify_tls = False
+        """https: the app's certificate is not checked (Dapr's app channel does not either:
+        the app is on the sidecar's own host)."""
         self.api_token = api_token
         """Sent as ``dapr-api-token`` on every request when set (APP_API_TOKEN)."""
         self._session: aiohttp.ClientSession | None = None
@@ -112,6 +116,7 @@ class HttpAppChannel:
                     total=request.timeout, connect=min(request.timeout, CONNECT_TIMEOUT_SECONDS)
                 ),
                 allow_redirects=False,
+                ssl=self.verify_tls,
             ) as resp:
                 body = await resp.read()
                 response = AppResponse(

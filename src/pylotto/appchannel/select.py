@@ -7,10 +7,12 @@ Events go to the app (pub/sub delivery) over:
 - ``app.port`` (``protocol: http``): Dapr's HTTP app channel (``/dapr/subscribe``);
 - neither: no app channel (subscriber streams still work).
 
-Service invocation reaches the app over HTTP (``protocol: http``) or Dapr's AppCallback gRPC
-(``protocol: grpc``) on ``app.port``; gRPC proxying (``dapr-app-id`` calls to this sidecar's own
+Service invocation reaches the app over HTTP (``protocol: http``, or ``https``: TLS, the app's
+certificate not checked, as Dapr does) or Dapr's AppCallback gRPC (``protocol: grpc``) on
+``app.host:app.port``; gRPC proxying (``dapr-app-id`` calls to this sidecar's own
 app) over a raw gRPC channel to the same port. Each user has its own connection, as before
-this module built them all: closing one never cuts another's calls.
+this module built them all: closing one never cuts another's calls. Invocations and deliveries
+pass the app's :class:`~pylotto.appchannel.gate.AppGate` (health, concurrency limit).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pylotto.appchannel.base import AppChannel
-from pylotto.appchannel.http import HttpAppChannel
+from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
+from pylotto.appchannel.gate import OPEN_GATE, AppGate
+from pylotto.appchannel.http import AppRequest, AppResponse, HttpAppChannel
 
 if TYPE_CHECKING:
     import grpc
@@ -27,26 +30,72 @@ if TYPE_CHECKING:
     from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
     from pylotto.config.model import AppConfig
 
-APP_HOST = "127.0.0.1"
+class GatedAppChannel(AppChannel):
+    """A pub/sub channel whose deliveries wait while the app is unhealthy (and for a free
+    slot under the concurrency limit)."""
+
+    def __init__(self, inner: AppChannel, gate: AppGate) -> None:
+        self.inner, self.gate = inner, gate
+        self.description = inner.description
+        self.drops_unmatched = inner.drops_unmatched
+
+    async def list_subscriptions(self) -> list[TopicSubscription]:
+        return await self.inner.list_subscriptions()
+
+    async def deliver(self, event: TopicEvent) -> DeliveryStatus:
+        async with self.gate.call(wait_for_health=True):
+            return await self.inner.deliver(event)
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
-def pubsub_channel(app: AppConfig) -> AppChannel | None:
+class GatedHttpAppChannel(HttpAppChannel):
+    """Service invocation of an HTTP app: refused while the app is unhealthy."""
+
+    def __init__(self, host: str, port: int, *, api_token: str, gate: AppGate,
+                 scheme: str) -> None:
+        super().__init__(host, port, api_token=api_token, scheme=scheme)
+        self.gate = gate
+
+    async def send(self, request: AppRequest) -> AppResponse:
+        async with self.gate.call():
+            return await super().send(request)
+
+
+def pubsub_channel(app: AppConfig, gate: AppGate = OPEN_GATE) -> AppChannel | None:
     """The channel events are delivered to the app over (None: the app has no callback)."""
     token = app.api_token.get_secret_value()
+    channel: AppChannel | None = None
     if app.grpc_callback_port:
         from pylotto.appchannel.layotto_grpc import LayottoGrpcAppChannel
 
-        return LayottoGrpcAppChannel(app.grpc_callback_host, app.grpc_callback_port,
-                                     api_token=token)
-    if app.port and app.protocol == "grpc":
+        channel = LayottoGrpcAppChannel(app.grpc_callback_host, app.grpc_callback_port,
+                                        api_token=token)
+    elif app.port and app.protocol == "grpc":
         from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
 
-        return DaprGrpcAppChannel(APP_HOST, app.port, api_token=token)
-    if app.port:
+        channel = DaprGrpcAppChannel(app.host, app.port, api_token=token)
+    elif app.port:
         from pylotto.appchannel.dapr_http import DaprHttpAppChannel
 
-        return DaprHttpAppChannel(HttpAppChannel(APP_HOST, app.port, api_token=token))
-    return None
+        channel = DaprHttpAppChannel(HttpAppChannel(app.host, app.port, api_token=token,
+                                                    scheme=_scheme(app)))
+    if channel is None or gate is OPEN_GATE:
+        return channel
+    return GatedAppChannel(channel, gate)
+
+
+def _scheme(app: AppConfig) -> str:
+    return "https" if app.protocol == "https" else "http"
+
+
+def app_gate(app: AppConfig) -> AppGate:
+    """The gate of ``app`` (one per sidecar: the health prober sets it)."""
+    probed = app.health_check is not None and bool(app.port)  # the probe needs the port
+    if app.max_concurrency is None and not probed:
+        return OPEN_GATE
+    return AppGate(app.max_concurrency, health_checked=probed)
 
 
 class RawGrpcAppChannel:
@@ -81,17 +130,25 @@ class AppChannels:
     """Service invocation to a gRPC app (``app.port``, ``protocol: grpc``)."""
     proxy: RawGrpcAppChannel | None
     """gRPC proxying to a gRPC app (``app.port``, ``protocol: grpc``)."""
+    gate: AppGate = OPEN_GATE
+    """Health and concurrency limit of every call above but gRPC proxying."""
 
 
-def app_channels(app: AppConfig) -> AppChannels:
-    """The app channels of ``app``; none connects before its first use (or its ``open``)."""
+def app_channels(app: AppConfig, gate: AppGate | None = None) -> AppChannels:
+    """The app channels of ``app``; none connects before its first use (or its ``open``).
+    ``gate``: the app's gate (default: a new one, :func:`app_gate`)."""
     token = app.api_token.get_secret_value()
-    invoke_http = invoke_grpc = proxy = None
+    gate = gate or app_gate(app)
+    invoke_http: HttpAppChannel | None = None
+    invoke_grpc = proxy = None
     if app.port and app.protocol == "grpc":
         from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
 
-        invoke_grpc = DaprGrpcAppChannel(APP_HOST, app.port, api_token=token)
-        proxy = RawGrpcAppChannel(APP_HOST, app.port)
+        invoke_grpc = DaprGrpcAppChannel(app.host, app.port, api_token=token, gate=gate)
+        proxy = RawGrpcAppChannel(app.host, app.port)
     elif app.port:
-        invoke_http = HttpAppChannel(APP_HOST, app.port, api_token=token)
-    return AppChannels(pubsub_channel(app), invoke_http, invoke_grpc, proxy)
+        invoke_http = (HttpAppChannel(app.host, app.port, api_token=token, scheme=_scheme(app))
+                       if gate is OPEN_GATE else
+                       GatedHttpAppChannel(app.host, app.port, api_token=token, gate=gate,
+                                           scheme=_scheme(app)))
+    return AppChannels(pubsub_channel(app, gate), invoke_http, invoke_grpc, proxy, gate)

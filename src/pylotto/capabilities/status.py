@@ -118,7 +118,7 @@ class RuntimeStatus:
             extended=self.extended_metadata,
             app_port=app.port or 0,
             app_protocol=app.protocol,
-            channel_address=app.grpc_callback_host,
+            channel_address=app.host,
         )
 
     async def readiness(self) -> dict[str, ComponentHealth]:

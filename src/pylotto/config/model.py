@@ -81,10 +81,20 @@ class SubscriptionSpec(_Model):
 class NameResolutionConfig(_Model):
     """How this sidecar finds the sidecars of other app ids (service invocation)."""
 
-    type: Literal["static", "redis", "dns"] = "static"
+    type: Literal["static", "redis", "dns", "mdns"] = "static"
     metadata: dict[str, Any] = Field(default_factory=dict)
     advertise: str = Field("", description="the address other sidecars call this one at; "
                            "default: the Dapr gRPC listen address, else the Layotto one")
+
+
+class AppHealthCheck(_Model):
+    """Probe the app (dapr run --enable-app-health-check): while it fails ``threshold`` times
+    in a row, the sidecar delivers no events to it and refuses invocations of it."""
+
+    path: str = "/healthz"
+    interval_seconds: float = Field(5.0, gt=0)
+    timeout_seconds: float = Field(0.5, gt=0)
+    threshold: int = Field(3, ge=1)
 
 
 class AppConfig(_Model):
@@ -93,8 +103,14 @@ class AppConfig(_Model):
     id: str = Field("", alias="app_id")
     port: int | None = Field(None, description="the app's port (service invocation, Dapr "
                              "pub/sub delivery)")
-    protocol: Literal["http", "grpc"] = Field(
-        "http", description="what the app serves on its port: HTTP, or Dapr's AppCallback gRPC")
+    protocol: Literal["http", "https", "grpc"] = Field(
+        "http", description="what the app serves on its port: HTTP (https: over TLS, the "
+        "app's certificate not checked, as Dapr does), or Dapr's AppCallback gRPC")
+    host: str = Field("127.0.0.1", description="the address the app listens on "
+                      "(dapr run --app-channel-address)")
+    max_concurrency: int | None = Field(None, ge=1, description="calls to the app at once "
+                                        "(invocations and deliveries); none: no limit")
+    health_check: AppHealthCheck | None = None
     grpc_callback_host: str = "127.0.0.1"
     grpc_callback_port: int | None = Field(None, description="the app's AppCallback gRPC port")
     api_token: SecretStr = Field(SecretStr(""), description="sent to the app as dapr-api-token "
@@ -190,6 +206,10 @@ class RuntimeConfig(_Model):
     listen: ListenConfig = Field(default_factory=ListenConfig)
     data_dir: Path = Field(default_factory=default_data_dir)
     grace_period_seconds: float = 10.0
+    api_logging: bool = Field(False, description="log every API call at INFO "
+                              "(dapr run --enable-api-logging)")
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="the largest request "
+                                "the APIs accept (dapr run --max-body-size)")
     api_token: SecretStr = Field(SecretStr(""), description="required from callers as "
                                  "dapr-api-token (DAPR_API_TOKEN); empty: no token")
     components: list[ComponentSpec] = Field(default_factory=list)

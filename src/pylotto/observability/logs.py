@@ -15,7 +15,7 @@ from typing import Any
 
 from pylotto.observability.tracing import current_trace_id
 
-LEVELS = ("debug", "info", "warning", "error")
+LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class _KeyValueFormatter(logging.Formatter):

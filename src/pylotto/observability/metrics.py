@@ -16,6 +16,8 @@ API). Each sidecar has its own registry (several sidecars in one process do not 
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -62,11 +64,17 @@ class Metrics:
                                           histogram.labels(*key[1:-1]))
         return pair
 
+    log_api_calls = False
+    """Also log each API call at INFO (``--enable-api-logging``)."""
+
     def api_call(self, dialect: str, api: str, code: str, seconds: float) -> None:
         count, latency = self._pair(self.api_requests, self.api_latency,
                                     ("api", dialect, api, code))
         count.inc()
         latency.observe(seconds)
+        if self.log_api_calls:
+            _api_log.info('%s API Called method="%s" code=%s duration=%.1fms',
+                          "gRPC" if dialect == "grpc" else "HTTP", api, code, seconds * 1000)
 
     def component_call(self, component: str, outcome: str, seconds: float) -> None:
         count, latency = self._pair(self.component_calls, self.component_latency,
@@ -79,3 +87,6 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+_api_log = logging.getLogger("pylotto.api")

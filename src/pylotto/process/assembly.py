@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pylotto.appchannel.base import BulkSubscribe, RouteRule, TopicSubscription
+from pylotto.appchannel.gate import AppGate
 from pylotto.appchannel.select import AppChannels, app_channels
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.invoke import Functions, InvokeCapability
@@ -31,11 +32,13 @@ if TYPE_CHECKING:
 
 def build_services(config: RuntimeConfig, context: RuntimeContext,
                    tables: Mapping[str, dict[str, Component]], *, metrics: Metrics,
-                   tracing: Tracing, rate_limiter: RateLimiter) -> CapabilityServices:
-    """Every capability service of the sidecar ``config`` describes, over ``tables``."""
+                   tracing: Tracing, rate_limiter: RateLimiter,
+                   gate: AppGate | None = None) -> CapabilityServices:
+    """Every capability service of the sidecar ``config`` describes, over ``tables``; calls
+    to the app pass ``gate`` (its health and concurrency limit)."""
     resiliency = Resiliency(config.resiliency)
     policies = Policies(resiliency=resiliency, metrics=metrics, tracing=tracing)
-    channels = app_channels(context.app)
+    channels = app_channels(context.app, gate)
     services: CapabilityServices | None = None
 
     def current() -> CapabilityServices:
@@ -91,6 +94,10 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
         from pylotto.resolution.dns import DnsResolver
 
         resolver = DnsResolver(resolution.metadata)
+    elif resolution.type == "mdns":
+        from pylotto.resolution.mdns import MdnsResolver
+
+        resolver = MdnsResolver(resolution.metadata)
     else:
         from pylotto.resolution.static import StaticResolver
 

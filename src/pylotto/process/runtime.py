@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from pylotto.appchannel.select import app_gate
 from pylotto.capabilities.base import RuntimeContext
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.status import (
@@ -72,11 +73,14 @@ class Runtime:
             self.components.setdefault(capability, {})
         self.rate_limiter = RateLimiter(self.config.rate_limits)
         self.metrics = Metrics()
+        self.metrics.log_api_calls = self.config.api_logging
         self.tracing = Tracing(self.config.tracing, self.config.app.id)
         self.context = RuntimeContext(app=self.config.app, data_dir=self.config.data_dir)
+        self.app_gate = app_gate(self.config.app)
+        """The app's health and concurrency limit (the health prober sets it)."""
         self.services: CapabilityServices = build_services(
             self.config, self.context, self.components, metrics=self.metrics,
-            tracing=self.tracing, rate_limiter=self.rate_limiter)
+            tracing=self.tracing, rate_limiter=self.rate_limiter, gate=self.app_gate)
         self.status = RuntimeStatus(self, self.services.pubsub)
 
     # ---- lifecycle -----------------------------------------------------------------------

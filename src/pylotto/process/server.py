@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +20,8 @@ from pylotto.core.errors import ConfigError
 from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.interceptors import ApiToken, ErrorMapping, Interceptors, RateLimit, Telemetry
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
-from pylotto.process import launcher
+from pylotto.process import instances, launcher
+from pylotto.process.apphealth import AppHealthProber
 from pylotto.process.hotreload import ComponentSources, HotReloader
 from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import invoke_pb2_grpc, state_query_pb2_grpc
@@ -28,16 +30,16 @@ from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 log = logging.getLogger("pylotto.server")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-GRPC_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-]
 
 
-def grpc_options(reuse_port: bool) -> list[tuple[str, int]]:
+def grpc_options(reuse_port: bool,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
     """Without SO_REUSEPORT a port in use is an error at start; with it (``--workers``) the
-    worker processes share the port and the kernel spreads connections over them."""
-    return [*GRPC_OPTIONS, ("grpc.so_reuseport", int(reuse_port))]
+    worker processes share the port and the kernel spreads connections over them. A message
+    over ``max_message_bytes`` is refused (RESOURCE_EXHAUSTED)."""
+    return [("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max(max_message_bytes, MAX_MESSAGE_BYTES)),
+            ("grpc.so_reuseport", int(reuse_port))]
 LAYOTTO_SERVICE = runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].full_name
 
 
@@ -64,7 +66,7 @@ class Sidecar:
                 Telemetry(self.runtime.metrics, self.runtime.tracing), ErrorMapping(),
                 ApiToken(token) if token else None,
                 RateLimit(self._admit) if config.rate_limits else None)],
-            options=grpc_options(config.listen.reuse_port),
+            options=grpc_options(config.listen.reuse_port, config.max_body_bytes),
         )
         self.health = health.aio.HealthServicer()
         self.actuator_app = actuator.build_app(self.status, self.runtime.metrics)
@@ -162,7 +164,7 @@ class Sidecar:
         app = build_app(self.services, self.status, Guards(
             api_token=self.config.api_token.get_secret_value(),
             rate_limiter=runtime.rate_limiter if self.config.rate_limits else None,
-            metrics=runtime.metrics, tracing=runtime.tracing))
+            metrics=runtime.metrics, tracing=runtime.tracing), self.config.max_body_bytes)
         self.plugins.add_http(app)
         return app
 
@@ -238,22 +240,42 @@ class Sidecar:
 
 
 async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
-                sources: ComponentSources | None = None) -> int:
+                sources: ComponentSources | None = None, *,
+                instance: instances.Instance | None = None) -> int:
     """Start a sidecar (and the app, when ``app_command`` is given) and run until SIGTERM,
-    SIGINT, the Shutdown API or the app's exit; the exit code (the app's, when it ran).
-    ``sources``: the component files to watch for hot reload."""
+    SIGINT, the Shutdown API or the app's exit; the exit code, as the Dapr CLI's: 0, or 1 when
+    the app exited by itself with an error (see :mod:`pylotto.process.launcher`).
+    ``sources``: the component files to watch for hot reload; ``instance``: this run, listed
+    for ``pylotto list`` / ``pylotto stop``."""
     sidecar = Sidecar(config, sources)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    prober: AppHealthProber | None = None
     try:
         await sidecar.start()
+        if config.app.health_check is not None and config.app.port:
+            prober = AppHealthProber(config.app, config.app.health_check,
+                                     sidecar.runtime.app_gate)
+            prober.start()
         app = await launcher.start_app(app_command, config) if app_command else None
     except BaseException:
+        if prober is not None:
+            await prober.stop()
         await sidecar.runtime.stop()
         await sidecar.close_http()
         raise
+    sidecar.status.set_metadata("cliPID", str(os.getpid()))  # what dapr run records there
+    if app is not None:
+        sidecar.status.set_metadata("appPID", str(app.pid))
+        sidecar.status.set_metadata("appCommand", " ".join(app_command))
+    record = None
+    if instance is not None:
+        record = instance.with_pids(app.pid if app is not None else 0)
+        instances.register(record)
+    log.info("You're up and running! %s", "Both pylotto and your app logs will appear here."
+             if app is not None else "pylotto logs will appear here.")
     waits: dict[asyncio.Task[Any], str] = {
         asyncio.create_task(sidecar.status.shutdown_requested.wait()): "shutdown requested "
         "through the API",
@@ -264,10 +286,19 @@ async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
     done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
-    log.info("%s", waits[done.pop()])
-    code = 0
-    if app is not None:
-        code = await launcher.stop_app(app, config.grace_period_seconds)
-        log.info("the app exited with code %d", code)
-    await sidecar.stop()
+    reason = waits[done.pop()]
+    log.info("%s", reason)
+    code = launcher.EXIT_OK
+    try:
+        if app is not None:
+            app_code = await launcher.stop_app(app, config.grace_period_seconds)
+            log.info("the app exited with code %d", app_code)
+            if reason == "the app exited":
+                code = launcher.exit_code_of_app(app_code)
+        if prober is not None:
+            await prober.stop()
+        await sidecar.stop()
+    finally:
+        if record is not None:
+            instances.unregister(record)
     return code

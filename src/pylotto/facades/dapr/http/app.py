@@ -122,11 +122,11 @@ async def measured(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 def build_app(services: CapabilityServices, status: RuntimeStatus,
-              guards: Guards) -> web.Application:
+              guards: Guards, max_body_bytes: int = 64 * 1024 * 1024) -> web.Application:
     """The Dapr HTTP API over ``services``; ``status`` answers the metadata, health and
-    shutdown routes."""
+    shutdown routes; a request body over ``max_body_bytes`` is refused (413)."""
     app = web.Application(middlewares=[measured, api_token, rate_limits, errors],
-                          client_max_size=64 * 1024 * 1024)
+                          client_max_size=max_body_bytes)
     app[SERVICES_KEY] = services
     app[STATUS_KEY] = status
     app[GUARDS_KEY] = guards

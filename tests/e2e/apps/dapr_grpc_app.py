@@ -1,0 +1,49 @@
+"""A gRPC Dapr app written with the Dapr SDK's ``dapr.ext.grpc.App`` (as Dapr's gRPC examples
+are): method ``orders`` (echo), ``slow`` (0.3 s, recording the most calls seen at once), and a
+health check failing while ``STATE_DIR/sick`` exists."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from dapr.clients.grpc._request import InvokeMethodRequest
+from dapr.ext.grpc import App
+
+STATE = Path(os.environ["STATE_DIR"])
+STATE.mkdir(parents=True, exist_ok=True)
+app = App()
+_lock = threading.Lock()
+_running = {"now": 0, "max": 0}
+
+
+def health() -> None:
+    if (STATE / "sick").exists():
+        raise RuntimeError("sick")
+
+
+@app.method("orders")
+def orders(request: InvokeMethodRequest) -> str:
+    return json.dumps({"app": os.environ.get("APP_ID"), "got": request.text()})
+
+
+@app.method("slow")
+def slow(request: InvokeMethodRequest) -> str:
+    with _lock:
+        _running["now"] += 1
+        _running["max"] = max(_running["max"], _running["now"])
+    time.sleep(0.3)
+    with _lock:
+        _running["now"] -= 1
+        (STATE / "concurrency.json").write_text(json.dumps(_running))
+    return "{}"
+
+
+app.register_health_check(health)
+(STATE / "env.json").write_text(json.dumps({"APP_ID": os.environ.get("APP_ID"),
+                                            "APP_PROTOCOL": os.environ.get("APP_PROTOCOL")}))
+print("APP-READY", flush=True)
+app.run(int(os.environ["APP_PORT"]), "127.0.0.1")
