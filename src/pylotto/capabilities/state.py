@@ -10,6 +10,7 @@ message saying what failed.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -83,6 +84,35 @@ class StateOperation:
     """None (a missing request on the wire): the operation is skipped, as Layotto does."""
 
 
+class EtagRules(enum.StrEnum):
+    """How the caller's dialect reads an etag, before the store sees it (the one place).
+
+    ``DAPR``: the etag as sent (``""``: none); each store then answers as its components-contrib
+    counterpart does (docs/state.md, per store). ``LAYOTTO``: moreover ``"0"`` is no etag — what
+    Layotto's SDKs send when the caller gives none (js-sdk 1.18.0 ``State.ts``), read so by
+    Layotto's Redis store (components-contrib v1.5.2) — and a save under
+    ``CONCURRENCY_LAST_WRITE`` carries no etag, as v1.5.2's Redis and ZooKeeper stores ignore
+    it there. Deletes keep a given etag whatever the concurrency (v1.5.2 Redis checks it).
+    """
+
+    DAPR = "dapr"
+    LAYOTTO = "layotto"
+
+
+LAYOTTO_NO_ETAG = "0"
+
+
+def _effective_etag(item: StateItem, rules: EtagRules, *, save: bool) -> str | None:
+    """The etag the store is asked to check, or None (no check)."""
+    if not item.etag:
+        return None
+    if rules is EtagRules.LAYOTTO and (
+        item.etag == LAYOTTO_NO_ETAG or (save and item.concurrency is Concurrency.LAST_WRITE)
+    ):
+        return None
+    return item.etag
+
+
 def _rewrapped(err: PylottoError, what: str) -> PylottoError:
     """The same error class (same status code) with a message saying what failed."""
     return type(err)(f"{what}: {err.message}")
@@ -135,21 +165,23 @@ class StateCapability(Capability[StateStore]):
             raise Unsupported(f"state store {store.name} doesn't support {TTL_IN_SECONDS}")
         return ttl
 
-    def _set_request(self, store: StateStore, prefix: str, item: StateItem) -> SetRequest:
+    def _set_request(self, store: StateStore, prefix: str, item: StateItem,
+                     rules: EtagRules) -> SetRequest:
         return SetRequest(
             key=self._key(prefix, item.key),
             value=bytes(item.value),
-            etag=self._etag(store, item.etag),
+            etag=self._etag(store, _effective_etag(item, rules, save=True)),
             concurrency=self._concurrency(store, item.concurrency),
             consistency=item.consistency,
             ttl_seconds=self._ttl(store, item.metadata),
             metadata=dict(item.metadata),
         )
 
-    def _delete_request(self, store: StateStore, prefix: str, item: StateItem) -> DeleteRequest:
+    def _delete_request(self, store: StateStore, prefix: str, item: StateItem,
+                        rules: EtagRules) -> DeleteRequest:
         return DeleteRequest(
             key=self._key(prefix, item.key),
-            etag=self._etag(store, item.etag),
+            etag=self._etag(store, _effective_etag(item, rules, save=False)),
             concurrency=self._concurrency(store, item.concurrency),
             consistency=item.consistency,
             metadata=dict(item.metadata),
@@ -199,9 +231,10 @@ class StateCapability(Capability[StateStore]):
                 result.append(BulkGetItem(key, item.value, item.etag, item.error, item.metadata))
         return result
 
-    async def save_state(self, store_name: str, items: Sequence[StateItem]) -> None:
+    async def save_state(self, store_name: str, items: Sequence[StateItem],
+                         rules: EtagRules = EtagRules.DAPR) -> None:
         store, prefix = self._store(store_name)
-        requests = [self._set_request(store, prefix, item) for item in items]
+        requests = [self._set_request(store, prefix, item, rules) for item in items]
         if not requests:
             return
         try:
@@ -209,17 +242,19 @@ class StateCapability(Capability[StateStore]):
         except PylottoError as err:
             raise _rewrapped(err, f"failed saving state in state store {store_name}") from err
 
-    async def delete_state(self, store_name: str, item: StateItem) -> None:
+    async def delete_state(self, store_name: str, item: StateItem,
+                           rules: EtagRules = EtagRules.DAPR) -> None:
         store, prefix = self._store(store_name)
-        request = self._delete_request(store, prefix, item)
+        request = self._delete_request(store, prefix, item, rules)
         try:
             await self.call(store_name, lambda: store.delete(request))
         except PylottoError as err:
             raise _rewrapped(err, f"failed deleting state with key {item.key}") from err
 
-    async def delete_bulk_state(self, store_name: str, items: Sequence[StateItem]) -> None:
+    async def delete_bulk_state(self, store_name: str, items: Sequence[StateItem],
+                                rules: EtagRules = EtagRules.DAPR) -> None:
         store, prefix = self._store(store_name)
-        requests = [self._delete_request(store, prefix, item) for item in items]
+        requests = [self._delete_request(store, prefix, item, rules) for item in items]
         if not requests:
             return
         try:
@@ -232,6 +267,7 @@ class StateCapability(Capability[StateStore]):
         store_name: str,
         operations: Sequence[StateOperation],
         metadata: Mapping[str, str] | None = None,
+        rules: EtagRules = EtagRules.DAPR,
     ) -> None:
         """Apply ``operations`` all-or-nothing (stores declaring TRANSACTIONAL only)."""
         store, prefix = self._store(store_name)
@@ -244,9 +280,9 @@ class StateCapability(Capability[StateStore]):
                             store_name)
                 continue
             if operation.operation_type == UPSERT:
-                requests.append(self._set_request(store, prefix, operation.item))
+                requests.append(self._set_request(store, prefix, operation.item, rules))
             elif operation.operation_type == DELETE:
-                requests.append(self._delete_request(store, prefix, operation.item))
+                requests.append(self._delete_request(store, prefix, operation.item, rules))
             else:
                 raise Unsupported(f"operation type {operation.operation_type} not supported")
         if not requests:

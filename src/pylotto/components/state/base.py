@@ -97,10 +97,12 @@ class StateStore(Component):
     """Key/value store with optional etags, TTL and transactions (see ``features``).
 
     A store declaring ETAG must raise EtagMismatch when a given etag differs from the stored
-    one (or the key is absent) and EtagInvalid for an etag it cannot parse; FIRST_WRITE with no
-    etag must fail with EtagMismatch when the key exists. A write without etag (and not
-    FIRST_WRITE) always succeeds; so does a delete without etag, present key or not. A store
-    that does not declare ETAG is never handed an etag (the capability refuses first).
+    one (or the key is absent, unless the store is one whose reference takes any etag on a
+    missing key) and, where its reference does, EtagInvalid for an etag it cannot parse;
+    FIRST_WRITE with no etag must fail with EtagMismatch when the key exists. A write without
+    etag (and not FIRST_WRITE) always succeeds; so does a delete without etag, present key or
+    not. A store that does not declare ETAG is never handed an etag (the capability refuses
+    first).
     """
 
     Settings: ClassVar[type[ComponentSettings]] = StateSettings
@@ -200,18 +202,29 @@ def expiry_metadata(expiry: float | None) -> dict[str, str]:
     return {TTL_EXPIRE_TIME: when.isoformat(timespec="seconds").replace("+00:00", "Z")}
 
 
-def check_write(op: TransactionOp, current: int | None, store: str) -> None:
+def etag_number(etag: str) -> int | None:
+    """The version a decimal etag stands for, or None for any other text (which then matches
+    no item: components-contrib's text-compared stores answer it as a mismatch)."""
+    return int(etag) if etag.isascii() and etag.isdigit() else None
+
+
+def check_write(op: TransactionOp, current: int | str | None, store: str, *,
+                missing_takes_etag: bool = False) -> None:
     """Apply the etag and first-write rules to ``op`` against the key's live version.
 
-    ``current`` is None when the key is absent or expired. Raises EtagInvalid / EtagMismatch.
+    ``current`` is None when the key is absent or expired. A given etag is compared as text
+    (so any text that is not the current version is a mismatch, as components-contrib's
+    in-memory, SQLite, MySQL and etcd stores answer). ``missing_takes_etag``: a missing key
+    matches any etag (contrib's ZooKeeper store creates it). Raises EtagMismatch.
     """
     if op.etag is not None:
-        given = parse_int_etag(op.etag, store)
         if current is None:
+            if missing_takes_etag:
+                return
             raise EtagMismatch(
                 f"state store {store}: etag mismatch: key {op.key!r} does not exist"
             )
-        if given != current:
+        if str(current) != op.etag:
             raise EtagMismatch(
                 f"state store {store}: etag mismatch for key {op.key!r}: "
                 f"{op.etag!r} is not the current version"

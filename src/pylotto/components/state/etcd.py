@@ -31,8 +31,8 @@ from pylotto.components.state.base import (
     SetRequest,
     StateSettings,
     TransactionOp,
+    etag_number,
     expiry_metadata,
-    parse_int_etag,
 )
 from pylotto.core.errors import EtagMismatch
 from pylotto.core.types import Metadata
@@ -87,9 +87,10 @@ class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore):
     async def apply(self, operations: Sequence[TransactionOp]) -> None:
         if not operations:
             return
-        for op in operations:  # a malformed etag fails the batch before any I/O
-            if op.etag is not None:
-                parse_int_etag(op.etag, self.name)
+        for op in operations:  # an etag no revision can have fails the batch before any I/O
+            if op.etag is not None and not (etag_number(op.etag) or 0) > 0:
+                raise EtagMismatch(f"state store {self.name}: etag mismatch for key "
+                                   f"{op.key!r}: {op.etag!r} is not the current version")
         final = _final_operations(operations, self.name)
         leases: dict[int, int] = {}
         for op, _ in final:

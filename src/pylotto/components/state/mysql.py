@@ -59,8 +59,8 @@ from pylotto.components.state.base import (
     SetRequest,
     StateSettings,
     TransactionOp,
+    etag_number,
     expiry_metadata,
-    parse_int_etag,
 )
 from pylotto.components.state.query import (
     And,
@@ -356,7 +356,10 @@ class MySQLStateStore(ClientComponent[MySQLClient], BatchStateStore, QueryableSt
         if len(op.key) > MAX_KEY_LENGTH:
             raise InvalidArgument(f"state store {self.name}: key of {len(op.key)} characters: "
                                   f"at most {MAX_KEY_LENGTH}")
-        etag = None if op.etag is None else parse_int_etag(op.etag, self.name)
+        etag = None if op.etag is None else etag_number(op.etag)
+        if op.etag is not None and etag is None:  # contrib compares text: no eTag is that text
+            raise EtagMismatch(f"state store {self.name}: etag mismatch for key {op.key!r}: "
+                               f"{op.etag!r} is not the current version")
         if not isinstance(op, SetRequest):
             return _Write(op, etag)
         doc, is_json = json_document(op.value)

@@ -12,7 +12,10 @@ Each item is the znode ``<keyPrefixPath>/<key>`` holding the value's bytes uncha
 cannot send non-ASCII paths); other keys are the znode names contrib uses.
 Its etag is the znode's ``mzxid`` — the id of the transaction that last wrote it — which only
 grows, so an etag is never reused (contrib hands out the znode version, which starts again at
-0 when a key is deleted and written again). Every write — one item, a bulk save or delete, a
+0 when a key is deleted and written again). As contrib's store, a save to a missing key
+creates it whatever etag it carries, and a delete of a missing key succeeds; an etag that is
+not a number is INVALID_ARGUMENT (contrib then writes unconditionally, so a garbled etag
+would silently lose the check). Every write — one item, a bulk save or delete, a
 transaction — is one ZooKeeper multi-op: the znodes are read, the etag and first-write rules
 are checked against what was read, and the writes carry the versions read, so the multi fails
 as a whole if any item changed in between; it is then read and checked again.
@@ -135,7 +138,7 @@ class ZookeeperStateStore(BatchStateStore):
             for op in operations:
                 version, zxid = state[op.key]
                 check_write(op, None if version is None else zxid if zxid is not None else -1,
-                            self.name)
+                            self.name, missing_takes_etag=True)
                 path = znode(op.key)
                 if isinstance(op, SetRequest):
                     if version is None:
