@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pylotto.capabilities import outbox
 from pylotto.capabilities.base import Capability
 from pylotto.components.state.base import (
     BulkGetItem,
@@ -113,6 +114,11 @@ def _effective_etag(item: StateItem, rules: EtagRules, *, save: bool) -> str | N
     return item.etag
 
 
+def _internal(key: str) -> bool:
+    """A key the sidecar wrote for itself (outbox records): an app's key has no ``||``."""
+    return "||" in key
+
+
 def _rewrapped(err: PylottoError, what: str) -> PylottoError:
     """The same error class (same status code) with a message saying what failed."""
     return type(err)(f"{what}: {err.message}")
@@ -120,6 +126,50 @@ def _rewrapped(err: PylottoError, what: str) -> PylottoError:
 
 class StateCapability(Capability[StateStore]):
     """The state API over the configured state stores."""
+
+    publish: outbox.Publish | None = None
+    """Where the transactional outbox publishes (the pubsub capability's ``publish``, given
+    by :meth:`CapabilityServices.build`); None: a store with outbox metadata refuses
+    transactions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._relays: dict[str, outbox.Relay] = {}
+
+    def _relay(self, store_name: str, store: StateStore, prefix: str) -> outbox.Relay:
+        relay = self._relays.get(store_name)
+        if relay is None or relay.store is not store:
+            if self.publish is None:
+                raise Unsupported(f"state store {store_name}: the outbox needs a pubsub")
+            relay = self._relays[store_name] = outbox.Relay(store_name, store, prefix,
+                                                            self.publish)
+        return relay
+
+    async def start(self) -> None:
+        """Start the outbox relay of each store with outbox metadata (it first publishes what
+        an earlier run left)."""
+        for name, store in self.components.items():
+            await self.attach_outbox(name, store)
+
+    async def attach_outbox(self, name: str, store: StateStore) -> None:
+        if outbox.outbox_config(store) is None or self.publish is None:
+            return
+        try:
+            self._relay(name, store, self._store(name)[1]).start()
+        except Unsupported as exc:
+            log.warning("%s: transactions on it are refused", exc.message)
+
+    async def stop(self) -> None:
+        for relay in list(self._relays.values()):
+            await relay.stop()
+
+    async def detach(self, component_name: str) -> None:
+        relay = self._relays.pop(component_name, None)
+        if relay is not None:
+            await relay.stop()
+
+    async def attach(self, component_name: str) -> None:
+        await self.attach_outbox(component_name, self.components.get(component_name))
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -287,10 +337,22 @@ class StateCapability(Capability[StateStore]):
                 raise Unsupported(f"operation type {operation.operation_type} not supported")
         if not requests:
             return
+        config = outbox.outbox_config(store)
+        records: list[outbox.Record] = []
+        relay: outbox.Relay | None = None
+        if config is not None:
+            relay = self._relay(store_name, store, prefix)
+            carrier = self.tracing.carrier({})
+            requests, records = outbox.with_records(
+                requests, config, prefix, self.context.app_id or "pylotto",
+                carrier.get("traceparent", ""), carrier.get("tracestate", ""))
+        writes = requests
         try:
-            await self.call(store_name, lambda: store.multi(requests, dict(metadata or {})))
+            await self.call(store_name, lambda: store.multi(writes, dict(metadata or {})))
         except PylottoError as err:
             raise _rewrapped(err, "error while executing state transaction") from err
+        if relay is not None and records:
+            relay.committed(records)
 
     async def query_state(
         self,
@@ -313,5 +375,5 @@ class StateCapability(Capability[StateStore]):
         except PylottoError as err:
             raise _rewrapped(err, f"failed querying state store {store_name}") from err
         items = [replace(item, key=item.key[len(scope):]) for item in result.items
-                 if item.key.startswith(scope)]
+                 if item.key.startswith(scope) and not _internal(item.key[len(scope):])]
         return QueryResult(items=items, token=result.token)

@@ -51,6 +51,15 @@ class StateSettings(ComponentSettings):
     key_prefix: KeyPrefix = Field("none", alias="keyPrefix")
     ttl_in_seconds: int | None = Field(None, alias="ttlInSeconds")
     """Default TTL of every write that does not give one; None or <= 0: never expire."""
+    # the transactional outbox (Dapr's keys; pylotto.capabilities.outbox applies them)
+    outbox_publish_pubsub: str = Field("", alias="outboxPublishPubsub")
+    """The pubsub a committed transaction's upserts are published to ("": no outbox)."""
+    outbox_publish_topic: str = Field("", alias="outboxPublishTopic")
+    outbox_pubsub: str = Field("", alias="outboxPubsub")
+    """Dapr's internal-topic pubsub; pylotto keeps the outbox in the store (accepted, unused)."""
+    outbox_discard_when_missing_state: bool = Field(False, alias="outboxDiscardWhenMissingState")
+    """Dapr's: drop an internal message whose transaction did not commit; pylotto never has
+    such a message (accepted, unused)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +152,21 @@ class StateStore(Component):
     async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
         for request in requests:
             await self.delete(request)
+
+
+class KeyListingStateStore(StateStore):
+    """A store that lists its live keys under a prefix: what the transactional outbox's relay
+    needs to find the records a stopped sidecar left (pylotto.capabilities.outbox)."""
+
+    @abc.abstractmethod
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` live keys that start with ``prefix`` (any order)."""
+
+
+def prefix_end(prefix: str) -> str:
+    """The least string greater than every string that starts with ``prefix`` (non-empty),
+    for a key range ``prefix <= key < prefix_end(prefix)`` in code-point order."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 class TransactionalStateStore(StateStore):

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings
+from pylotto.components._backends.etcd_client import prefix_end as etcd_prefix_end
 from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
@@ -28,6 +29,7 @@ from pylotto.components.state.base import (
     Consistency,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
@@ -42,7 +44,7 @@ class EtcdStateSettings(StateSettings, EtcdSettings):
     pass
 
 
-class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore):
+class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore, KeyListingStateStore):
     Settings = EtcdStateSettings
     settings: EtcdStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
@@ -65,6 +67,12 @@ class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore):
             return None
         kv = reply.kvs[0]
         return GetResult(bytes(kv.value), str(kv.mod_revision), await self._expiry(kv))
+
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        start = self.client.key(prefix)
+        root = len(self.client.key(""))
+        reply = await self.client.range(start, etcd_prefix_end(start))
+        return [bytes(kv.key)[root:].decode() for kv in reply.kvs][:limit]
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
         """One etcd transaction reading every key (one consistent revision)."""

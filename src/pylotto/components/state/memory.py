@@ -22,6 +22,7 @@ from pylotto.components.state.base import (
     Consistency,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
@@ -48,7 +49,7 @@ class _Entry:
     expires_at: float | None
 
 
-class MemoryStateStore(BatchStateStore, QueryableStateStore):
+class MemoryStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStore):
     per_process = True
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
 
@@ -78,6 +79,11 @@ class MemoryStateStore(BatchStateStore, QueryableStateStore):
             if key.startswith(query.key_prefix) and (entry := self._live(key, now)) is not None
         ]
         return sort_and_filter_sequence(items, query)
+
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        now = time.time()
+        return [key for key in list(self._items)
+                if key.startswith(prefix) and self._live(key, now) is not None][:limit]
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
         now = time.time()

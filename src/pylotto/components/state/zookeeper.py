@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from pydantic import Field
 
@@ -36,6 +36,7 @@ from pylotto.components.state.base import (
     Consistency,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
@@ -65,7 +66,7 @@ def znode(key: str) -> str:
     return "/" + name
 
 
-class ZookeeperStateStore(BatchStateStore):
+class ZookeeperStateStore(BatchStateStore, KeyListingStateStore):
     Settings = ZookeeperStateSettings
     settings: ZookeeperStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL})
@@ -116,6 +117,13 @@ class ZookeeperStateStore(BatchStateStore):
             return None
         data, stat = got
         return GetResult(data, str(stat.last_modified_zxid))
+
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        async def children(zk: Any) -> list[str]:
+            return list(await zk.get_children("/"))
+
+        keys = [unquote(name) for name in await self.client.call(children)]
+        return [key for key in keys if key.startswith(prefix)][:limit]
 
     async def apply(self, operations: Sequence[TransactionOp]) -> None:
         if not operations:
