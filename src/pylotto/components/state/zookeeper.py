@@ -15,7 +15,8 @@ grows, so an etag is never reused (contrib hands out the znode version, which st
 0 when a key is deleted and written again). As contrib's store, a save to a missing key
 creates it whatever etag it carries, and a delete of a missing key succeeds; an etag that is
 not a number is INVALID_ARGUMENT (contrib then writes unconditionally, so a garbled etag
-would silently lose the check). Every write — one item, a bulk save or delete, a
+would silently lose the check); under last-write a save or delete ignores its etag (contrib's
+"any version"). Every write — one item, a bulk save or delete, a
 transaction — is one ZooKeeper multi-op: the znodes are read, the etag and first-write rules
 are checked against what was read, and the writes carry the versions read, so the multi fails
 as a whole if any item changed in between; it is then read and checked again.
@@ -24,6 +25,7 @@ as a whole if any item changed in between; it is then read and checked again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -33,6 +35,7 @@ from pylotto.components._backends.zookeeper_client import ZookeeperClient, Zooke
 from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
+    Concurrency,
     Consistency,
     Feature,
     GetResult,
@@ -128,6 +131,9 @@ class ZookeeperStateStore(BatchStateStore, KeyListingStateStore):
     async def apply(self, operations: Sequence[TransactionOp]) -> None:
         if not operations:
             return
+        # contrib's newSetDataRequest / newDeleteRequest: last-write is "any version"
+        operations = [replace(op, etag=None) if op.concurrency is Concurrency.LAST_WRITE
+                      else op for op in operations]
         for op in operations:  # a malformed etag fails the batch before any I/O
             if op.etag is not None:
                 parse_int_etag(op.etag, self.name)
