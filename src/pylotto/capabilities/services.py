@@ -95,6 +95,7 @@ class CapabilityServices:
             raise TypeError(f"CapabilityServices.build: unknown services {sorted(given)}")
         services = cls(**built)
         services.state.publish = services.pubsub.publish  # the transactional outbox's way out
+        services.state.pubsub_exists = services.pubsub.components.get
         return services
 
     def in_start_order(self) -> Iterator[Service]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +31,7 @@ from pylotto.components.state.base import (
     TransactionOp,
 )
 from pylotto.components.state.query import QueryableStateStore, QueryResult, parse_query
-from pylotto.core.errors import InvalidArgument, PylottoError, Unsupported
+from pylotto.core.errors import Internal, InvalidArgument, PylottoError, Unsupported
 from pylotto.core.keys import key_prefix, prefixed
 
 log = logging.getLogger("pylotto.state")
@@ -131,6 +131,9 @@ class StateCapability(Capability[StateStore]):
     """Where the transactional outbox publishes (the pubsub capability's ``publish``, given
     by :meth:`CapabilityServices.build`); None: a store with outbox metadata refuses
     transactions."""
+    pubsub_exists: Callable[[str], object] | None = None
+    """Raises when no pubsub has that name (the pubsub capability's component lookup): a
+    transaction on an outbox store whose pubsub is missing fails, as Dapr's does."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -342,6 +345,12 @@ class StateCapability(Capability[StateStore]):
         relay: outbox.Relay | None = None
         if config is not None:
             relay = self._relay(store_name, store, prefix)
+            if self.pubsub_exists is not None:
+                try:
+                    self.pubsub_exists(config.pubsub)
+                except PylottoError as err:
+                    raise Internal(f"error while publishing outbox message: {err.message}"
+                                   ) from err
             carrier = self.tracing.carrier({})
             requests, records = outbox.with_records(
                 requests, config, prefix, self.context.app_id or "pylotto",

@@ -25,7 +25,7 @@ from pylotto.capabilities.pubsub import PublishRequest
 from pylotto.capabilities.state import StateCapability, StateItem, StateOperation
 from pylotto.components.state.base import KeyListingStateStore, StateStore
 from pylotto.config.model import AppConfig
-from pylotto.core.errors import EtagMismatch, Unavailable
+from pylotto.core.errors import ComponentNotFound, EtagMismatch, Internal, Unavailable
 from tests.conformance.cases import Case, build, load_cases
 from tests.conformance.conftest import STORE
 
@@ -217,6 +217,21 @@ async def test_a_projection_is_published_instead_of_the_saved_value(
         assert len(broker.events) == 1
     finally:
         await state.stop()
+
+
+async def test_a_missing_pubsub_fails_the_transaction(store: StateStore, app_id: str) -> None:
+    """As Dapr's (its publish to the internal topic fails first): nothing is written."""
+    broker = Broker()
+    state = capability(store, broker, app_id)
+
+    def lookup(name: str) -> None:
+        raise ComponentNotFound(f"pubsub {name} is not found")
+
+    state.pubsub_exists = lookup
+    with pytest.raises(Internal, match="error while publishing outbox message: pubsub bus"):
+        await state.execute_state_transaction(STORE, [upsert("k", b"v")])
+    assert (await state.get_state(STORE, "k")).value == b""
+    assert await records_left(store, app_id) == []
 
 
 async def _true(value: bool) -> bool:
