@@ -175,7 +175,10 @@ class Relay:
                 await task
 
     def committed(self, records: Sequence[Record]) -> None:
-        """A transaction carrying ``records`` committed: publish them now (in order)."""
+        """A transaction carrying ``records`` committed: publish them now (in order). While
+        publishing fails they wait for the relay's next scan instead (no pile of attempts)."""
+        if self._failing and self._task is not None:
+            return
         task = asyncio.create_task(self._deliver(list(records)))
         self._deliveries.add(task)
         task.add_done_callback(self._delivered)
