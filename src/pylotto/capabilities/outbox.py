@@ -60,8 +60,10 @@ PROJECTION = "outbox.projection"
 CONTENT_TYPE = "contentType"
 RECORD = f"outbox{SEPARATOR}"
 """What follows the key prefix in an outbox record's key."""
-SCAN_INTERVAL_SECONDS = 10.0
-"""How often the relay looks for records left behind (a failed publish, another sidecar)."""
+SCAN_INTERVAL_SECONDS = 60.0
+"""How often an idle relay looks for records another sidecar left (its own failures are
+retried sooner, with back-off). A scan is a key-range read on the SQL stores and etcd, a
+SCAN of the database on Redis: kept rare."""
 SCAN_BATCH = 100
 DONE_KEPT = 10_000
 RETRY_INITIAL_SECONDS = 0.5

@@ -234,6 +234,26 @@ async def test_a_missing_pubsub_fails_the_transaction(store: StateStore, app_id:
     assert await records_left(store, app_id) == []
 
 
+async def test_hot_reload_detach_then_attach_restarts_the_relay(
+    store: StateStore, app_id: str
+) -> None:
+    broker = Broker()
+    broker.up = False
+    state = capability(store, broker, app_id)
+    await state.start()
+    try:
+        await state.execute_state_transaction(STORE, [upsert("k", b"v")])
+        await state.detach(STORE)
+        broker.up = True
+        await asyncio.sleep(0.3)
+        assert broker.events == [] and len(await records_left(store, app_id)) == 1
+        await state.attach(STORE)  # the component came back: its relay publishes what waits
+        await eventually(lambda: _true(broker.data() == ["v"]))
+        await eventually(lambda: _empty(store, app_id))
+    finally:
+        await state.stop()
+
+
 async def _true(value: bool) -> bool:
     return value
 
