@@ -32,6 +32,7 @@ published for the upsert of the same key (Dapr's projections). Deletes publish n
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -39,7 +40,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pylotto.appchannel import cloudevents
 from pylotto.capabilities.pubsub import PublishRequest
@@ -71,6 +72,17 @@ RETRY_MAX_SECONDS = 5.0
 _TRUTHY = frozenset({"1", "t", "true", "y", "yes", "on"})
 
 Publish = Callable[[PublishRequest], Awaitable[None]]
+T = TypeVar("T")
+
+
+class StoreCall(Protocol):
+    """A call to the store under its resiliency policies (``Capability.call`` bound to it)."""
+
+    def __call__(self, attempt: Callable[[], Awaitable[T]]) -> Awaitable[T]: ...
+
+
+async def _direct(attempt: Callable[[], Awaitable[T]]) -> T:
+    return await attempt()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +157,7 @@ class Relay:
     them; see the module docstring."""
 
     def __init__(self, store_name: str, store: StateStore, key_prefix: str,
-                 publish: Publish) -> None:
+                 publish: Publish, call: StoreCall = _direct) -> None:
         if not isinstance(store, KeyListingStateStore):
             raise Unsupported(f"state store {store_name} doesn't support the outbox "
                               "(it cannot list its keys)")
@@ -153,6 +165,7 @@ class Relay:
         self.store: KeyListingStateStore = store
         self.prefix = record_prefix(key_prefix)
         self.publish = publish
+        self.call = call
         self._busy: set[str] = set()
         """Keys being published now: a scan leaves them to whoever holds them."""
         self._wake = asyncio.Event()
@@ -221,7 +234,7 @@ class Relay:
             data_content_type=cloudevents.CLOUDEVENT_CONTENT_TYPE,
             trace_parent=str(event.get(cloudevents.TRACEPARENT) or ""),
             trace_state=str(event.get(cloudevents.TRACESTATE) or "")))
-        await self.store.delete(DeleteRequest(record.key))
+        await self.call(lambda: self.store.delete(DeleteRequest(record.key)))
         self._done[record.key] = None
         if len(self._done) > DONE_KEPT:
             del self._done[next(iter(self._done))]
@@ -229,11 +242,11 @@ class Relay:
     async def scan_once(self) -> bool:
         """Publish every record found in the store (oldest first); True when all went out."""
         while True:
-            keys = sorted(k for k in await self.store.keys_with_prefix(self.prefix, SCAN_BATCH)
-                          if k not in self._busy and k not in self._done)
+            found = await self.call(lambda: self.store.keys_with_prefix(self.prefix, SCAN_BATCH))
+            keys = sorted(k for k in found if k not in self._busy and k not in self._done)
             if not keys:
                 return True
-            items = await self.store.bulk_get(keys, {})
+            items = await self.call(functools.partial(self.store.bulk_get, keys, {}))
             records = [Record(item.key, item.value) for item in items if item.value]
             if not await self._deliver(records):
                 return False

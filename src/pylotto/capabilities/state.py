@@ -144,8 +144,9 @@ class StateCapability(Capability[StateStore]):
         if relay is None or relay.store is not store:
             if self.publish is None:
                 raise Unsupported(f"state store {store_name}: the outbox needs a pubsub")
-            relay = self._relays[store_name] = outbox.Relay(store_name, store, prefix,
-                                                            self.publish)
+            relay = self._relays[store_name] = outbox.Relay(
+                store_name, store, prefix, self.publish,
+                lambda attempt: self.call(store_name, attempt))
         return relay
 
     async def start(self) -> None:
