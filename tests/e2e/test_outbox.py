@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -151,6 +152,21 @@ class Inbox:
         self.client.close()
 
 
+def live(inbox: Inbox, dapr: DaprClient, store: str) -> dict[str, Any]:
+    """The first committed order, once the subscription is live (earlier ones may be lost to
+    a consumer group not made yet); later copies of the probe are drained."""
+    deadline = time.monotonic() + 30
+    while True:
+        dapr.execute_state_transaction(store, [upsert("order-0", {"n": 0})])
+        try:
+            first = inbox.until(1, within=3)[0]
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "the subscription never came up"
+    inbox.quiet(1.5)
+    return first
+
+
 def upsert(key: str, value: dict[str, Any], etag: str | None = None) -> Any:
     return TransactionalStateOperation(key=key, data=json.dumps(value), etag=etag,
                                        metadata={"contentType": "application/json"})
@@ -168,18 +184,9 @@ def test_published_if_and_only_if_committed_with_the_broker_cut(
     inbox = Inbox(subscriber, topic)
     try:
         with DaprClient(publisher.dapr_grpc_address) as dapr:
-            # the subscription is live once a first committed order arrives
-            deadline = time.monotonic() + 30
-            while True:
-                dapr.execute_state_transaction(store, [upsert("order-0", {"n": 0})])
-                try:
-                    first = inbox.until(1, within=3)
-                    break
-                except AssertionError:
-                    assert time.monotonic() < deadline, "the subscription never came up"
-            assert first[0]["data"] == {"n": 0}  # the SDK decodes application/json data
-            assert first[0]["source"] == f"orders-{RUN}"
-            inbox.quiet(1.5)  # drop retried probes, if any
+            first = live(inbox, dapr, store)
+            assert first["data"] == {"n": 0}  # the SDK decodes application/json data
+            assert first["source"] == f"orders-{RUN}"
 
             proxy.cut()
             try:
@@ -204,5 +211,34 @@ def test_published_if_and_only_if_committed_with_the_broker_cut(
             assert numbers == [1, 2, 11]  # committed: all; rolled back (-1, -2): none
             assert json.loads(dapr.get_state(store, "order-1").data) == {"n": 11}
             assert dapr.get_state(store, "order-x").data == b""
+    finally:
+        inbox.close()
+
+
+@pytest.mark.parametrize("store", [name for name in STORES if name != "in-memory"])
+def test_committed_messages_survive_a_sidecar_crash_while_the_broker_is_cut(
+    store: str, publisher: Sidecar, subscriber: Sidecar, proxy: TcpProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The records live in the store: a publisher killed (SIGKILL) before it could publish
+    sends them after its restart."""
+    monkeypatch.setenv("DAPR_HTTP_PORT", str(subscriber.dapr_http_port))
+    monkeypatch.setenv("DAPR_HEALTH_TIMEOUT", "10")
+    inbox = Inbox(subscriber, f"orders-{store}")
+    try:
+        with DaprClient(publisher.dapr_grpc_address) as dapr:
+            live(inbox, dapr, store)
+            proxy.cut()
+            try:
+                dapr.execute_state_transaction(store, [upsert("crash-1", {"n": 21}),
+                                                       upsert("crash-2", {"n": 22})])
+                time.sleep(0.5)
+                publisher.stop(signal.SIGKILL)
+            finally:
+                proxy.restore()
+        assert inbox.quiet(0.5) == []
+        publisher.start()
+        arrived = inbox.until(2, within=60) + inbox.quiet(2)
+        assert sorted({event["data"]["n"] for event in arrived}) == [21, 22]
     finally:
         inbox.close()
