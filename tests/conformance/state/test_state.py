@@ -343,6 +343,24 @@ async def test_layotto_rules_zero_and_last_write_mean_no_etag(
         await state.save_state(STORE, [first], layotto)
 
 
+@pytest.mark.parametrize("case", load_cases("state", where=lambda c: not c.has("ETAG")),
+                         indirect=True)
+async def test_layotto_zero_etag_on_a_store_without_etags(
+    state: StateCapability, key: str
+) -> None:
+    """The Layotto SDKs' default ``"0"`` is no etag, so their default calls work on a store
+    without etags (memcached); any other etag is still refused there, as through Dapr."""
+    layotto = EtagRules.LAYOTTO
+    await state.save_state(STORE, [StateItem(key, b"v", etag="0")], layotto)
+    assert await value_of(state, key) == b"v"
+    await state.delete_state(STORE, StateItem(key, etag="0"), layotto)
+    assert await value_of(state, key) == b""
+    with pytest.raises(Unsupported, match="etag"):
+        await state.save_state(STORE, [StateItem(key, b"v", etag="0")])
+    with pytest.raises(Unsupported, match="etag"):
+        await state.save_state(STORE, [StateItem(key, b"v", etag="5")], layotto)
+
+
 @pytest.mark.parametrize("case", cases_with("ETAG"), indirect=True)
 async def test_etag_numbering(case: Case, state: StateCapability, key: str) -> None:
     """Redis versions each key from 1 (``HINCRBY version 1``, redis.go 27 at v1.5.2, 50 at
