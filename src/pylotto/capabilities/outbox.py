@@ -226,16 +226,29 @@ class Relay:
         return True
 
     async def _publish_one(self, record: Record) -> None:
-        body: dict[str, Any] = json.loads(record.body)
-        event: dict[str, Any] = body["event"]
+        try:
+            body = json.loads(record.body)
+            event = body["event"]
+            target = (str(body["pubsub"]), str(body["topic"]))
+            if not isinstance(event, dict):
+                raise TypeError("the event is not a JSON object")
+        except (ValueError, KeyError, TypeError):
+            # not a record this relay wrote: left in the store, for its owner to look at
+            log.error("outbox of state store %s: %r is not an outbox record; left as it is",
+                      self.store_name, record.key)
+            self._remember(record.key)
+            return
         await self.publish(PublishRequest(
-            pubsub_name=str(body["pubsub"]), topic=str(body["topic"]),
+            pubsub_name=target[0], topic=target[1],
             data=json.dumps(event, separators=(",", ":")).encode(),
             data_content_type=cloudevents.CLOUDEVENT_CONTENT_TYPE,
             trace_parent=str(event.get(cloudevents.TRACEPARENT) or ""),
             trace_state=str(event.get(cloudevents.TRACESTATE) or "")))
         await self.call(lambda: self.store.delete(DeleteRequest(record.key)))
-        self._done[record.key] = None
+        self._remember(record.key)
+
+    def _remember(self, key: str) -> None:
+        self._done[key] = None
         if len(self._done) > DONE_KEPT:
             del self._done[next(iter(self._done))]
 
@@ -261,6 +274,10 @@ class Relay:
             except PylottoError as exc:
                 log.warning("outbox of state store %s: scanning for records failed: %s",
                             self.store_name, exc.message)
+                done = False
+            except Exception as exc:  # the relay must outlive any one bad scan
+                log.error("outbox of state store %s: scanning for records failed: %r",
+                          self.store_name, exc)
                 done = False
             if done:
                 if self._failing:

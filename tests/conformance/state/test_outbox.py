@@ -23,7 +23,7 @@ from pylotto.capabilities import outbox
 from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.pubsub import PublishRequest
 from pylotto.capabilities.state import StateCapability, StateItem, StateOperation
-from pylotto.components.state.base import KeyListingStateStore, StateStore
+from pylotto.components.state.base import DeleteRequest, KeyListingStateStore, StateStore
 from pylotto.config.model import AppConfig
 from pylotto.core.errors import ComponentNotFound, EtagMismatch, Internal, Unavailable
 from tests.conformance.cases import Case, build, load_cases
@@ -252,6 +252,27 @@ async def test_hot_reload_detach_then_attach_restarts_the_relay(
         await eventually(lambda: _empty(store, app_id))
     finally:
         await state.stop()
+
+
+async def test_a_foreign_key_under_the_record_prefix_is_left_alone(
+    store: StateStore, app_id: str
+) -> None:
+    """Something that is not an outbox record (written by hand under the prefix) is logged
+    and left; the relay goes on publishing the real ones."""
+    from pylotto.components.state.base import SetRequest
+
+    junk = outbox.record_prefix(app_id) + "00000000000000000000-junk"
+    await store.bulk_set([SetRequest(junk, b"not json")])
+    broker = Broker()
+    state = capability(store, broker, app_id)
+    await state.start()
+    try:
+        await state.execute_state_transaction(STORE, [upsert("k", b"v")])
+        await eventually(lambda: _true(broker.data() == ["v"]))
+        assert await records_left(store, app_id) == [junk]
+    finally:
+        await state.stop()
+        await store.bulk_delete([DeleteRequest(junk)])
 
 
 async def _true(value: bool) -> bool:
