@@ -242,3 +242,36 @@ def test_committed_messages_survive_a_sidecar_crash_while_the_broker_is_cut(
         assert sorted({event["data"]["n"] for event in arrived}) == [21, 22]
     finally:
         inbox.close()
+
+
+def test_an_http_transaction_is_published_as_dapr_documents_it(
+    publisher: Sidecar, subscriber: Sidecar, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dapr's outbox how-to: ``POST /v1.0/state/<store>/transaction`` with a projection; the
+    subscriber gets the projected value, the store keeps the saved one."""
+    import urllib.request
+
+    monkeypatch.setenv("DAPR_HTTP_PORT", str(subscriber.dapr_http_port))
+    monkeypatch.setenv("DAPR_HEALTH_TIMEOUT", "10")
+    inbox = Inbox(subscriber, "orders-sqlite")
+    try:
+        with DaprClient(publisher.dapr_grpc_address) as dapr:
+            live(inbox, dapr, "sqlite")
+        body = {"operations": [
+            {"operation": "upsert", "request": {"key": "order-h", "value": {"n": 31, "card": "x"}}},
+            {"operation": "upsert", "request": {"key": "order-h", "value": {"n": 31},
+                                                "metadata": {"outbox.projection": "true"}}},
+        ]}
+        request = urllib.request.Request(
+            f"{publisher.dapr_http_url}/v1.0/state/sqlite/transaction",
+            data=json.dumps(body).encode(), method="POST",
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            assert reply.status == 204
+        [event] = inbox.until(1, within=30) + inbox.quiet(1)
+        assert json.loads(event["data"]) == {"n": 31}  # published: the projection, as text
+        with urllib.request.urlopen(f"{publisher.dapr_http_url}/v1.0/state/sqlite/order-h",
+                                    timeout=10) as reply:
+            assert json.load(reply) == {"n": 31, "card": "x"}
+    finally:
+        inbox.close()
