@@ -10,6 +10,7 @@ message saying what failed.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -138,10 +139,15 @@ class StateCapability(Capability[StateStore]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._relays: dict[str, outbox.Relay] = {}
+        self._retired: set[asyncio.Task[None]] = set()
 
     def _relay(self, store_name: str, store: StateStore, prefix: str) -> outbox.Relay:
         relay = self._relays.get(store_name)
         if relay is None or relay.store is not store:
+            if relay is not None:  # the component was replaced without a detach
+                retired = asyncio.create_task(relay.stop())
+                self._retired.add(retired)
+                retired.add_done_callback(self._retired.discard)
             if self.publish is None:
                 raise Unsupported(f"state store {store_name}: the outbox needs a pubsub")
             relay = self._relays[store_name] = outbox.Relay(
