@@ -101,9 +101,9 @@ def test_save_get_delete_with_etags(sidecar: Sidecar, store: str) -> None:
     assert f"failed saving state in state store {store}" in details
     assert error_of(lambda: delete(stub, store, key, first.etag))[0] == grpc.StatusCode.ABORTED
     code, details = error_of(lambda: save(stub, store, item(key, b"x", etag="not-a-version")))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "invalid etag" in details
-    assert error_of(lambda: delete(stub, store, key, "nope"))[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert code == grpc.StatusCode.ABORTED  # both stores compare etags as text, as contrib's
+    assert "etag mismatch" in details
+    assert error_of(lambda: delete(stub, store, key, "nope"))[0] == grpc.StatusCode.ABORTED
     assert get(stub, store, key).data == b"v2"
 
     # an empty etag is no etag
@@ -294,3 +294,42 @@ def test_appid_prefix_isolates_apps_sharing_a_file(
     with sqlite3.connect(shared) as db:
         keys = [row[0] for row in db.execute("SELECT key FROM state ORDER BY key")]
     assert keys == ["app-two||greeting"]
+
+
+# ---- the Layotto dialect's etag rule (issue 15 items 6 and 8) -----------------------------------
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_etag_zero_and_last_write_are_no_etag_for_layotto_only(sidecar: Sidecar,
+                                                                store: str) -> None:
+    """Layotto's SDKs send ``Etag{value: "0"}`` when the caller gives none: through the Layotto
+    service it is no etag (a missing key is written, an existing one overwritten, deleted),
+    and a last-write save drops its etag. Through the Dapr service the same ``"0"`` is an etag
+    like any other, as in Dapr."""
+    from dapr.proto.common.v1 import common_pb2
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc, state_pb2
+
+    stub = sidecar.stub()
+    key = fresh("zero")
+    save(stub, store, item(key, b"a", etag="0"))
+    save(stub, store, item(key, b"b", etag="0"))
+    assert get(stub, store, key).data == b"b"
+    stale = get(stub, store, key).etag
+    save(stub, store, item(key, b"c"))
+    assert error_of(lambda: save(stub, store, item(key, b"x", etag=stale)))[0] == \
+        grpc.StatusCode.ABORTED
+    save(stub, store, item(key, b"last", etag=stale, concurrency=LAST_WRITE))
+    assert get(stub, store, key).data == b"last"
+    transact(stub, store, ("upsert", item(f"{key}-t", b"t", etag="0")),
+             ("delete", item(key, etag="0")))
+    assert get(stub, store, key).data == b"" and get(stub, store, f"{key}-t").data == b"t"
+    delete(stub, store, f"{key}-t", etag="0")
+    assert get(stub, store, f"{key}-t").data == b""
+
+    request = state_pb2.SaveStateRequest(store_name=store, states=[
+        common_pb2.StateItem(key=key, value=b"d", etag=common_pb2.Etag(value="0"))])
+    with grpc.insecure_channel(sidecar.dapr_grpc_address) as channel, \
+            pytest.raises(grpc.RpcError) as info:
+        dapr_pb2_grpc.DaprStub(channel).SaveState(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.ABORTED
+    assert get(stub, store, key).data == b""

@@ -94,7 +94,10 @@ class CapabilityServices:
             built[f.name] = hints[f.name](components, context, **policies)
         if given:
             raise TypeError(f"CapabilityServices.build: unknown services {sorted(given)}")
-        return cls(**built)
+        services = cls(**built)
+        services.state.publish = services.pubsub.publish  # the transactional outbox's way out
+        services.state.pubsub_exists = services.pubsub.components.get
+        return services
 
     def in_start_order(self) -> Iterator[Service]:
         """The services in the order they start (stop: reversed)."""

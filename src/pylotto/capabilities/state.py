@@ -10,11 +10,14 @@ message saying what failed.
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pylotto.capabilities import outbox
 from pylotto.capabilities.base import Capability
 from pylotto.components.state.base import (
     BulkGetItem,
@@ -29,7 +32,7 @@ from pylotto.components.state.base import (
     TransactionOp,
 )
 from pylotto.components.state.query import QueryableStateStore, QueryResult, parse_query
-from pylotto.core.errors import InvalidArgument, PylottoError, Unsupported
+from pylotto.core.errors import Internal, InvalidArgument, PylottoError, Unsupported
 from pylotto.core.keys import key_prefix, prefixed
 
 log = logging.getLogger("pylotto.state")
@@ -83,6 +86,40 @@ class StateOperation:
     """None (a missing request on the wire): the operation is skipped, as Layotto does."""
 
 
+class EtagRules(enum.StrEnum):
+    """How the caller's dialect reads an etag, before the store sees it (the one place).
+
+    ``DAPR``: the etag as sent (``""``: none); each store then answers as its components-contrib
+    counterpart does (docs/state.md, per store). ``LAYOTTO``: moreover ``"0"`` is no etag — what
+    Layotto's SDKs send when the caller gives none (js-sdk 1.18.0 ``State.ts``), read so by
+    Layotto's Redis store (components-contrib v1.5.2) — and a save under
+    ``CONCURRENCY_LAST_WRITE`` carries no etag, as v1.5.2's Redis and ZooKeeper stores ignore
+    it there. Deletes keep a given etag whatever the concurrency (v1.5.2 Redis checks it).
+    """
+
+    DAPR = "dapr"
+    LAYOTTO = "layotto"
+
+
+LAYOTTO_NO_ETAG = "0"
+
+
+def _effective_etag(item: StateItem, rules: EtagRules, *, save: bool) -> str | None:
+    """The etag the store is asked to check, or None (no check)."""
+    if not item.etag:
+        return None
+    if rules is EtagRules.LAYOTTO and (
+        item.etag == LAYOTTO_NO_ETAG or (save and item.concurrency is Concurrency.LAST_WRITE)
+    ):
+        return None
+    return item.etag
+
+
+def _internal(key: str) -> bool:
+    """A key the sidecar wrote for itself (outbox records): an app's key has no ``||``."""
+    return "||" in key
+
+
 def _rewrapped(err: PylottoError, what: str, where: str, **fields: str) -> PylottoError:
     """The same error class (same status code) with a message saying what failed, and
     where, for the Dapr dialect (the component's message is its ``detail``)."""
@@ -91,6 +128,59 @@ def _rewrapped(err: PylottoError, what: str, where: str, **fields: str) -> Pylot
 
 class StateCapability(Capability[StateStore]):
     """The state API over the configured state stores."""
+
+    publish: outbox.Publish | None = None
+    """Where the transactional outbox publishes (the pubsub capability's ``publish``, given
+    by :meth:`CapabilityServices.build`); None: a store with outbox metadata refuses
+    transactions."""
+    pubsub_exists: Callable[[str], object] | None = None
+    """Raises when no pubsub has that name (the pubsub capability's component lookup): a
+    transaction on an outbox store whose pubsub is missing fails, as Dapr's does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._relays: dict[str, outbox.Relay] = {}
+        self._retired: set[asyncio.Task[None]] = set()
+
+    def _relay(self, store_name: str, store: StateStore, prefix: str) -> outbox.Relay:
+        relay = self._relays.get(store_name)
+        if relay is None or relay.store is not store:
+            if relay is not None:  # the component was replaced without a detach
+                retired = asyncio.create_task(relay.stop())
+                self._retired.add(retired)
+                retired.add_done_callback(self._retired.discard)
+            if self.publish is None:
+                raise Unsupported(f"state store {store_name}: the outbox needs a pubsub")
+            relay = self._relays[store_name] = outbox.Relay(
+                store_name, store, prefix, self.publish,
+                lambda attempt: self.call(store_name, attempt))
+        return relay
+
+    async def start(self) -> None:
+        """Start the outbox relay of each store with outbox metadata (it first publishes what
+        an earlier run left)."""
+        for name, store in self.components.items():
+            await self.attach_outbox(name, store)
+
+    async def attach_outbox(self, name: str, store: StateStore) -> None:
+        if outbox.outbox_config(store) is None or self.publish is None:
+            return
+        try:
+            self._relay(name, store, self._store(name)[1]).start()
+        except Unsupported as exc:
+            log.warning("%s: transactions on it are refused", exc.message)
+
+    async def stop(self) -> None:
+        for relay in list(self._relays.values()):
+            await relay.stop()
+
+    async def detach(self, component_name: str) -> None:
+        relay = self._relays.pop(component_name, None)
+        if relay is not None:
+            await relay.stop()
+
+    async def attach(self, component_name: str) -> None:
+        await self.attach_outbox(component_name, self.components.get(component_name))
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -140,21 +230,23 @@ class StateCapability(Capability[StateStore]):
             raise Unsupported(f"state store {store.name} doesn't support {TTL_IN_SECONDS}")
         return ttl
 
-    def _set_request(self, store: StateStore, prefix: str, item: StateItem) -> SetRequest:
+    def _set_request(self, store: StateStore, prefix: str, item: StateItem,
+                     rules: EtagRules) -> SetRequest:
         return SetRequest(
             key=self._key(store.name, prefix, item.key, saving=True),
             value=bytes(item.value),
-            etag=self._etag(store, item.etag),
+            etag=self._etag(store, _effective_etag(item, rules, save=True)),
             concurrency=self._concurrency(store, item.concurrency),
             consistency=item.consistency,
             ttl_seconds=self._ttl(store, item.metadata),
             metadata=dict(item.metadata),
         )
 
-    def _delete_request(self, store: StateStore, prefix: str, item: StateItem) -> DeleteRequest:
+    def _delete_request(self, store: StateStore, prefix: str, item: StateItem,
+                        rules: EtagRules) -> DeleteRequest:
         return DeleteRequest(
             key=self._key(store.name, prefix, item.key),
-            etag=self._etag(store, item.etag),
+            etag=self._etag(store, _effective_etag(item, rules, save=False)),
             concurrency=self._concurrency(store, item.concurrency),
             consistency=item.consistency,
             metadata=dict(item.metadata),
@@ -206,9 +298,10 @@ class StateCapability(Capability[StateStore]):
                 result.append(BulkGetItem(key, item.value, item.etag, item.error, item.metadata))
         return result
 
-    async def save_state(self, store_name: str, items: Sequence[StateItem]) -> None:
+    async def save_state(self, store_name: str, items: Sequence[StateItem],
+                         rules: EtagRules = EtagRules.DAPR) -> None:
         store, prefix = self._store(store_name)
-        requests = [self._set_request(store, prefix, item) for item in items]
+        requests = [self._set_request(store, prefix, item, rules) for item in items]
         if not requests:
             return
         try:
@@ -217,18 +310,20 @@ class StateCapability(Capability[StateStore]):
             raise _rewrapped(err, f"failed saving state in state store {store_name}",
                              "state.save", store=store_name) from err
 
-    async def delete_state(self, store_name: str, item: StateItem) -> None:
+    async def delete_state(self, store_name: str, item: StateItem,
+                           rules: EtagRules = EtagRules.DAPR) -> None:
         store, prefix = self._store(store_name)
-        request = self._delete_request(store, prefix, item)
+        request = self._delete_request(store, prefix, item, rules)
         try:
             await self.call(store_name, lambda: store.delete(request))
         except PylottoError as err:
             raise _rewrapped(err, f"failed deleting state with key {item.key}",
                              "state.delete", key=item.key, store=store_name) from err
 
-    async def delete_bulk_state(self, store_name: str, items: Sequence[StateItem]) -> None:
+    async def delete_bulk_state(self, store_name: str, items: Sequence[StateItem],
+                                rules: EtagRules = EtagRules.DAPR) -> None:
         store, prefix = self._store(store_name)
-        requests = [self._delete_request(store, prefix, item) for item in items]
+        requests = [self._delete_request(store, prefix, item, rules) for item in items]
         if not requests:
             return
         try:
@@ -242,6 +337,7 @@ class StateCapability(Capability[StateStore]):
         store_name: str,
         operations: Sequence[StateOperation],
         metadata: Mapping[str, str] | None = None,
+        rules: EtagRules = EtagRules.DAPR,
     ) -> None:
         """Apply ``operations`` all-or-nothing (stores declaring TRANSACTIONAL only)."""
         store, prefix = self._store(store_name)
@@ -255,20 +351,38 @@ class StateCapability(Capability[StateStore]):
                             store_name)
                 continue
             if operation.operation_type == UPSERT:
-                requests.append(self._set_request(store, prefix, operation.item))
+                requests.append(self._set_request(store, prefix, operation.item, rules))
             elif operation.operation_type == DELETE:
-                requests.append(self._delete_request(store, prefix, operation.item))
+                requests.append(self._delete_request(store, prefix, operation.item, rules))
             else:
                 raise Unsupported(f"operation type {operation.operation_type} not supported",
                                   where="state.operation", store=store_name,
                                   operation=operation.operation_type)
         if not requests:
             return
+        config = outbox.outbox_config(store)
+        records: list[outbox.Record] = []
+        relay: outbox.Relay | None = None
+        if config is not None:
+            relay = self._relay(store_name, store, prefix)
+            if self.pubsub_exists is not None:
+                try:
+                    self.pubsub_exists(config.pubsub)
+                except PylottoError as err:
+                    raise Internal(f"error while publishing outbox message: {err.message}",
+                                   where="state.outbox", detail=err.message) from err
+            carrier = self.tracing.carrier({})
+            requests, records = outbox.with_records(
+                requests, config, prefix, self.context.app_id or "pylotto",
+                carrier.get("traceparent", ""), carrier.get("tracestate", ""))
+        writes = requests
         try:
-            await self.call(store_name, lambda: store.multi(requests, dict(metadata or {})))
+            await self.call(store_name, lambda: store.multi(writes, dict(metadata or {})))
         except PylottoError as err:
             raise _rewrapped(err, "error while executing state transaction",
                              "state.transaction", store=store_name) from err
+        if relay is not None and records:
+            relay.committed(records)
 
     async def query_state(
         self,
@@ -297,5 +411,5 @@ class StateCapability(Capability[StateStore]):
             raise _rewrapped(err, f"failed querying state store {store_name}",
                              "state.query", store=store_name) from err
         items = [replace(item, key=item.key[len(scope):]) for item in result.items
-                 if item.key.startswith(scope)]
+                 if item.key.startswith(scope) and not _internal(item.key[len(scope):])]
         return QueryResult(items=items, token=result.token)

@@ -234,6 +234,10 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
     ("state.transaction", PylottoError): _basic(
         C.INTERNAL, "error while executing state transaction: {detail}",
         "ERR_STATE_TRANSACTION", 500),
+    ("state.outbox", PylottoError): same(Wire(
+        C.INTERNAL, 500, "error while publishing outbox message: {detail}",
+        code="ERR_PUBLISH_OUTBOX", reason="DAPR_PUBSUB_OUTBOX",
+        info=(("appID", "app_id"), ("error", "detail")))),
     ("state.operation", PylottoError): _basic(
         C.UNIMPLEMENTED, "operation type {operation} not supported",
         "ERR_NOT_SUPPORTED_STATE_OPERATION", 400),

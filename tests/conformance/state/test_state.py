@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pylotto.capabilities.base import ComponentSet, RuntimeContext
-from pylotto.capabilities.state import StateCapability, StateItem, StateOperation
+from pylotto.capabilities.state import EtagRules, StateCapability, StateItem, StateOperation
 from pylotto.components.base import Component
 from pylotto.components.state.base import TTL_EXPIRE_TIME, Concurrency, Feature, StateStore
 from pylotto.components.state.query import QueryItem, parse_query, sort_and_filter_sequence
@@ -211,6 +211,18 @@ def redis_etags(case: Case) -> bool:
     return REDIS_ETAGS in case.traits
 
 
+NUMERIC_ETAGS = "numeric-etags"
+"""Case trait: a non-number etag is EtagInvalid (contrib's postgresql v1 ``strconv.ParseUint``,
+common/component/postgresql/v1/postgresql.go 241-250 at main; redis ``parseETag``). Without
+it, contrib compares the etag as text (in_memory.go doValidateEtag, sqlite_dbaccess.go 390-414,
+mysql.go 623-666, etcd.go 279-306 at main): any other text is a mismatch."""
+
+MISSING_KEY_TAKES_ETAG = "missing-key-takes-etag"
+"""Case trait: a save to a missing key creates it whatever its etag, a delete of one succeeds
+(redis.go setQuery ``not var1``; zookeeper zk.go Set: ``ErrNoNode`` → Create, Delete:
+``ErrNoNode`` → nil, at v1.5.2 and main)."""
+
+
 async def test_etag_lifecycle(case: Case, state: StateCapability, key: str) -> None:
     if not case.has("ETAG"):
         await state.save_state(STORE, [StateItem(key, b"v")])
@@ -227,8 +239,12 @@ async def test_etag_lifecycle(case: Case, state: StateCapability, key: str) -> N
     with pytest.raises(EtagMismatch):
         await state.delete_state(STORE, StateItem(key, etag=first))
     assert await value_of(state, key) == b"v2"
-    with pytest.raises(EtagInvalid):
+    with pytest.raises(EtagInvalid if NUMERIC_ETAGS in case.traits else EtagMismatch):
         await state.save_state(STORE, [StateItem(key, b"v", etag="not-an-etag")])
+    if NUMERIC_ETAGS not in case.traits:
+        with pytest.raises(EtagMismatch):
+            await state.delete_state(STORE, StateItem(key, etag="not-an-etag"))
+    assert await value_of(state, key) == b"v2"
     await state.delete_state(STORE, StateItem(key, etag=second))
     assert await value_of(state, key) == b""
 
@@ -240,7 +256,7 @@ async def test_etag_on_a_missing_key(case: Case, state: StateCapability, key: st
     ``not var1``, redis.go 27-28 at v1.5.2, 45 and 56 at v1.18.4)."""
     await state.save_state(STORE, [StateItem(f"{key}-other", b"x")])
     foreign = await etag_of(state, f"{key}-other")
-    if redis_etags(case):
+    if MISSING_KEY_TAKES_ETAG in case.traits:
         await state.delete_state(STORE, StateItem(key, etag=foreign))
         await state.save_state(STORE, [StateItem(key, b"v", etag=foreign)])
         assert await value_of(state, key) == b"v"
@@ -282,6 +298,70 @@ async def test_etag_zero(case: Case, state: StateCapability, key: str) -> None:
 
 
 @pytest.mark.parametrize("case", cases_with("ETAG"), indirect=True)
+async def test_layotto_rules_zero_and_last_write_mean_no_etag(
+    case: Case, state: StateCapability, key: str
+) -> None:
+    """The Layotto dialect (EtagRules.LAYOTTO, what the Layotto facade uses) on every store:
+    ``"0"`` — the etag Layotto's SDKs send when the caller gives none — is no etag in saves,
+    deletes, bulk calls and transactions, and a save under last-write drops its etag (issue 15
+    items 6 and 8). A real etag is still checked, and a delete keeps its etag under
+    last-write."""
+    layotto = EtagRules.LAYOTTO
+    await state.save_state(STORE, [StateItem(key, b"a", etag="0")], layotto)
+    await state.save_state(STORE, [StateItem(key, b"b", etag="0"),
+                                   StateItem(f"{key}-2", b"c", etag="0")], layotto)
+    assert await value_of(state, key) == b"b"
+    stale = await etag_of(state, key)
+    await state.save_state(STORE, [StateItem(key, b"c")], layotto)
+    with pytest.raises(EtagMismatch):
+        await state.save_state(STORE, [StateItem(key, b"stale", etag=stale)], layotto)
+    await state.save_state(STORE, [StateItem(key, b"last", etag=stale,
+                                             concurrency=Concurrency.LAST_WRITE)], layotto)
+    assert await value_of(state, key) == b"last"
+    stale_delete = StateItem(key, etag=stale, concurrency=Concurrency.LAST_WRITE)
+    if "last-write-ignores-etag" in case.traits:  # the store's own rule (zookeeper)
+        await state.delete_state(STORE, stale_delete, layotto)
+        await state.save_state(STORE, [StateItem(key, b"again")], layotto)
+    else:
+        with pytest.raises(EtagMismatch):
+            await state.delete_state(STORE, stale_delete, layotto)
+    if case.has("TRANSACTIONAL"):
+        await state.execute_state_transaction(STORE, [
+            StateOperation("upsert", StateItem(f"{key}-t", b"t", etag="0")),
+            StateOperation("delete", StateItem(f"{key}-2", etag="0"))], rules=layotto)
+        assert await value_of(state, f"{key}-t") == b"t"
+        assert await value_of(state, f"{key}-2") == b""
+    else:
+        await state.save_state(STORE, [StateItem(f"{key}-t", b"t", etag="0")], layotto)
+    await state.delete_state(STORE, StateItem(key, etag="0"), layotto)
+    await state.delete_bulk_state(STORE, [StateItem(f"{key}-t", etag="0"),
+                                          StateItem(f"{key}-2", etag="0")], layotto)
+    assert await value_of(state, key) == b"" and await value_of(state, f"{key}-t") == b""
+    first = StateItem(f"{key}-f", b"f", etag="0", concurrency=Concurrency.FIRST_WRITE)
+    await state.save_state(STORE, [first], layotto)
+    with pytest.raises(EtagMismatch):  # first-write still creates only
+        await state.save_state(STORE, [first], layotto)
+
+
+@pytest.mark.parametrize("case", load_cases("state", where=lambda c: not c.has("ETAG")),
+                         indirect=True)
+async def test_layotto_zero_etag_on_a_store_without_etags(
+    state: StateCapability, key: str
+) -> None:
+    """The Layotto SDKs' default ``"0"`` is no etag, so their default calls work on a store
+    without etags (memcached); any other etag is still refused there, as through Dapr."""
+    layotto = EtagRules.LAYOTTO
+    await state.save_state(STORE, [StateItem(key, b"v", etag="0")], layotto)
+    assert await value_of(state, key) == b"v"
+    await state.delete_state(STORE, StateItem(key, etag="0"), layotto)
+    assert await value_of(state, key) == b""
+    with pytest.raises(Unsupported, match="etag"):
+        await state.save_state(STORE, [StateItem(key, b"v", etag="0")])
+    with pytest.raises(Unsupported, match="etag"):
+        await state.save_state(STORE, [StateItem(key, b"v", etag="5")], layotto)
+
+
+@pytest.mark.parametrize("case", cases_with("ETAG"), indirect=True)
 async def test_etag_numbering(case: Case, state: StateCapability, key: str) -> None:
     """Redis versions each key from 1 (``HINCRBY version 1``, redis.go 27 at v1.5.2, 50 at
     v1.18.4), so a key deleted and written again starts at 1 again. The other pylotto stores
@@ -309,6 +389,13 @@ async def test_last_write_with_an_etag(case: Case, state: StateCapability, key: 
     stale = await etag_of(state, key)
     await state.save_state(STORE, [StateItem(key, b"v2")])
     last = Concurrency.LAST_WRITE
+    if "last-write-ignores-etag" in case.traits:  # zookeeper: zk.go newSetDataRequest and
+        # newDeleteRequest take anyVersion under last-write (v1.5.2 and main)
+        await state.save_state(STORE, [StateItem(key, b"v3", etag=stale, concurrency=last)])
+        assert await value_of(state, key) == b"v3"
+        await state.delete_state(STORE, StateItem(key, etag=stale, concurrency=last))
+        assert await value_of(state, key) == b""
+        return
     if redis_etags(case):
         await state.save_state(STORE, [StateItem(key, b"v3", etag=stale, concurrency=last)])
         await state.save_state(STORE, [StateItem(f"{key}-new", b"n", etag="7",
@@ -479,7 +566,7 @@ async def test_transaction_sees_its_earlier_operations(
     await state.save_state(STORE, [StateItem(key, b"changed")])
     recreate = [StateOperation("delete", StateItem(key)),
                 StateOperation("upsert", StateItem(key, b"recreated", etag=stale))]
-    if redis_etags(case):  # a missing key takes any etag
+    if MISSING_KEY_TAKES_ETAG in case.traits:
         await state.execute_state_transaction(STORE, recreate)
         assert await value_of(state, key) == b"recreated"
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
@@ -19,10 +20,10 @@ from pylotto.components.state.base import (
     Consistency,
     StateStore,
 )
+from pylotto.components.state.memory import MemoryStateStore
 from pylotto.core.errors import (
     ComponentNotFound,
     ConfigError,
-    EtagInvalid,
     EtagMismatch,
     InvalidArgument,
     NotConfigured,
@@ -135,13 +136,16 @@ async def test_etag_given_for_a_missing_key_is_a_mismatch(state: StateCapability
 
 
 @pytest.mark.parametrize("bad", ["not-a-number", "-1", "1.0", " 1"])
-async def test_unparsable_etag_is_invalid(state: StateCapability, bad: str) -> None:
+async def test_an_etag_that_is_no_version_is_a_mismatch(state: StateCapability,
+                                                        bad: str) -> None:
+    """Dapr's in-memory and SQLite stores compare an etag as text: any other text is an etag
+    mismatch (ABORTED), not an invalid argument."""
     await state.save_state(S, [StateItem("k", b"v")])
-    with pytest.raises(EtagInvalid, match="invalid etag"):
+    with pytest.raises(EtagMismatch, match="etag mismatch"):
         await state.save_state(S, [StateItem("k", b"w", etag=bad)])
-    with pytest.raises(EtagInvalid):
+    with pytest.raises(EtagMismatch):
         await state.delete_state(S, StateItem("k", etag=bad))
-    with pytest.raises(EtagInvalid):
+    with pytest.raises(EtagMismatch):
         await state.save_state(S, [StateItem("absent", b"w", etag=bad)])
     assert await value_of(state, "k") == b"v"
 
@@ -383,7 +387,7 @@ async def test_transaction_sees_its_own_earlier_operations(state: StateCapabilit
         (StateOperation("upsert", StateItem("existing", b"x", etag="999999")), EtagMismatch),
         (StateOperation("delete", StateItem("existing", etag="999999")), EtagMismatch),
         (StateOperation("delete", StateItem("absent", etag="1")), EtagMismatch),
-        (StateOperation("upsert", StateItem("existing", b"x", etag="bad")), EtagInvalid),
+        (StateOperation("upsert", StateItem("existing", b"x", etag="bad")), EtagMismatch),
         (StateOperation("upsert", StateItem("existing", b"x",
                                             concurrency=Concurrency.FIRST_WRITE)), EtagMismatch),
     ],
@@ -416,7 +420,12 @@ async def test_transaction_unknown_operation_type(state: StateCapability) -> Non
     assert await value_of(state, "k") == b""
 
 
-async def test_store_generated_etags_are_decimal(store: StateStore) -> None:
+async def test_store_generated_etags_have_the_reference_format(store: StateStore) -> None:
+    """in-memory: a UUID per write (contrib's in_memory.go); sqlite: a decimal version."""
     state = capability(store)
     await state.save_state(S, [StateItem("k", b"v")])
-    assert (await etag_of(state, "k")).isdigit()
+    etag = await etag_of(state, "k")
+    if isinstance(store, MemoryStateStore):
+        assert str(uuid.UUID(etag)) == etag
+    else:
+        assert etag.isdigit()

@@ -51,6 +51,15 @@ class StateSettings(ComponentSettings):
     key_prefix: KeyPrefix = Field("none", alias="keyPrefix")
     ttl_in_seconds: int | None = Field(None, alias="ttlInSeconds")
     """Default TTL of every write that does not give one; None or <= 0: never expire."""
+    # the transactional outbox (Dapr's keys; pylotto.capabilities.outbox applies them)
+    outbox_publish_pubsub: str = Field("", alias="outboxPublishPubsub")
+    """The pubsub a committed transaction's upserts are published to ("": no outbox)."""
+    outbox_publish_topic: str = Field("", alias="outboxPublishTopic")
+    outbox_pubsub: str = Field("", alias="outboxPubsub")
+    """Dapr's internal-topic pubsub; pylotto keeps the outbox in the store (accepted, unused)."""
+    outbox_discard_when_missing_state: bool = Field(False, alias="outboxDiscardWhenMissingState")
+    """Dapr's: drop an internal message whose transaction did not commit; pylotto never has
+    such a message (accepted, unused)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +106,12 @@ class StateStore(Component):
     """Key/value store with optional etags, TTL and transactions (see ``features``).
 
     A store declaring ETAG must raise EtagMismatch when a given etag differs from the stored
-    one (or the key is absent) and EtagInvalid for an etag it cannot parse; FIRST_WRITE with no
-    etag must fail with EtagMismatch when the key exists. A write without etag (and not
-    FIRST_WRITE) always succeeds; so does a delete without etag, present key or not. A store
-    that does not declare ETAG is never handed an etag (the capability refuses first).
+    one (or the key is absent, unless the store is one whose reference takes any etag on a
+    missing key) and, where its reference does, EtagInvalid for an etag it cannot parse;
+    FIRST_WRITE with no etag must fail with EtagMismatch when the key exists. A write without
+    etag (and not FIRST_WRITE) always succeeds; so does a delete without etag, present key or
+    not. A store that does not declare ETAG is never handed an etag (the capability refuses
+    first).
     """
 
     Settings: ClassVar[type[ComponentSettings]] = StateSettings
@@ -141,6 +152,21 @@ class StateStore(Component):
     async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
         for request in requests:
             await self.delete(request)
+
+
+class KeyListingStateStore(StateStore):
+    """A store that lists its live keys under a prefix: what the transactional outbox's relay
+    needs to find the records a stopped sidecar left (pylotto.capabilities.outbox)."""
+
+    @abc.abstractmethod
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` live keys that start with ``prefix`` (any order)."""
+
+
+def prefix_end(prefix: str) -> str:
+    """The least string greater than every string that starts with ``prefix`` (non-empty),
+    for a key range ``prefix <= key < prefix_end(prefix)`` in code-point order."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 class TransactionalStateStore(StateStore):
@@ -200,18 +226,29 @@ def expiry_metadata(expiry: float | None) -> dict[str, str]:
     return {TTL_EXPIRE_TIME: when.isoformat(timespec="seconds").replace("+00:00", "Z")}
 
 
-def check_write(op: TransactionOp, current: int | None, store: str) -> None:
+def etag_number(etag: str) -> int | None:
+    """The version a decimal etag stands for, or None for any other text (which then matches
+    no item: components-contrib's text-compared stores answer it as a mismatch)."""
+    return int(etag) if etag.isascii() and etag.isdigit() else None
+
+
+def check_write(op: TransactionOp, current: int | str | None, store: str, *,
+                missing_takes_etag: bool = False) -> None:
     """Apply the etag and first-write rules to ``op`` against the key's live version.
 
-    ``current`` is None when the key is absent or expired. Raises EtagInvalid / EtagMismatch.
+    ``current`` is None when the key is absent or expired. A given etag is compared as text
+    (so any text that is not the current version is a mismatch, as components-contrib's
+    in-memory, SQLite, MySQL and etcd stores answer). ``missing_takes_etag``: a missing key
+    matches any etag (contrib's ZooKeeper store creates it). Raises EtagMismatch.
     """
     if op.etag is not None:
-        given = parse_int_etag(op.etag, store)
         if current is None:
+            if missing_takes_etag:
+                return
             raise EtagMismatch(
                 f"state store {store}: etag mismatch: key {op.key!r} does not exist"
             )
-        if given != current:
+        if str(current) != op.etag:
             raise EtagMismatch(
                 f"state store {store}: etag mismatch for key {op.key!r}: "
                 f"{op.etag!r} is not the current version"

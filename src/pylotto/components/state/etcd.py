@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings
+from pylotto.components._backends.etcd_client import prefix_end as etcd_prefix_end
 from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
@@ -28,11 +29,12 @@ from pylotto.components.state.base import (
     Consistency,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
+    etag_number,
     expiry_metadata,
-    parse_int_etag,
 )
 from pylotto.core.errors import EtagMismatch
 from pylotto.core.types import Metadata
@@ -42,7 +44,7 @@ class EtcdStateSettings(StateSettings, EtcdSettings):
     pass
 
 
-class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore):
+class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore, KeyListingStateStore):
     Settings = EtcdStateSettings
     settings: EtcdStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
@@ -66,6 +68,12 @@ class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore):
         kv = reply.kvs[0]
         return GetResult(bytes(kv.value), str(kv.mod_revision), await self._expiry(kv))
 
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        start = self.client.key(prefix)
+        root = len(self.client.key(""))
+        reply = await self.client.range(start, etcd_prefix_end(start))
+        return [bytes(kv.key)[root:].decode() for kv in reply.kvs][:limit]
+
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
         """One etcd transaction reading every key (one consistent revision)."""
         if not keys:
@@ -87,9 +95,10 @@ class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore):
     async def apply(self, operations: Sequence[TransactionOp]) -> None:
         if not operations:
             return
-        for op in operations:  # a malformed etag fails the batch before any I/O
-            if op.etag is not None:
-                parse_int_etag(op.etag, self.name)
+        for op in operations:  # an etag no revision can have fails the batch before any I/O
+            if op.etag is not None and not (etag_number(op.etag) or 0) > 0:
+                raise EtagMismatch(f"state store {self.name}: etag mismatch for key "
+                                   f"{op.key!r}: {op.etag!r} is not the current version")
         final = _final_operations(operations, self.name)
         leases: dict[int, int] = {}
         for op, _ in final:

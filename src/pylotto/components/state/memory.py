@@ -1,7 +1,8 @@
 """``in-memory``: a state store in this process's memory (lost on restart).
 
-Etags are decimal version numbers drawn from one counter per store, so a version is never
-reused, not even for a key deleted and written again. Expired items are dropped when read and
+Etags are random UUIDs, one per write, as components-contrib's in-memory store (so a
+version is never reused, not even for a key deleted and written again); a given etag is
+compared as text, so any other text is a mismatch. Expired items are dropped when read and
 swept at most once a minute on write. No verb awaits between reading a key's version and
 writing it, so concurrent coroutines cannot interleave inside one check-and-write: of N writers
 holding the same etag exactly one wins.
@@ -9,8 +10,8 @@ holding the same etag exactly one wins.
 
 from __future__ import annotations
 
-import itertools
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from pylotto.components.state.base import (
     Consistency,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
@@ -43,18 +45,17 @@ SWEEP_INTERVAL_SECONDS = 60.0
 @dataclass(frozen=True, slots=True)
 class _Entry:
     value: bytes
-    version: int
+    version: str
     expires_at: float | None
 
 
-class MemoryStateStore(BatchStateStore, QueryableStateStore):
+class MemoryStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStore):
     per_process = True
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
 
     def __init__(self, name: str, settings: StateSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
         self._items: dict[str, _Entry] = {}
-        self._versions = itertools.count(1)
         self._next_sweep = time.time() + SWEEP_INTERVAL_SECONDS
 
     def _live(self, key: str, now: float) -> _Entry | None:
@@ -68,16 +69,21 @@ class MemoryStateStore(BatchStateStore, QueryableStateStore):
         entry = self._live(key, time.time())
         if entry is None:
             return None
-        return GetResult(entry.value, str(entry.version), expiry_metadata(entry.expires_at))
+        return GetResult(entry.value, entry.version, expiry_metadata(entry.expires_at))
 
     async def query(self, query: StateQuery, metadata: Metadata) -> QueryResult:
         now = time.time()
         items = [
-            QueryItem(key, entry.value, str(entry.version))
+            QueryItem(key, entry.value, entry.version)
             for key in list(self._items)
             if key.startswith(query.key_prefix) and (entry := self._live(key, now)) is not None
         ]
         return sort_and_filter_sequence(items, query)
+
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        now = time.time()
+        return [key for key in list(self._items)
+                if key.startswith(prefix) and self._live(key, now) is not None][:limit]
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
         now = time.time()
@@ -87,7 +93,7 @@ class MemoryStateStore(BatchStateStore, QueryableStateStore):
             if entry is None:
                 items.append(BulkGetItem(key))
             else:
-                items.append(BulkGetItem(key, entry.value, str(entry.version),
+                items.append(BulkGetItem(key, entry.value, entry.version,
                                          metadata=expiry_metadata(entry.expires_at)))
         return items
 
@@ -101,7 +107,7 @@ class MemoryStateStore(BatchStateStore, QueryableStateStore):
             check_write(op, current.version if current else None, self.name)
             if isinstance(op, SetRequest):
                 expiry = expires_at(op.ttl_seconds, self.settings.ttl_in_seconds, now)
-                staged[op.key] = _Entry(op.value, next(self._versions), expiry)
+                staged[op.key] = _Entry(op.value, str(uuid.uuid4()), expiry)
             else:
                 staged[op.key] = None
         for key, entry in staged.items():

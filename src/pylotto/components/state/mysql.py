@@ -56,11 +56,13 @@ from pylotto.components.state.base import (
     Consistency,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
+    etag_number,
     expiry_metadata,
-    parse_int_etag,
+    prefix_end,
 )
 from pylotto.components.state.query import (
     And,
@@ -185,7 +187,8 @@ def _mariadb_sequences(version: str) -> bool:
             and (int(match[1]), int(match[2])) >= (10, 3))
 
 
-class MySQLStateStore(ClientComponent[MySQLClient], BatchStateStore, QueryableStateStore):
+class MySQLStateStore(ClientComponent[MySQLClient], BatchStateStore, QueryableStateStore,
+                      KeyListingStateStore):
     Settings = MySQLStateSettings
     settings: MySQLStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
@@ -270,6 +273,12 @@ class MySQLStateStore(ClientComponent[MySQLClient], BatchStateStore, QueryableSt
             return None
         value, etag, expiry = rows[0]
         return GetResult(bytes(value), str(etag), _expiry(expiry))
+
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        rows = await self.client.fetchall(  # id is utf8mb4_bin: code-point order
+            f"SELECT id FROM {self.table} WHERE id >= %s AND id < %s AND {LIVE} "
+            "ORDER BY id LIMIT %s", (prefix, prefix_end(prefix), limit))
+        return [row[0].decode() if isinstance(row[0], bytes) else str(row[0]) for row in rows]
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
         """One query for every key."""
@@ -356,7 +365,10 @@ class MySQLStateStore(ClientComponent[MySQLClient], BatchStateStore, QueryableSt
         if len(op.key) > MAX_KEY_LENGTH:
             raise InvalidArgument(f"state store {self.name}: key of {len(op.key)} characters: "
                                   f"at most {MAX_KEY_LENGTH}")
-        etag = None if op.etag is None else parse_int_etag(op.etag, self.name)
+        etag = None if op.etag is None else etag_number(op.etag)
+        if op.etag is not None and etag is None:  # contrib compares text: no eTag is that text
+            raise EtagMismatch(f"state store {self.name}: etag mismatch for key {op.key!r}: "
+                               f"{op.etag!r} is not the current version")
         if not isinstance(op, SetRequest):
             return _Write(op, etag)
         doc, is_json = json_document(op.value)

@@ -45,6 +45,7 @@ from pylotto.components.state.base import (
     DeleteRequest,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
@@ -99,7 +100,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-class PostgresStateStore(ClientComponent[PostgresClient], BatchStateStore, QueryableStateStore):
+class PostgresStateStore(ClientComponent[PostgresClient], BatchStateStore, QueryableStateStore,
+                         KeyListingStateStore):
     Settings = PostgresStateSettings
     settings: PostgresStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
@@ -160,6 +162,13 @@ class PostgresStateStore(ClientComponent[PostgresClient], BatchStateStore, Query
         if row is None:
             return None
         return GetResult(bytes(row["raw"]), str(row["etag"]), _expiry(row["expiredate"]))
+
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        # left(): the table's collation may not order keys by code point, so no range scan
+        rows = await self.client.fetch(
+            f"SELECT key FROM {self.table} WHERE left(key, char_length($1)) = $1 AND {LIVE} "
+            "ORDER BY key LIMIT $2", prefix, limit)
+        return [str(row["key"]) for row in rows]
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
         """One query for every key."""

@@ -54,6 +54,7 @@ from pylotto.components.state.base import (
     Consistency,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
@@ -134,7 +135,8 @@ class RedisStateSettings(StateSettings, RedisSettings):
     pass
 
 
-class RedisStateStore(ClientComponent[PipelinedRedisClient], BatchStateStore):
+class RedisStateStore(ClientComponent[PipelinedRedisClient], BatchStateStore,
+                      KeyListingStateStore):
     Settings = RedisStateSettings
     settings: RedisStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL})
@@ -171,6 +173,18 @@ class RedisStateStore(ClientComponent[PipelinedRedisClient], BatchStateStore):
         return [BulkGetItem(key) if row is None else BulkGetItem(key, row[0], row[1],
                                                                  metadata=row[2])
                 for key, row in zip(keys, rows, strict=True)]
+
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        keys: list[str] = []
+        cursor = "0"
+        while True:
+            cursor_raw, batch = await self.client.execute(
+                "SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            keys += [_text(key) for key in batch]
+            cursor = _text(cursor_raw)
+            if cursor == "0" or len(keys) >= limit:
+                return keys[:limit]
 
     # ---- writes ----------------------------------------------------------------------------
 

@@ -42,12 +42,14 @@ from pylotto.components.state.base import (
     Consistency,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
     check_write,
     expires_at,
     expiry_metadata,
+    prefix_end,
 )
 from pylotto.components.state.query import Query as StateQuery
 from pylotto.components.state.query import (
@@ -67,7 +69,7 @@ class SqliteStateSettings(StateSettings):
     cleanup_interval_in_seconds: float = Field(3600.0, alias="cleanupIntervalInSeconds")
 
 
-class SqliteStateStore(BatchStateStore, QueryableStateStore):
+class SqliteStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStore):
     Settings = SqliteStateSettings
     settings: SqliteStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
@@ -170,6 +172,14 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore):
             return None
         value, etag, expiry = rows[0]
         return GetResult(bytes(value), str(etag), expiry_metadata(expiry))
+
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        rows = await self._fetch(
+            f"SELECT key FROM {self._table} WHERE key >= ? AND key < ? "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?",
+            (prefix, prefix_end(prefix), time.time(), limit),
+        )
+        return [str(row[0]) for row in rows]
 
     async def query(self, query: StateQuery, metadata: Metadata) -> QueryResult:
         # SQL narrows to live JSON rows under the key prefix; filter, sort and paging follow the

@@ -12,7 +12,11 @@ Each item is the znode ``<keyPrefixPath>/<key>`` holding the value's bytes uncha
 cannot send non-ASCII paths); other keys are the znode names contrib uses.
 Its etag is the znode's ``mzxid`` — the id of the transaction that last wrote it — which only
 grows, so an etag is never reused (contrib hands out the znode version, which starts again at
-0 when a key is deleted and written again). Every write — one item, a bulk save or delete, a
+0 when a key is deleted and written again). As contrib's store, a save to a missing key
+creates it whatever etag it carries, and a delete of a missing key succeeds; an etag that is
+not a number is INVALID_ARGUMENT (contrib then writes unconditionally, so a garbled etag
+would silently lose the check); under last-write a save or delete ignores its etag (contrib's
+"any version"). Every write — one item, a bulk save or delete, a
 transaction — is one ZooKeeper multi-op: the znodes are read, the etag and first-write rules
 are checked against what was read, and the writes carry the versions read, so the multi fails
 as a whole if any item changed in between; it is then read and checked again.
@@ -21,8 +25,9 @@ as a whole if any item changed in between; it is then read and checked again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from pydantic import Field
 
@@ -30,9 +35,11 @@ from pylotto.components._backends.zookeeper_client import ZookeeperClient, Zooke
 from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
+    Concurrency,
     Consistency,
     Feature,
     GetResult,
+    KeyListingStateStore,
     SetRequest,
     StateSettings,
     TransactionOp,
@@ -62,7 +69,7 @@ def znode(key: str) -> str:
     return "/" + name
 
 
-class ZookeeperStateStore(BatchStateStore):
+class ZookeeperStateStore(BatchStateStore, KeyListingStateStore):
     Settings = ZookeeperStateSettings
     settings: ZookeeperStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL})
@@ -114,9 +121,19 @@ class ZookeeperStateStore(BatchStateStore):
         data, stat = got
         return GetResult(data, str(stat.last_modified_zxid))
 
+    async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        async def children(zk: Any) -> list[str]:
+            return list(await zk.get_children("/"))
+
+        keys = [unquote(name) for name in await self.client.call(children)]
+        return [key for key in keys if key.startswith(prefix)][:limit]
+
     async def apply(self, operations: Sequence[TransactionOp]) -> None:
         if not operations:
             return
+        # contrib's newSetDataRequest / newDeleteRequest: last-write is "any version"
+        operations = [replace(op, etag=None) if op.concurrency is Concurrency.LAST_WRITE
+                      else op for op in operations]
         for op in operations:  # a malformed etag fails the batch before any I/O
             if op.etag is not None:
                 parse_int_etag(op.etag, self.name)
@@ -135,7 +152,7 @@ class ZookeeperStateStore(BatchStateStore):
             for op in operations:
                 version, zxid = state[op.key]
                 check_write(op, None if version is None else zxid if zxid is not None else -1,
-                            self.name)
+                            self.name, missing_takes_etag=True)
                 path = znode(op.key)
                 if isinstance(op, SetRequest):
                     if version is None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from google.protobuf import empty_pb2
 
 from pylotto.capabilities.state import (
+    EtagRules,
     StateItem,
     StateOperation,
     concurrency_from_wire,
@@ -27,6 +28,9 @@ def state_item(item: Any) -> StateItem:
 
 
 class StateRpcs(RuntimeRpcs):
+    etag_rules: ClassVar[EtagRules] = EtagRules.DAPR
+    """The servicer's dialect, for the etag rules the capability applies."""
+
     async def GetState(
         self, request: Any, context: Any
     ) -> Any:
@@ -61,7 +65,7 @@ class StateRpcs(RuntimeRpcs):
         self, request: Any, context: Any
     ) -> empty_pb2.Empty:
         await self.services.state.save_state(
-            request.store_name, [state_item(item) for item in request.states]
+            request.store_name, [state_item(item) for item in request.states], self.etag_rules
         )
         return empty_pb2.Empty()
 
@@ -75,14 +79,14 @@ class StateRpcs(RuntimeRpcs):
             concurrency=concurrency_from_wire(request.options.concurrency),
             consistency=consistency_from_wire(request.options.consistency),
         )
-        await self.services.state.delete_state(request.store_name, item)
+        await self.services.state.delete_state(request.store_name, item, self.etag_rules)
         return empty_pb2.Empty()
 
     async def DeleteBulkState(
         self, request: Any, context: Any
     ) -> empty_pb2.Empty:
         await self.services.state.delete_bulk_state(
-            request.store_name, [state_item(item) for item in request.states]
+            request.store_name, [state_item(item) for item in request.states], self.etag_rules
         )
         return empty_pb2.Empty()
 
@@ -95,6 +99,6 @@ class StateRpcs(RuntimeRpcs):
             for op in request.operations
         ]
         await self.services.state.execute_state_transaction(
-            request.storeName, operations, dict(request.metadata)
+            request.storeName, operations, dict(request.metadata), self.etag_rules
         )
         return empty_pb2.Empty()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pylotto.capabilities.services import CapabilityServices
+from pylotto.capabilities.state import EtagRules
 from pylotto.facades.common.bindings import BindingRpcs
 from pylotto.facades.common.invoke import InvokeRpcs
 from pylotto.facades.common.secrets import SecretRpcs
@@ -32,6 +33,7 @@ class LayottoRuntimeServicer(
     runtime_pb2_grpc.RuntimeServicer,
 ):
     pb: ClassVar[Any] = runtime_pb2
+    etag_rules: ClassVar[EtagRules] = EtagRules.LAYOTTO
 
     def __init__(self, services: CapabilityServices) -> None:
         self.services = services
