@@ -25,8 +25,8 @@ SEED = int(os.environ.get("PYLOTTO_FUZZ_SEED", "17"))
 class Tally:
     """Every answer of the run, by dialect and code, and the bad ones in full."""
 
-    answers: Counter[tuple[str, str]] = field(default_factory=Counter)
-    bad: list[str] = field(default_factory=list)
+    answers: Counter[tuple[str, str]] = field(default_factory=Counter, repr=False)
+    bad: list[str] = field(default_factory=list, repr=False)
 
     @property
     def calls(self) -> int:

@@ -175,7 +175,7 @@ class HttpClient:
                 body = response.read()
                 if response.getheader("Connection", "").lower() == "close":
                     self.close()
-                return response.status, _error_code(body)
+                return response.status, _error_code(body) if response.status >= 400 else ""
             except (ConnectionError, http.client.RemoteDisconnected,
                     http.client.BadStatusLine):
                 self.close()
@@ -192,7 +192,7 @@ class HttpClient:
 def _error_code(body: bytes) -> str:
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     return str(doc.get("errorCode", "")) if isinstance(doc, dict) else ""
 

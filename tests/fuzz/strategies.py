@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 
 COMPONENT_NAMES = ("in-memory", "sqlite", "local", "local.env", "quick_start_demo", "nope", "")
 """The embedded default components' names (and two that are not configured)."""
+CONFIGURED = ("in-memory", "in-memory", "in-memory", "sqlite", "local", "local.env",
+              "quick_start_demo")
+"""Configured names, weighted by how many building blocks have a component of that name."""
 
 INT_BOUNDS = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -72,6 +75,7 @@ def json_documents(max_leaves: int = 12) -> st.SearchStrategy[Any]:
 
 def hostile_bytes() -> st.SearchStrategy[bytes]:
     return st.one_of(
+        st.sampled_from(DEEP_JSON),
         st.sampled_from(HOSTILE_BYTES),
         json_documents().map(lambda doc: json.dumps(doc).encode()),
         st.binary(max_size=48),
@@ -82,15 +86,42 @@ def metadata_maps() -> st.SearchStrategy[dict[str, str]]:
     key = st.one_of(st.sampled_from(METADATA_KEYS), hostile_text())
     value = st.one_of(st.sampled_from(TTL_VALUES), hostile_text())
     return st.one_of(
+        st.just({}),
         st.fixed_dictionaries({"ttlInSeconds": st.sampled_from(TTL_VALUES)}),
         st.dictionaries(key, value, max_size=3),
     )
 
 
+CONTENT_TYPES = ("application/json", "application/cloudevents+json", "text/plain",
+                 "application/octet-stream", "", "text/plain; charset=evil", "application/xml")
+SIMPLE_NAMES = ("k", "orders", "a-b", "key1", "topic")
+
+
+def _weighted(likely: st.SearchStrategy[Any], other: st.SearchStrategy[Any]
+              ) -> st.SearchStrategy[Any]:
+    """``likely`` three times in four: a request gets past its first check more often."""
+    return st.one_of(likely, likely, likely, other)
+
+
+def _string(field: FieldDescriptor) -> st.SearchStrategy[Any]:
+    """A string by what the field's name says it holds."""
+    name = field.name.lower()
+    if name.endswith("content_type"):
+        return _weighted(st.sampled_from(CONTENT_TYPES), hostile_text())
+    if name == "query":
+        return _weighted(hostile_bytes().map(lambda raw: raw.decode("utf-8", "replace")),
+                         hostile_text())
+    if name.endswith("name") or name in ("store", "component", "pubsub"):
+        return _weighted(st.sampled_from(CONFIGURED), hostile_text())
+    if name in ("key", "topic", "id", "resource_id", "lock_owner", "app_id"):
+        return _weighted(st.sampled_from(SIMPLE_NAMES), hostile_text())
+    return hostile_text()
+
+
 def _scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
     kind = field.type
     if kind == FieldDescriptor.TYPE_STRING:
-        return hostile_text()
+        return _string(field)
     if kind == FieldDescriptor.TYPE_BYTES:
         return hostile_bytes()
     if kind == FieldDescriptor.TYPE_BOOL:
