@@ -1,6 +1,6 @@
 """The sidecar under fuzz, the tally of its answers, and the run's size.
 
-``PYLOTTO_FUZZ_EXAMPLES`` (default 200) sets the cases of each fuzz test, ``PYLOTTO_FUZZ_SEED``
+``PYLOTTO_FUZZ_EXAMPLES`` (default 400) sets the cases of each fuzz test, ``PYLOTTO_FUZZ_SEED``
 (default 17) the seed: CI runs the default, fixed, short run; a longer local run is e.g.
 ``PYLOTTO_FUZZ_EXAMPLES=5000 pytest -m fuzz tests/fuzz`` (docs/operations.md).
 """
@@ -12,12 +12,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.sidecar import Sidecar
+from tests.e2e.sidecar import Sidecar, free_port
 
-EXAMPLES = int(os.environ.get("PYLOTTO_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("PYLOTTO_FUZZ_EXAMPLES", "400"))
 SEED = int(os.environ.get("PYLOTTO_FUZZ_SEED", "17"))
 
 
@@ -55,10 +56,24 @@ class FuzzTarget:
             return log.read().decode(errors="replace").splitlines()
 
 
+def components() -> dict[str, Any]:
+    """The embedded default components, and an HTTP binding whose server is not there (so a
+    binding call reaches a component, and its failure is the one answered)."""
+    from pylotto.config.model import embedded_default
+
+    out: dict[str, Any] = {}
+    for spec in embedded_default().components:
+        out.setdefault(spec.capability, {})[spec.name] = {"type": spec.type,
+                                                          "metadata": spec.metadata}
+    out["bindings"] = {"web": {"type": "http", "metadata": {
+        "url": f"http://127.0.0.1:{free_port()}/api", "responseTimeout": "1s"}}}
+    return out
+
+
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     workdir: Path = tmp_path_factory.mktemp("fuzz")
-    car = Sidecar(workdir, extra_args=["--log-level", "info"]).start()
+    car = Sidecar(workdir, components(), extra_args=["--log-level", "info"]).start()
     try:
         yield FuzzTarget(car, car.log_path.stat().st_size, Tally())
     finally:

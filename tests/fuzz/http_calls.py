@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from pylotto.facades.dapr.http import invoke, lifecycle, pubsub, resources, state
 from tests.fuzz.strategies import (
+    CONFIGURED,
     METADATA_KEYS,
     TTL_VALUES,
     hostile_bytes,
@@ -67,7 +68,8 @@ class HttpCase:
 
 
 def _segment() -> st.SearchStrategy[str]:
-    return st.one_of(hostile_text().filter(bool), st.sampled_from(("%00", "%2F..%2F", "%ff")))
+    return st.one_of(st.sampled_from(CONFIGURED), st.sampled_from(CONFIGURED),
+                     hostile_text().filter(bool), st.sampled_from(("%00", "%2F..%2F", "%ff")))
 
 
 def _quoted(text: str) -> str:

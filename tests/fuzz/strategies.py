@@ -18,10 +18,11 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from hypothesis import strategies as st
 
-COMPONENT_NAMES = ("in-memory", "sqlite", "local", "local.env", "quick_start_demo", "nope", "")
+COMPONENT_NAMES = ("in-memory", "sqlite", "local", "local.env", "quick_start_demo", "web", "nope",
+                   "")
 """The embedded default components' names (and two that are not configured)."""
 CONFIGURED = ("in-memory", "in-memory", "in-memory", "sqlite", "local", "local.env",
-              "quick_start_demo")
+              "quick_start_demo", "web")
 """Configured names, weighted by how many building blocks have a component of that name."""
 
 INT_BOUNDS = {
