@@ -1,6 +1,6 @@
 """The sidecar under fuzz, the tally of its answers, and the run's size.
 
-``PYLOTTO_FUZZ_EXAMPLES`` (default 400) sets the cases of each fuzz test, ``PYLOTTO_FUZZ_SEED``
+``PYLOTTO_FUZZ_EXAMPLES`` (default 800) sets the cases of each fuzz test, ``PYLOTTO_FUZZ_SEED``
 (default 17) the seed: CI runs the default, fixed, short run; a longer local run is e.g.
 ``PYLOTTO_FUZZ_EXAMPLES=5000 pytest -m fuzz tests/fuzz`` (docs/operations.md).
 """
@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.sidecar import Sidecar, free_port
 
-EXAMPLES = int(os.environ.get("PYLOTTO_FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("PYLOTTO_FUZZ_EXAMPLES", "800"))
 SEED = int(os.environ.get("PYLOTTO_FUZZ_SEED", "17"))
 
 

@@ -7,6 +7,7 @@ import http.client
 import json
 import socket
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -67,13 +68,17 @@ class HttpCase:
     body: bytes = b""
 
 
+ENCODED_SEGMENTS = ("%00", "%2F..%2F", "%ff", "%2e%2e")
+"""Path segments sent as they are (already percent-encoded)."""
+
+
 def _segment() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(CONFIGURED), st.sampled_from(CONFIGURED),
-                     hostile_text().filter(bool), st.sampled_from(("%00", "%2F..%2F", "%ff")))
+                     hostile_text().filter(bool), st.sampled_from(ENCODED_SEGMENTS))
 
 
 def _quoted(text: str) -> str:
-    return text if text.startswith("%") else quote(text, safe="")
+    return text if text in ENCODED_SEGMENTS else quote(text, safe="")
 
 
 def _item() -> st.SearchStrategy[dict[str, Any]]:
@@ -124,6 +129,7 @@ def _encoded(doc: Any) -> bytes:
     return json.dumps(doc).encode()
 
 
+@cache
 def cases(route: Route) -> st.SearchStrategy[HttpCase]:
     names = [part[1:-1] for part in route.template.split("/") if part.startswith("{")]
     segments = st.fixed_dictionaries({name: _segment() for name in names})
@@ -183,6 +189,9 @@ class HttpClient:
                 self.close()
                 if attempt == 2:
                     raise
+            except BaseException:
+                self.close()  # the next case starts on a fresh connection
+                raise
         raise AssertionError("unreachable")
 
     def close(self) -> None:
