@@ -24,6 +24,8 @@ from typing import Any
 
 from pylotto.appchannel.base import TopicEvent
 from pylotto.core.errors import InvalidArgument
+from pylotto.core.json_input import NotJson, decode_json
+from pylotto.core.metadata import TTL_IN_SECONDS, parse_ttl_seconds
 
 SPEC_VERSION = "1.0"
 DEFAULT_SOURCE = "pylotto"
@@ -33,7 +35,6 @@ CLOUDEVENT_CONTENT_TYPE = "application/cloudevents+json"
 OCTET_STREAM = "application/octet-stream"
 
 RAW_PAYLOAD = "rawPayload"
-TTL_IN_SECONDS = "ttlInSeconds"
 
 ID = "id"
 SOURCE = "source"
@@ -92,23 +93,13 @@ def raw_payload(metadata: Mapping[str, str]) -> bool:
 
 
 def ttl_seconds(metadata: Mapping[str, str]) -> int | None:
-    """``ttlInSeconds`` as a positive integer, None when absent; InvalidArgument when bad."""
+    """``ttlInSeconds`` as a positive integer of at most
+    :data:`~pylotto.core.metadata.MAX_TTL_SECONDS`, None when absent; InvalidArgument when
+    bad."""
     value = _lookup(metadata, TTL_IN_SECONDS)
     if value is None or value == "":
         return None
-    try:
-        ttl = int(value)
-    except ValueError:
-        raise InvalidArgument(
-            f"{TTL_IN_SECONDS} value must be a valid integer: actual is {value!r}"
-        ) from None
-    if ttl <= 0:
-        raise InvalidArgument(f"{TTL_IN_SECONDS} value must be higher than zero: actual is {ttl}")
-    return ttl
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    return parse_ttl_seconds(value, minimum=1)
 
 
 def _set_data(envelope: Envelope, data: bytes, content_type: str) -> None:
@@ -122,10 +113,10 @@ def _set_data(envelope: Envelope, data: bytes, content_type: str) -> None:
                 envelope[DATA] = text
                 return
             try:
-                envelope[DATA] = json.loads(text, parse_constant=_no_constant)
+                envelope[DATA] = decode_json(text, "the event data")
                 return
-            except ValueError:
-                pass
+            except NotJson:
+                pass  # kept as bytes (JsonRefused, valid JSON beyond the bounds, is refused)
     envelope[DATA_BASE64] = base64.b64encode(data).decode("ascii")
 
 
@@ -177,9 +168,9 @@ def from_cloud_event(
     """The app's own CloudEvent with ``topic``/``pubsubname`` overwritten, missing
     ``id``/``source``/``type``/``specversion`` filled in and the trace set when given."""
     try:
-        envelope = json.loads(data)
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError
-        raise InvalidArgument(f"cannot create cloudevent: {exc}") from None
+        envelope = decode_json(data, "the cloudevent")
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"cannot create cloudevent: {exc.message}") from None
     if not isinstance(envelope, dict):
         raise InvalidArgument("cannot create cloudevent: the payload is not a JSON object")
     envelope[TOPIC] = topic
@@ -249,8 +240,8 @@ def parse(data: bytes) -> Envelope | None:
     """The CloudEvent in ``data``, or None when it is not one (not a JSON object with a
     ``specversion``)."""
     try:
-        envelope = json.loads(data)
-    except ValueError:
+        envelope = decode_json(data, "the message")
+    except InvalidArgument:
         return None
     if not isinstance(envelope, dict) or not envelope.get(SPECVERSION):
         return None

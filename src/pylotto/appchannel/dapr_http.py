@@ -30,7 +30,8 @@ from pylotto.appchannel.base import (
     TopicSubscription,
 )
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
-from pylotto.core.errors import Internal, Unsupported
+from pylotto.core.errors import Internal, InvalidArgument, Unsupported
+from pylotto.core.json_input import decode_json
 
 log = logging.getLogger("pylotto.appchannel.dapr_http")
 
@@ -67,8 +68,8 @@ def parse_subscriptions(body: object) -> list[TopicSubscription]:
 
 def _status(body: bytes) -> DeliveryStatus:
     try:
-        answer: Any = json.loads(body) if body.strip() else {}
-    except (ValueError, UnicodeDecodeError):
+        answer: Any = decode_json(body, "the app's answer") if body.strip() else {}
+    except InvalidArgument:
         return DeliveryStatus.SUCCESS
     status = answer.get("status") if isinstance(answer, Mapping) else None
     if not status:
@@ -95,9 +96,10 @@ class DaprHttpAppChannel(AppChannel):
         if not 200 <= response.status < 300:
             raise Internal(f"{self.description}: {SUBSCRIBE_PATH} answered {response.status}")
         try:
-            body = json.loads(response.body) if response.body.strip() else []
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Internal(f"{self.description}: {SUBSCRIBE_PATH} is not JSON: {exc}") from None
+            body = (decode_json(response.body, f"{SUBSCRIBE_PATH}'s answer")
+                    if response.body.strip() else [])
+        except InvalidArgument as exc:
+            raise Internal(f"{self.description}: {exc.message}") from None
         return parse_subscriptions(body)
 
     async def deliver(self, event: TopicEvent) -> DeliveryStatus:

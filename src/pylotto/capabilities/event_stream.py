@@ -11,8 +11,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pylotto.appchannel.base import DeliveryStatus, TopicEvent
 from pylotto.components.pubsub.base import Subscription
+from pylotto.observability.throttled import ThrottledLog
 
 log = logging.getLogger("pylotto.pubsub")
+_mistakes = ThrottledLog(log)
+"""A subscriber's mistake: one warning per kind and interval."""
 
 
 class Nack(Exception):
@@ -62,15 +65,17 @@ class EventStream:
         """The subscriber's verdict on ``event_id``; an unknown status means RETRY."""
         verdict = DeliveryStatus.from_code(status)
         if verdict is None:
-            log.warning(
-                "topic %s: unknown status %s for event %s: redelivering", self.topic, status,
-                event_id,
+            _mistakes.warning(
+                "unknown status", "topic %s: unknown status %s for event %s: redelivering",
+                self.topic, status, event_id,
             )
             verdict = DeliveryStatus.RETRY
         waiting = self._pending.get(event_id)
         future = next((f for f in waiting or () if not f.done()), None)
         if future is None:
-            log.warning("topic %s: verdict for unknown event %r ignored", self.topic, event_id)
+            _mistakes.warning("verdict for unknown event",
+                              "topic %s: verdict for unknown event %r ignored", self.topic,
+                              event_id)
             return
         future.set_result(verdict)
 

@@ -523,7 +523,7 @@ class PubSubCapability(Capability[PubSub]):
         stream.subscription = await component.subscribe(topic, handler, dict(metadata))
         stream.on_close = self._streams.discard
         self._streams.add(stream)
-        log.info("subscriber stream opened on topic %s of pubsub %s", topic, pubsub_name)
+        log.debug("subscriber stream opened on topic %s of pubsub %s", topic, pubsub_name)
         return stream
 
     async def detach(self, component_name: str) -> None:

@@ -12,7 +12,6 @@ cel-python is imported only when some subscription has rules.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import RouteRule
 from pylotto.core.errors import InvalidArgument
+from pylotto.core.json_input import decode_json
 
 log = logging.getLogger("pylotto.pubsub.routing")
 
@@ -66,6 +66,6 @@ def _event_view(envelope: Mapping[str, Any]) -> dict[str, Any]:
     view = dict(envelope)
     data = view.get(cloudevents.DATA)
     if isinstance(data, str):
-        with contextlib.suppress(ValueError):
-            view[cloudevents.DATA] = json.loads(data)
+        with contextlib.suppress(InvalidArgument):
+            view[cloudevents.DATA] = decode_json(data, "the event data")
     return view

@@ -34,10 +34,13 @@ from pylotto.components.state.base import (
 from pylotto.components.state.query import QueryableStateStore, QueryResult, parse_query
 from pylotto.core.errors import Internal, InvalidArgument, PylottoError, Unsupported
 from pylotto.core.keys import key_prefix, prefixed
+from pylotto.core.metadata import MAX_TTL_SECONDS, TTL_IN_SECONDS, parse_ttl_seconds
+from pylotto.observability.throttled import ThrottledLog
 
 log = logging.getLogger("pylotto.state")
+_mistakes = ThrottledLog(log)
+"""A caller's mistake that is not refused: one warning per kind and interval."""
 
-TTL_IN_SECONDS = "ttlInSeconds"
 """Per-item request metadata: seconds before the item expires (``<= 0``: never)."""
 
 UPSERT = "upsert"
@@ -220,12 +223,7 @@ class StateCapability(Capability[StateStore]):
         raw = metadata.get(TTL_IN_SECONDS)
         if raw is None:
             return None
-        try:
-            ttl = int(raw.strip())
-        except ValueError:
-            raise InvalidArgument(
-                f"metadata {TTL_IN_SECONDS}={raw!r} is not an integer number of seconds"
-            ) from None
+        ttl = parse_ttl_seconds(raw, minimum=-MAX_TTL_SECONDS)
         if not store.has(Feature.TTL):
             raise Unsupported(f"state store {store.name} doesn't support {TTL_IN_SECONDS}")
         return ttl
@@ -347,8 +345,9 @@ class StateCapability(Capability[StateStore]):
         requests: list[TransactionOp] = []
         for operation in operations:
             if operation.item is None:
-                log.warning("state store %s: a transaction operation without request is skipped",
-                            store_name)
+                _mistakes.warning("transaction operation without request",
+                                  "state store %s: a transaction operation without request is "
+                                  "skipped", store_name)
                 continue
             if operation.operation_type == UPSERT:
                 requests.append(self._set_request(store, prefix, operation.item, rules))

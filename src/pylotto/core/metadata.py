@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from pylotto.core.errors import ConfigError
+from pylotto.core.errors import ConfigError, InvalidArgument
 
 log = logging.getLogger("pylotto.metadata")
 
@@ -78,6 +78,51 @@ def parse_size(value: object) -> int:
 
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
 """Bytes, written in metadata as a number or with a K/M/G/T (1024-based) suffix."""
+
+
+MAX_TTL_SECONDS = 2**31 - 1
+"""The longest ``ttlInSeconds`` a state write or a publish takes (about 68 years). It is Dapr's
+own bound (components-contrib ``state/utils.ParseTTL`` refuses more), and now plus this many
+seconds is a moment every store and broker can hold: Python's ``datetime`` (year 9999), Redis'
+millisecond expiries, etcd leases, SQL timestamps."""
+
+TTL_IN_SECONDS = "ttlInSeconds"
+_TTL = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_ttl_seconds(value: str, *, minimum: int, key: str = TTL_IN_SECONDS) -> int:
+    """``value`` of ``ttlInSeconds`` metadata as seconds in ``[minimum, MAX_TTL_SECONDS]``; an
+    InvalidArgument naming the key otherwise. The one decoding of a TTL: a TTL no store can
+    hold is refused here, before any store keeps it."""
+    text = value.strip()
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if not _TTL.fullmatch(text):
+        raise InvalidArgument(f"metadata {key}={shown!r} is not an integer number of seconds")
+    # more digits than any bound has: out of range, and never handed to int() (which refuses
+    # more than 4300 digits, and is slow long before that)
+    ttl = int(text) if len(text) <= 20 else (-1 if text[0] == "-" else 1) * (MAX_TTL_SECONDS + 1)
+    if ttl > MAX_TTL_SECONDS:
+        raise InvalidArgument(
+            f"metadata {key}={shown!r} is longer than the longest TTL, {MAX_TTL_SECONDS} s")
+    if ttl < minimum:
+        if ttl < -MAX_TTL_SECONDS:
+            raise InvalidArgument(f"metadata {key}={shown!r} is out of range")
+        lowest = "higher than zero" if minimum == 1 else f"at least {minimum}"
+        raise InvalidArgument(f"metadata {key}={shown!r} must be {lowest}")
+    return ttl
+
+
+def _ttl_setting(value: object) -> object:
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return parse_ttl_seconds(str(value), minimum=-MAX_TTL_SECONDS)
+        except InvalidArgument as exc:
+            raise ValueError(exc.message) from None
+    return value
+
+
+TtlSeconds = Annotated[int, BeforeValidator(_ttl_setting)]
+"""A component's default ``ttlInSeconds``: the bounds of :func:`parse_ttl_seconds`."""
 
 
 class ComponentSettings(BaseModel):

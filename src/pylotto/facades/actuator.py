@@ -11,6 +11,7 @@ from aiohttp import web
 from pylotto import __version__
 from pylotto.capabilities.status import RuntimeStatus
 from pylotto.core.errors import InvalidArgument, PylottoError, http_status
+from pylotto.core.json_input import decode_json
 from pylotto.observability.metrics import Metrics
 
 STATUS_KEY: web.AppKey[RuntimeStatus] = web.AppKey("status", RuntimeStatus)
@@ -98,7 +99,7 @@ async def loggers(request: web.Request) -> web.Response:
 
     if request.method != "GET":
         try:
-            body = await request.json()
+            body = decode_json(await request.read(), "the request body")
             logs.set_level(str(body.get("level", "")) if isinstance(body, dict) else "")
         except ValueError:
             return web.json_response({"error": "expected {\"level\": \"debug\"}"},

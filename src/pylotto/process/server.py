@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+from aiohttp import http_exceptions as aiohttp_http_exceptions
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -18,8 +19,16 @@ from pylotto import plugins
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
-from pylotto.facades.interceptors import ApiToken, ErrorMapping, Interceptors, RateLimit, Telemetry
+from pylotto.facades.interceptors import (
+    ApiToken,
+    ClientMistakes,
+    ErrorMapping,
+    Interceptors,
+    RateLimit,
+    Telemetry,
+)
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
+from pylotto.observability.throttled import ThrottledServerLog
 from pylotto.process import instances, launcher
 from pylotto.process.apphealth import AppHealthProber
 from pylotto.process.hotreload import ComponentSources, HotReloader
@@ -64,11 +73,16 @@ class Sidecar:
         self.grpc_server = grpc.aio.server(
             interceptors=[Interceptors(
                 Telemetry(self.runtime.metrics, self.runtime.tracing), ErrorMapping(),
+                ClientMistakes(),
                 ApiToken(token) if token else None,
                 RateLimit(self._admit) if config.rate_limits else None)],
             options=grpc_options(config.listen.reuse_port, config.max_body_bytes),
         )
         self.health = health.aio.HealthServicer()
+        # a malformed HTTP request: one warning per kind and interval, never a traceback each
+        self.http_log = ThrottledServerLog(
+            logging.getLogger("aiohttp.server"),
+            lambda exc: isinstance(exc, aiohttp_http_exceptions.HttpProcessingError))
         self.actuator_app = actuator.build_app(self.status, self.runtime.metrics)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
@@ -77,7 +91,8 @@ class Sidecar:
     async def start(self) -> None:
         # The actuator comes up first so probes see INIT while components connect.
         if self.config.listen.actuator:
-            self._actuator_runner = web.AppRunner(self.actuator_app, access_log=None)
+            self._actuator_runner = web.AppRunner(self.actuator_app, access_log=None,
+                                                  logger=self.http_log)
             await self._actuator_runner.setup()
             await self._site("actuator", self._actuator_runner, self.config.listen.actuator)
         if self.config.listen.metrics:
@@ -130,7 +145,7 @@ class Sidecar:
         ca, cert, key = self.config.mtls.read()
         internal = grpc.aio.server(
             interceptors=[Interceptors(Telemetry(self.runtime.metrics, self.runtime.tracing),
-                                       ErrorMapping())],
+                                       ErrorMapping(), ClientMistakes())],
             options=grpc_options(self.config.listen.reuse_port))
         invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
             sidecar_invoke.SidecarInvokeServicer(self.services.invoke), internal)
@@ -188,7 +203,7 @@ class Sidecar:
 
     async def _start_http(self, what: str, address: str, app: web.Application, *,
                           tls: bool = True) -> None:
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, logger=self.http_log)
         await runner.setup()
         self._http_runners.append(runner)
         context = None

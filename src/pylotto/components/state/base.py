@@ -19,7 +19,7 @@ from pydantic import Field
 from pylotto.components.base import Component
 from pylotto.core.errors import EtagInvalid, EtagMismatch
 from pylotto.core.keys import KeyPrefix
-from pylotto.core.metadata import ComponentSettings
+from pylotto.core.metadata import ComponentSettings, TtlSeconds
 from pylotto.core.types import Metadata
 
 TTL_EXPIRE_TIME = "ttlExpireTime"
@@ -49,7 +49,7 @@ class StateSettings(ComponentSettings):
     """Keys every state store accepts; ``keyPrefix`` is applied by the capability layer."""
 
     key_prefix: KeyPrefix = Field("none", alias="keyPrefix")
-    ttl_in_seconds: int | None = Field(None, alias="ttlInSeconds")
+    ttl_in_seconds: TtlSeconds | None = Field(None, alias="ttlInSeconds")
     """Default TTL of every write that does not give one; None or <= 0: never expire."""
     # the transactional outbox (Dapr's keys; pylotto.capabilities.outbox applies them)
     outbox_publish_pubsub: str = Field("", alias="outboxPublishPubsub")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from pylotto.core.errors import InvalidArgument
+from pylotto.core.json_input import decode_json
 from pylotto.core.types import Metadata
 
 Scalar: TypeAlias = str | int | float | bool | None
@@ -120,14 +121,7 @@ _RANGE_OPS = {op.value: op for op in RangeOp}
 
 def parse_query(raw: str | bytes | Mapping[str, Any]) -> Query:
     """Parse and validate Dapr query JSON; any problem raises :class:`InvalidArgument`."""
-    doc: Any
-    if isinstance(raw, str | bytes):
-        try:
-            doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidArgument(f"query is not valid JSON: {exc}") from exc
-    else:
-        doc = raw
+    doc: Any = decode_json(raw, "the query") if isinstance(raw, str | bytes) else raw
     if not isinstance(doc, Mapping):
         raise InvalidArgument("query must be a JSON object")
     unknown = set(doc) - {"filter", "sort", "page"}
@@ -343,8 +337,8 @@ def apply_sort_and_page(rows: Sequence[tuple[str, object, QueryItem]], query: Qu
 def decode_json_value(value: bytes) -> object:
     """Decoded JSON of a stored value, or MISSING for non-JSON values (they never match)."""
     try:
-        return json.loads(value)
-    except (ValueError, UnicodeDecodeError):
+        return decode_json(value, "the stored value")
+    except InvalidArgument:
         return _MISSING
 
 

@@ -9,6 +9,7 @@ from google.protobuf import any_pb2
 
 from pylotto.capabilities import forwarding
 from pylotto.capabilities.invoke import InvokeRequest
+from pylotto.core.errors import InvalidArgument
 from pylotto.facades.common.base import RuntimeRpcs
 
 
@@ -20,7 +21,11 @@ class InvokeRpcs(RuntimeRpcs):
         verb, query = "", ""
         if message.HasField("http_extension"):
             ext = message.http_extension
-            verb = self.pb.HTTPExtension.Verb.Name(ext.verb)
+            try:
+                verb = self.pb.HTTPExtension.Verb.Name(ext.verb)
+            except ValueError:
+                raise InvalidArgument(
+                    f"http_extension.verb {ext.verb} is not an HTTP verb") from None
             query = ext.querystring
         result = await self.services.invoke.invoke(
             InvokeRequest(

@@ -12,11 +12,14 @@ outermost first like a web framework's middlewares:
   wrappers listed before the gate (those after it never see the call).
 
 Handlers follow one convention: unary responses are coroutines, streamed responses are async
-generators.
+generators. A streaming handler written the other way grpc.aio allows — a coroutine calling
+``context.write`` (grpc_health's ``Watch``) — is turned into an async generator yielding nothing
+by :func:`rewrap`, so every wrapper sees the one convention.
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -74,8 +77,25 @@ def rewrap(handler: grpc.RpcMethodHandler, unary: Callable[[UnaryBehavior], Unar
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(stream(handler.unary_stream), **kwargs)
-    return grpc.stream_stream_rpc_method_handler(stream(handler.stream_stream), **kwargs)
+        return grpc.unary_stream_rpc_method_handler(
+            stream(as_generator(handler.unary_stream)), **kwargs)
+    return grpc.stream_stream_rpc_method_handler(
+        stream(as_generator(handler.stream_stream)), **kwargs)
+
+
+def as_generator(behavior: Behavior) -> StreamBehavior:
+    """A streaming ``behavior`` as an async generator: itself when it is one, else (a coroutine
+    writing with ``context.write``) a generator awaiting it and yielding nothing."""
+    if not inspect.iscoroutinefunction(behavior):
+        return behavior
+
+    async def writes_itself(request: Any, context: grpc.aio.ServicerContext[Any, Any]
+                            ) -> AsyncIterator[Any]:
+        await behavior(request, context)
+        return
+        yield  # an async generator
+
+    return writes_itself
 
 
 def refusing(handler: grpc.RpcMethodHandler, refusal: PylottoError) -> grpc.RpcMethodHandler:

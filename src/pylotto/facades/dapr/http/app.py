@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.status import RuntimeStatus
@@ -27,10 +28,13 @@ from pylotto.facades.dapr.http import (
     state,
 )
 from pylotto.facades.dapr.http.keys import GUARDS_KEY, SERVICES_KEY, STATUS_KEY, Guards
+from pylotto.observability.throttled import ThrottledLog
 from pylotto.observability.tracing import carrier_from
 from pylotto.security import tokens as security
 
 log = logging.getLogger("pylotto.dapr.http")
+_failures = ThrottledLog(log)
+"""An internal error's traceback, once per route, exception type and interval."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,10 +57,16 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except json.JSONDecodeError as exc:
         return error_response(InvalidArgument(f"request body is not valid JSON: {exc}",
                                               where="http.body", detail=str(exc)))
+    except HttpProcessingError as exc:  # a body the parser refused (bad chunking, encoding)
+        return error_response(InvalidArgument(f"malformed request: {exc.message}",
+                                              where="http.body", detail=exc.message))
     except web.HTTPException:
         raise
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
+    except Exception as exc:
+        route = request.match_info.route.resource
+        where = route.canonical if route is not None else "?"
+        _failures.log(logging.ERROR, f"{request.method} {where} {type(exc).__name__}",
+                      "%s %s failed", request.method, request.path, exc_info=exc)
         return error_response(Internal("internal error"))
 
 

@@ -8,6 +8,8 @@ from aiohttp import web
 
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.status import RuntimeStatus
+from pylotto.core.errors import InvalidArgument
+from pylotto.core.json_input import decode_json
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
 from pylotto.security.ratelimit import RateLimiter
@@ -44,9 +46,19 @@ def metadata_params(request: web.Request) -> dict[str, str]:
     return {k[len(prefix):]: v for k, v in request.query.items() if k.startswith(prefix)}
 
 
-async def json_of(request: web.Request) -> object:
-    """The request body parsed as JSON (None when empty); JSONDecodeError when malformed."""
-    import json
-
+async def utf8_text_of(request: web.Request) -> str:
+    """The request body as text: UTF-8 whatever charset the Content-Type names (as Dapr reads
+    it); InvalidArgument when it is not UTF-8."""
     raw = await request.read()
-    return json.loads(raw) if raw.strip() else None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"the request body is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+
+
+async def json_of(request: web.Request) -> object:
+    """The request body parsed as JSON (None when empty); InvalidArgument when it cannot be
+    (:func:`pylotto.core.json_input.decode_json`)."""
+    raw = await request.read()
+    return decode_json(raw, "the request body") if raw.strip() else None

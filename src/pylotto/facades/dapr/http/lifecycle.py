@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pylotto.facades.dapr.http.keys import status_of
+from pylotto.facades.dapr.http.keys import status_of, utf8_text_of
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -31,7 +31,7 @@ async def get_metadata(request: web.Request) -> web.Response:
 
 
 async def set_metadata(request: web.Request) -> web.Response:
-    status_of(request).set_metadata(request.match_info["key"], await request.text())
+    status_of(request).set_metadata(request.match_info["key"], await utf8_text_of(request))
     return web.Response(status=204)
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from pylotto.capabilities.state import StateItem, StateOperation
 from pylotto.components.state.base import Concurrency, Consistency
 from pylotto.core.errors import InvalidArgument
+from pylotto.core.json_input import decode_json
 from pylotto.facades.dapr.http.keys import json_of, metadata_params, services_of
 
 
@@ -49,8 +50,8 @@ def _item(raw: object, *, with_value: bool) -> StateItem:
 def _data(value: bytes) -> object:
     """A stored value as JSON in a response: the document itself when it is JSON."""
     try:
-        return json.loads(value)
-    except (ValueError, UnicodeDecodeError):
+        return decode_json(value, "the stored value")
+    except InvalidArgument:
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
