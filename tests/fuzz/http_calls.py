@@ -167,8 +167,8 @@ class HttpClient:
         self.port = port
         self._connection: http.client.HTTPConnection | None = None
 
-    def send(self, case: HttpCase) -> tuple[int, str]:
-        """``(status, errorCode)`` of the answer ("" when the body has none)."""
+    def send(self, case: HttpCase) -> tuple[int, str, str]:
+        """``(status, errorCode, message)`` of the answer ("" when the body has none)."""
         for attempt in (1, 2):
             connection = self._connection or http.client.HTTPConnection(
                 "127.0.0.1", self.port, timeout=ANSWER_WAIT_SECONDS)
@@ -183,7 +183,9 @@ class HttpClient:
                 body = response.read()
                 if response.getheader("Connection", "").lower() == "close":
                     self.close()
-                return response.status, _error_code(body) if response.status >= 400 else ""
+                if response.status < 400:
+                    return response.status, "", ""
+                return (response.status, *_error_of(body))
             except (ConnectionError, http.client.RemoteDisconnected,
                     http.client.BadStatusLine):
                 self.close()
@@ -200,12 +202,15 @@ class HttpClient:
             self._connection = None
 
 
-def _error_code(body: bytes) -> str:
+def _error_of(body: bytes) -> tuple[str, str]:
+    """The ``errorCode`` and ``message`` of an error body ("" where it has none)."""
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
-        return ""
-    return str(doc.get("errorCode", "")) if isinstance(doc, dict) else ""
+        return "", ""
+    if not isinstance(doc, dict):
+        return "", ""
+    return str(doc.get("errorCode", "")), str(doc.get("message", ""))
 
 
 RAW_REQUESTS = (
