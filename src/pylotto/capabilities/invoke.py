@@ -38,7 +38,13 @@ from pylotto.core.errors import (
     Unsupported,
 )
 from pylotto.core.resiliency import Resiliency
-from pylotto.observability.tracing import TRACEPARENT, TRACESTATE, Tracing, carrier_from
+from pylotto.observability.tracing import (
+    TRACEPARENT,
+    TRACESTATE,
+    Tracing,
+    carrier_from,
+    grpc_trace_metadata,
+)
 
 if TYPE_CHECKING:
     from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
@@ -61,6 +67,8 @@ a deadline."""
 VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"})
 DEFAULT_VERB = "GET"
 ERROR_BODY_EXCERPT = 1024
+PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
+"""Dapr's content type of a payload with a protobuf type (an ``Any`` with a ``type_url``)."""
 
 
 class Functions(Protocol):
@@ -100,6 +108,9 @@ class InvokeRequest:
     """The timeout when no ``rpc_request_timeout`` header gives one."""
     pass_status: bool = False
     """True: any app status comes back in the result; False: outside 2xx is Unavailable."""
+    data_type_url: str = ""
+    """The protobuf type of ``data`` (the ``type_url`` of the caller's ``Any``); "" for raw
+    bytes. Kept on the way to a gRPC app, as Dapr keeps it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +120,14 @@ class InvokeResult:
     headers: list[tuple[str, str]] = field(default_factory=list)
     """The app's response headers (hop-by-hop ones removed)."""
     status: int = 200
+    data_type_url: str = ""
+    """The protobuf type of a gRPC app's answer (its ``Any``'s ``type_url``); "" for bytes."""
+
+    @property
+    def wire_content_type(self) -> str:
+        """The content type an HTTP caller gets: Dapr's ``application/x-protobuf`` for a
+        protobuf answer, else the app's own."""
+        return PROTOBUF_CONTENT_TYPE if self.data_type_url else self.content_type
 
 
 class InvokeCapability:
@@ -226,9 +245,16 @@ class InvokeCapability:
     def _forwarded(self, request: InvokeRequest) -> list[tuple[str, str]]:
         headers = self._traced(forwarding.to_app(request.headers), request.headers)
         headers.append((TARGET_ID_HEADER, request.app_id))
-        if request.content_type:
-            headers.append(("Content-Type", request.content_type))
+        content_type = PROTOBUF_CONTENT_TYPE if request.data_type_url else request.content_type
+        if content_type:
+            headers.append(("Content-Type", content_type))
         return headers
+
+    def _grpc_metadata(self, request: InvokeRequest) -> list[tuple[str, str | bytes]]:
+        """What a gRPC app gets as metadata: the caller's headers as Dapr converts them, and
+        the current span's trace context (the caller's when tracing is off)."""
+        trace = self.tracing.carrier(carrier_from(request.headers))
+        return [*forwarding.to_grpc_app(request.headers), *grpc_trace_metadata(trace)]
 
     async def invoke(self, request: InvokeRequest) -> InvokeResult:
         if self.functions is not None and request.app_id in self.functions:
@@ -240,12 +266,15 @@ class InvokeCapability:
         if remote:
             answer = await self._call_remote(request)
             return self._checked(request, InvokeResult(answer.data, answer.content_type,
-                                                       answer.headers, answer.status))
+                                                       answer.headers, answer.status,
+                                                       answer.data_type_url))
         if self.context.app.protocol == "grpc":
-            data, content_type = await self._grpc_channel().invoke(
+            reply = await self._grpc_channel().invoke(
                 request.method, request.data, request.content_type, request.verb,
-                request.querystring, self._timeout(request))
-            return InvokeResult(data, content_type)
+                request.querystring, self._timeout(request), type_url=request.data_type_url,
+                metadata=self._grpc_metadata(request))
+            return InvokeResult(reply.data, reply.content_type, reply.headers,
+                                data_type_url=reply.type_url)
         channel = self._app_channel()
         app_request = AppRequest(
             verb=self._verb(request.verb),
@@ -277,7 +306,8 @@ class InvokeCapability:
                     headers=self._traced(forwarding.to_sidecar(request.headers),
                                          request.headers),
                     data=request.data, content_type=request.content_type,
-                    timeout=min(limit, left) if limit is not None else left))
+                    timeout=min(limit, left) if limit is not None else left,
+                    data_type_url=request.data_type_url))
 
         return await self.resiliency.call_app(request.app_id, attempt, deadline)
 
@@ -317,7 +347,7 @@ class InvokeCapability:
             app_id=own, method=call.method, data=call.data, content_type=call.content_type,
             verb=call.verb, querystring=call.querystring, headers=headers,
             deadline_seconds=call.timeout, default_timeout_ms=int(call.timeout * 1000) or
-            DEFAULT_TIMEOUT_MS, pass_status=True))
+            DEFAULT_TIMEOUT_MS, pass_status=True, data_type_url=call.data_type_url))
 
     async def proxy(self, target_app_id: str, method: str, request: bytes,
                     metadata: Sequence[tuple[str, Any]], time_left: float | None) -> bytes:
