@@ -103,7 +103,8 @@ def run(
                               api_token=api_token, app_api_token=app_api_token)
         folders = [*resources_paths, *components_paths]
         if folders:
-            cfg = with_manifests(cfg, folders, explicit_config=config_path is not None)
+            cfg = with_manifests(cfg, folders,
+                                 explicit_config=config_path is not None and cfg.dapr is None)
         if hot_reload is not None:
             cfg = cfg.model_copy(update={"hot_reload": cfg.hot_reload.model_copy(
                 update={"enabled": hot_reload})})
@@ -156,6 +157,7 @@ def with_manifests(cfg: config.RuntimeConfig, folders: list[Path], *,
 
     loaded, subscriptions = manifests.load(folders, cfg.app.id)
     resiliency = manifests.load_resiliency(folders, cfg.app.id) or cfg.resiliency
+    cfg = manifests.with_configuration(cfg, folders)  # a Dapr kind: Configuration
     base = cfg.components if explicit_config else []
     source = ", ".join(str(f) for f in folders)
     merged = cfg.model_copy(update={

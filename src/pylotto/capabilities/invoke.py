@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from pylotto.appchannel.http import HttpAppChannel
     from pylotto.appchannel.select import AppChannels, RawGrpcAppChannel
     from pylotto.resolution.base import Resolver
-    from pylotto.security.access import AccessControl
+    from pylotto.security.access import AccessCheck
     from pylotto.security.ratelimit import RateLimiter
 
 log = logging.getLogger("pylotto.invoke")
@@ -136,7 +136,7 @@ class InvokeCapability:
     def __init__(self, context: RuntimeContext, *, channels: AppChannels | None = None,
                  sidecars: SidecarChannel | None = None,
                  resolver: Resolver | None = None, advertise: str = "",
-                 access: AccessControl | None = None,
+                 access: AccessCheck | None = None,
                  resiliency: Resiliency | None = None,
                  rate_limiter: RateLimiter | None = None,
                  tracing: Tracing | None = None,
@@ -341,7 +341,8 @@ class InvokeCapability:
         if self.rate_limiter is not None:
             self.rate_limiter.admit("InvokeService", call.caller_app_id)
         if self.access is not None:
-            self.access.check(call.caller_app_id, call.method, call.verb or DEFAULT_VERB)
+            self.access.check(call.caller_app_id, call.method, call.verb or DEFAULT_VERB,
+                              certified_app_id)
         headers = forwarding.served(call.headers, call.caller_app_id)
         return await self.invoke(InvokeRequest(
             app_id=own, method=call.method, data=call.data, content_type=call.content_type,

@@ -51,6 +51,8 @@ class TracingConfig(BaseModel):
     sampling_rate: float = Field(1.0, ge=0.0, le=1.0, alias="samplingRate")
     exporter: Literal["otlp-grpc", "otlp-http", "zipkin", "console"] = "otlp-grpc"
     endpoint: str = Field("", description="default: the exporter's usual local address")
+    secure: bool = Field(False, description="otlp-grpc over TLS (a Dapr Configuration's "
+                         "otel.isSecure)")
     service_name: str = Field("", description="default: the app id, else pylotto")
 
 
@@ -263,4 +265,4 @@ def _exporter(config: TracingConfig) -> Any:
         return ZipkinExporter(endpoint=endpoint)
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter(endpoint=endpoint, insecure=True)
+    return OTLPSpanExporter(endpoint=endpoint, insecure=not config.secure)

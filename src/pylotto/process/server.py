@@ -67,7 +67,8 @@ class Sidecar:
             options=grpc_options(config.listen.reuse_port),
         )
         self.health = health.aio.HealthServicer()
-        self.actuator_app = actuator.build_app(self.status, self.runtime.metrics)
+        self.actuator_app = actuator.build_app(self.status, self.runtime.metrics,
+                                               serve_metrics=config.metrics_enabled)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
         self._internal: grpc.aio.Server | None = None
@@ -78,7 +79,7 @@ class Sidecar:
             self._actuator_runner = web.AppRunner(self.actuator_app, access_log=None)
             await self._actuator_runner.setup()
             await self._site("actuator", self._actuator_runner, self.config.listen.actuator)
-        if self.config.listen.metrics:
+        if self.config.listen.metrics and self.config.metrics_enabled:
             await self._start_http("metrics", self.config.listen.metrics,
                                    actuator.build_metrics_app(self.runtime.metrics), tls=False)
         await self.runtime.start()
