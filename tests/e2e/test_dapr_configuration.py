@@ -1,0 +1,194 @@
+"""A Dapr Configuration, the way ``dapr run --config config.yaml --resources-path ./components``
+takes it: secret scopes enforced on the SDK's get_secret / get_bulk_secret (gRPC and HTTP),
+metrics turned off, access control on calls from other apps — without mTLS the global
+default action (as in Dapr), with mTLS the caller's certified app id picks its policy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+from dapr.clients import DaprClient
+from dapr.conf import settings
+
+from tests.e2e.sidecar import Sidecar, free_port
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+SECRETS = {"db-password": "s3cret", "api-key": "k", "root-key": "r"}
+
+
+class Who(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path,
+                           "caller": self.headers.get("dapr-caller-app-id", "")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def app_port() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Who)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def configuration(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "dapr.io/v1alpha1", "kind": "Configuration",
+            "metadata": {"name": "appconfig"}, "spec": spec}
+
+
+def dapr_sidecar(folder: Path, app_id: str, app_port: int, config: dict[str, Any] | None,
+                 resources: list[dict[str, Any]], pylotto: dict[str, Any] | None = None
+                 ) -> Sidecar:
+    """A sidecar started as ``dapr run`` starts daprd: ``--config`` (a Dapr Configuration
+    when ``config`` is given, else the test's pylotto.yaml with ``pylotto``) and
+    ``--resources-path``."""
+    components = folder / "components"
+    components.mkdir(parents=True)
+    (folder / "secrets.json").write_text(json.dumps(SECRETS))
+    documents = [{"apiVersion": "dapr.io/v1alpha1", "kind": "Component",
+                  "metadata": {"name": "vault"},
+                  "spec": {"type": "secretstores.local.file", "version": "v1",
+                           "metadata": [{"name": "secretsFile",
+                                         "value": str(folder / "secrets.json")}]}},
+                 *resources]
+    (components / "resources.yaml").write_text(yaml.safe_dump_all(documents))
+    car = Sidecar(folder / "sidecar", app={"app_id": app_id, "port": app_port})
+    car.extra_config = pylotto or {}
+    args = ["--resources-path", str(components)]
+    if config is not None:
+        (folder / "config.yaml").write_text(yaml.safe_dump(configuration(config)))
+        # the listeners pylotto.yaml gave, as flags (this --config replaces that file)
+        args += ["--config", str(folder / "config.yaml"), "--app-id", app_id,
+                 "--app-port", str(app_port), "--grpc-address", car.grpc_address,
+                 "--actuator-address", f"127.0.0.1:{car.actuator_port}",
+                 "--data-dir", str(car.data_dir)]
+    car.extra_args = args
+    return car
+
+
+@pytest.fixture
+def started() -> Iterator[Callable[[Sidecar], Sidecar]]:
+    cars: list[Sidecar] = []
+
+    def start(car: Sidecar) -> Sidecar:
+        cars.append(car)
+        return car.start()
+
+    yield start
+    for car in cars:
+        car.stop()
+
+
+def use(monkeypatch: pytest.MonkeyPatch, car: Sidecar) -> None:
+    monkeypatch.setattr(settings, "DAPR_HTTP_PORT", car.dapr_http_port)
+    monkeypatch.setattr(settings, "DAPR_GRPC_PORT", car.dapr_grpc_port)
+    monkeypatch.setattr(settings, "DAPR_HEALTH_TIMEOUT", 10)
+
+
+def http(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read()
+            return response.status, json.loads(body) if body else None
+    except urllib.error.HTTPError as err:
+        body = err.read()
+        return err.code, json.loads(body) if body else None
+
+
+def test_secret_scopes_metrics_and_default_access(
+        tmp_path: Path, app_port: int, started: Callable[[Sidecar], Sidecar],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = {"secrets": {"scopes": [{"storeName": "vault", "defaultAccess": "deny",
+                                    "allowedSecrets": ["db-password", "api-key"]}]},
+            "metric": {"enabled": False},
+            "accessControl": {"defaultAction": "deny", "trustDomain": "public", "policies": [
+                {"appId": "frontend", "defaultAction": "allow", "trustDomain": "public",
+                 "namespace": "default"}]}}
+    billing = started(dapr_sidecar(tmp_path / "billing", "billing", app_port, spec, []))
+    use(monkeypatch, billing)
+    with DaprClient() as client:
+        assert client.get_secret("vault", "db-password").secret == {"db-password": "s3cret"}
+        with pytest.raises(grpc.RpcError) as info:
+            client.get_secret("vault", "root-key")
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert info.value.details() == 'access denied by policy to get "root-key" from "vault"'
+        assert set(client.get_bulk_secret("vault").secrets) == {"db-password", "api-key"}
+    assert http(f"{billing.dapr_http_url}/v1.0/secrets/vault/root-key") == (
+        403, {"errorCode": "ERR_PERMISSION_DENIED",
+              "message": 'access denied by policy to get "root-key" from "vault"'})
+    status, body = http(f"{billing.dapr_http_url}/v1.0/secrets/vault/bulk")
+    assert status == 200 and set(body) == {"db-password", "api-key"}
+    assert http(f"{billing.actuator_url}/metrics")[0] == 404  # metric.enabled: false
+    # its own app is not behind the access list; another app's call is — and without mTLS
+    # no caller has an identity, so the global deny applies even to frontend (as in Dapr)
+    assert http(f"{billing.dapr_http_url}/v1.0/invoke/billing/method/who")[0] == 200
+    table = {"type": "static", "metadata": {"apps": {"billing": [billing.dapr_grpc_address]}}}
+    frontend = started(dapr_sidecar(tmp_path / "frontend", "frontend", app_port, None, [],
+                                    {"name_resolution": table}))
+    status, body = http(f"{frontend.dapr_http_url}/v1.0/invoke/billing/method/who")
+    assert status == 403
+    assert "access control policy has denied access to id:  operation: /who verb: GET" in \
+        body["message"]
+
+
+def cert(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pylotto", "cert", *args], check=True,
+                   capture_output=True)
+
+
+def test_access_policies_follow_the_certified_app_id(
+        tmp_path: Path, app_port: int, started: Callable[[Sidecar], Sidecar]) -> None:
+    """The Configuration sits in billing's resources folder (no --config): recognised and
+    applied. Over mTLS frontend's policy allows GET /who only; shop has no policy: deny."""
+    certs = tmp_path / "certs"
+    cert("ca", "--out", str(certs))
+    for app_id in ("billing", "frontend", "shop"):
+        cert("app", "--app-id", app_id, "--ca", str(certs), "--out", str(certs))
+
+    def mtls(app_id: str) -> dict[str, str]:
+        return {"ca_file": str(certs / "ca.crt"), "cert_file": str(certs / f"{app_id}.crt"),
+                "key_file": str(certs / f"{app_id}.key")}
+
+    internal = f"127.0.0.1:{free_port()}"
+    table = {"type": "static", "metadata": {"apps": {"billing": [internal]}}}
+    spec = {"accessControl": {"defaultAction": "deny", "trustDomain": "public", "policies": [
+        {"appId": "frontend", "defaultAction": "deny", "trustDomain": "public",
+         "namespace": "default",
+         "operations": [{"name": "/who", "httpVerb": ["GET"], "action": "allow"}]}]}}
+    billing = dapr_sidecar(tmp_path / "billing", "billing", app_port, None,
+                           [configuration(spec)], {"mtls": mtls("billing")})
+    billing.extra_listen = {"internal_grpc": internal}
+    started(billing)
+    callers = {}
+    for app_id in ("frontend", "shop"):
+        car = dapr_sidecar(tmp_path / app_id, app_id, app_port, None, [],
+                           {"name_resolution": table, "mtls": mtls(app_id)})
+        car.extra_listen = {"internal_grpc": f"127.0.0.1:{free_port()}"}
+        callers[app_id] = started(car)
+    base = f"{callers['frontend'].dapr_http_url}/v1.0/invoke/billing/method"
+    assert http(f"{base}/who") == (200, {"path": "/who", "caller": "frontend"})
+    status, body = http(f"{base}/admin")  # no rule: frontend's own default, deny
+    assert status == 403 and "spiffe://public/ns/default/frontend operation: /admin" in \
+        body["message"]
+    status, body = http(f"{callers['shop'].dapr_http_url}/v1.0/invoke/billing/method/who")
+    assert status == 403 and "spiffe://public/ns/default/shop" in body["message"]
