@@ -192,3 +192,44 @@ def test_access_policies_follow_the_certified_app_id(
         body["message"]
     status, body = http(f"{callers['shop'].dapr_http_url}/v1.0/invoke/billing/method/who")
     assert status == 403 and "spiffe://public/ns/default/shop" in body["message"]
+
+
+def test_grpc_proxying_goes_through_the_access_list(
+        tmp_path: Path, started: Callable[[Sidecar], Sidecar]) -> None:
+    """A proxied call (``dapr-app-id``) from another app is checked with the full method name
+    as the operation (Dapr's grpc_proxy); the app's own call through its sidecar is not."""
+    from dapr.ext.grpc import App, InvokeMethodRequest
+    from dapr.proto.common.v1 import common_pb2
+    from dapr.proto.runtime.v1 import appcallback_pb2_grpc
+    from google.protobuf import any_pb2
+
+    app, port = App(), free_port()
+
+    @app.method(name="echo")
+    def echo(request: InvokeMethodRequest) -> str:
+        return f"echo:{request.text()}"
+
+    threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True).start()
+    try:
+        spec = {"accessControl": {"defaultAction": "deny", "trustDomain": "public"}}
+        catalog = dapr_sidecar(tmp_path / "catalog", "catalog", port, spec, [])
+        catalog.extra_args += ["--app-protocol", "grpc"]
+        started(catalog)
+        table = {"type": "static",
+                 "metadata": {"apps": {"catalog": [catalog.dapr_grpc_address]}}}
+        frontend = started(dapr_sidecar(tmp_path / "frontend", "frontend", port, None, [],
+                                        {"name_resolution": table}))
+        request = common_pb2.InvokeRequest(method="echo", data=any_pb2.Any(value=b"hi"))
+        own = appcallback_pb2_grpc.AppCallbackStub(
+            grpc.insecure_channel(catalog.dapr_grpc_address))
+        assert own.OnInvoke(request, metadata=(("dapr-app-id", "catalog"),),
+                            timeout=10).data.value == b"echo:hi"
+        other = appcallback_pb2_grpc.AppCallbackStub(
+            grpc.insecure_channel(frontend.dapr_grpc_address))
+        with pytest.raises(grpc.RpcError) as info:
+            other.OnInvoke(request, metadata=(("dapr-app-id", "catalog"),), timeout=10)
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "operation: /dapr.proto.runtime.v1.AppCallback/OnInvoke verb: NONE" in \
+            str(info.value.details())
+    finally:
+        app.stop()

@@ -351,14 +351,24 @@ class InvokeCapability:
             DEFAULT_TIMEOUT_MS, pass_status=True, data_type_url=call.data_type_url))
 
     async def proxy(self, target_app_id: str, method: str, request: bytes,
-                    metadata: Sequence[tuple[str, Any]], time_left: float | None) -> bytes:
+                    metadata: Sequence[tuple[str, Any]], time_left: float | None, *,
+                    from_sidecar: bool = False, certified_app_id: str | None = None) -> bytes:
         """gRPC proxying: the raw unary call ``method`` to app ``target_app_id`` — this
         sidecar's own app directly, another app through its sidecars. ``metadata``: the
         caller's; ``time_left``: the caller's deadline (None: none, then another app gets
         :data:`DAPR_TIMEOUT_MS`). gRPC errors of the target (``grpc.aio.AioRpcError``) pass
-        through."""
+        through. A call to this sidecar's app from another app (``from_sidecar``: it came in
+        on the sidecars' mTLS port; or it carries another app's ``dapr-caller-app-id``) goes
+        through the access list, with the operation the full method name, as in Dapr.
+        ``certified_app_id``: the app id of the calling sidecar's certificate (mTLS)."""
         own = self.context.app_id
         caller = next((v for k, v in metadata if k == CALLER_ID_HEADER), own)
+        if target_app_id == own and (from_sidecar or caller != own):
+            if certified_app_id is not None and certified_app_id != caller:
+                raise PermissionDenied(f"the caller says it is app {caller!r} but its "
+                                       f"certificate names {certified_app_id!r}")
+            if self.access is not None:
+                self.access.check(caller, method, "", certified_app_id)
         forwarded = forwarding.proxied(metadata, caller)
         if target_app_id == own:
             if self._proxy is None:

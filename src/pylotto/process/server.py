@@ -133,7 +133,8 @@ class Sidecar:
             options=grpc_options(self.config.listen.reuse_port))
         invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
             sidecar_invoke.SidecarInvokeServicer(self.services.invoke), internal)
-        internal.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.services.invoke)])
+        internal.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.services.invoke,
+                                                                   from_sidecars=True)])
         credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
                                                   require_client_auth=True)
         try:
