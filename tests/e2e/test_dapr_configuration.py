@@ -20,7 +20,6 @@ import grpc
 import pytest
 import yaml
 from dapr.clients import DaprClient
-from dapr.conf import settings
 
 from tests.e2e.sidecar import Sidecar, free_port
 
@@ -100,9 +99,10 @@ def started() -> Iterator[Callable[[Sidecar], Sidecar]]:
 
 
 def use(monkeypatch: pytest.MonkeyPatch, car: Sidecar) -> None:
-    monkeypatch.setattr(settings, "DAPR_HTTP_PORT", car.dapr_http_port)
-    monkeypatch.setattr(settings, "DAPR_GRPC_PORT", car.dapr_grpc_port)
-    monkeypatch.setattr(settings, "DAPR_HEALTH_TIMEOUT", 10)
+    """Through the environment: ``dapr.conf.settings`` reads it on each access."""
+    monkeypatch.setenv("DAPR_HTTP_PORT", str(car.dapr_http_port))
+    monkeypatch.setenv("DAPR_GRPC_PORT", str(car.dapr_grpc_port))
+    monkeypatch.setenv("DAPR_HEALTH_TIMEOUT", "10")
 
 
 def http(url: str) -> tuple[int, Any]:

@@ -11,17 +11,18 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cloudevents.sdk.event import v1
 from dapr.clients import DaprClient
 from dapr.clients.http.dapr_invocation_http_client import DaprInvocationHttpClient
-from dapr.conf import settings
 from dapr.ext.grpc import App, InvokeMethodRequest, InvokeMethodResponse
 from dapr.proto.common.v1 import common_pb2
 
 from tests.e2e.sidecar import Sidecar, free_port
+from tests.support.http_app import JsonHandler, serve
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -122,12 +123,12 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sidecar, Si
 
 
 def point_at(monkeypatch: pytest.MonkeyPatch, car: Sidecar, protocol: str) -> None:
+    """The SDK's settings, through the environment (``dapr.conf.settings`` reads it on each
+    access; an attribute set on it would outlive the test)."""
     monkeypatch.setenv("DAPR_HTTP_PORT", str(car.dapr_http_port))
     monkeypatch.setenv("DAPR_GRPC_PORT", str(car.dapr_grpc_port))
-    monkeypatch.setattr(settings, "DAPR_HTTP_PORT", car.dapr_http_port)
-    monkeypatch.setattr(settings, "DAPR_GRPC_PORT", car.dapr_grpc_port)
-    monkeypatch.setattr(settings, "DAPR_API_METHOD_INVOCATION_PROTOCOL", protocol)
-    monkeypatch.setattr(settings, "DAPR_HEALTH_TIMEOUT", 10)
+    monkeypatch.setenv("DAPR_API_METHOD_INVOCATION_PROTOCOL", protocol)
+    monkeypatch.setenv("DAPR_HEALTH_TIMEOUT", "10")
 
 
 @pytest.mark.parametrize("via", ["own-sidecar", "caller-sidecar"])
@@ -192,3 +193,34 @@ def test_trace_id_reaches_grpc_subscriber(mesh: tuple[Sidecar, Sidecar, Receiver
 def _subscribed(car: Sidecar) -> bool:
     with urllib.request.urlopen(f"{car.dapr_http_url}/v1.0/metadata", timeout=5) as response:
         return any(s["topic"] == "traced" for s in json.loads(response.read())["subscriptions"])
+
+
+def test_trace_id_reaches_http_subscriber_as_a_header(tmp_path: Path) -> None:
+    """The HTTP app channel sends the delivery's trace context as headers, as Dapr's does."""
+    seen: list[str] = []
+
+    class Subscriber(JsonHandler):
+        def do_GET(self) -> None:  # /dapr/subscribe
+            self.reply([{"pubsubname": PUBSUB, "topic": "traced", "route": "/traced"}])
+
+        def do_POST(self) -> None:
+            self.read_json()
+            seen.append(self.headers.get("traceparent", ""))
+            self.reply({"status": "SUCCESS"})
+
+    server = serve(Subscriber)
+    car = Sidecar(tmp_path, app={"app_id": "http-subscriber", "port": server.server_address[1]})
+    try:
+        car.start()
+        wait_for(lambda: _subscribed(car))
+        request = urllib.request.Request(
+            f"{car.dapr_http_url}/v1.0/publish/{PUBSUB}/traced", data=b'{"n": 1}',
+            method="POST",
+            headers={"Content-Type": "application/json", "traceparent": TRACEPARENT})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 204
+        wait_for(lambda: seen)
+        assert seen[0].split("-")[1] == TRACE_ID
+    finally:
+        car.stop()
+        server.shutdown()
