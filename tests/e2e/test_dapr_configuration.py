@@ -233,3 +233,34 @@ def test_grpc_proxying_goes_through_the_access_list(
             str(info.value.details())
     finally:
         app.stop()
+
+
+def test_api_allow_list(tmp_path: Path, app_port: int, started: Callable[[Sidecar], Sidecar],
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only state is allowed, on both protocols: the SDK still starts (health is always
+    allowed), state works, secrets are refused (gRPC UNIMPLEMENTED, HTTP 404), and Layotto's
+    API on the same port offers no way around the list."""
+    from pylotto.proto.layotto import runtime_pb2
+
+    spec = {"api": {"allowed": [{"name": "state", "version": "v1", "protocol": "grpc"},
+                                {"name": "state", "version": "v1.0", "protocol": "http"}]}}
+    store = {"apiVersion": "dapr.io/v1alpha1", "kind": "Component",
+             "metadata": {"name": "in-memory"}, "spec": {"type": "state.in-memory",
+                                                         "version": "v1", "metadata": []}}
+    car = started(dapr_sidecar(tmp_path / "shop", "shop", app_port, spec, [store]))
+    use(monkeypatch, car)
+    with DaprClient() as client:
+        client.save_state("in-memory", "k", "v")
+        assert client.get_state("in-memory", "k").data == b"v"
+        with pytest.raises(grpc.RpcError) as info:
+            client.get_secret("vault", "db-password")
+    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.UNIMPLEMENTED,
+                                                          "Not Implemented")
+    with pytest.raises(grpc.RpcError) as info:
+        car.stub().GetState(runtime_pb2.GetStateRequest(store_name="in-memory", key="k"),
+                            timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    with urllib.request.urlopen(f"{car.dapr_http_url}/v1.0/state/in-memory/k",
+                                timeout=5) as response:
+        assert (response.status, response.read()) == (200, b"v")
+    assert http(f"{car.dapr_http_url}/v1.0/secrets/vault/db-password")[0] == 404

@@ -10,6 +10,8 @@ folder. What it says maps onto pylotto's own settings:
   ``/metrics`` off.
 - ``spec.secrets.scopes`` → the secret scopes (:mod:`pylotto.security.secret_scopes`).
 - ``spec.accessControl`` → Dapr's access list (:mod:`pylotto.security.dapr_acl`).
+- ``spec.api`` (``allowed`` / ``denied``) → the API allow and deny lists
+  (:mod:`pylotto.security.api_allowlist`).
 - ``spec.nameResolution.component``: ``mdns`` (Dapr's self-hosted default) keeps pylotto's
   default; ``kubernetes`` → ``dns`` on ``<app-id>-dapr.<namespace>.svc.<clusterDomain>``.
 - ``spec.features``: ``HotReload`` → hot reload on or off; other names are recorded, with
@@ -17,12 +19,12 @@ folder. What it says maps onto pylotto's own settings:
 - ``spec.mtls.enabled: false``, empty pipelines, ``spec.logging.apiLogging.enabled: false``:
   accepted (what pylotto does anyway).
 
-Refused by name, with the reason: what pylotto does not do — the API allow/deny lists
-(``spec.api``), HTTP middleware pipelines, Sentry mTLS (``spec.mtls.enabled: true``; use the
-``mtls`` certificate files of pylotto.yaml), metric rules and the other metric options,
-component deny lists, API logging, the WASM strict sandbox, workflow limits, OTLP headers and
-timeouts, and any key Dapr's Configuration does not have. As ``daprd``, ``$VAR`` / ``${VAR}``
-in the file are replaced by the environment's values.
+Refused by name, with the reason: what pylotto does not do — HTTP middleware
+pipelines, Sentry mTLS (``spec.mtls.enabled: true``; use the ``mtls`` certificate files of
+pylotto.yaml), metric rules and the other metric options, component deny lists, API logging,
+the WASM strict sandbox, workflow limits, OTLP headers and timeouts, and any key Dapr's
+Configuration does not have. As ``daprd``, ``$VAR`` / ``${VAR}`` in the file are replaced by
+the environment's values.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pylotto.core.errors import ConfigError
 from pylotto.observability.tracing import TracingConfig
+from pylotto.security.api_allowlist import ApiSpec
 from pylotto.security.dapr_acl import AccessControlSpec
 from pylotto.security.secret_scopes import SecretScope, SecretScopes
 
@@ -117,7 +120,7 @@ class ConfigurationSpec(_Model):
     access_control: AccessControlSpec | None = Field(None, alias="accessControl")
     name_resolution: NameResolutionSpec | None = Field(None, alias="nameResolution")
     features: list[FeatureSpec] = Field(default_factory=list)
-    api: Any = None
+    api: ApiSpec | None = None
     components: Any = None
     logging: Any = None
     wasm: Any = None
@@ -132,6 +135,8 @@ class DaprSettings(_Model):
     access_control: AccessControlSpec | None = None
     features: dict[str, bool] = Field(default_factory=dict)
     """Dapr's preview features as the Configuration lists them."""
+    api: ApiSpec | None = None
+    """The API allow/deny lists (:mod:`pylotto.security.api_allowlist`)."""
 
     def enabled_features(self) -> list[str]:
         return [name for name, on in self.features.items() if on]
@@ -202,13 +207,13 @@ def runtime_fields(document: dict[str, Any], path: Path) -> dict[str, Any]:
     if spec.access_control is not None:
         spec.access_control.compiled(http=True)  # Dapr's validation, at load time
     fields["dapr"] = DaprSettings(name=str((document.get("metadata") or {}).get("name", "")),
-                                  access_control=spec.access_control, features=features)
+                                  access_control=spec.access_control, features=features,
+                                  api=spec.api)
     return fields
 
 
 def _refuse_unsupported(spec: ConfigurationSpec, where: str) -> None:
     refused = {
-        "spec.api": (spec.api, "API allow/deny lists are not supported: every API is served"),
         "spec.httpPipeline": (_handlers(spec.http_pipeline),
                               "HTTP middleware pipelines are not supported"),
         "spec.appHttpPipeline": (_handlers(spec.app_http_pipeline),

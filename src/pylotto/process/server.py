@@ -18,6 +18,7 @@ from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.interceptors import ApiToken, ErrorMapping, Interceptors, RateLimit, Telemetry
+from pylotto.facades.interceptors.api_access import ApiAllowlist
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.process import launcher
 from pylotto.process.hotreload import ComponentSources, HotReloader
@@ -59,10 +60,13 @@ class Sidecar:
         self.reloader = (HotReloader(self.runtime, sources, config.hot_reload)
                          if sources and config.hot_reload.enabled else None)
         token = config.api_token.get_secret_value()
+        api = config.dapr.api.compiled() if config.dapr and config.dapr.api else None
+        self.api_access = api
         self.grpc_server = grpc.aio.server(
             interceptors=[Interceptors(
                 Telemetry(self.runtime.metrics, self.runtime.tracing), ErrorMapping(),
                 ApiToken(token) if token else None,
+                ApiAllowlist(api) if api is not None else None,
                 RateLimit(self._admit) if config.rate_limits else None)],
             options=grpc_options(config.listen.reuse_port),
         )
@@ -164,7 +168,7 @@ class Sidecar:
         app = build_app(self.services, self.status, Guards(
             api_token=self.config.api_token.get_secret_value(),
             rate_limiter=runtime.rate_limiter if self.config.rate_limits else None,
-            metrics=runtime.metrics, tracing=runtime.tracing))
+            metrics=runtime.metrics, tracing=runtime.tracing, api_access=self.api_access))
         self.plugins.add_http(app)
         return app
 

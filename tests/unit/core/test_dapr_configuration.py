@@ -83,7 +83,8 @@ def test_metrics_secret_scopes_features_and_name_resolution(
 
 
 @pytest.mark.parametrize(("spec", "named"), [
-    ("  api:\n    allowed:\n    - {name: state, version: v1, protocol: grpc}\n", "spec.api"),
+    ("  api:\n    allowed:\n    - {name: state, version: v1, protocal: grpc}\n",
+     "spec.api.allowed.0.protocal"),
     ("  mtls: {enabled: true, sentryAddress: 'localhost:50001'}\n", "spec.mtls.enabled"),
     ("  metric:\n    enabled: true\n    rules:\n    - {name: dapr_runtime_service_invocation_"
      "req_sent_total}\n", "spec.metric.rules"),
@@ -119,3 +120,24 @@ def test_repeated_secret_store_is_refused(tmp_path: Path) -> None:
     assert refused(tmp_path, "  secrets:\n    scopes:\n    - {storeName: s}\n"
                              "    - {storeName: s}\n").endswith(
         "s storeName is repeated in secrets configuration")
+
+
+def test_api_lists_as_dapr(tmp_path: Path) -> None:
+    cfg = load(tmp_path, "  api:\n    allowed:\n    - {name: state, version: v1, protocol: grpc}\n"
+                         "    - {name: state, version: v1.0, protocol: http}\n"
+                         "    - {name: lock, version: v1alpha1, protocol: http}\n"
+                         "    denied:\n    - {name: state, version: v1alpha1, protocol: grpc}\n")
+    assert cfg.dapr is not None and cfg.dapr.api is not None
+    access = cfg.dapr.api.compiled()
+    assert access is not None
+    assert access.allows_grpc("/dapr.proto.runtime.v1.Dapr/GetState")
+    assert not access.allows_grpc("/dapr.proto.runtime.v1.Dapr/GetSecret")
+    assert not access.allows_grpc("/dapr.proto.runtime.v1.Dapr/QueryStateAlpha1")
+    assert not access.allows_grpc("/spec.proto.runtime.v1.Runtime/GetState")  # no way around
+    assert access.allows_grpc("/grpc.health.v1.Health/Check")
+    assert access.allows_grpc("/my.own.Service/Method")  # gRPC proxying is not touched
+    assert access.allows_http("/v1.0/state/store/key")  # legacy form: v1.0/state prefix
+    assert access.allows_http("/v1.0-alpha1/lock/store")  # by group: lock v1alpha1
+    assert not access.allows_http("/v1.0-alpha1/unlock/store")
+    assert not access.allows_http("/v1.0/secrets/vault/key")
+    assert access.allows_http("/v1.0/healthz") and access.allows_http("/v1.0/healthz/outbound")

@@ -19,6 +19,7 @@ from pylotto.capabilities.status import RuntimeStatus
 from pylotto.core.errors import (
     Internal,
     InvalidArgument,
+    NotFound,
     PylottoError,
     dapr_error_code,
     http_status,
@@ -61,6 +62,17 @@ async def api_token(request: web.Request, handler: Handler) -> web.StreamRespons
         refusal = security.check_token(expected, request.headers.get(security.TOKEN_HEADER))
         if refusal is not None:
             return error_response(refusal)
+    return await handler(request)
+
+
+@web.middleware
+async def api_allowlist(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A route the API allow/deny lists refuse answers 404, as if Dapr had not registered
+    it (:mod:`pylotto.security.api_allowlist`)."""
+    access = request.app[GUARDS_KEY].api_access
+    if access is not None and not access.allows_http(request.path):
+        return error_response(NotFound(f"{request.method} {request.path}: requested endpoint "
+                                       "is not available"))
     return await handler(request)
 
 
@@ -116,7 +128,7 @@ def build_app(services: CapabilityServices, status: RuntimeStatus,
               guards: Guards) -> web.Application:
     """The Dapr HTTP API over ``services``; ``status`` answers the metadata, health and
     shutdown routes."""
-    app = web.Application(middlewares=[measured, api_token, rate_limits, errors],
+    app = web.Application(middlewares=[measured, api_token, api_allowlist, rate_limits, errors],
                           client_max_size=64 * 1024 * 1024)
     app[SERVICES_KEY] = services
     app[STATUS_KEY] = status

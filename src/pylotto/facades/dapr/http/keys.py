@@ -10,6 +10,7 @@ from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.status import RuntimeStatus
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
+from pylotto.security.api_allowlist import ApiAccess
 from pylotto.security.ratelimit import RateLimiter
 
 
@@ -23,6 +24,8 @@ class Guards:
     """None: no rate limits configured."""
     metrics: Metrics
     tracing: Tracing
+    api_access: ApiAccess | None = None
+    """The API allow/deny lists (None: every API served)."""
 
 
 SERVICES_KEY: web.AppKey[CapabilityServices] = web.AppKey("services", CapabilityServices)
