@@ -141,3 +141,20 @@ def test_api_lists_as_dapr(tmp_path: Path) -> None:
     assert not access.allows_http("/v1.0-alpha1/unlock/store")
     assert not access.allows_http("/v1.0/secrets/vault/key")
     assert access.allows_http("/v1.0/healthz") and access.allows_http("/v1.0/healthz/outbound")
+
+
+def test_hot_reload_sees_the_components_start_saw(tmp_path: Path) -> None:
+    """With a Dapr Configuration as --config, resources folders replace the embedded default,
+    at start and on every reload (not the default plus the folder's)."""
+    from pylotto.cli import with_manifests
+    from pylotto.process.hotreload import ComponentSources
+
+    folder = tmp_path / "components"
+    folder.mkdir()
+    (folder / "store.yaml").write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: statestore}\n"
+        "spec: {type: state.in-memory, version: v1}\n")
+    cfg = load(tmp_path, "  tracing: {samplingRate: '0'}\n")
+    started = with_manifests(cfg, [folder], explicit_config=cfg.dapr is None)
+    reloaded = ComponentSources(tmp_path / "config.yaml", (folder,)).load("")
+    assert [s.name for s in started.components] == [s.name for s in reloaded] == ["statestore"]
