@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -224,3 +225,40 @@ def test_trace_id_reaches_http_subscriber_as_a_header(tmp_path: Path) -> None:
     finally:
         car.stop()
         server.shutdown()
+
+
+def test_grpc_app_error_status_reaches_the_caller(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An app answering OnInvoke with an error status: a gRPC caller gets its code and
+    message (as Dapr passes them), an HTTP caller the status of that code."""
+    from concurrent import futures
+
+    import grpc
+    from dapr.proto.runtime.v1 import appcallback_pb2_grpc
+
+    class Refusing(appcallback_pb2_grpc.AppCallbackServicer):
+        def OnInvoke(self, request: Any, context: Any) -> Any:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad order {request.method}")
+
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    appcallback_pb2_grpc.add_AppCallbackServicer_to_server(Refusing(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    car = Sidecar(tmp_path, app={"app_id": "refusing", "port": port, "protocol": "grpc"})
+    try:
+        car.start()
+        point_at(monkeypatch, car, "grpc")
+        with DaprClient() as client, pytest.raises(grpc.RpcError) as info:
+            client.invoke_method("refusing", "orders", data="x")
+        assert (info.value.code(), info.value.details()) == (
+            grpc.StatusCode.INVALID_ARGUMENT, "bad order orders")
+        request = urllib.request.Request(
+            f"{car.dapr_http_url}/v1.0/invoke/refusing/method/orders", data=b"x",
+            method="POST")
+        with pytest.raises(urllib.error.HTTPError) as http_info:
+            urllib.request.urlopen(request, timeout=5)
+        assert http_info.value.code == 400
+        assert "bad order orders" in http_info.value.read().decode()
+    finally:
+        car.stop()
+        server.stop(0)

@@ -1,7 +1,8 @@
 """Dapr's ``AppCallback`` over gRPC (an app served with ``--app-protocol grpc``): invocation
 through ``OnInvoke``, subscriptions through ``ListTopicSubscriptions`` (with routing rules and
 dead-letter topics), events through ``OnTopicEvent``. Errors: see :mod:`.grpc_channel`; an
-unknown status in a response means a retry, as in Dapr.
+unknown status in a response means a retry, as in Dapr. An error status the app answers
+``OnInvoke`` with reaches the caller with its code and message, as in Dapr.
 
 :func:`dapr_topic_event` is also the ``event_message`` of Dapr's streaming subscription.
 """
@@ -25,7 +26,7 @@ from pylotto.appchannel.base import (
     TopicSubscription,
 )
 from pylotto.appchannel.grpc_channel import GrpcAppChannel
-from pylotto.core.errors import Internal, InvalidArgument
+from pylotto.core.errors import Internal, InvalidArgument, PylottoError, from_grpc_code
 from pylotto.observability.tracing import TRACEPARENT, TRACESTATE, grpc_trace_metadata
 
 _ATTRIBUTES = frozenset({
@@ -106,6 +107,15 @@ class DaprGrpcAppChannel(GrpcAppChannel):
                 f"{self.description}: OnTopicEvent answered unknown status {response.status}")
         return status
 
+    def invoke_error(self, exc: grpc.aio.AioRpcError, method: str) -> PylottoError:
+        """The app's own error status, passed on as Dapr passes it (its code and message);
+        an app that cannot be reached (UNAVAILABLE, DEADLINE_EXCEEDED) as :meth:`error`."""
+        code = exc.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return self.error(exc, f"OnInvoke {method}")
+        return from_grpc_code(code, exc.details() or f"{self.description}: OnInvoke {method} "
+                              f"answered {code.name}")
+
     async def invoke(self, method: str, data: bytes, content_type: str, verb: str,
                      querystring: str, within: float, *, type_url: str = "",
                      metadata: Sequence[tuple[str, str | bytes]] = ()) -> GrpcAppAnswer:
@@ -125,7 +135,7 @@ class DaprGrpcAppChannel(GrpcAppChannel):
             response = await call
             initial = await call.initial_metadata()
         except grpc.aio.AioRpcError as exc:
-            raise self.error(exc, f"OnInvoke {method}") from None
+            raise self.invoke_error(exc, method) from None
         headers = [(k, v) for k, v in initial or () if isinstance(v, str)]
         return GrpcAppAnswer(response.data.value, response.content_type,
                              response.data.type_url, headers)
