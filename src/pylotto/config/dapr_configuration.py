@@ -30,6 +30,7 @@ the environment's values.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,6 @@ def is_configuration(document: dict[str, Any]) -> bool:
 def expand_env(text: str) -> str:
     """``$VAR`` and ``${VAR}`` replaced by the environment's values (unset: ""), as daprd's
     ``os.ExpandEnv`` does before it reads the file."""
-    import re
 
     def value(match: re.Match[str]) -> str:
         return os.environ.get(match.group(1) or match.group(2), "")
