@@ -12,6 +12,8 @@ folder. What it says maps onto pylotto's own settings:
 - ``spec.accessControl`` → Dapr's access list (:mod:`pylotto.security.dapr_acl`).
 - ``spec.api`` (``allowed`` / ``denied``) → the API allow and deny lists
   (:mod:`pylotto.security.api_allowlist`).
+- ``spec.components.deny`` (``<type>`` or ``<type>/<version>``): such components are not
+  loaded (logged), from any source.
 - ``spec.nameResolution.component``: ``mdns`` (Dapr's self-hosted default) keeps pylotto's
   default; ``kubernetes`` → ``dns`` on ``<app-id>-dapr.<namespace>.svc.<clusterDomain>``.
 - ``spec.features``: ``HotReload`` → hot reload on or off; other names are recorded, with
@@ -21,7 +23,7 @@ folder. What it says maps onto pylotto's own settings:
 
 Refused by name, with the reason: what pylotto does not do — HTTP middleware
 pipelines, Sentry mTLS (``spec.mtls.enabled: true``; use the ``mtls`` certificate files of
-pylotto.yaml), metric rules and the other metric options, component deny lists, API logging,
+pylotto.yaml), metric rules and the other metric options, API logging,
 the WASM strict sandbox, workflow limits, OTLP headers and timeouts, and any key Dapr's
 Configuration does not have. As ``daprd``, ``$VAR`` / ``${VAR}`` in the file are replaced by
 the environment's values.
@@ -29,6 +31,7 @@ the environment's values.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -41,6 +44,8 @@ from pylotto.observability.tracing import TracingConfig
 from pylotto.security.api_allowlist import ApiSpec
 from pylotto.security.dapr_acl import AccessControlSpec
 from pylotto.security.secret_scopes import SecretScope, SecretScopes
+
+log = logging.getLogger("pylotto.config")
 
 KIND = "Configuration"
 API_GROUP = "dapr.io/"
@@ -138,6 +143,22 @@ class DaprSettings(_Model):
     """Dapr's preview features as the Configuration lists them."""
     api: ApiSpec | None = None
     """The API allow/deny lists (:mod:`pylotto.security.api_allowlist`)."""
+    components_deny: list[str] = Field(default_factory=list)
+    """``spec.components.deny``: ``<type>`` or ``<type>/<version>`` never loaded."""
+
+    def allows_component(self, name: str, component_type: str, version: str) -> bool:
+        """False for a component the deny list names (Dapr: with a deny list, a component
+        without a type or version is denied too); logged as Dapr logs it."""
+        if not self.components_deny:
+            return True
+        denied = not component_type or not version or any(
+            denied_type == component_type and denied_version in ("", version)
+            for denied_type, _, denied_version in (e.partition("/")
+                                                   for e in self.components_deny))
+        if denied:
+            log.warning("component '%s' cannot be loaded because components of type "
+                        "'%s/%s' are not allowed", name, component_type, version)
+        return not denied
 
     def enabled_features(self) -> list[str]:
         return [name for name, on in self.features.items() if on]
@@ -208,7 +229,8 @@ def runtime_fields(document: dict[str, Any], path: Path) -> dict[str, Any]:
         spec.access_control.compiled(http=True)  # Dapr's validation, at load time
     fields["dapr"] = DaprSettings(name=str((document.get("metadata") or {}).get("name", "")),
                                   access_control=spec.access_control, features=features,
-                                  api=spec.api)
+                                  api=spec.api, components_deny=_deny_list(spec.components,
+                                                                           where))
     return fields
 
 
@@ -218,9 +240,9 @@ def _refuse_unsupported(spec: ConfigurationSpec, where: str) -> None:
                               "HTTP middleware pipelines are not supported"),
         "spec.appHttpPipeline": (_handlers(spec.app_http_pipeline),
                                  "app HTTP middleware pipelines are not supported"),
-        "spec.components.deny": ((spec.components or {}).get("deny")
-                                 if isinstance(spec.components, dict) else spec.components,
-                                 "component deny lists are not supported"),
+        "spec.components": (spec.components if not isinstance(spec.components, dict) else
+                            sorted(set(spec.components) - {"deny"}),
+                            "only components.deny is a setting"),
         "spec.logging.apiLogging": (_api_logging(spec.logging),
                                     "API logging is not supported"),
         "spec.wasm.strictSandbox": ((spec.wasm or {}).get("strictSandbox")
@@ -249,6 +271,15 @@ def _refuse_unsupported(spec: ConfigurationSpec, where: str) -> None:
     for key, (value, reason) in refused.items():
         if value not in (None, False, "", [], {}):
             raise ConfigError(f"{where}: {key}: {reason}")
+
+
+def _deny_list(components: Any, where: str) -> list[str]:
+    deny = components.get("deny") if isinstance(components, dict) else None
+    if deny is None:
+        return []
+    if not isinstance(deny, list) or not all(isinstance(d, str) for d in deny):
+        raise ConfigError(f"{where}: spec.components.deny must be a list of component types")
+    return [d for d in deny if d]
 
 
 def _handlers(pipeline: Any) -> Any:

@@ -4,6 +4,7 @@ refused by name."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,3 +159,24 @@ def test_hot_reload_sees_the_components_start_saw(tmp_path: Path) -> None:
     started = with_manifests(cfg, [folder], explicit_config=cfg.dapr is None)
     reloaded = ComponentSources(tmp_path / "config.yaml", (folder,)).load("")
     assert [s.name for s in started.components] == [s.name for s in reloaded] == ["statestore"]
+
+
+def test_components_deny_list(tmp_path: Path) -> None:
+    from pylotto.process.runtime import Runtime
+
+    cfg = load(tmp_path, "  components:\n    deny: [state.in-memory, secretstores.local.env/v2,"
+                         " sqlite]\n")  # a bare "sqlite" names no Dapr type
+    cfg = cfg.model_copy(update={"data_dir": tmp_path / "data"})
+    kept = {(s.capability, s.name) for s in Runtime(cfg).config.components}
+    assert ("state", "in-memory") in {(s.capability, s.name) for s in cfg.components}
+    assert ("state", "in-memory") not in kept  # its type in Dapr's spelling is denied
+    assert ("state", "sqlite") in kept and ("pubsub", "in-memory") in kept
+    assert dapr_settings(cfg).allows_component("x", "secretstores.local.env", "v1")
+    assert not dapr_settings(cfg).allows_component("x", "secretstores.local.env", "v2")
+    assert not dapr_settings(cfg).allows_component("x", "state.redis", "")  # as Dapr
+    assert "only components.deny" in refused(tmp_path, "  components: {allow: [x]}\n")
+
+
+def dapr_settings(cfg: config.RuntimeConfig) -> Any:
+    assert cfg.dapr is not None
+    return cfg.dapr
