@@ -262,3 +262,27 @@ def test_grpc_app_error_status_reaches_the_caller(tmp_path: Path,
     finally:
         car.stop()
         server.stop(0)
+
+
+def test_caller_token_is_not_forwarded_to_a_grpc_app(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sidecar's API token stays with the sidecar: the gRPC app gets its own token."""
+    app, port = App(), free_port()
+
+    @app.method(name="tokens")
+    def tokens(request: InvokeMethodRequest) -> str:
+        return json.dumps(dict(request.metadata).get("dapr-api-token", []))
+
+    threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True).start()
+    car = Sidecar(tmp_path, app={"app_id": "tokened", "port": port, "protocol": "grpc"},
+                  extra_args=["--api-token", "sidecar-secret", "--app-api-token", "app-secret"])
+    try:
+        car.start()
+        point_at(monkeypatch, car, "grpc")
+        monkeypatch.setenv("DAPR_API_TOKEN", "sidecar-secret")
+        with DaprClient() as client:
+            seen = json.loads(client.invoke_method("tokened", "tokens", data="").text())
+        assert seen == ["app-secret"]
+    finally:
+        car.stop()
+        app.stop()

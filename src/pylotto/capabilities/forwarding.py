@@ -122,8 +122,9 @@ def to_grpc_app(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     out = []
     for key, value in headers:
         lowered = key.lower()
-        if lowered in TRACE_HEADERS or lowered in (TIMEOUT_HEADER, TARGET_ID_HEADER):
-            continue
+        if lowered in TRACE_HEADERS or lowered in (TIMEOUT_HEADER, TARGET_ID_HEADER,
+                                                   API_TOKEN_HEADER):
+            continue  # the caller's token is not the app's (the channel sends that)
         if lowered in PERMANENT_HTTP:
             lowered = "dapr-" + lowered
         if (lowered.startswith("grpc-") or lowered in GRPC_TRANSPORT or lowered.endswith("-bin")

@@ -55,5 +55,6 @@ def test_headers_to_a_grpc_app_are_converted_as_dapr_does() -> None:
     assert to_grpc_app([("Content-Type", "text/plain"), ("X-Custom", "1"),
                         ("traceparent", "00-x"), ("tracestate", "a=b"),
                         ("rpc_request_timeout", "5"), ("Bad Key", "v"),
-                        ("x-nonprintable", "\x01"), ("User-Agent", "curl")]) == [
+                        ("x-nonprintable", "\x01"), ("User-Agent", "curl"),
+                        ("dapr-api-token", "the-sidecars")]) == [
         ("dapr-content-type", "text/plain"), ("x-custom", "1")]
