@@ -6,6 +6,7 @@ default action (as in Dapr), with mTLS the caller's certified app id picks its p
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -55,6 +56,30 @@ def configuration(spec: dict[str, Any]) -> dict[str, Any]:
             "metadata": {"name": "appconfig"}, "spec": spec}
 
 
+class DaprRun(Sidecar):
+    """A sidecar started with a Dapr Configuration as its only ``--config`` (the listeners the
+    generated pylotto.yaml would give passed as flags)."""
+
+    dapr_config: Path | None = None
+
+    def start(self) -> Sidecar:
+        if self.dapr_config is None:
+            return super().start()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pylotto", "run", "--config", str(self.dapr_config),
+             "--log-level", "debug", "--dapr-grpc-port", str(self.dapr_grpc_port),
+             "--dapr-http-port", str(self.dapr_http_port), "--grpc-address",
+             self.grpc_address, "--actuator-address", f"127.0.0.1:{self.actuator_port}",
+             "--data-dir", str(self.data_dir), *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=self.workdir)
+        log.close()
+        self.wait_ready()
+        return self
+
+
 def dapr_sidecar(folder: Path, app_id: str, app_port: int, config: dict[str, Any] | None,
                  resources: list[dict[str, Any]], pylotto: dict[str, Any] | None = None
                  ) -> Sidecar:
@@ -71,17 +96,13 @@ def dapr_sidecar(folder: Path, app_id: str, app_port: int, config: dict[str, Any
                                          "value": str(folder / "secrets.json")}]}},
                  *resources]
     (components / "resources.yaml").write_text(yaml.safe_dump_all(documents))
-    car = Sidecar(folder / "sidecar", app={"app_id": app_id, "port": app_port})
+    car = DaprRun(folder / "sidecar", app={"app_id": app_id, "port": app_port})
     car.extra_config = pylotto or {}
-    args = ["--resources-path", str(components)]
+    car.extra_args = ["--resources-path", str(components)]
     if config is not None:
-        (folder / "config.yaml").write_text(yaml.safe_dump(configuration(config)))
-        # the listeners pylotto.yaml gave, as flags (this --config replaces that file)
-        args += ["--config", str(folder / "config.yaml"), "--app-id", app_id,
-                 "--app-port", str(app_port), "--grpc-address", car.grpc_address,
-                 "--actuator-address", f"127.0.0.1:{car.actuator_port}",
-                 "--data-dir", str(car.data_dir)]
-    car.extra_args = args
+        car.dapr_config = folder / "config.yaml"
+        car.dapr_config.write_text(yaml.safe_dump(configuration(config)))
+        car.extra_args += ["--app-id", app_id, "--app-port", str(app_port)]
     return car
 
 
