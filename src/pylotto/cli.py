@@ -205,7 +205,8 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
             if not folder.is_dir():
                 raise ConfigError(f"--resources-path {folder}: not a folder")
         if folders:
-            cfg = with_manifests(cfg, folders, explicit_config=config_path is not None)
+            cfg = with_manifests(cfg, folders,
+                                 explicit_config=config_path is not None and cfg.dapr is None)
         if config_path is None or dapr_run.is_dapr_configuration(config_path):
             cfg = dapr_run.with_default_resolution(cfg)
         if hot_reload is not None:
@@ -290,6 +291,7 @@ def with_manifests(cfg: config.RuntimeConfig, folders: list[Path], *,
 
     loaded, subscriptions = manifests.load(folders, cfg.app.id)
     resiliency = manifests.load_resiliency(folders, cfg.app.id) or cfg.resiliency
+    cfg = manifests.with_configuration(cfg, folders)  # a Dapr kind: Configuration
     base = cfg.components if explicit_config else []
     source = ", ".join(str(f) for f in folders)
     merged = cfg.model_copy(update={

@@ -1,7 +1,8 @@
 """Dapr's ``AppCallback`` over gRPC (an app served with ``--app-protocol grpc``): invocation
 through ``OnInvoke``, subscriptions through ``ListTopicSubscriptions`` (with routing rules and
 dead-letter topics), events through ``OnTopicEvent``. Errors: see :mod:`.grpc_channel`; an
-unknown status in a response means a retry, as in Dapr.
+unknown status in a response means a retry, as in Dapr. An error status the app answers
+``OnInvoke`` with reaches the caller with its code and message, as in Dapr.
 
 :func:`dapr_topic_event` is also the ``event_message`` of Dapr's streaming subscription.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -27,7 +29,8 @@ from pylotto.appchannel.base import (
     TopicSubscription,
 )
 from pylotto.appchannel.grpc_channel import GrpcAppChannel
-from pylotto.core.errors import Internal, InvalidArgument
+from pylotto.core.errors import Internal, InvalidArgument, PylottoError, from_grpc_code
+from pylotto.observability.tracing import TRACEPARENT, TRACESTATE, grpc_trace_metadata
 
 _ATTRIBUTES = frozenset({
     cloudevents.ID, cloudevents.SOURCE, cloudevents.TYPE, cloudevents.SPECVERSION,
@@ -55,6 +58,17 @@ def dapr_topic_event(event: TopicEvent, path: str = "") -> appcallback_pb2.Topic
         path=path,
         extensions=extensions,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcAppAnswer:
+    """The app's ``InvokeResponse`` and the headers (initial metadata) it sent with it."""
+
+    data: bytes
+    content_type: str
+    type_url: str = ""
+    """The ``type_url`` of the app's ``Any``: "" for raw bytes, else the protobuf type."""
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 class DaprGrpcAppChannel(GrpcAppChannel):
@@ -85,10 +99,15 @@ class DaprGrpcAppChannel(GrpcAppChannel):
         ]
 
     async def deliver(self, event: TopicEvent) -> DeliveryStatus:
+        """``OnTopicEvent``, with the event's trace context as gRPC metadata (``traceparent``,
+        ``tracestate``, ``grpc-trace-bin``), as Dapr sends the delivery span's."""
+        carrier = {k: str(event.cloud_event[k]) for k in (TRACEPARENT, TRACESTATE)
+                   if event.cloud_event.get(k)}
+        sent = (*grpc_trace_metadata(carrier), *(self.metadata or ()))
         try:
             response = await self.stub().OnTopicEvent(
                 dapr_topic_event(event, event.path), timeout=self.delivery_timeout,
-                metadata=self.metadata)
+                metadata=sent or None)
         except grpc.aio.AioRpcError as exc:
             raise self.error(exc, "OnTopicEvent") from None
         status = DeliveryStatus.from_code(response.status)
@@ -127,23 +146,39 @@ class DaprGrpcAppChannel(GrpcAppChannel):
             verdicts[answer.entry_id] = DeliveryStatus.RETRY if status is None else status
         return verdicts
 
+    def invoke_error(self, exc: grpc.aio.AioRpcError, method: str) -> PylottoError:
+        """The app's own error status, passed on as Dapr passes it (its code and message);
+        an app that cannot be reached (UNAVAILABLE, DEADLINE_EXCEEDED) as :meth:`error`."""
+        code = exc.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return self.error(exc, f"OnInvoke {method}")
+        return from_grpc_code(code, exc.details() or f"{self.description}: OnInvoke {method} "
+                              f"answered {code.name}")
+
     async def invoke(self, method: str, data: bytes, content_type: str, verb: str,
-                     querystring: str, within: float) -> tuple[bytes, str]:
-        """Call ``OnInvoke``; the app's data and content type."""
+                     querystring: str, within: float, *, type_url: str = "",
+                     metadata: Sequence[tuple[str, str | bytes]] = ()) -> GrpcAppAnswer:
+        """Call ``OnInvoke`` with ``data`` in an ``Any`` of ``type_url`` (the caller's, kept
+        as Dapr keeps it) and ``metadata`` (the forwarded headers and trace context)."""
         try:
             verb_number = common_pb2.HTTPExtension.Verb.Value(verb.upper() or "NONE")
         except ValueError:
             raise InvalidArgument(f"HTTP verb {verb!r} is not one Dapr carries") from None
         request = common_pb2.InvokeRequest(
-            method=method, data=any_pb2.Any(value=data), content_type=content_type,
+            method=method, data=any_pb2.Any(type_url=type_url, value=data),
+            content_type=content_type,
             http_extension=common_pb2.HTTPExtension(verb=verb_number, querystring=querystring))
+        sent = (*metadata, *(self.metadata or ()))
         try:
             async with self.gate.call():
-                response = await self.stub().OnInvoke(request, timeout=within,
-                                                      metadata=self.metadata)
+                call = self.stub().OnInvoke(request, timeout=within, metadata=sent or None)
+                response = await call
+                initial = await call.initial_metadata()
         except grpc.aio.AioRpcError as exc:
-            raise self.error(exc, f"OnInvoke {method}") from None
-        return response.data.value, response.content_type
+            raise self.invoke_error(exc, method) from None
+        headers = [(k, v) for k, v in initial or () if isinstance(v, str)]
+        return GrpcAppAnswer(response.data.value, response.content_type,
+                             response.data.type_url, headers)
 
 
 BULK_EVENT_TYPE = "com.dapr.event.sent.bulk"

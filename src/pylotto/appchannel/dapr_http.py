@@ -103,10 +103,14 @@ class DaprHttpAppChannel(AppChannel):
         return parse_subscriptions(body)
 
     async def deliver(self, event: TopicEvent) -> DeliveryStatus:
+        """POST the CloudEvent, with its trace context as ``traceparent`` / ``tracestate``
+        headers too (as Dapr's HTTP channel sends the delivery span's)."""
         envelope = dict(event.cloud_event)
+        trace = [(k, str(envelope[k])) for k in (cloudevents.TRACEPARENT, cloudevents.TRACESTATE)
+                 if isinstance(envelope.get(k), str) and envelope[k]]
         response = await self.http.send(AppRequest(
             "POST", event.path or event.topic,
-            headers=[("Content-Type", cloudevents.CLOUDEVENT_CONTENT_TYPE)],
+            headers=[("Content-Type", cloudevents.CLOUDEVENT_CONTENT_TYPE), *trace],
             body=json.dumps(envelope).encode(), timeout=DELIVERY_TIMEOUT_SECONDS,
         ))
         if response.status == 404:

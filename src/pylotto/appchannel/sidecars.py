@@ -44,6 +44,8 @@ class AppCall:
     data: bytes
     content_type: str
     timeout: float
+    data_type_url: str = ""
+    """The protobuf type of ``data`` ("" for raw bytes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class AppAnswer:
     content_type: str
     headers: list[tuple[str, str]] = field(default_factory=list)
     served_by: str = ""
+    data_type_url: str = ""
+    """The protobuf type of a gRPC app's answer ("" for raw bytes)."""
 
 
 class SidecarChannel:
@@ -129,7 +133,7 @@ class SidecarChannel:
             method=call.method, verb=call.verb, querystring=call.querystring,
             headers=[invoke_pb2.Header(key=k, value=v) for k, v in call.headers],
             data=call.data, content_type=call.content_type,
-            timeout_ms=int(call.timeout * 1000))
+            timeout_ms=int(call.timeout * 1000), data_type_url=call.data_type_url)
 
         trace = tuple(carrier_from(call.headers).items())  # the target's server span parent
 
@@ -137,7 +141,8 @@ class SidecarChannel:
             answer = await self._stub(address).InvokeApp(request, timeout=left,
                                                          metadata=trace or None)
             return AppAnswer(answer.status, answer.data, answer.content_type,
-                             [(h.key, h.value) for h in answer.headers], address)
+                             [(h.key, h.value) for h in answer.headers], address,
+                             answer.data_type_url)
 
         try:
             return await self._each_sidecar(call.target_app_id, call.timeout, send)

@@ -12,7 +12,11 @@ The paths differ on purpose, and each keeps what it did when the rules lived in 
 - gRPC proxying: every key but the transport's and the caller id (which it sets) —
   :func:`proxied`; binary (``-bin``) metadata goes along, the call is passed on as bytes;
 - the app's answer back as gRPC initial metadata: valid, non-reserved keys and printable
-  values only — :func:`to_grpc_metadata`.
+  values only — :func:`to_grpc_metadata`;
+- to a gRPC app (``OnInvoke``): the headers as Dapr converts them — lowercased, the permanent
+  HTTP headers (:data:`PERMANENT_HTTP`) prefixed ``dapr-``, trace headers left out (the
+  capability adds ``traceparent``, ``tracestate`` and ``grpc-trace-bin`` of the current span)
+  — :func:`to_grpc_app`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,16 @@ TARGET_ID_HEADER = "id"
 """Told to the app: the app id the call was addressed to (Layotto's header)."""
 CALLER_ID_HEADER = "dapr-caller-app-id"
 """Told to the app on calls from another app (Dapr's header)."""
+
+PERMANENT_HTTP = frozenset({
+    "accept", "accept-charset", "accept-language", "accept-ranges", "connection", "keep-alive",
+    "proxy-connection", "transfer-encoding", "upgrade", "cache-control", "content-type",
+    "content-length", "cookie", "date", "expect", "from", "host", "if-match",
+    "if-modified-since", "if-none-match", "if-schedule-tag-match", "if-unmodified-since",
+    "max-forwards", "origin", "pragma", "referer", "via", "warning",
+})
+"""IANA's permanent request headers: Dapr hands them to a gRPC app as ``dapr-<name>``."""
+TRACE_HEADERS = frozenset({"traceparent", "tracestate", "grpc-trace-bin"})
 
 _NOT_FROM_HTTP = HOP_BY_HOP | {API_TOKEN_HEADER, "content-type"}
 _NOT_TO_APP = HOP_BY_HOP | {TIMEOUT_HEADER, TARGET_ID_HEADER, "content-type"}
@@ -95,6 +109,24 @@ def to_grpc_metadata(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]
     out = []
     for key, value in headers:
         lowered = key.lower()
+        if (lowered.startswith("grpc-") or lowered in GRPC_TRANSPORT or lowered.endswith("-bin")
+                or not _METADATA_KEY.fullmatch(lowered) or not _PRINTABLE.fullmatch(value)):
+            continue
+        out.append((lowered, value))
+    return out
+
+
+def to_grpc_app(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers of a call handed to a gRPC app, as Dapr converts them (see the module doc);
+    keys or values gRPC metadata cannot carry are left out."""
+    out = []
+    for key, value in headers:
+        lowered = key.lower()
+        if lowered in TRACE_HEADERS or lowered in (TIMEOUT_HEADER, TARGET_ID_HEADER,
+                                                   API_TOKEN_HEADER):
+            continue  # the caller's token is not the app's (the channel sends that)
+        if lowered in PERMANENT_HTTP:
+            lowered = "dapr-" + lowered
         if (lowered.startswith("grpc-") or lowered in GRPC_TRANSPORT or lowered.endswith("-bin")
                 or not _METADATA_KEY.fullmatch(lowered) or not _PRINTABLE.fullmatch(value)):
             continue

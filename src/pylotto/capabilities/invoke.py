@@ -39,14 +39,20 @@ from pylotto.core.errors import (
     Unsupported,
 )
 from pylotto.core.resiliency import Resiliency
-from pylotto.observability.tracing import TRACEPARENT, TRACESTATE, Tracing, carrier_from
+from pylotto.observability.tracing import (
+    TRACEPARENT,
+    TRACESTATE,
+    Tracing,
+    carrier_from,
+    grpc_trace_metadata,
+)
 
 if TYPE_CHECKING:
     from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
     from pylotto.appchannel.http import HttpAppChannel
     from pylotto.appchannel.select import AppChannels, RawGrpcAppChannel
     from pylotto.resolution.base import Resolver
-    from pylotto.security.access import AccessControl
+    from pylotto.security.access import AccessCheck
     from pylotto.security.ratelimit import RateLimiter
 
 log = logging.getLogger("pylotto.invoke")
@@ -62,6 +68,8 @@ a deadline."""
 VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"})
 DEFAULT_VERB = "GET"
 ERROR_BODY_EXCERPT = 1024
+PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
+"""Dapr's content type of a payload with a protobuf type (an ``Any`` with a ``type_url``)."""
 
 
 class Functions(Protocol):
@@ -101,6 +109,9 @@ class InvokeRequest:
     """The timeout when no ``rpc_request_timeout`` header gives one."""
     pass_status: bool = False
     """True: any app status comes back in the result; False: outside 2xx is Unavailable."""
+    data_type_url: str = ""
+    """The protobuf type of ``data`` (the ``type_url`` of the caller's ``Any``); "" for raw
+    bytes. Kept on the way to a gRPC app, as Dapr keeps it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +121,14 @@ class InvokeResult:
     headers: list[tuple[str, str]] = field(default_factory=list)
     """The app's response headers (hop-by-hop ones removed)."""
     status: int = 200
+    data_type_url: str = ""
+    """The protobuf type of a gRPC app's answer (its ``Any``'s ``type_url``); "" for bytes."""
+
+    @property
+    def wire_content_type(self) -> str:
+        """The content type an HTTP caller gets: Dapr's ``application/x-protobuf`` for a
+        protobuf answer, else the app's own."""
+        return PROTOBUF_CONTENT_TYPE if self.data_type_url else self.content_type
 
 
 class InvokeCapability:
@@ -118,7 +137,7 @@ class InvokeCapability:
     def __init__(self, context: RuntimeContext, *, channels: AppChannels | None = None,
                  sidecars: SidecarChannel | None = None,
                  resolver: Resolver | None = None, advertise: str = "",
-                 access: AccessControl | None = None,
+                 access: AccessCheck | None = None,
                  resiliency: Resiliency | None = None,
                  rate_limiter: RateLimiter | None = None,
                  tracing: Tracing | None = None,
@@ -232,9 +251,16 @@ class InvokeCapability:
     def _forwarded(self, request: InvokeRequest) -> list[tuple[str, str]]:
         headers = self._traced(forwarding.to_app(request.headers), request.headers)
         headers.append((TARGET_ID_HEADER, request.app_id))
-        if request.content_type:
-            headers.append(("Content-Type", request.content_type))
+        content_type = PROTOBUF_CONTENT_TYPE if request.data_type_url else request.content_type
+        if content_type:
+            headers.append(("Content-Type", content_type))
         return headers
+
+    def _grpc_metadata(self, request: InvokeRequest) -> list[tuple[str, str | bytes]]:
+        """What a gRPC app gets as metadata: the caller's headers as Dapr converts them, and
+        the current span's trace context (the caller's when tracing is off)."""
+        trace = self.tracing.carrier(carrier_from(request.headers))
+        return [*forwarding.to_grpc_app(request.headers), *grpc_trace_metadata(trace)]
 
     async def invoke(self, request: InvokeRequest) -> InvokeResult:
         if self.functions is not None and request.app_id in self.functions:
@@ -254,12 +280,15 @@ class InvokeCapability:
         if remote:
             answer = await self._call_remote(request)
             return self._checked(request, InvokeResult(answer.data, answer.content_type,
-                                                       answer.headers, answer.status))
+                                                       answer.headers, answer.status,
+                                                       answer.data_type_url))
         if self.context.app.protocol == "grpc":
-            data, content_type = await self._grpc_channel().invoke(
+            reply = await self._grpc_channel().invoke(
                 request.method, request.data, request.content_type, request.verb,
-                request.querystring, self._timeout(request))
-            return InvokeResult(data, content_type)
+                request.querystring, self._timeout(request), type_url=request.data_type_url,
+                metadata=self._grpc_metadata(request))
+            return InvokeResult(reply.data, reply.content_type, reply.headers,
+                                data_type_url=reply.type_url)
         channel = self._app_channel()
         app_request = AppRequest(
             verb=self._verb(request.verb),
@@ -291,7 +320,8 @@ class InvokeCapability:
                     headers=self._traced(forwarding.to_sidecar(request.headers),
                                          request.headers),
                     data=request.data, content_type=request.content_type,
-                    timeout=min(limit, left) if limit is not None else left))
+                    timeout=min(limit, left) if limit is not None else left,
+                    data_type_url=request.data_type_url))
 
         return await self.resiliency.call_app(request.app_id, attempt, deadline)
 
@@ -326,23 +356,34 @@ class InvokeCapability:
         if self.rate_limiter is not None:
             self.rate_limiter.admit("InvokeService", call.caller_app_id)
         if self.access is not None:
-            self.access.check(call.caller_app_id, call.method, call.verb or DEFAULT_VERB)
+            self.access.check(call.caller_app_id, call.method, call.verb or DEFAULT_VERB,
+                              certified_app_id)
         headers = forwarding.served(call.headers, call.caller_app_id)
         return await self.invoke(InvokeRequest(
             app_id=own, method=call.method, data=call.data, content_type=call.content_type,
             verb=call.verb, querystring=call.querystring, headers=headers,
             deadline_seconds=call.timeout, default_timeout_ms=int(call.timeout * 1000) or
-            DEFAULT_TIMEOUT_MS, pass_status=True))
+            DEFAULT_TIMEOUT_MS, pass_status=True, data_type_url=call.data_type_url))
 
     async def proxy(self, target_app_id: str, method: str, request: bytes,
-                    metadata: Sequence[tuple[str, Any]], time_left: float | None) -> bytes:
+                    metadata: Sequence[tuple[str, Any]], time_left: float | None, *,
+                    from_sidecar: bool = False, certified_app_id: str | None = None) -> bytes:
         """gRPC proxying: the raw unary call ``method`` to app ``target_app_id`` — this
         sidecar's own app directly, another app through its sidecars. ``metadata``: the
         caller's; ``time_left``: the caller's deadline (None: none, then another app gets
         :data:`DAPR_TIMEOUT_MS`). gRPC errors of the target (``grpc.aio.AioRpcError``) pass
-        through."""
+        through. A call to this sidecar's app from another app (``from_sidecar``: it came in
+        on the sidecars' mTLS port; or it carries another app's ``dapr-caller-app-id``) goes
+        through the access list, with the operation the full method name, as in Dapr.
+        ``certified_app_id``: the app id of the calling sidecar's certificate (mTLS)."""
         own = self.context.app_id
         caller = next((v for k, v in metadata if k == CALLER_ID_HEADER), own)
+        if target_app_id == own and (from_sidecar or caller != own):
+            if certified_app_id is not None and certified_app_id != caller:
+                raise PermissionDenied(f"the caller says it is app {caller!r} but its "
+                                       f"certificate names {certified_app_id!r}")
+            if self.access is not None:
+                self.access.check(caller, method, "", certified_app_id)
         forwarded = forwarding.proxied(metadata, caller)
         if target_app_id == own:
             if self._proxy is None:

@@ -34,8 +34,9 @@ built. Declarative subscriptions, in either of Dapr's forms::
     scopes: [checkout]
 
 A ``kind: Resiliency`` manifest gives the resiliency policies (its ``spec``; see
-:mod:`pylotto.core.resiliency`). Documents of other kinds (Configuration...) are reported and
-skipped.
+:mod:`pylotto.core.resiliency`). A Dapr ``kind: Configuration`` is applied by
+:func:`with_configuration` (see :mod:`pylotto.config.dapr_configuration`). Documents of other
+kinds are reported and skipped.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from pylotto.config.model import ComponentSpec, SecretRef, SubscriptionSpec
+from pylotto.config.model import ComponentSpec, RuntimeConfig, SecretRef, SubscriptionSpec
 from pylotto.core.errors import ConfigError
 from pylotto.core.metadata import bulk_subscribe
 from pylotto.core.registry import CAPABILITIES
@@ -94,6 +95,40 @@ def load_resiliency(folders: list[Path], app_id: str) -> ResiliencyConfig | None
     return found
 
 
+def with_configuration(config: RuntimeConfig, folders: list[Path]) -> RuntimeConfig:
+    """``config`` with the one Dapr ``kind: Configuration`` manifest in ``folders`` scoped to
+    its app applied (two are refused by name). A Configuration given with ``--config`` wins:
+    the folder's is then reported and left out."""
+    from pylotto.config import dapr_configuration
+    from pylotto.config.model import with_dapr_configuration
+
+    found: list[tuple[Path, dict[str, Any]]] = []
+    for folder in folders:
+        for path, document in documents(folder):
+            scopes = document.get("scopes") or []
+            if dapr_configuration.is_configuration(document) and (
+                    not scopes or config.app.id in scopes):
+                found.append((path, document))
+    if len(found) > 1:
+        names = ", ".join(f"{p} ({(d.get('metadata') or {}).get('name', '')})"
+                          for p, d in found)
+        raise ConfigError(f"more than one Dapr Configuration in the resources folders: "
+                          f"{names}; keep one, or pass it with --config")
+    if not found:
+        return config
+    path, document = found[0]
+    name = (document.get("metadata") or {}).get("name", "")
+    if config.dapr is not None:
+        log.warning("%s: Dapr Configuration %s not applied: --config gave %s", path, name,
+                    config.dapr.name)
+        return config
+    fields = dapr_configuration.runtime_fields(document, path)
+    for warning in fields.get("warnings", []):
+        log.warning("%s", warning)
+    log.info("%s: Dapr Configuration %s applied", path, name)
+    return with_dapr_configuration(config, fields)
+
+
 def load(folders: list[Path], app_id: str) -> tuple[list[ComponentSpec],
                                                     list[SubscriptionSpec]]:
     """The components and subscriptions of the manifests in ``folders`` scoped to ``app_id``."""
@@ -101,8 +136,8 @@ def load(folders: list[Path], app_id: str) -> tuple[list[ComponentSpec],
     for folder in folders:
         for path, document in documents(folder):
             kind = document.get("kind")
-            if kind == "Resiliency":
-                continue  # read by load_resiliency
+            if kind in ("Resiliency", "Configuration"):
+                continue  # read by load_resiliency, with_configuration
             if kind not in ("Component", "Subscription"):
                 log.info("%s: %s manifest %s skipped", path, kind,
                          (document.get("metadata") or {}).get("name", ""))

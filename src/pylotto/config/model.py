@@ -19,7 +19,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from pylotto.config import layotto
+from pylotto.config import dapr_configuration, layotto
+from pylotto.config.dapr_configuration import DaprSettings
 from pylotto.core.errors import ConfigError
 from pylotto.core.metadata import decode
 from pylotto.core.registry import CAPABILITIES, resolve
@@ -27,6 +28,7 @@ from pylotto.core.resiliency import ResiliencyConfig
 from pylotto.observability.tracing import TracingConfig
 from pylotto.security.access import AccessControl
 from pylotto.security.ratelimit import RateRule
+from pylotto.security.secret_scopes import SecretScope
 from pylotto.wasm.config import WasmConfig
 
 log = logging.getLogger("pylotto.config")
@@ -216,9 +218,13 @@ class RuntimeConfig(_Model):
     subscriptions: list[SubscriptionSpec] = Field(default_factory=list)
     name_resolution: NameResolutionConfig | None = None
     access_control: AccessControl | None = None
+    secret_scopes: list[SecretScope] = Field(default_factory=list)
+    """Which secrets of which store the app may read (Dapr's ``spec.secrets.scopes``)."""
     resiliency: ResiliencyConfig | None = None
     rate_limits: list[RateRule] = Field(default_factory=list)
     tracing: TracingConfig | None = None
+    metrics_enabled: bool = True
+    """False: no ``/metrics`` (a Dapr Configuration's ``spec.metric.enabled: false``)."""
     mtls: MtlsConfig | None = None
     tls: TlsConfig | None = None
     hot_reload: HotReloadConfig = Field(default_factory=HotReloadConfig)
@@ -226,6 +232,9 @@ class RuntimeConfig(_Model):
     """WebAssembly functions served by id through service invocation (docs/wasm.md)."""
     pluggable: PluggableConfig = Field(default_factory=PluggableConfig)
     """Components served by other processes over gRPC on Unix sockets (docs/pluggable.md)."""
+    dapr: DaprSettings | None = None
+    """What a Dapr ``kind: Configuration`` set beyond pylotto's own settings (docs/dapr.md);
+    None when none was given."""
     source: str = "<embedded default>"
     warnings: list[str] = Field(default_factory=list)
     """What the file says that pylotto does not do (logged once, by :func:`load`)."""
@@ -273,7 +282,9 @@ def load(path: str | Path) -> RuntimeConfig:
         raise ConfigError(f"{path}: expected a mapping at the top level")
     grpc_config = layotto.find_grpc_config(raw)
     try:
-        if grpc_config is not None:
+        if dapr_configuration.is_configuration(raw):
+            config = _from_dapr_configuration(text, path)
+        elif grpc_config is not None:
             config = _from_layotto(raw, grpc_config, path)
         else:
             config = _from_pylotto(raw, path)
@@ -285,6 +296,30 @@ def load(path: str | Path) -> RuntimeConfig:
     for warning in config.warnings:
         log.warning("%s: %s", path, warning)
     return config
+
+
+def _from_dapr_configuration(text: str, path: Path) -> RuntimeConfig:
+    """A Dapr Configuration file: the embedded default components (resources folders replace
+    them, as for no file) with what the Configuration sets."""
+    raw = yaml.safe_load(dapr_configuration.expand_env(text))
+    fields = dapr_configuration.runtime_fields(raw, path)
+    base = embedded_default().model_copy(update={"source": str(path)})
+    return with_dapr_configuration(base, fields)
+
+
+def with_dapr_configuration(config: RuntimeConfig, fields: dict[str, Any]) -> RuntimeConfig:
+    """``config`` with the fields of a Dapr Configuration
+    (:func:`pylotto.config.dapr_configuration.runtime_fields`), validated as RuntimeConfig
+    fields; its warnings are added to the config's."""
+    fields = dict(fields)
+    warnings = fields.pop("warnings", [])
+    checked = RuntimeConfig.model_validate(fields)
+    update = {name: getattr(checked, name) for name in fields}
+    if "hot_reload" in fields:
+        update["hot_reload"] = config.hot_reload.model_copy(
+            update={"enabled": checked.hot_reload.enabled})
+    update["warnings"] = [*config.warnings, *warnings]
+    return config.model_copy(update=update)
 
 
 def _from_pylotto(raw: dict[str, Any], path: Path) -> RuntimeConfig:

@@ -113,8 +113,10 @@ async def not_found(request: web.Request) -> web.Response:
     return web.json_response({}, status=404)
 
 
-def build_app(status: RuntimeStatus, measured: Metrics) -> web.Application:
-    """The actuator over ``status``; ``/metrics`` exports ``measured``."""
+def build_app(status: RuntimeStatus, measured: Metrics, *,
+              serve_metrics: bool = True) -> web.Application:
+    """The actuator over ``status``; ``/metrics`` exports ``measured`` (unless
+    ``serve_metrics`` is False: metrics turned off)."""
     app = web.Application()
     app[STATUS_KEY] = status
     app[METRICS_KEY] = measured
@@ -122,7 +124,8 @@ def build_app(status: RuntimeStatus, measured: Metrics) -> web.Application:
     app.router.add_get("/actuator/health/liveness", liveness)
     app.router.add_get("/actuator/health/readiness", readiness)
     app.router.add_get("/actuator/info", info)
-    app.router.add_get("/metrics", metrics)
+    if serve_metrics:
+        app.router.add_get("/metrics", metrics)
     for method in ("GET", "POST", "PUT"):
         app.router.add_route(method, "/actuator/loggers", loggers)
     app.router.add_route("*", "/{tail:.*}", not_found)

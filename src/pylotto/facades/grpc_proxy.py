@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 
 from pylotto.capabilities.invoke import InvokeCapability
+from pylotto.facades.sidecar_invoke import peer_app_id
 
 log = logging.getLogger("pylotto.grpc.proxy")
 
@@ -34,8 +35,11 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
     """Catches the methods no registered service handles and carries ``dapr-app-id`` calls
     (where the call goes, with which metadata and timeout: :meth:`InvokeCapability.proxy`)."""
 
-    def __init__(self, invoke: InvokeCapability) -> None:
+    def __init__(self, invoke: InvokeCapability, *, from_sidecars: bool = False) -> None:
+        """``from_sidecars``: the handler of the sidecars' mTLS port (every call comes from
+        another app's sidecar; its certificate names the caller)."""
         self.invoke = invoke
+        self.from_sidecars = from_sidecars
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
         if not _target(handler_call_details):
@@ -52,7 +56,9 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
         metadata = context.invocation_metadata() or ()
         target = next((v for k, v in metadata if k == APP_ID_KEY), "")
         try:
-            return await self.invoke.proxy(target, method, request, metadata,
-                                           context.time_remaining())
+            return await self.invoke.proxy(
+                target, method, request, metadata, context.time_remaining(),
+                from_sidecar=self.from_sidecars,
+                certified_app_id=peer_app_id(context) if self.from_sidecars else None)
         except grpc.aio.AioRpcError as exc:  # the target's own answer, passed on as it is
             await context.abort(exc.code(), exc.details() or "")

@@ -28,8 +28,10 @@ class SidecarInvokeServicer(invoke_pb2_grpc.SidecarInvokeServicer):
             method=request.method, verb=request.verb, querystring=request.querystring,
             headers=[(h.key, h.value) for h in request.headers], data=request.data,
             content_type=request.content_type,
-            timeout=served_timeout(request.timeout_ms, context.time_remaining())),
+            timeout=served_timeout(request.timeout_ms, context.time_remaining()),
+            data_type_url=request.data_type_url),
             certified_app_id=peer_app_id(context))
         return invoke_pb2.AppAnswer(
             status=result.status, data=result.data, content_type=result.content_type,
+            data_type_url=result.data_type_url,
             headers=[invoke_pb2.Header(key=k, value=v) for k, v in result.headers])

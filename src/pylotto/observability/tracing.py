@@ -40,6 +40,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
+GRPC_TRACE_BIN = "grpc-trace-bin"
+"""OpenCensus' binary trace context, which Dapr sends to gRPC apps next to ``traceparent``."""
 LAYOTTO_PREFIX = "rpc_trace_context."
 
 
@@ -49,6 +51,8 @@ class TracingConfig(BaseModel):
     sampling_rate: float = Field(1.0, ge=0.0, le=1.0, alias="samplingRate")
     exporter: Literal["otlp-grpc", "otlp-http", "zipkin", "console"] = "otlp-grpc"
     endpoint: str = Field("", description="default: the exporter's usual local address")
+    secure: bool = Field(False, description="otlp-grpc over TLS (a Dapr Configuration's "
+                         "otel.isSecure)")
     service_name: str = Field("", description="default: the app id, else pylotto")
 
 
@@ -100,14 +104,56 @@ def current_trace_id() -> str:
 
 
 def carrier_from(pairs: Iterable[tuple[str, Any]]) -> dict[str, str]:
-    """The W3C trace context among metadata or header pairs (Layotto's keys accepted)."""
+    """The W3C trace context among metadata or header pairs (Layotto's keys accepted; a
+    ``grpc-trace-bin`` value stands for a missing ``traceparent``, as Dapr reads it)."""
     found: dict[str, str] = {}
+    binary = None
     for key, value in pairs:
         name = key.lower()
         name = name.removeprefix(LAYOTTO_PREFIX)
         if name in (TRACEPARENT, TRACESTATE) and isinstance(value, str):
             found.setdefault(name, value)
+        elif name == GRPC_TRACE_BIN and isinstance(value, bytes):
+            binary = value
+    if TRACEPARENT not in found and binary is not None:
+        traceparent = traceparent_of_binary(binary)
+        if traceparent:
+            found[TRACEPARENT] = traceparent
     return found
+
+
+def binary_of_traceparent(traceparent: str) -> bytes | None:
+    """The ``grpc-trace-bin`` form of a W3C ``traceparent`` (version 0; field 0 the trace id,
+    1 the span id, 2 the trace options); None for an invalid ``traceparent``."""
+    if sampled_flag(traceparent) is None:
+        return None
+    _, trace_id, span_id, flags = traceparent.strip().split("-")[:4]
+    return (b"\x00\x00" + bytes.fromhex(trace_id) + b"\x01" + bytes.fromhex(span_id)
+            + b"\x02" + bytes.fromhex(flags))
+
+
+def traceparent_of_binary(binary: bytes) -> str:
+    """The W3C ``traceparent`` of a ``grpc-trace-bin`` value; "" when it holds none."""
+    if len(binary) < 27 or binary[0] != 0 or binary[1] != 0 or binary[18] != 1:
+        return ""
+    trace_id, span_id = binary[2:18].hex(), binary[19:27].hex()
+    flags = binary[28] if len(binary) >= 29 and binary[27] == 2 else 0
+    traceparent = f"00-{trace_id}-{span_id}-{flags:02x}"
+    return traceparent if sampled_flag(traceparent) is not None else ""
+
+
+def grpc_trace_metadata(carrier: Mapping[str, str]) -> list[tuple[str, str | bytes]]:
+    """gRPC metadata for a W3C carrier, as Dapr sends it to gRPC apps: ``traceparent``,
+    ``tracestate`` (when there is one) and ``grpc-trace-bin``."""
+    traceparent = carrier.get(TRACEPARENT, "")
+    binary = binary_of_traceparent(traceparent) if traceparent else None
+    if binary is None:
+        return []
+    out: list[tuple[str, str | bytes]] = [(TRACEPARENT, traceparent)]
+    if carrier.get(TRACESTATE):
+        out.append((TRACESTATE, carrier[TRACESTATE]))
+    out.append((GRPC_TRACE_BIN, binary))
+    return out
 
 
 class Tracing:
@@ -219,4 +265,4 @@ def _exporter(config: TracingConfig) -> Any:
         return ZipkinExporter(endpoint=endpoint)
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter(endpoint=endpoint, insecure=True)
+    return OTLPSpanExporter(endpoint=endpoint, insecure=not config.secure)

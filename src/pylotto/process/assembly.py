@@ -17,17 +17,21 @@ from pylotto.appchannel.select import AppChannels, app_channels
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.invoke import Functions, InvokeCapability
 from pylotto.capabilities.pubsub import PubSubCapability
+from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.components.base import Component
 from pylotto.config.model import RuntimeConfig
+from pylotto.core.errors import ConfigError
 from pylotto.core.registry import CAPABILITIES
 from pylotto.core.resiliency import Resiliency
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
 from pylotto.security.ratelimit import RateLimiter
+from pylotto.security.secret_scopes import SecretScopes
 
 if TYPE_CHECKING:
     from pylotto.resolution.base import Resolver
+    from pylotto.security.access import AccessCheck
 
 
 def build_services(config: RuntimeConfig, context: RuntimeContext,
@@ -51,8 +55,24 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
         **policies)
     invoke = _invoke(config, context, channels, resiliency, tracing, rate_limiter,
                      _functions(config, current))
-    services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke)
+    secrets = SecretsCapability(
+        ComponentSet[Any](CAPABILITIES["secretstores"].label, tables["secretstores"]), context,
+        scopes=SecretScopes(config.secret_scopes), **policies)
+    services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke,
+                                        secrets=secrets)
     return services
+
+
+def access_check(config: RuntimeConfig) -> AccessCheck | None:
+    """The access list of incoming invocations: a Dapr Configuration's ``accessControl``
+    (Dapr's rules), else pylotto.yaml's ``access_control``; not both."""
+    dapr = config.dapr.access_control if config.dapr is not None else None
+    if dapr is not None and config.access_control is not None:
+        raise ConfigError("both access_control (pylotto.yaml) and a Dapr Configuration's "
+                          "accessControl are given; keep one")
+    if dapr is not None:
+        return dapr.compiled(http=config.app.protocol != "grpc")
+    return config.access_control
 
 
 def declarative_subscriptions(config: RuntimeConfig) -> list[TopicSubscription]:
@@ -78,7 +98,7 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
             resiliency: Resiliency, tracing: Tracing, rate_limiter: RateLimiter,
             functions: Functions | None) -> InvokeCapability:
     resolution = config.name_resolution
-    access = config.access_control
+    access = access_check(config)
     if resolution is None:
         return InvokeCapability(context, channels=channels, access=access,
                                 resiliency=resiliency, rate_limiter=rate_limiter,

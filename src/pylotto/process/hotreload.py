@@ -62,9 +62,10 @@ class ComponentSources:
     def load(self, app_id: str) -> list[ComponentSpec]:
         """The components the files give now (as at start); ConfigError when they are not
         valid."""
-        if self.config_path is not None:
-            base = config.load(self.config_path).components
-        else:
+        given = config.load(self.config_path) if self.config_path is not None else None
+        if given is not None and given.dapr is None:  # a pylotto.yaml: folders add to it
+            base = given.components
+        else:  # no file, or a Dapr Configuration: folders replace the embedded default
             base = [] if self.folders else config.embedded_default().components
         loaded = manifests.load(list(self.folders), app_id)[0] if self.folders else []
         specs = [*base, *loaded]

@@ -67,6 +67,8 @@ class Runtime:
     health: dict[str, ComponentHealth] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.config = self.config.model_copy(update={
+            "components": self.allowed(self.config.components)})
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
         for capability in CAPABILITIES:
@@ -82,6 +84,19 @@ class Runtime:
             self.config, self.context, self.components, metrics=self.metrics,
             tracing=self.tracing, rate_limiter=self.rate_limiter, gate=self.app_gate)
         self.status = RuntimeStatus(self, self.services.pubsub)
+
+    def allowed(self, specs: list[ComponentSpec]) -> list[ComponentSpec]:
+        """``specs`` without the components a Dapr Configuration's ``components.deny``
+        names (by Dapr's full type: ``in-memory`` of state is ``state.in-memory``)."""
+        dapr = self.config.dapr
+        if dapr is None:
+            return specs
+
+        def full_type(spec: ComponentSpec) -> str:
+            prefix = CAPABILITIES[spec.capability].dapr_prefix
+            return spec.type if spec.type.startswith(prefix) else prefix + spec.type
+
+        return [s for s in specs if dapr.allows_component(s.name, full_type(s), s.version)]
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -139,6 +154,7 @@ class Runtime:
         have had :attr:`HotReloadConfig.drain_seconds` to finish. Untouched components are not
         touched. A component that fails to start is reported and the old one (if any) keeps
         serving."""
+        specs = self.allowed(specs)
         async with self._reload_lock:
             result = ReloadResult()
             running = {(s.capability, s.name): s for s in self.config.components}

@@ -27,6 +27,7 @@ from pylotto.facades.interceptors import (
     RateLimit,
     Telemetry,
 )
+from pylotto.facades.interceptors.api_access import ApiAllowlist
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.observability.throttled import ThrottledServerLog
 from pylotto.process import instances, launcher
@@ -70,11 +71,14 @@ class Sidecar:
         self.reloader = (HotReloader(self.runtime, sources, config.hot_reload)
                          if sources and config.hot_reload.enabled else None)
         token = config.api_token.get_secret_value()
+        api = config.dapr.api.compiled() if config.dapr and config.dapr.api else None
+        self.api_access = api
         self.grpc_server = grpc.aio.server(
             interceptors=[Interceptors(
                 Telemetry(self.runtime.metrics, self.runtime.tracing), ErrorMapping(),
                 ClientMistakes(),
                 ApiToken(token) if token else None,
+                ApiAllowlist(api) if api is not None else None,
                 RateLimit(self._admit) if config.rate_limits else None)],
             options=grpc_options(config.listen.reuse_port, config.max_body_bytes),
         )
@@ -83,7 +87,8 @@ class Sidecar:
         self.http_log = ThrottledServerLog(
             logging.getLogger("aiohttp.server"),
             lambda exc: isinstance(exc, aiohttp_http_exceptions.HttpProcessingError))
-        self.actuator_app = actuator.build_app(self.status, self.runtime.metrics)
+        self.actuator_app = actuator.build_app(self.status, self.runtime.metrics,
+                                               serve_metrics=config.metrics_enabled)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
         self._internal: grpc.aio.Server | None = None
@@ -95,7 +100,7 @@ class Sidecar:
                                                   logger=self.http_log)
             await self._actuator_runner.setup()
             await self._site("actuator", self._actuator_runner, self.config.listen.actuator)
-        if self.config.listen.metrics:
+        if self.config.listen.metrics and self.config.metrics_enabled:
             await self._start_http("metrics", self.config.listen.metrics,
                                    actuator.build_metrics_app(self.runtime.metrics), tls=False)
         await self.runtime.start()
@@ -149,7 +154,8 @@ class Sidecar:
             options=grpc_options(self.config.listen.reuse_port))
         invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
             sidecar_invoke.SidecarInvokeServicer(self.services.invoke), internal)
-        internal.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.services.invoke)])
+        internal.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.services.invoke,
+                                                                   from_sidecars=True)])
         credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
                                                   require_client_auth=True)
         try:
@@ -179,7 +185,8 @@ class Sidecar:
         app = build_app(self.services, self.status, Guards(
             api_token=self.config.api_token.get_secret_value(),
             rate_limiter=runtime.rate_limiter if self.config.rate_limits else None,
-            metrics=runtime.metrics, tracing=runtime.tracing), self.config.max_body_bytes)
+            metrics=runtime.metrics, tracing=runtime.tracing, api_access=self.api_access),
+            self.config.max_body_bytes)
         self.plugins.add_http(app)
         return app
 

@@ -20,13 +20,23 @@ sends (no mTLS identity yet): this guards against mistakes, not against a hostil
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pylotto.core.errors import PermissionDenied
 
 Action = Literal["allow", "deny"]
+
+
+class AccessCheck(Protocol):
+    """What service invocation asks of an access list (this module's, or Dapr's in
+    :mod:`pylotto.security.dapr_acl`)."""
+
+    def check(self, caller: str, method: str, verb: str,
+              certified: str | None = None) -> None:
+        """PermissionDenied unless ``caller`` (the app id its sidecar claims; ``certified``
+        the one its mTLS certificate names, None without one) may call ``verb method``."""
 
 
 class _Model(BaseModel):
@@ -49,8 +59,11 @@ class AccessControl(_Model):
     default_action: Action | None = Field(None, alias="defaultAction")
     policies: list[Policy] = Field(default_factory=list)
 
-    def check(self, caller: str, method: str, verb: str) -> None:
-        """Raise PermissionDenied unless ``caller`` may call ``verb method``."""
+    def check(self, caller: str, method: str, verb: str,
+              certified: str | None = None) -> None:
+        """Raise PermissionDenied unless ``caller`` may call ``verb method`` (the claimed
+        app id decides; with mTLS it is the certified one, checked before)."""
+        verb = verb or "GET"
         if self.decide(caller, method, verb) == "deny":
             raise PermissionDenied(f"access control: app {caller!r} may not call "
                                    f"{verb} /{method.lstrip('/')}")

@@ -98,3 +98,22 @@ def test_new_traces_are_recorded_at_the_sampling_rate(
         with tracing.span("GetState", "server"):
             pass
     assert 400 <= len(spans[0].get_finished_spans()) <= 600  # 500 expected; 5 sigma ≈ ±97
+
+
+def test_grpc_trace_bin_round_trips_a_traceparent() -> None:
+    from pylotto.observability.tracing import (
+        binary_of_traceparent,
+        carrier_from,
+        grpc_trace_metadata,
+        traceparent_of_binary,
+    )
+
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    binary = binary_of_traceparent(parent)
+    assert binary is not None and len(binary) == 29 and binary[:2] == b"\x00\x00"
+    assert traceparent_of_binary(binary) == parent
+    assert carrier_from([("grpc-trace-bin", binary)]) == {"traceparent": parent}
+    assert grpc_trace_metadata({"traceparent": parent, "tracestate": "k=v"}) == [
+        ("traceparent", parent), ("tracestate", "k=v"), ("grpc-trace-bin", binary)]
+    assert grpc_trace_metadata({"traceparent": "garbage"}) == []
+    assert traceparent_of_binary(b"\x00\x00short") == ""

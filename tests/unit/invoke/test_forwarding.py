@@ -47,3 +47,14 @@ def test_served_timeout() -> None:
     assert served_timeout(2000, 0.5) == 0.5
     assert served_timeout(0, 1.5) == 1.5
     assert served_timeout(0, None) == DAPR_TIMEOUT_MS / 1000
+
+
+def test_headers_to_a_grpc_app_are_converted_as_dapr_does() -> None:
+    from pylotto.capabilities.forwarding import to_grpc_app
+
+    assert to_grpc_app([("Content-Type", "text/plain"), ("X-Custom", "1"),
+                        ("traceparent", "00-x"), ("tracestate", "a=b"),
+                        ("rpc_request_timeout", "5"), ("Bad Key", "v"),
+                        ("x-nonprintable", "\x01"), ("User-Agent", "curl"),
+                        ("dapr-api-token", "the-sidecars")]) == [
+        ("dapr-content-type", "text/plain"), ("x-custom", "1")]

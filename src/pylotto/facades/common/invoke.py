@@ -1,5 +1,6 @@
 """InvokeService: the caller's gRPC metadata travels as HTTP headers, the app's response
-headers come back as gRPC initial metadata."""
+headers come back as gRPC initial metadata; a protobuf payload keeps its ``Any`` type both
+ways (a gRPC app's reply reaches the caller as the app packed it, as in Dapr)."""
 
 from __future__ import annotations
 
@@ -37,11 +38,13 @@ class InvokeRpcs(RuntimeRpcs):
                 querystring=query,
                 headers=forwarding.from_grpc_metadata(context.invocation_metadata()),
                 deadline_seconds=context.time_remaining(),
+                data_type_url=message.data.type_url,
             )
         )
         metadata = forwarding.to_grpc_metadata(result.headers)
         if metadata:
             await context.send_initial_metadata(tuple(metadata))
         return self.pb.InvokeResponse(
-            data=any_pb2.Any(value=result.data), content_type=result.content_type
+            data=any_pb2.Any(type_url=result.data_type_url, value=result.data),
+            content_type=result.content_type,
         )

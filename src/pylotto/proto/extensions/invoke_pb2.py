@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pylotto/proto/extensions/invoke.proto\x12\npylotto.v1\"$\n\x06Header\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xc7\x01\n\x07\x41ppCall\x12\x15\n\rcaller_app_id\x18\x01 \x01(\t\x12\x15\n\rtarget_app_id\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0c\n\x04verb\x18\x04 \x01(\t\x12\x13\n\x0bquerystring\x18\x05 \x01(\t\x12#\n\x07headers\x18\x06 \x03(\x0b\x32\x12.pylotto.v1.Header\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x08 \x01(\t\x12\x12\n\ntimeout_ms\x18\t \x01(\x03\"d\n\tAppAnswer\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12#\n\x07headers\x18\x02 \x03(\x0b\x32\x12.pylotto.v1.Header\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t2H\n\rSidecarInvoke\x12\x37\n\tInvokeApp\x12\x13.pylotto.v1.AppCall\x1a\x15.pylotto.v1.AppAnswerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pylotto/proto/extensions/invoke.proto\x12\npylotto.v1\"$\n\x06Header\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xde\x01\n\x07\x41ppCall\x12\x15\n\rcaller_app_id\x18\x01 \x01(\t\x12\x15\n\rtarget_app_id\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0c\n\x04verb\x18\x04 \x01(\t\x12\x13\n\x0bquerystring\x18\x05 \x01(\t\x12#\n\x07headers\x18\x06 \x03(\x0b\x32\x12.pylotto.v1.Header\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x08 \x01(\t\x12\x12\n\ntimeout_ms\x18\t \x01(\x03\x12\x15\n\rdata_type_url\x18\n \x01(\t\"{\n\tAppAnswer\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12#\n\x07headers\x18\x02 \x03(\x0b\x32\x12.pylotto.v1.Header\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x15\n\rdata_type_url\x18\x05 \x01(\t2H\n\rSidecarInvoke\x12\x37\n\tInvokeApp\x12\x13.pylotto.v1.AppCall\x1a\x15.pylotto.v1.AppAnswerb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEADER']._serialized_start=53
   _globals['_HEADER']._serialized_end=89
   _globals['_APPCALL']._serialized_start=92
-  _globals['_APPCALL']._serialized_end=291
-  _globals['_APPANSWER']._serialized_start=293
-  _globals['_APPANSWER']._serialized_end=393
-  _globals['_SIDECARINVOKE']._serialized_start=395
-  _globals['_SIDECARINVOKE']._serialized_end=467
+  _globals['_APPCALL']._serialized_end=314
+  _globals['_APPANSWER']._serialized_start=316
+  _globals['_APPANSWER']._serialized_end=439
+  _globals['_SIDECARINVOKE']._serialized_start=441
+  _globals['_SIDECARINVOKE']._serialized_end=513
 # @@protoc_insertion_point(module_scope)

@@ -55,6 +55,7 @@ class AppCall(_message.Message):
     DATA_FIELD_NUMBER: _builtins.int
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     TIMEOUT_MS_FIELD_NUMBER: _builtins.int
+    DATA_TYPE_URL_FIELD_NUMBER: _builtins.int
     caller_app_id: _builtins.str
     """The app id of the caller (for access control on the target side)."""
     target_app_id: _builtins.str
@@ -67,6 +68,8 @@ class AppCall(_message.Message):
     content_type: _builtins.str
     timeout_ms: _builtins.int
     """Milliseconds the caller still waits; 0: the target's default."""
+    data_type_url: _builtins.str
+    """The type URL of a protobuf payload (the caller's google.protobuf.Any), "" for raw bytes."""
     @_builtins.property
     def headers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Header]: ...
     def __init__(
@@ -81,10 +84,11 @@ class AppCall(_message.Message):
         data: _builtins.bytes = ...,
         content_type: _builtins.str = ...,
         timeout_ms: _builtins.int = ...,
+        data_type_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller_app_id", b"caller_app_id", "content_type", b"content_type", "data", b"data", "headers", b"headers", "method", b"method", "querystring", b"querystring", "target_app_id", b"target_app_id", "timeout_ms", b"timeout_ms", "verb", b"verb"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller_app_id", b"caller_app_id", "content_type", b"content_type", "data", b"data", "data_type_url", b"data_type_url", "headers", b"headers", "method", b"method", "querystring", b"querystring", "target_app_id", b"target_app_id", "timeout_ms", b"timeout_ms", "verb", b"verb"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -98,9 +102,12 @@ class AppAnswer(_message.Message):
     HEADERS_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    DATA_TYPE_URL_FIELD_NUMBER: _builtins.int
     status: _builtins.int
     data: _builtins.bytes
     content_type: _builtins.str
+    data_type_url: _builtins.str
+    """The type URL of a protobuf answer (a gRPC app's google.protobuf.Any), "" for raw bytes."""
     @_builtins.property
     def headers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Header]: ...
     def __init__(
@@ -110,10 +117,11 @@ class AppAnswer(_message.Message):
         headers: _abc.Iterable[Global___Header] | None = ...,
         data: _builtins.bytes = ...,
         content_type: _builtins.str = ...,
+        data_type_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data", "headers", b"headers", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data", "data_type_url", b"data_type_url", "headers", b"headers", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

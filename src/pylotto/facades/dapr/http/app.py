@@ -18,7 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.status import RuntimeStatus
 from pylotto.core import dapr_errors
-from pylotto.core.errors import Internal, InvalidArgument, PylottoError
+from pylotto.core.errors import Internal, InvalidArgument, NotFound, PylottoError
 from pylotto.facades.dapr.http import (
     configuration,
     invoke,
@@ -81,6 +81,17 @@ async def api_token(request: web.Request, handler: Handler) -> web.StreamRespons
     return await handler(request)
 
 
+@web.middleware
+async def api_allowlist(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A route the API allow/deny lists refuse answers 404, as if Dapr had not registered
+    it (:mod:`pylotto.security.api_allowlist`)."""
+    access = request.app[GUARDS_KEY].api_access
+    if access is not None and not access.allows_http(request.path):
+        return error_response(NotFound(f"{request.method} {request.path}: requested endpoint "
+                                       "is not available"))
+    return await handler(request)
+
+
 API_NAMES = {
     "invoke": "InvokeService", "publish": "PublishEvent", "bulk_publish": "BulkPublishEvent",
     "get_state": "GetState", "save_state": "SaveState", "delete_state": "DeleteState",
@@ -135,7 +146,7 @@ def build_app(services: CapabilityServices, status: RuntimeStatus,
               guards: Guards, max_body_bytes: int = 64 * 1024 * 1024) -> web.Application:
     """The Dapr HTTP API over ``services``; ``status`` answers the metadata, health and
     shutdown routes; a request body over ``max_body_bytes`` is refused (413)."""
-    app = web.Application(middlewares=[measured, api_token, rate_limits, errors],
+    app = web.Application(middlewares=[measured, api_token, api_allowlist, rate_limits, errors],
                           client_max_size=max_body_bytes)
     app[SERVICES_KEY] = services
     app[STATUS_KEY] = status

@@ -1,5 +1,6 @@
 """Service invocation: ``/v1.0/invoke/{app}/method/{method...}``, any verb; the app's status,
-headers and body come back unchanged."""
+headers and body come back unchanged (a gRPC app's protobuf answer as its bytes, with Dapr's
+``Content-Type: application/x-protobuf``)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ async def invoke(request: web.Request) -> web.Response:
     for key, value in result.headers:
         if key.lower() != "content-type":
             response.headers.add(key, value)
-    if result.content_type:
-        response.headers["Content-Type"] = result.content_type
+    if result.wire_content_type:
+        response.headers["Content-Type"] = result.wire_content_type
     return response
 
 

@@ -12,6 +12,7 @@ from pylotto.core.errors import InvalidArgument
 from pylotto.core.json_input import decode_json
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
+from pylotto.security.api_allowlist import ApiAccess
 from pylotto.security.ratelimit import RateLimiter
 
 
@@ -25,6 +26,8 @@ class Guards:
     """None: no rate limits configured."""
     metrics: Metrics
     tracing: Tracing
+    api_access: ApiAccess | None = None
+    """The API allow/deny lists (None: every API served)."""
 
 
 SERVICES_KEY: web.AppKey[CapabilityServices] = web.AppKey("services", CapabilityServices)
