@@ -56,7 +56,8 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
     invoke = _invoke(config, context, channels, resiliency, tracing, rate_limiter,
                      _functions(config, current))
     secrets = SecretsCapability(
-        ComponentSet[Any](CAPABILITIES["secretstores"].label, tables["secretstores"]), context,
+        ComponentSet[Any](CAPABILITIES["secretstores"].label, tables["secretstores"],
+                          "secretstores"), context,
         scopes=SecretScopes(config.secret_scopes), **policies)
     services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke,
                                         secrets=secrets)
