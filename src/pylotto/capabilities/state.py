@@ -101,9 +101,13 @@ class StateCapability(Capability[StateStore]):
         return store, prefix
 
     @staticmethod
-    def _key(prefix: str, key: str) -> str:
+    def _key(store: StateStore, prefix: str, key: str) -> str:
         if not key:
             raise InvalidArgument("state key is empty")
+        refused = [c for c in store.refused_in_keys if c in key]
+        if refused:
+            raise InvalidArgument(f"state store {store.name} can't hold a key containing "
+                                  f"{', '.join(map(repr, refused))}: {key!r}")
         return prefixed(prefix, key)
 
     @staticmethod
@@ -137,7 +141,7 @@ class StateCapability(Capability[StateStore]):
 
     def _set_request(self, store: StateStore, prefix: str, item: StateItem) -> SetRequest:
         return SetRequest(
-            key=self._key(prefix, item.key),
+            key=self._key(store, prefix, item.key),
             value=bytes(item.value),
             etag=self._etag(store, item.etag),
             concurrency=self._concurrency(store, item.concurrency),
@@ -148,7 +152,7 @@ class StateCapability(Capability[StateStore]):
 
     def _delete_request(self, store: StateStore, prefix: str, item: StateItem) -> DeleteRequest:
         return DeleteRequest(
-            key=self._key(prefix, item.key),
+            key=self._key(store, prefix, item.key),
             etag=self._etag(store, item.etag),
             concurrency=self._concurrency(store, item.concurrency),
             consistency=item.consistency,
@@ -166,7 +170,7 @@ class StateCapability(Capability[StateStore]):
     ) -> GetResult:
         """The value and etag of ``key``; a missing key gives empty value and no etag."""
         store, prefix = self._store(store_name)
-        stored_key = self._key(prefix, key)
+        stored_key = self._key(store, prefix, key)
         try:
             got = await self.call(store_name, lambda: store.get(
                 stored_key, consistency, dict(metadata or {})))
@@ -181,7 +185,7 @@ class StateCapability(Capability[StateStore]):
         store, prefix = self._store(store_name)
         if not keys:
             return []
-        originals = {self._key(prefix, key): key for key in keys}
+        originals = {self._key(store, prefix, key): key for key in keys}
         try:
             items = await self.call(store_name, lambda: store.bulk_get(
                 list(originals), dict(metadata or {})))
