@@ -187,6 +187,8 @@ class RuntimeConfig(_Model):
     grace_period_seconds: float = 10.0
     api_token: SecretStr = Field(SecretStr(""), description="required from callers as "
                                  "dapr-api-token (DAPR_API_TOKEN); empty: no token")
+    metrics_require_token: bool = Field(False, description="with an api_token, /metrics needs "
+                                        "it too (default: open to scrapes, as the probes)")
     components: list[ComponentSpec] = Field(default_factory=list)
     subscriptions: list[SubscriptionSpec] = Field(default_factory=list)
     name_resolution: NameResolutionConfig | None = None

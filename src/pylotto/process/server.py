@@ -67,7 +67,9 @@ class Sidecar:
             options=grpc_options(config.listen.reuse_port),
         )
         self.health = health.aio.HealthServicer()
-        self.actuator_app = actuator.build_app(self.status, self.runtime.metrics)
+        self.actuator_app = actuator.build_app(
+            self.status, self.runtime.metrics, api_token=token,
+            metrics_require_token=config.metrics_require_token)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
         self._internal: grpc.aio.Server | None = None
@@ -80,7 +82,11 @@ class Sidecar:
             await self._site("actuator", self._actuator_runner, self.config.listen.actuator)
         if self.config.listen.metrics:
             await self._start_http("metrics", self.config.listen.metrics,
-                                   actuator.build_metrics_app(self.runtime.metrics), tls=False)
+                                   actuator.build_metrics_app(
+                                       self.runtime.metrics,
+                                       api_token=self.config.api_token.get_secret_value(),
+                                       metrics_require_token=self.config.metrics_require_token),
+                                   tls=False)
         await self.runtime.start()
         await self.plugins.start()
         server = self.grpc_server
