@@ -185,6 +185,9 @@ class RuntimeConfig(_Model):
     listen: ListenConfig = Field(default_factory=ListenConfig)
     data_dir: Path = Field(default_factory=default_data_dir)
     grace_period_seconds: float = 10.0
+    heap_trim_interval_seconds: float = Field(30.0, ge=0, description="how often freed heap "
+                                              "memory is given back to the OS (glibc "
+                                              "malloc_trim); 0: never")
     api_token: SecretStr = Field(SecretStr(""), description="required from callers as "
                                  "dapr-api-token (DAPR_API_TOKEN); empty: no token")
     metrics_require_token: bool = Field(False, description="with an api_token, /metrics needs "

@@ -20,6 +20,7 @@ from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.interceptors import ApiToken, ErrorMapping, Interceptors, RateLimit, Telemetry
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.process import launcher
+from pylotto.process.heap import HeapTrimmer
 from pylotto.process.hotreload import ComponentSources, HotReloader
 from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import invoke_pb2_grpc, state_query_pb2_grpc
@@ -73,6 +74,7 @@ class Sidecar:
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
         self._internal: grpc.aio.Server | None = None
+        self.heap_trimmer = HeapTrimmer(config.heap_trim_interval_seconds)
 
     async def start(self) -> None:
         # The actuator comes up first so probes see INIT while components connect.
@@ -122,6 +124,7 @@ class Sidecar:
         self.status.listening = True
         if self.reloader is not None:
             self.reloader.start()
+        self.heap_trimmer.start()
         log.info(
             "pylotto ready: layotto gRPC %s, dapr gRPC %s, dapr HTTP %s, actuator http://%s, "
             "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
@@ -223,6 +226,7 @@ class Sidecar:
         self.actuator_app[actuator.STOPPING_KEY][0] = True
         if self.reloader is not None:
             await self.reloader.stop()
+        await self.heap_trimmer.stop()
         await self.health.enter_graceful_shutdown()
         stopping = asyncio.create_task(self.grpc_server.stop(self.config.grace_period_seconds))
         if self._internal is not None:
