@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pylotto.proto.layotto import runtime_pb2
 from tests.e2e.sidecar import Sidecar
+from tests.support.ports import free_port
 
 TOKEN = "s3cret-token"
 APP_TOKEN = "app-token"
@@ -32,8 +33,9 @@ def car(tmp_path_factory: pytest.TempPathFactory, echo_port: int) -> Iterator[Si
     sidecar.stop()
 
 
-def status(url: str, headers: dict[str, str] | None = None, data: bytes | None = None) -> int:
-    request = urllib.request.Request(url, headers=headers or {}, data=data)
+def status(url: str, headers: dict[str, str] | None = None, data: bytes | None = None,
+           method: str | None = None) -> int:
+    request = urllib.request.Request(url, headers=headers or {}, data=data, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status
@@ -80,6 +82,54 @@ def test_http_calls_need_the_token_but_health_checks(car: Sidecar) -> None:
     assert refused.value.read() == b"invalid api token\n"  # daprd's plain-text refusal
     assert status(f"{base}/v1.0/metadata", {"dapr-api-token": TOKEN}) == 200
     assert status(f"{car.actuator_url}/actuator/health/readiness") == 200
+
+
+def test_the_actuator_needs_the_token_but_for_the_probes_and_metrics(car: Sidecar) -> None:
+    """Issue 17: /actuator/info (config path, pid, components) and /actuator/loggers (which
+    changes the log level) answered without the token; they are guarded as /v1.0/metadata."""
+    base = car.actuator_url
+    good, bad = {"dapr-api-token": TOKEN}, {"dapr-api-token": "wrong"}
+    assert status(f"{base}/actuator/health/liveness") == 200
+    assert status(f"{base}/actuator/health/readiness") == 200
+    assert status(f"{base}/metrics") == 200
+    level = json.dumps({"level": "warning"}).encode()
+    guarded = [("GET", "/actuator/info", None), ("GET", "/actuator/loggers", None),
+               ("POST", "/actuator/loggers", level), ("PUT", "/actuator/loggers", level),
+               ("GET", "/actuator/nothing-here", None)]
+    for method, path, body in guarded:
+        for headers in ({}, bad):
+            assert status(f"{base}{path}", headers, body, method) == 401, (method, path, headers)
+    request = urllib.request.Request(f"{base}/actuator/loggers", headers=good)
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert json.load(resp) == {"level": "debug"}  # the refused POST/PUT changed nothing
+    assert status(f"{base}/actuator/info", good) == 200
+    assert status(f"{base}/actuator/nothing-here", good) == 404
+    assert status(f"{base}/actuator/loggers", good, json.dumps({"level": "debug"}).encode(),
+                  "POST") == 200
+    refused = urllib.request.Request(f"{base}/actuator/info")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(refused, timeout=10)
+    assert json.load(info.value) == {"errorCode": "ERR_UNAUTHENTICATED",
+                                     "message": "missing api token in request metadata "
+                                                "(dapr-api-token)"}
+
+
+def test_metrics_can_need_the_token_too(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    sidecar = Sidecar(tmp_path, env={"DAPR_API_TOKEN": TOKEN},
+                      extra_config={"metrics_require_token": True},
+                      extra_listen={"metrics": f"127.0.0.1:{metrics_port}"}).start()
+    try:
+        for url in (f"{sidecar.actuator_url}/metrics", f"http://127.0.0.1:{metrics_port}/metrics"):
+            assert status(url) == 401
+            assert status(url, {"dapr-api-token": TOKEN}) == 200
+            assert status(url, {"Authorization": f"Bearer {TOKEN}"}) == 200  # Prometheus
+            assert status(url, {"Authorization": f"Bearer {TOKEN}x"}) == 401
+        assert status(f"{sidecar.actuator_url}/actuator/info",
+                      {"Authorization": f"Bearer {TOKEN}"}) == 401  # only a scrape may
+        assert status(f"{sidecar.actuator_url}/actuator/health/readiness") == 200
+    finally:
+        sidecar.stop()
 
 
 def test_the_dapr_sdk_sends_the_token(car: Sidecar, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -195,14 +195,18 @@ class StateCapability(Capability[StateStore]):
         return store, prefix
 
     @staticmethod
-    def _key(store_name: str, prefix: str, key: str, *, saving: bool = False) -> str:
+    def _key(store: StateStore, prefix: str, key: str, *, saving: bool = False) -> str:
         if not key:
             raise InvalidArgument("state key is empty",
-                                  where="state.save_key" if saving else "", store=store_name)
+                                  where="state.save_key" if saving else "", store=store.name)
+        refused = [c for c in store.refused_in_keys if c in key]
+        if refused:
+            raise InvalidArgument(f"state store {store.name} can't hold a key containing "
+                                  f"{', '.join(map(repr, refused))}: {key!r}")
         try:
             return prefixed(prefix, key)
         except InvalidArgument as err:
-            raise err.at("state.key", key=key, store=store_name) from None
+            raise err.at("state.key", key=key, store=store.name) from None
 
     @staticmethod
     def _etag(store: StateStore, etag: str | None) -> str | None:
@@ -231,7 +235,7 @@ class StateCapability(Capability[StateStore]):
     def _set_request(self, store: StateStore, prefix: str, item: StateItem,
                      rules: EtagRules) -> SetRequest:
         return SetRequest(
-            key=self._key(store.name, prefix, item.key, saving=True),
+            key=self._key(store, prefix, item.key, saving=True),
             value=bytes(item.value),
             etag=self._etag(store, _effective_etag(item, rules, save=True)),
             concurrency=self._concurrency(store, item.concurrency),
@@ -243,7 +247,7 @@ class StateCapability(Capability[StateStore]):
     def _delete_request(self, store: StateStore, prefix: str, item: StateItem,
                         rules: EtagRules) -> DeleteRequest:
         return DeleteRequest(
-            key=self._key(store.name, prefix, item.key),
+            key=self._key(store, prefix, item.key),
             etag=self._etag(store, _effective_etag(item, rules, save=False)),
             concurrency=self._concurrency(store, item.concurrency),
             consistency=item.consistency,
@@ -261,7 +265,7 @@ class StateCapability(Capability[StateStore]):
     ) -> GetResult:
         """The value and etag of ``key``; a missing key gives empty value and no etag."""
         store, prefix = self._store(store_name)
-        stored_key = self._key(store_name, prefix, key)
+        stored_key = self._key(store, prefix, key)
         try:
             got = await self.call(store_name, lambda: store.get(
                 stored_key, consistency, dict(metadata or {})))
@@ -277,7 +281,7 @@ class StateCapability(Capability[StateStore]):
         store, prefix = self._store(store_name)
         if not keys:
             return []
-        originals = {self._key(store_name, prefix, key): key for key in keys}
+        originals = {self._key(store, prefix, key): key for key in keys}
         try:
             items = await self.call(store_name, lambda: store.bulk_get(
                 list(originals), dict(metadata or {})))

@@ -212,8 +212,13 @@ class RuntimeConfig(_Model):
                               "(dapr run --enable-api-logging)")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="the largest request "
                                 "the APIs accept (dapr run --max-body-size)")
+    heap_trim_interval_seconds: float = Field(30.0, ge=0, description="how often freed heap "
+                                              "memory is given back to the OS (glibc "
+                                              "malloc_trim); 0: never")
     api_token: SecretStr = Field(SecretStr(""), description="required from callers as "
                                  "dapr-api-token (DAPR_API_TOKEN); empty: no token")
+    metrics_require_token: bool = Field(False, description="with an api_token, /metrics needs "
+                                        "it too (default: open to scrapes, as the probes)")
     components: list[ComponentSpec] = Field(default_factory=list)
     subscriptions: list[SubscriptionSpec] = Field(default_factory=list)
     name_resolution: NameResolutionConfig | None = None

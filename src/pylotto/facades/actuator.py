@@ -1,22 +1,52 @@
-"""Actuator HTTP endpoints (Layotto's ``/actuator/...``) for probes and operators."""
+"""Actuator HTTP endpoints (Layotto's ``/actuator/...``) for probes and operators.
+
+With an API token, only the probes (and ``/metrics`` unless configured otherwise) answer
+without it: see :mod:`pylotto.security.tokens`.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from pylotto import __version__
 from pylotto.capabilities.status import RuntimeStatus
-from pylotto.core.errors import InvalidArgument, PylottoError, http_status
+from pylotto.core.errors import InvalidArgument, PylottoError, dapr_error_code, http_status
 from pylotto.core.json_input import decode_json
 from pylotto.observability.metrics import Metrics
+from pylotto.security import tokens
 
 STATUS_KEY: web.AppKey[RuntimeStatus] = web.AppKey("status", RuntimeStatus)
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 STOPPING_KEY: web.AppKey[list[bool]] = web.AppKey("stopping", list)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def token_guard(api_token: str, *, metrics_require_token: bool) -> list[Middleware]:
+    """The middleware refusing calls without ``api_token`` (none when there is no token)."""
+    if not api_token:
+        return []
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not tokens.actuator_exempt(request.path, metrics_require_token=metrics_require_token):
+            given = request.headers.get(tokens.TOKEN_HEADER)
+            if request.path == tokens.METRICS_PATH:
+                given = tokens.scrape_token(given, request.headers.get("Authorization"))
+            refusal = tokens.check_token(api_token, given)
+            if refusal is not None:
+                return web.json_response({"errorCode": dapr_error_code(refusal),
+                                          "message": refusal.message},
+                                         status=http_status(refusal))
+        return await handler(request)
+
+    return [guard]
 
 
 def _overall(statuses: list[str]) -> str:
@@ -113,11 +143,12 @@ async def not_found(request: web.Request) -> web.Response:
     return web.json_response({}, status=404)
 
 
-def build_app(status: RuntimeStatus, measured: Metrics, *,
-              serve_metrics: bool = True) -> web.Application:
+def build_app(status: RuntimeStatus, measured: Metrics, *, serve_metrics: bool = True,
+              api_token: str = "", metrics_require_token: bool = False) -> web.Application:
     """The actuator over ``status``; ``/metrics`` exports ``measured`` (unless
     ``serve_metrics`` is False: metrics turned off)."""
-    app = web.Application()
+    app = web.Application(middlewares=token_guard(
+        api_token, metrics_require_token=metrics_require_token))
     app[STATUS_KEY] = status
     app[METRICS_KEY] = measured
     app[STOPPING_KEY] = [False]
@@ -132,9 +163,11 @@ def build_app(status: RuntimeStatus, measured: Metrics, *,
     return app
 
 
-def build_metrics_app(measured: Metrics) -> web.Application:
+def build_metrics_app(measured: Metrics, *, api_token: str = "",
+                      metrics_require_token: bool = False) -> web.Application:
     """Only ``/metrics``: the listener of a Layotto config's prometheus metrics sink."""
-    app = web.Application()
+    app = web.Application(middlewares=token_guard(
+        api_token, metrics_require_token=metrics_require_token))
     app[METRICS_KEY] = measured
     app.router.add_get("/metrics", metrics)
     app.router.add_route("*", "/{tail:.*}", not_found)

@@ -32,6 +32,7 @@ from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.observability.throttled import ThrottledServerLog
 from pylotto.process import instances, launcher
 from pylotto.process.apphealth import AppHealthProber
+from pylotto.process.heap import HeapTrimmer
 from pylotto.process.hotreload import ComponentSources, HotReloader
 from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import invoke_pb2_grpc, state_query_pb2_grpc
@@ -87,11 +88,13 @@ class Sidecar:
         self.http_log = ThrottledServerLog(
             logging.getLogger("aiohttp.server"),
             lambda exc: isinstance(exc, aiohttp_http_exceptions.HttpProcessingError))
-        self.actuator_app = actuator.build_app(self.status, self.runtime.metrics,
-                                               serve_metrics=config.metrics_enabled)
+        self.actuator_app = actuator.build_app(
+            self.status, self.runtime.metrics, serve_metrics=config.metrics_enabled,
+            api_token=token, metrics_require_token=config.metrics_require_token)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
         self._internal: grpc.aio.Server | None = None
+        self.heap_trimmer = HeapTrimmer(config.heap_trim_interval_seconds)
 
     async def start(self) -> None:
         # The actuator comes up first so probes see INIT while components connect.
@@ -102,7 +105,11 @@ class Sidecar:
             await self._site("actuator", self._actuator_runner, self.config.listen.actuator)
         if self.config.listen.metrics and self.config.metrics_enabled:
             await self._start_http("metrics", self.config.listen.metrics,
-                                   actuator.build_metrics_app(self.runtime.metrics), tls=False)
+                                   actuator.build_metrics_app(
+                                       self.runtime.metrics,
+                                       api_token=self.config.api_token.get_secret_value(),
+                                       metrics_require_token=self.config.metrics_require_token),
+                                   tls=False)
         await self.runtime.start()
         await self.plugins.start()
         server = self.grpc_server
@@ -138,6 +145,7 @@ class Sidecar:
         self.status.listening = True
         if self.reloader is not None:
             self.reloader.start()
+        self.heap_trimmer.start()
         log.info(
             "pylotto ready: layotto gRPC %s, dapr gRPC %s, dapr HTTP %s, actuator http://%s, "
             "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
@@ -241,6 +249,7 @@ class Sidecar:
         self.actuator_app[actuator.STOPPING_KEY][0] = True
         if self.reloader is not None:
             await self.reloader.stop()
+        await self.heap_trimmer.stop()
         await self.health.enter_graceful_shutdown()
         stopping = asyncio.create_task(self.grpc_server.stop(self.config.grace_period_seconds))
         if self._internal is not None:

@@ -23,7 +23,13 @@ from pylotto.components.base import Component
 from pylotto.components.state.base import TTL_EXPIRE_TIME, Concurrency, Feature, StateStore
 from pylotto.components.state.query import QueryItem, parse_query, sort_and_filter_sequence
 from pylotto.config.model import AppConfig
-from pylotto.core.errors import EtagInvalid, EtagMismatch, Unavailable, Unsupported
+from pylotto.core.errors import (
+    EtagInvalid,
+    EtagMismatch,
+    InvalidArgument,
+    Unavailable,
+    Unsupported,
+)
 from tests.conformance.cases import (
     RUN_PREFIX,
     Case,
@@ -185,6 +191,35 @@ async def test_unicode_keys(state: StateCapability, key: str) -> None:
         assert await value_of(state, k) == k.encode()
     items = await state.get_bulk_state(STORE, keys)
     assert [i.value for i in items] == [k.encode() for k in keys]
+
+
+async def test_a_key_with_nul_reads_the_same_single_and_bulk(
+    state: StateCapability, store: StateStore, key: str
+) -> None:
+    """A NUL inside a key: the store keeps it apart from its neighbours and a single and a bulk
+    read agree, or — a store declaring NUL in ``refused_in_keys`` (PostgreSQL's TEXT column) —
+    every verb refuses it with InvalidArgument, never a silently empty read."""
+    keys = [f"{key}-a\x00b", f"{key}-a", f"{key}-a\x00c", f"{key}-\x00"]
+    if "\x00" in store.refused_in_keys:
+        for verb in (lambda: state.save_state(STORE, [StateItem(keys[0], b"v")]),
+                     lambda: state.get_state(STORE, keys[0]),
+                     lambda: state.get_bulk_state(STORE, [keys[1], keys[0]]),
+                     lambda: state.delete_state(STORE, StateItem(keys[0]))):
+            with pytest.raises(InvalidArgument, match="can't hold a key containing"):
+                await verb()
+        return
+    await state.save_state(STORE, [StateItem(k, k.encode()) for k in keys])
+    for k in keys:
+        assert await value_of(state, k) == k.encode()
+    items = await state.get_bulk_state(STORE, [*reversed(keys), keys[0]])
+    assert [(i.key, i.value) for i in items] == [(k, k.encode())
+                                                 for k in [*reversed(keys), keys[0]]]
+    assert all(i.etag for i in items) == store.has(Feature.ETAG)
+    await state.delete_state(STORE, StateItem(keys[0]))
+    assert await value_of(state, keys[0]) == b""
+    assert [i.value for i in await state.get_bulk_state(STORE, keys)] == [
+        b"", *(k.encode() for k in keys[1:])]
+    await state.delete_bulk_state(STORE, [StateItem(k) for k in keys])
 
 
 async def test_app_ids_are_isolated_by_key_prefix(store: StateStore, key: str) -> None:

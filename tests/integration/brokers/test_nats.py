@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pylotto.components.pubsub.nats import durable_name
-from pylotto.core.errors import InvalidArgument
+from pylotto.core.errors import InvalidArgument, Unavailable
 from tests.integration.brokers.conftest import (
     APP_ID,
     RUN,
@@ -160,3 +160,22 @@ async def test_publish_fails_at_once_while_disconnected(build: Build, backend: B
             with pytest.raises(Unavailable, match="not connected"):
                 await broker.publish(topic, b"down", {})
             assert time.monotonic() - started < 1
+
+
+async def test_a_stream_not_answering_is_unavailable_then_served(build: Build, js: Any,
+                                                                 topic: str) -> None:
+    """JetStream answers a publish with 503 "no response from stream" while the stream has no
+    leader (an election, a restart): UNAVAILABLE, a retry succeeds once it answers again
+    (issue 17: it was INTERNAL). Here the stream is removed and created again behind the
+    component's back, the one way a single server shows that state on demand."""
+    from nats.js.api import StreamConfig
+
+    stream = f"{RUN}_gone"
+    async with build(streamName=stream) as broker:
+        await broker.publish(topic, b"before", {})
+        await js.delete_stream(stream)
+        with pytest.raises(Unavailable, match="no response from stream"):
+            await broker.publish(topic, b"meanwhile", {})
+        await js.add_stream(StreamConfig(name=stream, subjects=[f"{stream}.>"]))
+        await broker.publish(topic, b"after", {})
+        assert (await js.stream_info(stream)).state.messages == 1

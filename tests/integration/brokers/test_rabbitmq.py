@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pylotto.components.pubsub.rabbitmq import queue_name
+from pylotto.core.errors import Unavailable
 from tests.integration.brokers.conftest import (
     APP_ID,
     RUN,
@@ -189,3 +190,30 @@ async def test_classic_queues_know_a_redelivery_only_as_redelivered(
             await second.close()
             gate.set()
             await first.close()
+
+
+async def test_a_nacked_publish_is_unavailable(build: Build, channel: Any, topic: str) -> None:
+    """The broker nacks a confirmed publish it cannot take for now (here a full queue with
+    ``x-overflow: reject-publish``; a quorum queue without a leader does the same): UNAVAILABLE,
+    a retry is taken once there is room (issue 17: it was INTERNAL)."""
+    import aio_pika
+
+    async with build() as broker:
+        await broker.publish(topic, b"declares the exchange", {})
+        admin = await channel.channel()
+        queue = await admin.declare_queue(f"{topic}-full", arguments={
+            "x-max-length": 1, "x-overflow": "reject-publish"}, auto_delete=False)
+        try:
+            exchange = await admin.get_exchange(topic)
+            await queue.bind(exchange, routing_key="#")
+            await broker.publish(topic, b"fills the queue", {})
+            with pytest.raises(Unavailable, match="nack"):
+                await broker.publish(topic, b"refused", {})
+            await queue.purge()
+            await broker.publish(topic, b"taken again", {})
+            message = await queue.get(timeout=5)
+            assert isinstance(message, aio_pika.IncomingMessage)
+            assert message.body == b"taken again"
+        finally:
+            await queue.delete(if_unused=False, if_empty=False)
+            await admin.close()

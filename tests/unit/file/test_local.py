@@ -102,27 +102,63 @@ async def test_names_escaping_the_root_are_refused(store: LocalFileStore, name: 
         await store.list(name, 0, "", {})
 
 
-async def test_symlinks_leading_out_are_refused(tmp_path: Path, store: LocalFileStore) -> None:
+async def test_no_symlink_is_followed(tmp_path: Path, store: LocalFileStore) -> None:
+    """A link in any component is refused (even one pointing inside the root), by every verb;
+    ListFile and GetFileMeta report a link itself, never its target; PutFile replaces a link by
+    a file and DelFile removes the link, the target untouched."""
     outside = tmp_path / "outside"
     outside.mkdir()
-    (outside / "secret").write_text("s")
+    (outside / "secret").write_text("s" * 1000)
+    await store.put("real/file", chunks(b"data"), {})
     (store.root_real / "link-dir").symlink_to(outside)
     (store.root_real / "link-file").symlink_to(outside / "secret")
-    for name in ("link-dir/secret", "link-file", "link-dir/new"):
-        with pytest.raises(InvalidArgument, match="outside the store root"):
-            await store.get(name, {}, 10)
-        with pytest.raises(InvalidArgument, match="outside the store root"):
-            await store.put(name, chunks(b"x"), {})
-    with pytest.raises(InvalidArgument, match="outside the store root"):
-        await store.list("link-dir", 0, "", {})
-    assert (outside / "secret").read_text() == "s"
-    assert not (outside / "new").exists()
-
-
-async def test_symlinks_inside_the_root_work(store: LocalFileStore) -> None:
-    await store.put("real/file", chunks(b"data"), {})
     (store.root_real / "alias").symlink_to(store.root_real / "real")
-    assert await read_all(store, "alias/file") == b"data"
+    refused = "is a symbolic link"
+    for name in ("link-dir/secret", "link-file", "link-dir/new", "alias/file", "alias/new"):
+        with pytest.raises(InvalidArgument, match=refused):
+            await store.get(name, {}, 10)
+    for name in ("link-dir/secret", "link-dir/new", "alias/new"):
+        with pytest.raises(InvalidArgument, match=refused):
+            await store.put(name, chunks(b"x"), {})
+        with pytest.raises(InvalidArgument, match=refused):
+            await store.delete(name, {})
+        with pytest.raises(InvalidArgument, match=refused):
+            await store.stat(name, {})
+    for name in ("link-dir", "alias", "link-dir/sub"):
+        with pytest.raises(InvalidArgument, match=refused):
+            await store.list(name, 0, "", {})
+    with pytest.raises(InvalidArgument, match=refused):
+        await store.put("link-file", chunks(b"more"), {"FileFlag": str(os.O_APPEND | os.O_CREAT)})
+
+    listed = {f.name: f for f in (await store.list("", 0, "", {})).files}
+    assert listed["link-dir"].metadata == {"IsDir": "false"}  # the link, not its target dir
+    assert listed["link-file"].size == len(str(outside / "secret"))  # not the target's 1000
+    meta = await store.stat("link-file", {})
+    assert meta.size == len(str(outside / "secret")) and meta.metadata["IsDir"] == ["false"]
+
+    await store.delete("link-dir", {})
+    await store.put("link-file", chunks(b"mine"), {})
+    assert not (store.root_real / "link-file").is_symlink()
+    assert await read_all(store, "link-file") == b"mine"
+    assert (outside / "secret").read_text() == "s" * 1000
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"]
+    assert await read_all(store, "real/file") == b"data"
+
+
+async def test_special_files_are_refused(store: LocalFileStore) -> None:
+    os.mkfifo(store.root_real / "fifo")  # opening it for reading must not wait for a writer
+    with pytest.raises(InvalidArgument, match="not a regular file"):
+        await asyncio.wait_for(store.get("fifo", {}, 10), 5)
+
+
+async def test_a_closed_store_is_unavailable(tmp_path: Path) -> None:
+    store = await make_store(tmp_path, rootPath=str(tmp_path / "root"))
+    await store.put("f", chunks(b"x"), {})
+    await store.close()
+    with pytest.raises(Unavailable):
+        await store.get("f", {}, 10)
+    with pytest.raises(Unavailable):
+        await store.ping()
 
 
 async def test_missing_files_are_not_found(store: LocalFileStore) -> None:

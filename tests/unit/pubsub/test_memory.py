@@ -314,3 +314,28 @@ async def test_closed_broker_is_unavailable(tmp_path: Path) -> None:
     await mem.close()
     with pytest.raises(Unavailable):
         await mem.publish("t", b"x", {})
+
+
+async def test_idle_groups_are_bounded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Subscribers coming and going on ever new topics (a streaming subscription each) keep at
+    most ``maxIdleGroups`` groups without a subscriber: the one idle longest goes first; a
+    group that gets a subscriber again is no longer idle (issue 17: 2,000 groups per cycle of
+    dropped streams were kept for ever)."""
+    mem = await broker(tmp_path, maxIdleGroups="3")
+
+    async def noop(message: Message) -> None:
+        return None
+
+    for n in range(5):
+        await (await mem.subscribe(f"t{n}", noop, {})).close()
+    assert [t for t in (f"t{n}" for n in range(5)) if mem.groups(t)] == ["t2", "t3", "t4"]
+    back = await mem.subscribe("t2", noop, {})  # t2 has a member again: not idle
+    await (await mem.subscribe("t5", noop, {})).close()
+    kept = lambda: [t for t in (f"t{n}" for n in range(6)) if mem.groups(t)]  # noqa: E731
+    assert kept() == ["t2", "t3", "t4", "t5"]  # three idle and one with a member
+    await mem.publish("t3", b"nobody came back", {})
+    await back.close()  # t2 idle again, the newest: t3 (idle longest) goes with its message
+    assert kept() == ["t2", "t4", "t5"]
+    assert "group 'app' dropped after 3 idle groups" in caplog.text
+    assert "with 1 message(s)" in caplog.text
+    await mem.close()

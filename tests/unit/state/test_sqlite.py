@@ -13,7 +13,7 @@ import pytest
 from pylotto.capabilities.state import StateItem
 from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import Consistency, SetRequest
-from pylotto.components.state.sqlite import SqliteStateStore
+from pylotto.components.state.sqlite import BULK_CHUNK, SqliteStateStore
 from pylotto.core.errors import ConfigError, EtagMismatch, Unavailable
 from pylotto.core.metadata import decode
 from tests.unit.state.support import capability
@@ -83,7 +83,8 @@ async def test_data_and_etags_survive_close_and_reopen(tmp_path: Path,
     assert int(newer) > int(after.etag)
 
 
-async def test_bulk_get_is_one_query(tmp_path: Path, opened: list[SqliteStateStore]) -> None:
+async def test_bulk_get_is_one_query_per_chunk(tmp_path: Path,
+                                               opened: list[SqliteStateStore]) -> None:
     store = await open_store(opened, tmp_path)
     await store.bulk_set([SetRequest(f"k{i}", b"%d" % i) for i in range(50)])
     statements: list[str] = []
@@ -94,6 +95,12 @@ async def test_bulk_get_is_one_query(tmp_path: Path, opened: list[SqliteStateSto
     assert len(statements) == 1
     assert [i.value for i in items[:50]] == [b"%d" % i for i in range(50)]
     assert all(i.value == b"" and i.etag is None for i in items[50:])
+    statements.clear()
+    many = [f"k{i}" for i in range(2 * BULK_CHUNK + 1)]
+    items = await store.bulk_get(many, {})
+    assert len(statements) == 3
+    assert [i.key for i in items] == many
+    assert [i.value for i in items[:50]] == [b"%d" % i for i in range(50)]
 
 
 async def test_expired_rows_are_deleted_by_the_cleanup(tmp_path: Path,

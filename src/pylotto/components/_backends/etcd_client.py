@@ -61,7 +61,10 @@ class EtcdSettings(ComponentSettings):
 
 UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                          grpc.StatusCode.CANCELLED})
-"""gRPC statuses meaning etcd could not be reached (or not in time)."""
+"""gRPC statuses meaning etcd could not be reached (or not in time). etcd itself answers
+UNAVAILABLE for every state of a leader election ("etcdserver: no leader", "leader changed",
+"request timed out", "server stopped", "unhealthy cluster"); its one other transient answer,
+"etcdserver: too many requests", is RESOURCE_EXHAUSTED (the rule below)."""
 _RPC_ERROR = ("grpc.aio:AioRpcError",)
 
 
@@ -77,6 +80,10 @@ ERRORS = DriverErrors(
     rules=(
         Rule(_RPC_ERROR, Unavailable, "{backend} unreachable: {reason}",
              when=lambda exc: _rpc(exc).code() in UNREACHABLE,
+             reason=lambda exc: _rpc(exc).details()),
+        Rule(_RPC_ERROR, Unavailable, "{backend} is overloaded: {reason}",
+             when=lambda exc: _rpc(exc).code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+             and "too many requests" in (_rpc(exc).details() or ""),
              reason=lambda exc: _rpc(exc).details()),
         Rule(_RPC_ERROR, Internal, "{backend} answered {reason}",
              reason=lambda exc: f"{_rpc(exc).code().name}: {_rpc(exc).details()}"),

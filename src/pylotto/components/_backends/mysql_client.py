@@ -55,6 +55,8 @@ TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,56}$"
 CONNECTION_ERRORS = frozenset({
     1040,  # too many connections
     1053,  # server shutdown in progress
+    1317,  # query execution was interrupted (KILL QUERY, a shutdown stopping statements)
+    1836,  # running in read-only mode (MySQL 8 super_read_only: a replica after a failover)
     1927,  # connection killed (MariaDB)
     2002,  # can't connect through the socket
     2003,  # can't connect to the server
@@ -63,7 +65,10 @@ CONNECTION_ERRORS = frozenset({
     2055,  # lost connection at handshake / system error
     4031,  # disconnected by the server for inactivity (MySQL 8)
 })
-"""Error codes meaning the server is unreachable, gone or refusing connections."""
+"""Error codes meaning the server is unreachable, gone, refusing connections or not ready."""
+READ_ONLY_OPTION = 1290
+"""ER_OPTION_PREVENTS_STATEMENT: transient only when the option is ``--read-only`` (a replica
+after a failover); other options (``--secure-file-priv``...) stay Internal."""
 TIMEOUT_ERRORS = frozenset({
     1205,  # lock wait timeout (innodb_lock_wait_timeout)
     1969,  # max_statement_time exceeded (MariaDB)
@@ -273,6 +278,10 @@ ERRORS = DriverErrors(
     rules=(
         Rule(("pymysql.err:OperationalError",), Unavailable, "{backend} unreachable: {reason}",
              when=lambda exc: _code(exc) in CONNECTION_ERRORS, reason=lambda exc: exc.args[-1]),
+        Rule(("pymysql.err:OperationalError",), Unavailable,
+             "{backend} is read-only: {reason}",
+             when=lambda exc: _code(exc) == READ_ONLY_OPTION and "read-only" in str(exc),
+             reason=lambda exc: exc.args[-1]),
         Rule(("pymysql.err:OperationalError",), Unavailable,
              "{backend} did not answer in time: {reason}",
              when=lambda exc: _code(exc) in TIMEOUT_ERRORS, reason=lambda exc: exc.args[-1]),

@@ -108,13 +108,20 @@ ERRORS = DriverErrors(
     connection_errors=(
         "builtins:OSError", "builtins:TimeoutError", "builtins:ConnectionError",
         *(f"asyncpg.exceptions:{name}" for name in (
-            "ConnectionDoesNotExistError", "PostgresConnectionError", "CannotConnectNowError",
-            "TooManyConnectionsError", "AdminShutdownError", "CrashShutdownError",
+            "ConnectionDoesNotExistError", "PostgresConnectionError",  # 08xxx
+            "CannotConnectNowError",  # 57P03: starting up, shutting down, in recovery
+            "TooManyConnectionsError",  # 53300
+            "OutOfMemoryError",  # 53200
+            "AdminShutdownError",  # 57P01: fast shutdown, pg_terminate_backend
+            "CrashShutdownError",  # 57P02: another backend crashed, the server restarts
+            "IdleSessionTimeoutError",  # 57P05: idle_session_timeout closed the session
+            "IdleInTransactionSessionTimeoutError",  # 25P03
+            "ReadOnlySQLTransactionError",  # 25006: a write reached a standby (failover)
             "InterfaceError", "InternalClientError", "QueryCanceledError")),
     ),
 )
-"""asyncpg's errors meaning the server is unreachable, gone or too slow are Unavailable, the
-rest Internal."""
+"""asyncpg's errors meaning the server is unreachable, gone, not ready (starting, shutting
+down, a standby during a failover) or too slow are Unavailable, the rest Internal."""
 map_error = ERRORS.map
 is_connection_error = ERRORS.is_connection_error
 

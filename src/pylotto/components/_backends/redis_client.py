@@ -15,8 +15,10 @@ Unavailable. The pool checks a connection before lending it and reconnects one t
 closed or the network reset, so after an outage calls succeed again as soon as the server is
 back.
 
-Errors: connection errors and timeouts become :class:`~pylotto.core.errors.Unavailable`, every other
-Redis error :class:`~pylotto.core.errors.Internal`; a cancellation stays a cancellation.
+Errors: connection errors, timeouts and the replies of a server that is not ready yet
+(:data:`NOT_READY_REPLIES`: ``LOADING`` while a restarted server replays its data, ``READONLY``
+after a failover, ...) become :class:`~pylotto.core.errors.Unavailable`, every other Redis error
+:class:`~pylotto.core.errors.Internal`; a cancellation stays a cancellation.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, TypeVar
 from pydantic import Field, field_validator
 
 from pylotto.components.base import cancel_requested
-from pylotto.components.errors import DriverErrors
+from pylotto.components.errors import DriverErrors, Rule
 from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration
 
@@ -75,12 +77,40 @@ def host_port(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+NOT_READY_REPLIES = frozenset({
+    "LOADING",  # a restarted server is replaying its data (RDB / AOF) into memory
+    "BUSY",  # a script or function runs past busy-reply-threshold
+    "MASTERDOWN",  # a replica lost its master (replica-serve-stale-data no)
+    "READONLY",  # a write reached a replica: the master just failed over
+    "TRYAGAIN",  # a cluster slot is being migrated
+    "CLUSTERDOWN",  # the cluster has no quorum / uncovered slots
+    "NOREPLICAS",  # fewer replicas than min-replicas-to-write are reachable
+})
+"""Error replies of a server that is not ready yet: a retry succeeds once it is."""
+_REPLY_ERRORS = ("redis.exceptions:ResponseError",
+                 "pylotto.components._backends.redis_pipelined:RedisReplyError")
+"""redis-py's reply error (its subclasses carry the code in ``status_code`` and the rest in the
+text) and the pipelined client's (the whole reply, code first)."""
+
+
+def _reply_code(exc: BaseException) -> str:
+    code = getattr(exc, "status_code", None)
+    return code if isinstance(code, str) and code else str(exc).partition(" ")[0]
+
+
 ERRORS = DriverErrors(
     "redis",
     timeout_errors=("builtins:TimeoutError", "redis.exceptions:TimeoutError"),
     connection_errors=("builtins:OSError", "redis.exceptions:ConnectionError"),
+    rules=(
+        Rule(_REPLY_ERRORS, Unavailable, "{backend} is not ready: {reason}",
+             when=lambda exc: _reply_code(exc) in NOT_READY_REPLIES,
+             reason=lambda exc: str(exc) if str(exc).startswith(_reply_code(exc))
+             else f"{_reply_code(exc)} {exc}"),
+    ),
 )
-"""redis-py's errors: timeouts and connection errors are Unavailable, the rest Internal."""
+"""redis-py's errors: timeouts, connection errors and not-ready replies are Unavailable, the
+rest Internal."""
 map_error = ERRORS.map
 
 

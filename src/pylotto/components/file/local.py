@@ -1,9 +1,12 @@
 """``local``: a file store kept in one directory of this machine.
 
 File names are paths relative to ``rootPath`` (default ``<data_dir>/files``, created at start).
-A name that is absolute, contains ``..`` or reaches outside the root through a symlink is refused
-with InvalidArgument. Writes go to a temporary file in the target's directory that is renamed
-over the target once complete, so an interrupted PutFile never leaves a partial file.
+A name that is absolute or contains ``..`` is refused with InvalidArgument, and so is a name with
+a symbolic link in any component: every call walks the name from a descriptor of the root without
+following links (:mod:`.beneath`), so no swap of a link between two calls can lead it outside.
+ListFile and GetFileMeta report entries themselves (``lstat``), never a link's target. Writes go
+to a temporary file in the target's directory that is renamed over the target once complete, so
+an interrupted PutFile never leaves a partial file.
 
 Put metadata understood (Layotto's names): ``FileMode`` (permission bits, integer literal:
 ``"0644"`` octal, ``"420"`` decimal; default 0644) and ``FileFlag`` (``os.O_*`` bits; honoured:
@@ -15,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import secrets
 import shutil
 import stat
-import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -28,6 +31,12 @@ from pydantic import Field
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.file.base import FileInfo, FileMeta, FileStore, ListResult
+from pylotto.components.file.beneath import (
+    NEW_FILE_FLAGS,
+    Root,
+    entry_stat,
+    open_regular_file,
+)
 from pylotto.core.errors import (
     AlreadyExists,
     ConfigError,
@@ -103,19 +112,12 @@ async def in_thread(func: Callable[..., T], *args: object) -> T:
         raise
 
 
-def _flush_and_sync(handle: BinaryIO) -> None:
+def _flush_and_sync(handle: BinaryIO, mode: int) -> None:
+    """Set the final permission bits through the descriptor (a path could be a swapped link)
+    and make the content durable."""
     handle.flush()
+    os.fchmod(handle.fileno(), mode)
     os.fsync(handle.fileno())
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on a directory; the rename is done anyway
-    finally:
-        os.close(fd)
 
 
 class LocalFileStore(FileStore):
@@ -128,31 +130,42 @@ class LocalFileStore(FileStore):
         configured = settings.root_path
         self.root = Path(configured).expanduser() if configured else context.data_dir / "files"
         self.root_real = self.root
+        self._root: Root | None = None
 
     async def init(self) -> None:
-        def prepare() -> Path:
+        def prepare() -> tuple[Path, Root]:
             self.root.mkdir(parents=True, exist_ok=True)
-            return self.root.resolve(strict=True)
+            real = self.root.resolve(strict=True)
+            return real, Root(real)
 
         try:
-            self.root_real = await asyncio.to_thread(prepare)
+            self.root_real, self._root = await asyncio.to_thread(prepare)
+        except NotADirectoryError:
+            raise ConfigError(
+                f"file store {self.name}: rootPath {str(self.root)!r} is not a directory"
+            ) from None
         except OSError as exc:
             raise ConfigError(
                 f"file store {self.name}: rootPath {str(self.root)!r}: {exc.strerror or exc}"
             ) from None
-        if not self.root_real.is_dir():
-            raise ConfigError(
-                f"file store {self.name}: rootPath {str(self.root)!r} is not a directory"
-            )
+
+    async def close(self) -> None:
+        if self._root is not None:
+            self._root.close()
 
     async def ping(self) -> None:
-        if not await asyncio.to_thread(self.root_real.is_dir):
+        if not await asyncio.to_thread(self._held_root().still_there):
             raise Unavailable(f"file store {self.name}: root {self.root_real} is gone")
 
-    # ---- names → paths -------------------------------------------------------------------
+    def _held_root(self) -> Root:
+        if self._root is None:
+            raise Unavailable(f"file store {self.name} is not open")
+        return self._root
 
-    def _path(self, name: str, *, allow_root: bool = False) -> Path:
-        """The path ``name`` designates, refusing any way out of the root."""
+    # ---- names → components ----------------------------------------------------------------
+
+    def _parts(self, name: str, *, allow_root: bool = False) -> tuple[str, ...]:
+        """The components of ``name`` below the root, refusing any name that is not one."""
         if "\x00" in name:
             raise InvalidArgument(f"file name {name!r} contains a NUL byte")
         pure = PurePosixPath(name)
@@ -162,19 +175,20 @@ class LocalFileStore(FileStore):
             raise InvalidArgument(f"file name {name!r} may not contain '..'")
         if not pure.parts:
             if allow_root:
-                return self.root_real
+                return ()
             raise InvalidArgument(f"file name {name!r} names the store root, not a file")
         if pure.name.startswith(TEMP_PREFIX):
             raise InvalidArgument(f"file names starting with {TEMP_PREFIX!r} are reserved")
-        try:
-            parent = self.root_real.joinpath(*pure.parts[:-1]).resolve()
-            candidate = parent / pure.name
-            final = candidate.resolve()
-        except (OSError, RuntimeError) as exc:  # RuntimeError: symlink loop
-            raise InvalidArgument(f"file name {name!r} cannot be resolved: {exc}") from None
-        if not (parent.is_relative_to(self.root_real) and final.is_relative_to(self.root_real)):
-            raise InvalidArgument(f"file name {name!r} leads outside the store root")
-        return candidate
+        return pure.parts
+
+    def _what(self, name: str) -> str:
+        return f"file {name!r} in file store {self.name}"
+
+    def _parent(self, name: str, *, create: bool = False) -> tuple[int, str]:
+        """A descriptor of the directory holding ``name`` (the caller closes it) and the last
+        component of ``name``."""
+        parts = self._parts(name)
+        return self._held_root().directory(parts[:-1], self._what(name), create=create), parts[-1]
 
     # ---- get -----------------------------------------------------------------------------
 
@@ -183,13 +197,15 @@ class LocalFileStore(FileStore):
         return self._chunks(handle, chunk_size)
 
     def _open_for_read(self, name: str) -> BinaryIO:
-        path = self._path(name)
         try:
-            if path.is_dir():
-                raise InvalidArgument(f"file {name!r} in file store {self.name} is a directory")
-            return path.open("rb")
+            parent, leaf = self._parent(name)
+            try:
+                fd = open_regular_file(parent, leaf, self._what(name))
+            finally:
+                os.close(parent)
         except OSError as exc:
             raise os_error(exc, name, self.name) from None
+        return os.fdopen(fd, "rb")
 
     @staticmethod
     async def _chunks(handle: BinaryIO, chunk_size: int) -> AsyncIterator[bytes]:
@@ -210,73 +226,86 @@ class LocalFileStore(FileStore):
         append = flags is not None and bool(flags & os.O_APPEND)
         begun = asyncio.ensure_future(asyncio.to_thread(self._begin_put, name, flags))
         try:
-            target, fd, temp = await asyncio.shield(begun)
+            parent, leaf, fd, temp = await asyncio.shield(begun)
         except asyncio.CancelledError:
             with suppress(BaseException):  # the thread may still create the temp file
-                _, fd, temp = await begun
+                parent, _, fd, temp = await begun
                 os.close(fd)
-                os.unlink(temp)
+                os.unlink(temp, dir_fd=parent)
+                os.close(parent)
             raise
         try:
             with os.fdopen(fd, "wb") as out:
                 if append:
-                    await in_thread(self._copy_existing, name, target, out)
+                    await in_thread(self._copy_existing, name, parent, leaf, out)
                 async for chunk in data:
                     if chunk:
                         await in_thread(out.write, chunk)
-                await in_thread(_flush_and_sync, out)
-            await in_thread(self._commit, name, temp, target, mode, exclusive)
+                await in_thread(_flush_and_sync, out, mode)
+            await in_thread(self._commit, name, parent, temp, leaf, exclusive)
         except BaseException:
             with suppress(OSError):
-                os.unlink(temp)
+                os.unlink(temp, dir_fd=parent)
             raise
-        self.context.logger.debug("put %s", target)
+        finally:
+            os.close(parent)
+        self.context.logger.debug("put %s", name)
 
-    def _begin_put(self, name: str, flags: int | None) -> tuple[Path, int, Path]:
-        """Check the target against ``flags``, create its directory and a temp file."""
-        target = self._path(name)
+    def _begin_put(self, name: str, flags: int | None) -> tuple[int, str, int, str]:
+        """Check the target against ``flags``, create its directory and a temp file there;
+        the directory's descriptor, the target's last component, the temp file's descriptor
+        and name."""
+        creates = flags is None or bool(flags & os.O_CREAT)
         try:
-            exists = target.exists()
-            if exists and target.is_dir():
-                raise InvalidArgument(f"file {name!r} in file store {self.name} is a directory")
-            if flags is not None:
-                if flags & os.O_CREAT and flags & os.O_EXCL and exists:
-                    raise AlreadyExists(f"file {name!r} in file store {self.name} already exists")
-                if not flags & os.O_CREAT and not exists:
-                    raise NotFound(f"file {name!r} in file store {self.name} not found "
-                                   "(FileFlag has no O_CREAT)")
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                raise InvalidArgument(
-                    f"file {name!r} in file store {self.name}: a parent is not a directory"
-                ) from None
-            fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+                parent, leaf = self._parent(name)
+            except FileNotFoundError:
+                if not creates:
+                    raise
+                parent, leaf = self._parent(name, create=True)
         except OSError as exc:
             raise os_error(exc, name, self.name) from None
-        return target, fd, Path(temp)
+        try:
+            current = entry_stat(parent, leaf)
+            if current is not None and stat.S_ISDIR(current.st_mode):
+                raise InvalidArgument(f"{self._what(name)} is a directory")
+            if flags is not None:
+                if flags & os.O_CREAT and flags & os.O_EXCL and current is not None:
+                    raise AlreadyExists(f"{self._what(name)} already exists")
+                if not creates and current is None:
+                    raise NotFound(f"{self._what(name)} not found (FileFlag has no O_CREAT)")
+            temp = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+            fd = os.open(temp, NEW_FILE_FLAGS, 0o600, dir_fd=parent)
+        except OSError as exc:
+            os.close(parent)
+            raise os_error(exc, name, self.name) from None
+        except BaseException:
+            os.close(parent)
+            raise
+        return parent, leaf, fd, temp
 
-    def _copy_existing(self, name: str, target: Path, out: BinaryIO) -> None:
+    def _copy_existing(self, name: str, parent: int, leaf: str, out: BinaryIO) -> None:
         """O_APPEND: start the new content with the current one, if any."""
         try:
-            with target.open("rb") as old:
-                shutil.copyfileobj(old, out)
+            fd = open_regular_file(parent, leaf, self._what(name))
         except FileNotFoundError:
-            pass
+            return
         except OSError as exc:
             raise os_error(exc, name, self.name) from None
+        with os.fdopen(fd, "rb") as old:
+            shutil.copyfileobj(old, out)
 
-    def _commit(self, name: str, temp: Path, target: Path, mode: int, exclusive: bool) -> None:
+    def _commit(self, name: str, parent: int, temp: str, leaf: str, exclusive: bool) -> None:
         try:
-            os.chmod(temp, mode)
-            if exclusive:
-                os.link(temp, target)  # fails if the target appeared meanwhile
-                os.unlink(temp)
-            else:
-                os.replace(temp, target)
+            if exclusive:  # fails if the target appeared meanwhile
+                os.link(temp, leaf, src_dir_fd=parent, dst_dir_fd=parent, follow_symlinks=False)
+                os.unlink(temp, dir_fd=parent)
+            else:  # a rename replaces a link itself, never its target
+                os.replace(temp, leaf, src_dir_fd=parent, dst_dir_fd=parent)
         except OSError as exc:
             raise os_error(exc, name, self.name) from None
-        _sync_directory(target.parent)
+        with suppress(OSError):  # some filesystems refuse fsync on a directory
+            os.fsync(parent)
 
     # ---- list / delete / stat -------------------------------------------------------------
 
@@ -286,38 +315,46 @@ class LocalFileStore(FileStore):
         return await in_thread(self._list, directory, page_size, marker)
 
     def _list(self, directory: str, page_size: int, marker: str) -> ListResult:
-        path = self._path(directory, allow_root=True)
+        parts = self._parts(directory, allow_root=True)
         try:
-            with os.scandir(path) as scan:
-                names = sorted(e.name for e in scan if not e.name.startswith(TEMP_PREFIX))
+            fd = self._held_root().directory(parts, self._what(directory))
         except OSError as exc:
             raise os_error(exc, directory, self.name) from None
-        after = [n for n in names if n > marker] if marker else names
-        page = after[:page_size] if page_size > 0 else after
-        files = []
-        for entry in page:
-            try:
-                st = os.stat(path / entry)
-            except OSError:
-                try:
-                    st = os.lstat(path / entry)  # a dangling symlink
-                except OSError:
+        try:
+            with os.scandir(fd) as scan:
+                names = sorted(e.name for e in scan if not e.name.startswith(TEMP_PREFIX))
+            after = [n for n in names if n > marker] if marker else names
+            page = after[:page_size] if page_size > 0 else after
+            files = []
+            for entry in page:
+                st = entry_stat(fd, entry)  # the entry itself: a link is not followed
+                if st is None:
                     continue  # removed while listing
-            is_dir = stat.S_ISDIR(st.st_mode)
-            files.append(FileInfo(entry, 0 if is_dir else st.st_size, modified(st),
-                                  {IS_DIR: "true" if is_dir else "false"}))
+                is_dir = stat.S_ISDIR(st.st_mode)
+                files.append(FileInfo(entry, 0 if is_dir else st.st_size, modified(st),
+                                      {IS_DIR: "true" if is_dir else "false"}))
+        except OSError as exc:
+            raise os_error(exc, directory, self.name) from None
+        finally:
+            os.close(fd)
         return ListResult(files, page[-1] if page else "", len(after) > len(page))
 
     async def delete(self, name: str, metadata: Metadata) -> None:
         await in_thread(self._delete, name)
 
     def _delete(self, name: str) -> None:
-        path = self._path(name)
         try:
-            if path.is_dir() and not path.is_symlink():
-                path.rmdir()
-            else:
-                path.unlink()
+            parent, leaf = self._parent(name)
+            try:
+                current = entry_stat(parent, leaf)
+                if current is None:
+                    raise FileNotFoundError(errno.ENOENT, "not found")
+                if stat.S_ISDIR(current.st_mode):
+                    os.rmdir(leaf, dir_fd=parent)
+                else:  # a link is removed itself, never its target
+                    os.unlink(leaf, dir_fd=parent)
+            finally:
+                os.close(parent)
         except OSError as exc:
             raise os_error(exc, name, self.name) from None
 
@@ -325,11 +362,16 @@ class LocalFileStore(FileStore):
         return await in_thread(self._stat, name)
 
     def _stat(self, name: str) -> FileMeta:
-        path = self._path(name)
         try:
-            st = path.stat()
+            parent, leaf = self._parent(name)
+            try:
+                st = entry_stat(parent, leaf)
+            finally:
+                os.close(parent)
         except OSError as exc:
             raise os_error(exc, name, self.name) from None
+        if st is None:
+            raise NotFound(f"{self._what(name)} not found")
         is_dir = stat.S_ISDIR(st.st_mode)
         return FileMeta(
             size=st.st_size,
@@ -339,4 +381,3 @@ class LocalFileStore(FileStore):
                 IS_DIR: ["true" if is_dir else "false"],
             },
         )
-

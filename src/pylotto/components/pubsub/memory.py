@@ -5,6 +5,10 @@ subscriptions of one group take messages from that backlog in turn, so the group
 share them. A group outlives its subscriptions: messages published while it has none, and
 messages a closing subscription had not finished, wait for its next subscriber (at most
 ``maxQueuedMessages``, oldest dropped first). A topic nobody ever subscribed to drops messages.
+At most ``maxIdleGroups`` groups without a subscriber are kept (default 1,000): beyond, the one
+idle longest is dropped with its backlog (logged when it held messages), so subscribers that
+come and go on ever new topics (a streaming subscription per request) do not grow the
+process without bound. Dapr's in-memory broker keeps no idle group at all.
 A nacked message returns to the front of its group's backlog after the back-off delay.
 
 The delivery loop — in-flight bound, back-off, give-up, a close that waits — is every broker's
@@ -15,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 
 from pydantic import Field
 
@@ -37,15 +42,20 @@ from pylotto.core.types import Metadata
 class InMemoryPubSubSettings(PubSubSettings):
     max_queued_messages: int = Field(10_000, alias="maxQueuedMessages", ge=1)
     """Backlog bound per consumer group; beyond it the oldest message is dropped."""
+    max_idle_groups: int = Field(1_000, alias="maxIdleGroups", ge=0)
+    """Groups without a subscriber kept for their next one; beyond, the one idle longest goes."""
 
 
 class _Group:
     """One consumer group of one topic: its backlog, redelivery timers and members."""
 
-    def __init__(self, topic: str, name: str, limit: int, log: logging.Logger) -> None:
+    def __init__(self, topic: str, name: str, limit: int, log: logging.Logger,
+                 on_idle: Callable[[_Group], None]) -> None:
         self.topic = topic
         self.name = name
         self.subscriptions: set[_MemorySubscription] = set()
+        self.on_idle = on_idle
+        """Called when the last subscription leaves."""
         self._limit = limit
         self._log = log
         self._items: deque[Delivery] = deque()
@@ -56,6 +66,11 @@ class _Group:
     @property
     def backlog(self) -> int:
         return len(self._items)
+
+    @property
+    def held(self) -> int:
+        """Messages the group holds: its backlog and those waiting out a back-off."""
+        return len(self._items) + len(self._timers)
 
     def push(self, delivery: Delivery, *, front: bool = False) -> None:
         if len(self._items) >= self._limit:
@@ -119,7 +134,11 @@ class _MemorySubscription(BrokerSubscription):
         return True
 
     async def stop_receiving(self) -> None:
-        self._group.subscriptions.discard(self)
+        group = self._group
+        if self in group.subscriptions:
+            group.subscriptions.discard(self)
+            if not group.subscriptions:
+                group.on_idle(group)
 
 
 class InMemoryPubSub(PubSub):
@@ -132,7 +151,10 @@ class InMemoryPubSub(PubSub):
         super().__init__(name, settings, context)
         assert isinstance(settings, InMemoryPubSubSettings)
         self._max_queued = settings.max_queued_messages
+        self._max_idle = settings.max_idle_groups
         self._topics: dict[str, dict[str, _Group]] = {}
+        self._idle: OrderedDict[tuple[str, str], _Group] = OrderedDict()
+        """Groups without a subscription, the one idle longest first."""
         self._closed = False
 
     def groups(self, topic: str) -> dict[str, _Group]:
@@ -157,14 +179,33 @@ class InMemoryPubSub(PubSub):
         groups = self._topics.setdefault(topic, {})
         group = groups.get(name)
         if group is None:
-            group = _Group(topic, name, self._max_queued, self.context.logger)
+            group = _Group(topic, name, self._max_queued, self.context.logger, self._became_idle)
             groups[name] = group
+        self._idle.pop((topic, name), None)
         settings = self.pubsub_settings
         subscription = _MemorySubscription(group, handler, settings.max_concurrent_handlers,
                                            settings.retry_policy(), self.context.logger)
         group.subscriptions.add(subscription)
         subscription.start()
         return subscription
+
+    def _became_idle(self, group: _Group) -> None:
+        if self._closed or self._topics.get(group.topic, {}).get(group.name) is not group:
+            return
+        self._idle[(group.topic, group.name)] = group
+        while len(self._idle) > self._max_idle:
+            (topic, name), oldest = self._idle.popitem(last=False)
+            lost = oldest.held
+            oldest.clear()
+            groups = self._topics[topic]
+            del groups[name]
+            if not groups:
+                del self._topics[topic]
+            if lost:
+                self.context.logger.warning(
+                    "pubsub %s: topic %s group %r dropped after %d idle groups (maxIdleGroups) "
+                    "with %d message(s) nobody came back for", self.name, topic, name,
+                    self._max_idle, lost)
 
     async def close(self) -> None:
         self._closed = True
@@ -175,3 +216,4 @@ class InMemoryPubSub(PubSub):
         for group in groups:
             group.clear()
         self._topics.clear()
+        self._idle.clear()

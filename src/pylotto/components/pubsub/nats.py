@@ -87,11 +87,16 @@ ERRORS = DriverErrors(
     connection_errors=("builtins:TimeoutError", "builtins:OSError", *(
         f"nats.errors:{name}" for name in (
             "TimeoutError", "ConnectionClosedError", "NoServersError", "NoRespondersError",
-            "StaleConnectionError", "OutboundBufferLimitError"))),
+            "StaleConnectionError", "OutboundBufferLimitError",
+            "ConnectionReconnectingError", "ConnectionDrainingError")),
+        # JetStream answering 503: no stream leader yet (an election, a server restarting),
+        # or the JetStream system temporarily unavailable (API error code 10008)
+        "nats.js.errors:NoStreamResponseError", "nats.js.errors:ServiceUnavailableError"),
     connection_message="{backend} unreachable: {type} {exc}",
     internal_message="{backend}: {type} {exc}",
 )
-"""nats-py's errors: timeouts and a lost connection are Unavailable, the rest Internal."""
+"""nats-py's errors: timeouts, a lost or reconnecting connection and JetStream's 503s are
+Unavailable, the rest Internal."""
 map_error = ERRORS.map
 
 

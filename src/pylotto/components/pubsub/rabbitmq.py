@@ -48,7 +48,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from pylotto.components.base import ComponentContext
-from pylotto.components.errors import DriverErrors
+from pylotto.components.errors import DriverErrors, Rule
 from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
 from pylotto.core.errors import PylottoError, Unavailable
@@ -95,10 +95,24 @@ ERRORS = DriverErrors(
         "builtins:TimeoutError", "builtins:OSError", "builtins:ConnectionError",
         "aio_pika.exceptions:AMQPConnectionError", "aio_pika.exceptions:ChannelInvalidStateError",
         "aiormq.exceptions:ChannelInvalidStateError", "aiormq.exceptions:ConnectionClosed"),
+    rules=(
+        # the broker nacked a confirmed publish: a full queue with x-overflow reject-publish,
+        # a quorum queue without a leader (an election) — a later publish may be taken
+        Rule(("aiormq.exceptions:DeliveryError",), Unavailable,
+             "{backend} did not take the message (nack), try again: {reason}",
+             when=lambda exc: type(exc).__name__ == "DeliveryError",
+             reason=lambda exc: getattr(exc, "frame", None) or exc),
+        # a channel closed without one of the specific reasons (not found, precondition,
+        # access, locked): closed with its connection, or CONNECTION_FORCED (a node stopping)
+        Rule(("aiormq.exceptions:ChannelClosed",), Unavailable,
+             "{backend}: channel closed: {reason}",
+             when=lambda exc: type(exc).__name__ == "ChannelClosed"),
+    ),
     connection_message="{backend} unreachable: {type} {exc}",
     internal_message="{backend}: {type} {exc}",
 )
-"""aio-pika's errors: a broken connection or channel is Unavailable, the rest Internal."""
+"""aio-pika's errors: a broken connection or channel and a nacked publish are Unavailable,
+the rest Internal."""
 map_error = ERRORS.map
 
 

@@ -116,6 +116,10 @@ class StateStore(Component):
 
     Settings: ClassVar[type[ComponentSettings]] = StateSettings
     settings: StateSettings
+    refused_in_keys: ClassVar[str] = ""
+    """Characters the backend cannot hold in a key (PostgreSQL's TEXT: NUL). The capability
+    refuses a key containing one with InvalidArgument on every verb, reads included, so a
+    single and a bulk read of it always agree."""
 
     @abc.abstractmethod
     async def get(self, key: str, consistency: Consistency, metadata: Metadata) -> GetResult | None:

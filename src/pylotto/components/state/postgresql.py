@@ -105,6 +105,7 @@ class PostgresStateStore(ClientComponent[PostgresClient], BatchStateStore, Query
     Settings = PostgresStateSettings
     settings: PostgresStateSettings
     features = frozenset({Feature.ETAG, Feature.TRANSACTIONAL, Feature.TTL, Feature.QUERY_API})
+    refused_in_keys = "\x00"  # the key column is TEXT, which cannot hold NUL
 
     def __init__(
         self, name: str, settings: PostgresStateSettings, context: ComponentContext

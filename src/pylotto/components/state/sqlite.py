@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -61,6 +60,9 @@ from pylotto.components.state.query import (
 from pylotto.components.state.sql_cleanup import LAST_CLEANUP, META_SUFFIX, ExpirySweeper
 from pylotto.core.errors import Internal, Unavailable
 from pylotto.core.types import Metadata
+
+BULK_CHUNK = 500
+"""Keys per statement of a bulk read (SQLite's bound-parameter limit is 999 before 3.32)."""
 
 
 class SqliteStateSettings(StateSettings):
@@ -194,15 +196,29 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStor
         return sort_and_filter_sequence(items, query)
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
-        """One query for every key (the key list travels as one JSON parameter)."""
+        """One statement per :data:`BULK_CHUNK` keys, all under one hold of the lock.
+
+        Keys are bound as parameters (not as one JSON list: SQLite's JSON functions end a
+        string at an embedded NUL, so a key such as ``"a\\x00b"`` would never match)."""
         if not keys:
             return []
-        rows = await self._fetch(
-            f"SELECT key, value, etag, expires_at FROM {self._table} "
-            "WHERE key IN (SELECT value FROM json_each(?)) "
-            "AND (expires_at IS NULL OR expires_at > ?)",
-            (json.dumps(list(keys)), time.time()),
-        )
+        unique = list(dict.fromkeys(keys))
+        now = time.time()
+        rows: list[sqlite3.Row] = []
+        async with self._lock:
+            db = self._conn()
+            try:
+                for start in range(0, len(unique), BULK_CHUNK):
+                    chunk = unique[start:start + BULK_CHUNK]
+                    marks = ", ".join("?" * len(chunk))
+                    async with db.execute(
+                        f"SELECT key, value, etag, expires_at FROM {self._table} "
+                        f"WHERE key IN ({marks}) AND (expires_at IS NULL OR expires_at > ?)",
+                        (*chunk, now),
+                    ) as cursor:
+                        rows.extend(await cursor.fetchall())
+            except DB_ERRORS as exc:
+                raise db_error(exc, f"state store {self.name}") from exc
         found = {key: (bytes(value), str(etag), expiry) for key, value, etag, expiry in rows}
         items = []
         for key in keys:
