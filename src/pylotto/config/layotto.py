@@ -177,7 +177,8 @@ def _read_stream_filter(listener: str, sf: dict[str, Any], out: Mapped) -> None:
                                 "admits nothing; ignored")
             continue
         api = resource.rsplit("/", 1)[-1] or "*"
-        rules.append({"api": api, "rate": threshold, "burst": max(1, int(threshold))})
+        rules.append({"api": api, "rate": threshold, "burst": max(1, int(threshold)),
+                      "refusal": "layotto"})
 
 
 # ---- tracing and metrics ------------------------------------------------------------------

@@ -93,9 +93,11 @@ class Internal(PylottoError):
     """The backend failed in a way the caller cannot fix."""
 
 
-class ClientHalfClosed(PylottoError):
-    """The client closed its sending side of a stream that ends then (Layotto's
-    SubscribeConfiguration: its handler returns ``io.EOF``, which grpc-go answers UNKNOWN "EOF")."""
+class PlainError(PylottoError):
+    """An error the reference returns as a plain Go ``error``, without a gRPC status, which
+    grpc-go answers UNKNOWN with the error's text: Layotto's SubscribeConfiguration ending when
+    the client half-closes (``io.EOF`` → "EOF"), its unknown configuration store, its unknown
+    hello service, MOSN's flow control refusing a call ("current request is limited")."""
 
 
 # THE table: gRPC code, HTTP status, and the ``errorCode`` of Dapr's HTTP error body.
@@ -115,7 +117,7 @@ ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int, str]] = {
     Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401, "ERR_UNAUTHENTICATED"),
     ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "ERR_TOO_MANY_REQUESTS"),
     Internal: (grpc.StatusCode.INTERNAL, 500, "ERR_INTERNAL"),
-    ClientHalfClosed: (grpc.StatusCode.UNKNOWN, 500, "ERR_INTERNAL"),
+    PlainError: (grpc.StatusCode.UNKNOWN, 500, "ERR_INTERNAL"),
 }
 
 
@@ -153,7 +155,7 @@ class ConfigError(PylottoError):
 ERROR_TABLE[ConfigError] = (grpc.StatusCode.INVALID_ARGUMENT, 400, "ERR_INVALID_CONFIGURATION")
 
 
-_NOT_FROM_CODES = (ComponentNotFound, ConfigError, ClientHalfClosed)
+_NOT_FROM_CODES = (ComponentNotFound, ConfigError, PlainError)
 
 
 def from_grpc_code(code: grpc.StatusCode, message: str) -> PylottoError:

@@ -67,7 +67,8 @@ def test_tracing_metrics_flow_control(tmp_path: Path) -> None:
                  "threshold": 5}]}}]}))
     assert cfg.tracing is not None and cfg.tracing.exporter == "zipkin"
     assert cfg.listen.metrics == "0.0.0.0:1234"
-    assert [(r.api, r.rate) for r in cfg.rate_limits] == [("SayHello", 5.0)]
+    assert [(r.api, r.rate, r.refusal) for r in cfg.rate_limits] == [
+        ("SayHello", 5.0, "layotto")]
     cfg = model.load(_write(tmp_path, {"hellos": {"h": {"type": "helloworld"}}},
                             tracing={"enable": True, "driver": "SkyWalking"}))
     assert cfg.tracing is None and any("SkyWalking" in w for w in cfg.warnings)
