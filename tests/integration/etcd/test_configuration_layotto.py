@@ -93,6 +93,11 @@ def test_keys_layotto_wrote_are_read(stub: runtime_pb2_grpc.RuntimeStub, etcd: E
     assert get(stub, app) == [("k1", "v1", "default", "default", {"1.0.0": "v1"}),
                               ("k2", "v2", "default", "default", {})]
     assert get(stub, app, group="infra", label="v2") == [("db", "pg://x", "infra", "v2", {})]
+    # Layotto's "*": any group, label or key
+    assert get(stub, app, "*", group="*", label="*") == [
+        ("k1", "v1", "default", "default", {"1.0.0": "v1"}),
+        ("k2", "v2", "default", "default", {}), ("db", "pg://x", "infra", "v2", {})]
+    assert get(stub, app, "db", group="*", label="v2") == [("db", "pg://x", "infra", "v2", {})]
 
 
 def test_saves_are_written_in_layottos_keys(stub: runtime_pb2_grpc.RuntimeStub, etcd: Etcd,
@@ -144,5 +149,11 @@ def test_a_subscription_sees_raw_puts_and_deletes(stub: runtime_pb2_grpc.Runtime
         got = [subscriber.next() for _ in range(2)]
         assert [[(i.key, i.content, i.group, i.label) for i in u.items] for u in got] == [
             [("feature", "on", "default", "default")], [("feature", "", "default", "default")]]
+        # pylotto's save: the item and its tag keys in one revision, one update with the tags
+        save(stub, Item(key="feature", content="off", tags={"since": "v3"}), app_id=app,
+             store=STORE)
+        update = subscriber.next()
+        assert [(i.key, i.content, dict(i.tags)) for i in update.items] == [
+            ("feature", "off", {"since": "v3"})]
     finally:
         subscriber.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 from urllib.parse import quote, unquote
 
@@ -44,6 +45,9 @@ from pylotto.components.configuration.base import (
 )
 from pylotto.core.errors import InvalidArgument
 from pylotto.core.types import Metadata
+
+ANY = "*"
+"""Layotto's group, label or key that matches any (in the ``layotto`` layout)."""
 
 
 class EtcdConfigurationSettings(EtcdSettings):
@@ -160,44 +164,59 @@ class EtcdConfigurationStore(ConfigurationStore):
                                  label=query.label, tags=dict(body.get("tags") or {}),
                                  metadata=dict(body.get("metadata") or {}))
 
-    def _decode_layotto(self, query: ItemsQuery, kvs: Sequence[Any], prefix: bytes,
+    def _decode_layotto(self, query: ItemsQuery, kvs: Sequence[Any],
                         deleted: Sequence[bool] = ()) -> list[ConfigurationItem]:
-        """The items among ``kvs`` (Layotto's keys, in key order or one revision's events),
-        each with the tags its tag keys among ``kvs`` give. A tag key without its item is
-        left out (Layotto's watch reports only the items); ``deleted``: which kvs are
-        deletions (reported with an empty content)."""
-        items: dict[str, tuple[str, dict[str, str]]] = {}
-        tags: dict[str, dict[str, str]] = {}
+        """The items among ``kvs`` (Layotto's keys, in key order or one revision's events)
+        that ``query`` covers — its group, label and keys, ``*`` matching any as in Layotto —
+        each with the tags its tag keys among ``kvs`` give. A tag key without its item is left
+        out (Layotto's watch reports only the items); ``deleted``: which kvs are deletions
+        (reported with an empty content)."""
+        root = f"/{_raw(query.app_id, 'app id')}/".encode()
+        items: dict[tuple[str, str, str], str] = {}
+        tags: dict[tuple[str, str, str], dict[str, str]] = {}
         for index, kv in enumerate(kvs):
-            parts = bytes(kv.key)[len(prefix):].decode(errors="replace").split("/")
+            parts = bytes(kv.key)[len(root):].decode(errors="replace").split("/")
+            if len(parts) not in (3, 4) or not _covers(query, parts[0], parts[1], parts[2]):
+                continue
+            address = (parts[0], parts[1], parts[2])
             gone = index < len(deleted) and deleted[index]
             value = "" if gone else bytes(kv.value).decode(errors="replace")
-            if len(parts) == 1:
-                items[parts[0]] = (value, tags.setdefault(parts[0], {}))
-            elif len(parts) == 2 and not gone:
-                name, sep, tag_value = parts[1].partition("=")
+            if len(parts) == 3:
+                items[address] = value
+            elif not gone:
+                name, sep, tag_value = parts[3].partition("=")
                 if sep:  # pylotto's: name=value
-                    tags.setdefault(parts[0], {})[unquote(name)] = unquote(tag_value)
+                    tags.setdefault(address, {})[unquote(name)] = unquote(tag_value)
                 else:  # Layotto's: named by the value, holding the content
-                    tags.setdefault(parts[0], {})[parts[1]] = value
-        return [ConfigurationItem(key=key, content=content, group=query.group,
-                                  label=query.label, tags=dict(item_tags) if content else {})
-                for key, (content, item_tags) in items.items()]
+                    tags.setdefault(address, {})[parts[3]] = value
+        return [ConfigurationItem(key=key, content=content, group=group, label=label,
+                                  tags=dict(tags.get((group, label, key), {})) if content else {})
+                for (group, label, key), content in items.items()]
+
+    def _range_of(self, query: ItemsQuery) -> bytes:
+        """Where ``query``'s items are: under its app alone when it asks for any group or
+        label (Layotto's ``*``)."""
+        if self.layotto and ANY in (query.group, query.label):
+            return f"/{_raw(query.app_id, 'app id')}/".encode()
+        return self._prefix(query.app_id, query.group, query.label)
 
     async def read(self, query: ItemsQuery) -> tuple[int, list[ConfigurationItem]]:
         """The revision read at, and every item of the query's app, group and label."""
-        prefix = self._prefix(query.app_id, query.group, query.label)
+        prefix = self._range_of(query)
         reply = await self.client.range(prefix, prefix_end(prefix))
         if self.layotto:
-            return int(reply.header.revision), self._decode_layotto(query, reply.kvs, prefix)
+            return int(reply.header.revision), self._decode_layotto(
+                replace(query, keys=()), reply.kvs)
         return int(reply.header.revision), [self._decode(query, kv, prefix) for kv in reply.kvs]
 
     async def get(self, query: ItemsQuery) -> list[ConfigurationItem]:
         _, items = await self.read(query)
-        if not query.keys:
-            return sorted(items, key=lambda item: item.key)
-        found = {item.key: item for item in items}
-        return [found[k] for k in dict.fromkeys(query.keys) if k in found]
+        if not query.keys or (self.layotto and ANY in query.keys):
+            return sorted(items, key=lambda item: (item.group, item.label, item.key))
+        found: dict[str, list[ConfigurationItem]] = {}
+        for item in items:
+            found.setdefault(item.key, []).append(item)
+        return [item for k in dict.fromkeys(query.keys) for item in found.get(k, [])]
 
     async def set(self, app_id: str, items: Sequence[ConfigurationItem],
                   metadata: Metadata) -> None:
@@ -261,7 +280,7 @@ class EtcdConfigurationStore(ConfigurationStore):
         """The items one revision's ``events`` changed (a delete: an empty content)."""
         delete = self.client.rpc.Event.DELETE
         if self.layotto:
-            return self._decode_layotto(query, [e.kv for e in events], prefix,
+            return self._decode_layotto(replace(query, keys=()), [e.kv for e in events],
                                         [e.type == delete for e in events])
         items = []
         for event in events:
@@ -275,7 +294,7 @@ class EtcdConfigurationStore(ConfigurationStore):
                     start: int) -> AsyncIterator[tuple[int, list[ConfigurationItem]]]:
         """(revision, items changed in it) from ``start`` on, until the stream fails."""
         rpc = self.client.rpc
-        prefix = self._prefix(query.app_id, query.group, query.label)
+        prefix = self._range_of(query)
         create = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
             key=prefix, range_end=prefix_end(prefix), start_revision=start))
         requests: asyncio.Queue[Any] = asyncio.Queue()
@@ -302,6 +321,11 @@ class EtcdConfigurationStore(ConfigurationStore):
             raise ConnectionError("watch stream ended")
         finally:
             call.cancel()
+
+
+def _covers(query: ItemsQuery, group: str, label: str, key: str) -> bool:
+    return ((query.group in (ANY, group)) and (query.label in (ANY, label))
+            and (not query.keys or ANY in query.keys or key in query.keys))
 
 
 def _raw(part: str, what: str) -> str:
