@@ -7,6 +7,11 @@ An error may also say where it arose (``where``: ``"state.save"``, ``"pubsub"``.
 what (``fields``: store, key, topic, the component's own ``detail``...): the Dapr dialect
 renders it from those with Dapr's codes, reasons and message texts — the second half of this
 table, in :mod:`pylotto.core.dapr_errors`. ``message`` stays the Layotto dialect's text.
+
+Where Layotto answers an error unlike its kind's codes (an unknown configuration store is a
+plain Go error, UNKNOWN), the error says so with ``answered_as``: the Layotto dialect answers
+that kind's codes, the Dapr half still keys on the error's own kind. The failed component
+lookups of every capability are made by :func:`lookup_error` from :data:`LAYOTTO_LOOKUPS`.
 """
 
 from __future__ import annotations
