@@ -77,8 +77,10 @@ def test_error_codes(car: Sidecar) -> None:
          grpc.StatusCode.INVALID_ARGUMENT, "supported operations: create, get"),
         (runtime_pb2.InvokeBindingRequest(name="web"),
          grpc.StatusCode.INVALID_ARGUMENT, "operation field is missing"),
+        # Layotto's answer (pkg/grpc/dapr/dapr_api.go: ErrInvokeOutputBinding, Internal)
         (runtime_pb2.InvokeBindingRequest(name="other", operation="get"),
-         grpc.StatusCode.INVALID_ARGUMENT, "binding other is not found"),
+         grpc.StatusCode.INTERNAL,
+         "error when invoke output binding other: couldn't find output binding other"),
     ]
     for request, code, message in cases:
         with pytest.raises(grpc.RpcError) as info:

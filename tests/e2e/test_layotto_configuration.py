@@ -126,14 +126,16 @@ def test_save_get_delete(sidecar: Sidecar) -> None:
 def test_bad_requests(sidecar: Sidecar) -> None:
     stub = sidecar.stub()
     bad = grpc.StatusCode.INVALID_ARGUMENT
-    assert error_of(lambda: get(stub, "k", store="nope")) == (
-        bad, "configuration store nope is not found")
-    assert error_of(lambda: get(stub, "k", store=""))[0] == bad
-    assert error_of(lambda: save(stub, Item(key="k", content="v"), store="nope"))[0] == bad
+    # an unknown store: Layotto's plain error (api_configuration.go), grpc-go's Unknown
+    unknown = (grpc.StatusCode.UNKNOWN, "configure store [nope] don't support now")
+    assert error_of(lambda: get(stub, "k", store="nope")) == unknown
+    assert error_of(lambda: get(stub, "k", store="")) == (
+        grpc.StatusCode.UNKNOWN, "configure store [] don't support now")
+    assert error_of(lambda: save(stub, Item(key="k", content="v"), store="nope")) == unknown
     assert error_of(lambda: save(stub, Item(key="", content="v"))) == (
         bad, "configuration item key is empty")
     assert error_of(lambda: stub.DeleteConfiguration(runtime_pb2.DeleteConfigurationRequest(
-        store_name="nope", keys=["k"])))[0] == bad
+        store_name="nope", keys=["k"]))) == unknown
 
 
 def test_subscribe_receives_saves_from_another_channel(sidecar: Sidecar) -> None:
@@ -194,14 +196,15 @@ def test_subscribe_to_unknown_store_ends_the_stream(sidecar: Sidecar) -> None:
     subscriber = Subscriber(sidecar.stub(), "k", store="nope")
     with pytest.raises(grpc.RpcError) as info:
         subscriber.next()
-    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "configuration store nope is not found" in info.value.details()
+    # Layotto's plain error (pkg/grpc/default_api/api_configuration.go): grpc-go's Unknown
+    assert (info.value.code(), info.value.details()) == (
+        grpc.StatusCode.UNKNOWN, "configure store [nope] don't support now")
 
 
 def test_no_configuration_store(start_sidecar: Callable[..., Sidecar]) -> None:
     stub = start_sidecar(components={"hello": {"h": {"type": "helloworld"}}}).stub()
-    assert error_of(lambda: get(stub, "k")) == (grpc.StatusCode.FAILED_PRECONDITION,
-                                                "configuration store is not configured")
+    unknown = (grpc.StatusCode.UNKNOWN, "configure store [in-memory] don't support now")
+    assert error_of(lambda: get(stub, "k")) == unknown  # Layotto: no lookup of its own
 
 
 def test_open_streams_end_when_the_sidecar_stops(start_sidecar: Callable[..., Sidecar]) -> None:

@@ -136,3 +136,27 @@ def test_interrupted_put_leaves_no_file(sidecar: Sidecar) -> None:
     assert not (root / "partial.bin").exists()
     assert code_of(lambda: stub.GetFileMeta(runtime_pb2.GetFileMetaRequest(
         request=file_request("partial.bin")))) == grpc.StatusCode.NOT_FOUND
+
+
+def test_an_unknown_store_is_answered_as_layotto_does(sidecar: Sidecar) -> None:
+    """pkg/grpc/default_api/api_file.go: InvalidArgument "not supported store type: x" from
+    GetFile, "not support store type: x" from the others."""
+    stub = sidecar.stub()
+
+    def error_of(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
+        with pytest.raises(grpc.RpcError) as info:
+            call()
+        return info.value.code(), info.value.details() or ""
+
+    bad = grpc.StatusCode.INVALID_ARGUMENT
+    assert error_of(lambda: list(stub.GetFile(runtime_pb2.GetFileRequest(
+        store_name="other", name="x")))) == (bad, "not supported store type: other")
+    for call in (
+        lambda: stub.PutFile(iter([runtime_pb2.PutFileRequest(store_name="other", name="x",
+                                                              data=b"x")]), timeout=10),
+        lambda: stub.ListFile(runtime_pb2.ListFileRequest(request=file_request("", "other"))),
+        lambda: stub.DelFile(runtime_pb2.DelFileRequest(request=file_request("x", "other"))),
+        lambda: stub.GetFileMeta(runtime_pb2.GetFileMetaRequest(
+            request=file_request("x", "other"))),
+    ):
+        assert error_of(call) == (bad, "not support store type: other")

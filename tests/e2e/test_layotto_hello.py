@@ -30,10 +30,12 @@ def test_data_is_echoed(sidecar: Sidecar) -> None:
 
 
 @pytest.mark.parametrize("service", ["nope", ""])
-def test_unknown_or_empty_service_is_invalid_argument(sidecar: Sidecar, service: str) -> None:
+def test_unknown_or_empty_service_is_layottos_plain_error(sidecar: Sidecar, service: str) -> None:
+    """Layotto's ``ErrNoInstance`` (pkg/grpc/default_api/api.go), a plain error: Unknown."""
     with pytest.raises(grpc.RpcError) as info:
         sidecar.stub().SayHello(runtime_pb2.SayHelloRequest(service_name=service), timeout=5)
-    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.UNKNOWN,
+                                                         "no instance found")
 
 
 def test_configured_greeting_and_no_service(start_sidecar: Callable[..., Sidecar]) -> None:
@@ -44,5 +46,5 @@ def test_configured_greeting_and_no_service(start_sidecar: Callable[..., Sidecar
     empty = start_sidecar(components={})
     with pytest.raises(grpc.RpcError) as info:
         empty.stub().SayHello(runtime_pb2.SayHelloRequest(service_name="hi"), timeout=5)
-    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "hello service is not configured" in (info.value.details() or "")
+    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.UNKNOWN,
+                                                         "no instance found")

@@ -96,7 +96,7 @@ def test_bad_requests(sidecar: Sidecar) -> None:
     assert error_of(lambda: try_lock(stub, "r", "o", expire=0)) == (
         bad, f"Expire is not positive in lock store {STORE}")
     assert error_of(lambda: try_lock(stub, "r", "o", store="nope")) == (
-        bad, "lock store nope is not found")
+        bad, "lock store nope not found")  # Layotto's messages.ErrLockStoreNotFound
     code, message = error_of(lambda: try_lock(stub, "a||b", "o"))
     assert code == bad and "can't contain '||'" in message
     assert error_of(lambda: unlock(stub, "", "o"))[0] == bad

@@ -155,7 +155,7 @@ def test_app_started_after_the_sidecar(start_sidecar: Callable[..., Sidecar]) ->
     [
         ("", "orders", grpc.StatusCode.INVALID_ARGUMENT, "pubsub name is empty"),
         ("in-memory", "", grpc.StatusCode.INVALID_ARGUMENT, "topic is empty in pubsub in-memory"),
-        ("nope", "orders", grpc.StatusCode.INVALID_ARGUMENT, "pubsub nope is not found"),
+        ("nope", "orders", grpc.StatusCode.INVALID_ARGUMENT, "pubsub nope not found"),
     ],
 )
 def test_publish_errors(
@@ -190,8 +190,9 @@ def test_publish_without_pubsub_configured(start_sidecar: Callable[..., Sidecar]
         car.stub().PublishEvent(
             runtime_pb2.PublishEventRequest(pubsub_name="in-memory", topic="t", data=b"x")
         )
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert caught.value.details() == "pubsub is not configured"
+    # Layotto has no "not configured" answer for pub/sub: the name is not found
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "pubsub in-memory not found"
 
 
 # ---- SubscribeTopicEvents ---------------------------------------------------------------------
@@ -324,7 +325,8 @@ def test_stream_must_start_with_initial_request(sidecar: Sidecar) -> None:
     )
     with pytest.raises(grpc.RpcError) as caught:
         list(sidecar.stub().SubscribeTopicEvents(iter([processed])))
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # a plain error in Layotto (api_subscribe.go), as in daprd: Unknown
+    assert caught.value.code() == grpc.StatusCode.UNKNOWN
     assert caught.value.details() == "initial request is required"
 
 
@@ -336,8 +338,8 @@ def test_stream_on_unknown_pubsub(sidecar: Sidecar) -> None:
     )
     with pytest.raises(grpc.RpcError) as caught:
         list(sidecar.stub().SubscribeTopicEvents(iter([initial])))
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details() == "pubsub nope is not found"
+    assert caught.value.code() == grpc.StatusCode.UNKNOWN  # Layotto's plain error
+    assert caught.value.details() == "pubsub nope is not initialized."
 
 
 def test_sigterm_ends_open_streams(start_sidecar: Callable[..., Sidecar]) -> None:
@@ -349,3 +351,16 @@ def test_sigterm_ends_open_streams(start_sidecar: Callable[..., Sidecar]) -> Non
     assert car.stop() == 0
     assert sub.incoming.get(timeout=10) == "end"
     sub.channel.close()
+
+
+@pytest.mark.parametrize(("name", "topic", "message"), [
+    ("", "t", "pubsubName is required"), ("in-memory", "", "topic is required")])
+def test_stream_without_name_or_topic(sidecar: Sidecar, name: str, topic: str,
+                                      message: str) -> None:
+    """Layotto's plain errors (api_subscribe.go): Unknown."""
+    initial = runtime_pb2.SubscribeTopicEventsRequest(
+        initial_request=runtime_pb2.SubscribeTopicEventsRequestInitial(
+            pubsub_name=name, topic=topic))
+    with pytest.raises(grpc.RpcError) as caught:
+        list(sidecar.stub().SubscribeTopicEvents(iter([initial])))
+    assert (caught.value.code(), caught.value.details()) == (grpc.StatusCode.UNKNOWN, message)

@@ -57,7 +57,7 @@ def test_error_codes(car: Sidecar) -> None:
         (runtime_pb2.GetSecretRequest(store_name="env", key="MISSING"),
          grpc.StatusCode.NOT_FOUND, "E2E_SECRET_MISSING"),
         (runtime_pb2.GetSecretRequest(store_name="nope", key="k"),
-         grpc.StatusCode.INVALID_ARGUMENT, "secret store nope is not found"),
+         grpc.StatusCode.INVALID_ARGUMENT, "error when get secret but not find : nope"),
         (runtime_pb2.GetSecretRequest(store_name="files", key=""),
          grpc.StatusCode.INVALID_ARGUMENT, "secret key is empty"),
     ]

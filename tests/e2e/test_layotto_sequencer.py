@@ -58,7 +58,7 @@ def test_bad_requests(sidecar: Sidecar) -> None:
     assert error_of(lambda: next_id(stub, "in-memory", "")) == (
         bad, "Key is empty in sequencer store in-memory")
     assert error_of(lambda: next_id(stub, "nope", "k")) == (
-        bad, "sequencer store nope is not found")
+        bad, "Sequencer store nope not found")
     assert error_of(lambda: next_id(stub, "in-memory", "k", 7)) == (
         bad, "options.Increment is illegal")
     code, message = error_of(lambda: next_id(stub, "in-memory", "a||b"))
@@ -68,7 +68,7 @@ def test_bad_requests(sidecar: Sidecar) -> None:
 def test_no_sequencer_configured(start_sidecar: Callable[..., Sidecar]) -> None:
     stub = start_sidecar(components={"hello": {"h": {"type": "helloworld"}}}).stub()
     assert error_of(lambda: next_id(stub, "in-memory", "k")) == (
-        grpc.StatusCode.FAILED_PRECONDITION, "sequencer store is not configured")
+        grpc.StatusCode.FAILED_PRECONDITION, "Sequencer store is not configured")
 
 
 def test_sqlite_ids_grow_across_restarts(start_sidecar: Callable[..., Sidecar]) -> None:

@@ -237,8 +237,8 @@ def every_rpc(stub: Stub, store: str) -> list[Callable[[], object]]:
 
 def test_store_names_are_checked(sidecar: Sidecar) -> None:
     stub = sidecar.stub()
-    for call in every_rpc(stub, ""):
-        assert error_of(call) == (grpc.StatusCode.INVALID_ARGUMENT, "state store name is empty")
+    for call in every_rpc(stub, ""):  # Layotto: no name is a name it does not find
+        assert error_of(call) == (grpc.StatusCode.INVALID_ARGUMENT, "state store  is not found")
     for call in every_rpc(stub, "nope"):
         assert error_of(call) == (grpc.StatusCode.INVALID_ARGUMENT,
                                   "state store nope is not found")

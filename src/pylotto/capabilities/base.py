@@ -10,7 +10,7 @@ from typing import Generic, TypedDict, TypeVar
 
 from pylotto.components.base import Component
 from pylotto.config.model import AppConfig
-from pylotto.core.errors import ComponentNotFound, InvalidArgument, NotConfigured, PylottoError
+from pylotto.core.errors import Lookup, PylottoError, lookup_error
 from pylotto.core.resiliency import Resiliency
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
@@ -50,17 +50,20 @@ class ComponentSet(Generic[C]):
         self._components = components
         self.capability = capability
 
-    def get(self, name: str) -> C:
-        where = self.capability
+    def get(self, name: str, operation: str = "") -> C:
+        """The component ``name``; else the lookup error, as Layotto answers it in this
+        capability (``operation``: where Layotto's text differs by operation)."""
         if not self._components:
-            raise NotConfigured(f"{self.label} is not configured", where=where, name=name)
+            raise self.lookup_error("not_configured", name, operation)
         if not name:
-            raise InvalidArgument(f"{self.label} name is empty", where=where, name=name)
+            raise self.lookup_error("empty", name, operation)
         try:
             return self._components[name]
         except KeyError:
-            raise ComponentNotFound(f"{self.label} {name} is not found", where=where,
-                                    name=name) from None
+            raise self.lookup_error("not_found", name, operation) from None
+
+    def lookup_error(self, lookup: Lookup, name: str, operation: str = "") -> PylottoError:
+        return lookup_error(self.capability, lookup, self.label, name, operation)
 
     def names(self) -> list[str]:
         return list(self._components)

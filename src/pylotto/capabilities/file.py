@@ -32,7 +32,7 @@ class FileCapability(Capability[FileStore]):
         self, store_name: str, name: str, metadata: Mapping[str, str]
     ) -> AsyncIterator[bytes]:
         """Open the file (errors raise here) and return its chunks of ≤ CHUNK_BYTES."""
-        store = self.components.get(store_name)
+        store = self.components.get(store_name, "get")
         _require_name(name, store_name)
         chunks = await store.get(name, dict(metadata), CHUNK_BYTES)
         return _rechunk(chunks, CHUNK_BYTES)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pylotto.capabilities.base import Capability
 from pylotto.components.lock.base import LockStatus, LockStore
-from pylotto.core.errors import InvalidArgument, NotConfigured, PylottoError
+from pylotto.core.errors import InvalidArgument, PylottoError
 from pylotto.core.keys import check_no_separator, key_prefix, prefixed
 
 NAMESPACE = "lock|||"
@@ -27,7 +27,7 @@ class LockCapability(Capability[LockStore]):
         """The store and the stored key, after the checks in Layotto's order (``where``:
         the operation an illegal resource id fails, for the Dapr dialect)."""
         if len(self.components) == 0:
-            raise NotConfigured(f"{self.components.label} is not configured", where="lock")
+            raise self.components.lookup_error("not_configured", store_name)
         if not resource_id:
             raise InvalidArgument(f"ResourceId is empty in lock store {store_name}",
                                   where="lock.resource_id", store=store_name)

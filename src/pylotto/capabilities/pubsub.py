@@ -41,6 +41,7 @@ from pylotto.core.errors import (
     DeadlineExceeded,
     Internal,
     InvalidArgument,
+    PlainError,
     PylottoError,
     Unavailable,
     Unsupported,
@@ -505,16 +506,20 @@ class PubSubCapability(Capability[PubSub]):
         dead_letter_topic: str = "",
     ) -> EventStream:
         """A subscriber stream on (pubsub, topic); the caller must ``close()`` it."""
-        # the Dapr dialect answers these as daprd's stream does (pkg/api/grpc/subscribe.go)
+        # the Dapr dialect answers these as daprd's stream does (pkg/api/grpc/subscribe.go),
+        # the Layotto one as Layotto's (plain errors: UNKNOWN)
         if not pubsub_name:
-            raise InvalidArgument("pubsub name is empty", where="pubsub.stream_name")
+            raise InvalidArgument("pubsubName is required",
+                                  where="pubsub.stream_name").answered(PlainError)
         if not topic:
-            raise InvalidArgument(f"topic is empty in pubsub {pubsub_name}",
-                                  where="pubsub.stream_topic", name=pubsub_name)
+            raise InvalidArgument("topic is required", where="pubsub.stream_topic",
+                                  name=pubsub_name).answered(PlainError)
         try:
-            component = self.components.get(pubsub_name)
+            component = self.components.get(pubsub_name, "stream")
         except PylottoError as err:
-            raise type(err)(err.message, where="pubsub.stream", name=pubsub_name) from err
+            stream_err = type(err)(err.message, where="pubsub.stream", name=pubsub_name)
+            stream_err.answered_as = err.answered_as
+            raise stream_err from err
         if self._stopping:
             raise Unavailable("the sidecar is shutting down")
         stream = EventStream(pubsub_name, topic)

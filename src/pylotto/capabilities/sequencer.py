@@ -27,7 +27,7 @@ from typing import Any, Unpack
 
 from pylotto.capabilities.base import Capability, ComponentSet, Policies, RuntimeContext
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, Sequencer
-from pylotto.core.errors import ConfigError, Internal, InvalidArgument, NotConfigured, PylottoError
+from pylotto.core.errors import ConfigError, Internal, InvalidArgument, PylottoError
 from pylotto.core.keys import check_no_separator, key_prefix, prefixed
 
 log = logging.getLogger("pylotto.sequencer")
@@ -199,7 +199,7 @@ class SequencerCapability(Capability[Sequencer]):
     ) -> int:
         """The next id of ``key``: larger than every id this sidecar gave for it before."""
         if len(self.components) == 0:
-            raise NotConfigured(f"{self.components.label} is not configured")
+            raise self.components.lookup_error("not_configured", store_name)
         if not key:
             raise InvalidArgument(f"Key is empty in sequencer store {store_name}")
         check_no_separator(key)

@@ -177,7 +177,8 @@ def _read_stream_filter(listener: str, sf: dict[str, Any], out: Mapped) -> None:
                                 "admits nothing; ignored")
             continue
         api = resource.rsplit("/", 1)[-1] or "*"
-        rules.append({"api": api, "rate": threshold, "burst": max(1, int(threshold))})
+        rules.append({"api": api, "rate": threshold, "burst": max(1, int(threshold)),
+                      "refusal": "layotto"})
 
 
 # ---- tracing and metrics ------------------------------------------------------------------
@@ -275,6 +276,8 @@ def _spec(section: str, capability: str, name: str, body: dict[str, Any],
         timeout = body.pop("timeout", None)
         if timeout not in (None, ""):
             metadata.setdefault("timeout", str(timeout))
+        if etcd:  # Layotto's keys, so that Layotto's data and pylotto's are one
+            metadata.setdefault("layout", "layotto")
     if etcd and "dialTimeout" in metadata:  # Layotto's etcd key: whole seconds
         metadata.setdefault("timeout", metadata.pop("dialTimeout"))
     if section == "sequencer":

@@ -7,11 +7,16 @@ An error may also say where it arose (``where``: ``"state.save"``, ``"pubsub"``.
 what (``fields``: store, key, topic, the component's own ``detail``...): the Dapr dialect
 renders it from those with Dapr's codes, reasons and message texts — the second half of this
 table, in :mod:`pylotto.core.dapr_errors`. ``message`` stays the Layotto dialect's text.
+
+Where Layotto answers an error unlike its kind's codes (an unknown configuration store is a
+plain Go error, UNKNOWN), the error says so with ``answered_as``: the Layotto dialect answers
+that kind's codes, the Dapr half still keys on the error's own kind. The failed component
+lookups of every capability are made by :func:`lookup_error` from :data:`LAYOTTO_LOOKUPS`.
 """
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 import grpc
 
@@ -26,6 +31,14 @@ class PylottoError(Exception):
         """``capability`` or ``capability.operation`` the error arose in ("" unknown)."""
         self.fields: dict[str, str] = fields
         """What the Dapr message of :mod:`pylotto.core.dapr_errors` is formatted with."""
+        self.answered_as: type[PylottoError] | None = None
+        """The kind whose codes the Layotto dialect answers with, where Layotto answers this
+        error unlike its kind (:func:`lookup_error`); the Dapr half keys on the kind."""
+
+    def answered(self, kind: type[PylottoError]) -> Self:
+        """This error, answered by the Layotto dialect with ``kind``'s codes."""
+        self.answered_as = None if kind is type(self) else kind
+        return self
 
     def at(self, where: str, **fields: str) -> Self:
         """This error, saying where it arose (kept if it says so already: the innermost
@@ -93,9 +106,11 @@ class Internal(PylottoError):
     """The backend failed in a way the caller cannot fix."""
 
 
-class ClientHalfClosed(PylottoError):
-    """The client closed its sending side of a stream that ends then (Layotto's
-    SubscribeConfiguration: its handler returns ``io.EOF``, which grpc-go answers UNKNOWN "EOF")."""
+class PlainError(PylottoError):
+    """An error the reference returns as a plain Go ``error``, without a gRPC status, which
+    grpc-go answers UNKNOWN with the error's text: Layotto's SubscribeConfiguration ending when
+    the client half-closes (``io.EOF`` → "EOF"), its unknown configuration store, its unknown
+    hello service, MOSN's flow control refusing a call ("current request is limited")."""
 
 
 # THE table: gRPC code, HTTP status, and the ``errorCode`` of Dapr's HTTP error body.
@@ -115,7 +130,7 @@ ERROR_TABLE: dict[type[PylottoError], tuple[grpc.StatusCode, int, str]] = {
     Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401, "ERR_UNAUTHENTICATED"),
     ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "ERR_TOO_MANY_REQUESTS"),
     Internal: (grpc.StatusCode.INTERNAL, 500, "ERR_INTERNAL"),
-    ClientHalfClosed: (grpc.StatusCode.UNKNOWN, 500, "ERR_INTERNAL"),
+    PlainError: (grpc.StatusCode.UNKNOWN, 500, "ERR_INTERNAL"),
 }
 
 
@@ -125,7 +140,7 @@ take: no error is raised (the other entries went out), the body lists the failed
 
 
 def _lookup(err: PylottoError) -> tuple[grpc.StatusCode, int, str]:
-    for cls in type(err).__mro__:
+    for cls in (err.answered_as or type(err)).__mro__:
         if cls in ERROR_TABLE:
             return ERROR_TABLE[cls]
     return ERROR_TABLE[Internal]
@@ -153,7 +168,7 @@ class ConfigError(PylottoError):
 ERROR_TABLE[ConfigError] = (grpc.StatusCode.INVALID_ARGUMENT, 400, "ERR_INVALID_CONFIGURATION")
 
 
-_NOT_FROM_CODES = (ComponentNotFound, ConfigError, ClientHalfClosed)
+_NOT_FROM_CODES = (ComponentNotFound, ConfigError, PlainError)
 
 
 def from_grpc_code(code: grpc.StatusCode, message: str) -> PylottoError:
@@ -163,3 +178,68 @@ def from_grpc_code(code: grpc.StatusCode, message: str) -> PylottoError:
         if grpc_status == code and cls not in _NOT_FROM_CODES:
             return cls(message)
     return Internal(message)
+
+
+# ---- component lookups, as Layotto (f9681450, pkg/grpc/default_api, pkg/messages) answers them
+
+Lookup = Literal["not_configured", "empty", "not_found"]
+"""Why a component lookup failed: no component of the capability at all, an empty name, a name
+that is not configured."""
+
+LOOKUP_KINDS: dict[Lookup, type[PylottoError]] = {
+    "not_configured": NotConfigured, "empty": InvalidArgument, "not_found": ComponentNotFound}
+
+_NOT_FOUND: tuple[Lookup, ...] = ("empty", "not_found")
+_ANY: tuple[Lookup, ...] = ("not_configured", "empty", "not_found")
+
+
+def _rows(where: str, lookups: tuple[Lookup, ...], kind: type[PylottoError],
+          text: str) -> dict[tuple[str, Lookup], tuple[type[PylottoError], str]]:
+    return {(where, lookup): (kind, text) for lookup in lookups}
+
+
+LAYOTTO_LOOKUPS: dict[tuple[str, Lookup], tuple[type[PylottoError], str]] = {
+    # the kind whose codes Layotto answers with, and its text ({name}: the name asked for)
+    ("state", "not_configured"): (NotConfigured, "state store is not configured"),
+    **_rows("state", _NOT_FOUND, ComponentNotFound, "state store {name} is not found"),
+    ("lock", "not_configured"): (NotConfigured, "lock store is not configured"),
+    **_rows("lock", _NOT_FOUND, ComponentNotFound, "lock store {name} not found"),
+    ("sequencer", "not_configured"): (NotConfigured, "Sequencer store is not configured"),
+    **_rows("sequencer", _NOT_FOUND, ComponentNotFound, "Sequencer store {name} not found"),
+    ("secretstores", "not_configured"): (
+        NotConfigured, "error when get secret but not find configured"),
+    **_rows("secretstores", _NOT_FOUND, ComponentNotFound,
+            "error when get secret but not find : {name}"),
+    # pub/sub: no "not configured" answer, the lookup of the name fails
+    **_rows("pubsub", ("not_configured", "not_found"), ComponentNotFound,
+            "pubsub {name} not found"),
+    ("pubsub", "empty"): (InvalidArgument, "pubsub name is empty"),
+    **_rows("pubsub.stream", _ANY, PlainError, "pubsub {name} is not initialized."),
+    # output bindings: the runtime's lookup error, wrapped in ErrInvokeOutputBinding
+    **_rows("bindings", _ANY, Internal,
+            "error when invoke output binding {name}: couldn't find output binding {name}"),
+    # plain Go errors (grpc-go: UNKNOWN)
+    **_rows("configuration", _ANY, PlainError, "configure store [{name}] don't support now"),
+    **_rows("hello", _ANY, PlainError, "no instance found"),
+    # file: InvalidArgument, GetFile's text differs by two letters from the others'
+    **_rows("file", _ANY, ComponentNotFound, "not support store type: {name}"),
+    **_rows("file.get", _ANY, ComponentNotFound, "not supported store type: {name}"),
+}
+
+
+def lookup_error(capability: str, lookup: Lookup, label: str, name: str,
+                 operation: str = "") -> PylottoError:
+    """The error of a failed component lookup in ``capability`` (``label``: how its
+    components are called, "state store"): of the kind :data:`LOOKUP_KINDS` gives (which the
+    Dapr half keys on), with Layotto's text and codes (:data:`LAYOTTO_LOOKUPS`, by
+    ``capability.operation`` first), else pylotto's own text."""
+    kind = LOOKUP_KINDS[lookup]
+    row = (LAYOTTO_LOOKUPS.get((f"{capability}.{operation}", lookup)) if operation else None) \
+        or LAYOTTO_LOOKUPS.get((capability, lookup))
+    if row is None:
+        text = {"not_configured": f"{label} is not configured",
+                "empty": f"{label} name is empty",
+                "not_found": f"{label} {name} is not found"}[lookup]
+        return kind(text, where=capability, name=name)
+    answer, template = row
+    return kind(template.format(name=name), where=capability, name=name).answered(answer)

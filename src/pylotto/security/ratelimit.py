@@ -10,17 +10,26 @@ globs allowed), the same for the gRPC and the HTTP API. ``caller`` is the callin
 sidecar's own app for its API calls, the calling app's id for invocations arriving from other
 sidecars (``*``: any). Each rule keeps one bucket per (api, caller) it matches: ``burst`` calls
 at once (default: the rate, at least 1), refilled at ``rate`` per second. A call no bucket has a
-token for is refused with RESOURCE_EXHAUSTED / 429 and does not run.
+token for does not run; it is refused as the rule's ``refusal`` says:
+
+- ``pylotto`` (the default): RESOURCE_EXHAUSTED / 429 "rate limit exceeded: ...";
+- ``layotto``: as MOSN's flowControlFilter refuses it in Layotto — a bare error that grpc-go
+  answers UNKNOWN "current request is limited". The rules read from a Layotto config's
+  ``flowControlFilter`` carry it, so a Layotto client sees what Layotto sends.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import time
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pylotto.core.errors import ResourceExhausted
+from pylotto.core.errors import PlainError, PylottoError, ResourceExhausted
+
+MOSN_REFUSAL = "current request is limited"
+"""The text of MOSN's flow-control refusal (its filter's default response body)."""
 
 
 class RateRule(BaseModel):
@@ -30,6 +39,15 @@ class RateRule(BaseModel):
     caller: str = "*"
     rate: float = Field(gt=0)
     burst: int | None = Field(None, ge=1)
+    refusal: Literal["pylotto", "layotto"] = "pylotto"
+
+    def refuse(self, api: str, caller: str) -> PylottoError:
+        """The error a call this rule refused ends with."""
+        if self.refusal == "layotto":
+            return PlainError(MOSN_REFUSAL)
+        who = f" from app {caller!r}" if caller else ""
+        return ResourceExhausted(f"rate limit exceeded: {api}{who} is limited to "
+                                 f"{self.rate:g}/s")
 
 
 class _Bucket:
@@ -55,7 +73,8 @@ class RateLimiter:
         self._buckets: dict[tuple[int, str, str], _Bucket] = {}
 
     def admit(self, api: str, caller: str) -> None:
-        """Take a token from every matching rule's bucket, or raise ResourceExhausted."""
+        """Take a token from every matching rule's bucket, or raise the refusal of the first
+        rule that has none."""
         for index, rule in enumerate(self.rules):
             if not (fnmatch.fnmatchcase(api, rule.api)
                     and fnmatch.fnmatchcase(caller, rule.caller)):
@@ -66,6 +85,4 @@ class RateLimiter:
                 burst = rule.burst or max(1, int(rule.rate))
                 bucket = self._buckets[key] = _Bucket(rule.rate, burst)
             if not bucket.take():
-                who = f" from app {caller!r}" if caller else ""
-                raise ResourceExhausted(f"rate limit exceeded: {api}{who} is limited to "
-                                        f"{rule.rate:g}/s")
+                raise rule.refuse(api, caller)

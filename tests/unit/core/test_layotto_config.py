@@ -30,6 +30,7 @@ def test_only_declared_listeners_and_etcd_address_list(tmp_path: Path) -> None:
     spec = cfg.components[0]
     assert spec.metadata["endpoints"] == "127.0.0.1:2379,127.0.0.1:2380"
     assert spec.metadata["timeout"] == "10"
+    assert spec.metadata["layout"] == "layotto"  # Layotto's etcd keys
 
 
 def test_uds_listener(tmp_path: Path) -> None:
@@ -67,7 +68,8 @@ def test_tracing_metrics_flow_control(tmp_path: Path) -> None:
                  "threshold": 5}]}}]}))
     assert cfg.tracing is not None and cfg.tracing.exporter == "zipkin"
     assert cfg.listen.metrics == "0.0.0.0:1234"
-    assert [(r.api, r.rate) for r in cfg.rate_limits] == [("SayHello", 5.0)]
+    assert [(r.api, r.rate, r.refusal) for r in cfg.rate_limits] == [
+        ("SayHello", 5.0, "layotto")]
     cfg = model.load(_write(tmp_path, {"hellos": {"h": {"type": "helloworld"}}},
                             tracing={"enable": True, "driver": "SkyWalking"}))
     assert cfg.tracing is None and any("SkyWalking" in w for w in cfg.warnings)

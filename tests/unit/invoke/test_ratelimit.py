@@ -41,3 +41,16 @@ def test_the_refusal_says_what_is_limited() -> None:
     limiter.admit("GetState", "app")
     with pytest.raises(ResourceExhausted, match=r"GetState from app 'app' is limited to 1/s"):
         limiter.admit("GetState", "app")
+
+
+def test_a_layotto_rule_refuses_as_mosn_does() -> None:
+    import grpc
+
+    from pylotto.core.errors import PlainError, grpc_code
+
+    limiter = RateLimiter([RateRule(api="SayHello", rate=1, refusal="layotto")])
+    limiter.admit("SayHello", "app")
+    with pytest.raises(PlainError) as refused:
+        limiter.admit("SayHello", "app")
+    assert refused.value.message == "current request is limited"
+    assert grpc_code(refused.value) is grpc.StatusCode.UNKNOWN

@@ -417,9 +417,9 @@ async def next_event(events: AsyncIterator[TopicEvent]) -> TopicEvent:
 
 async def test_stream_validation(tmp_path: Path) -> None:
     pubsub = capability(tmp_path, {"mem": await broker(tmp_path)})
-    with pytest.raises(InvalidArgument, match="pubsub name is empty"):
+    with pytest.raises(InvalidArgument, match="pubsubName is required"):
         await pubsub.subscribe_stream("", "t", {})
-    with pytest.raises(InvalidArgument, match="topic is empty"):
+    with pytest.raises(InvalidArgument, match="topic is required"):
         await pubsub.subscribe_stream("mem", "", {})
     with pytest.raises(ComponentNotFound):
         await pubsub.subscribe_stream("x", "t", {})

@@ -14,7 +14,7 @@ from google.protobuf import empty_pb2
 from pylotto.appchannel.base import TopicEvent
 from pylotto.capabilities.event_stream import EventStream
 from pylotto.capabilities.pubsub import PublishRequest
-from pylotto.core.errors import InvalidArgument, PylottoError
+from pylotto.core.errors import InvalidArgument, PlainError, PylottoError
 from pylotto.facades.common.base import RuntimeRpcs
 
 log = logging.getLogger("pylotto.grpc.pubsub")
@@ -77,7 +77,7 @@ class PublishRpcs(RuntimeRpcs):
         requests = aiter(request_iterator)
         first = await anext(requests, None)
         if first is None or first.WhichOneof(_REQUEST_KIND) != "initial_request":
-            raise InvalidArgument("initial request is required")
+            raise PlainError("initial request is required")  # daprd's and Layotto's: UNKNOWN
         initial = first.initial_request
         stream = await self.services.pubsub.subscribe_stream(
             initial.pubsub_name, initial.topic, dict(initial.metadata),

@@ -11,7 +11,7 @@ from google.protobuf import empty_pb2
 
 from pylotto.capabilities.configuration import ConfigurationStream
 from pylotto.components.configuration.base import ConfigurationItem
-from pylotto.core.errors import ClientHalfClosed, PylottoError
+from pylotto.core.errors import PlainError, PylottoError
 from pylotto.facades.layotto.base import LayottoRpcs
 from pylotto.proto.layotto import runtime_pb2
 
@@ -54,7 +54,7 @@ async def _read_subscriptions(
         log.debug("configuration subscriber stream ended: %r", exc)
         await stream.close()
         return
-    await stream.fail(ClientHalfClosed("EOF"))
+    await stream.fail(PlainError("EOF"))
 
 
 class ConfigurationRpcs(LayottoRpcs):
