@@ -3,7 +3,8 @@ API, against the real sidecar: structured requests built from the proto descript
 routes, plus raw bytes.
 
 A client's mistake is never answered UNKNOWN, INTERNAL or HTTP 500 (on the Dapr APIs, unless it
-is daprd's own answer: :data:`DAPRD_MISTAKE_ANSWERS`); the sidecar still answers
+is daprd's own answer: :data:`DAPRD_MISTAKE_ANSWERS`; on the Layotto API, unless it is Layotto's:
+:data:`LAYOTTO_MISTAKE_ANSWERS`); the sidecar still answers
 afterwards; and its log stays quiet — at most :data:`MAX_LOG_LINES_PER_1000` lines per 1,000
 bad calls, never a traceback. The tests run in this file's order; the last one checks the
 sidecar and the log after all the others and prints the run's figures.
@@ -27,6 +28,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from pylotto.core.dapr_errors import DAPR_ERRORS
+from pylotto.core.errors import LAYOTTO_LOOKUPS, grpc_code
 from pylotto.facades.dapr.servicer import DaprServicer
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.proto.extensions import state_query_pb2
@@ -63,6 +65,25 @@ def _daprd_answers() -> re.Pattern[str]:
 
 
 DAPRD_MISTAKE_ANSWERS = _daprd_answers()
+
+
+def _layotto_answers() -> re.Pattern[str]:
+    """Layotto's own UNKNOWN / INTERNAL answers to a wrong component name (the texts of
+    :data:`~pylotto.core.errors.LAYOTTO_LOOKUPS` whose kind answers so: an unknown hello
+    service is UNKNOWN "no instance found", an unknown configuration store UNKNOWN
+    "configure store [x] don't support now"): the reference's answer on the Layotto API."""
+    # and SubscribeTopicEvents' plain errors for a first message it cannot use (Layotto's,
+    # as daprd's: bare Go errors)
+    patterns = {re.escape(text) for text in (
+        "initial request is required", "pubsubName is required", "topic is required")}
+    for kind, text in LAYOTTO_LOOKUPS.values():
+        if grpc_code(kind("")).name in BAD_GRPC_CODES:
+            literal = re.split(r"\{[^}]*\}", text)
+            patterns.add(".*".join(re.escape(part) for part in literal))
+    return re.compile("|".join(f"(?:{p})" for p in sorted(patterns)), re.DOTALL)
+
+
+LAYOTTO_MISTAKE_ANSWERS = _layotto_answers()
 
 LAYOTTO = [
     *grpc_calls.methods_of(runtime_pb2.DESCRIPTOR.services_by_name["Runtime"]),
@@ -122,9 +143,9 @@ def _check_grpc(target: FuzzTarget, dialect: str, address: str, method: Method,
     if code == "DEADLINE_EXCEEDED" and not (method.server_streaming or method.client_streaming):
         code = "HANG"
     target.tally.count(dialect, code)
-    daprds = method.path.startswith("/dapr.") and bool(
-        DAPRD_MISTAKE_ANSWERS.fullmatch(answer.details))
-    if (code in BAD_GRPC_CODES and not daprds) or code == "HANG":
+    reference = DAPRD_MISTAKE_ANSWERS if method.path.startswith("/dapr.") else (
+        LAYOTTO_MISTAKE_ANSWERS)
+    if (code in BAD_GRPC_CODES and not reference.fullmatch(answer.details)) or code == "HANG":
         target.tally.bad.append(f"{method.path} {code} {answer.details[:200]!r} "
                                 f"payload={payload[:80]!r}")
         raise AssertionError(f"{method.path} answered {code}: {answer.details[:300]}")
