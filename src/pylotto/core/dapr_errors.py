@@ -357,6 +357,14 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
     ("invoke", PermissionDenied): _legacy(
         C.PERMISSION_DENIED, 403, "failed to invoke, id: {app_id}, err: {detail}",
         "ERR_DIRECT_INVOKE"),
+    # the app id cannot be resolved: directMessaging.getRemoteApp's errors (no resolver;
+    # nameresolution/mdns's for an id nobody announces), before any attempt
+    ("invoke.resolve", Unsupported): _legacy(
+        C.INTERNAL, 500, "failed to invoke, id: {app_id}, err: name resolver not initialized",
+        "ERR_DIRECT_INVOKE"),
+    ("invoke.resolve", Unavailable): _legacy(
+        C.INTERNAL, 500, "failed to invoke, id: {app_id}, err: couldn't find service: {app_id}",
+        "ERR_DIRECT_INVOKE"),
     **{("invoke", kind): _legacy(C.INTERNAL, 500, "failed to invoke, id: {app_id}, err: {detail}",
                                  "ERR_DIRECT_INVOKE")
        for kind in (Unavailable, DeadlineExceeded, Internal, NotConfigured, NotFound)},
