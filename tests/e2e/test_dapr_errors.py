@@ -395,6 +395,22 @@ def test_publish_and_bulk_publish_failures(nats_car: Sidecar,
         {"entryId": "2", "event": huge, "contentType": "text/plain"}])
     assert status == 500 and body["errorCode"] == "ERR_PUBSUB_PUBLISH_MESSAGE"
     assert [e["entryId"] for e in body["failedEntries"]] == ["2"]
+    # as daprd: the same JSON in metadata.responseData, the publish error in metadata.error
+    request = urllib.request.Request(
+        f"{nats_car.dapr_http_url}/v1.0/publish/bulk/js/orders", method="POST",
+        data=json.dumps([{"entryId": "a", "event": huge, "contentType": "text/plain"},
+                         {"entryId": "b", "event": "small", "contentType": "text/plain"}]
+                        ).encode())
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    raw = info.value.read()
+    headers = info.value.headers
+    assert info.value.code == 500 and headers["Content-Type"].startswith("application/json")
+    assert headers["metadata.responseData"] == raw.decode()
+    failed = json.loads(raw)["failedEntries"]
+    assert [e["entryId"] for e in failed] == ["a"] and failed[0]["error"]
+    assert headers["metadata.error"] == (
+        f"api error: code = Internal desc = {prefix}{failed[0]['error']}")
 
 
 # ---- bindings, secrets, configuration, lock, invoke ---------------------------------------

@@ -419,6 +419,15 @@ def render(err: PylottoError, transport: Transport, *, app_id: str = "") -> Rend
                     wire.request_metadata, wire.plain_text)
 
 
+def go_error_string(rendered: Rendered) -> str:
+    """``rendered`` as daprd's ``Error()`` of a rich error (kit/errors) writes it, e.g. in a
+    bulk publish's ``metadata.error`` header: ``api error: code = Internal desc = ...``."""
+    name = rendered.grpc_code.name
+    go_name = "Canceled" if name == "CANCELLED" else "".join(
+        word.capitalize() for word in name.split("_"))
+    return f"api error: code = {go_name} desc = {rendered.message}"
+
+
 REQUEST_METADATA = "metadata."
 """The prefix of the error fields holding the request's metadata."""
 
