@@ -543,6 +543,30 @@ def test_run_template_runs_every_app_and_stop_run_file_stops_them(
     assert run.wait() == 0, run.output()
 
 
+def test_a_template_app_that_exits_leaves_its_sidecar_running(
+        runs: list[Run], tmp_path: Path) -> None:
+    """The Dapr CLI's ``run -f``: an app's exit is logged, its daprd keeps serving until the
+    template is stopped, and the run then exits 1 because that app failed."""
+    quitter, port = unique("tpl-quitter"), free_port()
+    (tmp_path / "apps" / "quitter").mkdir(parents=True)
+    template = tmp_path / "apps" / "dapr.yaml"
+    template.write_text(yaml.safe_dump({"version": 1, "apps": [
+        {"appID": quitter, "appDirPath": "./quitter", "daprHTTPPort": port,
+         "command": [sys.executable, "-c", "import sys; print('bye', flush=True); sys.exit(3)"],
+         "appLogDestination": "console", "daprdLogDestination": "console"}]}))
+    run = Run(tmp_path / "runner", ["run", "-f", str(template)])
+    runs.append(run.start())
+    run.wait_for("The App process exited with error code: 3")
+    time.sleep(1)
+    assert run.process is not None and run.process.poll() is None, run.output()
+    base = f"http://127.0.0.1:{port}/v1.0"
+    assert call("GET", f"{base}/healthz")[0] == 204  # the sidecar still serves
+    assert call("GET", f"{base}/metadata")[0] == 200
+    stopped = cli("stop", "-f", str(template))
+    assert "Dapr and app processes stopped successfully" in stopped.stdout, stopped.stderr
+    assert run.wait() == 1, run.output()  # the app failed: the run's code, as dapr run -f
+
+
 def test_run_template_errors_are_the_dapr_cli_s(tmp_path: Path) -> None:
     template = tmp_path / "dapr.yaml"
     template.write_text(yaml.safe_dump({"apps": [{"appDirPath": "."}]}))
