@@ -215,6 +215,32 @@ def test_two_apps_invoke_each_other_by_app_id_with_no_configuration(
     assert one.wait() == 0 and two.wait() == 0
 
 
+def test_dapr_host_ip_is_the_address_announced_to_name_resolution(
+        runs: list[Run], tmp_path: Path) -> None:
+    """As daprd: a sidecar announces DAPR_HOST_IP (with its own port) to name resolution."""
+    wide, narrow = unique("wide"), unique("narrow")
+    pylotto_run(runs, tmp_path / "wide", "-a", wide, "-p", str(free_port()),
+                "--dapr-listen-addresses", "0.0.0.0", env={"DAPR_HOST_IP": "127.0.0.2"})
+    pylotto_run(runs, tmp_path / "narrow", "-a", narrow, "-p", str(free_port()),
+                env={"DAPR_HOST_IP": "127.0.0.3"})  # it listens on 127.0.0.1 only
+    port = free_port()
+    caller = pylotto_run(runs, tmp_path / "caller", "-a", unique("caller"), "-H", str(port),
+                         "-G", str(free_port()), app=False)
+    caller.wait_for("You're up and running")
+    base = f"http://127.0.0.1:{port}/v1.0/invoke"
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (answer := call("POST", f"{base}/{wide}/method/orders", b"{}"))[0] != 200:
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+    assert json.loads(answer[1])["app"] == wide  # reached at 127.0.0.2
+    while (answer := call("POST", f"{base}/{narrow}/method/orders", b"{}"))[0] != 500 or \
+            b"couldn't find service" in answer[1]:
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+    # found, at the address it announced, where nothing listens
+    assert b"127.0.0.3" in answer[1], answer
+
+
 def test_an_app_id_is_made_up_when_none_is_given(runs: list[Run], tmp_path: Path) -> None:
     run = pylotto_run(runs, tmp_path / "a", env={"EXIT_AFTER_PEER": "1"})
     assert run.wait() == 0, run.output()
