@@ -395,6 +395,22 @@ def test_publish_and_bulk_publish_failures(nats_car: Sidecar,
         {"entryId": "2", "event": huge, "contentType": "text/plain"}])
     assert status == 500 and body["errorCode"] == "ERR_PUBSUB_PUBLISH_MESSAGE"
     assert [e["entryId"] for e in body["failedEntries"]] == ["2"]
+    # as daprd: the same JSON in metadata.responseData, the publish error in metadata.error
+    request = urllib.request.Request(
+        f"{nats_car.dapr_http_url}/v1.0/publish/bulk/js/orders", method="POST",
+        data=json.dumps([{"entryId": "a", "event": huge, "contentType": "text/plain"},
+                         {"entryId": "b", "event": "small", "contentType": "text/plain"}]
+                        ).encode())
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    raw = info.value.read()
+    headers = info.value.headers
+    assert info.value.code == 500 and headers["Content-Type"].startswith("application/json")
+    assert headers["metadata.responseData"] == raw.decode()
+    failed = json.loads(raw)["failedEntries"]
+    assert [e["entryId"] for e in failed] == ["a"] and failed[0]["error"]
+    assert headers["metadata.error"] == (
+        f"api error: code = Internal desc = {prefix}{failed[0]['error']}")
 
 
 # ---- bindings, secrets, configuration, lock, invoke ---------------------------------------
@@ -507,6 +523,49 @@ def test_invoke_an_app_that_does_not_answer(bare: Sidecar,
         err = grpc_error(lambda: dapr_pb2_grpc.DaprStub(channel).InvokeService(request))
     assert err.code() == grpc.StatusCode.INTERNAL and err.details().startswith(prefix)
     assert err.error_code() == "UNKNOWN"  # ErrDirectInvoke is a legacy error: no details
+
+
+def _invoke_errors(sidecar: Sidecar, app_id: str,
+                   monkeypatch: pytest.MonkeyPatch) -> tuple[DaprHttpError, DaprGrpcError]:
+    """Invoking ``app_id`` through ``sidecar``: the SDK's HTTP error, then the gRPC one."""
+    from dapr.proto.common.v1 import common_pb2
+    from dapr.proto.runtime.v1 import invoke_pb2
+
+    with _client(sidecar, monkeypatch) as dapr, pytest.raises(DaprHttpError) as info:
+        dapr.invoke_method(app_id, "orders", data=b"{}", http_verb="POST")
+    with grpc.insecure_channel(sidecar.dapr_grpc_address) as channel:
+        request = invoke_pb2.InvokeServiceRequest(id=app_id, message=common_pb2.InvokeRequest(
+            method="orders", http_extension=common_pb2.HTTPExtension(verb=2)))
+        err = grpc_error(lambda: dapr_pb2_grpc.DaprStub(channel).InvokeService(request))
+    return info.value, err
+
+
+def test_invoke_an_app_id_with_no_name_resolution(bare: Sidecar,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # daprd's directMessaging.getRemoteApp without a resolver, wrapped in ErrDirectInvoke
+    text = "failed to invoke, id: other, err: name resolver not initialized"
+    http_err, grpc_err = _invoke_errors(bare, "other", monkeypatch)
+    assert (http_err.status_code, http_err.error_code, http_err.message) == (
+        500, "ERR_DIRECT_INVOKE", text)
+    assert (grpc_err.code(), grpc_err.details(), grpc_err.error_code()) == (
+        grpc.StatusCode.INTERNAL, text, "UNKNOWN")
+
+
+def test_invoke_an_app_id_name_resolution_does_not_find(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sidecar = Sidecar(tmp_path, app={"app_id": "front"}, components={})
+    sidecar.extra_config = {"name_resolution": {"type": "static", "metadata": {
+        "apps": {"billing": [f"127.0.0.1:{free_port()}"]}}}}
+    sidecar.start()
+    try:
+        # daprd with mDNS (its self-hosted resolver) for an id nobody announces
+        text = "failed to invoke, id: nobody, err: couldn't find service: nobody"
+        http_err, grpc_err = _invoke_errors(sidecar, "nobody", monkeypatch)
+        assert (http_err.status_code, http_err.error_code, http_err.message) == (
+            500, "ERR_DIRECT_INVOKE", text)
+        assert (grpc_err.code(), grpc_err.details()) == (grpc.StatusCode.INTERNAL, text)
+    finally:
+        sidecar.stop()
 
 
 def test_malformed_http_body(http: Http) -> None:

@@ -215,6 +215,32 @@ def test_two_apps_invoke_each_other_by_app_id_with_no_configuration(
     assert one.wait() == 0 and two.wait() == 0
 
 
+def test_dapr_host_ip_is_the_address_announced_to_name_resolution(
+        runs: list[Run], tmp_path: Path) -> None:
+    """As daprd: a sidecar announces DAPR_HOST_IP (with its own port) to name resolution."""
+    wide, narrow = unique("wide"), unique("narrow")
+    pylotto_run(runs, tmp_path / "wide", "-a", wide, "-p", str(free_port()),
+                "--dapr-listen-addresses", "0.0.0.0", env={"DAPR_HOST_IP": "127.0.0.2"})
+    pylotto_run(runs, tmp_path / "narrow", "-a", narrow, "-p", str(free_port()),
+                env={"DAPR_HOST_IP": "127.0.0.3"})  # it listens on 127.0.0.1 only
+    port = free_port()
+    caller = pylotto_run(runs, tmp_path / "caller", "-a", unique("caller"), "-H", str(port),
+                         "-G", str(free_port()), app=False)
+    caller.wait_for("You're up and running")
+    base = f"http://127.0.0.1:{port}/v1.0/invoke"
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (answer := call("POST", f"{base}/{wide}/method/orders", b"{}"))[0] != 200:
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+    assert json.loads(answer[1])["app"] == wide  # reached at 127.0.0.2
+    while (answer := call("POST", f"{base}/{narrow}/method/orders", b"{}"))[0] != 500 or \
+            b"couldn't find service" in answer[1]:
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+    # found, at the address it announced, where nothing listens
+    assert b"127.0.0.3" in answer[1], answer
+
+
 def test_an_app_id_is_made_up_when_none_is_given(runs: list[Run], tmp_path: Path) -> None:
     run = pylotto_run(runs, tmp_path / "a", env={"EXIT_AFTER_PEER": "1"})
     assert run.wait() == 0, run.output()
@@ -541,6 +567,30 @@ def test_run_template_runs_every_app_and_stop_run_file_stops_them(
     stopped = cli("stop", "-f", str(template))
     assert "Dapr and app processes stopped successfully" in stopped.stdout, stopped.stderr
     assert run.wait() == 0, run.output()
+
+
+def test_a_template_app_that_exits_leaves_its_sidecar_running(
+        runs: list[Run], tmp_path: Path) -> None:
+    """The Dapr CLI's ``run -f``: an app's exit is logged, its daprd keeps serving until the
+    template is stopped, and the run then exits 1 because that app failed."""
+    quitter, port = unique("tpl-quitter"), free_port()
+    (tmp_path / "apps" / "quitter").mkdir(parents=True)
+    template = tmp_path / "apps" / "dapr.yaml"
+    template.write_text(yaml.safe_dump({"version": 1, "apps": [
+        {"appID": quitter, "appDirPath": "./quitter", "daprHTTPPort": port,
+         "command": [sys.executable, "-c", "import sys; print('bye', flush=True); sys.exit(3)"],
+         "appLogDestination": "console", "daprdLogDestination": "console"}]}))
+    run = Run(tmp_path / "runner", ["run", "-f", str(template)])
+    runs.append(run.start())
+    run.wait_for("The App process exited with error code: 3")
+    time.sleep(1)
+    assert run.process is not None and run.process.poll() is None, run.output()
+    base = f"http://127.0.0.1:{port}/v1.0"
+    assert call("GET", f"{base}/healthz")[0] == 204  # the sidecar still serves
+    assert call("GET", f"{base}/metadata")[0] == 200
+    stopped = cli("stop", "-f", str(template))
+    assert "Dapr and app processes stopped successfully" in stopped.stdout, stopped.stderr
+    assert run.wait() == 1, run.output()  # the app failed: the run's code, as dapr run -f
 
 
 def test_run_template_errors_are_the_dapr_cli_s(tmp_path: Path) -> None:

@@ -125,7 +125,8 @@ class Inbox:
             if message is None:
                 continue
             self.events.put({"id": message.id(), "data": message.data(),
-                             "source": message.source(), "topic": message.topic()})
+                             "source": message.source(), "topic": message.topic(),
+                             "type": message.type()})
             self.subscription.respond_success(message)
 
     def until(self, count: int, within: float) -> list[dict[str, Any]]:
@@ -187,6 +188,7 @@ def test_published_if_and_only_if_committed_with_the_broker_cut(
             first = live(inbox, dapr, store)
             assert first["data"] == {"n": 0}  # the SDK decodes application/json data
             assert first["source"] == f"orders-{RUN}"
+            assert first["type"] == "com.dapr.event.sent"  # daprd's outbox event type
 
             proxy.cut()
             try:

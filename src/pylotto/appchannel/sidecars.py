@@ -104,7 +104,8 @@ class SidecarChannel:
         something else than UNAVAILABLE (that answer, or its error, is final)."""
         addresses = await self.resolver.resolve(app_id)
         if not addresses:
-            raise Unavailable(f"no sidecar of app {app_id!r} is known to name resolution")
+            raise Unavailable(f"no sidecar of app {app_id!r} is known to name resolution",
+                              where="invoke.resolve")
         deadline = time.monotonic() + within
         last: grpc.aio.AioRpcError | None = None
         for address in self._order(app_id, addresses):

@@ -11,14 +11,20 @@ dead-letter topic); RETRY, no answer for the entry or a failed call is retried u
 pubsub's inbound resiliency policy (only the entries still failing), then dead-lettered, or
 without a dead-letter topic handed back to the broker for redelivery. Expired events, events
 no route matches and unreadable messages are settled before the call, as single deliveries.
+
+Tracing, as daprd's bulk delivery (pkg/runtime/subscription/postman): one consumer span per
+entry, continuing that entry's CloudEvent trace, open for the call (each attempt) and ended with
+its outcome; the entry's ``traceparent`` sent to the app is its span's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -27,6 +33,7 @@ from pylotto.appchannel.base import AppChannel, BulkEntry, BulkSubscribe, Delive
 from pylotto.capabilities.routing import Router
 from pylotto.components.pubsub.base import Handler, Message
 from pylotto.core.errors import InvalidArgument, PylottoError, Unsupported
+from pylotto.observability.tracing import Tracing
 
 if TYPE_CHECKING:
     from pylotto.capabilities.pubsub import PubSubCapability
@@ -158,7 +165,9 @@ class BulkDelivery:
 
         async def attempt() -> None:
             entries = [w.entry for w in pending.values() if w.entry is not None]
-            answers = await self.channel.deliver_bulk(entries, path, raw=self.raw)
+            with entry_spans(self.pubsub.tracing, self.topic, self.pubsub_name,
+                             entries) as traced:
+                answers = await self.channel.deliver_bulk(traced, path, raw=self.raw)
             for entry_id in list(pending):
                 status = answers.get(entry_id, DeliveryStatus.RETRY)
                 if status is not DeliveryStatus.RETRY:
@@ -217,6 +226,39 @@ class BulkDelivery:
                   waiting.entry.event.id, reason)
         self.pubsub.count(self.pubsub_name, self.topic, "retried")
         _settle(waiting, error)
+
+
+@contextlib.contextmanager
+def entry_spans(tracing: Tracing, topic: str, pubsub_name: str,
+                entries: Sequence[BulkEntry]) -> Iterator[list[BulkEntry]]:
+    """A consumer span per entry for the block (siblings: each opened in a context of its
+    own), and the entries carrying their span's trace context."""
+    if not tracing.enabled:
+        yield list(entries)
+        return
+    opened: list[tuple[contextvars.Context, contextlib.AbstractContextManager[object]]] = []
+    traced: list[BulkEntry] = []
+    error: BaseException | None = None
+    try:
+        for entry in entries:
+            event = entry.event.cloud_event
+            parent = {k: str(event[k]) for k in (cloudevents.TRACEPARENT, cloudevents.TRACESTATE)
+                      if event.get(k)}
+            context = contextvars.copy_context()
+            span = tracing.span(f"deliver {topic}", "consumer", parent, pubsub=pubsub_name)
+            context.run(span.__enter__)
+            opened.append((context, span))
+            carrier = context.run(tracing.carrier, parent)
+            traced.append(replace(entry, event=replace(
+                entry.event, cloud_event={**event, **carrier})))
+        yield traced
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        for context, span in reversed(opened):
+            context.run(span.__exit__, type(error) if error else None, error,
+                        error.__traceback__ if error else None)
 
 
 def _settle(waiting: _Waiting, error: BaseException | None) -> None:

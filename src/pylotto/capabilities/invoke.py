@@ -206,8 +206,8 @@ class InvokeCapability:
             mine = f"this sidecar's app is {own!r}" if own else "this sidecar has no app.id set"
             raise Unsupported(
                 f"cannot invoke app {app_id!r}: {mine}; invoking other app ids needs "
-                "name resolution (name_resolution in the configuration)"
-            )
+                "name resolution (name_resolution in the configuration)",
+                where="invoke.resolve")
         return True
 
     @staticmethod
@@ -266,11 +266,12 @@ class InvokeCapability:
         if self.functions is not None and request.app_id in self.functions:
             # a function's own timeout applies unless the call sets a shorter one
             return await self.functions.invoke(request, self._limit(request, None))
-        remote = self._is_remote(request.app_id)
+        if not request.app_id:
+            raise InvalidArgument("InvokeService id (the target app id) is empty")
         if not request.method:
             raise InvalidArgument("InvokeService method (the app's route) is empty")
         try:
-            return await self._invoke(request, remote)
+            return await self._invoke(request, self._is_remote(request.app_id))
         except PylottoError as err:
             # where the call failed on its way (not the app's answer, which _checked judges)
             err.at("invoke", app_id=request.app_id)

@@ -21,8 +21,8 @@ broker plays no part in the commit:
   deleted when the sidecar stops is published again; the CloudEvent ``id`` stays the same, so
   subscribers can drop duplicates.
 
-CloudEvent fields as Dapr's: ``id`` (the record's id), ``source`` (the app id), ``type`` (what
-pylotto's publish gives), ``topic`` / ``pubsubname`` (the publish topic and pubsub),
+CloudEvent fields as Dapr's: ``id`` (the record's id), ``source`` (the app id), ``type``
+(``com.dapr.event.sent``, daprd's), ``topic`` / ``pubsubname`` (the publish topic and pubsub),
 ``datacontenttype`` (the operation's ``contentType`` metadata, else ``text/plain``), the data,
 the caller's ``traceparent``, and each metadata entry of the operation (but ``data`` / ``id``).
 An upsert whose metadata says ``outbox.projection: true`` is not written: its value is what is
@@ -59,6 +59,9 @@ log = logging.getLogger("pylotto.outbox")
 PROJECTION = "outbox.projection"
 """Upsert metadata: this value is published for the upsert of the same key, not written."""
 CONTENT_TYPE = "contentType"
+EVENT_TYPE = "com.dapr.event.sent"
+"""The outbox CloudEvent's ``type``: daprd builds it with no event type, so it is
+components-contrib's default (pkg/runtime/pubsub/outbox.go)."""
 RECORD = f"outbox{SEPARATOR}"
 """What follows the key prefix in an outbox record's key."""
 SCAN_INTERVAL_SECONDS = 60.0
@@ -139,7 +142,7 @@ def with_records(
         event_id = f"{time.time_ns():020d}-{uuid.uuid4().hex}"
         event = cloudevents.new_envelope(
             shown.value, shown.metadata.get(CONTENT_TYPE, ""), topic=config.topic,
-            pubsub_name=config.pubsub, source=source, event_id=event_id,
+            pubsub_name=config.pubsub, source=source, event_id=event_id, event_type=EVENT_TYPE,
             trace_parent=trace_parent, trace_state=trace_state)
         for name, value in op.metadata.items():
             if name not in (cloudevents.DATA, cloudevents.ID):

@@ -53,6 +53,9 @@ STREAM_DRAIN_SECONDS = 5.0
 """On stop, how long a subscriber stream may take to answer the events it holds."""
 STOP_TIMEOUT_SECONDS = 10.0
 """On stop, how long deliveries in flight may take; later ones are cancelled (and requeued)."""
+DEAD_LETTER_PUBSUB_KEY = "pubsubName"
+"""The metadata key naming the pubsub a dead-lettered message came from (daprd's
+``MetadataKeyPubSub``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,10 +276,12 @@ class PubSubCapability(Capability[PubSub]):
     async def dead_letter(self, pubsub_name: str, topic: str, dead_letter_topic: str,
                           message: Message, event_id: str, why: str) -> None:
         """Publish ``message`` unchanged to ``dead_letter_topic`` (a publish like any other:
-        under the pubsub's resiliency policies, measured)."""
+        under the pubsub's resiliency policies, measured), with its metadata and the
+        ``pubsubName`` daprd adds to every message it receives (pkg/runtime/subscription)."""
         component = self.components.get(pubsub_name)
+        metadata = {**message.metadata, DEAD_LETTER_PUBSUB_KEY: pubsub_name}
         await self.call(pubsub_name, lambda: component.publish(
-            dead_letter_topic, message.data, message.metadata))
+            dead_letter_topic, message.data, metadata))
         self.count(pubsub_name, topic, "dead_lettered")
         log.warning("pubsub %s topic %s: event %s %s: sent to dead-letter topic %s",
                     pubsub_name, topic, event_id, why, dead_letter_topic)

@@ -357,6 +357,14 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
     ("invoke", PermissionDenied): _legacy(
         C.PERMISSION_DENIED, 403, "failed to invoke, id: {app_id}, err: {detail}",
         "ERR_DIRECT_INVOKE"),
+    # the app id cannot be resolved: directMessaging.getRemoteApp's errors (no resolver;
+    # nameresolution/mdns's for an id nobody announces), before any attempt
+    ("invoke.resolve", Unsupported): _legacy(
+        C.INTERNAL, 500, "failed to invoke, id: {app_id}, err: name resolver not initialized",
+        "ERR_DIRECT_INVOKE"),
+    ("invoke.resolve", Unavailable): _legacy(
+        C.INTERNAL, 500, "failed to invoke, id: {app_id}, err: couldn't find service: {app_id}",
+        "ERR_DIRECT_INVOKE"),
     **{("invoke", kind): _legacy(C.INTERNAL, 500, "failed to invoke, id: {app_id}, err: {detail}",
                                  "ERR_DIRECT_INVOKE")
        for kind in (Unavailable, DeadlineExceeded, Internal, NotConfigured, NotFound)},
@@ -409,6 +417,15 @@ def render(err: PylottoError, transport: Transport, *, app_id: str = "") -> Rend
             metadata=_info_metadata(wire, fields)))
     return Rendered(wire.grpc, wire.http, wire.code or wire.reason, message, details,
                     wire.request_metadata, wire.plain_text)
+
+
+def go_error_string(rendered: Rendered) -> str:
+    """``rendered`` as daprd's ``Error()`` of a rich error (kit/errors) writes it, e.g. in a
+    bulk publish's ``metadata.error`` header: ``api error: code = Internal desc = ...``."""
+    name = rendered.grpc_code.name
+    go_name = "Canceled" if name == "CANCELLED" else "".join(
+        word.capitalize() for word in name.split("_"))
+    return f"api error: code = {go_name} desc = {rendered.message}"
 
 
 REQUEST_METADATA = "metadata."

@@ -8,6 +8,7 @@ resolvers and loads the WASM runner, which itself imports capabilities.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,21 @@ def _functions(config: RuntimeConfig,
     return wasm_functions(config.wasm, config.source, services)
 
 
+HOST_IP_ENV = "DAPR_HOST_IP"
+"""The host address daprd (and the Dapr CLI, which sets it to 127.0.0.1 when unset) announces to
+name resolution (dapr/dapr utils.GetHostAddress)."""
+
+
+def host_address(address: str) -> str:
+    """The address this sidecar announces for ``address`` (a listener's ``host:port``): its
+    port on ``DAPR_HOST_IP`` when that is set, else ``address`` itself."""
+    host_ip = os.environ.get(HOST_IP_ENV, "").strip()
+    _, colon, port = address.rpartition(":")
+    if not host_ip or not colon or not port.isdigit() or address.startswith("unix:"):
+        return address
+    return f"[{host_ip}]:{port}" if ":" in host_ip else f"{host_ip}:{port}"
+
+
 def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannels,
             resiliency: Resiliency, tracing: Tracing, rate_limiter: RateLimiter,
             functions: Functions | None) -> InvokeCapability:
@@ -125,8 +141,8 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
         resolver = StaticResolver(resolution.metadata)
     listen = config.listen
     mtls = config.mtls
-    advertise = resolution.advertise or (listen.internal_grpc if mtls else "") or \
-        listen.dapr_grpc or listen.layotto_grpc
+    advertise = resolution.advertise or host_address(
+        (listen.internal_grpc if mtls else "") or listen.dapr_grpc or listen.layotto_grpc)
     return InvokeCapability(context, channels=channels, sidecars=SidecarChannel(
                                 resolver, credentials=mtls.read() if mtls else None),
                             resolver=resolver, advertise=advertise, access=access,

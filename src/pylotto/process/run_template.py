@@ -11,7 +11,8 @@ translated) so each gets free ports, and they find each other by mDNS.
 Logs: every line of an app's ``pylotto run`` (the sidecar's and the app's) goes to the console
 prefixed ``== <app id> ==`` and, unless both log destinations are ``console``, to
 ``<appDirPath>/.dapr/logs/<app id>_<timestamp>.log``. SIGTERM or SIGINT stops every app; the exit
-code is 1 when an app failed, else 0.
+code is 1 when an app failed, else 0. As in the Dapr CLI, an app whose command exits leaves its
+sidecar running (its exit logged; code 1 at the end when it failed) until the template stops.
 """
 
 from __future__ import annotations
@@ -74,6 +75,13 @@ def child_fields() -> dict[str, Any]:
     return {"cli_pid": int(os.environ[ENV_CLI_PID]),
             "run_template_path": os.environ.get(ENV_PATH, ""),
             "run_template_name": os.environ.get(ENV_NAME, "")}
+
+
+def keeps_sidecar() -> bool:
+    """True in a ``pylotto run`` a template started: when its app's command exits, its
+    sidecar keeps running until the template stops, as the Dapr CLI's ``run -f`` keeps
+    ``daprd`` (cmd/run.go: only a stop signal ends a multi-app run)."""
+    return ENV_CLI_PID in os.environ
 
 
 def template_path(path: Path) -> Path:
@@ -211,7 +219,8 @@ def _pump(stream: IO[bytes], prefix: bytes, log: IO[bytes] | None) -> None:
 
 
 def run(path: Path, *, log_level: str, log_format: str) -> int:
-    """Run every app of the template until a stop signal (or until all have exited)."""
+    """Run every app of the template until a stop signal (an app whose command exits keeps
+    its sidecar running; until every ``pylotto run`` ended, should all fail)."""
     path = template_path(path)
     name, apps = load(path)
     stop = threading.Event()

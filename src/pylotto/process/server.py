@@ -30,7 +30,7 @@ from pylotto.facades.interceptors import (
 from pylotto.facades.interceptors.api_access import ApiAllowlist
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.observability.throttled import ThrottledServerLog
-from pylotto.process import instances, launcher
+from pylotto.process import instances, launcher, run_template
 from pylotto.process.apphealth import AppHealthProber
 from pylotto.process.heap import HeapTrimmer
 from pylotto.process.hotreload import ComponentSources, HotReloader
@@ -270,12 +270,16 @@ class Sidecar:
             self._actuator_runner = None
 
 
+APP_EXITED = "the app exited"
+
+
 async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
                 sources: ComponentSources | None = None, *,
                 instance: instances.Instance | None = None) -> int:
     """Start a sidecar (and the app, when ``app_command`` is given) and run until SIGTERM,
-    SIGINT, the Shutdown API or the app's exit; the exit code, as the Dapr CLI's: 0, or 1 when
-    the app exited by itself with an error (see :mod:`pylotto.process.launcher`).
+    SIGINT, the Shutdown API or the app's exit (an app of a run template: not its exit, as
+    the Dapr CLI's multi-app run); the exit code, as the Dapr CLI's: 0, or 1 when the app
+    exited by itself with an error (see :mod:`pylotto.process.launcher`).
     ``sources``: the component files to watch for hot reload; ``instance``: this run, listed
     for ``pylotto list`` / ``pylotto stop``."""
     sidecar = Sidecar(config, sources)
@@ -313,18 +317,26 @@ async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
         asyncio.create_task(stop.wait()): "signal received",
     }
     if app is not None:
-        waits[asyncio.create_task(app.wait())] = "the app exited"
-    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    reason = waits[done.pop()]
-    log.info("%s", reason)
+        waits[asyncio.create_task(app.wait())] = APP_EXITED
     code = launcher.EXIT_OK
+    while True:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        reasons = [waits.pop(task) for task in done]
+        if reasons != [APP_EXITED] or not run_template.keeps_sidecar():
+            break
+        # a run template's app: its sidecar stays up until the template stops (Dapr CLI)
+        assert app is not None and app.returncode is not None
+        code = launcher.exit_code_of_app(app.returncode)
+        log.info("the sidecar keeps running until the run template is stopped")
+    for task in waits:
+        task.cancel()
+    reason = APP_EXITED if APP_EXITED in reasons else reasons[0]
+    log.info("%s", reason)
     try:
         if app is not None:
             app_code = await launcher.stop_app(app, config.grace_period_seconds)
             log.info("the app exited with code %d", app_code)
-            if reason == "the app exited":
+            if reason == APP_EXITED:
                 code = launcher.exit_code_of_app(app_code)
         if prober is not None:
             await prober.stop()

@@ -219,3 +219,38 @@ def test_bulk_subscribe_is_read_from_subscribe_answers() -> None:
         {"pubsubname": "p", "topic": "c", "route": "/c", "bulkSubscribe": {"enabled": False}},
     ])
     assert [s.bulk for s in listed] == [BulkSubscribe(7, 40), BulkSubscribe(100, 1000), None]
+
+
+async def test_each_entry_gets_a_consumer_span_continuing_its_trace(tmp_path: Path) -> None:
+    """As daprd's bulk delivery: a span per entry, in that entry's trace, for the call; the
+    app gets each entry's own span as its traceparent."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from pylotto.observability.tracing import Tracing, TracingConfig
+
+    exporter = InMemorySpanExporter()
+    tracing = Tracing(TracingConfig(sampling_rate=1.0, exporter="console"), "myapp")
+    tracing._provider.add_span_processor(SimpleSpanProcessor(exporter))
+    channel = BulkChannel([bulk_sub(max_messages=2, max_await_ms=5000)])
+    mem = await broker(tmp_path, **FAST_RETRY)
+    pubsub = PubSubCapability(ComponentSet("pubsub", {"mem": mem}),
+                              RuntimeContext(AppConfig(app_id="myapp"), tmp_path),
+                              app_channel=channel, tracing=tracing)
+    await pubsub.start()
+    traces = ["4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"]
+    for n, trace_id in enumerate(traces):
+        await pubsub.publish(PublishRequest("mem", "orders", f"e{n}".encode(), "text/plain",
+                                            trace_parent=f"00-{trace_id}-b7ad6b7169203331-01"))
+    await eventually(lambda: len(channel.calls) == 1)
+    await pubsub.stop()
+    spans = [s for s in exporter.get_finished_spans() if s.name == "deliver orders"]
+    assert len(spans) == 2 and {s.kind for s in spans} == {SpanKind.CONSUMER}
+    by_trace = {f"{s.context.trace_id:032x}": s for s in spans}
+    assert set(by_trace) == set(traces)  # each in its own entry's trace, not nested
+    for entry in channel.calls[0][1]:
+        sent = str(entry.event.cloud_event["traceparent"])
+        trace_id, span_id = sent.split("-")[1:3]
+        assert f"{by_trace[trace_id].context.span_id:016x}" == span_id
+    tracing.shutdown()

@@ -73,6 +73,15 @@ async def test_a_retry_verdict_goes_to_the_dead_letter_topic_at_once(tmp_path: P
     await pubsub.stop()
 
 
+async def test_a_dead_letter_carries_the_metadata_and_the_pubsub_name(tmp_path: Path) -> None:
+    pubsub, _, dead = await setup(tmp_path, failing(None))
+    await publish(pubsub, metadata={"tenant": "acme"})
+    await eventually(lambda: len(dead.messages) == 1)
+    # daprd publishes the message's metadata plus pubsubName (pkg/runtime/subscription)
+    assert dead.messages[0].metadata == {"tenant": "acme", "pubsubName": "mem"}
+    await pubsub.stop()
+
+
 async def test_an_error_goes_to_the_dead_letter_topic(tmp_path: Path) -> None:
     pubsub, channel, dead = await setup(tmp_path, failing(Unavailable("app down")))
     await publish(pubsub)

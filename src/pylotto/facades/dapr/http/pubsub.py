@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from pylotto.capabilities.pubsub import BulkPublishItem, PublishRequest
-from pylotto.core.errors import PARTIAL_BULK_PUBLISH, InvalidArgument
+from pylotto.components.pubsub.base import BulkPublishFailure
+from pylotto.core.dapr_errors import go_error_string, render
+from pylotto.core.errors import PARTIAL_BULK_PUBLISH, Internal, InvalidArgument
 from pylotto.facades.dapr.http.keys import json_of, metadata_params, services_of
 
 
@@ -57,11 +59,35 @@ async def bulk_publish(request: web.Request) -> web.Response:
     )
     if not failures:
         return web.Response(status=204)
+    return _partial(request.match_info["pubsub"], request.match_info["topic"], failures)
+
+
+def _go_json(value: object) -> str:
+    """``value`` as Go's ``json.Marshal`` writes it: compact, UTF-8, ``<>&`` escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _partial(pubsub_name: str, topic: str, failures: list[BulkPublishFailure]) -> web.Response:
+    """daprd's answer to a bulk publish some entries of which the broker refused: the failed
+    entries (``error`` left out when empty) and ``errorCode`` as the body, the same JSON in
+    the ``metadata.responseData`` header and the publish error of the first in
+    ``metadata.error``."""
     status, code = PARTIAL_BULK_PUBLISH
-    return web.json_response({
-        "failedEntries": [{"entryId": f.entry_id, "error": f.error} for f in failures],
+    body = _go_json({
+        "failedEntries": [{"entryId": f.entry_id, **({"error": f.error} if f.error else {})}
+                          for f in failures],
         "errorCode": code,
-    }, status=status)
+    })
+    error = render(Internal(failures[0].error, where="pubsub.publish", name=pubsub_name,
+                            topic=topic), "http")
+    headers = {name: " ".join(value.splitlines()) for name, value in (
+        ("metadata.responseData", body), ("metadata.error", go_error_string(error)))}
+    return web.Response(status=status, text=body, content_type="application/json",
+                        headers=headers)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
