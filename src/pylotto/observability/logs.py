@@ -52,6 +52,9 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     set_level(level)
+    from pylotto.observability.throttled import quiet_library_loggers
+
+    quiet_library_loggers()
 
 
 def set_level(level: str) -> None:

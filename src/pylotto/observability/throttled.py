@@ -96,3 +96,51 @@ class ThrottledServerLog:
 def _short(exc: BaseException) -> str:
     text = str(exc).replace("\n", " ")
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+class ThrottledRecords(logging.Filter):
+    """A filter for a library's logger that logs per event, not per mistake of ours: grpcio's
+    ``grpc._cython.cygrpc`` writes an ERROR with a traceback (``ExecuteBatchError``) for every
+    stream whose client went away mid-write. One record per logger and message per
+    ``interval`` seconds passes, without its traceback; the next says how many were dropped."""
+
+    def __init__(self, interval: float = DEFAULT_INTERVAL_SECONDS, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self._kinds: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = (record.name, str(record.msg)[:120])
+        now = self.clock()
+        seen = self._kinds.get(kind)
+        if seen is not None and now - seen[0] < self.interval:
+            seen[1] += 1
+            return False
+        dropped = int(seen[1]) if seen is not None else 0
+        self._kinds[kind] = [now, 0]
+        self._kinds.move_to_end(kind)
+        while len(self._kinds) > MAX_KINDS:
+            self._kinds.popitem(last=False)
+        if record.exc_info and record.exc_info[1] is not None:
+            cause = _short(record.exc_info[1]).replace("%", "%%")  # msg is %-formatted
+            record.msg = f"{record.msg} ({cause})"
+        record.exc_info = None
+        record.exc_text = None
+        if dropped:
+            record.msg = f"{record.msg} ({dropped} more like it since the last such line, " \
+                         "not logged)"
+        return True
+
+
+LIBRARY_LOGGERS = ("grpc._cython.cygrpc",)
+"""Loggers of libraries that write a line (and a traceback) per failed client stream."""
+
+
+def quiet_library_loggers(interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
+    """Throttle :data:`LIBRARY_LOGGERS` (once per process: a second call adds nothing)."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ThrottledRecords) for f in logger.filters):
+            logger.addFilter(ThrottledRecords(interval))

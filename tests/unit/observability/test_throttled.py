@@ -62,3 +62,33 @@ def test_server_log_keeps_tracebacks_for_bugs_only(caplog: pytest.LogCaptureFixt
         ("WARNING", "Error handling request from 127.0.0.1: ValueError: bad line", False),
         ("ERROR", "Unhandled exception", True),
     ]
+
+
+def test_a_library_logger_is_throttled_and_loses_its_traceback() -> None:
+    from pylotto.observability.throttled import ThrottledRecords
+
+    now = [0.0]
+    logger = logging.getLogger("tests.library.cygrpc")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.addFilter(ThrottledRecords(60, clock=lambda: now[0]))
+    try:
+        for _ in range(500):
+            try:
+                raise RuntimeError("ExecuteBatchError: client gone")
+            except RuntimeError:
+                logger.exception("Unexpected [%s] raised by a stream", "write")
+        now[0] = 61.0
+        logger.error("Unexpected [%s] raised by a stream", "write")
+    finally:
+        logger.removeHandler(handler)
+    assert len(records) == 2
+    assert records[0].exc_info is None and "client gone" in records[0].getMessage()
+    assert "499 more like it" in records[1].getMessage()
