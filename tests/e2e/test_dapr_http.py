@@ -137,8 +137,8 @@ def test_invoke_passes_status_headers_and_body(http: Any) -> None:
     assert ok.status == 200 and ok.headers["X-Echo"] == "yes"
     assert ok.json() == {"method": "POST", "path": "/orders/7?x=1", "body": "hello"}
     assert http("GET", f"/v1.0/invoke/{APP_ID}/method/status/418").status == 418
-    other = http("GET", "/v1.0/invoke/someone-else/method/x")
-    assert other.status == 501
+    other = http("GET", "/v1.0/invoke/someone-else/method/x")  # no name resolution: daprd's
+    assert other.status == 500 and other.json()["errorCode"] == "ERR_DIRECT_INVOKE"
 
 
 def test_secrets_lock_configuration_and_metadata(http: Any, car: Sidecar) -> None:

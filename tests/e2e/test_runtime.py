@@ -61,24 +61,29 @@ def test_grpc_health_and_reflection(sidecar: Sidecar) -> None:
     assert "spec.proto.runtime.v1.Runtime" in names and "grpc.health.v1.Health" in names
 
 
-def test_no_component_configured_is_failed_precondition(
+def test_no_component_configured_answers_as_layotto(
     start_sidecar: Callable[..., Sidecar],
 ) -> None:
     stub = start_sidecar(components={}).stub()
-    calls = [
-        lambda: stub.GetState(runtime_pb2.GetStateRequest(store_name="s", key="k")),
-        lambda: stub.TryLock(runtime_pb2.TryLockRequest(
+    precondition, invalid = grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT
+    calls = [  # Layotto's answers (pkg/grpc/default_api, pkg/messages at f9681450)
+        (lambda: stub.GetState(runtime_pb2.GetStateRequest(store_name="s", key="k")),
+         precondition, "state store is not configured"),
+        (lambda: stub.TryLock(runtime_pb2.TryLockRequest(
             store_name="l", resource_id="r", lock_owner="o", expire=5)),
-        lambda: stub.GetNextId(runtime_pb2.GetNextIdRequest(store_name="q", key="k")),
-        lambda: stub.PublishEvent(runtime_pb2.PublishEventRequest(
+         precondition, "lock store is not configured"),
+        (lambda: stub.GetNextId(runtime_pb2.GetNextIdRequest(store_name="q", key="k")),
+         precondition, "Sequencer store is not configured"),
+        (lambda: stub.PublishEvent(runtime_pb2.PublishEventRequest(
             pubsub_name="p", topic="t", data=b"x")),
-        lambda: stub.GetSecret(runtime_pb2.GetSecretRequest(store_name="s", key="k")),
+         invalid, "pubsub p not found"),  # Layotto has no "not configured" answer here
+        (lambda: stub.GetSecret(runtime_pb2.GetSecretRequest(store_name="s", key="k")),
+         precondition, "error when get secret but not find configured"),
     ]
-    for call in calls:
+    for call, code, text in calls:
         with pytest.raises(grpc.RpcError) as info:
             call()
-        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION, info.value.details()
-        assert "not configured" in (info.value.details() or "")
+        assert (info.value.code(), info.value.details()) == (code, text)
 
 
 def test_layotto_json_config_runs_as_is(tmp_path: Path) -> None:

@@ -4,10 +4,12 @@ quickstart's ``docker run`` gives."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +58,23 @@ def private_redis(workdir: Path, password: str = "") -> Iterator[int]:
         _stop(process)
 
 
+def _wait_etcd_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until etcd answers ``/health`` true: an open port is not yet a member that serves (a
+    loaded machine showed gRPC clients timing out on a freshly opened one)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"etcd exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+                if json.load(resp).get("health") == "true":
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("etcd did not become healthy within 30 s")
+
+
 @contextmanager
 def private_etcd(workdir: Path) -> Iterator[int]:
     """An empty single-member ``etcd``; yields its client port."""
@@ -72,6 +91,7 @@ def private_etcd(workdir: Path) -> Iterator[int]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_port(client, process, "etcd")
+        _wait_etcd_healthy(client, process)
         yield client
     finally:
         _stop(process)

@@ -178,7 +178,7 @@ def _read_stream_filter(listener: str, sf: dict[str, Any], out: Mapped) -> None:
             continue
         api = resource.rsplit("/", 1)[-1] or "*"
         rules.append({"api": api, "rate": threshold, "burst": max(1, int(threshold)),
-                      "refusal": "layotto"})
+                      "refusal": "layotto", "counting": "window"})
 
 
 # ---- tracing and metrics ------------------------------------------------------------------

@@ -20,6 +20,7 @@ token for does not run; it is refused as the rule's ``refusal`` says:
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import time
 from typing import Literal
@@ -40,6 +41,11 @@ class RateRule(BaseModel):
     rate: float = Field(gt=0)
     burst: int | None = Field(None, ge=1)
     refusal: Literal["pylotto", "layotto"] = "pylotto"
+    counting: Literal["token_bucket", "window"] = "token_bucket"
+    """``token_bucket``: ``burst`` at once, refilled at ``rate`` per second. ``window``: at most
+    ``rate`` calls in any one second (Sentinel's QPS rule, which MOSN's flowControlFilter
+    applies: Layotto's 5/s admits 5 calls however quickly 10 come, never a 6th refilled
+    meanwhile)."""
 
     def refuse(self, api: str, caller: str) -> PylottoError:
         """The error a call this rule refused ends with."""
@@ -67,10 +73,27 @@ class _Bucket:
         return False
 
 
+class _Window:
+    """At most ``limit`` admissions in the last second (a log of their times)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.times: collections.deque[float] = collections.deque()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        while self.times and now - self.times[0] >= 1.0:
+            self.times.popleft()
+        if len(self.times) < self.limit:
+            self.times.append(now)
+            return True
+        return False
+
+
 class RateLimiter:
     def __init__(self, rules: list[RateRule]) -> None:
         self.rules = rules
-        self._buckets: dict[tuple[int, str, str], _Bucket] = {}
+        self._buckets: dict[tuple[int, str, str], _Bucket | _Window] = {}
 
     def admit(self, api: str, caller: str) -> None:
         """Take a token from every matching rule's bucket, or raise the refusal of the first
@@ -82,7 +105,8 @@ class RateLimiter:
             key = (index, api, caller)
             bucket = self._buckets.get(key)
             if bucket is None:
-                burst = rule.burst or max(1, int(rule.rate))
-                bucket = self._buckets[key] = _Bucket(rule.rate, burst)
+                limit = rule.burst or max(1, int(rule.rate))
+                bucket = self._buckets[key] = (
+                    _Window(limit) if rule.counting == "window" else _Bucket(rule.rate, limit))
             if not bucket.take():
                 raise rule.refuse(api, caller)

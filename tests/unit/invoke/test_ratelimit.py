@@ -54,3 +54,25 @@ def test_a_layotto_rule_refuses_as_mosn_does() -> None:
         limiter.admit("SayHello", "app")
     assert refused.value.message == "current request is limited"
     assert grpc_code(refused.value) is grpc.StatusCode.UNKNOWN
+
+
+def test_a_window_rule_admits_its_count_per_second_however_slowly_they_come(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pylotto.security.ratelimit as ratelimit
+
+    now = [100.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now[0])
+    window = RateLimiter([RateRule(api="SayHello", rate=5, counting="window")])
+    bucket = RateLimiter([RateRule(api="SayHello", rate=5)])
+    answers = {"window": 0, "bucket": 0}
+    for _ in range(10):  # 10 calls 90 ms apart: a bucket refills meanwhile, a window does not
+        for name, limiter in (("window", window), ("bucket", bucket)):
+            try:
+                limiter.admit("SayHello", "app")
+                answers[name] += 1
+            except ResourceExhausted:
+                pass
+        now[0] += 0.09
+    assert answers == {"window": 5, "bucket": 9}
+    now[0] += 1.0
+    window.admit("SayHello", "app")  # a new second
