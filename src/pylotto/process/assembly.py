@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from pylotto.appchannel.base import BulkSubscribe, RouteRule, TopicSubscription
 from pylotto.appchannel.gate import AppGate
+from pylotto.appchannel.jobs import GrpcJobChannel, HttpJobChannel, JobChannel
 from pylotto.appchannel.select import AppChannels, app_channels
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.invoke import Functions, InvokeCapability
 from pylotto.capabilities.pubsub import PubSubCapability
+from pylotto.capabilities.scheduler import SchedulerCapability
 from pylotto.capabilities.services import CapabilityServices
+from pylotto.capabilities.state import StateCapability
 from pylotto.components.base import Component
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.registry import CAPABILITIES
@@ -51,8 +54,25 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
         **policies)
     invoke = _invoke(config, context, channels, resiliency, tracing, rate_limiter,
                      _functions(config, current))
-    services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke)
+    state = StateCapability(
+        ComponentSet[Any](CAPABILITIES["state"].label, tables["state"], "state"), context,
+        **policies)
+    settings = config.scheduler
+    scheduler = SchedulerCapability(state, context, store_name=settings.state_store or None,
+                                    channel=job_channel(channels), poll=settings.poll_seconds,
+                                    lease=settings.lease_seconds)
+    services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke,
+                                        state=state, scheduler=scheduler)
     return services
+
+
+def job_channel(channels: AppChannels) -> JobChannel | None:
+    """Where triggered jobs go: the app's HTTP or Dapr gRPC server (None: no app)."""
+    if channels.invoke_http is not None:
+        return HttpJobChannel(channels.invoke_http)
+    if channels.invoke_grpc is not None:
+        return GrpcJobChannel(channels.invoke_grpc)
+    return None
 
 
 def declarative_subscriptions(config: RuntimeConfig) -> list[TopicSubscription]:
