@@ -66,8 +66,8 @@ class CapabilityServices:
     file: FileCapability = field(metadata={COMPONENTS: "file"})
     lock: LockCapability = field(metadata={COMPONENTS: "lock"})
     sequencer: SequencerCapability = field(metadata={COMPONENTS: "sequencer"})
-    invoke: InvokeCapability = field(metadata={COMPONENTS: None})
     scheduler: SchedulerCapability = field(metadata={COMPONENTS: None})
+    invoke: InvokeCapability = field(metadata={COMPONENTS: None})
 
     @property
     def context(self) -> RuntimeContext:

@@ -79,6 +79,8 @@ class SchedulerCapability:
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresh_failing = False
+        self._unlisting: dict[str, str | None] = {}
+        """Names of finished jobs to drop from the index (in one write, by the run loop)."""
         self.delivered = 0
         """Triggers this sidecar handed to its app (and the app took)."""
 
@@ -115,6 +117,11 @@ class SchedulerCapability:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._store is not None:
+            try:
+                await self._flush_unlisted()
+            except PylottoError as err:  # the next sidecar's refresh drops them
+                log.warning("scheduler: finished jobs left in the index: %s", err.message)
 
     def store(self) -> SchedulerStore:
         if self._store is None:
@@ -168,7 +175,8 @@ class SchedulerCapability:
         store = self.store()
         names, _ = await store.index()
         records = await store.read_many(sorted(names))
-        return [r.spec for r in records if names.get(r.spec.name) == r.generation]
+        return [r.spec for n, r in records.items()
+                if r is not None and names[n] == r.generation]
 
     # ---- local view of the jobs --------------------------------------------------------------
 
@@ -185,6 +193,20 @@ class SchedulerCapability:
         heapq.heappush(self._heap, (when, name))
         self._wake.set()
 
+    def _unlist(self, name: str, generation: str | None) -> None:
+        self._unlisting[name] = generation
+        self._forget(name)
+
+    async def _flush_unlisted(self) -> None:
+        if not self._unlisting:
+            return
+        batch, self._unlisting = self._unlisting, {}
+        try:
+            await self.store().unlist_many(batch)
+        except PylottoError:
+            self._unlisting = {**batch, **self._unlisting}
+            raise
+
     def _forget(self, name: str) -> None:
         self._known.pop(name, None)
         self._next.pop(name, None)
@@ -193,10 +215,13 @@ class SchedulerCapability:
         names, _ = await self.store().index()
         for gone in [n for n in self._known if n not in names]:
             self._forget(gone)
-        changed = [n for n, gen in names.items() if self._known.get(n) != gen]
+        changed = [n for n, gen in names.items()
+                   if self._known.get(n) != gen and n not in self._unlisting]
         if changed:
-            for record in await self.store().read_many(changed):
-                if names.get(record.spec.name) == record.generation:
+            for name, record in (await self.store().read_many(changed)).items():
+                if record is None:  # finished (or deleted) with its name left in the index
+                    self._unlist(name, names[name])
+                elif names[name] == record.generation:
                     self._learn(record)
 
     # ---- triggering --------------------------------------------------------------------------
@@ -207,6 +232,7 @@ class SchedulerCapability:
             now = time.time()
             if now >= next_refresh:
                 try:
+                    await self._flush_unlisted()
                     await self._refresh()
                     if self._refresh_failing:
                         log.info("scheduler: state store %s answers again", self.store().store)
@@ -256,8 +282,8 @@ class SchedulerCapability:
         now = _now()
         if record.next_at is None or (record.expiration is not None
                                       and now > record.expiration):
-            await store.remove(current)
-            self._forget(name)
+            if await store.remove(current):
+                self._unlist(name, record.generation)
             return
         if record.next_at > now:
             self._learn(record)
@@ -292,8 +318,10 @@ class SchedulerCapability:
     async def _write(self, current: Versioned, after: JobRecord) -> None:
         name = after.spec.name
         if after.next_at is None:
-            await self.store().remove(current)
-            self._forget(name)
+            if await self.store().remove(current):
+                self._unlist(name, after.generation)
+            else:
+                self._at(name, time.time())
         elif await self.store().replace(current, after):
             self._learn(after)
         else:

@@ -10,7 +10,9 @@ writing the job record with the etag it read (only one writer wins).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,7 +67,7 @@ class SchedulerStore:
                 await self.state.save_state(self.store, [item])
                 return
             except EtagMismatch:
-                continue
+                await asyncio.sleep(random.uniform(0, 0.01))  # another writer: let it pass
 
     # ---- job records -------------------------------------------------------------------------
 
@@ -106,13 +108,13 @@ class SchedulerStore:
         return True
 
     async def remove(self, current: Versioned) -> bool:
-        """Delete ``current`` if nobody changed it since (and drop it from the index)."""
+        """Delete ``current`` if nobody changed it since (the index keeps its name until
+        :meth:`unlist_many`: finished jobs leave it in batches, not one write each)."""
         try:
             await self.state.delete_state(self.store, StateItem(
                 self.job_key(current.record.spec.name), etag=current.etag))
         except EtagMismatch:
             return False
-        await self.unlist(current.record.spec.name, current.record.generation)
         return True
 
     async def delete(self, name: str) -> None:
@@ -120,11 +122,17 @@ class SchedulerStore:
         await self.state.delete_state(self.store, StateItem(self.job_key(name)))
 
     async def unlist(self, name: str, generation: str | None = None) -> None:
+        await self.unlist_many({name: generation})
+
+    async def unlist_many(self, gone: dict[str, str | None]) -> None:
+        """Drop each name from the index (only if still of the generation given, when one
+        is), in one write."""
         def drop(names: dict[str, str]) -> bool:
-            if name not in names or (generation is not None and names[name] != generation):
-                return False
-            del names[name]
-            return True
+            dropped = [n for n, gen in gone.items()
+                       if n in names and (gen is None or names[n] == gen)]
+            for name in dropped:
+                del names[name]
+            return bool(dropped)
 
         await self.change_index(drop)
 
@@ -137,8 +145,10 @@ class SchedulerStore:
 
         await self.change_index(add)
 
-    async def read_many(self, names: list[str]) -> list[JobRecord]:
+    async def read_many(self, names: list[str]) -> dict[str, JobRecord | None]:
+        """The record of each name (None: there is none)."""
         items = await self.state.get_bulk_state(self.store, [self.job_key(n) for n in names])
-        return [JobRecord.loads(item.value) for item in items if item.value]
+        return {name: JobRecord.loads(item.value) if item.value else None
+                for name, item in zip(names, items, strict=True)}
 
 
