@@ -23,7 +23,7 @@ from dapr.clients.exceptions import DaprGrpcError
 from dapr.clients.grpc._jobs import Job
 from google.protobuf import any_pb2, struct_pb2
 
-from tests.e2e.sidecar import Sidecar
+from tests.e2e.sidecar import Sidecar, free_port
 from tests.support.http_app import JsonHandler
 from tests.support.servers import require
 
@@ -167,3 +167,33 @@ def test_two_sidecars_of_one_app_deliver_each_trigger_once(
     finally:
         for car in cars:
             car.stop()
+
+
+def test_a_grpc_app_gets_its_job_through_on_job_event(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dapr.ext.grpc import App, JobEvent
+
+    port = free_port()
+    app = App()
+    got: list[tuple[str, bytes]] = []
+
+    @app.job_event("nightly")
+    def nightly(event: JobEvent) -> None:
+        got.append((event.name, event.data))
+
+    threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True).start()
+    car = Sidecar(tmp_path, app={"app_id": "grpcjobs", "port": port,
+                                 "protocol": "grpc"}).start()
+    try:
+        monkeypatch.setenv("DAPR_GRPC_PORT", str(car.dapr_grpc_port))
+        monkeypatch.setenv("DAPR_HTTP_PORT", str(car.dapr_http_port))
+        with DaprClient() as client:
+            client.schedule_job(Job(name="nightly", due_time="0s", data=value_any("run")))
+        wait_for(lambda: len(got) == 1)
+        assert got[0][0] == "nightly"
+        parsed = struct_pb2.Value()
+        parsed.ParseFromString(got[0][1])
+        assert parsed.string_value == "run"
+    finally:
+        car.stop()
+        app.stop()
