@@ -201,7 +201,7 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
            ("jobs.schedule_empty", "Schedule is empty", "DAPR_SCHEDULER_SCHEDULE_EMPTY"),
            ("jobs.url_name", "Set the job name in the url only", "DAPR_SCHEDULER_JOB_NAME"))},
     ("jobs.name", InvalidArgument): same(Wire(
-        C.INVALID_ARGUMENT, 400, "failed to {op} job due to: {detail}",
+        C.INVALID_ARGUMENT, 400, "failed to {operation} job due to: {detail}",
         reason="DAPR_SCHEDULER_SCHEDULE_JOB", info=_JOB_INFO, violation="field")),
     ("jobs.schedule", InvalidArgument): same(Wire(
         C.INVALID_ARGUMENT, 400, "failed to schedule job due to: job failed validation: "

@@ -187,3 +187,13 @@ def test_records_round_trip() -> None:
                                 data=Payload("t", b"\x00\xff"),
                                 failure_policy=FailurePolicy(max_retries=None)), T0)
     assert JobRecord.loads(record.dumps()) == record
+
+
+def test_a_bad_name_says_which_call_refused_it() -> None:
+    from pylotto.capabilities.scheduler.job import validate_name
+
+    with pytest.raises(InvalidArgument) as caught:
+        validate_name("a/b", "get")
+    rendered = dapr_errors.render(caught.value, "grpc")
+    assert rendered.message.startswith('failed to get job due to: job name is invalid "a/b"')
+    assert rendered.grpc_code.name == "INVALID_ARGUMENT"

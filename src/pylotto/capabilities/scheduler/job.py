@@ -72,7 +72,7 @@ def validate_name(name: str, op: str = "schedule") -> None:
             text = (f'job name is invalid "{sanitized}": a lowercase RFC 1123 subdomain must '
                     "consist of lower case alphanumeric characters, '-' or '.', and must "
                     "start and end with an alphanumeric character")
-            raise InvalidArgument(text, where="jobs.name", detail=text, op=op,
+            raise InvalidArgument(text, where="jobs.name", detail=text, operation=op,
                                   field="job.name", name=name)
 
 

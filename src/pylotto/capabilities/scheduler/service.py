@@ -229,6 +229,7 @@ class SchedulerCapability:
     async def _run(self) -> None:
         next_refresh = 0.0
         while True:
+            self._wake.clear()  # before looking: a job added from now on wakes the wait
             now = time.time()
             if now >= next_refresh:
                 try:
@@ -256,7 +257,6 @@ class SchedulerCapability:
             wait = next_refresh - time.time()
             if self._heap:
                 wait = min(wait, self._heap[0][0] - time.time())
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(wait, 0.0))
 
