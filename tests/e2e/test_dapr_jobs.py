@@ -17,10 +17,12 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
+import grpc
 import pytest
 from dapr.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError
 from dapr.clients.grpc._jobs import Job
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, jobs_pb2
 from google.protobuf import any_pb2, struct_pb2
 
 from tests.e2e.sidecar import Sidecar, free_port
@@ -158,12 +160,15 @@ def test_two_sidecars_of_one_app_deliver_each_trigger_once(
             for name in names:
                 client.schedule_job(Job(name=name, due_time="2s"))
             client.schedule_job(Job(name="ticker", schedule="@every 1s", repeats=3))
+        with grpc.insecure_channel(cars[1].dapr_grpc_address) as channel:  # the other one
+            listed = dapr_pb2_grpc.DaprStub(channel).ListJobsAlpha1(  # type: ignore[no-untyped-call]
+                jobs_pb2.ListJobsRequestAlpha1(), timeout=10)
+        assert sorted(j.name for j in listed.jobs) == sorted([*names, "ticker"])
         wait_for(lambda: sum((first.got + second.got).values()) >= 63, within=20)
         time.sleep(1.0)
         total = first.got + second.got
         assert {n: total[n] for n in names} == {n: 1 for n in names}
         assert total["ticker"] == 3
-        assert first.got and second.got, (first.got, second.got)
     finally:
         for car in cars:
             car.stop()
@@ -197,3 +202,55 @@ def test_a_grpc_app_gets_its_job_through_on_job_event(
     finally:
         car.stop()
         app.stop()
+
+
+class HangingApp(JobApp):
+    """Takes the trigger and never answers (until the test ends)."""
+
+    def do_POST(self) -> None:
+        name = self.path.removeprefix("/job/")
+        with self.server.lock:  # type: ignore[attr-defined]
+            self.server.got[name] += 1  # type: ignore[attr-defined]
+        self.server.release.wait(30)  # type: ignore[attr-defined]
+
+
+def test_a_killed_sidecars_triggers_fire_from_the_other(
+        apps: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require("redis")
+    app_id = f"jobs{uuid.uuid4().hex[:8]}"
+    components = {"state": {"jobs": {"type": "redis", "metadata": {
+        "redisHost": "127.0.0.1:6379"}}}}
+    scheduler = {"scheduler": {"poll_seconds": 0.2, "lease_seconds": 1.5}}
+    hanging = BackloggedServer(("127.0.0.1", 0), HangingApp)
+    hanging.got, hanging.lock, hanging.release = Counter(), Lock(), threading.Event()  # type: ignore[attr-defined]
+    threading.Thread(target=hanging.serve_forever, daemon=True).start()
+    alive = apps()
+    doomed = Sidecar(tmp_path / "doomed", components=components, extra_config=scheduler,
+                     app={"app_id": app_id, "port": hanging.server_address[1]}).start()
+    survivor = Sidecar(tmp_path / "survivor", components=components, extra_config=scheduler,
+                       app={"app_id": app_id, "port": alive.server_address[1]})
+    try:
+        monkeypatch.setenv("DAPR_GRPC_PORT", str(doomed.dapr_grpc_port))
+        monkeypatch.setenv("DAPR_HTTP_PORT", str(doomed.dapr_http_port))
+        names = [f"job-{i}" for i in range(20)]
+        with DaprClient() as client:
+            for name in names:
+                client.schedule_job(Job(name=name, due_time="0s"))
+        stuck = hanging.got  # type: ignore[attr-defined]
+        wait_for(lambda: sum(stuck.values()) == 20, within=10)  # all claimed, all hanging
+        survivor.start()
+        time.sleep(2.0)  # longer than the lease: the doomed sidecar renews its claims
+        assert not alive.got, "a claim renewed by a live sidecar was taken over"
+        assert doomed.process is not None
+        doomed.process.kill()
+        killed = time.time()
+        wait_for(lambda: all(alive.got[n] == 1 for n in names), within=10)
+        taken_over = time.time() - killed
+        assert taken_over <= 1.5 + 0.2 + 1.0, taken_over  # lease + poll + a delivery
+        time.sleep(0.5)
+        assert alive.got == Counter({n: 1 for n in names})
+    finally:
+        hanging.release.set()  # type: ignore[attr-defined]
+        survivor.stop()
+        doomed.stop()
+        hanging.shutdown()

@@ -200,8 +200,9 @@ class SchedulerConfig(_Model):
     state_store: str = Field("", description="the state store keeping the jobs; empty: the "
                              "first state store with etags whose data outlives the process")
     poll_seconds: float = Field(0.5, gt=0, description="how often the job index is re-read")
-    lease_seconds: float = Field(15.0, gt=0, description="how long a sidecar holds a trigger "
-                                 "it delivers (a dead sidecar's trigger fires elsewhere after)")
+    lease_seconds: float = Field(5.0, gt=0, description="how long a trigger being delivered "
+                                 "stays claimed without a renewal (a dead sidecar's trigger "
+                                 "fires elsewhere after it)")
 
 
 class PluggableConfig(_Model):

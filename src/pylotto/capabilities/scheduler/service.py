@@ -47,7 +47,7 @@ from pylotto.core.errors import (
 log = logging.getLogger("pylotto.scheduler")
 
 POLL_SECONDS = 0.5
-LEASE_SECONDS = 15.0
+LEASE_SECONDS = 5.0
 MAX_IN_FLIGHT = 64
 
 
@@ -297,11 +297,34 @@ class SchedulerCapability:
             return
         assert self.channel is not None
         data = record.spec.data
-        delivered = await self.channel.trigger(name, data.type_url if data else "",
-                                               data.value if data else b"")
+        renewal = asyncio.create_task(self._renew(claimed), name=f"lease {name}")
+        try:
+            delivered = await self.channel.trigger(name, data.type_url if data else "",
+                                                   data.value if data else b"")
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
         if delivered:
             self.delivered += 1
         await self._finish(name, claimed, delivered)
+
+    async def _renew(self, claimed: JobRecord) -> None:
+        """Extend the lease of a tick while its delivery lasts (a third of the lease before
+        it ends), so only a dead sidecar's ticks are taken over, not a slow app's."""
+        name = claimed.spec.name
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                current = await self.store().read(name)
+                if current is None or current.record.owner != self.instance \
+                        or current.record.generation != claimed.generation:
+                    return
+                await self.store().replace(current, replace(
+                    current.record, lease_until=time.time() + self.lease))
+            except PylottoError as err:
+                log.warning("scheduler: job %s: cannot extend the lease: %s", name,
+                            err.message)
 
     async def _finish(self, name: str, claimed: JobRecord, delivered: bool) -> None:
         store = self.store()
