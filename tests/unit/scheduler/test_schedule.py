@@ -197,3 +197,25 @@ def test_a_bad_name_says_which_call_refused_it() -> None:
     rendered = dapr_errors.render(caught.value, "grpc")
     assert rendered.message.startswith('failed to get job due to: job name is invalid "a/b"')
     assert rendered.grpc_code.name == "INVALID_ARGUMENT"
+
+
+async def test_the_scheduler_names_a_missing_store() -> None:
+    from pathlib import Path
+
+    from pylotto.capabilities.base import ComponentSet, RuntimeContext
+    from pylotto.capabilities.scheduler import SchedulerCapability
+    from pylotto.capabilities.state import StateCapability
+    from pylotto.config.model import AppConfig
+    from pylotto.core.errors import NotConfigured
+
+    context = RuntimeContext(AppConfig(app_id="a"), Path("/nonexistent"))
+    state = StateCapability(ComponentSet("state store", {}), context)
+    with pytest.raises(NotConfigured, match=r"scheduler\.state_store 'jobs'"):
+        await SchedulerCapability(state, context, store_name="jobs").start()
+    off = SchedulerCapability(state, context)  # no store at all: the Jobs API is off
+    await off.start()
+    with pytest.raises(NotConfigured, match="no state store for the scheduler"):
+        await off.schedule(JobSpec("a", due_time="1s"), overwrite=False)
+    rendered = dapr_errors.render(NotConfigured("no state store for the scheduler is "
+                                                "configured", where="jobs.store"), "grpc")
+    assert rendered.grpc_code.name == "FAILED_PRECONDITION"

@@ -91,7 +91,11 @@ class SchedulerCapability:
         if name is None:
             log.info("scheduler: no durable state store with etags: the Jobs API is off")
             return
-        store = self.state.components.get(name)
+        try:
+            store = self.state.components.get(name)
+        except PylottoError as err:
+            raise NotConfigured(f"scheduler.state_store {name!r}: {err.message}",
+                                where="jobs.store") from None
         if not store.has(Feature.ETAG):
             raise NotConfigured(f"scheduler: state store {name} has no etags; the scheduler "
                                 "needs them to claim triggers", where="jobs.store")
