@@ -254,3 +254,39 @@ def test_a_killed_sidecars_triggers_fire_from_the_other(
         survivor.stop()
         doomed.stop()
         hanging.shutdown()
+
+
+class StampingApp(JobApp):
+    def do_POST(self) -> None:
+        self.server.times.append(time.time())  # type: ignore[attr-defined]
+        super().do_POST()
+
+
+def test_jobs_survive_a_restart_of_the_embedded_default_and_missed_ticks_fire_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = BackloggedServer(("127.0.0.1", 0), StampingApp)
+    app.got, app.bodies, app.lock, app.times = Counter(), {}, Lock(), []  # type: ignore[attr-defined]
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    car = Sidecar(tmp_path, app={"app_id": "durable", "port": app.server_address[1]}).start()
+    try:
+        monkeypatch.setenv("DAPR_GRPC_PORT", str(car.dapr_grpc_port))
+        monkeypatch.setenv("DAPR_HTTP_PORT", str(car.dapr_http_port))
+        with DaprClient() as client:
+            client.schedule_job(Job(name="tick", schedule="@every 0.5s"))
+        wait_for(lambda: app.got["tick"] >= 1)  # type: ignore[attr-defined]
+        car.stop()
+        seen = app.got["tick"]  # type: ignore[attr-defined]
+        time.sleep(2.0)  # four ticks missed
+        back = time.time()
+        car.start()  # same data folder: the embedded sqlite store
+        wait_for(lambda: app.got["tick"] > seen)  # type: ignore[attr-defined]
+        time.sleep(0.4)
+        burst = [t for t in app.times if t >= back]  # type: ignore[attr-defined]
+        assert burst and burst[0] - back < 5.0  # the start-up of the sidecar
+        assert len([t for t in burst if t - burst[0] < 0.4]) == 1, burst
+        with DaprClient() as client:
+            assert client.get_job("tick").schedule == "@every 0.5s"
+            client.delete_job("tick")
+    finally:
+        car.stop()
+        app.shutdown()
