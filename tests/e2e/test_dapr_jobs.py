@@ -133,6 +133,12 @@ def test_jobs_through_the_sdk_and_http_reach_an_http_app(
                                    "job must have a schedule to repeat")
         status, body = http(car, "POST", "/v1.0-alpha1/jobs/x", {"name": "x", "dueTime": "1s"})
         assert (status, body["message"]) == (400, "Set the job name in the url only")
+        status, body = http(car, "POST", "/v1.0-alpha1/jobs/x", {
+            "dueTime": "1s", "failurePolicy": {"constant": {"maxRetries": "many"}}})
+        assert (status, body["errorCode"]) == (400, "ERR_MALFORMED_REQUEST")
+        assert "maxRetries" in body["message"]
+        status, body = http(car, "POST", "/v1.0/jobs/y", {"dueTime": "1s", "colour": "red"})
+        assert (status, body["errorCode"]) == (400, "ERR_MALFORMED_REQUEST")
         assert http(car, "DELETE", "/v1.0-alpha1/jobs/kept")[0] == 204
         assert http(car, "GET", "/v1.0-alpha1/jobs/kept")[0] == 500  # daprd: INTERNAL
         time.sleep(0.5)

@@ -59,8 +59,10 @@ def _policy(raw: object) -> FailurePolicy | None:
             raise _malformed(f"failurePolicy.constant.interval: {exc}") from None
         interval = duration.ToTimedelta()
     retries = constant.get("maxRetries", constant.get("max_retries"))
-    return FailurePolicy(interval=interval, max_retries=None if retries is None
-                         else int(retries))
+    if retries is not None and (not isinstance(retries, int) or isinstance(retries, bool)
+                                or retries < 0):
+        raise _malformed("failurePolicy.constant.maxRetries: expected an unsigned integer")
+    return FailurePolicy(interval=interval, max_retries=retries)
 
 
 def spec_from_json(name: str, body: object) -> tuple[JobSpec, bool]:
@@ -73,7 +75,8 @@ def spec_from_json(name: str, body: object) -> tuple[JobSpec, bool]:
     if body.get("name"):
         raise InvalidArgument("Set the job name in the url only", where="jobs.url_name")
     repeats = body.get("repeats")
-    if repeats is not None and (not isinstance(repeats, int) or repeats < 0):
+    if repeats is not None and (not isinstance(repeats, int) or isinstance(repeats, bool)
+                                or repeats < 0):
         raise _malformed("repeats: expected an unsigned integer")
     data = None
     if "data" in body:
