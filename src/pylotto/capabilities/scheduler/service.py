@@ -171,7 +171,9 @@ class SchedulerCapability:
     async def delete_prefix(self, prefix: str) -> None:
         store = self.store()
         names, _ = await store.index()
-        for name in [n for n in names if n.startswith(prefix)]:
+        matching = [n for n in names if n.startswith(prefix)]
+        await store.unlist_many(dict.fromkeys(matching))  # one index write for them all
+        for name in matching:
             await store.delete(name)
             self._forget(name)
 
