@@ -136,6 +136,7 @@ SUBSCRIPTIONS = [
 
 class HttpApp(JsonHandler):
     received: dict[str, list[Any]] = {}
+    headers_of: dict[str, list[dict[str, str]]] = {}
     flaky_calls = 0
 
     def do_GET(self) -> None:
@@ -149,6 +150,8 @@ class HttpApp(JsonHandler):
         assert self.headers["Content-Type"] == "application/cloudevents+json"
         route = self.path.lstrip("/")
         HttpApp.received.setdefault(route, []).append(body)
+        HttpApp.headers_of.setdefault(route, []).append(
+            {k.lower(): v for k, v in self.headers.items()})
         if route == "flaky":
             HttpApp.flaky_calls += 1
             self._reply(500 if HttpApp.flaky_calls == 1 else 200, {})
@@ -164,6 +167,7 @@ class HttpApp(JsonHandler):
 @pytest.fixture
 def http_app() -> Iterator[int]:
     HttpApp.received = {}
+    HttpApp.headers_of = {}
     HttpApp.flaky_calls = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), HttpApp)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -183,7 +187,9 @@ def test_http_app_gets_cloudevents_on_its_routes(
         with DaprClient() as client:
             wait_for(lambda: len(json.loads(_metadata(car))["subscriptions"]) == 4)
             client.publish_event(PUBSUB, "orders", json.dumps({"kind": "vip", "n": 1}),
-                                 data_content_type="application/json")
+                                 data_content_type="application/json",
+                                 publish_metadata={"tenant": "acme",
+                                                   "dapr-api-token": "from-a-publisher"})
             client.publish_event(PUBSUB, "orders", json.dumps({"kind": "std", "n": 2}),
                                  data_content_type="application/json")
             client.publish_event(PUBSUB, "flaky", "again", data_content_type="text/plain")
@@ -199,6 +205,11 @@ def test_http_app_gets_cloudevents_on_its_routes(
         event = received["vip"][0]
         assert event["topic"] == "orders" and event["pubsubname"] == PUBSUB
         assert event["specversion"] == "1.0" and event["source"] == "httpapp"
+        assert event["type"] == "com.dapr.event.sent"
+        # the message's metadata as headers, as daprd sends them (the sidecar's own left out)
+        headers = HttpApp.headers_of["vip"][0]
+        assert headers["tenant"] == "acme" and headers["pubsubname"] == PUBSUB
+        assert "dapr-api-token" not in headers
     finally:
         car.stop()
 

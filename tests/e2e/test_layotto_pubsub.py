@@ -100,7 +100,7 @@ def test_events_reach_the_app_callback(
     event = app.next()
     assert uuid.UUID(event.id).version == 4
     assert event.source == "subapp"
-    assert event.type == "com.pylotto.event.sent"
+    assert event.type == "com.dapr.event.sent"
     assert event.spec_version == "1.0"
     assert event.data_content_type == "application/json"
     assert event.topic == "orders"

@@ -29,7 +29,9 @@ from pylotto.core.metadata import TTL_IN_SECONDS, parse_ttl_seconds
 
 SPEC_VERSION = "1.0"
 DEFAULT_SOURCE = "pylotto"
-DEFAULT_TYPE = "com.pylotto.event.sent"
+DEFAULT_TYPE = "com.dapr.event.sent"
+"""The CloudEvent type of a publish: daprd's, and Layotto's (components-contrib v1.5.2's
+envelope); apps and SDKs that check it see the same value."""
 DEFAULT_CONTENT_TYPE = "text/plain"
 CLOUDEVENT_CONTENT_TYPE = "application/cloudevents+json"
 OCTET_STREAM = "application/octet-stream"

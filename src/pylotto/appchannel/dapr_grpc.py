@@ -19,7 +19,7 @@ from dapr.proto.common.v1 import common_pb2
 from dapr.proto.runtime.v1 import appcallback_pb2, appcallback_pb2_grpc
 from google.protobuf import any_pb2, empty_pb2, struct_pb2
 
-from pylotto.appchannel import cloudevents
+from pylotto.appchannel import cloudevents, message_metadata
 from pylotto.appchannel.base import (
     BulkEntry,
     BulkSubscribe,
@@ -100,10 +100,12 @@ class DaprGrpcAppChannel(GrpcAppChannel):
 
     async def deliver(self, event: TopicEvent) -> DeliveryStatus:
         """``OnTopicEvent``, with the event's trace context as gRPC metadata (``traceparent``,
-        ``tracestate``, ``grpc-trace-bin``), as Dapr sends the delivery span's."""
+        ``tracestate``, ``grpc-trace-bin``), as Dapr sends the delivery span's, and the
+        message's metadata (:mod:`pylotto.appchannel.message_metadata`)."""
         carrier = {k: str(event.cloud_event[k]) for k in (TRACEPARENT, TRACESTATE)
                    if event.cloud_event.get(k)}
-        sent = (*grpc_trace_metadata(carrier), *(self.metadata or ()))
+        sent = (*grpc_trace_metadata(carrier), *message_metadata.grpc_metadata(event),
+                *(self.metadata or ()))
         try:
             response = await self.stub().OnTopicEvent(
                 dapr_topic_event(event, event.path), timeout=self.delivery_timeout,

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pylotto.appchannel import cloudevents
+from pylotto.appchannel import cloudevents, message_metadata
 from pylotto.appchannel.base import (
     AppChannel,
     BulkEntry,
@@ -104,13 +104,15 @@ class DaprHttpAppChannel(AppChannel):
 
     async def deliver(self, event: TopicEvent) -> DeliveryStatus:
         """POST the CloudEvent, with its trace context as ``traceparent`` / ``tracestate``
-        headers too (as Dapr's HTTP channel sends the delivery span's)."""
+        headers too (as Dapr's HTTP channel sends the delivery span's) and the message's
+        metadata as headers (:mod:`pylotto.appchannel.message_metadata`)."""
         envelope = dict(event.cloud_event)
         trace = [(k, str(envelope[k])) for k in (cloudevents.TRACEPARENT, cloudevents.TRACESTATE)
                  if isinstance(envelope.get(k), str) and envelope[k]]
         response = await self.http.send(AppRequest(
             "POST", event.path or event.topic,
-            headers=[("Content-Type", cloudevents.CLOUDEVENT_CONTENT_TYPE), *trace],
+            headers=[("Content-Type", cloudevents.CLOUDEVENT_CONTENT_TYPE), *trace,
+                     *message_metadata.http_headers(event)],
             body=json.dumps(envelope).encode(), timeout=DELIVERY_TIMEOUT_SECONDS,
         ))
         if response.status == 404:

@@ -59,9 +59,6 @@ log = logging.getLogger("pylotto.outbox")
 PROJECTION = "outbox.projection"
 """Upsert metadata: this value is published for the upsert of the same key, not written."""
 CONTENT_TYPE = "contentType"
-EVENT_TYPE = "com.dapr.event.sent"
-"""The outbox CloudEvent's ``type``: daprd builds it with no event type, so it is
-components-contrib's default (pkg/runtime/pubsub/outbox.go)."""
 RECORD = f"outbox{SEPARATOR}"
 """What follows the key prefix in an outbox record's key."""
 SCAN_INTERVAL_SECONDS = 60.0
@@ -142,7 +139,7 @@ def with_records(
         event_id = f"{time.time_ns():020d}-{uuid.uuid4().hex}"
         event = cloudevents.new_envelope(
             shown.value, shown.metadata.get(CONTENT_TYPE, ""), topic=config.topic,
-            pubsub_name=config.pubsub, source=source, event_id=event_id, event_type=EVENT_TYPE,
+            pubsub_name=config.pubsub, source=source, event_id=event_id,
             trace_parent=trace_parent, trace_state=trace_state)
         for name, value in op.metadata.items():
             if name not in (cloudevents.DATA, cloudevents.ID):

@@ -25,6 +25,7 @@ from pylotto.capabilities.hello import HelloCapability
 from pylotto.capabilities.invoke import InvokeCapability
 from pylotto.capabilities.lock import LockCapability
 from pylotto.capabilities.pubsub import PubSubCapability
+from pylotto.capabilities.scheduler import SchedulerCapability
 from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.capabilities.sequencer import SequencerCapability
 from pylotto.capabilities.state import StateCapability
@@ -65,6 +66,7 @@ class CapabilityServices:
     file: FileCapability = field(metadata={COMPONENTS: "file"})
     lock: LockCapability = field(metadata={COMPONENTS: "lock"})
     sequencer: SequencerCapability = field(metadata={COMPONENTS: "sequencer"})
+    scheduler: SchedulerCapability = field(metadata={COMPONENTS: None})
     invoke: InvokeCapability = field(metadata={COMPONENTS: None})
 
     @property

@@ -196,6 +196,17 @@ def default_data_dir() -> Path:
     return Path(base) / "pylotto"
 
 
+class SchedulerConfig(_Model):
+    """The durable scheduler of the Jobs API (docs/scheduler.md)."""
+
+    state_store: str = Field("", description="the state store keeping the jobs; empty: the "
+                             "first state store with etags whose data outlives the process")
+    poll_seconds: float = Field(0.5, gt=0, description="how often the job index is re-read")
+    lease_seconds: float = Field(5.0, gt=0, description="how long a trigger being delivered "
+                                 "stays claimed without a renewal (a dead sidecar's trigger "
+                                 "fires elsewhere after it)")
+
+
 class PluggableConfig(_Model):
     """Pluggable components on Unix sockets (docs/pluggable.md)."""
 
@@ -236,6 +247,7 @@ class RuntimeConfig(_Model):
     wasm: WasmConfig | None = None
     """WebAssembly functions served by id through service invocation (docs/wasm.md)."""
     pluggable: PluggableConfig = Field(default_factory=PluggableConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     """Components served by other processes over gRPC on Unix sockets (docs/pluggable.md)."""
     dapr: DaprSettings | None = None
     """What a Dapr ``kind: Configuration`` set beyond pylotto's own settings (docs/dapr.md);

@@ -27,6 +27,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
 from pylotto.core.errors import (
+    AlreadyExists,
     ComponentNotFound,
     DeadlineExceeded,
     EtagInvalid,
@@ -186,7 +187,34 @@ _TOPIC_ERROR = (("topic", "topic"), ("error", "detail"))
 _APP_ERROR = (("appID", "app_id"), ("error", "detail"))
 _SECRET_GET = "failed getting secret with key {key} from secret store {store}: {detail}"
 
+_JOB_INFO = (("appID", "app_id"),)
+
 DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
+    # the Jobs API (pkg/api/universal/jobs.go, pkg/api/errors/scheduler.go); the scheduler's
+    # own refusals of a job are INVALID_ARGUMENT here, where daprd passes them on as INTERNAL
+    # (docs/scheduler.md)
+    **{(where, InvalidArgument): same(Wire(C.INVALID_ARGUMENT, 400, text, reason=reason,
+                                           info=_JOB_INFO))
+       for where, text, reason in (
+           ("jobs.empty", "Job is empty", "DAPR_SCHEDULER_EMPTY"),
+           ("jobs.name_empty", "Name is empty", "DAPR_SCHEDULER_JOB_NAME_EMPTY"),
+           ("jobs.schedule_empty", "Schedule is empty", "DAPR_SCHEDULER_SCHEDULE_EMPTY"),
+           ("jobs.url_name", "Set the job name in the url only", "DAPR_SCHEDULER_JOB_NAME"))},
+    ("jobs.name", InvalidArgument): same(Wire(
+        C.INVALID_ARGUMENT, 400, "failed to {operation} job due to: {detail}",
+        reason="DAPR_SCHEDULER_SCHEDULE_JOB", info=_JOB_INFO, violation="field")),
+    ("jobs.schedule", InvalidArgument): same(Wire(
+        C.INVALID_ARGUMENT, 400, "failed to schedule job due to: job failed validation: "
+        "{detail}", reason="DAPR_SCHEDULER_SCHEDULE_JOB", info=_JOB_INFO, violation="field")),
+    ("jobs.schedule", AlreadyExists): same(Wire(
+        C.ALREADY_EXISTS, 409, "failed to schedule job due to: {detail}",
+        reason="DAPR_SCHEDULER_SCHEDULE_JOB", info=_JOB_INFO)),
+    ("jobs.get", NotFound): same(Wire(
+        C.INTERNAL, 500, "failed to get job due to: {detail}", reason="DAPR_SCHEDULER_GET_JOB",
+        info=_JOB_INFO)),
+    ("jobs.store", NotConfigured): same(Wire(
+        C.FAILED_PRECONDITION, 500, "the Jobs API needs a state store with etags: {detail}",
+        reason="DAPR_SCHEDULER_SCHEDULE_JOB", info=_JOB_INFO)),
     # API token refusals: gRPC invokev1.ErrorFromHTTPResponseCode(401, ...) (pkg/api/grpc/
     # auth.go), HTTP http.Error(w, "invalid api token", 401) (pkg/api/http/middlewares.go)
     ("auth", Unauthenticated): Row(

@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from pylotto.appchannel.base import BulkSubscribe, RouteRule, TopicSubscription
 from pylotto.appchannel.gate import AppGate
+from pylotto.appchannel.jobs import GrpcJobChannel, HttpJobChannel, JobChannel
 from pylotto.appchannel.select import AppChannels, app_channels
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.invoke import Functions, InvokeCapability
 from pylotto.capabilities.pubsub import PubSubCapability
+from pylotto.capabilities.scheduler import SchedulerCapability
 from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.capabilities.services import CapabilityServices
+from pylotto.capabilities.state import StateCapability
 from pylotto.components.base import Component
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
@@ -60,8 +63,15 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
         ComponentSet[Any](CAPABILITIES["secretstores"].label, tables["secretstores"],
                           "secretstores"), context,
         scopes=SecretScopes(config.secret_scopes), **policies)
+    state = StateCapability(
+        ComponentSet[Any](CAPABILITIES["state"].label, tables["state"], "state"), context,
+        **policies)
+    settings = config.scheduler
+    scheduler = SchedulerCapability(state, context, store_name=settings.state_store or None,
+                                    channel=job_channel(channels), poll=settings.poll_seconds,
+                                    lease=settings.lease_seconds)
     services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke,
-                                        secrets=secrets)
+                                        secrets=secrets, state=state, scheduler=scheduler)
     return services
 
 
@@ -75,6 +85,15 @@ def access_check(config: RuntimeConfig) -> AccessCheck | None:
     if dapr is not None:
         return dapr.compiled(http=config.app.protocol != "grpc")
     return config.access_control
+
+
+def job_channel(channels: AppChannels) -> JobChannel | None:
+    """Where triggered jobs go: the app's HTTP or Dapr gRPC server (None: no app)."""
+    if channels.invoke_http is not None:
+        return HttpJobChannel(channels.invoke_http)
+    if channels.invoke_grpc is not None:
+        return GrpcJobChannel(channels.invoke_grpc)
+    return None
 
 
 def declarative_subscriptions(config: RuntimeConfig) -> list[TopicSubscription]:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.capabilities.base import RuntimeContext
+from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.invoke import InvokeCapability
+from pylotto.capabilities.scheduler import SchedulerCapability
 from pylotto.capabilities.services import CapabilityServices
+from pylotto.capabilities.state import StateCapability
 from pylotto.config.model import AppConfig, embedded_default
 from pylotto.core.registry import CAPABILITIES
 from pylotto.plugins import PluginContext
@@ -45,11 +47,17 @@ def test_capabilities_get_the_runtime_policies_at_construction() -> None:
 def test_build_wants_the_services_without_components(tmp_path: Path) -> None:
     context = RuntimeContext(AppConfig(app_id="a"), tmp_path)
     tables: dict[str, dict[str, object]] = {name: {} for name in CAPABILITIES}
-    with pytest.raises(TypeError, match="invoke"):
+    scheduler = SchedulerCapability(
+        StateCapability(ComponentSet("state store", {}), context), context)
+    with pytest.raises(TypeError, match="scheduler"):
         CapabilityServices.build(tables, context, {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="invoke"):
+        CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
+                                 scheduler=scheduler)
     with pytest.raises(TypeError, match="unknown"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
-                                 invoke=InvokeCapability(context), actors=object())
+                                 invoke=InvokeCapability(context), scheduler=scheduler,
+                                 actors=object())
 
 
 def test_a_plugin_context_has_every_service() -> None:

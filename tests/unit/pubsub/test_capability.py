@@ -136,7 +136,7 @@ async def test_publish_wraps_in_a_cloudevent(tmp_path: Path) -> None:
     envelope = json.loads(got[0].data)
     assert envelope["data"] == {"n": 1}
     assert envelope["source"] == "shop"
-    assert envelope["type"] == "com.pylotto.event.sent"
+    assert envelope["type"] == "com.dapr.event.sent"
     assert envelope["specversion"] == "1.0"
     assert envelope["topic"] == "orders"
     assert envelope["pubsubname"] == "mem"
@@ -231,7 +231,7 @@ async def test_start_subscribes_and_delivers_cloudevent_fields(tmp_path: Path) -
     assert event.data_content_type == "application/json"
     assert (event.topic, event.pubsub_name) == ("orders", "mem")
     assert (event.source, event.type, event.spec_version) == (
-        "myapp", "com.pylotto.event.sent", "1.0"
+        "myapp", "com.dapr.event.sent", "1.0"
     )
     assert event.metadata == {"key": "k"}
     await pubsub.stop()

@@ -18,7 +18,7 @@ def test_new_envelope_attributes() -> None:
     assert uuid.UUID(str(env["id"])).version == 4
     assert env["specversion"] == "1.0"
     assert env["source"] == "myapp"
-    assert env["type"] == "com.pylotto.event.sent"
+    assert env["type"] == "com.dapr.event.sent"
     assert env["datacontenttype"] == "text/plain"
     assert env["topic"] == "orders"
     assert env["pubsubname"] == "mem"
@@ -31,7 +31,7 @@ def test_new_envelope_attributes() -> None:
 def test_defaults_source_and_type() -> None:
     env = envelope(b"x")
     assert env["source"] == "pylotto"
-    assert env["type"] == "com.pylotto.event.sent"
+    assert env["type"] == "com.dapr.event.sent"
     assert env["traceparent"] == ""
 
 
@@ -102,7 +102,7 @@ def test_from_cloud_event_fills_missing_attributes() -> None:
         b'{"data": "x"}', topic="t", pubsub_name="p", source="myapp", trace_parent="00-1-2-01"
     )
     assert env["source"] == "myapp"
-    assert env["type"] == "com.pylotto.event.sent"
+    assert env["type"] == "com.dapr.event.sent"
     assert env["specversion"] == "1.0"
     assert uuid.UUID(str(env["id"]))
     assert env["traceparent"] == "00-1-2-01"

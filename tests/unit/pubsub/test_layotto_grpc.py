@@ -174,7 +174,7 @@ async def test_capability_subscribes_through_list_topic_subscriptions(
     assert len(servicer.received) == 2  # RETRY, then SUCCESS, then nothing more
     assert first == second
     assert first.source == "subapp"
-    assert first.type == "com.pylotto.event.sent"
+    assert first.type == "com.dapr.event.sent"
     assert first.data == b'{"a":1}'
     assert first.pubsub_name == "mem"
     await pubsub.stop()

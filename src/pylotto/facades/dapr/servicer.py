@@ -1,6 +1,6 @@
 """The Dapr ``dapr.proto.runtime.v1.Dapr`` servicer, assembled from one mixin per capability.
 
-RPCs not listed here (actors, workflows, jobs, crypto, conversation...) answer UNIMPLEMENTED
+RPCs not listed here (actors, workflows, crypto, conversation...) answer UNIMPLEMENTED
 (the generated base class does that).
 """
 
@@ -20,6 +20,7 @@ from pylotto.facades.common.query import QueryRpcs
 from pylotto.facades.common.secrets import SecretRpcs
 from pylotto.facades.common.state import StateRpcs
 from pylotto.facades.dapr.configuration import DaprConfigurationRpcs
+from pylotto.facades.dapr.jobs import DaprJobsRpcs
 from pylotto.facades.dapr.lock import DaprLockRpcs
 from pylotto.facades.dapr.messages import DaprMessages
 from pylotto.facades.dapr.metadata import DaprMetadataRpcs
@@ -37,6 +38,7 @@ class DaprServicer(
     SecretRpcs,
     DaprConfigurationRpcs,
     DaprLockRpcs,
+    DaprJobsRpcs,
     DaprMetadataRpcs,
     dapr_pb2_grpc.DaprServicer,
 ):

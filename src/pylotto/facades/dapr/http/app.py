@@ -22,6 +22,7 @@ from pylotto.core.errors import Internal, InvalidArgument, NotFound, PylottoErro
 from pylotto.facades.dapr.http import (
     configuration,
     invoke,
+    jobs,
     lifecycle,
     pubsub,
     resources,
@@ -151,7 +152,7 @@ def build_app(services: CapabilityServices, status: RuntimeStatus,
     app[SERVICES_KEY] = services
     app[STATUS_KEY] = status
     app[GUARDS_KEY] = guards
-    for module in (lifecycle, state, pubsub, invoke, resources):
+    for module in (lifecycle, state, pubsub, invoke, resources, jobs):
         module.add_routes(app.router)
     configuration.setup(app)
     return app

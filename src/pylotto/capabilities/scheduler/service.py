@@ -1,0 +1,357 @@
+"""The scheduler: jobs kept in a state store, triggered once across the sidecars of an app id.
+
+Every sidecar of the app id watches every job (the index, re-read every ``poll`` seconds) and
+keeps each job's next trigger time. When one comes, the sidecar re-reads the job record and
+**claims** the tick: it writes itself as the record's owner, with a lease of ``lease`` seconds,
+under the etag it read. One writer wins; the others see the claim and look again. The winner
+hands the trigger to its app, then writes the record's next trigger (or deletes the finished
+job) under the etag of its claim. A sidecar that dies mid-delivery leaves its claim to expire:
+another sidecar takes the tick then (at-least-once), within ``lease + poll`` seconds.
+
+Missed triggers (every sidecar down, or the app failing longer than a tick): a tick fires
+once when a sidecar is back, then the job goes on from the next tick after *now* — never once
+per missed tick. See docs/scheduler.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from pylotto.appchannel.jobs import JobChannel
+from pylotto.capabilities.base import RuntimeContext
+from pylotto.capabilities.scheduler.job import (
+    JobRecord,
+    JobSpec,
+    check_request,
+    new_record,
+    validate_name,
+)
+from pylotto.capabilities.scheduler.store import SchedulerStore, Versioned
+from pylotto.capabilities.state import StateCapability
+from pylotto.components.state.base import Feature
+from pylotto.core.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotConfigured,
+    NotFound,
+    PylottoError,
+)
+
+log = logging.getLogger("pylotto.scheduler")
+
+POLL_SECONDS = 0.5
+LEASE_SECONDS = 5.0
+MAX_IN_FLIGHT = 64
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SchedulerCapability:
+    """The Jobs API over the state store ``store_name`` (None: the first durable state store
+    with etags), delivering to ``channel`` (None: this sidecar schedules but never triggers,
+    as daprd without an app channel)."""
+
+    def __init__(self, state: StateCapability, context: RuntimeContext, *,
+                 store_name: str | None = None, channel: JobChannel | None = None,
+                 poll: float = POLL_SECONDS, lease: float = LEASE_SECONDS,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.state, self.context = state, context
+        self.store_name, self.channel = store_name, channel
+        self.poll, self.lease = poll, lease
+        self.instance = uuid.uuid4().hex
+        self._store: SchedulerStore | None = None
+        self._known: dict[str, str] = {}
+        """name → generation of every job this sidecar watches."""
+        self._next: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._firing: set[str] = set()
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refresh_failing = False
+        self._unlisting: dict[str, str | None] = {}
+        """Names of finished jobs to drop from the index (in one write, by the run loop)."""
+        self.delivered = 0
+        """Triggers this sidecar handed to its app (and the app took)."""
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        name = self.store_name or self._default_store()
+        if name is None:
+            log.info("scheduler: no durable state store with etags: the Jobs API is off")
+            return
+        try:
+            store = self.state.components.get(name)
+        except PylottoError as err:
+            raise NotConfigured(f"scheduler.state_store {name!r}: {err.message}",
+                                where="jobs.store") from None
+        if not store.has(Feature.ETAG):
+            raise NotConfigured(f"scheduler: state store {name} has no etags; the scheduler "
+                                "needs them to claim triggers", where="jobs.store")
+        self._store = SchedulerStore(self.state, name, self.context.app_id)
+        if self.channel is not None:
+            self._task = asyncio.create_task(self._run(), name="scheduler")
+        log.info("scheduler: jobs in state store %s%s", name,
+                 "" if self.channel else " (no app channel: triggers left to other sidecars)")
+
+    def _default_store(self) -> str | None:
+        for name, store in self.state.components.items():
+            if store.has(Feature.ETAG) and not store.per_process:
+                return name
+        return None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._store is not None:
+            try:
+                await self._flush_unlisted()
+            except PylottoError as err:  # the next sidecar's refresh drops them
+                log.warning("scheduler: finished jobs left in the index: %s", err.message)
+
+    def store(self) -> SchedulerStore:
+        if self._store is None:
+            raise NotConfigured("no state store for the scheduler is configured",
+                                where="jobs.store")
+        return self._store
+
+    # ---- the API -----------------------------------------------------------------------------
+
+    async def schedule(self, spec: JobSpec | None, overwrite: bool) -> None:
+        spec = check_request(spec)
+        record = new_record(spec)
+        store = self.store()
+        if overwrite:
+            await store.put(record)
+        elif not await store.create(record):
+            names, _ = await store.index()
+            if spec.name in names:
+                raise AlreadyExists(f"job already exists: {spec.name}", where="jobs.schedule",
+                                    name=spec.name, detail="rpc error: code = AlreadyExists "
+                                    "desc = job already exists")
+            await store.put(record)  # a record never listed: a schedule that died half-way
+        await store.enlist(spec.name, record.generation)
+        self._learn(record)
+
+    async def get(self, name: str) -> JobSpec:
+        if not name:
+            raise InvalidArgument("Name is empty", where="jobs.name_empty", name="")
+        validate_name(name, "get")
+        found = await self.store().read(name)
+        if found is None:
+            raise NotFound(f"job not found: {name}", where="jobs.get", name=name,
+                           detail=f"rpc error: code = NotFound desc = job not found: {name}")
+        return found.record.spec
+
+    async def delete(self, name: str) -> None:
+        if not name:
+            raise InvalidArgument("Name is empty", where="jobs.name_empty", name="")
+        validate_name(name, "delete")
+        await self.store().delete(name)
+        self._forget(name)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        store = self.store()
+        names, _ = await store.index()
+        matching = [n for n in names if n.startswith(prefix)]
+        await store.unlist_many(dict.fromkeys(matching))  # one index write for them all
+        for name in matching:
+            await store.delete(name)
+            self._forget(name)
+
+    async def list(self) -> list[JobSpec]:
+        store = self.store()
+        names, _ = await store.index()
+        records = await store.read_many(sorted(names))
+        return [r.spec for n, r in records.items()
+                if r is not None and names[n] == r.generation]
+
+    # ---- local view of the jobs --------------------------------------------------------------
+
+    def _learn(self, record: JobRecord) -> None:
+        name = record.spec.name
+        self._known[name] = record.generation
+        if record.next_at is None:
+            self._next.pop(name, None)
+            return
+        self._at(name, record.next_at.timestamp())
+
+    def _at(self, name: str, when: float) -> None:
+        self._next[name] = when
+        heapq.heappush(self._heap, (when, name))
+        self._wake.set()
+
+    def _unlist(self, name: str, generation: str | None) -> None:
+        self._unlisting[name] = generation
+        self._forget(name)
+
+    async def _flush_unlisted(self) -> None:
+        if not self._unlisting:
+            return
+        batch, self._unlisting = self._unlisting, {}
+        try:
+            await self.store().unlist_many(batch)
+        except PylottoError:
+            self._unlisting = {**batch, **self._unlisting}
+            raise
+
+    def _forget(self, name: str) -> None:
+        self._known.pop(name, None)
+        self._next.pop(name, None)
+
+    async def _refresh(self) -> None:
+        names, _ = await self.store().index()
+        for gone in [n for n in self._known if n not in names]:
+            self._forget(gone)
+        changed = [n for n, gen in names.items()
+                   if self._known.get(n) != gen and n not in self._unlisting]
+        if changed:
+            for name, record in (await self.store().read_many(changed)).items():
+                if record is None:  # finished (or deleted) with its name left in the index
+                    self._unlist(name, names[name])
+                elif names[name] == record.generation:
+                    self._learn(record)
+
+    # ---- triggering --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        next_refresh = 0.0
+        while True:
+            self._wake.clear()  # before looking: a job added from now on wakes the wait
+            now = time.time()
+            if now >= next_refresh:
+                try:
+                    await self._flush_unlisted()
+                    await self._refresh()
+                    if self._refresh_failing:
+                        log.info("scheduler: state store %s answers again", self.store().store)
+                    self._refresh_failing = False
+                except PylottoError as err:
+                    if not self._refresh_failing:
+                        log.warning("scheduler: cannot read the jobs: %s", err.message)
+                    self._refresh_failing = True
+                next_refresh = time.time() + self.poll
+            now = time.time()
+            while self._heap and self._heap[0][0] <= now:
+                when, name = heapq.heappop(self._heap)
+                if self._next.get(name) != when or name in self._firing:
+                    continue
+                del self._next[name]
+                self._firing.add(name)
+                await self._slots.acquire()
+                task = asyncio.create_task(self._fire(name), name=f"job {name}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            wait = next_refresh - time.time()
+            if self._heap:
+                wait = min(wait, self._heap[0][0] - time.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(wait, 0.0))
+
+    async def _fire(self, name: str) -> None:
+        try:
+            await self._claim_and_deliver(name)
+        except PylottoError as err:
+            log.warning("scheduler: job %s: %s", name, err.message)
+            self._at(name, time.time() + self.poll)
+        finally:
+            self._firing.discard(name)
+            self._slots.release()
+
+    async def _claim_and_deliver(self, name: str) -> None:
+        store = self.store()
+        current = await store.read(name)
+        if current is None:
+            return  # deleted; the index says so at the next refresh
+        record = current.record
+        if self._known.get(name) != record.generation:
+            self._learn(record)
+            return
+        now = _now()
+        if record.next_at is None or (record.expiration is not None
+                                      and now > record.expiration):
+            if await store.remove(current):
+                self._unlist(name, record.generation)
+            return
+        if record.next_at > now:
+            self._learn(record)
+            return
+        if record.owner and record.lease_until > time.time():
+            self._at(name, min(record.lease_until, time.time() + self.poll))
+            return
+        claimed = replace(record, owner=self.instance, lease_until=time.time() + self.lease)
+        if not await store.replace(current, claimed):
+            self._at(name, time.time() + min(self.poll, 0.05))  # someone else: look again
+            return
+        assert self.channel is not None
+        data = record.spec.data
+        renewal = asyncio.create_task(self._renew(claimed), name=f"lease {name}")
+        try:
+            delivered = await self.channel.trigger(name, data.type_url if data else "",
+                                                   data.value if data else b"")
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+        if delivered:
+            self.delivered += 1
+        await self._finish(name, claimed, delivered)
+
+    async def _renew(self, claimed: JobRecord) -> None:
+        """Extend the lease of a tick while its delivery lasts (a third of the lease before
+        it ends), so only a dead sidecar's ticks are taken over, not a slow app's."""
+        name = claimed.spec.name
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                current = await self.store().read(name)
+                if current is None or current.record.owner != self.instance \
+                        or current.record.generation != claimed.generation:
+                    return
+                await self.store().replace(current, replace(
+                    current.record, lease_until=time.time() + self.lease))
+            except PylottoError as err:
+                log.warning("scheduler: job %s: cannot extend the lease: %s", name,
+                            err.message)
+
+    async def _finish(self, name: str, claimed: JobRecord, delivered: bool) -> None:
+        store = self.store()
+        current = await store.read(name)
+        if current is None or current.record.generation != claimed.generation \
+                or current.record.owner != self.instance:
+            if current is not None:
+                self._learn(current.record)
+            return  # deleted, overwritten, or the lease went to another sidecar
+        now = _now()
+        after = claimed.after_tick(now) if delivered else claimed.after_failure(now)
+        await self._write(current, after)
+
+    async def _write(self, current: Versioned, after: JobRecord) -> None:
+        name = after.spec.name
+        if after.next_at is None:
+            if await self.store().remove(current):
+                self._unlist(name, after.generation)
+            else:
+                self._at(name, time.time())
+        elif await self.store().replace(current, after):
+            self._learn(after)
+        else:
+            self._at(name, time.time())
