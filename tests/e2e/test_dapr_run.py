@@ -255,6 +255,7 @@ def test_publish_and_invoke_commands(runs: list[Run], tmp_path: Path) -> None:
     app_id = unique("subscriber")
     run = pylotto_run(runs, tmp_path / "a", "-a", app_id, "-p", str(free_port()))
     run.wait_for("APP-READY")
+    run.wait_for("subscribed to topic orders")  # the in-memory broker keeps nothing before
     published = cli("publish", "--publish-app-id", app_id, "--pubsub", "in-memory",
                     "--topic", "orders", "--data", '{"orderId": 7}')
     assert published.returncode == 0 and "Event published successfully" in published.stdout
