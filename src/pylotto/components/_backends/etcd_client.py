@@ -64,7 +64,8 @@ UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_E
 """gRPC statuses meaning etcd could not be reached (or not in time). etcd itself answers
 UNAVAILABLE for every state of a leader election ("etcdserver: no leader", "leader changed",
 "request timed out", "server stopped", "unhealthy cluster"); its one other transient answer,
-"etcdserver: too many requests", is RESOURCE_EXHAUSTED (the rule below)."""
+"etcdserver: too many requests", is RESOURCE_EXHAUSTED (the rule below). A member that lost its
+quorum can also pass on Go's "context deadline exceeded" as UNKNOWN: that is a timeout too."""
 _RPC_ERROR = ("grpc.aio:AioRpcError",)
 
 
@@ -79,7 +80,9 @@ ERRORS = DriverErrors(
     connection_errors=("builtins:OSError",),
     rules=(
         Rule(_RPC_ERROR, Unavailable, "{backend} unreachable: {reason}",
-             when=lambda exc: _rpc(exc).code() in UNREACHABLE,
+             when=lambda exc: _rpc(exc).code() in UNREACHABLE or (
+                 _rpc(exc).code() is grpc.StatusCode.UNKNOWN
+                 and "context deadline exceeded" in (_rpc(exc).details() or "")),
              reason=lambda exc: _rpc(exc).details()),
         Rule(_RPC_ERROR, Unavailable, "{backend} is overloaded: {reason}",
              when=lambda exc: _rpc(exc).code() is grpc.StatusCode.RESOURCE_EXHAUSTED
