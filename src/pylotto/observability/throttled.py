@@ -24,6 +24,23 @@ MAX_KINDS = 256
 """Kinds remembered at once; the least recently logged is forgotten first."""
 
 
+def _admit(seen: OrderedDict[Any, list[float]], kind: Any, now: float, interval: float,
+           max_kinds: int) -> int | None:
+    """Whether a line of ``kind`` is written now: None (drop it), or how many lines of it were
+    dropped since the last one. ``seen`` holds per kind [when last written, lines dropped
+    since], at most ``max_kinds`` of them (the least recently written forgotten first)."""
+    last = seen.get(kind)
+    if last is not None and now - last[0] < interval:
+        last[1] += 1
+        return None
+    dropped = int(last[1]) if last is not None else 0
+    seen[kind] = [now, 0]
+    seen.move_to_end(kind)
+    while len(seen) > max_kinds:
+        seen.popitem(last=False)
+    return dropped
+
+
 class ThrottledLog:
     """``logger``'s lines, one per kind per ``interval`` seconds."""
 
@@ -50,16 +67,9 @@ class ThrottledLog:
         (for an internal error: once per interval is enough to find the bug)."""
         if not self.logger.isEnabledFor(level):
             return False
-        now = self.clock()
-        seen = self._kinds.get(kind)
-        if seen is not None and now - seen[0] < self.interval:
-            seen[1] += 1
+        dropped = _admit(self._kinds, kind, self.clock(), self.interval, self.max_kinds)
+        if dropped is None:
             return False
-        dropped = int(seen[1]) if seen is not None else 0
-        self._kinds[kind] = [now, 0]
-        self._kinds.move_to_end(kind)
-        while len(self._kinds) > self.max_kinds:
-            self._kinds.popitem(last=False)
         if dropped:
             message += f" ({dropped} more like it since the last such line, not logged)"
         self.logger.log(level, message, *args, exc_info=exc_info)
@@ -112,17 +122,10 @@ class ThrottledRecords(logging.Filter):
         self._kinds: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        kind = (record.name, str(record.msg)[:120])
-        now = self.clock()
-        seen = self._kinds.get(kind)
-        if seen is not None and now - seen[0] < self.interval:
-            seen[1] += 1
+        dropped = _admit(self._kinds, (record.name, str(record.msg)[:120]), self.clock(),
+                         self.interval, MAX_KINDS)
+        if dropped is None:
             return False
-        dropped = int(seen[1]) if seen is not None else 0
-        self._kinds[kind] = [now, 0]
-        self._kinds.move_to_end(kind)
-        while len(self._kinds) > MAX_KINDS:
-            self._kinds.popitem(last=False)
         if record.exc_info and record.exc_info[1] is not None:
             cause = _short(record.exc_info[1]).replace("%", "%%")  # msg is %-formatted
             record.msg = f"{record.msg} ({cause})"
