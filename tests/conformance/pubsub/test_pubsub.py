@@ -189,6 +189,23 @@ async def test_close_lets_handlers_finish_and_settles_them(broker: PubSub, topic
     await again.close()
 
 
+async def test_a_closed_subscription_receives_nothing_more(broker: PubSub, topic: str) -> None:
+    # closing right after subscribing, many times: a close that races the first read must
+    # still stop the loop (redis-py once swallowed the cancellation: the loop read on forever
+    # and took messages for a subscriber that was gone)
+    closed = [Inbox() for _ in range(10)]
+    for n, inbox in enumerate(closed):
+        subscription = await broker.subscribe(topic, inbox, {"consumerID": "ghosts"})
+        await asyncio.sleep(0.01 * (n % 3))
+        await subscription.close()
+    live = Inbox()
+    subscription = await broker.subscribe(topic, live, {"consumerID": "ghosts"})
+    sent = await publish_all(broker, topic, 5)
+    await eventually(lambda: len(live.messages) == len(sent))
+    await subscription.close()
+    assert [inbox.data() for inbox in closed] == [[]] * len(closed)
+
+
 async def test_bulk_publish(broker: PubSub, topic: str) -> None:
     inbox = Inbox()
     subscription = await broker.subscribe(topic, inbox, {})

@@ -200,10 +200,18 @@ class RedisClient:
 
     async def call(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """``await work(redis)`` within the timeout; driver errors become pylotto errors."""
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
         try:
             async with asyncio.timeout(self.timeout), self._slots:
                 try:
-                    return await work(self.redis)
+                    result = await work(self.redis)
+                    if task is not None and task.cancelling() > cancels:
+                        # redis-py swallowed a cancellation that came in meanwhile and
+                        # answered: without this, a cancelled loop (a closing subscription's
+                        # XREADGROUP) went on forever
+                        raise asyncio.CancelledError
+                    return result
                 except Exception as exc:
                     if cancel_requested():  # still a cancellation (the timeout above turns
                         raise asyncio.CancelledError from exc  # its own into TimeoutError)
