@@ -68,6 +68,8 @@ class PublishRequest:
     trace_parent: str = ""
     """W3C ``traceparent`` of the caller, copied into the envelope."""
     trace_state: str = ""
+    event_id: str = ""
+    """The CloudEvent's id; empty: a new uuid4."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +200,8 @@ class PubSubCapability(Capability[PubSub]):
         if cloudevents.is_cloudevent_content_type(request.data_content_type):
             envelope = cloudevents.from_cloud_event(request.data, **common)
         else:
-            envelope = cloudevents.new_envelope(request.data, request.data_content_type, **common)
+            envelope = cloudevents.new_envelope(request.data, request.data_content_type,
+                                                event_id=request.event_id, **common)
         if ttl is not None and not component.has(Feature.MESSAGE_TTL):
             cloudevents.set_expiration(envelope, ttl)
         return cloudevents.encode(envelope)

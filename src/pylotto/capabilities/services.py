@@ -26,6 +26,7 @@ from pylotto.capabilities.invoke import InvokeCapability
 from pylotto.capabilities.lock import LockCapability
 from pylotto.capabilities.pubsub import PubSubCapability
 from pylotto.capabilities.scheduler import SchedulerCapability
+from pylotto.capabilities.scheduler.delay_queue import DelayQueue
 from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.capabilities.sequencer import SequencerCapability
 from pylotto.capabilities.state import StateCapability
@@ -67,6 +68,7 @@ class CapabilityServices:
     lock: LockCapability = field(metadata={COMPONENTS: "lock"})
     sequencer: SequencerCapability = field(metadata={COMPONENTS: "sequencer"})
     scheduler: SchedulerCapability = field(metadata={COMPONENTS: None})
+    delay_queue: DelayQueue = field(metadata={COMPONENTS: None})
     invoke: InvokeCapability = field(metadata={COMPONENTS: None})
 
     @property

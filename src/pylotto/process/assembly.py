@@ -20,6 +20,8 @@ from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.invoke import Functions, InvokeCapability
 from pylotto.capabilities.pubsub import PubSubCapability
 from pylotto.capabilities.scheduler import SchedulerCapability
+from pylotto.capabilities.scheduler.delay_queue import TARGET as PUBLISH_TARGET
+from pylotto.capabilities.scheduler.delay_queue import DelayQueue, PublishTarget
 from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.state import StateCapability
@@ -69,9 +71,11 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
     settings = config.scheduler
     scheduler = SchedulerCapability(state, context, store_name=settings.state_store or None,
                                     channel=job_channel(channels), poll=settings.poll_seconds,
-                                    lease=settings.lease_seconds)
+                                    lease=settings.lease_seconds,
+                                    targets={PUBLISH_TARGET: PublishTarget(pubsub)})
     services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke,
-                                        secrets=secrets, state=state, scheduler=scheduler)
+                                        secrets=secrets, state=state, scheduler=scheduler,
+                                        delay_queue=DelayQueue(scheduler, pubsub))
     return services
 
 

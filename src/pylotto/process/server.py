@@ -28,6 +28,7 @@ from pylotto.facades.interceptors import (
     Telemetry,
 )
 from pylotto.facades.interceptors.api_access import ApiAllowlist
+from pylotto.facades.layotto import delay_queue
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.observability.throttled import ThrottledServerLog
 from pylotto.process import instances, launcher, run_template
@@ -36,7 +37,7 @@ from pylotto.process.heap import HeapTrimmer
 from pylotto.process.hotreload import ComponentSources, HotReloader
 from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import invoke_pb2_grpc, state_query_pb2_grpc
-from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
+from pylotto.proto.layotto import delay_queue_pb2_grpc, runtime_pb2, runtime_pb2_grpc
 
 log = logging.getLogger("pylotto.server")
 
@@ -117,7 +118,9 @@ class Sidecar:
         runtime_pb2_grpc.add_RuntimeServicer_to_server(LayottoRuntimeServicer(services), server)
         state_query_pb2_grpc.add_StateQueryServicer_to_server(
             state_query.StateQueryServicer(services), server)
-        names = [LAYOTTO_SERVICE, state_query.SERVICE]
+        delay_queue_pb2_grpc.add_DelayQueueServicer_to_server(
+            delay_queue.DelayQueueServicer(services), server)
+        names = [LAYOTTO_SERVICE, state_query.SERVICE, delay_queue.SERVICE]
         if self.config.mtls is None:  # else only the internal mTLS port serves other sidecars
             invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
                 sidecar_invoke.SidecarInvokeServicer(services.invoke), server)

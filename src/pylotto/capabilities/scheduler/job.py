@@ -22,6 +22,9 @@ DEFAULT_RETRY_INTERVAL = timedelta(seconds=1)
 DEFAULT_MAX_RETRIES = 3
 """With no failure policy a job gets go-etcd-cron's: constant, every 1 s, 3 retries."""
 
+APP_TARGET = ""
+"""The target of the Jobs API's jobs: the app."""
+
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -54,6 +57,10 @@ class JobSpec:
     ttl: str | None = None
     data: Payload | None = None
     failure_policy: FailurePolicy | None = None
+    target: str = APP_TARGET
+    """Where its triggers go: :data:`APP_TARGET` (the Jobs API's jobs), or another kind of
+    :class:`pylotto.appchannel.jobs.JobChannel` the scheduler was given (``"pubsub"``: the
+    delay queue's messages)."""
 
 
 def _invalid(detail: str, field_name: str, name: str) -> InvalidArgument:
@@ -157,6 +164,7 @@ class JobRecord:
                 "drop": policy.drop,
                 "interval": None if policy.interval is None else policy.interval.total_seconds(),
                 "maxRetries": policy.max_retries},
+            **({"target": spec.target} if spec.target != APP_TARGET else {}),
             "generation": self.generation, "begin": self.begin.isoformat(), "due": self.due,
             "expiration": None if self.expiration is None else self.expiration.isoformat(),
             "next": None if self.next_at is None else self.next_at.isoformat(),
@@ -180,6 +188,7 @@ class JobRecord:
                 interval=None if policy["interval"] is None
                 else timedelta(seconds=policy["interval"]),
                 max_retries=policy["maxRetries"]),
+            target=body.get("target", APP_TARGET),
         )
         return cls(spec, body["generation"], datetime.fromisoformat(body["begin"]), body["due"],
                    _time(body.get("expiration")), _time(body.get("next")), body["count"],
@@ -190,10 +199,14 @@ def _time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def new_record(spec: JobSpec, now: datetime | None = None) -> JobRecord:
+def new_record(spec: JobSpec, now: datetime | None = None, *,
+               check_name: bool = True) -> JobRecord:
     """The record of a job scheduled now, after go-etcd-cron's checks (``Builder.Parse``,
-    its order and texts): InvalidArgument naming the field otherwise."""
-    validate_name(spec.name)
+    its order and texts): InvalidArgument naming the field otherwise. ``check_name`` False:
+    a name the sidecar made itself, outside the Jobs API's (see ``SchedulerCapability.
+    schedule_internal``)."""
+    if check_name:
+        validate_name(spec.name)
     name = spec.name
     if spec.schedule is None and (spec.repeats or 0) > 1:
         raise _invalid("job must have a schedule to repeat", "job.repeats", name)

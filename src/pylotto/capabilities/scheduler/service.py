@@ -21,12 +21,14 @@ import heapq
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from pylotto.appchannel.jobs import JobChannel
 from pylotto.capabilities.base import RuntimeContext
 from pylotto.capabilities.scheduler.job import (
+    APP_TARGET,
     JobRecord,
     JobSpec,
     check_request,
@@ -55,17 +57,25 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _api_name(name: str) -> bool:
+    """A job of the Jobs API, not one of :meth:`SchedulerCapability.schedule_internal`."""
+    return "/" not in name
+
+
 class SchedulerCapability:
     """The Jobs API over the state store ``store_name`` (None: the first durable state store
     with etags), delivering to ``channel`` (None: this sidecar schedules but never triggers,
-    as daprd without an app channel)."""
+    as daprd without an app channel). ``targets``: where jobs of other targets go (target
+    kind → channel; ``"pubsub"``: the delay queue's), scheduled by :meth:`schedule_internal`."""
 
     def __init__(self, state: StateCapability, context: RuntimeContext, *,
                  store_name: str | None = None, channel: JobChannel | None = None,
                  poll: float = POLL_SECONDS, lease: float = LEASE_SECONDS,
-                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
+                 max_in_flight: int = MAX_IN_FLIGHT,
+                 targets: Mapping[str, JobChannel] | None = None) -> None:
         self.state, self.context = state, context
         self.store_name, self.channel = store_name, channel
+        self.targets = dict(targets or {})
         self.poll, self.lease = poll, lease
         self.instance = uuid.uuid4().hex
         self._store: SchedulerStore | None = None
@@ -100,7 +110,7 @@ class SchedulerCapability:
             raise NotConfigured(f"scheduler: state store {name} has no etags; the scheduler "
                                 "needs them to claim triggers", where="jobs.store")
         self._store = SchedulerStore(self.state, name, self.context.app_id)
-        if self.channel is not None:
+        if self.channel is not None or self.targets:
             self._task = asyncio.create_task(self._run(), name="scheduler")
         log.info("scheduler: jobs in state store %s%s", name,
                  "" if self.channel else " (no app channel: triggers left to other sidecars)")
@@ -127,6 +137,11 @@ class SchedulerCapability:
             except PylottoError as err:  # the next sidecar's refresh drops them
                 log.warning("scheduler: finished jobs left in the index: %s", err.message)
 
+    def _target(self, record: JobRecord) -> JobChannel | None:
+        """Where ``record``'s triggers go; None: not from this sidecar."""
+        kind = record.spec.target
+        return self.channel if kind == APP_TARGET else self.targets.get(kind)
+
     def store(self) -> SchedulerStore:
         if self._store is None:
             raise NotConfigured("no state store for the scheduler is configured",
@@ -137,7 +152,16 @@ class SchedulerCapability:
 
     async def schedule(self, spec: JobSpec | None, overwrite: bool) -> None:
         spec = check_request(spec)
-        record = new_record(spec)
+        await self._keep(new_record(spec), overwrite)
+
+    async def schedule_internal(self, spec: JobSpec) -> None:
+        """Keep a job of a target other than the app's, named ``<target>/<unique id>`` by
+        the caller: a name the Jobs API refuses (``/``), so its calls never see it."""
+        assert spec.target != APP_TARGET and spec.name.startswith(spec.target + "/")
+        await self._keep(new_record(spec, check_name=False), overwrite=False)
+
+    async def _keep(self, record: JobRecord, overwrite: bool) -> None:
+        spec = record.spec
         store = self.store()
         if overwrite:
             await store.put(record)
@@ -171,7 +195,7 @@ class SchedulerCapability:
     async def delete_prefix(self, prefix: str) -> None:
         store = self.store()
         names, _ = await store.index()
-        matching = [n for n in names if n.startswith(prefix)]
+        matching = [n for n in names if n.startswith(prefix) and _api_name(n)]
         await store.unlist_many(dict.fromkeys(matching))  # one index write for them all
         for name in matching:
             await store.delete(name)
@@ -182,14 +206,14 @@ class SchedulerCapability:
         names, _ = await store.index()
         records = await store.read_many(sorted(names))
         return [r.spec for n, r in records.items()
-                if r is not None and names[n] == r.generation]
+                if r is not None and names[n] == r.generation and _api_name(n)]
 
     # ---- local view of the jobs --------------------------------------------------------------
 
     def _learn(self, record: JobRecord) -> None:
         name = record.spec.name
         self._known[name] = record.generation
-        if record.next_at is None:
+        if record.next_at is None or self._target(record) is None:
             self._next.pop(name, None)
             return
         self._at(name, record.next_at.timestamp())
@@ -297,16 +321,18 @@ class SchedulerCapability:
         if record.owner and record.lease_until > time.time():
             self._at(name, min(record.lease_until, time.time() + self.poll))
             return
+        target = self._target(record)
+        if target is None:
+            return  # not triggered from this sidecar
         claimed = replace(record, owner=self.instance, lease_until=time.time() + self.lease)
         if not await store.replace(current, claimed):
             self._at(name, time.time() + min(self.poll, 0.05))  # someone else: look again
             return
-        assert self.channel is not None
         data = record.spec.data
         renewal = asyncio.create_task(self._renew(claimed), name=f"lease {name}")
         try:
-            delivered = await self.channel.trigger(name, data.type_url if data else "",
-                                                   data.value if data else b"")
+            delivered = await target.trigger(name, data.type_url if data else "",
+                                             data.value if data else b"")
         finally:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
