@@ -1,6 +1,6 @@
-"""The scheduler core over every durable state store it runs on (sqlite, redis, postgresql):
-jobs kept, triggered on time, once across two schedulers sharing the store, missed triggers
-fired once after a restart, failure policies, a dead owner's trigger taken over."""
+"""The scheduler core over every durable state store it runs on (sqlite, redis, postgresql,
+mysql, etcd): jobs kept, triggered on time, once across two schedulers sharing the store, missed
+triggers fired once after a restart, failure policies, a dead owner's trigger taken over."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.conformance.cases import Case, build, load_cases
 
 pytestmark = pytest.mark.timeout(60)
 
-STORES = ("sqlite", "redis", "postgresql")
+STORES = ("sqlite", "redis", "postgresql", "mysql", "etcd")
 
 
 class CountingApp(JobChannel):

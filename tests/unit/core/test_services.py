@@ -9,7 +9,9 @@ import pytest
 
 from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.invoke import InvokeCapability
+from pylotto.capabilities.pubsub import PubSubCapability
 from pylotto.capabilities.scheduler import SchedulerCapability
+from pylotto.capabilities.scheduler.delay_queue import DelayQueue
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.state import StateCapability
 from pylotto.config.model import AppConfig, embedded_default
@@ -51,13 +53,17 @@ def test_build_wants_the_services_without_components(tmp_path: Path) -> None:
         StateCapability(ComponentSet("state store", {}), context), context)
     with pytest.raises(TypeError, match="scheduler"):
         CapabilityServices.build(tables, context, {})  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="invoke"):
+    with pytest.raises(TypeError, match="delay_queue"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  scheduler=scheduler)
+    delay_queue = DelayQueue(scheduler, PubSubCapability(ComponentSet("pubsub", {}), context))
+    with pytest.raises(TypeError, match="invoke"):
+        CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
+                                 scheduler=scheduler, delay_queue=delay_queue)
     with pytest.raises(TypeError, match="unknown"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  invoke=InvokeCapability(context), scheduler=scheduler,
-                                 actors=object())
+                                 delay_queue=delay_queue, actors=object())
 
 
 def test_a_plugin_context_has_every_service() -> None:
