@@ -120,7 +120,10 @@ def test_200_jobs_on_two_sidecars_each_trigger_exactly_once(
     components = postgresql_store()
     app_id = f"jobs{uuid.uuid4().hex[:8]}"
     first, second = apps(), apps()
-    cars = [Sidecar(tmp_path / f"car{i}", components=components, extra_config=SCHEDULER,
+    # the default lease (5 s): a 1.5 s one could end while a sidecar loaded by 200 triggers
+    # at once is late renewing it, and a trigger taken over is delivered twice (at least once)
+    cars = [Sidecar(tmp_path / f"car{i}", components=components,
+                    extra_config={"scheduler": {"poll_seconds": POLL}},
                     app={"app_id": app_id, "port": a.port}).start()
             for i, a in enumerate((first, second))]
     try:
