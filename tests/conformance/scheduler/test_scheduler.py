@@ -67,7 +67,8 @@ async def make(case: Case, tmp_path: Path) -> AsyncIterator[Callable[..., object
     async with AsyncExitStack() as stack:
         schedulers: list[SchedulerCapability] = []
 
-        async def start(app: CountingApp | None, lease: float = 2.0) -> SchedulerCapability:
+        async def start(app: CountingApp | None, lease: float = 2.0,
+                        targets: dict[str, JobChannel] | None = None) -> SchedulerCapability:
             shared = {"connectionString": str(tmp_path / "jobs.db")} \
                 if case.name == "sqlite" else {}
             component = await stack.enter_async_context(
@@ -75,7 +76,8 @@ async def make(case: Case, tmp_path: Path) -> AsyncIterator[Callable[..., object
             state = StateCapability(ComponentSet("state store", {"jobs": component}),
                                     RuntimeContext(AppConfig(app_id=app_id), tmp_path))
             scheduler = SchedulerCapability(state, state.context, store_name="jobs",
-                                            channel=app, poll=0.1, lease=lease)
+                                            channel=app, poll=0.1, lease=lease,
+                                            targets=targets)
             await scheduler.start()
             schedulers.append(scheduler)
             return scheduler
@@ -228,3 +230,18 @@ async def test_a_slow_delivery_keeps_its_claim(make: Callable[..., object]) -> N
     await eventually(lambda: (slow.got + other.got)["slow"] == 1)
     await asyncio.sleep(0.6)
     assert (slow.got + other.got)["slow"] == 1
+
+
+async def test_a_job_of_another_target_goes_there_unseen_by_the_jobs_api(
+        make: Callable[..., object]) -> None:
+    publisher = CountingApp()
+    # no app channel: the app's jobs are left to other sidecars, the other target's are not
+    scheduler = await make(None, targets={"pubsub": publisher})  # type: ignore[misc]
+    await scheduler.schedule(JobSpec("mine", due_time="1s"), overwrite=False)
+    await scheduler.schedule_internal(JobSpec("pubsub/m1", due_time="2s", target="pubsub"))
+    assert [j.name for j in await scheduler.list()] == ["mine"]
+    await scheduler.delete_prefix("")  # every job of the app's: not the other target's
+    assert await scheduler.list() == []
+    await eventually(lambda: publisher.got["pubsub/m1"] == 1)
+    await asyncio.sleep(0.5)
+    assert publisher.got == Counter({"pubsub/m1": 1})
