@@ -32,7 +32,7 @@ from pylotto.core.errors import LAYOTTO_LOOKUPS, grpc_code
 from pylotto.facades.dapr.servicer import DaprServicer
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.proto.extensions import state_query_pb2
-from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
+from pylotto.proto.layotto import delay_queue_pb2, runtime_pb2, runtime_pb2_grpc
 from tests.fuzz import grpc_calls, http_calls
 from tests.fuzz.conftest import EXAMPLES, SEED, FuzzTarget
 from tests.fuzz.grpc_calls import Method
@@ -88,6 +88,7 @@ LAYOTTO_MISTAKE_ANSWERS = _layotto_answers()
 LAYOTTO = [
     *grpc_calls.methods_of(runtime_pb2.DESCRIPTOR.services_by_name["Runtime"]),
     *grpc_calls.methods_of(state_query_pb2.DESCRIPTOR.services_by_name["StateQuery"]),
+    *grpc_calls.methods_of(delay_queue_pb2.DESCRIPTOR.services_by_name["DelayQueue"]),
 ]
 DAPR = grpc_calls.methods_of(dapr_pb2.DESCRIPTOR.services_by_name["Dapr"],
                              leave_out=("Shutdown",))
