@@ -325,3 +325,8 @@ def go_proto(message: Message, *, legacy: bool = False) -> str:
         elif value != field.default_value:
             parts.append(f"{field.name}:{_go_scalar(field, value)}")
     return " ".join(parts)
+
+
+SECRETS_AT_F9681450 = {"db-user-pass": {"username": "devuser", "password": "redis123"},
+                       "redisPassword": "redis123"}
+"""The same file at f9681450 (the secret_ref quickstart's Redis password is in it)."""
