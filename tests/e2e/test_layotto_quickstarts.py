@@ -28,36 +28,25 @@ from pylotto.proto.layotto import (
     appcallback_pb2,
     appcallback_pb2_grpc,
     runtime_pb2,
-    runtime_pb2_grpc,
 )
 from tests.e2e.layotto_quickstart import (
+    LAST_WRITE,
     SECRETS_AT_F9681450,
+    STRONG,
+    Stub,
     config_hello,
     config_redis,
     config_ref_example,
     go_map,
     go_proto,
     layotto_run,
+    printed_lines,
     rpc_http_example,
     runtime_config,
+    shown_lines,
 )
 from tests.support.ports import free_port
 from tests.support.private_servers import private_etcd, private_redis
-
-Stub = runtime_pb2_grpc.RuntimeStub
-LAST_WRITE = runtime_pb2.StateOptions.CONCURRENCY_LAST_WRITE
-STRONG = runtime_pb2.StateOptions.CONSISTENCY_STRONG
-
-
-def _lines(text: str) -> list[str]:
-    """A shown output block as lines (trailing blanks, which the docs keep or drop at random,
-    do not count)."""
-    return [line.rstrip() for line in text.strip("\n").splitlines()]
-
-
-def _printed(out: list[str]) -> list[str]:
-    return [line.rstrip() for line in out]
-
 
 # ---- hello: sdk_reference/go/start.md, demo/hello/common -----------------------------------
 
@@ -75,7 +64,7 @@ def test_hello_go_sdk_start(tmp_path: Path) -> None:
             res = Stub(channel).SayHello(runtime_pb2.SayHelloRequest(service_name="helloworld"),
                                          timeout=10)
         out.append(res.hello)
-    assert _printed(out) == _lines(f"""
+    assert printed_lines(out) == shown_lines(f"""
 runtime client initializing for: {address}
 greeting
 """)
@@ -223,7 +212,8 @@ def test_state_on_redis(tmp_path: Path) -> None:
                                        "hello world ,etag:2")
                               .replace("key2 ,value:hello world ,etag:2", "key2 ,value:"
                                        "hello world ,etag:1"))
-            assert _printed(on_empty[1:]) == _bulk_in_request_order(_lines(shown_on_empty))
+            assert printed_lines(on_empty[1:]) == _bulk_in_request_order(
+                shown_lines(shown_on_empty))
 
             # what the page's Redis held: key1 written twice, key2 once (a run that stopped
             # before its deletes)
@@ -231,7 +221,7 @@ def test_state_on_redis(tmp_path: Path) -> None:
                 stub.SaveState(runtime_pb2.SaveStateRequest(store_name="state_demo", states=[
                     runtime_pb2.StateItem(key=key, value=b"earlier")]), timeout=10)
             again = _state_client(stub, "state_demo")
-            assert _printed(again[1:]) == _bulk_in_request_order(_lines(STATE_SHOWN))
+            assert printed_lines(again[1:]) == _bulk_in_request_order(shown_lines(STATE_SHOWN))
 
 
 # ---- pub/sub: start/pubsub/start.md, demo/pubsub -------------------------------------------
@@ -284,7 +274,7 @@ def test_pubsub_on_redis(tmp_path: Path) -> None:
                         pubsub_name="pub_subs_demo", topic=topic, data=value.encode()),
                         timeout=10)
                     published.append(f"Published a new event.Topic: {topic} ,Data: {value} ")
-                assert _printed(published) == _lines("""
+                assert printed_lines(published) == shown_lines("""
 Published a new event.Topic: hello ,Data: world
 Published a new event.Topic: topic1 ,Data: value1
 """)
@@ -293,14 +283,14 @@ Published a new event.Topic: topic1 ,Data: value1
                 time.sleep(0.5)  # nothing else may arrive
     finally:
         server.stop(None)
-    shown = _lines(f"""
+    shown = shown_lines(f"""
 Start listening on port {callback_port} ......
 Received a new event.Topic: topic1 , Data: value1
 Received a new event.Topic: hello , Data: world
 """)
     # the two topics are delivered independently: the page shows topic1 first, either order
     # is the same run
-    printed = _printed(subscriber.out)
+    printed = printed_lines(subscriber.out)
     assert printed[0] == shown[0]
     assert sorted(printed[1:]) == sorted(shown[1:])
 
@@ -365,7 +355,7 @@ def test_lock_on_redis(tmp_path: Path) -> None:
         with layotto_run(tmp_path / "layotto", config, address), \
                 grpc.insecure_channel(address) as channel:
             out = _lock_client(Stub(channel), "lock_demo")
-    assert _printed(out) == _lines("""
+    assert printed_lines(out) == shown_lines("""
 client1 prepare to tryLock...
 client1 got lock!ResourceId is resource_a
 client2 prepare to tryLock...
@@ -419,7 +409,7 @@ def test_sequencer_on_etcd(tmp_path: Path) -> None:
         with layotto_run(tmp_path / "layotto", config, address), \
                 grpc.insecure_channel(address) as channel:
             out = _sequencer_client(Stub(channel), "sequencer_demo")
-    assert _printed(out) == _lines(SEQUENCER_SHOWN)
+    assert printed_lines(out) == shown_lines(SEQUENCER_SHOWN)
 
 
 # ---- secret_ref: start/secret/secret_ref.md (the sequencer quickstart with an injected password)
@@ -438,4 +428,4 @@ def test_secret_ref_injects_the_redis_password(tmp_path: Path) -> None:
         with layotto_run(tmp_path / "layotto", config, address), \
                 grpc.insecure_channel(address) as channel:
             out = _sequencer_client(Stub(channel), "redis")
-    assert _printed(out) == _lines(SEQUENCER_SHOWN)
+    assert printed_lines(out) == shown_lines(SEQUENCER_SHOWN)

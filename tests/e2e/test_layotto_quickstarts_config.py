@@ -16,35 +16,22 @@ import pytest
 
 from pylotto.proto.layotto import (
     runtime_pb2,
-    runtime_pb2_grpc,
 )
 from tests.e2e.layotto_quickstart import (
     SECRETS_AT_F9681450,
+    Stub,
     config_file_on_local,
     config_standalone,
     config_uds,
     go_map,
     go_proto,
     layotto_run,
+    printed_lines,
     runtime_config,
+    shown_lines,
 )
 from tests.support.ports import free_port
 from tests.support.private_servers import private_etcd
-
-Stub = runtime_pb2_grpc.RuntimeStub
-LAST_WRITE = runtime_pb2.StateOptions.CONCURRENCY_LAST_WRITE
-STRONG = runtime_pb2.StateOptions.CONSISTENCY_STRONG
-
-
-def _lines(text: str) -> list[str]:
-    """A shown output block as lines (trailing blanks, which the docs keep or drop at random,
-    do not count)."""
-    return [line.rstrip() for line in text.strip("\n").splitlines()]
-
-
-def _printed(out: list[str]) -> list[str]:
-    return [line.rstrip() for line in out]
-
 
 # ---- configuration: start/configuration/start.md, demo/configuration/common ----------------
 
@@ -144,7 +131,7 @@ def test_configuration_on_etcd(tmp_path: Path) -> None:
         with layotto_run(tmp_path / "layotto", config, address), \
                 grpc.insecure_channel(address) as channel:
             out, subscribed = _configuration_client(Stub(channel), "config_demo")
-    assert _printed(out) == _lines("""
+    assert printed_lines(out) == shown_lines("""
 save key success
 get configuration after save, &{Key:key1 Content:value1 Group:application Label:prod Tags:map[feature:print release:1.0.0] Metadata:map[]}
 get configuration after save, &{Key:haha Content:heihei Group:application Label:prod Tags:map[feature:haha release:1.0.0] Metadata:map[]}
@@ -185,7 +172,7 @@ def test_secret_local_file(tmp_path: Path, secrets: dict[str, object]) -> None:
     with layotto_run(tmp_path / "layotto", config, address), \
             grpc.insecure_channel(address) as channel:
         out = _secret_client(Stub(channel), "secret_demo")
-    shown = _lines("""
+    shown = shown_lines("""
 data:{key:"db-user-pass:password" value:"S!S*d$zDsb="}
 data:{key:"db-user-pass:password" value:{secrets:{key:"db-user-pass:password" value:"S!S*d$zDsb="}}} data:{key:"db-user-pass:username" value:{secrets:{key:"db-user-pass:username" value:"devuser"}}}
 """)  # noqa: E501
@@ -193,7 +180,7 @@ data:{key:"db-user-pass:password" value:{secrets:{key:"db-user-pass:password" va
         shown = [line.replace("S!S*d$zDsb=", "redis123") for line in shown]
         shown[1] += ' data:{key:"redisPassword" value:{secrets:{key:"redisPassword" ' \
                     'value:"redis123"}}}'
-    assert _printed(out) == shown
+    assert printed_lines(out) == shown
 
 
 # ---- file: the local file store -----------------------------------------------------------
