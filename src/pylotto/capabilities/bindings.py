@@ -216,12 +216,10 @@ class BindingsCapability(Capability[Component]):
         return answer.data
 
     def _failed(self, name: str, err: PylottoError) -> None:
-        if name not in self._failing:
-            self._failing.add(name)
-            log.warning("input binding %s: the app failed an event: %s", name, err.message)
-        else:
-            self._throttled.warning(f"binding {name}", "input binding %s: the app failed "
-                                    "an event: %s", name, err.message)
+        """Said once a minute per binding while its events fail (daprd: at debug level)."""
+        self._failing.add(name)
+        self._throttled.warning(f"binding {name}", "input binding %s: the app failed an "
+                                "event: %s", name, err.message)
 
     async def _send_on(self, name: str, answer: BindingAnswer) -> None:
         """A gRPC app's ``to``: its data (as JSON: ``null`` when it is not JSON, as daprd)
