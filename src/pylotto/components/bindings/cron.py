@@ -67,6 +67,9 @@ class CronSettings(BindingSettings):
 
 class CronBinding(InputBinding):
     Settings = CronSettings
+    per_process = True
+    """Every worker process of ``--workers`` would fire it: refused there, rather than the
+    app getting each trigger once per worker."""
 
     def __init__(self, name: str, settings: ComponentSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
