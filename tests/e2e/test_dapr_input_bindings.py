@@ -130,3 +130,52 @@ def test_cron_events_reach_a_grpc_app_written_with_the_dapr_sdk(tmp_path: Path) 
     finally:
         car.stop()
         app.stop()
+
+
+def test_a_grpc_apps_answer_goes_on_to_the_output_bindings_it_names(tmp_path: Path) -> None:
+    """``BindingEventResponse.to``: the answer's data, as JSON, sent to an ``http`` output
+    binding with operation ``create`` (a POST)."""
+    from concurrent import futures
+
+    import grpc
+    from dapr.proto.runtime.v1 import appcallback_pb2, appcallback_pb2_grpc
+
+    class Forwarder(appcallback_pb2_grpc.AppCallbackServicer):  # type: ignore[misc]
+        def ListInputBindings(self, request: Any, context: Any) -> Any:
+            return appcallback_pb2.ListInputBindingsResponse(bindings=["tick"])
+
+        def OnBindingEvent(self, request: Any, context: Any) -> Any:
+            return appcallback_pb2.BindingEventResponse(
+                to=["out"], data=b'{"b": 1, "a": [true]}',
+                concurrency=appcallback_pb2.BindingEventResponse.PARALLEL)
+
+    class Sink(JsonHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with self.server.lock:  # type: ignore[attr-defined]
+                self.server.bodies.append(body)  # type: ignore[attr-defined]
+            self.reply({})
+
+    sink = serve(Sink)
+    sink.bodies, sink.lock = [], Lock()  # type: ignore[attr-defined]
+    port = free_port()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    appcallback_pb2_grpc.add_AppCallbackServicer_to_server(Forwarder(), server)  # type: ignore[no-untyped-call]
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    components = {"bindings": {
+        "tick": cron("@every 1s"),
+        "out": {"type": "bindings.http", "metadata": {
+            "url": f"http://127.0.0.1:{sink.server_address[1]}/sink", "direction": "output"}},
+    }}
+    car = Sidecar(tmp_path, components=components,
+                  app={"app_id": "forwarder", "port": port, "protocol": "grpc"}).start()
+    try:
+        wait_for(lambda: len(sink.bodies) >= 2)  # type: ignore[attr-defined]
+        assert sink.bodies[0] == b'{"a":[true],"b":1}'  # type: ignore[attr-defined]
+        listed = {c["name"]: c for c in metadata(car)["components"]}
+        assert listed["out"]["capabilities"] == ["OUTPUT_BINDING"]
+    finally:
+        car.stop()
+        server.stop(0)
+        sink.shutdown()
