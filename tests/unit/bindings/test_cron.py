@@ -204,3 +204,15 @@ async def test_no_app_channel_reads_nothing() -> None:
     await bindings.start()
     assert bindings.reading == {}
     await bindings.stop()
+
+
+def test_workers_are_refused_with_a_cron_binding() -> None:
+    """Each worker process would fire it: the app would get every tick once per worker."""
+    from pylotto.config.model import ComponentSpec, RuntimeConfig
+    from pylotto.process.workers import refuse_per_process
+
+    config = RuntimeConfig(components=[ComponentSpec(
+        name="tick", capability="bindings", type="bindings.cron",
+        metadata={"schedule": "@every 1s"})])
+    with pytest.raises(ConfigError, match=r"bindings\.tick \(bindings\.cron\)"):
+        refuse_per_process(config)
