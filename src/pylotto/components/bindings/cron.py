@@ -24,8 +24,12 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+# The scheduler's parser of Dapr's time forms, reused rather than copied. It lives with the
+# Jobs API in the capability layer; moving it to core/ would make this import go down the
+# layers as the rest do.
+from pylotto.capabilities.scheduler.schedule import Schedule, ScheduleError
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingSettings, InputBinding, InputEvent, InputHandler
 from pylotto.core.errors import ConfigError, PylottoError
@@ -61,8 +65,24 @@ def go_utc_string(moment: datetime) -> str:
         " +0000 UTC"
 
 
+def parse_schedule(text: str, zone: tzinfo) -> Schedule:
+    """``text`` as the cron binding reads it; ValueError with components-contrib's text."""
+    if not text:
+        raise ValueError("schedule not set")
+    try:
+        return Schedule.parse(text, seconds_optional=True, zone=zone)
+    except ScheduleError as err:
+        raise ValueError(f"invalid schedule format '{text}': {err}") from None
+
+
 class CronSettings(BindingSettings):
-    schedule: str = Field("", alias="schedule")
+    schedule: str = Field("", alias="schedule", validate_default=True)
+
+    @field_validator("schedule")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse_schedule(value, UTC)
+        return value
 
 
 class CronBinding(InputBinding):
@@ -75,18 +95,11 @@ class CronBinding(InputBinding):
         super().__init__(name, settings, context)
         if not isinstance(settings, CronSettings):
             raise TypeError(f"{type(self).__name__} needs CronSettings")
-        # The scheduler's parser of Dapr's time forms, reused rather than copied (it lives
-        # with the Jobs API; a move to core/ would make this import go down the layers).
-        from pylotto.capabilities.scheduler.schedule import Schedule, ScheduleError
-
-        if not settings.schedule:
-            raise ConfigError(f"binding {name}: schedule not set")
         self.zone_name, zone = local_zone()
         try:
-            self.schedule = Schedule.parse(settings.schedule, seconds_optional=True, zone=zone)
-        except ScheduleError as err:
-            raise ConfigError(f"binding {name}: invalid schedule format "
-                              f"'{settings.schedule}': {err}") from None
+            self.schedule = parse_schedule(settings.schedule, zone)
+        except ValueError as err:
+            raise ConfigError(f"binding {name}: {err}") from None
 
     async def read(self, handler: InputHandler) -> None:
         log = self.context.logger
