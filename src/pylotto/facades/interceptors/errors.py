@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 from pylotto.core import dapr_errors
-from pylotto.core.errors import PylottoError, grpc_code
+from pylotto.core.errors import APP_STATUS_TRAILER, PylottoError, grpc_code
 from pylotto.facades.interceptors.chain import StreamBehavior, UnaryBehavior, Wrapper, rewrap
 
 log = logging.getLogger("pylotto.grpc")
@@ -39,7 +39,10 @@ class ErrorMapping(Wrapper):
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: PylottoError) -> None:
     log.debug("%s: %s", type(err).__name__, err.message)
-    await context.abort(grpc_code(err), err.message)
+    trailer: tuple[tuple[str, str | bytes], ...] = ()
+    if err.app_status is not None:  # an app's own status, passed on to the calling sidecar
+        trailer = ((STATUS_DETAILS_KEY, err.app_status.status), (APP_STATUS_TRAILER, "1"))
+    await context.abort(grpc_code(err), err.message, trailing_metadata=trailer)
 
 
 async def _abort_dapr(context: grpc.aio.ServicerContext[Any, Any], err: PylottoError) -> None:
