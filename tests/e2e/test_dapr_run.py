@@ -25,7 +25,8 @@ import grpc
 import pytest
 import yaml
 from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, state_pb2
+from dapr.proto.runtime.v1 import appcallback_pb2_grpc, dapr_pb2_grpc, state_pb2
+from google.protobuf import any_pb2
 
 from tests.support.ports import free_port
 
@@ -439,14 +440,17 @@ def test_app_health_check_pauses_invocation_and_delivery(runs: list[Run],
 
 def test_grpc_app_health_check_and_max_concurrency(runs: list[Run], tmp_path: Path) -> None:
     """A gRPC app (``--app-protocol grpc``): probed with ``AppCallbackHealthCheck``, and no
-    more calls at once than ``--app-max-concurrency``."""
-    http_port = free_port()
+    more calls at once than ``--app-max-concurrency``. gRPC proxying (``dapr-app-id``) is
+    held by neither, as in daprd (pkg/messaging/grpc_proxy.go takes the app's connection
+    itself, not the app channel that checks health and counts calls)."""
+    http_port, grpc_port = free_port(), free_port()
     state = tmp_path / "a" / "state"
     state.mkdir(parents=True)
     (state / "sick").touch()
     app_id = unique("grpc-health")
     run = Run(tmp_path / "a", ["run", "--data-dir", str(tmp_path / "d"), "-a", app_id,
                                "-p", str(free_port()), "-P", "grpc", "-H", str(http_port),
+                               "-G", str(grpc_port),
                                "--enable-app-health-check", "--app-health-probe-interval", "1",
                                "--app-health-threshold", "1", "--app-max-concurrency", "2",
                                "--", sys.executable, str(GRPC_APP)])
@@ -455,6 +459,25 @@ def test_grpc_app_health_check_and_max_concurrency(runs: list[Run], tmp_path: Pa
     base = f"http://127.0.0.1:{http_port}/v1.0/invoke/{app_id}/method"
     status, body = call("POST", f"{base}/orders", b"{}")
     assert status == 500 and b"app is not in a healthy state" in body
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+    proxied = appcallback_pb2_grpc.AppCallbackStub(channel)  # type: ignore[no-untyped-call]
+    to_app = (("dapr-app-id", app_id),)
+
+    def proxy(method: str) -> bytes:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            try:
+                reply = proxied.OnInvoke(common_pb2.InvokeRequest(
+                    method=method, data=any_pb2.Any(value=b"p")), metadata=to_app, timeout=20)
+            except grpc.RpcError as exc:  # the app prints APP-READY before it listens
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+                continue
+            data: bytes = reply.data.value
+            return data
+
+    assert json.loads(proxy("orders")) == {"app": app_id, "got": "p"}  # unhealthy: not held
     (state / "sick").unlink()
     run.wait_for("app health: the app is healthy")
     status, body = call("POST", f"{base}/orders", b'{"a": 1}')
@@ -464,6 +487,16 @@ def test_grpc_app_health_check_and_max_concurrency(runs: list[Run], tmp_path: Pa
                                                 timeout=20)[0], range(6)))
     assert statuses == [200] * 6
     assert json.loads((state / "concurrency.json").read_text())["max"] == 2
+    with ThreadPoolExecutor(2) as pool:  # both calls the app may take at once, held
+        held = [pool.submit(call, "POST", f"{base}/hold", b"{}", timeout=60) for _ in "ab"]
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not (state / "holding").exists() or (state / "holding").read_text() != "2":
+            assert time.monotonic() < deadline, run.output()
+            time.sleep(0.1)
+        assert json.loads(proxy("orders"))["got"] == "p"  # past the full limit
+        (state / "release").touch()
+        assert [future.result()[0] for future in held] == [200, 200]
+    channel.close()
 
 
 def test_app_max_concurrency(runs: list[Run], tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """A gRPC Dapr app written with the Dapr SDK's ``dapr.ext.grpc.App`` (as Dapr's gRPC examples
-are): method ``orders`` (echo), ``slow`` (0.3 s, recording the most calls seen at once), and a
-health check failing while ``STATE_DIR/sick`` exists."""
+are): method ``orders`` (echo), ``slow`` (0.3 s, recording the most calls seen at once),
+``hold`` (answers once ``STATE_DIR/release`` exists; ``STATE_DIR/holding`` counts the calls
+waiting), and a health check failing while ``STATE_DIR/sick`` exists."""
 
 from __future__ import annotations
 
@@ -39,6 +40,16 @@ def slow(request: InvokeMethodRequest) -> str:
     with _lock:
         _running["now"] -= 1
         (STATE / "concurrency.json").write_text(json.dumps(_running))
+    return "{}"
+
+
+@app.method("hold")
+def hold(request: InvokeMethodRequest) -> str:
+    with _lock:
+        _running["holding"] = _running.get("holding", 0) + 1
+        (STATE / "holding").write_text(str(_running["holding"]))
+    while not (STATE / "release").exists():
+        time.sleep(0.05)
     return "{}"
 
 
