@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -571,6 +572,9 @@ def test_metrics_port_api_logging_and_max_body_size(runs: list[Run], tmp_path: P
 
 def test_run_template_runs_every_app_and_stop_run_file_stops_them(
         runs: list[Run], tmp_path: Path) -> None:
+    """Logs as the Dapr CLI writes them: ``<appDirPath>/.dapr/logs/<id>_daprd_<ts>.log`` and
+    ``<id>_app_<ts>.log`` by ``daprdLogDestination`` (default file) and
+    ``appLogDestination`` (default fileAndConsole), the app's lines ``== APP - <id> ==``."""
     first, second = unique("tpl-orders"), unique("tpl-checkout")
     for folder in ("orders", "checkout"):
         (tmp_path / "apps" / folder).mkdir(parents=True)
@@ -583,21 +587,42 @@ def test_run_template_runs_every_app_and_stop_run_file_stops_them(
              "command": [sys.executable, str(APP)],
              "env": {"PEER": second, "STATE_DIR": str(tmp_path / "state-orders")}},
             {"appID": second, "appDirPath": "./checkout", "appPort": free_port(),
-             "command": [sys.executable, str(APP)], "appLogDestination": "console",
+             "command": [sys.executable, str(APP)], "appLogDestination": "file",
              "daprdLogDestination": "console",
              "env": {"PEER": first, "STATE_DIR": str(tmp_path / "state-checkout")}},
         ]}))
     run = Run(tmp_path / "runner", ["run", "-f", str(template.parent)])
     runs.append(run.start())
-    run.wait_for(f"== {first} == reply ")
-    run.wait_for(f"== {second} == reply ")
+    run.wait_for(f"== APP - {first} == reply ")
+    run.wait_for(f"Starting pylotto with id {second}")  # its sidecar: on the console
+    logs = {app: tmp_path / "apps" / folder / ".dapr" / "logs"
+            for app, folder in ((first, "orders"), (second, "checkout"))}
+
+    def log_text(app: str, kind: str, text: str) -> str:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            found = list(logs[app].glob(f"{app}_{kind}_*.log"))
+            assert len(found) <= 1
+            if found and text in found[0].read_text():
+                return found[0].read_text()
+            assert time.monotonic() < deadline, (app, kind, found, run.output())
+            time.sleep(0.1)
+
+    assert re.fullmatch(rf"{first}_daprd_\d{{14}}\.log",
+                        next(logs[first].glob("*_daprd_*")).name)
+    daprd_log = log_text(first, "daprd", f"Starting pylotto with id {first}")
+    assert "== APP" not in daprd_log
+    assert f"== APP - {first} == reply " in log_text(first, "app", "reply ")
+    assert f"== APP - {second} == reply " in log_text(second, "app", "reply ")
+    assert not list(logs[second].glob("*_daprd_*"))  # console only
+    console = run.output()
+    assert f"Starting pylotto with id {first}" not in console  # file only
+    assert f"== APP - {second} ==" not in console  # file only
+    assert f"Writing log files to directory : {logs[first]}" in console
     rows = json.loads(cli("list", "-o", "json").stdout)
     assert {r["appId"] for r in rows} == {first, second}
     assert {r["runTemplatePath"] for r in rows} == {str(template.resolve())}
     assert {r["cliPid"] for r in rows} == {run.process.pid if run.process else 0}
-    logs = list((tmp_path / "apps" / "orders" / ".dapr" / "logs").glob(f"{first}_*.log"))
-    assert len(logs) == 1 and "reply " in logs[0].read_text()
-    assert not (tmp_path / "apps" / "checkout" / ".dapr").exists()
     stopped = cli("stop", "-f", str(template))
     assert "Dapr and app processes stopped successfully" in stopped.stdout, stopped.stderr
     assert run.wait() == 0, run.output()

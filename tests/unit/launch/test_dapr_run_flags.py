@@ -86,7 +86,9 @@ def test_a_run_template_as_the_dapr_cli_reads_it(tmp_path: Path) -> None:
     orders, web = apps
     assert orders.app_id == "orders"  # the folder's name
     assert orders.env == {"A": "1", "B": "2"}
-    assert not orders.log_file and web.log_file
+    assert (orders.daprd_log, orders.app_log) == ("console", "console")
+    assert (web.daprd_log, web.app_log) == ("file", "fileAndConsole")  # the Dapr CLI's defaults
+    assert orders.has_command and not web.has_command
     assert orders.args[-3:] == ["--", "python", "app.py"]
 
     def value(args: list[str], flag: str) -> str:
