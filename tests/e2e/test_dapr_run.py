@@ -340,8 +340,7 @@ def _listening(port: int) -> bool:
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--app-protocol", "grpcs"], "--app-protocol grpcs"),
-    (["-P", "h2c"], "--app-protocol h2c"),
+    (["-P", "h2c"], "--app-protocol h2c (HTTP/2 without TLS to the app) is not supported"),
     (["--enable-profiling"], "--enable-profiling: pylotto has no pprof endpoint"),
     (["--placement-host-address", "localhost:50005"], "--placement-host-address: pylotto has"),
     (["--scheduler-host-address", "localhost"], "--scheduler-host-address: pylotto has"),
@@ -383,6 +382,38 @@ def test_app_protocol_https(runs: list[Run], tmp_path: Path) -> None:
     status, body = call("POST", f"http://127.0.0.1:{http_port}/v1.0/invoke/"
                         f"{env['APP_ID']}/method/orders", b"{}")
     assert status == 200 and json.loads(body)["path"] == "/orders"
+
+
+def test_app_protocol_grpcs(runs: list[Run], tmp_path: Path) -> None:
+    """``--app-protocol grpcs``: gRPC over TLS to the app, its certificate not checked (the
+    app's is for another name, from a CA the sidecar does not know), as daprd: invocation,
+    the health probe and gRPC proxying all reach it."""
+    certs = tmp_path / "certs"
+    assert cli("cert", "ca", "--out", str(certs)).returncode == 0
+    assert cli("cert", "app", "--app-id", "some-other-name", "--ca", str(certs),
+               "--out", str(certs)).returncode == 0
+    crt = next(p for p in certs.glob("*.crt") if p.name != "ca.crt")
+    http_port, grpc_port = free_port(), free_port()
+    state = tmp_path / "a" / "state"
+    app_id = unique("grpcs")
+    run = Run(tmp_path / "a", ["run", "--data-dir", str(tmp_path / "d"), "-a", app_id,
+                               "-p", str(free_port()), "-P", "grpcs", "-H", str(http_port),
+                               "-G", str(grpc_port), "--enable-app-health-check",
+                               "--app-health-probe-interval", "1",
+                               "--", sys.executable, str(GRPC_APP)],
+              env={"APP_TLS_CERT": str(crt), "APP_TLS_KEY": str(crt.with_suffix(".key"))})
+    runs.append(run.start())
+    assert run.app_env()["APP_PROTOCOL"] == "grpcs"
+    run.wait_for("app health: the app is healthy")  # probed over TLS
+    status, body = call("POST", f"http://127.0.0.1:{http_port}/v1.0/invoke/{app_id}/method/"
+                        "orders", b'{"a": 1}')
+    assert status == 200 and json.loads(body) == {"app": app_id, "got": '{"a": 1}'}
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        stub = appcallback_pb2_grpc.AppCallbackStub(channel)  # type: ignore[no-untyped-call]
+        reply = stub.OnInvoke(common_pb2.InvokeRequest(method="orders", data=any_pb2.Any(
+            value=b"p")), metadata=(("dapr-app-id", app_id),), timeout=20)
+    assert json.loads(reply.data.value) == {"app": app_id, "got": "p"}
+    assert state.is_dir()
 
 
 def test_app_channel_address(runs: list[Run], tmp_path: Path) -> None:

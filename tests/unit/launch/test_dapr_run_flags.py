@@ -52,8 +52,10 @@ def test_without_an_app_the_defaults_stay() -> None:
 def test_app_ssl_is_https() -> None:
     flags = dapr_run.DaprRunFlags(app_ssl=True)
     assert dapr_run.app_protocol(flags) == "https"
-    with pytest.raises(ConfigError, match="grpcs"):
-        dapr_run.app_protocol(dapr_run.DaprRunFlags(app_protocol="grpc", app_ssl=True))
+    assert dapr_run.app_protocol(dapr_run.DaprRunFlags(app_protocol="grpc",
+                                                       app_ssl=True)) == "grpcs"
+    with pytest.raises(ConfigError, match=r"h2c .*HTTP/1\.1 only"):
+        dapr_run.app_protocol(dapr_run.DaprRunFlags(app_protocol="h2c"))
 
 
 def test_health_check_defaults_are_dapr_s() -> None:
