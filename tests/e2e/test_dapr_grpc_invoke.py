@@ -279,7 +279,14 @@ def test_grpc_app_error_status_reaches_the_caller(tmp_path: Path,
             return (http_info.value.code, http_info.value.headers.get("Content-Type"),
                     json.loads(http_info.value.read()))
 
-        for through in (car, caller):
+        for through in (car, caller):  # the whole status, as daprd's ErrorFromInternalStatus
+            point_at(monkeypatch, through, "grpc")
+            with DaprClient() as client, pytest.raises(grpc.RpcError) as info:
+                client.invoke_method("refusing", "detailed", data="x")
+            status = rpc_status.from_call(info.value)
+            assert status is not None and (status.code, status.message) == (9, "no stock")
+            reason = error_details_pb2.ErrorInfo()
+            assert status.details[0].Unpack(reason) and reason.reason == "OUT_OF_STOCK"
             assert http_error(through, "orders") == (
                 400, "text/plain; charset=utf-8", {"code": 3, "message": "bad order orders"})
             assert http_error(through, "detailed") == (400, "text/plain; charset=utf-8", {
