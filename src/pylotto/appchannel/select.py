@@ -3,16 +3,19 @@
 Events go to the app (pub/sub delivery) over:
 
 - ``app.grpc_callback_port``: Layotto's AppCallback gRPC (takes precedence);
-- ``app.port`` with ``app.protocol: grpc``: Dapr's AppCallback gRPC;
+- ``app.port`` with ``app.protocol: grpc``: Dapr's AppCallback gRPC (``grpcs``: over TLS, the
+  app's certificate not checked, through :mod:`~pylotto.appchannel.tls_relay`);
 - ``app.port`` (``protocol: http``): Dapr's HTTP app channel (``/dapr/subscribe``);
 - neither: no app channel (subscriber streams still work).
 
 Service invocation reaches the app over HTTP (``protocol: http``, or ``https``: TLS, the app's
-certificate not checked, as Dapr does) or Dapr's AppCallback gRPC (``protocol: grpc``) on
+certificate not checked, as Dapr does) or Dapr's AppCallback gRPC (``protocol: grpc`` or
+``grpcs``) on
 ``app.host:app.port``; gRPC proxying (``dapr-app-id`` calls to this sidecar's own
 app) over a raw gRPC channel to the same port. Each user has its own connection, as before
 this module built them all: closing one never cuts another's calls. Invocations and deliveries
-pass the app's :class:`~pylotto.appchannel.gate.AppGate` (health, concurrency limit).
+pass the app's :class:`~pylotto.appchannel.gate.AppGate` (health, concurrency limit); gRPC
+proxying does not, as daprd's proxy takes the app connection past its app channel.
 """
 
 from __future__ import annotations
