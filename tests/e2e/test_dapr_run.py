@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,7 +26,8 @@ import grpc
 import pytest
 import yaml
 from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, state_pb2
+from dapr.proto.runtime.v1 import appcallback_pb2_grpc, dapr_pb2_grpc, state_pb2
+from google.protobuf import any_pb2
 
 from tests.support.ports import free_port
 
@@ -338,8 +340,7 @@ def _listening(port: int) -> bool:
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--app-protocol", "grpcs"], "--app-protocol grpcs"),
-    (["-P", "h2c"], "--app-protocol h2c"),
+    (["-P", "h2c"], "--app-protocol h2c (HTTP/2 without TLS to the app) is not supported"),
     (["--enable-profiling"], "--enable-profiling: pylotto has no pprof endpoint"),
     (["--placement-host-address", "localhost:50005"], "--placement-host-address: pylotto has"),
     (["--scheduler-host-address", "localhost"], "--scheduler-host-address: pylotto has"),
@@ -381,6 +382,38 @@ def test_app_protocol_https(runs: list[Run], tmp_path: Path) -> None:
     status, body = call("POST", f"http://127.0.0.1:{http_port}/v1.0/invoke/"
                         f"{env['APP_ID']}/method/orders", b"{}")
     assert status == 200 and json.loads(body)["path"] == "/orders"
+
+
+def test_app_protocol_grpcs(runs: list[Run], tmp_path: Path) -> None:
+    """``--app-protocol grpcs``: gRPC over TLS to the app, its certificate not checked (the
+    app's is for another name, from a CA the sidecar does not know), as daprd: invocation,
+    the health probe and gRPC proxying all reach it."""
+    certs = tmp_path / "certs"
+    assert cli("cert", "ca", "--out", str(certs)).returncode == 0
+    assert cli("cert", "app", "--app-id", "some-other-name", "--ca", str(certs),
+               "--out", str(certs)).returncode == 0
+    crt = next(p for p in certs.glob("*.crt") if p.name != "ca.crt")
+    http_port, grpc_port = free_port(), free_port()
+    state = tmp_path / "a" / "state"
+    app_id = unique("grpcs")
+    run = Run(tmp_path / "a", ["run", "--data-dir", str(tmp_path / "d"), "-a", app_id,
+                               "-p", str(free_port()), "-P", "grpcs", "-H", str(http_port),
+                               "-G", str(grpc_port), "--enable-app-health-check",
+                               "--app-health-probe-interval", "1",
+                               "--", sys.executable, str(GRPC_APP)],
+              env={"APP_TLS_CERT": str(crt), "APP_TLS_KEY": str(crt.with_suffix(".key"))})
+    runs.append(run.start())
+    assert run.app_env()["APP_PROTOCOL"] == "grpcs"
+    run.wait_for("app health: the app is healthy")  # probed over TLS
+    status, body = call("POST", f"http://127.0.0.1:{http_port}/v1.0/invoke/{app_id}/method/"
+                        "orders", b'{"a": 1}')
+    assert status == 200 and json.loads(body) == {"app": app_id, "got": '{"a": 1}'}
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        stub = appcallback_pb2_grpc.AppCallbackStub(channel)  # type: ignore[no-untyped-call]
+        reply = stub.OnInvoke(common_pb2.InvokeRequest(method="orders", data=any_pb2.Any(
+            value=b"p")), metadata=(("dapr-app-id", app_id),), timeout=20)
+    assert json.loads(reply.data.value) == {"app": app_id, "got": "p"}
+    assert state.is_dir()
 
 
 def test_app_channel_address(runs: list[Run], tmp_path: Path) -> None:
@@ -439,14 +472,17 @@ def test_app_health_check_pauses_invocation_and_delivery(runs: list[Run],
 
 def test_grpc_app_health_check_and_max_concurrency(runs: list[Run], tmp_path: Path) -> None:
     """A gRPC app (``--app-protocol grpc``): probed with ``AppCallbackHealthCheck``, and no
-    more calls at once than ``--app-max-concurrency``."""
-    http_port = free_port()
+    more calls at once than ``--app-max-concurrency``. gRPC proxying (``dapr-app-id``) is
+    held by neither, as in daprd (pkg/messaging/grpc_proxy.go takes the app's connection
+    itself, not the app channel that checks health and counts calls)."""
+    http_port, grpc_port = free_port(), free_port()
     state = tmp_path / "a" / "state"
     state.mkdir(parents=True)
     (state / "sick").touch()
     app_id = unique("grpc-health")
     run = Run(tmp_path / "a", ["run", "--data-dir", str(tmp_path / "d"), "-a", app_id,
                                "-p", str(free_port()), "-P", "grpc", "-H", str(http_port),
+                               "-G", str(grpc_port),
                                "--enable-app-health-check", "--app-health-probe-interval", "1",
                                "--app-health-threshold", "1", "--app-max-concurrency", "2",
                                "--", sys.executable, str(GRPC_APP)])
@@ -455,6 +491,25 @@ def test_grpc_app_health_check_and_max_concurrency(runs: list[Run], tmp_path: Pa
     base = f"http://127.0.0.1:{http_port}/v1.0/invoke/{app_id}/method"
     status, body = call("POST", f"{base}/orders", b"{}")
     assert status == 500 and b"app is not in a healthy state" in body
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+    proxied = appcallback_pb2_grpc.AppCallbackStub(channel)  # type: ignore[no-untyped-call]
+    to_app = (("dapr-app-id", app_id),)
+
+    def proxy(method: str) -> bytes:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            try:
+                reply = proxied.OnInvoke(common_pb2.InvokeRequest(
+                    method=method, data=any_pb2.Any(value=b"p")), metadata=to_app, timeout=20)
+            except grpc.RpcError as exc:  # the app prints APP-READY before it listens
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+                continue
+            data: bytes = reply.data.value
+            return data
+
+    assert json.loads(proxy("orders")) == {"app": app_id, "got": "p"}  # unhealthy: not held
     (state / "sick").unlink()
     run.wait_for("app health: the app is healthy")
     status, body = call("POST", f"{base}/orders", b'{"a": 1}')
@@ -464,6 +519,16 @@ def test_grpc_app_health_check_and_max_concurrency(runs: list[Run], tmp_path: Pa
                                                 timeout=20)[0], range(6)))
     assert statuses == [200] * 6
     assert json.loads((state / "concurrency.json").read_text())["max"] == 2
+    with ThreadPoolExecutor(2) as pool:  # both calls the app may take at once, held
+        held = [pool.submit(call, "POST", f"{base}/hold", b"{}", timeout=60) for _ in "ab"]
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not (state / "holding").exists() or (state / "holding").read_text() != "2":
+            assert time.monotonic() < deadline, run.output()
+            time.sleep(0.1)
+        assert json.loads(proxy("orders"))["got"] == "p"  # past the full limit
+        (state / "release").touch()
+        assert [future.result()[0] for future in held] == [200, 200]
+    channel.close()
 
 
 def test_app_max_concurrency(runs: list[Run], tmp_path: Path) -> None:
@@ -538,6 +603,9 @@ def test_metrics_port_api_logging_and_max_body_size(runs: list[Run], tmp_path: P
 
 def test_run_template_runs_every_app_and_stop_run_file_stops_them(
         runs: list[Run], tmp_path: Path) -> None:
+    """Logs as the Dapr CLI writes them: ``<appDirPath>/.dapr/logs/<id>_daprd_<ts>.log`` and
+    ``<id>_app_<ts>.log`` by ``daprdLogDestination`` (default file) and
+    ``appLogDestination`` (default fileAndConsole), the app's lines ``== APP - <id> ==``."""
     first, second = unique("tpl-orders"), unique("tpl-checkout")
     for folder in ("orders", "checkout"):
         (tmp_path / "apps" / folder).mkdir(parents=True)
@@ -550,21 +618,42 @@ def test_run_template_runs_every_app_and_stop_run_file_stops_them(
              "command": [sys.executable, str(APP)],
              "env": {"PEER": second, "STATE_DIR": str(tmp_path / "state-orders")}},
             {"appID": second, "appDirPath": "./checkout", "appPort": free_port(),
-             "command": [sys.executable, str(APP)], "appLogDestination": "console",
+             "command": [sys.executable, str(APP)], "appLogDestination": "file",
              "daprdLogDestination": "console",
              "env": {"PEER": first, "STATE_DIR": str(tmp_path / "state-checkout")}},
         ]}))
     run = Run(tmp_path / "runner", ["run", "-f", str(template.parent)])
     runs.append(run.start())
-    run.wait_for(f"== {first} == reply ")
-    run.wait_for(f"== {second} == reply ")
+    run.wait_for(f"== APP - {first} == reply ")
+    run.wait_for(f"Starting pylotto with id {second}")  # its sidecar: on the console
+    logs = {app: tmp_path / "apps" / folder / ".dapr" / "logs"
+            for app, folder in ((first, "orders"), (second, "checkout"))}
+
+    def log_text(app: str, kind: str, text: str) -> str:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            found = list(logs[app].glob(f"{app}_{kind}_*.log"))
+            assert len(found) <= 1
+            if found and text in found[0].read_text():
+                return found[0].read_text()
+            assert time.monotonic() < deadline, (app, kind, found, run.output())
+            time.sleep(0.1)
+
+    assert re.fullmatch(rf"{first}_daprd_\d{{14}}\.log",
+                        next(logs[first].glob("*_daprd_*")).name)
+    daprd_log = log_text(first, "daprd", f"Starting pylotto with id {first}")
+    assert "== APP" not in daprd_log
+    assert f"== APP - {first} == reply " in log_text(first, "app", "reply ")
+    assert f"== APP - {second} == reply " in log_text(second, "app", "reply ")
+    assert not list(logs[second].glob("*_daprd_*"))  # console only
+    console = run.output()
+    assert f"Starting pylotto with id {first}" not in console  # file only
+    assert f"== APP - {second} ==" not in console  # file only
+    assert f"Writing log files to directory : {logs[first]}" in console
     rows = json.loads(cli("list", "-o", "json").stdout)
     assert {r["appId"] for r in rows} == {first, second}
     assert {r["runTemplatePath"] for r in rows} == {str(template.resolve())}
     assert {r["cliPid"] for r in rows} == {run.process.pid if run.process else 0}
-    logs = list((tmp_path / "apps" / "orders" / ".dapr" / "logs").glob(f"{first}_*.log"))
-    assert len(logs) == 1 and "reply " in logs[0].read_text()
-    assert not (tmp_path / "apps" / "checkout" / ".dapr").exists()
     stopped = cli("stop", "-f", str(template))
     assert "Dapr and app processes stopped successfully" in stopped.stdout, stopped.stderr
     assert run.wait() == 0, run.output()

@@ -89,7 +89,7 @@ def access_check(config: RuntimeConfig) -> AccessCheck | None:
         raise ConfigError("both access_control (pylotto.yaml) and a Dapr Configuration's "
                           "accessControl are given; keep one")
     if dapr is not None:
-        return dapr.compiled(http=config.app.protocol != "grpc")
+        return dapr.compiled(http=not config.app.is_grpc)
     return config.access_control
 
 
