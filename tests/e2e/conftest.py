@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.dapr_run import Run
 from tests.e2e.sidecar import Sidecar
 
 pytestmark = pytest.mark.e2e
@@ -77,3 +78,14 @@ def echo_port() -> Iterator[int]:
     thread.start()
     yield server.server_address[1]
     server.shutdown()
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Run]]:
+    """``pylotto run`` subprocesses a test started (tests/e2e/dapr_run.py), killed at the
+    end; ``pylotto list`` records in a private folder."""
+    monkeypatch.setenv("PYLOTTO_RUN_DIR", str(tmp_path / "run-records"))
+    started: list[Run] = []
+    yield started
+    for run in started:
+        run.kill()

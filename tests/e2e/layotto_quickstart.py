@@ -20,6 +20,7 @@ import grpc
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from tests.support.ports import free_port
 
 # ---- Layotto's configs ---------------------------------------------------------------------
@@ -325,3 +326,23 @@ def go_proto(message: Message, *, legacy: bool = False) -> str:
         elif value != field.default_value:
             parts.append(f"{field.name}:{_go_scalar(field, value)}")
     return " ".join(parts)
+
+
+SECRETS_AT_F9681450 = {"db-user-pass": {"username": "devuser", "password": "redis123"},
+                       "redisPassword": "redis123"}
+"""The same file at f9681450 (the secret_ref quickstart's Redis password is in it)."""
+
+
+Stub = runtime_pb2_grpc.RuntimeStub
+LAST_WRITE = runtime_pb2.StateOptions.CONCURRENCY_LAST_WRITE
+STRONG = runtime_pb2.StateOptions.CONSISTENCY_STRONG
+
+
+def shown_lines(text: str) -> list[str]:
+    """A shown output block as lines (trailing blanks, which the docs keep or drop at random,
+    do not count)."""
+    return [line.rstrip() for line in text.strip("\n").splitlines()]
+
+
+def printed_lines(out: list[str]) -> list[str]:
+    return [line.rstrip() for line in out]

@@ -140,7 +140,12 @@ def test_grpc_app_failure_goes_to_the_dead_letter_topic_after_the_inbound_retrie
 def test_http_app_retry_goes_to_the_dead_letter_topic_declaratively(
     tmp_path: Path, topic: str, dapr_env: Callable[[Sidecar], None]
 ) -> None:
+    """The dead letter is the message as received (daprd's sendToDeadLetter publishes its
+    data, its metadata with ``pubsubName``, and the content type the broker gave, which Redis
+    gives none): the dead-letter subscriber gets the original CloudEvent, the publisher's
+    metadata and ``pubsubName`` as headers."""
     received: dict[str, list[dict[str, Any]]] = {"orders": [], "dead": []}
+    headers: dict[str, list[dict[str, str]]] = {"orders": [], "dead": []}
 
     class Handler(JsonHandler):
         def do_GET(self) -> None:
@@ -149,6 +154,7 @@ def test_http_app_retry_goes_to_the_dead_letter_topic_declaratively(
         def do_POST(self) -> None:
             body = self.read_json()
             route = self.path.strip("/")
+            headers[route].append({k.lower(): v for k, v in self.headers.items()})
             received[route].append(body)
             self.reply({"status": "RETRY" if route == "orders" else "SUCCESS"})
 
@@ -178,13 +184,19 @@ spec:
         dapr_env(car)
         wait_for(lambda: subscriptions(car) == 2)
         with DaprClient() as client:
-            client.publish_event(PUBSUB, topic, "retry me", data_content_type="text/plain")
+            client.publish_event(PUBSUB, topic, "retry me", data_content_type="text/plain",
+                                 publish_metadata={"tenant": "acme"})
         wait_for(lambda: bool(received["dead"]))
         time.sleep(0.5)
         assert len(received["orders"]) == 1, "no inbound policy: one attempt"
         letter = received["dead"][0]
         assert letter["id"] == received["orders"][0]["id"] and letter["data"] == "retry me"
         assert letter["topic"] == topic, "the dead letter is the original CloudEvent"
+        assert letter["datacontenttype"] == "text/plain"
+        dead_headers = headers["dead"][0]
+        assert dead_headers["content-type"] == "application/cloudevents+json"
+        assert (dead_headers["tenant"], dead_headers["pubsubname"]) == ("acme", PUBSUB)
+        assert dead_headers["tenant"] == headers["orders"][0]["tenant"]
     finally:
         car.stop()
         server.shutdown()

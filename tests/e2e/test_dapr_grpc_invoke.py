@@ -230,36 +230,71 @@ def test_trace_id_reaches_http_subscriber_as_a_header(tmp_path: Path) -> None:
 def test_grpc_app_error_status_reaches_the_caller(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """An app answering OnInvoke with an error status: a gRPC caller gets its code and
-    message (as Dapr passes them), an HTTP caller the status of that code."""
+    message (as Dapr passes them); an HTTP caller, directly or through another sidecar, what
+    daprd answers (pkg/api/http/directmessaging.go): the code's HTTP status and the status
+    as protojson with its details, no Content-Type of daprd's own (net/http sniffs
+    text/plain)."""
     from concurrent import futures
 
     import grpc
     from dapr.proto.runtime.v1 import appcallback_pb2_grpc
+    from google.protobuf import any_pb2
+    from google.rpc import error_details_pb2, status_pb2
+    from grpc_status import rpc_status
 
     class Refusing(appcallback_pb2_grpc.AppCallbackServicer):
         def OnInvoke(self, request: Any, context: Any) -> Any:
+            if request.method == "detailed":
+                detail = any_pb2.Any()
+                detail.Pack(error_details_pb2.ErrorInfo(reason="OUT_OF_STOCK", domain="shop"))
+                context.abort_with_status(rpc_status.to_status(status_pb2.Status(
+                    code=grpc.StatusCode.FAILED_PRECONDITION.value[0], message="no stock",
+                    details=[detail])))
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad order {request.method}")
 
     server = grpc.server(futures.ThreadPoolExecutor(2))
     appcallback_pb2_grpc.add_AppCallbackServicer_to_server(Refusing(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    car = Sidecar(tmp_path, app={"app_id": "refusing", "port": port, "protocol": "grpc"})
+    car = Sidecar(tmp_path / "refusing",
+                  app={"app_id": "refusing", "port": port, "protocol": "grpc"})
+    caller = Sidecar(tmp_path / "caller", app={"app_id": "caller"})
+    table = {"type": "static", "metadata": {"apps": {"refusing": [car.dapr_grpc_address]}}}
+    car.extra_config = caller.extra_config = {"name_resolution": table}
     try:
         car.start()
+        caller.start()
         point_at(monkeypatch, car, "grpc")
         with DaprClient() as client, pytest.raises(grpc.RpcError) as info:
             client.invoke_method("refusing", "orders", data="x")
         assert (info.value.code(), info.value.details()) == (
             grpc.StatusCode.INVALID_ARGUMENT, "bad order orders")
-        request = urllib.request.Request(
-            f"{car.dapr_http_url}/v1.0/invoke/refusing/method/orders", data=b"x",
-            method="POST")
-        with pytest.raises(urllib.error.HTTPError) as http_info:
-            urllib.request.urlopen(request, timeout=5)
-        assert http_info.value.code == 400
-        assert "bad order orders" in http_info.value.read().decode()
+
+        def http_error(through: Sidecar, method: str) -> tuple[int, str, Any]:
+            request = urllib.request.Request(
+                f"{through.dapr_http_url}/v1.0/invoke/refusing/method/{method}", data=b"x",
+                method="POST")
+            with pytest.raises(urllib.error.HTTPError) as http_info:
+                urllib.request.urlopen(request, timeout=10)
+            return (http_info.value.code, http_info.value.headers.get("Content-Type"),
+                    json.loads(http_info.value.read()))
+
+        for through in (car, caller):  # the whole status, as daprd's ErrorFromInternalStatus
+            point_at(monkeypatch, through, "grpc")
+            with DaprClient() as client, pytest.raises(grpc.RpcError) as info:
+                client.invoke_method("refusing", "detailed", data="x")
+            status = rpc_status.from_call(info.value)
+            assert status is not None and (status.code, status.message) == (9, "no stock")
+            reason = error_details_pb2.ErrorInfo()
+            assert status.details[0].Unpack(reason) and reason.reason == "OUT_OF_STOCK"
+            assert http_error(through, "orders") == (
+                400, "text/plain; charset=utf-8", {"code": 3, "message": "bad order orders"})
+            assert http_error(through, "detailed") == (400, "text/plain; charset=utf-8", {
+                "code": 9, "message": "no stock", "details": [{
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "OUT_OF_STOCK", "domain": "shop"}]})
     finally:
+        caller.stop()
         car.stop()
         server.stop(0)
 

@@ -18,6 +18,8 @@ import grpc
 from dapr.proto.common.v1 import common_pb2
 from dapr.proto.runtime.v1 import appcallback_pb2, appcallback_pb2_grpc
 from google.protobuf import any_pb2, empty_pb2, struct_pb2
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2  # type: ignore[import-untyped]
 
 from pylotto.appchannel import cloudevents, message_metadata
 from pylotto.appchannel.base import (
@@ -29,7 +31,13 @@ from pylotto.appchannel.base import (
     TopicSubscription,
 )
 from pylotto.appchannel.grpc_channel import GrpcAppChannel
-from pylotto.core.errors import Internal, InvalidArgument, PylottoError, from_grpc_code
+from pylotto.core.errors import (
+    AppStatus,
+    Internal,
+    InvalidArgument,
+    PylottoError,
+    from_grpc_code,
+)
 from pylotto.observability.tracing import TRACEPARENT, TRACESTATE, grpc_trace_metadata
 
 _ATTRIBUTES = frozenset({
@@ -154,8 +162,10 @@ class DaprGrpcAppChannel(GrpcAppChannel):
         code = exc.code()
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             return self.error(exc, f"OnInvoke {method}")
-        return from_grpc_code(code, exc.details() or f"{self.description}: OnInvoke {method} "
-                              f"answered {code.name}")
+        err = from_grpc_code(code, exc.details() or f"{self.description}: OnInvoke {method} "
+                             f"answered {code.name}")
+        err.app_status = app_status_of(exc)
+        return err
 
     async def invoke(self, method: str, data: bytes, content_type: str, verb: str,
                      querystring: str, within: float, *, type_url: str = "",
@@ -184,6 +194,24 @@ class DaprGrpcAppChannel(GrpcAppChannel):
 
 
 BULK_EVENT_TYPE = "com.dapr.event.sent.bulk"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def app_status_of(exc: grpc.aio.AioRpcError) -> AppStatus:
+    """The app's status as ``google.rpc.Status``: its code and message, and the details of
+    its ``grpc-status-details-bin`` trailer when it sent one (as grpc-go's
+    ``status.Convert`` reads it in daprd)."""
+    status = status_pb2.Status(code=exc.code().value[0], message=exc.details() or "")
+    for key, value in exc.trailing_metadata() or ():
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            sent = status_pb2.Status()
+            try:
+                sent.ParseFromString(value)
+            except DecodeError:
+                break
+            status.details.extend(sent.details)
+            break
+    return AppStatus(status.SerializeToString())
 
 
 def _bulk_entry(entry: BulkEntry, raw: bool) -> appcallback_pb2.TopicEventBulkRequestEntry:

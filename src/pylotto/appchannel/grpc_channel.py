@@ -5,12 +5,14 @@ Internal."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
 from pylotto.appchannel.base import AppChannel
 from pylotto.appchannel.gate import OPEN_GATE, AppGate
+from pylotto.appchannel.tls_relay import TlsRelay
 from pylotto.core.errors import DeadlineExceeded, Internal, PylottoError, Unavailable, Unsupported
 from pylotto.security.tokens import TOKEN_HEADER
 
@@ -39,8 +41,11 @@ class GrpcAppChannel(AppChannel):
         list_timeout: float = LIST_TIMEOUT_SECONDS,
         api_token: str = "",
         gate: AppGate = OPEN_GATE,
+        tls: bool = False,
     ) -> None:
         self.gate = gate
+        self.tls = tls
+        """``--app-protocol grpcs``: TLS to the app, its certificate not checked."""
         """Service invocation passes it (health, concurrency limit)."""
         self.address = f"{host}:{port}"
         self.description = f"app callback at {self.address}"
@@ -49,13 +54,14 @@ class GrpcAppChannel(AppChannel):
         self.metadata = ((TOKEN_HEADER, api_token),) if api_token else None
         self._channel: Any = None
         self._stub: Any = None
+        self._relay: TlsRelay | None = None
 
     def make_stub(self, channel: grpc.aio.Channel) -> Any:
         raise NotImplementedError
 
     def stub(self) -> Any:
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            self._channel, self._relay = dial_app(self.address, tls=self.tls)
             self._stub = self.make_stub(self._channel)
         return self._stub
 
@@ -75,3 +81,20 @@ class GrpcAppChannel(AppChannel):
             await self._channel.close()
             self._channel = None
             self._stub = None
+        if self._relay is not None:
+            await self._relay.close()
+            self._relay = None
+
+
+def dial_app(address: str, *, tls: bool,
+             options: Sequence[tuple[str, Any]] = CHANNEL_OPTIONS,
+             ) -> tuple[grpc.aio.Channel, TlsRelay | None]:
+    """A channel to the app at ``host:port``: plaintext, or (``tls``, ``grpcs``) through a
+    :class:`~pylotto.appchannel.tls_relay.TlsRelay` that speaks TLS to the app without
+    checking its certificate, as daprd. Call within the event loop; close the relay after
+    the channel."""
+    if not tls:
+        return grpc.aio.insecure_channel(address, options=list(options)), None
+    host, _, port = address.rpartition(":")
+    relay = TlsRelay(host.strip("[]"), int(port))
+    return grpc.aio.insecure_channel(relay.address, options=list(options)), relay

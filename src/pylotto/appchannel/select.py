@@ -3,16 +3,19 @@
 Events go to the app (pub/sub delivery) over:
 
 - ``app.grpc_callback_port``: Layotto's AppCallback gRPC (takes precedence);
-- ``app.port`` with ``app.protocol: grpc``: Dapr's AppCallback gRPC;
+- ``app.port`` with ``app.protocol: grpc``: Dapr's AppCallback gRPC (``grpcs``: over TLS, the
+  app's certificate not checked, through :mod:`~pylotto.appchannel.tls_relay`);
 - ``app.port`` (``protocol: http``): Dapr's HTTP app channel (``/dapr/subscribe``);
 - neither: no app channel (subscriber streams still work).
 
 Service invocation reaches the app over HTTP (``protocol: http``, or ``https``: TLS, the app's
-certificate not checked, as Dapr does) or Dapr's AppCallback gRPC (``protocol: grpc``) on
+certificate not checked, as Dapr does) or Dapr's AppCallback gRPC (``protocol: grpc`` or
+``grpcs``) on
 ``app.host:app.port``; gRPC proxying (``dapr-app-id`` calls to this sidecar's own
 app) over a raw gRPC channel to the same port. Each user has its own connection, as before
 this module built them all: closing one never cuts another's calls. Invocations and deliveries
-pass the app's :class:`~pylotto.appchannel.gate.AppGate` (health, concurrency limit).
+pass the app's :class:`~pylotto.appchannel.gate.AppGate` (health, concurrency limit); gRPC
+proxying does not, as daprd's proxy takes the app connection past its app channel.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     import grpc
 
     from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
+    from pylotto.appchannel.tls_relay import TlsRelay
     from pylotto.config.model import AppConfig
 
 class GatedAppChannel(AppChannel):
@@ -72,10 +76,11 @@ def pubsub_channel(app: AppConfig, gate: AppGate = OPEN_GATE) -> AppChannel | No
 
         channel = LayottoGrpcAppChannel(app.grpc_callback_host, app.grpc_callback_port,
                                         api_token=token)
-    elif app.port and app.protocol == "grpc":
+    elif app.port and app.is_grpc:
         from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
 
-        channel = DaprGrpcAppChannel(app.host, app.port, api_token=token)
+        channel = DaprGrpcAppChannel(app.host, app.port, api_token=token,
+                                     tls=app.protocol == "grpcs")
     elif app.port:
         from pylotto.appchannel.dapr_http import DaprHttpAppChannel
 
@@ -102,20 +107,24 @@ class RawGrpcAppChannel:
     """A plain gRPC channel to the app, opened on first use (gRPC proxying sends the caller's
     bytes as they are, so no stub)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, tls: bool = False) -> None:
         self.address = f"{host}:{port}"
+        self.tls = tls
         self._channel: grpc.aio.Channel | None = None
+        self._relay: TlsRelay | None = None
 
     def channel(self) -> grpc.aio.Channel:
         if self._channel is None:
-            import grpc
+            from pylotto.appchannel.grpc_channel import dial_app
 
-            self._channel = grpc.aio.insecure_channel(self.address)
+            self._channel, self._relay = dial_app(self.address, tls=self.tls, options=())
         return self._channel
 
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
+        if self._relay is not None:
+            await self._relay.close()
 
 
 @dataclass(frozen=True)
@@ -141,11 +150,13 @@ def app_channels(app: AppConfig, gate: AppGate | None = None) -> AppChannels:
     gate = gate or app_gate(app)
     invoke_http: HttpAppChannel | None = None
     invoke_grpc = proxy = None
-    if app.port and app.protocol == "grpc":
+    if app.port and app.is_grpc:
         from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
 
-        invoke_grpc = DaprGrpcAppChannel(app.host, app.port, api_token=token, gate=gate)
-        proxy = RawGrpcAppChannel(app.host, app.port)
+        tls = app.protocol == "grpcs"
+        invoke_grpc = DaprGrpcAppChannel(app.host, app.port, api_token=token, gate=gate,
+                                         tls=tls)
+        proxy = RawGrpcAppChannel(app.host, app.port, tls=tls)
     elif app.port:
         invoke_http = (HttpAppChannel(app.host, app.port, api_token=token, scheme=_scheme(app))
                        if gate is OPEN_GATE else

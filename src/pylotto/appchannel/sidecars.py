@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from pylotto.core.errors import Unavailable, from_grpc_code
+from pylotto.core.errors import APP_STATUS_TRAILER, AppStatus, Unavailable, from_grpc_code
 from pylotto.observability.tracing import carrier_from
 from pylotto.proto.extensions import invoke_pb2, invoke_pb2_grpc
 from pylotto.resolution.base import Resolver
@@ -148,8 +148,9 @@ class SidecarChannel:
         try:
             return await self._each_sidecar(call.target_app_id, call.timeout, send)
         except grpc.aio.AioRpcError as exc:
-            raise from_grpc_code(exc.code(), f"app {call.target_app_id}: {exc.details()}") \
-                from None
+            err = from_grpc_code(exc.code(), f"app {call.target_app_id}: {exc.details()}")
+            err.app_status = _app_status(exc)
+            raise err from None
 
     async def proxy(self, app_id: str, method: str, request: bytes,
                     metadata: Sequence[tuple[str, str]], within: float) -> bytes:
@@ -169,3 +170,11 @@ class SidecarChannel:
             await channel.close()
         self._channels.clear()
         self._stubs.clear()
+
+
+def _app_status(exc: grpc.aio.AioRpcError) -> AppStatus | None:
+    trailer = dict(exc.trailing_metadata() or ())
+    status = trailer.get("grpc-status-details-bin")
+    if trailer.get(APP_STATUS_TRAILER) != "1" or not isinstance(status, bytes):
+        return None
+    return AppStatus(status)

@@ -26,19 +26,40 @@ import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pylotto.appchannel import cloudevents
 from pylotto.appchannel.base import AppChannel, BulkEntry, BulkSubscribe, DeliveryStatus
+from pylotto.capabilities.base import ComponentSet
 from pylotto.capabilities.routing import Router
-from pylotto.components.pubsub.base import Handler, Message
+from pylotto.components.pubsub.base import Handler, Message, PubSub
 from pylotto.core.errors import InvalidArgument, PylottoError, Unsupported
+from pylotto.core.resiliency import Resiliency
 from pylotto.observability.tracing import Tracing
 
-if TYPE_CHECKING:
-    from pylotto.capabilities.pubsub import PubSubCapability
-
 log = logging.getLogger("pylotto.pubsub")
+
+
+class Settlement(Protocol):
+    """What a bulk delivery needs of the pub/sub capability that owns it (the capability
+    itself: a protocol, so this module does not import it back)."""
+
+    components: ComponentSet[PubSub]
+    source: str
+    """The CloudEvent ``source`` of this sidecar's events."""
+    tracing: Tracing
+    resiliency: Resiliency
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def count(self, pubsub_name: str, topic: str, outcome: str) -> None: ...
+
+    async def dead_letter(self, pubsub_name: str, topic: str, dead_letter_topic: str,
+                          message: Message, event_id: str, why: str) -> None: ...
+
+    async def dropped(self, pubsub_name: str, topic: str, dead_letter_topic: str,
+                      message: Message, event_id: str, why: str) -> None: ...
 
 
 class EntriesFailed(Exception):
@@ -61,7 +82,7 @@ class _Batch:
 class BulkDelivery:
     """The batches of one bulk subscription to the app."""
 
-    def __init__(self, pubsub: PubSubCapability, pubsub_name: str, topic: str,
+    def __init__(self, pubsub: Settlement, pubsub_name: str, topic: str,
                  metadata: Mapping[str, str], channel: AppChannel, bulk: BulkSubscribe, *,
                  router: Router | None = None, dead_letter_topic: str = "") -> None:
         self.pubsub = pubsub

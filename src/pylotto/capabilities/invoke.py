@@ -283,7 +283,7 @@ class InvokeCapability:
             return self._checked(request, InvokeResult(answer.data, answer.content_type,
                                                        answer.headers, answer.status,
                                                        answer.data_type_url))
-        if self.context.app.protocol == "grpc":
+        if self.context.app.is_grpc:
             reply = await self._grpc_channel().invoke(
                 request.method, request.data, request.content_type, request.verb,
                 request.querystring, self._timeout(request), type_url=request.data_type_url,
@@ -389,7 +389,7 @@ class InvokeCapability:
         if target_app_id == own:
             if self._proxy is None:
                 raise NotConfigured("gRPC proxying to this sidecar's app needs app.port with "
-                                    "app.protocol: grpc")
+                                    "app.protocol: grpc or grpcs")
             answer: bytes = await self._proxy.channel().unary_unary(method)(
                 request, metadata=forwarded, timeout=time_left)
             return answer

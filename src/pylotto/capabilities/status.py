@@ -38,12 +38,17 @@ class ComponentInfo:
 def reported_features(capability: str, component: Component) -> list[str]:
     """The capabilities the metadata APIs report for ``component``, by daprd's rule
     (``getComponentsCapabilitesMap``): a state store, pub/sub or secret store its features,
-    an output binding ``OUTPUT_BINDING``. Only what pylotto serves: not ``ACTOR`` (daprd's
+    an input binding ``INPUT_BINDING``, an output binding ``OUTPUT_BINDING`` (both, in that
+    order, for one that is both). Only what pylotto serves: not ``ACTOR`` (daprd's
     "ETAG and TRANSACTIONAL", for its actor runtime, which pylotto has not), nor
     ``KEYS_LIKE`` / ``DELETE_WITH_PREFIX`` (used by daprd's actors and workflows only)."""
     features = sorted(str(f) for f in component.features)
     if capability == "bindings":
-        return [*features, "OUTPUT_BINDING"]
+        from pylotto.components.bindings.base import INPUT, OUTPUT, directions
+
+        served = directions(component)
+        return [*features, *(["INPUT_BINDING"] if INPUT in served else []),
+                *(["OUTPUT_BINDING"] if OUTPUT in served else [])]
     if isinstance(component, SecretStore) and component.multiple_values_per_secret:
         return sorted({*features, "MULTIPLE_KEY_VALUES_PER_SECRET"})
     return features

@@ -105,9 +105,10 @@ class AppConfig(_Model):
     id: str = Field("", alias="app_id")
     port: int | None = Field(None, description="the app's port (service invocation, Dapr "
                              "pub/sub delivery)")
-    protocol: Literal["http", "https", "grpc"] = Field(
+    protocol: Literal["http", "https", "grpc", "grpcs"] = Field(
         "http", description="what the app serves on its port: HTTP (https: over TLS, the "
-        "app's certificate not checked, as Dapr does), or Dapr's AppCallback gRPC")
+        "app's certificate not checked, as Dapr does), or Dapr's AppCallback gRPC (grpcs: "
+        "over TLS, the certificate not checked either)")
     host: str = Field("127.0.0.1", description="the address the app listens on "
                       "(dapr run --app-channel-address)")
     max_concurrency: int | None = Field(None, ge=1, description="calls to the app at once "
@@ -117,6 +118,11 @@ class AppConfig(_Model):
     grpc_callback_port: int | None = Field(None, description="the app's AppCallback gRPC port")
     api_token: SecretStr = Field(SecretStr(""), description="sent to the app as dapr-api-token "
                                  "(APP_API_TOKEN)")
+
+    @property
+    def is_grpc(self) -> bool:
+        """The app serves Dapr's AppCallback gRPC (``grpc`` or ``grpcs``) on its port."""
+        return self.protocol in ("grpc", "grpcs")
 
     # The spellings API plugins have read since ``PluginContext.app`` was a separate record
     # (``AppSettings``, now this model): kept so their code runs unchanged.

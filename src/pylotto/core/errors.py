@@ -16,9 +16,24 @@ lookups of every capability are made by :func:`lookup_error` from :data:`LAYOTTO
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, Self
 
 import grpc
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    """The gRPC status an app answered a call with (its own error, not the sidecar's):
+    ``status`` is the serialized ``google.rpc.Status`` (code, message, details), which Dapr's
+    HTTP API answers as JSON (:mod:`pylotto.facades.dapr.http.app`)."""
+
+    status: bytes
+
+
+APP_STATUS_TRAILER = "pylotto-app-status"
+"""Trailer of a target sidecar's answer (between sidecars) saying the status is its app's own;
+``grpc-status-details-bin`` beside it is the app's ``google.rpc.Status``."""
 
 
 class PylottoError(Exception):
@@ -34,6 +49,8 @@ class PylottoError(Exception):
         self.answered_as: type[PylottoError] | None = None
         """The kind whose codes the Layotto dialect answers with, where Layotto answers this
         error unlike its kind (:func:`lookup_error`); the Dapr half keys on the kind."""
+        self.app_status: AppStatus | None = None
+        """Set when this is an app's own error status passed on (invocation of a gRPC app)."""
 
     def answered(self, kind: type[PylottoError]) -> Self:
         """This error, answered by the Layotto dialect with ``kind``'s codes."""

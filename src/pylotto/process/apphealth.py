@@ -17,6 +17,7 @@ import logging
 import aiohttp
 
 from pylotto.appchannel.gate import AppGate
+from pylotto.appchannel.select import RawGrpcAppChannel
 from pylotto.config.model import AppConfig, AppHealthCheck
 
 log = logging.getLogger("pylotto.apphealth")
@@ -27,7 +28,7 @@ class AppHealthProber:
         self.app, self.check, self.gate = app, check, gate
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._grpc: object | None = None
+        self._grpc: RawGrpcAppChannel | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -40,7 +41,7 @@ class AppHealthProber:
         if self._session is not None:
             await self._session.close()
         if self._grpc is not None:
-            await self._grpc.close()  # type: ignore[attr-defined]
+            await self._grpc.close()
 
     async def _run(self) -> None:
         failures = 0
@@ -58,7 +59,7 @@ class AppHealthProber:
 
     async def _probe(self) -> bool:
         try:
-            if self.app.protocol == "grpc":
+            if self.app.is_grpc:
                 return await self._probe_grpc()
             return await self._probe_http()
         except (aiohttp.ClientError, OSError, TimeoutError):
@@ -80,9 +81,11 @@ class AppHealthProber:
         from google.protobuf import empty_pb2
 
         if self._grpc is None:
-            self._grpc = grpc.aio.insecure_channel(f"{self.app.host}:{self.app.port}")
+            assert self.app.port is not None
+            self._grpc = RawGrpcAppChannel(self.app.host, self.app.port,
+                                           tls=self.app.protocol == "grpcs")
         stub = appcallback_pb2_grpc.AppCallbackHealthCheckStub(  # type: ignore[no-untyped-call]
-            self._grpc)
+            self._grpc.channel())
         try:
             await stub.HealthCheck(empty_pb2.Empty(), timeout=self.check.timeout_seconds)
         except grpc.aio.AioRpcError:

@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pylotto.appchannel.base import BulkSubscribe, RouteRule, TopicSubscription
+from pylotto.appchannel.bindings import BindingChannel, GrpcBindingChannel, HttpBindingChannel
 from pylotto.appchannel.gate import AppGate
 from pylotto.appchannel.jobs import GrpcJobChannel, HttpJobChannel, JobChannel
 from pylotto.appchannel.select import AppChannels, app_channels
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
+from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.capabilities.invoke import Functions, InvokeCapability
 from pylotto.capabilities.pubsub import PubSubCapability
 from pylotto.capabilities.scheduler import SchedulerCapability
@@ -73,8 +75,12 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
                                     channel=job_channel(channels), poll=settings.poll_seconds,
                                     lease=settings.lease_seconds,
                                     targets={PUBLISH_TARGET: PublishTarget(pubsub)})
+    bindings = BindingsCapability(
+        ComponentSet[Any](CAPABILITIES["bindings"].label, tables["bindings"], "bindings"),
+        context, channel=binding_channel(channels), **policies)
     services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke,
                                         secrets=secrets, state=state, scheduler=scheduler,
+                                        bindings=bindings,
                                         delay_queue=DelayQueue(scheduler, pubsub))
     return services
 
@@ -87,7 +93,7 @@ def access_check(config: RuntimeConfig) -> AccessCheck | None:
         raise ConfigError("both access_control (pylotto.yaml) and a Dapr Configuration's "
                           "accessControl are given; keep one")
     if dapr is not None:
-        return dapr.compiled(http=config.app.protocol != "grpc")
+        return dapr.compiled(http=not config.app.is_grpc)
     return config.access_control
 
 
@@ -97,6 +103,16 @@ def job_channel(channels: AppChannels) -> JobChannel | None:
         return HttpJobChannel(channels.invoke_http)
     if channels.invoke_grpc is not None:
         return GrpcJobChannel(channels.invoke_grpc)
+    return None
+
+
+def binding_channel(channels: AppChannels) -> BindingChannel | None:
+    """Where the events of input bindings go: the app's HTTP or Dapr gRPC server (None: no
+    app, or only a Layotto AppCallback, which has no input bindings)."""
+    if channels.invoke_http is not None:
+        return HttpBindingChannel(channels.invoke_http)
+    if channels.invoke_grpc is not None:
+        return GrpcBindingChannel(channels.invoke_grpc)
     return None
 
 

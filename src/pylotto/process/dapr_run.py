@@ -27,10 +27,9 @@ LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "w
 
 APP_PROTOCOLS = ("http", "https", "grpc", "grpcs", "h2c")
 REFUSED_PROTOCOLS = {
-    "grpcs": "--app-protocol grpcs (gRPC over TLS to the app) is not supported by pylotto: "
-             "serve the app's gRPC without TLS on the loopback (--app-protocol grpc)",
     "h2c": "--app-protocol h2c (HTTP/2 without TLS to the app) is not supported by pylotto: "
-           "use --app-protocol http",
+           "its HTTP client (aiohttp) speaks HTTP/1.1 only; serve the app's HTTP/1.1 too "
+           "(--app-protocol http)",
 }
 UNLIMITED_BYTES = 2**31 - 1
 HEADER_BUFFER_BYTES = 8190

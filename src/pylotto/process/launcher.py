@@ -26,6 +26,10 @@ from pylotto.config.model import RuntimeConfig
 
 log = logging.getLogger("pylotto.launcher")
 
+APP_OUTPUT_FD_ENV = "PYLOTTO_APP_OUTPUT_FD"
+"""Set by a run template (:mod:`pylotto.process.run_template`): the file descriptor the app's
+stdout and stderr go to, apart from the sidecar's output."""
+
 EXIT_OK, EXIT_FAILED = 0, 1
 """``pylotto run``'s exit codes, the Dapr CLI's: stopped cleanly; the app (or its start)
 failed."""
@@ -65,9 +69,12 @@ async def start_app(command: Sequence[str], config: RuntimeConfig) -> asyncio.su
     """Start ``command`` in a process group of its own (so that stopping reaches its children,
     as ``dapr run`` does)."""
     env = {**os.environ, **app_environment(config)}
+    output = env.pop(APP_OUTPUT_FD_ENV, None)  # a run template's pipe for the app's output
+    fd = int(output) if output and output.isdigit() else None
     log.info("starting the app: %s", " ".join(command))
     try:
-        return await asyncio.create_subprocess_exec(*command, env=env, start_new_session=True)
+        return await asyncio.create_subprocess_exec(*command, env=env, start_new_session=True,
+                                                    stdout=fd, stderr=fd)
     except OSError as exc:
         from pylotto.core.errors import ConfigError
 

@@ -8,9 +8,13 @@ resources to ``<appDirPath>/.dapr/resources`` and the config to ``<appDirPath>/.
 when those exist. Each app runs as its own ``pylotto run`` (in its folder, the template's flags
 translated) so each gets free ports, and they find each other by mDNS.
 
-Logs: every line of an app's ``pylotto run`` (the sidecar's and the app's) goes to the console
-prefixed ``== <app id> ==`` and, unless both log destinations are ``console``, to
-``<appDirPath>/.dapr/logs/<app id>_<timestamp>.log``. SIGTERM or SIGINT stops every app; the exit
+Logs, as the Dapr CLI writes them (cmd/run.go, pkg/runfileconfig): the sidecar's lines (its
+``pylotto run``'s) go to ``<appDirPath>/.dapr/logs/<app id>_daprd_<YYYYmmddHHMMSS>.log`` and/or
+the console by ``daprdLogDestination`` (default ``file``); the app's own output, each line
+prefixed ``== APP - <app id> ==``, to ``<app id>_app_<timestamp>.log`` and/or the console by
+``appLogDestination`` (default ``fileAndConsole``); an app without a command has no app log.
+The app's output reaches the template through a pipe of its own (:data:`APP_OUTPUT_FD_ENV`).
+SIGTERM or SIGINT stops every app; the exit
 code is 1 when an app failed, else 0. As in the Dapr CLI, an app whose command exits leaves its
 sidecar running (its exit logged; code 1 at the end when it failed) until the template stops.
 """
@@ -31,11 +35,13 @@ from typing import IO, Any
 import yaml
 
 from pylotto.core.errors import ConfigError
+from pylotto.process.launcher import APP_OUTPUT_FD_ENV
 
 TEMPLATE_NAME = "dapr.yaml"
 ENV_CLI_PID, ENV_PATH, ENV_NAME = ("PYLOTTO_TEMPLATE_PID", "PYLOTTO_TEMPLATE_PATH",
                                    "PYLOTTO_TEMPLATE_NAME")
 STOP_GRACE_SECONDS = 20.0
+PUMP_DRAIN_SECONDS = 10.0
 
 _VALUE_FLAGS = {  # template key → pylotto run flag taking a value
     "appID": "--app-id", "appPort": "--app-port", "daprHTTPPort": "--dapr-http-port",
@@ -107,7 +113,14 @@ class TemplateApp:
     args: list[str]
     """``pylotto run`` arguments, the app command after ``--``."""
     env: dict[str, str]
-    log_file: bool
+    daprd_log: str
+    """``daprdLogDestination``: ``file``, ``console`` or ``fileAndConsole``."""
+    app_log: str
+    """``appLogDestination``."""
+
+    @property
+    def has_command(self) -> bool:
+        return "--" in self.args
 
 
 def _absolute(base: Path, value: str) -> Path:
@@ -205,17 +218,79 @@ def _app(folder: Path, settings: dict[str, Any], common: dict[str, Any]) -> Temp
         raise ConfigError(f"run file app {merged['appID']}: command must be a list")
     if command:
         args += ["--", *map(str, command)]
-    return TemplateApp(str(merged["appID"]), folder, args, env,
-                       log_file=any(d != "console" for d in destinations))
+    return TemplateApp(str(merged["appID"]), folder, args, env, *destinations)
 
 
-def _pump(stream: IO[bytes], prefix: bytes, log: IO[bytes] | None) -> None:
+def _pump(stream: IO[bytes], prefix: bytes, console: bool, log: IO[bytes] | None) -> None:
     for line in iter(stream.readline, b""):
-        sys.stdout.buffer.write(prefix + line)
-        sys.stdout.buffer.flush()
+        if console:
+            sys.stdout.buffer.write(prefix + line)
+            sys.stdout.buffer.flush()
         if log is not None:
-            log.write(line)
+            log.write(prefix + line)
             log.flush()
+    stream.close()
+
+
+class _LogFiles:
+    """The log files of one template run, each ``<app id>_<kind>_<timestamp>.log`` in
+    ``<appDirPath>/.dapr/logs`` as the Dapr CLI names them."""
+
+    def __init__(self) -> None:
+        self.opened: list[IO[bytes]] = []
+        self.pumps: list[threading.Thread] = []
+
+    def pump(self, stream: IO[bytes], prefix: bytes, console: bool,
+             log: IO[bytes] | None) -> None:
+        thread = threading.Thread(target=_pump, args=(stream, prefix, console, log),
+                                  daemon=True)
+        thread.start()
+        self.pumps.append(thread)
+
+    def open(self, app: TemplateApp, kind: str, destination: str) -> IO[bytes] | None:
+        if destination == "console":
+            return None
+        folder = app.folder / ".dapr" / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        opened = (folder / f"{app.app_id}_{kind}_{stamp}.log").open("ab")
+        self.opened.append(opened)
+        return opened
+
+    def close(self) -> None:
+        """Once the pumps have read their pipes to the end (bounded: an orphan of the app may
+        hold its pipe open), close the files."""
+        deadline = time.monotonic() + PUMP_DRAIN_SECONDS
+        for thread in self.pumps:
+            thread.join(max(deadline - time.monotonic(), 0.1))
+        if any(thread.is_alive() for thread in self.pumps):
+            return  # a pump still writes: the files close with the process
+        for opened in self.opened:
+            with contextlib.suppress(OSError):
+                opened.close()
+
+
+def _start(app: TemplateApp, command: list[str], env: dict[str, str],
+           files: _LogFiles) -> subprocess.Popen[bytes]:
+    """Start the app's ``pylotto run``, its sidecar's and its app's output pumped apart."""
+    app_read = app_write = None
+    if app.has_command:
+        app_read, app_write = os.pipe()
+        env = {**env, APP_OUTPUT_FD_ENV: str(app_write)}
+    try:
+        child = subprocess.Popen(command, cwd=app.folder, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 pass_fds=() if app_write is None else (app_write,))
+    finally:
+        if app_write is not None:
+            os.close(app_write)
+    assert child.stdout is not None
+    files.pump(child.stdout, b"", app.daprd_log != "file",
+               files.open(app, "daprd", app.daprd_log))
+    if app_read is not None:
+        files.pump(os.fdopen(app_read, "rb"), f"== APP - {app.app_id} == ".encode(),
+                   app.app_log != "file", files.open(app, "app", app.app_log))
+    return child
 
 
 def run(path: Path, *, log_level: str, log_format: str) -> int:
@@ -229,29 +304,20 @@ def run(path: Path, *, log_level: str, log_format: str) -> int:
     env_base = {**os.environ, ENV_CLI_PID: str(os.getpid()),
                 ENV_PATH: "" if str(path) == "-" else str(path.resolve()), ENV_NAME: name}
     children: list[tuple[TemplateApp, subprocess.Popen[bytes]]] = []
-    logs: list[IO[bytes]] = []
+    files = _LogFiles()
     failed = False
     try:
         for app in apps:
             print(f"Validating config and starting app {app.app_id!r}", flush=True)
-            log_file: IO[bytes] | None = None
-            if app.log_file:
-                folder = app.folder / ".dapr" / "logs"
-                folder.mkdir(parents=True, exist_ok=True)
-                stamp = time.strftime("%Y%m%d%H%M%S")
-                log_file = (folder / f"{app.app_id}_{stamp}.log").open("ab")
-                logs.append(log_file)
             has_level = "--log-level" in app.args[:app.args.index("--")
                                                    if "--" in app.args else None]
             level = [] if has_level else ["--log-level", log_level]
-            child = subprocess.Popen(
-                [sys.executable, "-m", "pylotto", "run", *level, "--log-format", log_format,
-                 *app.args], cwd=app.folder, env={**env_base, **app.env},
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-            assert child.stdout is not None
-            threading.Thread(target=_pump, args=(child.stdout, f"== {app.app_id} == ".encode(),
-                                                 log_file), daemon=True).start()
+            child = _start(app, [sys.executable, "-m", "pylotto", "run", *level, "--log-format",
+                                 log_format, *app.args], {**env_base, **app.env}, files)
             children.append((app, child))
+            folder = app.folder / ".dapr" / "logs"  # made even when unused, as the Dapr CLI
+            folder.mkdir(parents=True, exist_ok=True)
+            print(f"Writing log files to directory : {folder}", flush=True)
         while not stop.is_set() and any(c.poll() is None for _, c in children):
             stop.wait(0.2)
     finally:
@@ -268,7 +334,5 @@ def run(path: Path, *, log_level: str, log_format: str) -> int:
             if code != 0:
                 failed = True
                 print(f"app {app.app_id!r} exited with code {code}", flush=True)
-        for opened in logs:
-            with contextlib.suppress(OSError):
-                opened.close()
+        files.close()
     return 1 if failed else 0

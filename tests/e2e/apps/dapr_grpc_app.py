@@ -1,6 +1,8 @@
 """A gRPC Dapr app written with the Dapr SDK's ``dapr.ext.grpc.App`` (as Dapr's gRPC examples
-are): method ``orders`` (echo), ``slow`` (0.3 s, recording the most calls seen at once), and a
-health check failing while ``STATE_DIR/sick`` exists."""
+are): method ``orders`` (echo), ``slow`` (0.3 s, recording the most calls seen at once),
+``hold`` (answers once ``STATE_DIR/release`` exists; ``STATE_DIR/holding`` counts the calls
+waiting), and a health check failing while ``STATE_DIR/sick`` exists. With ``APP_TLS_CERT`` /
+``APP_TLS_KEY`` it serves gRPC over TLS (``--app-protocol grpcs``)."""
 
 from __future__ import annotations
 
@@ -42,8 +44,27 @@ def slow(request: InvokeMethodRequest) -> str:
     return "{}"
 
 
+@app.method("hold")
+def hold(request: InvokeMethodRequest) -> str:
+    with _lock:
+        _running["holding"] = _running.get("holding", 0) + 1
+        (STATE / "holding").write_text(str(_running["holding"]))
+    while not (STATE / "release").exists():
+        time.sleep(0.05)
+    return "{}"
+
+
 app.register_health_check(health)
 (STATE / "env.json").write_text(json.dumps({"APP_ID": os.environ.get("APP_ID"),
                                             "APP_PROTOCOL": os.environ.get("APP_PROTOCOL")}))
 print("APP-READY", flush=True)
-app.run(int(os.environ["APP_PORT"]), "127.0.0.1")
+if cert := os.environ.get("APP_TLS_CERT"):  # --app-protocol grpcs: serve gRPC over TLS
+    import grpc
+
+    server = app._server  # the SDK's App serves plaintext only
+    server.add_secure_port(f"127.0.0.1:{os.environ['APP_PORT']}", grpc.ssl_server_credentials(
+        [(Path(os.environ["APP_TLS_KEY"]).read_bytes(), Path(cert).read_bytes())]))
+    server.start()
+    server.wait_for_termination()
+else:
+    app.run(int(os.environ["APP_PORT"]), "127.0.0.1")

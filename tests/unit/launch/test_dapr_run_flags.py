@@ -52,8 +52,10 @@ def test_without_an_app_the_defaults_stay() -> None:
 def test_app_ssl_is_https() -> None:
     flags = dapr_run.DaprRunFlags(app_ssl=True)
     assert dapr_run.app_protocol(flags) == "https"
-    with pytest.raises(ConfigError, match="grpcs"):
-        dapr_run.app_protocol(dapr_run.DaprRunFlags(app_protocol="grpc", app_ssl=True))
+    assert dapr_run.app_protocol(dapr_run.DaprRunFlags(app_protocol="grpc",
+                                                       app_ssl=True)) == "grpcs"
+    with pytest.raises(ConfigError, match=r"h2c .*HTTP/1\.1 only"):
+        dapr_run.app_protocol(dapr_run.DaprRunFlags(app_protocol="h2c"))
 
 
 def test_health_check_defaults_are_dapr_s() -> None:
@@ -86,7 +88,9 @@ def test_a_run_template_as_the_dapr_cli_reads_it(tmp_path: Path) -> None:
     orders, web = apps
     assert orders.app_id == "orders"  # the folder's name
     assert orders.env == {"A": "1", "B": "2"}
-    assert not orders.log_file and web.log_file
+    assert (orders.daprd_log, orders.app_log) == ("console", "console")
+    assert (web.daprd_log, web.app_log) == ("file", "fileAndConsole")  # the Dapr CLI's defaults
+    assert orders.has_command and not web.has_command
     assert orders.args[-3:] == ["--", "python", "app.py"]
 
     def value(args: list[str], flag: str) -> str:

@@ -123,11 +123,14 @@ class Schedule:
     zone: tzinfo = UTC
 
     @classmethod
-    def parse(cls, text: str) -> Schedule:
+    def parse(cls, text: str, *, seconds_optional: bool = False,
+              zone: tzinfo = UTC) -> Schedule:
+        """``seconds_optional``: a 5-field expression (no seconds, firing at second 0) is
+        accepted too, as by the parser of Dapr's cron binding; ``zone``: the zone of an
+        expression without ``TZ=`` (the Jobs API: UTC; the cron binding: the host's)."""
         if not text:
             raise ScheduleError("empty spec string")
         spec = text
-        zone: tzinfo = UTC
         if spec.startswith(("TZ=", "CRON_TZ=")):
             head, _, spec = spec.partition(" ")
             name = head.partition("=")[2]
@@ -150,6 +153,11 @@ class Schedule:
                 raise ScheduleError(f"unrecognized descriptor: {spec}")
             spec = _DESCRIPTORS[spec]
         fields = spec.split()
+        if seconds_optional and len(fields) == 5:
+            fields = ["0", *fields]
+        elif seconds_optional and len(fields) != 6:
+            raise ScheduleError(f"expected 5 to 6 fields, found {len(fields)}: "
+                                f"[{' '.join(fields)}]")
         if len(fields) != 6:
             raise ScheduleError(f"expected exactly 6 fields, found {len(fields)}: "
                                 f"[{' '.join(fields)}]")

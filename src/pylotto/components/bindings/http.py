@@ -15,7 +15,12 @@ from pydantic import Field, field_validator
 from yarl import URL
 
 from pylotto.components.base import ComponentContext
-from pylotto.components.bindings.base import BindingRequest, BindingResponse, OutputBinding
+from pylotto.components.bindings.base import (
+    BindingRequest,
+    BindingResponse,
+    BindingSettings,
+    OutputBinding,
+)
 from pylotto.core.errors import DeadlineExceeded, Internal, InvalidArgument, Unavailable
 from pylotto.core.metadata import ByteSize, ComponentSettings, Duration
 
@@ -37,7 +42,7 @@ def canonical_header(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
-class HttpBindingSettings(ComponentSettings):
+class HttpBindingSettings(BindingSettings):
     url: str = Field(alias="url")
     response_timeout: Duration = Field(DEFAULT_TIMEOUT_SECONDS, alias="responseTimeout", gt=0)
     error_if_not_2xx: bool = Field(True, alias="errorIfNot2XX")

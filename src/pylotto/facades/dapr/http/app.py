@@ -14,11 +14,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from google.protobuf import json_format
+from google.rpc import status_pb2  # type: ignore[import-untyped]
 
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.status import RuntimeStatus
 from pylotto.core import dapr_errors
-from pylotto.core.errors import Internal, InvalidArgument, NotFound, PylottoError
+from pylotto.core.errors import AppStatus, Internal, InvalidArgument, NotFound, PylottoError
 from pylotto.facades.dapr.http import (
     configuration,
     invoke,
@@ -41,12 +43,39 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(err: PylottoError, app_id: str = "") -> web.Response:
-    """``err`` as daprd's HTTP API answers it (:func:`pylotto.core.dapr_errors.render`)."""
+    """``err`` as daprd's HTTP API answers it (:func:`pylotto.core.dapr_errors.render`); an
+    app's own gRPC status (:func:`app_status_response`) as daprd passes it on."""
+    if err.app_status is not None:
+        return app_status_response(err.app_status)
     rendered = dapr_errors.render(err, "http", app_id=app_id)
     if rendered.plain_text:
         return web.Response(text=rendered.message + "\n", status=rendered.http_status,
                             headers={"X-Content-Type-Options": "nosniff"})
     return web.json_response(rendered.http_body(), status=rendered.http_status)
+
+
+def app_status_response(app_status: AppStatus) -> web.Response:
+    """A gRPC app's error status to an HTTP caller of service invocation, as daprd answers it
+    (pkg/api/http/directmessaging.go): the HTTP status of the code (grpc-gateway's table) and
+    the status as protojson, ``{"code": <gRPC code>, "message": ..., "details": [...]}``,
+    without a ``Content-Type`` of daprd's own, which Go's net/http then sniffs as
+    ``text/plain; charset=utf-8``. Details of a type not known here: 500
+    ``ERR_MALFORMED_RESPONSE``, as daprd's failing marshal."""
+    status = status_pb2.Status()
+    status.ParseFromString(app_status.status)
+    try:
+        body = json.dumps(json_format.MessageToDict(status), separators=(",", ":"))
+    except (json_format.Error, TypeError) as exc:
+        return web.json_response({"errorCode": "ERR_MALFORMED_RESPONSE", "message": str(exc)},
+                                 status=500)
+    return web.Response(body=body.encode(), status=HTTP_STATUS_OF_CODE.get(status.code, 500),
+                        content_type="text/plain", charset="utf-8")
+
+
+HTTP_STATUS_OF_CODE: dict[int, int] = {
+    0: 200, 1: 408, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 16: 401, 8: 429, 9: 400,
+    10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500}
+"""gRPC code → HTTP status, dapr/dapr pkg/messaging/v1 ``HTTPStatusFromCode``."""
 
 
 @web.middleware
