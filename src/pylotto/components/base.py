@@ -6,6 +6,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -91,6 +92,21 @@ def cancel_requested() -> bool:
     and retrying, or whoever cancelled it (a timeout, a close, the loop's shutdown) waits on."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+ResultT = TypeVar("ResultT")
+
+
+async def unless_cancelled(call: Awaitable[ResultT]) -> ResultT:
+    """``await call``, then raise CancelledError if a cancellation came in meanwhile that the
+    driver swallowed while answering anyway (redis-py and nats-py can): without this a
+    cancelled loop goes on as if nothing happened (a closing subscription read on for ever)."""
+    task = asyncio.current_task()
+    cancels = task.cancelling() if task is not None else 0
+    result = await call
+    if task is not None and task.cancelling() > cancels:
+        raise asyncio.CancelledError
+    return result
 
 
 async def stop_task(task: asyncio.Task[Any] | None) -> None:

@@ -274,6 +274,17 @@ class Sidecar:
 
 
 APP_EXITED = "the app exited"
+CLOSE_MARGIN_SECONDS = 5.0
+"""How long closing the components may take after the grace period, before the sidecar
+exits without waiting any longer (a driver that does not let go must not keep it up)."""
+
+
+async def _stop_in_time(sidecar: Sidecar, within: float) -> None:
+    try:
+        async with asyncio.timeout(within):
+            await sidecar.stop()
+    except TimeoutError:
+        log.error("stopping took longer than %gs; exiting without waiting further", within)
 
 
 async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
@@ -343,7 +354,7 @@ async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
                 code = launcher.exit_code_of_app(app_code)
         if prober is not None:
             await prober.stop()
-        await sidecar.stop()
+        await _stop_in_time(sidecar, config.grace_period_seconds + CLOSE_MARGIN_SECONDS)
     finally:
         if record is not None:
             instances.unregister(record)

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 
-from pylotto.components.base import cancel_requested
+from pylotto.components.base import cancel_requested, unless_cancelled
 from pylotto.components.errors import DriverErrors, Rule
 from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration
@@ -200,18 +200,10 @@ class RedisClient:
 
     async def call(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """``await work(redis)`` within the timeout; driver errors become pylotto errors."""
-        task = asyncio.current_task()
-        cancels = task.cancelling() if task is not None else 0
         try:
             async with asyncio.timeout(self.timeout), self._slots:
                 try:
-                    result = await work(self.redis)
-                    if task is not None and task.cancelling() > cancels:
-                        # redis-py swallowed a cancellation that came in meanwhile and
-                        # answered: without this, a cancelled loop (a closing subscription's
-                        # XREADGROUP) went on forever
-                        raise asyncio.CancelledError
-                    return result
+                    return await unless_cancelled(work(self.redis))
                 except Exception as exc:
                     if cancel_requested():  # still a cancellation (the timeout above turns
                         raise asyncio.CancelledError from exc  # its own into TimeoutError)

@@ -112,6 +112,11 @@ class BrokerSubscription(Subscription, abc.ABC):
             except BaseException:
                 self._slots.release()
                 raise
+            if self.closing:  # closed while the driver answered: not ours to handle now
+                self._slots.release()
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.release(delivery))
+                return
             if backoff.succeeded():
                 self.log.info("%s: receiving again", self.where)
             task = asyncio.create_task(self._deliver(delivery, holding_slot=True))

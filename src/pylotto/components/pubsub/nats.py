@@ -45,7 +45,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from pylotto.components.base import ComponentContext, cancel_requested
+from pylotto.components.base import ComponentContext, cancel_requested, unless_cancelled
 from pylotto.components.errors import DriverErrors
 from pylotto.components.pubsub.base import (
     Handler,
@@ -123,7 +123,8 @@ class _NatsSubscription(BrokerSubscription):
         while True:
             try:
                 async with asyncio.timeout(FETCH_WAIT + self.pubsub.settings.timeout):
-                    messages = await self.pull.fetch(batch=1, timeout=FETCH_WAIT)
+                    messages = await unless_cancelled(
+                        self.pull.fetch(batch=1, timeout=FETCH_WAIT))
             except (nats.errors.TimeoutError, TimeoutError):
                 if cancel_requested():  # nats-py turned our cancellation into a timeout
                     raise asyncio.CancelledError from None
