@@ -53,6 +53,9 @@ MAX_IN_FLIGHT = 64
 FULL_READ_SECONDS = 60.0
 """Every sidecar re-reads every index shard this often, stamps changed or not (a writer
 that died between a shard write and its stamp)."""
+FLUSH_SECONDS = 2.0
+"""Finished jobs leave the index in one batch this often (at 1,000 one-shot triggers a
+second, every flush rewrites every shard: measured in bench/scheduler.py)."""
 _UNREAD = "\0unread"
 
 
@@ -81,8 +84,8 @@ class SchedulerCapability:
         self._stamps: list[str | None] = [_UNREAD] * SHARDS
         """Each shard's stamp when this sidecar last read it."""
         self._full_read_at = 0.0
+        self._flush_at = 0.0
         self._migrated = False
-        self._polling: asyncio.Task[None] | None = None
         self._next: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
         self._firing: set[str] = set()
@@ -125,12 +128,11 @@ class SchedulerCapability:
         return None
 
     async def stop(self) -> None:
-        for loop_task in (self._task, self._polling):
-            if loop_task is not None:
-                loop_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop_task
-        self._task = self._polling = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -272,10 +274,11 @@ class SchedulerCapability:
             self._full_read_at = time.monotonic() + FULL_READ_SECONDS
 
     async def _poll_store(self) -> None:
-        """Flush the finished jobs and refresh, beside the run loop (a slow store or a large
-        change does not hold triggers back)."""
+        """Flush the finished jobs and refresh (a failure logged once, until it passes)."""
         try:
-            await self._flush_unlisted()
+            if time.monotonic() >= self._flush_at:
+                self._flush_at = time.monotonic() + FLUSH_SECONDS
+                await self._flush_unlisted()
             await self._refresh()
             if self._refresh_failing:
                 log.info("scheduler: state store %s answers again", self.store().store)
@@ -292,12 +295,9 @@ class SchedulerCapability:
         while True:
             self._wake.clear()  # before looking: a job added from now on wakes the wait
             now = time.time()
-            if now >= next_refresh and (self._polling is None or self._polling.done()):
-                self._polling = asyncio.create_task(self._poll_store(), name="scheduler poll")
-                self._polling.add_done_callback(lambda _: self._wake.set())
+            if now >= next_refresh:
+                await self._poll_store()
                 next_refresh = time.time() + self.poll
-            elif now >= next_refresh:
-                next_refresh = time.time() + min(self.poll, 0.05)  # the last poll goes on
             now = time.time()
             while self._heap and self._heap[0][0] <= now:
                 when, name = heapq.heappop(self._heap)
