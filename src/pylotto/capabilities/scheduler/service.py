@@ -1,7 +1,8 @@
 """The scheduler: jobs kept in a state store, triggered once across the sidecars of an app id.
 
-Every sidecar of the app id watches every job (the index, re-read every ``poll`` seconds) and
-keeps each job's next trigger time. When one comes, the sidecar re-reads the job record and
+Every sidecar of the app id watches every job (every ``poll`` seconds it reads the index
+shards' stamps and re-reads the shards whose stamp changed; see store.py) and keeps each job's
+next trigger time. When one comes, the sidecar re-reads the job record and
 **claims** the tick: it writes itself as the record's owner, with a lease of ``lease`` seconds,
 under the etag it read. One writer wins; the others see the claim and look again. The winner
 hands the trigger to its app, then writes the record's next trigger (or deletes the finished
@@ -35,7 +36,7 @@ from pylotto.capabilities.scheduler.job import (
     new_record,
     validate_name,
 )
-from pylotto.capabilities.scheduler.store import SchedulerStore, Versioned
+from pylotto.capabilities.scheduler.store import SHARDS, SchedulerStore, Versioned, shard_of
 from pylotto.capabilities.state import StateCapability
 from pylotto.components.state.base import Feature
 from pylotto.core.errors import (
@@ -51,6 +52,13 @@ log = logging.getLogger("pylotto.scheduler")
 POLL_SECONDS = 0.5
 LEASE_SECONDS = 5.0
 MAX_IN_FLIGHT = 64
+FULL_READ_SECONDS = 60.0
+"""Every sidecar re-reads every index shard this often, stamps changed or not (a writer
+that died between a shard write and its stamp)."""
+FLUSH_SECONDS = 2.0
+"""Finished jobs leave the index in one batch this often (at 1,000 one-shot triggers a
+second, every flush rewrites every shard: measured in bench/scheduler.py)."""
+_UNREAD = "\0unread"
 
 
 def _now() -> datetime:
@@ -81,6 +89,13 @@ class SchedulerCapability:
         self._store: SchedulerStore | None = None
         self._known: dict[str, str] = {}
         """name → generation of every job this sidecar watches."""
+        self._by_shard: list[set[str]] = [set() for _ in range(SHARDS)]
+        """The names of ``_known``, by index shard."""
+        self._stamps: list[str | None] = [_UNREAD] * SHARDS
+        """Each shard's stamp when this sidecar last read it."""
+        self._full_read_at = 0.0
+        self._flush_at = 0.0
+        self._migrated = False
         self._next: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
         self._firing: set[str] = set()
@@ -110,6 +125,7 @@ class SchedulerCapability:
             raise NotConfigured(f"scheduler: state store {name} has no etags; the scheduler "
                                 "needs them to claim triggers", where="jobs.store")
         self._store = SchedulerStore(self.state, name, self.context.app_id)
+        await self._migrate()
         if self.channel is not None or self.targets:
             self._task = asyncio.create_task(self._run(), name="scheduler")
         log.info("scheduler: jobs in state store %s%s", name,
@@ -166,8 +182,7 @@ class SchedulerCapability:
         if overwrite:
             await store.put(record)
         elif not await store.create(record):
-            names, _ = await store.index()
-            if spec.name in names:
+            if await store.listed(spec.name) is not None:
                 raise AlreadyExists(f"job already exists: {spec.name}", where="jobs.schedule",
                                     name=spec.name, detail="rpc error: code = AlreadyExists "
                                     "desc = job already exists")
@@ -194,7 +209,7 @@ class SchedulerCapability:
 
     async def delete_prefix(self, prefix: str) -> None:
         store = self.store()
-        names, _ = await store.index()
+        names = await store.index()
         matching = [n for n in names if n.startswith(prefix) and _api_name(n)]
         await store.unlist_many(dict.fromkeys(matching))  # one index write for them all
         for name in matching:
@@ -203,7 +218,7 @@ class SchedulerCapability:
 
     async def list(self) -> list[JobSpec]:
         store = self.store()
-        names, _ = await store.index()
+        names = await store.index()
         records = await store.read_many(sorted(names))
         return [r.spec for n, r in records.items()
                 if r is not None and names[n] == r.generation and _api_name(n)]
@@ -213,6 +228,7 @@ class SchedulerCapability:
     def _learn(self, record: JobRecord) -> None:
         name = record.spec.name
         self._known[name] = record.generation
+        self._by_shard[shard_of(name)].add(name)
         if record.next_at is None or self._target(record) is None:
             self._next.pop(name, None)
             return
@@ -238,21 +254,63 @@ class SchedulerCapability:
             raise
 
     def _forget(self, name: str) -> None:
-        self._known.pop(name, None)
+        if self._known.pop(name, None) is not None:
+            self._by_shard[shard_of(name)].discard(name)
         self._next.pop(name, None)
 
+    async def _migrate(self) -> None:
+        """Move a former single index into the shards (once; retried by the refresh)."""
+        try:
+            await self.store().migrate()
+            self._migrated = True
+        except PylottoError as err:
+            log.warning("scheduler: cannot migrate the former job index yet: %s", err.message)
+
     async def _refresh(self) -> None:
-        names, _ = await self.store().index()
-        for gone in [n for n in self._known if n not in names]:
-            self._forget(gone)
-        changed = [n for n, gen in names.items()
+        """Re-read the index shards whose stamp changed (all of them every
+        ``FULL_READ_SECONDS``) and learn what changed in them."""
+        store = self.store()
+        if not self._migrated:
+            await store.migrate()
+            self._migrated = True
+        full = time.monotonic() >= self._full_read_at
+        stamps = await store.stamps()
+        which = [k for k in range(SHARDS) if full or stamps[k] != self._stamps[k]]
+        if not which:
+            return
+        listed: dict[str, str] = {}
+        for k, names in (await store.shards(which)).items():
+            for gone in [n for n in self._by_shard[k] if n not in names]:
+                self._forget(gone)
+            listed.update(names)
+        changed = [n for n, gen in listed.items()
                    if self._known.get(n) != gen and n not in self._unlisting]
-        if changed:
-            for name, record in (await self.store().read_many(changed)).items():
+        for at in range(0, len(changed), 5000):  # learn as it reads: triggers go on meanwhile
+            chunk = changed[at:at + 5000]
+            for name, record in (await store.read_many(chunk)).items():
                 if record is None:  # finished (or deleted) with its name left in the index
-                    self._unlist(name, names[name])
-                elif names[name] == record.generation:
+                    self._unlist(name, listed[name])
+                elif listed[name] == record.generation and name not in self._unlisting:
                     self._learn(record)
+        for k in which:
+            self._stamps[k] = stamps[k]
+        if full:
+            self._full_read_at = time.monotonic() + FULL_READ_SECONDS
+
+    async def _poll_store(self) -> None:
+        """Flush the finished jobs and refresh (a failure logged once, until it passes)."""
+        try:
+            if time.monotonic() >= self._flush_at:
+                self._flush_at = time.monotonic() + FLUSH_SECONDS
+                await self._flush_unlisted()
+            await self._refresh()
+            if self._refresh_failing:
+                log.info("scheduler: state store %s answers again", self.store().store)
+            self._refresh_failing = False
+        except PylottoError as err:
+            if not self._refresh_failing:
+                log.warning("scheduler: cannot read the jobs: %s", err.message)
+            self._refresh_failing = True
 
     # ---- triggering --------------------------------------------------------------------------
 
@@ -262,16 +320,7 @@ class SchedulerCapability:
             self._wake.clear()  # before looking: a job added from now on wakes the wait
             now = time.time()
             if now >= next_refresh:
-                try:
-                    await self._flush_unlisted()
-                    await self._refresh()
-                    if self._refresh_failing:
-                        log.info("scheduler: state store %s answers again", self.store().store)
-                    self._refresh_failing = False
-                except PylottoError as err:
-                    if not self._refresh_failing:
-                        log.warning("scheduler: cannot read the jobs: %s", err.message)
-                    self._refresh_failing = True
+                await self._poll_store()
                 next_refresh = time.time() + self.poll
             now = time.time()
             while self._heap and self._heap[0][0] <= now:

@@ -1,11 +1,31 @@
 """The scheduler's records in a state store, through the state capability (its key rules,
 resiliency and metrics), every change an etag compare-and-set.
 
-Per app id two kinds of record: the **index** (``_scheduler.<app>.index``: every job's name →
-its generation) and one **job record** per job (``_scheduler.<app>.job.<name>``, ``|`` and
-``%`` percent-encoded, since a state key may not contain ``||``). Sidecars of one app id share
-them: a sidecar learns of jobs scheduled elsewhere from the index, and claims a trigger by
-writing the job record with the etag it read (only one writer wins).
+Per app id (``<base>`` is ``_scheduler.<app>.``):
+
+- ``SHARDS`` (64) **index shards** ``<base>index.<k>``: the jobs whose name hashes to shard
+  ``k`` (CRC-32 of the UTF-8 name, modulo 64), as JSON name → generation. Each shard is its
+  own record, CAS'd on its own: a schedule or a batch of finished jobs rewrites only the
+  shards of its names (≈ 1/64 of the index at 100,000 jobs, about 90 KB), and writers of
+  other shards never collide.
+- one **stamp** per shard, ``<base>stamp.<k>``: a token written (without CAS, a fresh one
+  each time) **after** every write of its shard. A sidecar reads the 64 small stamps in one
+  bulk get each poll and re-reads only the shards whose stamp changed: a shard read after
+  its new stamp is at least as new as the write that stamped it. A writer that dies between
+  its shard write and its stamp leaves the change unseen until the shard's next stamp, or
+  the full re-read every sidecar makes each ``FULL_READ_SECONDS``.
+- one **job record** per job (``<base>job.<name>``, ``|`` and ``%`` percent-encoded, since a
+  state key may not contain ``||``).
+
+Sidecars of one app id share them: a sidecar learns of jobs scheduled elsewhere from the
+index, and claims a trigger by writing the job record with the etag it read (only one writer
+wins).
+
+**Upgrade**: the former layout had one index record, ``<base>index``, with every name.
+:meth:`SchedulerStore.migrate` moves its names into the shards, then deletes it under the
+etag it read (an old sidecar that wrote it meanwhile makes it go again), and
+:meth:`SchedulerStore.index` reads it too while it exists, so no job of the former layout is
+lost.
 """
 
 from __future__ import annotations
@@ -13,17 +33,28 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable
+import uuid
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pylotto.capabilities.scheduler.job import JobRecord
 from pylotto.capabilities.state import StateCapability, StateItem
 from pylotto.components.state.base import Concurrency
-from pylotto.core.errors import EtagMismatch
+from pylotto.core.errors import EtagMismatch, Unavailable
+
+SHARDS = 64
+"""Index shards per app id (fixed: changing it would move names between shards)."""
+READ_CHUNK = 500
+"""Keys per bulk get (a 100,000-key read goes out in chunks)."""
 
 
 def _quote(name: str) -> str:
     return name.replace("%", "%25").replace("|", "%7C")
+
+
+def shard_of(name: str) -> int:
+    return zlib.crc32(name.encode()) % SHARDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,39 +66,112 @@ class Versioned:
 
 
 class SchedulerStore:
-    """Index and job records of app ``app_id`` in state store ``store``."""
+    """Index shards, their stamps and job records of app ``app_id`` in state store ``store``."""
 
     def __init__(self, state: StateCapability, store: str, app_id: str) -> None:
         self.state, self.store = state, store
         self.base = f"_scheduler.{app_id}."
-        self.index_key = self.base + "index"
+        self.legacy_index_key = self.base + "index"
+        """The former layout's single index (read and migrated, never written)."""
+        self.shard_keys = [f"{self.base}index.{k}" for k in range(SHARDS)]
+        self.stamp_keys = [f"{self.base}stamp.{k}" for k in range(SHARDS)]
 
     def job_key(self, name: str) -> str:
         return self.base + "job." + _quote(name)
 
+    async def _bulk(self, keys: list[str]) -> list[tuple[bytes, str | None]]:
+        """Value and etag of each key (b"": none), in chunks of ``READ_CHUNK``."""
+        out: list[tuple[bytes, str | None]] = []
+        for at in range(0, len(keys), READ_CHUNK):
+            items = await self.state.get_bulk_state(self.store, keys[at:at + READ_CHUNK])
+            for item in items:
+                if item.error:
+                    raise Unavailable(f"cannot read {item.key}: {item.error}",
+                                      where="jobs.store")
+                out.append((item.value or b"", item.etag))
+        return out
+
     # ---- the index ---------------------------------------------------------------------------
 
-    async def index(self) -> tuple[dict[str, str], str | None]:
-        got = await self.state.get_state(self.store, self.index_key)
-        names: dict[str, str] = json.loads(got.value) if got.value else {}
-        return names, got.etag
+    async def stamps(self) -> list[str | None]:
+        """Each shard's stamp (None: never written), in one bulk get."""
+        return [value.decode() if value else None
+                for value, _ in await self._bulk(self.stamp_keys)]
 
-    async def change_index(self, change: Callable[[dict[str, str]], bool]) -> None:
-        """Apply ``change`` (which says whether it changed anything) until no other writer
-        came in between."""
+    async def shards(self, which: Iterable[int]) -> dict[int, dict[str, str]]:
+        """The names → generations of each shard asked for."""
+        chosen = list(which)
+        read = await self._bulk([self.shard_keys[k] for k in chosen])
+        return {k: json.loads(value) if value else {}
+                for k, (value, _) in zip(chosen, read, strict=True)}
+
+    async def index(self) -> dict[str, str]:
+        """Every listed job's name → generation (the former single index included, while
+        it is there)."""
+        names: dict[str, str] = {}
+        legacy, _ = await self._legacy()
+        names.update(legacy)
+        for shard in (await self.shards(range(SHARDS))).values():
+            names.update(shard)
+        return names
+
+    async def listed(self, name: str) -> str | None:
+        """The generation the index lists ``name`` with (None: not listed)."""
+        k = shard_of(name)
+        found = (await self.shards([k]))[k].get(name)
+        if found is None:
+            found = (await self._legacy())[0].get(name)
+        return found
+
+    async def _legacy(self) -> tuple[dict[str, str], str | None]:
+        got = await self.state.get_state(self.store, self.legacy_index_key)
+        return (json.loads(got.value) if got.value else {}), got.etag
+
+    async def change_shard(self, k: int, change: Callable[[dict[str, str]], bool]) -> None:
+        """Apply ``change`` to shard ``k`` (it says whether it changed anything) until no
+        other writer came in between, then stamp the shard."""
+        key = self.shard_keys[k]
         while True:
-            names, etag = await self.index()
+            got = await self.state.get_state(self.store, key)
+            names: dict[str, str] = json.loads(got.value) if got.value else {}
             if not change(names):
                 return
-            item = StateItem(self.index_key, json.dumps(names, separators=(",", ":")).encode(),
-                             etag=etag,
-                             concurrency=Concurrency.FIRST_WRITE if etag is None
+            item = StateItem(key, json.dumps(names, separators=(",", ":")).encode(),
+                             etag=got.etag,
+                             concurrency=Concurrency.FIRST_WRITE if got.etag is None
                              else Concurrency.UNSPECIFIED)
             try:
                 await self.state.save_state(self.store, [item])
-                return
+                break
             except EtagMismatch:
                 await asyncio.sleep(random.uniform(0, 0.01))  # another writer: let it pass
+        await self.state.save_state(self.store, [StateItem(
+            self.stamp_keys[k], uuid.uuid4().hex.encode(),
+            concurrency=Concurrency.LAST_WRITE)])
+
+    async def _per_shard(self, names: Iterable[str],
+                         change: Callable[[list[str]], Callable[[dict[str, str]], bool]]
+                         ) -> None:
+        by_shard: dict[int, list[str]] = {}
+        for name in names:
+            by_shard.setdefault(shard_of(name), []).append(name)
+        await asyncio.gather(*(self.change_shard(k, change(group))
+                               for k, group in by_shard.items()))
+
+    async def migrate(self) -> None:
+        """Move the former single index's names into the shards (a name a shard lists
+        already keeps the shard's generation), then delete it under the etag read."""
+        while True:
+            legacy, etag = await self._legacy()
+            if etag is None and not legacy:
+                return
+            await self.enlist_many(legacy, keep=True)
+            try:
+                await self.state.delete_state(self.store, StateItem(self.legacy_index_key,
+                                                                    etag=etag))
+                return
+            except EtagMismatch:  # an older sidecar wrote it meanwhile: move that too
+                continue
 
     # ---- job records -------------------------------------------------------------------------
 
@@ -126,29 +230,40 @@ class SchedulerStore:
 
     async def unlist_many(self, gone: dict[str, str | None]) -> None:
         """Drop each name from the index (only if still of the generation given, when one
-        is), in one write."""
-        def drop(names: dict[str, str]) -> bool:
-            dropped = [n for n, gen in gone.items()
-                       if n in names and (gen is None or names[n] == gen)]
-            for name in dropped:
-                del names[name]
-            return bool(dropped)
+        is): one write per shard touched."""
+        def change(group: list[str]) -> Callable[[dict[str, str]], bool]:
+            def drop(names: dict[str, str]) -> bool:
+                dropped = [n for n in group if n in names
+                           and (gone[n] is None or names[n] == gone[n])]
+                for name in dropped:
+                    del names[name]
+                return bool(dropped)
+            return drop
 
-        await self.change_index(drop)
+        await self._per_shard(gone, change)
 
     async def enlist(self, name: str, generation: str) -> None:
-        def add(names: dict[str, str]) -> bool:
-            if names.get(name) == generation:
-                return False
-            names[name] = generation
-            return True
+        await self.enlist_many({name: generation})
 
-        await self.change_index(add)
+    async def enlist_many(self, listed: dict[str, str], keep: bool = False) -> None:
+        """List each name with its generation (``keep``: a name listed already keeps its
+        own): one write per shard touched."""
+        def change(group: list[str]) -> Callable[[dict[str, str]], bool]:
+            def add(names: dict[str, str]) -> bool:
+                changed = False
+                for name in group:
+                    if names.get(name) != listed[name] and not (keep and name in names):
+                        names[name] = listed[name]
+                        changed = True
+                return changed
+            return add
+
+        await self._per_shard(listed, change)
 
     async def read_many(self, names: list[str]) -> dict[str, JobRecord | None]:
         """The record of each name (None: there is none)."""
-        items = await self.state.get_bulk_state(self.store, [self.job_key(n) for n in names])
-        return {name: JobRecord.loads(item.value) if item.value else None
-                for name, item in zip(names, items, strict=True)}
+        read = await self._bulk([self.job_key(n) for n in names])
+        return {name: JobRecord.loads(value) if value else None
+                for name, (value, _) in zip(names, read, strict=True)}
 
 
