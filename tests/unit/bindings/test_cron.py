@@ -15,7 +15,6 @@ from pylotto.appchannel.bindings import BindingAnswer, BindingChannel
 from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.capabilities.pubsub import DiscoveryPolicy
-from pylotto.capabilities.scheduler.schedule import Schedule, ScheduleError
 from pylotto.capabilities.status import reported_features
 from pylotto.components.base import Component, ComponentContext
 from pylotto.components.bindings import cron
@@ -25,6 +24,7 @@ from pylotto.config.model import AppConfig
 from pylotto.core.errors import ComponentNotFound, ConfigError, Internal, Unavailable
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
+from pylotto.core.schedule import Schedule, ScheduleError
 
 T0 = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
 

@@ -14,15 +14,15 @@ from pylotto.capabilities.scheduler.job import (
     check_request,
     new_record,
 )
-from pylotto.capabilities.scheduler.schedule import (
+from pylotto.core import dapr_errors
+from pylotto.core.errors import InvalidArgument
+from pylotto.core.schedule import (
     Schedule,
     ScheduleError,
     format_go_duration,
     parse_go_duration,
     parse_point_in_time,
 )
-from pylotto.core import dapr_errors
-from pylotto.core.errors import InvalidArgument
 
 T0 = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pylotto.capabilities.scheduler.schedule import (
+from pylotto.core.errors import InvalidArgument
+from pylotto.core.schedule import (
     Schedule,
     ScheduleError,
     parse_point_in_time,
 )
-from pylotto.core.errors import InvalidArgument
 
 DEFAULT_RETRY_INTERVAL = timedelta(seconds=1)
 DEFAULT_MAX_RETRIES = 3

@@ -3,7 +3,7 @@
 Metadata ``schedule``: a cron expression of 5 fields or 6 (seconds first), optionally after
 ``TZ=<zone> `` / ``CRON_TZ=<zone> ``, or ``@every <Go duration>``, ``@yearly``, ``@monthly``,
 ``@weekly``, ``@daily`` / ``@midnight``, ``@hourly`` — parsed by the scheduler's
-:class:`~pylotto.capabilities.scheduler.schedule.Schedule`. An expression without a zone is
+:class:`~pylotto.core.schedule.Schedule`. An expression without a zone is
 read in the sidecar's local time zone, as Go's ``time.Local`` (``TZ``, else
 ``/etc/localtime``, else UTC).
 
@@ -26,14 +26,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-# The scheduler's parser of Dapr's time forms, reused rather than copied. It lives with the
-# Jobs API in the capability layer; moving it to core/ would make this import go down the
-# layers as the rest do.
-from pylotto.capabilities.scheduler.schedule import Schedule, ScheduleError
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingSettings, InputBinding, InputEvent, InputHandler
 from pylotto.core.errors import ConfigError, PylottoError
 from pylotto.core.metadata import ComponentSettings
+
+# The scheduler's parser of Dapr's time forms, reused rather than copied. It lives with the
+# Jobs API in the capability layer; moving it to core/ would make this import go down the
+# layers as the rest do.
+from pylotto.core.schedule import Schedule, ScheduleError
 
 LOCALTIME = Path("/etc/localtime")
 
