@@ -77,8 +77,9 @@ async def state_over(kind: str, db: str) -> AsyncIterator[StateCapability]:
         app_id=APP_ID, data_dir=data_dir, logger=logging.getLogger("bench.jobs")))
     await component.init()
     try:
+        app = AppConfig.model_validate({"app_id": APP_ID})
         yield StateCapability(ComponentSet("state store", {"jobs": component}),
-                              RuntimeContext(AppConfig(app_id=APP_ID), data_dir))
+                              RuntimeContext(app, data_dir))
     finally:
         await component.close()
 
@@ -152,8 +153,11 @@ async def baseline(due: dict[str, float]) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     at: dict[str, float] = {}
     offset = time.time() - loop.time()
+    def arrived(name: str) -> None:
+        at[name] = time.time()
+
     for name, when in due.items():
-        loop.call_at(when - offset, lambda n=name: at.__setitem__(n, time.time()))
+        loop.call_at(when - offset, arrived, name)
     await asyncio.sleep(max(due.values()) - time.time() + 1.0)
     return at
 
