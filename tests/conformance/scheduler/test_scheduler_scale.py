@@ -58,8 +58,9 @@ async def test_many_jobs_over_the_shards_are_listed_and_deleted(
     scheduler: SchedulerCapability = await make(None)  # type: ignore[misc]
     store = scheduler.store()
     records = [new_record(JobSpec(f"many-{i}", schedule="@every 1h")) for i in range(600)]
-    await store.state.save_state(store.store, [StateItem(store.job_key(r.spec.name), r.dumps())
-                                               for r in records])
+    for start in range(0, len(records), 100):  # etcd takes at most 128 operations a txn
+        await store.state.save_state(store.store, [
+            StateItem(store.job_key(r.spec.name), r.dumps()) for r in records[start:start + 100]])
     await store.enlist_many({r.spec.name: r.generation for r in records})
     used = {shard_of(r.spec.name) for r in records}
     assert len(used) == SHARDS  # 600 names touch every shard

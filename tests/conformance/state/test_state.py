@@ -123,6 +123,17 @@ async def test_bulk_get_keeps_order_and_reports_missing_keys(
     assert all(i.value == b"" for i in await state.get_bulk_state(STORE, keys))
 
 
+async def test_a_bulk_get_of_300_keys(state: StateCapability, key: str) -> None:
+    # more keys than etcd takes in one transaction (128): read in several
+    keys = [f"{key}-{i}" for i in range(300)]
+    for start in range(0, len(keys), 100):
+        await state.save_state(STORE, [StateItem(k, k.encode()) for k in keys[start:start + 100]])
+    items = await state.get_bulk_state(STORE, keys[::-1])
+    assert [(i.key, i.value) for i in items] == [(k, k.encode()) for k in keys[::-1]]
+    for start in range(0, len(keys), 100):
+        await state.delete_bulk_state(STORE, [StateItem(k) for k in keys[start:start + 100]])
+
+
 @pytest.mark.parametrize("size", [1, 1024 * 1024], ids=["1B", "1MiB"])
 async def test_values_round_trip_byte_for_byte(
     case: Case, state: StateCapability, key: str, size: int

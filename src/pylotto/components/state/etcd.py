@@ -39,6 +39,9 @@ from pylotto.components.state.base import (
 from pylotto.core.errors import EtagMismatch
 from pylotto.core.types import Metadata
 
+TXN_MAX_OPS = 128
+"""The operations etcd takes in one transaction (its ``--max-txn-ops`` default)."""
+
 
 class EtcdStateSettings(StateSettings, EtcdSettings):
     pass
@@ -75,9 +78,14 @@ class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore, KeyListingSta
         return [bytes(kv.key)[root:].decode() for kv in reply.kvs][:limit]
 
     async def bulk_get(self, keys: Sequence[str], metadata: Metadata) -> list[BulkGetItem]:
-        """One etcd transaction reading every key (one consistent revision)."""
-        if not keys:
-            return []
+        """One etcd transaction per :data:`TXN_MAX_OPS` keys (each one consistent revision;
+        etcd refuses a larger transaction)."""
+        items: list[BulkGetItem] = []
+        for start in range(0, len(keys), TXN_MAX_OPS):
+            items += await self._bulk_get_txn(keys[start:start + TXN_MAX_OPS])
+        return items
+
+    async def _bulk_get_txn(self, keys: Sequence[str]) -> list[BulkGetItem]:
         reply = await self.client.txn([], [self.client.get(self.client.key(k)) for k in keys])
         items = []
         for key, response in zip(keys, reply.responses, strict=True):
