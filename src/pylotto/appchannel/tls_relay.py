@@ -16,6 +16,8 @@ import logging
 import socket
 import ssl
 
+from pylotto.core.tasks import stop_task, stop_tasks
+
 log = logging.getLogger("pylotto.appchannel")
 
 CHUNK_BYTES = 64 * 1024
@@ -76,18 +78,12 @@ class TlsRelay:
                 self._connections.discard(task)
 
     async def close(self) -> None:
-        self._starting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._starting
+        await stop_task(self._starting)
         if self._server is not None:
             self._server.close()
         else:
             self._socket.close()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*self._connections)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

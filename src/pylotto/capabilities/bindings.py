@@ -37,6 +37,7 @@ from pylotto.components.bindings.base import (
     directions,
 )
 from pylotto.core.errors import Internal, InvalidArgument, PylottoError
+from pylotto.core.tasks import stop_task
 from pylotto.observability.throttled import ThrottledLog
 
 log = logging.getLogger("pylotto.capabilities.bindings")
@@ -130,10 +131,9 @@ class BindingsCapability(Capability[Component]):
         drained = self._drained.get(component_name)
         if drained is not None and self._in_flight.get(component_name):
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(drained.wait(), STOP_DRAIN_SECONDS)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+                async with asyncio.timeout(STOP_DRAIN_SECONDS):
+                    await drained.wait()
+        await stop_task(task)
 
     def _route(self, name: str) -> str:
         settings = self.components.get(name).settings

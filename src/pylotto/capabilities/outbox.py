@@ -53,6 +53,7 @@ from pylotto.components.state.base import (
 )
 from pylotto.core.errors import PylottoError, Unsupported
 from pylotto.core.keys import SEPARATOR, prefixed
+from pylotto.core.tasks import stop_tasks
 
 log = logging.getLogger("pylotto.outbox")
 
@@ -183,11 +184,7 @@ class Relay:
     async def stop(self) -> None:
         tasks = [t for t in (self._task, *self._deliveries) if t is not None]
         self._task = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*tasks)
 
     def committed(self, records: Sequence[Record]) -> None:
         """A transaction carrying ``records`` committed: publish them now (in order). While
@@ -290,6 +287,7 @@ class Relay:
                 wait, delay = delay, min(delay * 2, RETRY_MAX_SECONDS)
             self._wake.clear()
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             if self._failing:  # woken by a failure: wait out the back-off first
                 await asyncio.sleep(min(delay, RETRY_MAX_SECONDS))

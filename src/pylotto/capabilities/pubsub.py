@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Unpack
 
@@ -46,6 +45,7 @@ from pylotto.core.errors import (
     Unavailable,
     Unsupported,
 )
+from pylotto.core.tasks import stop_task
 
 log = logging.getLogger("pylotto.pubsub")
 
@@ -571,9 +571,7 @@ class PubSubCapability(Capability[PubSub]):
         :data:`STREAM_DRAIN_SECONDS` to answer, everything :data:`STOP_TIMEOUT_SECONDS`)."""
         self._stopping = True
         if self._discovering is not None:
-            self._discovering.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._discovering
+            await stop_task(self._discovering)
         subscriptions = list(self.app_subscriptions.values())
         self.app_subscriptions.clear()
         closing = asyncio.gather(
@@ -582,7 +580,8 @@ class PubSubCapability(Capability[PubSub]):
             return_exceptions=True,
         )
         try:
-            results = await asyncio.wait_for(closing, STOP_TIMEOUT_SECONDS)
+            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                results = await closing
         except TimeoutError:
             log.warning(
                 "deliveries still in flight after %.0fs: cancelled", STOP_TIMEOUT_SECONDS

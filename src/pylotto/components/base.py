@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from pylotto.core.metadata import ComponentSettings
 
@@ -109,10 +108,3 @@ async def unless_cancelled(call: Awaitable[ResultT]) -> ResultT:
     return result
 
 
-async def stop_task(task: asyncio.Task[Any] | None) -> None:
-    """Cancel a background task of a component (None: there is none) and wait until it has
-    stopped, so that nothing of it runs once the component's ``close`` returned."""
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -11,7 +11,6 @@ passes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import aiohttp
@@ -19,6 +18,7 @@ import aiohttp
 from pylotto.appchannel.gate import AppGate
 from pylotto.appchannel.select import RawGrpcAppChannel
 from pylotto.config.model import AppConfig, AppHealthCheck
+from pylotto.core.tasks import stop_task
 
 log = logging.getLogger("pylotto.apphealth")
 
@@ -35,9 +35,7 @@ class AppHealthProber:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
         if self._session is not None:
             await self._session.close()
         if self._grpc is not None:

@@ -16,7 +16,8 @@ import ctypes
 import ctypes.util
 import logging
 from collections.abc import Callable
-from contextlib import suppress
+
+from pylotto.core.tasks import stop_task
 
 log = logging.getLogger("pylotto.heap")
 
@@ -50,9 +51,7 @@ class HeapTrimmer:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
     async def _run(self, trim: Callable[[], int]) -> None:
         while True:

@@ -25,6 +25,7 @@ from pylotto.config import manifests
 from pylotto.config import model as config
 from pylotto.config.model import ComponentSpec, HotReloadConfig
 from pylotto.core.errors import ConfigError
+from pylotto.core.tasks import stop_task
 from pylotto.process.runtime import Runtime
 
 log = logging.getLogger("pylotto.hotreload")
@@ -92,9 +93,7 @@ class HotReloader:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
 
     async def _watch(self) -> None:

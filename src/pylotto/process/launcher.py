@@ -92,7 +92,8 @@ async def stop_app(process: asyncio.subprocess.Process, grace: float) -> int:
     if process.returncode is None:
         _signal_group(process, signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.wait(), grace)
+            async with asyncio.timeout(grace):
+                await process.wait()
         except TimeoutError:
             log.warning("the app did not stop within %.0fs: killing it", grace)
             _signal_group(process, signal.SIGKILL)

@@ -139,7 +139,8 @@ class Runtime:
             logger=logging.getLogger(f"pylotto.component.{label}"),
         ))
         try:
-            await asyncio.wait_for(component.init(), INIT_TIMEOUT_SECONDS)
+            async with asyncio.timeout(INIT_TIMEOUT_SECONDS):
+                await component.init()
         except (PylottoError, OSError, TimeoutError) as exc:
             with contextlib.suppress(Exception):
                 await component.close()
@@ -292,7 +293,8 @@ class Runtime:
 
         async def ping(label: str, component: Component) -> None:
             try:
-                await asyncio.wait_for(component.ping(), PING_TIMEOUT_SECONDS)
+                async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+                    await component.ping()
             except (PylottoError, OSError, TimeoutError) as exc:
                 self.health[label] = ComponentHealth("DOWN", str(exc) or type(exc).__name__,
                                                      self.health[label].type)

@@ -154,7 +154,8 @@ class MdnsResolver(Resolver):
                 return []
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._changed.wait()
             except TimeoutError:
                 return []
         return found

@@ -23,6 +23,7 @@ from pydantic import Field
 from pylotto.components._backends.redis_client import RedisClient, RedisSettings
 from pylotto.core.errors import PylottoError
 from pylotto.core.metadata import Duration, decode
+from pylotto.core.tasks import stop_task
 from pylotto.resolution.base import Resolver
 
 log = logging.getLogger("pylotto.resolution.redis")
@@ -66,9 +67,7 @@ class RedisResolver(Resolver):
 
     async def stop(self) -> None:
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            await stop_task(self._heartbeat)
         if self._entry is not None:
             app_id, address = self._entry
             with contextlib.suppress(PylottoError):

@@ -191,6 +191,17 @@ async def test_missed_triggers_fire_once_after_a_restart(make: Callable[..., obj
     await again.delete("tick")
 
 
+async def test_a_scheduler_woken_as_it_stops_stops(make: Callable[..., object]) -> None:
+    """A wake-up racing the stop's cancellation (Python 3.11's wait_for swallowed it: the run
+    loop went on and stop() never returned — a CI hang)."""
+    scheduler = await make(CountingApp())  # type: ignore[misc]
+    scheduler.poll = 60.0
+    await asyncio.sleep(0.5)  # the run loop has read the store and waits for a wake-up
+    scheduler._wake.set()
+    async with asyncio.timeout(5):
+        await scheduler.stop()
+
+
 async def test_failure_policies(make: Callable[..., object]) -> None:
     app = CountingApp()
     scheduler = await make(app)  # type: ignore[misc]

@@ -46,6 +46,7 @@ from pylotto.core.errors import (
     NotFound,
     PylottoError,
 )
+from pylotto.core.tasks import stop_task
 
 log = logging.getLogger("pylotto.scheduler")
 
@@ -139,9 +140,7 @@ class SchedulerCapability:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
         for task in list(self._tasks):
             task.cancel()
@@ -337,7 +336,8 @@ class SchedulerCapability:
             if self._heap:
                 wait = min(wait, self._heap[0][0] - time.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(wait, 0.0))
+                async with asyncio.timeout(max(wait, 0.0)):
+                    await self._wake.wait()
 
     async def _fire(self, name: str) -> None:
         try:
@@ -383,9 +383,7 @@ class SchedulerCapability:
             delivered = await target.trigger(name, data.type_url if data else "",
                                              data.value if data else b"")
         finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            await stop_task(renewal)
         if delivered:
             self.delivered += 1
         await self._finish(name, claimed, delivered)

@@ -426,7 +426,8 @@ class MySQLClient:
         if pool is not None:
             pool.close()
             try:
-                await asyncio.wait_for(pool.wait_closed(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await pool.wait_closed()
             except (Exception, TimeoutError):
                 pool.terminate()
 

@@ -174,7 +174,8 @@ class PostgresClient:
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
-                await asyncio.wait_for(pool.close(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await pool.close()
             except (Exception, TimeoutError):
                 pool.terminate()
 

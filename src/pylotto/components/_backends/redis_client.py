@@ -196,7 +196,8 @@ class RedisClient:
         if client is not None:
             # closing a broken pool must not fail the shutdown
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.aclose(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await client.aclose()
 
     async def call(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """``await work(redis)`` within the timeout; driver errors become pylotto errors."""

@@ -112,7 +112,8 @@ class ZookeeperClient:
         if zk is not None:
             # a session that cannot close cleanly expires on the server
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(zk.close(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await zk.close()
 
     async def call(self, work: Callable[[Any], Awaitable[T]], *,
                    passthrough: tuple[type[BaseException], ...] = ()) -> T:

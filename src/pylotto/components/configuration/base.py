@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pylotto.components.backoff import Backoff
-from pylotto.components.base import Component, cancel_requested, stop_task
+from pylotto.components.base import Component, cancel_requested
 from pylotto.core.errors import PylottoError
 from pylotto.core.metadata import ComponentSettings
+from pylotto.core.tasks import stop_task
 from pylotto.core.types import Metadata
 
 DEFAULT_GROUP = "default"

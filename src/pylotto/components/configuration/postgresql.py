@@ -32,7 +32,7 @@ from pylotto.components._backends.postgres_client import (
     map_error,
     quote_table,
 )
-from pylotto.components.base import ComponentContext, stop_task
+from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
     ALL_FEATURES,
     ChangeFeed,
@@ -43,6 +43,7 @@ from pylotto.components.configuration.base import (
     Subscribers,
     Subscription,
 )
+from pylotto.core.tasks import stop_task
 from pylotto.core.types import Metadata
 
 NOTIFY_LIMIT = 7900
@@ -182,7 +183,8 @@ class PostgresConfigurationStore(ConfigurationStore):
             self._listener = _Listener(self, connection)
             self._listener.start()
             try:
-                await asyncio.wait_for(self.listening.wait(), self.client.timeout)
+                async with asyncio.timeout(self.client.timeout):
+                    await self.listening.wait()
             except TimeoutError as exc:
                 raise map_error(exc, self.client.what) from exc
         return self._subscribers.add(query, handler)
@@ -200,7 +202,8 @@ class PostgresConfigurationStore(ConfigurationStore):
         feed.caught_up()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), self.client.timeout)
+                async with asyncio.timeout(self.client.timeout):
+                    await lost.wait()
             if lost.is_set() or connection.is_closed():
                 raise ConnectionError("connection closed")
             async with asyncio.timeout(self.client.timeout):

@@ -170,7 +170,8 @@ class _Notifications(ChangeFeed):
         finally:
             store._lost()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(pubsub.aclose(), store.client.timeout)
+                async with asyncio.timeout(store.client.timeout):
+                    await pubsub.aclose()
 
 
 class RedisConfigurationStore(ConfigurationStore):

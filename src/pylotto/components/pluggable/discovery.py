@@ -89,7 +89,8 @@ async def discover(folder: str | Path | None = None, wait: float = 3.0) -> list[
     for sock in sorted(path.glob("*.sock")):
         try:
             async with grpc.aio.insecure_channel(f"unix://{sock}") as channel:
-                names = await asyncio.wait_for(reflect_services(channel, wait), wait + 1)
+                async with asyncio.timeout(wait + 1):
+                    names = await reflect_services(channel, wait)
         except (grpc.aio.AioRpcError, TimeoutError, OSError) as exc:
             log.warning("pluggable socket %s does not answer reflection: %s", sock, exc)
             continue

@@ -124,7 +124,8 @@ class PullSubscription(Subscription):
             with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
                 await self._call.done_writing()
         try:
-            await asyncio.wait_for(asyncio.shield(self._reader), 5)
+            async with asyncio.timeout(5):
+                await asyncio.shield(self._reader)
         except (TimeoutError, asyncio.CancelledError):
             self._call.cancel()
             self._reader.cancel()

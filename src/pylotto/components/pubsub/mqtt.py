@@ -60,12 +60,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from pylotto.components.backoff import Backoff
-from pylotto.components.base import ComponentContext, stop_task
+from pylotto.components.base import ComponentContext
 from pylotto.components.errors import DriverErrors
 from pylotto.components.pubsub.base import Handler, Message, PubSub, PubSubSettings, Subscription
 from pylotto.components.pubsub.delivery import BrokerSubscription, Delivery, Registered
 from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import Duration
+from pylotto.core.tasks import stop_task
 from pylotto.core.types import Metadata
 
 

@@ -118,7 +118,8 @@ class MemcachedStateStore(StateStore):
         clients, self.clients = self.clients, []
         for client in clients:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.close(), self.settings.timeout)
+                async with asyncio.timeout(self.settings.timeout):
+                    await client.close()
 
     async def _call(self, key: bytes, work: Callable[[Any], Awaitable[T]]) -> T:
         if not self.clients:

@@ -27,8 +27,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from pylotto.components.base import stop_task
 from pylotto.core.errors import PylottoError
+from pylotto.core.tasks import stop_task
 
 LAST_CLEANUP = "last-cleanup"
 """The key of the last-cleanup row in a store's ``<tableName>_meta`` table."""

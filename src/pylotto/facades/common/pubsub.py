@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import suppress
 from typing import Any, Final
 
 from google.protobuf import empty_pb2
@@ -15,6 +14,7 @@ from pylotto.appchannel.base import TopicEvent
 from pylotto.capabilities.event_stream import EventStream
 from pylotto.capabilities.pubsub import PublishRequest
 from pylotto.core.errors import InvalidArgument, PlainError, PylottoError
+from pylotto.core.tasks import stop_task
 from pylotto.facades.common.base import RuntimeRpcs
 
 log = logging.getLogger("pylotto.grpc.pubsub")
@@ -92,7 +92,5 @@ class PublishRpcs(RuntimeRpcs):
             if errors:
                 raise errors[0]
         finally:
-            reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await reader
+            await stop_task(reader)
             await stream.close()

@@ -21,7 +21,6 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
-from contextlib import suppress
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +31,7 @@ from pylotto.capabilities.configuration import ConfigurationStream, Configuratio
 from pylotto.components.configuration.base import ConfigurationItem
 from pylotto.core.errors import Internal, NotConfigured, PylottoError
 from pylotto.core.resiliency import Resiliency
+from pylotto.core.tasks import stop_task
 from pylotto.facades.dapr.http.keys import metadata_params, services_of
 
 log = logging.getLogger("pylotto.dapr.configuration")
@@ -75,9 +75,7 @@ class HttpSubscriptions:
             return False
         stream, task = entry
         await stream.close()
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         return True
 
     async def close(self) -> None:
