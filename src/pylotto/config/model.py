@@ -213,6 +213,25 @@ class SchedulerConfig(_Model):
                                  "fires elsewhere after it)")
 
 
+class ActorsConfig(_Model):
+    """Dapr's virtual actors (docs/actors.md): placed across the sidecars of one app id by
+    leases on hash partitions in the actor state store, with no placement service."""
+
+    state_store: str = Field("", description="the actor state store; empty: the component "
+                             "whose metadata says actorStateStore: true")
+    partitions: int = Field(64, ge=1, le=4096, description="hash partitions of each type's "
+                            "actor ids; a partition is leased by one sidecar at a time")
+    lease_seconds: float = Field(5.0, gt=0, description="how long a partition stays leased "
+                                 "without a renewal (a dead sidecar's actors move after it)")
+    poll_seconds: float = Field(0.5, gt=0, description="how often the members are re-read")
+    clock_skew_seconds: float = Field(1.0, ge=0, description="the largest difference between "
+                                      "the sidecars' clocks that placement stays safe under")
+    handover_timeout_seconds: float = Field(10.0, gt=0, description="how long a call waits for "
+                                            "its actor's partition to be handed over")
+    fencing: bool = Field(True, description="every state transaction of an actor checks that "
+                          "this sidecar still owns it (one more write per transaction)")
+
+
 class PluggableConfig(_Model):
     """Pluggable components on Unix sockets (docs/pluggable.md)."""
 
@@ -254,6 +273,7 @@ class RuntimeConfig(_Model):
     """WebAssembly functions served by id through service invocation (docs/wasm.md)."""
     pluggable: PluggableConfig = Field(default_factory=PluggableConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    actors: ActorsConfig = Field(default_factory=ActorsConfig)
     """Components served by other processes over gRPC on Unix sockets (docs/pluggable.md)."""
     dapr: DaprSettings | None = None
     """What a Dapr ``kind: Configuration`` set beyond pylotto's own settings (docs/dapr.md);

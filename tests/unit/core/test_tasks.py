@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 
 from pylotto.core.tasks import stop_task, stop_tasks

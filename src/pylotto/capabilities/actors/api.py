@@ -1,0 +1,380 @@
+"""The shared vocabulary of the actor runtime (docs/design/actors.md §4): what the local
+runtime, the app hosts, placement, timers and reminders hand each other. No behaviour here.
+
+Who implements what:
+
+- :class:`ActorHost` — the app side (``appchannel/actors.py``): an HTTP app (``GET
+  /dapr/config``, ``PUT /actors/...``) or a gRPC app's ``SubscribeActorEventsAlpha1`` stream.
+- :class:`Placement` — which sidecar an actor lives on (``capabilities/actors/placement/``);
+  :class:`SingleMember` in the local runtime is the one-sidecar default.
+- :class:`Timers` and :class:`Reminders` — ticks later (``timers.py``, ``reminders.py``), fired
+  through :class:`TickSink` (the router), never straight to the app.
+- ``ActorsCapability`` (``capabilities/actors/__init__.py``) — what the facades call.
+
+Errors: every failure is a :class:`~pylotto.core.errors.PylottoError` whose ``where`` is one of
+:data:`WHERE`; ``core/dapr_errors.py`` renders each (where, kind) as daprd's ``ERR_ACTOR_*``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pylotto.capabilities.scheduler.job import FailurePolicy
+
+SEPARATOR = "||"
+"""daprd's ``DaprSeparator``: actor keys are ``<type>||<id>``, state keys
+``<appid>||<type>||<id>||<key>``."""
+
+REENTRANCY_HEADER = "Dapr-Reentrancy-Id"
+ACTOR_ERROR_HEADER = "X-Daprerrorresponseheader"
+REMINDER_CANCEL_HEADER = "X-Daprremindercancel"
+
+WHERE: Mapping[str, str] = {
+    # where → daprd's error code (the kind of the PylottoError picks the row; see §2.2)
+    "actors.disabled": "ERR_ACTOR_NO_PLACEMENT",          # Unavailable: no actors here
+    "actors.runtime": "ERR_ACTOR_RUNTIME_NOT_FOUND",      # NotConfigured: no actor store
+    "actors.closed": "ERR_ACTOR_RUNTIME_CLOSED",          # Unavailable: shutting down
+    "actors.reserved": "ERR_ACTOR_TYPE_RESERVED",         # PermissionDenied: dapr.internal.*
+    "actors.name": "ERR_BAD_REQUEST",                     # InvalidArgument: a bad name
+    "actors.invoke": "ERR_ACTOR_INVOKE_METHOD",           # any kind: the invoke failed
+    "actors.instance": "ERR_ACTOR_INSTANCE_MISSING",      # a transaction, not active here
+    "actors.state_get": "ERR_ACTOR_STATE_GET",
+    "actors.state_transaction": "ERR_ACTOR_STATE_TRANSACTION_SAVE",
+    "actors.state_operation": "ERR_STATE_NOT_SUPPORTED_OPERATION",  # Unsupported
+    "actors.reminder_hosted": "ERR_ACTOR_REMINDER_NON_HOSTED",      # PermissionDenied
+    "actors.reminder_create": "ERR_ACTOR_REMINDER_CREATE",  # AlreadyExists → _ALREADY_EXISTS
+    "actors.reminder_get": "ERR_ACTOR_REMINDER_GET",        # NotFound → _NOT_FOUND
+    "actors.reminder_delete": "ERR_ACTOR_REMINDER_DELETE",
+    "actors.timer_create": "ERR_ACTOR_TIMER_CREATE",
+    "actors.timer_delete": "ERR_ACTOR_TIMER_DELETE",
+    "actors.stack_depth": "ERR_ACTOR_STACK_DEPTH",        # ResourceExhausted
+}
+"""The ``where`` of every actor error, with the daprd code it is answered with."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRef:
+    """One actor: its type and id (validated by ``names.py`` before one is made)."""
+
+    type: str
+    id: str
+
+    @property
+    def key(self) -> str:
+        """``<type>||<id>``, daprd's actor key."""
+        return f"{self.type}{SEPARATOR}{self.id}"
+
+
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ActorCall:
+    """A method call on an actor, as the caller sent it (toward the app the verb is PUT)."""
+
+    actor: ActorRef
+    method: str
+    """Normalised as daprd does (``names.normalize_method``)."""
+    data: bytes = b""
+    content_type: str = ""
+    headers: Headers = ()
+    """The caller's metadata (HTTP headers / gRPC metadata), passed to the app."""
+    reentrancy_id: str | None = None
+    """``Dapr-Reentrancy-Id`` of a call from inside an actor's turn (joins that turn when the
+    type is reentrant)."""
+    forwarded: bool = False
+    """Came from another sidecar: served here or answered "moved", never forwarded again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActorAnswer:
+    """The app's answer to a call."""
+
+    status: int = 200
+    data: bytes = b""
+    content_type: str = ""
+    headers: Headers = ()
+    actor_error: bool = False
+    """The app reported an actor error (HTTP ``X-Daprerrorresponseheader`` on a 200, gRPC
+    ``invoke_response.error``): the caller gets the app's answer as it is."""
+
+
+class TickKind(Enum):
+    REMINDER = "remind"
+    TIMER = "timer"
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A reminder or timer firing, for the actor's host (``PUT .../method/remind/<name>`` or
+    ``.../method/timer/<name>``)."""
+
+    actor: ActorRef
+    kind: TickKind
+    name: str
+    due_time: str = ""
+    period: str = ""
+    data: bytes = b""
+    """The stored JSON (``null``-free: b"" when none was given)."""
+    callback: str = ""
+    """Timers only: the callback method the SDK dispatches to."""
+
+
+@dataclass(frozen=True, slots=True)
+class TickOutcome:
+    delivered: bool
+    """False: not delivered (moved, no host, the app failed): the tick is retried."""
+    cancel: bool = False
+    """The app answered ``X-Daprremindercancel: true``: the reminder/timer is removed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reentrancy:
+    enabled: bool = False
+    max_stack_depth: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class EntityConfig:
+    """One hosted type's settings (``/dapr/config`` or the stream's ``initial_request``, with
+    ``entitiesConfig`` overrides applied; defaults as daprd's)."""
+
+    idle_timeout: float = 3600.0
+    drain_ongoing_call_timeout: float = 2.0
+    drain_rebalanced_actors: bool = False
+    reentrancy: Reentrancy = field(default_factory=Reentrancy)
+
+
+class ActorHost(abc.ABC):
+    """The app hosting actor types."""
+
+    description: str = "app"
+
+    @abc.abstractmethod
+    async def hosted(self) -> Mapping[str, EntityConfig]:
+        """The types the app hosts and their settings ({}: none)."""
+
+    @abc.abstractmethod
+    async def invoke(self, call: ActorCall, reentrancy_id: str | None) -> ActorAnswer:
+        """Run a method in the actor (the turn is held by the caller). A 404 from an HTTP
+        app raises NotFound ("actor method not found: <path>"); a failure to reach the app
+        Unavailable; any other answer, error statuses included, is returned."""
+
+    @abc.abstractmethod
+    async def tick(self, tick: Tick) -> TickOutcome:
+        """Hand a reminder or timer to the actor (the turn is held by the caller)."""
+
+    @abc.abstractmethod
+    async def deactivate(self, actor: ActorRef) -> None:
+        """``DELETE /actors/<type>/<id>``; a failure is logged, not raised."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where an actor lives now: here, or the internal gRPC address of another sidecar."""
+
+    local: bool
+    address: str = ""
+
+
+class PlacementListener(abc.ABC):
+    """The local runtime, told by placement which actors it must give up."""
+
+    @abc.abstractmethod
+    async def halt(self, keep: Callable[[ActorRef], bool], drain: bool) -> None:
+        """Deactivate every active actor for which ``keep`` is False (waiting for ongoing
+        turns first when ``drain``, bounded by each type's drain timeout)."""
+
+
+class Placement(abc.ABC):
+    """Which sidecar runs which actor: at most one at a time, also during a rebalance."""
+
+    @abc.abstractmethod
+    async def start(self, hosted: Mapping[str, EntityConfig],
+                    listener: PlacementListener) -> None:
+        """Join with the types this sidecar's app hosts (may be none: then it only routes)."""
+
+    @abc.abstractmethod
+    async def update(self, hosted: Mapping[str, EntityConfig]) -> None:
+        """The hosted types changed (a gRPC app's stream opened or closed)."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Leave in order: hand everything over (the listener halts what moved), then go."""
+
+    @abc.abstractmethod
+    async def locate(self, actor: ActorRef) -> Location:
+        """Where ``actor`` lives; waits (bounded) while its place is being handed over.
+        Raises NotFound ``did not find address for actor '<type>||<id>'`` when no member hosts
+        the type."""
+
+    @abc.abstractmethod
+    def owns(self, actor: ActorRef) -> bool:
+        """True while this sidecar may run ``actor`` (checked before every turn)."""
+
+    @property
+    @abc.abstractmethod
+    def connected(self) -> bool:
+        """Metadata's ``placement: connected``."""
+
+    @property
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """Metadata's ``hostReady``: this sidecar's share of the actors is settled."""
+
+
+TickSink = Callable[[Tick], Awaitable[TickOutcome]]
+"""The router's entry for ticks: delivers to the actor wherever it lives."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerSpec:
+    """A timer's registration (HTTP body / ``RegisterActorTimerRequest``), unparsed: parsing
+    and its errors (``actors.timer_create``) are :class:`Timers`' job."""
+
+    due_time: str = ""
+    period: str = ""
+    ttl: str = ""
+    callback: str = ""
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderSpec:
+    """A reminder's registration, unparsed (errors: ``actors.reminder_create``)."""
+
+    due_time: str = ""
+    period: str = ""
+    ttl: str = ""
+    data: bytes = b""
+    failure_policy: FailurePolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """A reminder as ``GetActorReminder``/``ListActorReminders`` answer it."""
+
+    actor: ActorRef
+    name: str
+    spec: ReminderSpec
+
+
+class Timers(abc.ABC):
+    """In-memory timers of this sidecar."""
+
+    @abc.abstractmethod
+    def start(self, sink: TickSink) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def register(self, actor: ActorRef, name: str, spec: TimerSpec) -> None: ...
+
+    @abc.abstractmethod
+    async def unregister(self, actor: ActorRef, name: str) -> None: ...
+
+
+class Reminders(abc.ABC):
+    """Durable reminders (the scheduler over the actor state store)."""
+
+    @abc.abstractmethod
+    async def start(self, sink: TickSink) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def register(self, actor: ActorRef, name: str, spec: ReminderSpec,
+                       overwrite: bool) -> None: ...
+
+    @abc.abstractmethod
+    async def unregister(self, actor: ActorRef, name: str) -> None: ...
+
+    @abc.abstractmethod
+    async def get(self, actor: ActorRef, name: str) -> Reminder: ...
+
+    @abc.abstractmethod
+    async def list(self, actor_type: str, actor_id: str | None) -> list[Reminder]: ...
+
+    @abc.abstractmethod
+    async def unregister_all(self, actor_type: str, actor_id: str | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StateOperation:
+    """One operation of an actor state transaction."""
+
+    operation: str
+    """``upsert`` or ``delete`` (anything else: Unsupported at ``actors.state_operation``)."""
+    key: str
+    value: bytes = b""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActorStatus:
+    """Metadata's ``actorRuntime``."""
+
+    runtime_status: str
+    """``INITIALIZING``, ``DISABLED`` or ``RUNNING``."""
+    active: Mapping[str, int]
+    host_ready: bool
+    placement: str
+    """``placement: connected`` / ``placement: disconnected``."""
+
+
+class Actors(abc.ABC):
+    """What the facades call (``ActorsCapability`` implements it). Names are validated here,
+    not in the facades; every error is a PylottoError with a ``where`` of :data:`WHERE`."""
+
+    @abc.abstractmethod
+    async def invoke(self, call: ActorCall) -> ActorAnswer:
+        """Route the call to the actor's sidecar and run it in a turn there."""
+
+    @abc.abstractmethod
+    async def get_state(self, actor: ActorRef, key: str) -> tuple[bytes | None,
+                                                                 Mapping[str, str]]:
+        """The value (None: absent → HTTP 204) and its metadata; needs no activation."""
+
+    @abc.abstractmethod
+    async def transact(self, actor: ActorRef, operations: list[StateOperation]) -> None:
+        """Atomically apply ``operations``; the actor must be active on this sidecar."""
+
+    @abc.abstractmethod
+    async def register_timer(self, actor: ActorRef, name: str, spec: TimerSpec) -> None: ...
+
+    @abc.abstractmethod
+    async def unregister_timer(self, actor: ActorRef, name: str) -> None: ...
+
+    @abc.abstractmethod
+    async def register_reminder(self, actor: ActorRef, name: str, spec: ReminderSpec,
+                                overwrite: bool = True) -> None: ...
+
+    @abc.abstractmethod
+    async def unregister_reminder(self, actor: ActorRef, name: str) -> None: ...
+
+    @abc.abstractmethod
+    async def get_reminder(self, actor: ActorRef, name: str) -> Reminder: ...
+
+    @abc.abstractmethod
+    async def list_reminders(self, actor_type: str,
+                             actor_id: str | None) -> list[Reminder]: ...
+
+    @abc.abstractmethod
+    async def unregister_reminders(self, actor_type: str, actor_id: str | None) -> None: ...
+
+    @abc.abstractmethod
+    async def attach(self, host: ActorHost) -> None:
+        """An app host whose types this sidecar now serves (start-up for an HTTP app; a gRPC
+        app's stream when it opens)."""
+
+    @abc.abstractmethod
+    async def detach(self, host: ActorHost) -> None:
+        """The host went (a gRPC app's stream closed): its types are served no more."""
+
+    @abc.abstractmethod
+    def status(self) -> ActorStatus: ...
