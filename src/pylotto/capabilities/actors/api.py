@@ -51,6 +51,7 @@ WHERE: Mapping[str, str] = {
     "actors.timer_create": "ERR_ACTOR_TIMER_CREATE",
     "actors.timer_delete": "ERR_ACTOR_TIMER_DELETE",
     "actors.stack_depth": "ERR_ACTOR_STACK_DEPTH",        # ResourceExhausted
+    "actors.moved": "ERR_ACTOR_INVOKE_METHOD",            # Unavailable: not here (any more)
 }
 """The ``where`` of every actor error, with the daprd code it is answered with."""
 
@@ -228,6 +229,39 @@ class Placement(abc.ABC):
 
 TickSink = Callable[[Tick], Awaitable[TickOutcome]]
 """The router's entry for ticks: delivers to the actor wherever it lives."""
+
+MOVED = "actors.moved"
+"""The ``where`` of the Unavailable a sidecar answers for an actor it does not (or no longer)
+own: the router re-locates and retries (5 x 1 s, as daprd's built-in actor retries); between
+sidecars it travels as gRPC UNAVAILABLE with the detail ``actor moved``."""
+
+
+class LocalActors(abc.ABC):
+    """This sidecar's own actors: what the router runs a call or tick on once placement says
+    "here", and what the internal ``SidecarActors`` servicer runs forwarded calls on."""
+
+    @abc.abstractmethod
+    async def run(self, call: ActorCall) -> ActorAnswer:
+        """Activate if needed and run ``call`` in a turn. Unavailable at :data:`MOVED` when
+        placement says this sidecar does not own the actor."""
+
+    @abc.abstractmethod
+    async def run_tick(self, tick: Tick) -> TickOutcome:
+        """Hand ``tick`` to the actor in a turn (Unavailable at :data:`MOVED` as ``run``)."""
+
+
+class Forwarder(abc.ABC):
+    """Calls and ticks toward another sidecar (the internal gRPC ``SidecarActors`` client)."""
+
+    @abc.abstractmethod
+    async def call(self, address: str, call: ActorCall) -> ActorAnswer:
+        """``call`` (sent with ``forwarded=True``) run on the sidecar at ``address``; its
+        "moved" answer raises Unavailable at :data:`MOVED`, an unreachable sidecar
+        Unavailable."""
+
+    @abc.abstractmethod
+    async def fire(self, address: str, tick: Tick) -> TickOutcome:
+        """``tick`` delivered by the sidecar at ``address`` (errors as :meth:`call`)."""
 
 
 @dataclass(frozen=True, slots=True)
