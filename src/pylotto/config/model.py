@@ -421,7 +421,7 @@ def validate_components(config: RuntimeConfig) -> None:
             raise ConfigError(f"{where}: defined twice")
         seen.add((spec.capability, spec.name))
         try:
-            cls = resolve(spec.capability, spec.type)
+            cls = resolve(spec.capability, spec.type, spec.version)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc.message}") from None
         if spec.secrets:
