@@ -304,3 +304,33 @@ async def test_a_tick_answering_cancel_deletes_the_reminder(world: World) -> Non
     assert len(world.router.of(A, "c")) == 2
     assert [r.name for r in await reminders.list("Counter", None)] == ["keep"]
     assert job_name(A, "c") == "Counter||a-1||c"
+
+
+async def test_a_ttl_ends_a_periodic_reminder_and_drop_gives_up_a_tick(world: World) -> None:
+    world.router.answer = lambda tick, n: TickOutcome(delivered=tick.name != "dropped")
+    reminders = await world.make()
+    begin = math.floor(time.time())
+    await reminders.register(A, "ttl", ReminderSpec(due_time="0s", period="1s", ttl="2500ms"),
+                             overwrite=True)
+    await reminders.register(A, "dropped", ReminderSpec(
+        due_time="0s", failure_policy=FailurePolicy(drop=True, interval=None,
+                                                    max_retries=None)), overwrite=True)
+    await eventually_async(lambda: _none(reminders))
+    await asyncio.sleep(1.5)
+    assert one_per_period(world.router.of(A, "ttl"), begin)
+    assert len(world.router.of(A, "ttl")) == 3  # at 0, 1 and 2 s of the 2.5 s
+    assert len(world.router.of(A, "dropped")) == 1  # not delivered, not retried
+
+
+async def test_reminders_straight_over_a_component(case: Case, tmp_path: Path) -> None:
+    router = Router()
+    async with build(case, tmp_path) as component:
+        reminders = SchedulerReminders.over_component(
+            component, f"actors-{uuid.uuid4().hex[:8]}", tmp_path, poll=0.1)
+        await reminders.start(router.sink("only"))
+        try:
+            await reminders.register(A, "r", ReminderSpec(due_time="0s", data=b"1"), True)
+            await eventually(lambda: len(router.of(A, "r")) == 1)
+            assert router.ticks[0][2].data == b"1"
+        finally:
+            await reminders.stop()

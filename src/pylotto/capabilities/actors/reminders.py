@@ -18,7 +18,9 @@ back.
 - **Data**: the stored JSON bytes, kept as daprd keeps them (a ``BytesValue`` Any), handed
   back as they came in ticks, :meth:`get` and :meth:`list`.
 - **Ticks** go through the :data:`~pylotto.capabilities.actors.api.TickSink` (the router,
-  which finds the actor's sidecar; any sidecar may claim a tick). A tick not delivered
+  which finds the actor's sidecar; any sidecar may claim a tick). They carry the actor, the
+  name and the data, with ``dueTime`` and ``period`` empty, as daprd 1.19's scheduler
+  streamer sends them (``cluster/streamer.go`` ``invokeActorReminder``). A tick not delivered
   (moved, not yet leased, the app failed) fails the trigger: the reminder's failure policy
   retries it (the scheduler's default: every second, 3 times).
 - **Cancel** (the app answers ``X-Daprremindercancel: true``): the reminder is deleted.
