@@ -13,8 +13,9 @@ back.
 
 - **Period** → ``@every <Go duration>`` plus ``repeats`` (``periods.schedule_from_period``);
   year, month and day parts are refused. ``dueTime`` and ``ttl`` are the scheduler's (RFC
-  3339, Go or ISO 8601 durations). A reminder with neither due time nor period fires once,
-  now.
+  3339, Go or ISO 8601 durations). A period without a due time starts counting at the
+  registration; neither is refused (as go-etcd-cron refuses such a job). A zero period
+  (``0s``, the SDK's ``timedelta(0)``) is refused: daprd hands ``@every 0s`` on as it is.
 - **Data**: the stored JSON bytes, kept as daprd keeps them (a ``BytesValue`` Any), handed
   back as they came in ticks, :meth:`get` and :meth:`list`.
 - **Ticks** go through the :data:`~pylotto.capabilities.actors.api.TickSink` (the router,
@@ -141,7 +142,8 @@ class _TickChannel(JobChannel):
 class SchedulerReminders(Reminders):
     """Reminders of app ``app_id`` (default: the state capability's) in state store
     ``store_name`` of ``state``. ``hosted``: whether this sidecar's app hosts an actor type
-    (None: not checked here; daprd refuses every reminder operation on other types);
+    (None: not checked here; daprd refuses every reminder operation on other types; an
+    attribute, so the runtime built after this may set it);
     ``poll`` / ``lease``: the scheduler's."""
 
     def __init__(self, state: StateCapability, store_name: str, *, app_id: str | None = None,
@@ -193,12 +195,12 @@ class SchedulerReminders(Reminders):
             schedule, repeats = schedule_from_period(spec.period)
         except PeriodError as err:
             raise InvalidArgument(str(err), where=where, name=name) from None
-        due_time = spec.due_time or None
-        if schedule is None and due_time is None:
-            due_time = "0s"  # no period, no due time: once, now
+        if schedule is None and not spec.due_time:  # go-etcd-cron's Builder.Parse
+            raise InvalidArgument("job must have either a due time or a schedule",
+                                  where=where, name=name)
         job = JobSpec(job_name(actor, name), schedule=schedule, repeats=repeats,
-                      due_time=due_time, ttl=spec.ttl or None, data=_payload(spec.data),
-                      failure_policy=spec.failure_policy)
+                      due_time=spec.due_time or None, ttl=spec.ttl or None,
+                      data=_payload(spec.data), failure_policy=spec.failure_policy)
         try:
             await self.scheduler.schedule(job, overwrite)
         except AlreadyExists:

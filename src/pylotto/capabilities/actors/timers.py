@@ -57,7 +57,8 @@ class _Timer:
 
 class MemoryTimers(Timers):
     """Timers in memory (asyncio). ``hosted``: whether this sidecar's app hosts an actor
-    type (None: not checked here); ``now``: the wall clock due times and TTLs count from."""
+    type (None: not checked here; an attribute, so the runtime built after this may set
+    it); ``now``: the wall clock due times and TTLs count from."""
 
     def __init__(self, hosted: Callable[[str], bool] | None = None, *,
                  now: Callable[[], datetime] = _utcnow) -> None:
