@@ -200,6 +200,7 @@ async def test_bad_reminders_are_refused(world: World) -> None:
             await reminders.register(A, "bad", spec, overwrite=True)
         assert caught.value.where == "actors.reminder_create"
         assert text in caught.value.message
+        assert caught.value.fields["detail"] == caught.value.message  # daprd's %s
     with pytest.raises(InvalidArgument):  # go-etcd-cron's name rule on the id
         await reminders.register(ActorRef("Counter", "a/b"), "r", ReminderSpec(due_time="1s"),
                                  True)

@@ -105,10 +105,9 @@ def _data(type_url: str, value: bytes) -> bytes:
 
 
 def _rewrapped(err: PylottoError, where: str) -> PylottoError:
-    """``err`` (same kind, so same status) at one of the actor ``where``s."""
-    fields = dict(err.fields)
-    fields.setdefault("detail", err.message)
-    return type(err)(err.message, where=where, **fields)
+    """``err`` (same kind, so same status) at one of the actor ``where``s, its message the
+    ``detail`` daprd's text is formatted with (``error creating actor reminder: <detail>``)."""
+    return type(err)(err.message, where=where, **{**err.fields, "detail": err.message})
 
 
 class _TickChannel(JobChannel):
@@ -183,7 +182,7 @@ class SchedulerReminders(Reminders):
     def _check_hosted(self, actor_type: str) -> None:
         if self.hosted is not None and not self.hosted(actor_type):
             raise PermissionDenied(NOT_HOSTED, where="actors.reminder_hosted",
-                                   actor_type=actor_type)
+                                   detail=NOT_HOSTED, actor_type=actor_type)
 
     # ---- the API -----------------------------------------------------------------------------
 
@@ -194,10 +193,10 @@ class SchedulerReminders(Reminders):
         try:
             schedule, repeats = schedule_from_period(spec.period)
         except PeriodError as err:
-            raise InvalidArgument(str(err), where=where, name=name) from None
+            raise InvalidArgument(str(err), where=where, detail=str(err), name=name) from None
         if schedule is None and not spec.due_time:  # go-etcd-cron's Builder.Parse
-            raise InvalidArgument("job must have either a due time or a schedule",
-                                  where=where, name=name)
+            text = "job must have either a due time or a schedule"
+            raise InvalidArgument(text, where=where, detail=text, name=name)
         job = JobSpec(job_name(actor, name), schedule=schedule, repeats=repeats,
                       due_time=spec.due_time or None, ttl=spec.ttl or None,
                       data=_payload(spec.data), failure_policy=spec.failure_policy)
@@ -205,7 +204,7 @@ class SchedulerReminders(Reminders):
             await self.scheduler.schedule(job, overwrite)
         except AlreadyExists:
             raise AlreadyExists(f"actor reminder already exists: {name}", where=where,
-                                name=name) from None
+                                detail=name, name=name) from None
         except PylottoError as err:
             raise _rewrapped(err, where) from None
 
@@ -226,7 +225,7 @@ class SchedulerReminders(Reminders):
             raise _rewrapped(err, "actors.reminder_get") from None
         if found is None:
             raise NotFound(f"actor reminder not found: {name}", where="actors.reminder_get",
-                           name=name)
+                           detail=name, name=name)
         return self._reminder(found.record.spec)
 
     async def list(self, actor_type: str, actor_id: str | None) -> list[Reminder]:

@@ -88,14 +88,15 @@ class MemoryTimers(Timers):
             raise Unavailable("actor runtime is closed", where="actors.closed")
         key = f"{actor.key}{SEPARATOR}{name}"
         if self.hosted is not None and not self.hosted(actor.type):
-            raise InvalidArgument(f"can't create timer for actor {actor.key}: actor type not "
-                                  "registered", where="actors.timer_create",
+            text = f"can't create timer for actor {actor.key}: actor type not registered"
+            raise InvalidArgument(text, where="actors.timer_create", detail=text,
                                   actor_type=actor.type, actor_id=actor.id, name=name)
         try:
             times = timer_times(key, spec.due_time, spec.period, spec.ttl, self.now())
         except PeriodError as err:
-            raise InvalidArgument(str(err), where="actors.timer_create", actor_type=actor.type,
-                                  actor_id=actor.id, name=name) from None
+            raise InvalidArgument(str(err), where="actors.timer_create", detail=str(err),
+                                  actor_type=actor.type, actor_id=actor.id,
+                                  name=name) from None
         await self._drop(key)
         if not times.active(times.first):
             log.info("timer %s has expired", key)

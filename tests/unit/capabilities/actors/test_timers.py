@@ -186,6 +186,7 @@ async def test_bad_registrations_are_refused_at_timer_create(
             await memory.register(A, "bad", spec)
         assert caught.value.where == "actors.timer_create"
         assert text in caught.value.message
+        assert caught.value.fields["detail"] == caught.value.message  # daprd's %s
     with pytest.raises(InvalidArgument) as caught:
         await memory.register(ActorRef("Other", "1"), "t", TimerSpec())
     assert caught.value.message == ("can't create timer for actor Other||1: actor type not "
