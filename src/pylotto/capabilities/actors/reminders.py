@@ -90,13 +90,15 @@ def split_job_name(job: str) -> tuple[ActorRef, str]:
     return ActorRef(actor_type, actor_id), name
 
 
-def _payload(data: bytes) -> Payload | None:
+def payload_of(data: bytes) -> Payload | None:
+    """The scheduler payload of reminder data: a ``BytesValue`` Any, as daprd keeps it."""
     if not data:
         return None
     return Payload(BYTES_TYPE_URL, wrappers_pb2.BytesValue(value=data).SerializeToString())
 
 
-def _data(type_url: str, value: bytes) -> bytes:
+def data_of(type_url: str, value: bytes) -> bytes:
+    """The reminder data of a scheduler payload (its bytes, unwrapped)."""
     if type_url == BYTES_TYPE_URL:
         wrapped = wrappers_pb2.BytesValue()
         wrapped.ParseFromString(value)
@@ -123,7 +125,7 @@ class _TickChannel(JobChannel):
         if sink is None:
             return False
         actor, reminder = split_job_name(name)
-        tick = Tick(actor, TickKind.REMINDER, reminder, data=_data(type_url, value))
+        tick = Tick(actor, TickKind.REMINDER, reminder, data=data_of(type_url, value))
         try:
             outcome = await sink(tick)
         except PylottoError as err:
@@ -199,7 +201,7 @@ class SchedulerReminders(Reminders):
             raise InvalidArgument(text, where=where, detail=text, name=name)
         job = JobSpec(job_name(actor, name), schedule=schedule, repeats=repeats,
                       due_time=spec.due_time or None, ttl=spec.ttl or None,
-                      data=_payload(spec.data), failure_policy=spec.failure_policy)
+                      data=payload_of(spec.data), failure_policy=spec.failure_policy)
         try:
             await self.scheduler.schedule(job, overwrite)
         except AlreadyExists:
@@ -259,7 +261,7 @@ class SchedulerReminders(Reminders):
         data = spec.data
         return Reminder(actor, name, ReminderSpec(
             due_time=spec.due_time or "", period=spec.schedule or "", ttl=spec.ttl or "",
-            data=_data(data.type_url, data.value) if data else b"",
+            data=data_of(data.type_url, data.value) if data else b"",
             failure_policy=spec.failure_policy))
 
     # ---- a tick answered "cancel" --------------------------------------------------------------
