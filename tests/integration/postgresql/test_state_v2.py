@@ -169,7 +169,7 @@ async def test_metadata_keys(v2: Builder, prefix: str) -> None:
                   component="state.x").cleanup_seconds == 90.0
     with pytest.raises(ConfigError, match="must be greater than 1s"):
         decode(cls, {"connectionString": DSN, "timeout": "500ms"}, component="state.x")
-    with pytest.raises(ConfigError, match="tablePrefix"):
+    with pytest.raises(ConfigError, match=r"tablePrefix.*bad-name"):
         decode(cls, {"connectionString": DSN, "tablePrefix": "bad-name"}, component="state.x")
     async with v2(cleanupInterval="0") as store:  # no cleanup: contrib runs no collector
         assert store._sweeper is None

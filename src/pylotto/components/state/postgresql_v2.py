@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from pylotto.components._backends.postgres_client import (
     TABLE_NAME,
@@ -87,6 +87,13 @@ class PostgresV2StateSettings(StateSettings, PostgresSettings):
     def _timeout(cls, value: object) -> float:
         return parse_duration(value)
 
+    @field_validator("timeout", "timeout_in_seconds")
+    @classmethod
+    def _at_least_a_second(cls, value: float | None) -> float | None:
+        if value is not None and value < 1:
+            raise ValueError("invalid value for 'timeout': must be greater than 1s")
+        return value
+
     @field_validator("cleanup_interval", "cleanup_interval_in_seconds", mode="before")
     @classmethod
     def _cleanup(cls, value: object) -> str:
@@ -95,15 +102,20 @@ class PostgresV2StateSettings(StateSettings, PostgresSettings):
             _interval(text)  # refused here when it is no duration
         return text
 
-    @model_validator(mode="after")
-    def _checked(self) -> PostgresV2StateSettings:
-        if self.call_timeout < 1:
-            raise ValueError("invalid value for 'timeout': must be greater than 1s")
-        for name in (self.state_table, self.metadata_table):
-            if not _valid_table(name):
-                raise ValueError(f"table name {name!r} (from tablePrefix / metadataTableName) "
-                                 "is not a name or schema.name of letters, digits and _")
-        return self
+    @field_validator("table_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _valid_table(f"{value}state"):
+            raise ValueError(f"the table {value}state is not a name or schema.name of "
+                             "letters, digits and _")
+        return value
+
+    @field_validator("metadata_table_name")
+    @classmethod
+    def _metadata_table(cls, value: str) -> str:
+        if not _valid_table(value):
+            raise ValueError(f"{value!r} is not a name or schema.name of letters, digits and _")
+        return value
 
     @property
     def state_table(self) -> str:
