@@ -195,8 +195,8 @@ class ActorTable(LocalActors, PlacementListener):
         ``actors.instance`` otherwise, or when another sidecar took it: it is deactivated)."""
         if self.state is None:
             raise instance_missing(actor)
-        entry = self._active.get(actor)
-        if entry is None or entry.turns.closed or entry.lost:
+        entry = self._active.get(actor)  # a draining actor's last turn may still save
+        if entry is None or entry.lost:
             raise instance_missing(actor)
         if not self.fencing:
             await self.state.transact(actor, operations)
