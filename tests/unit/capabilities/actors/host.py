@@ -31,6 +31,10 @@ class Seen:
     deactivated: list[ActorRef] = field(default_factory=list)
     inside: dict[ActorRef, int] = field(default_factory=dict)
     most: dict[ActorRef, int] = field(default_factory=dict)
+    deactivating: set[ActorRef] = field(default_factory=set)
+    violations: list[str] = field(default_factory=list)
+    """A turn that ran while its actor was being deactivated, or a deactivation during a
+    turn: what the runtime must never do."""
 
 
 class RecordingHost(ActorHost):
@@ -47,6 +51,8 @@ class RecordingHost(ActorHost):
         return dict(self.types)
 
     def _enter(self, actor: ActorRef) -> None:
+        if actor in self.seen.deactivating:
+            self.seen.violations.append(f"turn of {actor.key} during its deactivation")
         now = self.seen.inside.get(actor, 0) + 1
         self.seen.inside[actor] = now
         self.seen.most[actor] = max(self.seen.most.get(actor, 0), now)
@@ -77,7 +83,14 @@ class RecordingHost(ActorHost):
 
     async def deactivate(self, actor: ActorRef) -> None:
         self.deactivation_started.set()
-        self.seen.deactivated.append(actor)
+        if self.seen.inside.get(actor, 0):
+            self.seen.violations.append(f"deactivation of {actor.key} during a turn")
+        self.seen.deactivating.add(actor)
+        try:
+            await asyncio.sleep(0.001)  # as an app's DELETE takes a moment
+            self.seen.deactivated.append(actor)
+        finally:
+            self.seen.deactivating.discard(actor)
 
 
 async def eventually(condition: Callable[[], bool], within: float = 10.0) -> None:

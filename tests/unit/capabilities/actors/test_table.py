@@ -347,3 +347,35 @@ async def test_not_owned_is_moved(runtime: MakeRuntime) -> None:
     with pytest.raises(Unavailable) as err:
         await cap.local.run(ActorCall(A, "m", forwarded=True))
     assert err.value.where == MOVED
+
+
+async def test_calls_racing_idle_deactivations(runtime: MakeRuntime) -> None:
+    """Many ids, calls and ticks at random moments, an idle timeout as short as the gaps:
+    activations and deactivations race the calls. Never two turns of one id at once, never a
+    turn during its deactivation, every call answered."""
+    import random
+
+    rng = random.Random(19)
+    host = RecordingHost(counter(idle_timeout=0.02))
+    cap = await runtime()
+    await cap.attach(host)
+    actors = [ActorRef("Counter", str(n)) for n in range(50)]
+
+    async def client(n: int) -> int:
+        done = 0
+        for _ in range(40):
+            actor = rng.choice(actors)
+            if rng.random() < 0.2:
+                outcome = await cap.router.fire(Tick(actor, TickKind.TIMER, "t"))
+                assert outcome.delivered
+            else:
+                assert (await cap.invoke(ActorCall(actor, "m", data=b"x"))).data == b"echo:x"
+            done += 1
+            await asyncio.sleep(rng.random() * 0.03)
+        return done
+
+    assert sum(await asyncio.gather(*(client(n) for n in range(40)))) == 40 * 40
+    assert host.seen.violations == []
+    assert max(host.seen.most.values()) == 1
+    await eventually(lambda: cap.status().active == {"Counter": 0})
+    assert len(host.seen.deactivated) >= len({a for a, _, _ in host.seen.calls})
