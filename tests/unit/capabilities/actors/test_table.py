@@ -379,3 +379,29 @@ async def test_calls_racing_idle_deactivations(runtime: MakeRuntime) -> None:
     assert max(host.seen.most.values()) == 1
     await eventually(lambda: cap.status().active == {"Counter": 0})
     assert len(host.seen.deactivated) >= len({a for a, _, _ in host.seen.calls})
+
+
+async def test_reentrant_call_of_a_draining_turn_runs(runtime: MakeRuntime) -> None:
+    """A drain waits for the running turn; that turn's own reentrant call is let in (else
+    both would wait for each other until the drain timeout)."""
+    cap: ActorsCapability
+    go = asyncio.Event()
+
+    async def outer(call: ActorCall, rid: str | None) -> ActorAnswer:
+        await go.wait()
+        inner = await cap.invoke(ActorCall(call.actor, "inner", reentrancy_id=rid))
+        return ActorAnswer(data=b"outer+" + inner.data)
+
+    host = RecordingHost(counter(reentrancy=Reentrancy(enabled=True),
+                                 drain_ongoing_call_timeout=60.0), handlers={"outer": outer})
+    cap = await runtime(retry_interval=60.0)
+    await cap.attach(host)
+    call = asyncio.create_task(cap.invoke(ActorCall(A, "outer")))
+    await eventually(lambda: bool(host.seen.calls))
+    halting = asyncio.create_task(cap.table.halt(lambda ref: False, drain=True))
+    await eventually(lambda: cap.table.get(A) is not None and cap.table.get(A).turns.closed)  # type: ignore[union-attr]
+    go.set()
+    assert (await asyncio.wait_for(call, 30)).data == b"outer+echo:"
+    await asyncio.wait_for(halting, 30)
+    assert host.seen.deactivated == [A]
+    assert host.seen.violations == []
