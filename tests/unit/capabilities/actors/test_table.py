@@ -408,3 +408,51 @@ async def test_reentrant_call_of_a_draining_turn_runs(runtime: MakeRuntime) -> N
     await asyncio.wait_for(halting, 30)
     assert host.seen.deactivated == [A]
     assert host.seen.violations == []
+
+
+async def test_fencing_survives_a_failed_read_back(tmp_path: object) -> None:
+    """The owner record's etag is read back after each commit; when that read fails, the
+    commit stands and the etag is read before the next transaction."""
+    from pathlib import Path
+
+    from pylotto.capabilities.actors import ActorState
+    from pylotto.components.base import ComponentContext
+    from pylotto.config.model import ActorsConfig
+    from pylotto.core.errors import Unavailable as Down
+    from pylotto.core.metadata import decode
+    from pylotto.core.registry import resolve
+    from tests.unit.capabilities.actors.conftest import APP, STORE, state_over
+
+    base = resolve("state", "in-memory")
+    fail_owner_reads = 0
+
+    class FlakyOwnerReads(base):  # type: ignore[misc, valid-type]
+        async def get(self, key: str, consistency: Consistency,
+                      metadata: dict[str, str]) -> object:
+            nonlocal fail_owner_reads
+            if key.startswith("_actors.") and fail_owner_reads:
+                fail_owner_reads -= 1
+                raise Down("the store blinked")
+            return await super().get(key, consistency, metadata)
+
+    store = FlakyOwnerReads(STORE, decode(base.Settings, {}, component="state.s"),
+                            ComponentContext(app_id=APP, data_dir=Path(str(tmp_path))))
+    await store.init()
+    cap: ActorsCapability
+
+    async def save(call: ActorCall, rid: str | None) -> ActorAnswer:
+        nonlocal fail_owner_reads
+        if call.data == b"2":
+            fail_owner_reads = 1  # the read back after this commit fails
+        await cap.transact(call.actor, [StateOperation("upsert", "k", call.data)])
+        return ActorAnswer()
+
+    cap = ActorsCapability(ActorState(state_over(store), STORE, APP), ActorsConfig(), APP)
+    await cap.start()
+    await cap.attach(RecordingHost(counter(), handlers={"save": save}))
+    for value in (b"1", b"2", b"3"):
+        await cap.invoke(ActorCall(A, "save", data=value))
+    assert (await cap.get_state(A, "k"))[0] == b"3"
+    assert fail_owner_reads == 0
+    await cap.stop()
+    await store.close()
