@@ -248,7 +248,9 @@ class ActorsCapability(Actors):
         check_reserved(call.actor.type)
         validate_name(call.actor.type, "actorType")
         validate_name(call.actor.id, "actorId")
-        call = replace(call, method=normalize_method(call.method))
+        method = normalize_method(call.method)
+        if method != call.method:
+            call = replace(call, method=method)
         await self._ready()
         try:
             return await self.router.call(call)

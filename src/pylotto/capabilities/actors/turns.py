@@ -117,8 +117,10 @@ class TurnLock:
                                                 detail="maximum stack depth exceeded")
                     flight.depth += 1
                     return flight
-        flight = _Flight(reentrancy_id if self.reentrancy.enabled and reentrancy_id
-                         else str(uuid.uuid4()))
+        if not self.reentrancy.enabled:
+            flight = _Flight("")  # never joined: no id needed
+        else:
+            flight = _Flight(reentrancy_id or str(uuid.uuid4()))
         if not self._flights:
             flight.started.set()
         self._flights.append(flight)
