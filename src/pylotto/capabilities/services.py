@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, get_type_hints
 
+from pylotto.capabilities.actors.api import Actors
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.capabilities.configuration import ConfigurationCapability
@@ -69,6 +70,9 @@ class CapabilityServices:
     sequencer: SequencerCapability = field(metadata={COMPONENTS: "sequencer"})
     scheduler: SchedulerCapability = field(metadata={COMPONENTS: None})
     delay_queue: DelayQueue = field(metadata={COMPONENTS: None})
+    actors: Actors = field(metadata={COMPONENTS: None})
+    """Dapr's virtual actors (``ActorsCapability``; ``DisabledActors`` without an actor
+    state store). Started after the scheduler and state, before invocation."""
     invoke: InvokeCapability = field(metadata={COMPONENTS: None})
 
     @property

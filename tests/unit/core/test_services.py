@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pylotto.capabilities.actors.disabled import DisabledActors
 from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.invoke import InvokeCapability
 from pylotto.capabilities.pubsub import PubSubCapability
@@ -57,13 +58,18 @@ def test_build_wants_the_services_without_components(tmp_path: Path) -> None:
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  scheduler=scheduler)
     delay_queue = DelayQueue(scheduler, PubSubCapability(ComponentSet("pubsub", {}), context))
-    with pytest.raises(TypeError, match="invoke"):
+    with pytest.raises(TypeError, match="actors"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  scheduler=scheduler, delay_queue=delay_queue)
+    with pytest.raises(TypeError, match="invoke"):
+        CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
+                                 scheduler=scheduler, delay_queue=delay_queue,
+                                 actors=DisabledActors())
     with pytest.raises(TypeError, match="unknown"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  invoke=InvokeCapability(context), scheduler=scheduler,
-                                 delay_queue=delay_queue, actors=object())
+                                 delay_queue=delay_queue,
+                                 actors=DisabledActors(), nope=object())
 
 
 def test_a_plugin_context_has_every_service() -> None:
