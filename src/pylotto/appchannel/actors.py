@@ -302,13 +302,12 @@ class StreamActorHost(ActorHost):
             self._pending.pop(request_id, None)
 
     def _failed(self, answer: actors_pb2.SubscribeActorEventsRequestAlpha1,
-                what: str) -> PylottoError:
+                method: str) -> PylottoError:
+        """A ``request_failed`` answer as daprd's gRPC transport reads it."""
         failed = answer.request_failed
         if failed.code == _STATUS_NOT_FOUND:
-            return NotFound(f"actor method not found: {what}: {failed.message}",
-                            where="actors.invoke")
-        return Internal(f"error from actor service: ({failed.code}) {failed.message}",
-                        where="actors.invoke")
+            return NotFound(f"actor method not found: {method}", where="actors.invoke")
+        return Internal(f"error from actor service: {failed.message}", where="actors.invoke")
 
     async def invoke(self, call: ActorCall, reentrancy_id: str | None) -> ActorAnswer:
         metadata = {k: v for k, v in passed_headers(call.headers)
@@ -322,15 +321,16 @@ class StreamActorHost(ActorHost):
                 actor_type=call.actor.type, actor_id=call.actor.id, method=call.method,
                 data=call.data, metadata=metadata)))
         if answer.WhichOneof("request_type") == "request_failed":
-            raise self._failed(answer, method_path(call.actor, call.method).lstrip("/"))
+            raise self._failed(answer, call.method)
         response = answer.invoke_response
         content_type = next((v for k, v in response.metadata.items()
                              if k.lower() == "content-type"), "")
-        return ActorAnswer(
-            status=200, data=response.data, content_type=content_type,
-            headers=tuple((k, v) for k, v in response.metadata.items()
-                          if k.lower() != "content-type"),
-            actor_error=response.error)
+        headers = tuple((k, v) for k, v in response.metadata.items()
+                        if k.lower() != "content-type")
+        if response.error:  # marked as over HTTP, so the callers see the same answer
+            headers = (*headers, (ACTOR_ERROR_HEADER, "true"))
+        return ActorAnswer(status=200, data=response.data, content_type=content_type,
+                           headers=headers, actor_error=response.error)
 
     async def tick(self, tick: Tick) -> TickOutcome:
         data = _bytes_any(tick.data)

@@ -202,12 +202,11 @@ _ACTORS: dict[tuple[str, type[PylottoError]], Row] = {
     ("actors.closed", PylottoError): _legacy(
         C.UNAVAILABLE, 503, "actor runtime is closed", "ERR_ACTOR_RUNTIME_CLOSED"),
     ("actors.reserved", PylottoError): _legacy(
-        C.PERMISSION_DENIED, 403, 'actor type "{type}" is reserved for the Dapr workflow '
-        "runtime; direct actor API access is not permitted", "ERR_ACTOR_TYPE_RESERVED"),
+        C.PERMISSION_DENIED, 403, "{detail}", "ERR_ACTOR_TYPE_RESERVED"),
     # a bad type, id, method or reminder/timer name: ErrBadRequest over HTTP, a bare
     # InvalidArgument status over gRPC (grpc.go "invalid actorType: ...")
     ("actors.name", PylottoError): Row(
-        Wire(C.INVALID_ARGUMENT, 400, "{detail}"),
+        Wire(C.INVALID_ARGUMENT, 400, "{detail}", code="ERR_BAD_REQUEST"),
         Wire(C.INVALID_ARGUMENT, 400, "invalid request: {detail}", code="ERR_BAD_REQUEST")),
     ("actors.invoke", PylottoError): _legacy(
         C.INTERNAL, 500, _ACTOR_INVOKE, "ERR_ACTOR_INVOKE_METHOD"),
@@ -243,15 +242,18 @@ _ACTORS: dict[tuple[str, type[PylottoError]], Row] = {
         C.INTERNAL, 500, "error deleting actor timer: {detail}", "ERR_ACTOR_TIMER_DELETE"),
     # SubscribeActorEventsAlpha1 (actorcallbacks.go: bare statuses)
     ("actors.stream", PylottoError): same(Wire(
-        C.FAILED_PRECONDITION, 400, "actor callback streaming requires a gRPC app channel")),
+        C.FAILED_PRECONDITION, 400, "actor callback streaming requires a gRPC app channel",
+        code="ERR_ACTOR_NO_APP_CHANNEL")),
     ("actors.stream_first", PylottoError): same(Wire(
         C.INVALID_ARGUMENT, 400,
-        "first message must be SubscribeActorEventsRequestInitialAlpha1")),
+        "first message must be SubscribeActorEventsRequestInitialAlpha1",
+        code="ERR_BAD_REQUEST")),
     ("actors.stack_depth", PylottoError): _legacy(
         C.RESOURCE_EXHAUSTED, 500, "maximum stack depth exceeded", "ERR_ACTOR_STACK_DEPTH"),
 }
 """Every actor error; the ``fields`` the texts read: ``detail`` (the error's message unless
-given), ``name`` (a reminder's), ``type`` (an actor type), ``operation`` (a state op)."""
+given; for ``actors.reserved`` daprd's whole text), ``name`` (a reminder's), ``operation``
+(a state operation's type)."""
 
 DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
     # the Jobs API (pkg/api/universal/jobs.go, pkg/api/errors/scheduler.go); the scheduler's
