@@ -119,9 +119,10 @@ def build_actors(config: RuntimeConfig, context: RuntimeContext, state: StateCap
     if not store:
         return DisabledActors()
     from pylotto.appchannel.actors import HttpActorHost
-    from pylotto.capabilities.actors import ActorsCapability
+    from pylotto.capabilities.actors import ActorsCapability, ActorState
 
-    runtime = ActorsCapability(state, context, store_name=store, settings=config.actors)
+    runtime = ActorsCapability(ActorState(state, store, context.app_id), config.actors,
+                               context.app_id)
     host = None
     if channels.invoke_http is not None and not context.app.is_grpc:
         host = HttpActorHost(channels.invoke_http, context.app_id)
