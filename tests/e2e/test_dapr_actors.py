@@ -97,13 +97,13 @@ def env(request: pytest.FixtureRequest,
         _wait_for(lambda: attached in car.logs(), "the app's actor types", started)
         yield started
     finally:
+        car.stop()  # first: it deactivates its actors in the app on the way out
         process.terminate()
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        car.stop()
 
 
 @pytest.fixture
@@ -229,7 +229,7 @@ def test_without_an_actor_state_store_actor_calls_say_so(start_sidecar: Any) -> 
                                                            "placement": "placement: "
                                                                         "disconnected"}
     with grpc.insecure_channel(car.dapr_grpc_address) as channel:
-        stub = dapr_pb2_grpc.DaprStub(channel)
+        stub = dapr_pb2_grpc.DaprStub(channel)  # type: ignore[no-untyped-call]
         with pytest.raises(grpc.RpcError) as rpc:
             stub.InvokeActor(actors_pb2.InvokeActorRequest(actor_type="DemoActor", actor_id="1",
                                                            method="GetMyData"), timeout=10)

@@ -359,6 +359,9 @@ class StreamActorHost(ActorHost):
         return TickOutcome(delivered=True, cancel=response.cancel)
 
     async def deactivate(self, actor: ActorRef) -> None:
+        if self._closed:  # the app went with its stream: nothing to tell it
+            log.debug("%s closed: %s not told of its deactivation", self.description, actor.key)
+            return
         try:
             answer = await self._request(deactivate_request=(
                 actors_pb2.SubscribeActorEventsResponseDeactivateRequestAlpha1(

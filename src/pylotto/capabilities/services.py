@@ -70,10 +70,11 @@ class CapabilityServices:
     sequencer: SequencerCapability = field(metadata={COMPONENTS: "sequencer"})
     scheduler: SchedulerCapability = field(metadata={COMPONENTS: None})
     delay_queue: DelayQueue = field(metadata={COMPONENTS: None})
+    invoke: InvokeCapability = field(metadata={COMPONENTS: None})
     actors: Actors = field(metadata={COMPONENTS: None})
     """Dapr's virtual actors (``ActorsCapability``; ``DisabledActors`` without an actor
-    state store). Started after the scheduler and state, before invocation."""
-    invoke: InvokeCapability = field(metadata={COMPONENTS: None})
+    state store). Last: it stops first, deactivating its actors through the app channels
+    before invocation closes them."""
 
     @property
     def context(self) -> RuntimeContext:

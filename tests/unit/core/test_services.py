@@ -31,11 +31,12 @@ def test_every_registry_capability_has_its_service() -> None:
         services.serving("nope")
 
 
-def test_start_order_is_the_field_order_and_ends_with_invoke() -> None:
+def test_start_order_is_the_field_order_and_ends_with_invoke_and_actors() -> None:
     services = Runtime(embedded_default()).services
     order = list(services.in_start_order())
     assert order == [getattr(services, f.name) for f in fields(services)]
-    assert order[0] is services.hello and order[-1] is services.invoke
+    assert order[0] is services.hello
+    assert order[-2:] == [services.invoke, services.actors]
 
 
 def test_capabilities_get_the_runtime_policies_at_construction() -> None:
@@ -58,13 +59,13 @@ def test_build_wants_the_services_without_components(tmp_path: Path) -> None:
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  scheduler=scheduler)
     delay_queue = DelayQueue(scheduler, PubSubCapability(ComponentSet("pubsub", {}), context))
-    with pytest.raises(TypeError, match="actors"):
-        CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
-                                 scheduler=scheduler, delay_queue=delay_queue)
     with pytest.raises(TypeError, match="invoke"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
+                                 scheduler=scheduler, delay_queue=delay_queue)
+    with pytest.raises(TypeError, match="actors"):
+        CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  scheduler=scheduler, delay_queue=delay_queue,
-                                 actors=DisabledActors())
+                                 invoke=InvokeCapability(context))
     with pytest.raises(TypeError, match="unknown"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  invoke=InvokeCapability(context), scheduler=scheduler,
