@@ -6,6 +6,7 @@ stream); an ``ActorProxy`` calls it through ``pylotto run``. State is in Redis, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -50,6 +51,9 @@ class Env:
     @property
     def api(self) -> str:
         return f"{self.car.dapr_http_url}/v1.0"
+
+    def count(self, event: str, actor_id: str) -> int:
+        return sum(1 for e in self.events() if e["event"] == event and e["id"] == actor_id)
 
     def events(self) -> list[dict[str, str]]:
         if not self.events_file.exists():
@@ -211,6 +215,41 @@ async def test_metadata_counts_active_actors(sdk: Env) -> None:
                 break
             assert time.monotonic() < deadline, (metadata, sdk.logs())
     assert metadata["actors"] == [{"type": t, "count": n} for t, n in sorted(active.items())]
+
+
+async def test_a_reminder_fires_until_it_is_unregistered(sdk: Env) -> None:
+    actor_id = _new_id()
+    proxy = _proxy(actor_id)
+    await proxy.StartReminder()
+    _wait_for(lambda: sdk.count("reminder", actor_id) >= 2, "two reminder ticks", sdk)
+    ticks = [e for e in sdk.events() if e["event"] == "reminder" and e["id"] == actor_id]
+    assert {(e["name"], e["state"]) for e in ticks} == {("demo_reminder", "reminder state")}
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{sdk.api}/actors/DemoActor/{actor_id}/reminders/demo_reminder") as resp:
+        assert resp.status == 200, await resp.text()
+        reminder = await resp.json()
+    assert (reminder["actorType"], reminder["actorID"]) == ("DemoActor", actor_id)
+    await proxy.StopReminder()
+    stopped = sdk.count("reminder", actor_id)
+    await asyncio.sleep(3.5)  # three periods: at most the tick in flight when it was removed
+    assert sdk.count("reminder", actor_id) <= stopped + 1
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{sdk.api}/actors/DemoActor/{actor_id}/reminders/demo_reminder") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["errorCode"] == "ERR_ACTOR_REMINDER_NOT_FOUND"
+
+
+async def test_a_timer_fires_until_it_is_unregistered(sdk: Env) -> None:
+    actor_id = _new_id()
+    proxy = _proxy(actor_id)
+    await proxy.StartTimer()
+    _wait_for(lambda: sdk.count("timer", actor_id) >= 2, "two timer ticks", sdk)
+    ticks = [e for e in sdk.events() if e["event"] == "timer" and e["id"] == actor_id]
+    assert {e["state"] for e in ticks} == {json.dumps({"from": "timer"})}
+    await proxy.StopTimer()
+    stopped = sdk.count("timer", actor_id)
+    await asyncio.sleep(3.5)  # three periods: at most the tick in flight when it was removed
+    assert sdk.count("timer", actor_id) <= stopped + 1
 
 
 def test_without_an_actor_state_store_actor_calls_say_so(start_sidecar: Any) -> None:
