@@ -25,7 +25,7 @@ import grpc
 import pytest
 from dapr.actor import ActorId, ActorProxy
 from dapr.clients.exceptions import DaprInternalError
-from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc
+from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc, metadata_pb2
 
 from tests.e2e.apps.actor_app import DemoActorInterface
 from tests.e2e.dapr_run import unique
@@ -250,6 +250,56 @@ async def test_a_timer_fires_until_it_is_unregistered(sdk: Env) -> None:
     stopped = sdk.count("timer", actor_id)
     await asyncio.sleep(3.5)  # three periods: at most the tick in flight when it was removed
     assert sdk.count("timer", actor_id) <= stopped + 1
+
+
+def test_the_grpc_actor_rpcs(env: Env) -> None:
+    actor_id = _new_id()
+    with grpc.insecure_channel(env.car.dapr_grpc_address) as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)  # type: ignore[no-untyped-call]
+        stub.InvokeActor(actors_pb2.InvokeActorRequest(
+            actor_type="DemoActor", actor_id=actor_id, method="SetMyData", data=b'"via grpc"'),
+            timeout=10)
+        answer = stub.InvokeActor(actors_pb2.InvokeActorRequest(
+            actor_type="DemoActor", actor_id=actor_id, method="GetMyData"), timeout=10)
+        assert json.loads(answer.data) == "via grpc"
+        state = stub.GetActorState(actors_pb2.GetActorStateRequest(
+            actor_type="DemoActor", actor_id=actor_id, key="mydata"), timeout=10)
+        assert json.loads(state.data) == "via grpc"
+
+        reminder = actors_pb2.RegisterActorReminderRequest(
+            actor_type="DemoActor", actor_id=actor_id, name="later", due_time="1h",
+            period="1h", data=b"{}")
+        stub.RegisterActorReminder(reminder, timeout=10)
+        got = stub.GetActorReminder(actors_pb2.GetActorReminderRequest(
+            actor_type="DemoActor", actor_id=actor_id, name="later"), timeout=10)
+        assert (got.actor_type, got.actor_id) == ("DemoActor", actor_id)
+        listed = stub.ListActorReminders(actors_pb2.ListActorRemindersRequest(
+            actor_type="DemoActor", actor_id=actor_id), timeout=10)
+        assert [r.name for r in listed.reminders] == ["later"]
+        reminder.overwrite = False
+        with pytest.raises(grpc.RpcError) as exists:
+            stub.RegisterActorReminder(reminder, timeout=10)
+        assert exists.value.code() is grpc.StatusCode.ALREADY_EXISTS
+        assert exists.value.details() == "actor reminder already exists: later"
+        stub.UnregisterActorRemindersByType(actors_pb2.UnregisterActorRemindersByTypeRequest(
+            actor_type="DemoActor", actor_id=actor_id), timeout=10)
+        assert not stub.ListActorReminders(actors_pb2.ListActorRemindersRequest(
+            actor_type="DemoActor", actor_id=actor_id), timeout=10).reminders
+
+        boom = actors_pb2.InvokeActorRequest(actor_type="DemoActor", actor_id=actor_id,
+                                             method="Boom")
+        if env.transport == "http":
+            with pytest.raises(grpc.RpcError) as failed:
+                stub.InvokeActor(boom, timeout=10)
+            assert failed.value.code() is grpc.StatusCode.INTERNAL
+            assert (failed.value.details() or "").startswith(
+                "error invoke actor method: error from actor service: (500) ")
+        else:  # an actor error: OK with the app's body (daprd's grpc.go)
+            assert b"boom from the actor" in stub.InvokeActor(boom, timeout=10).data
+
+        metadata = stub.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=10)
+        assert metadata.actor_runtime.runtime_status == metadata_pb2.ActorRuntime.RUNNING
+        assert metadata.actor_runtime.placement == "placement: connected"
 
 
 def test_without_an_actor_state_store_actor_calls_say_so(start_sidecar: Any) -> None:
