@@ -331,3 +331,11 @@ def test_without_an_actor_state_store_actor_calls_say_so(start_sidecar: Any) -> 
             list(stream)
         assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
         assert refused.value.details() == "actor callback streaming requires a gRPC app channel"
+
+
+def test_two_actor_state_stores_refuse_to_start(tmp_path: Path) -> None:
+    marked = {"type": "in-memory", "metadata": {"actorStateStore": "true"}}
+    car = Sidecar(tmp_path, components={"state": {"a": marked, "b": marked}})
+    with pytest.raises(RuntimeError, match="detected duplicate actor state store: a and b"):
+        car.start()
+    car.stop()
