@@ -199,9 +199,11 @@ class ActorsCapability(Actors):
 
     def status(self) -> ActorStatus:
         running = self._started.is_set() and not self._closed
+        active = dict.fromkeys(self._types, 0)  # every hosted type, 0 included (as daprd)
+        active.update(self.table.counts())
         return ActorStatus(
             runtime_status="RUNNING" if running else "INITIALIZING",
-            active=self.table.counts(),
+            active=active,
             host_ready=running and self.placement.ready,
             placement="placement: connected" if running and self.placement.connected
             else "placement: disconnected",

@@ -56,9 +56,13 @@ def _lookup_failed(actor: ActorRef, err: PylottoError) -> NotFound:
 class _Retry(Exception):
     """One attempt failed in a way the router retries."""
 
-    def __init__(self, err: PylottoError, *, lookup: bool = False) -> None:
+    def __init__(self, err: PylottoError, *, lookup: bool = False,
+                 at_once: bool = False) -> None:
         super().__init__(err.message)
         self.err, self.lookup = err, lookup
+        self.at_once = at_once
+        """The first retry need not wait: the actor was being deactivated here (the table
+        waits for that itself) or placement just took it from this sidecar."""
 
 
 class Router:
@@ -88,8 +92,9 @@ class Router:
                     detail = f"failed to invoke actor {call.actor.key}: {retry.err.message}"
                     raise Unavailable(f"error invoke actor method: {detail}", where=MOVED,
                                       detail=detail, actor=call.actor.key) from retry.err
+                if attempt or not retry.at_once:
+                    await asyncio.sleep(self.retry_interval)
             attempt += 1
-            await asyncio.sleep(self.retry_interval)
 
     async def _once(self, call: ActorCall) -> ActorAnswer:
         try:
@@ -101,7 +106,7 @@ class Router:
                 return await self.local.run(call)
             except Unavailable as err:
                 if err.where == MOVED:
-                    raise _Retry(err) from err
+                    raise _Retry(err, at_once=True) from err
                 raise
         if self.forwarder is None:
             raise _Retry(Unavailable(f"actor {call.actor.key} lives on {location.address}, "

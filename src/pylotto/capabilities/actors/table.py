@@ -42,6 +42,10 @@ from pylotto.core.tasks import stop_tasks
 
 log = logging.getLogger("pylotto.actors")
 
+DEACTIVATE_TIMEOUT = 30.0
+"""The longest the app is waited for on a deactivation (calls to that actor id wait behind
+it)."""
+
 
 def moved(actor: ActorRef) -> Unavailable:
     """The answer for an actor this sidecar does not (or no longer) own."""
@@ -195,8 +199,8 @@ class ActorTable(LocalActors, PlacementListener):
         ``actors.instance`` otherwise, or when another sidecar took it: it is deactivated)."""
         if self.state is None:
             raise instance_missing(actor)
-        entry = self._active.get(actor)
-        if entry is None or entry.turns.closed or entry.lost:
+        entry = self._active.get(actor)  # a draining actor's last turn may still save
+        if entry is None or entry.lost:
             raise instance_missing(actor)
         if not self.fencing:
             await self.state.transact(actor, operations)
@@ -271,7 +275,8 @@ class ActorTable(LocalActors, PlacementListener):
                             "timeout (%ss): cancelled", entry.ref.key, cancelled, drain)
                 await entry.turns.idle_within(max(drain, 1.0))
             try:
-                await entry.host.deactivate(entry.ref)
+                async with asyncio.timeout(DEACTIVATE_TIMEOUT):
+                    await entry.host.deactivate(entry.ref)
             except Exception:  # the host logs its own failures; never leave the actor stuck
                 log.exception("actors: deactivating %s failed", entry.ref.key)
         finally:

@@ -35,6 +35,8 @@ class _Flight:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     aborted: bool = False
     """Woken by :meth:`TurnLock.close` before its turn came: it never runs."""
+    killed: bool = False
+    """Its calls were cancelled by :meth:`TurnLock.cancel_running`."""
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
 
 
@@ -85,6 +87,13 @@ class TurnLock:
                 flight.tasks.add(task)
             try:
                 yield flight.id if self.reentrancy.enabled else None
+            except asyncio.CancelledError:
+                if flight.killed and task is not None and task.uncancel() == 0:
+                    raise Unavailable(f"actor {self.what} was deactivated during the call",
+                                      where="actors.invoke",
+                                      detail="the call was cancelled: the actor was "
+                                      "deactivated") from None
+                raise
             finally:
                 if task is not None:
                     flight.tasks.discard(task)
@@ -144,6 +153,7 @@ class TurnLock:
         """Cancel the calls of the running turn (a drain that timed out); their number."""
         count = 0
         for flight in list(self._flights):
+            flight.killed = True
             for task in list(flight.tasks):
                 task.cancel()
                 count += 1
