@@ -252,6 +252,25 @@ async def test_a_timer_fires_until_it_is_unregistered(sdk: Env) -> None:
     assert sdk.count("timer", actor_id) <= stopped + 1
 
 
+async def test_refusals_over_http(sdk: Env) -> None:
+    cases = [
+        ("PUT", "DemoActor/1/reminders/r", b"not json", 400, "ERR_MALFORMED_REQUEST"),
+        ("PUT", "Elsewhere/1/reminders/r", b'{"dueTime": "1h"}', 403,
+         "ERR_ACTOR_REMINDER_NON_HOSTED"),
+        ("PUT", "Elsewhere/1/timers/t", b'{"dueTime": "1h", "callback": "cb"}', 500,
+         "ERR_ACTOR_TIMER_CREATE"),
+        ("PUT", "DemoActor/1/reminders/r", b'{"period": "P1M"}', 500,
+         "ERR_ACTOR_REMINDER_CREATE"),
+        ("PUT", "dapr.internal.x/1/method/m", b"", 403, "ERR_ACTOR_TYPE_RESERVED"),
+        ("GET", "DemoActor/1/reminders/none", b"", 404, "ERR_ACTOR_REMINDER_NOT_FOUND"),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for verb, path, body, status, code in cases:
+            async with http.request(verb, f"{sdk.api}/actors/{path}", data=body) as resp:
+                answer = await resp.json(content_type=None)
+                assert (resp.status, answer["errorCode"]) == (status, code), (path, answer)
+
+
 def test_the_grpc_actor_rpcs(env: Env) -> None:
     actor_id = _new_id()
     with grpc.insecure_channel(env.car.dapr_grpc_address) as channel:
