@@ -28,7 +28,7 @@ from dapr.clients.exceptions import DaprInternalError
 from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc, metadata_pb2
 
 from tests.e2e.apps.actor_app import DemoActorInterface
-from tests.e2e.dapr_run import unique
+from tests.e2e.dapr_run import Run, unique
 from tests.e2e.sidecar import Sidecar
 from tests.support.ports import free_port
 
@@ -358,3 +358,42 @@ def test_two_actor_state_stores_refuse_to_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="detected duplicate actor state store: a and b"):
         car.start()
     car.stop()
+
+
+async def test_as_dapr_run_starts_an_actor_app(runs: list[Run], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dapr run``'s way: a component manifest marks the store, ``--placement-host-address``
+    is given (and ignored), and pylotto starts the app with the Dapr environment."""
+    components = tmp_path / "components"
+    components.mkdir()
+    (components / "statestore.yaml").write_text("""\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.redis
+  version: v1
+  metadata:
+  - name: redisHost
+    value: localhost:6379
+  - name: redisPassword
+    value: ""
+  - name: actorStateStore
+    value: "true"
+""")
+    app_port, http_port, grpc_port = free_port(), free_port(), free_port()
+    run = Run(tmp_path / "run", [
+        "run", "--app-id", unique("demo"), "--app-port", str(app_port),
+        "--dapr-http-port", str(http_port), "--dapr-grpc-port", str(grpc_port),
+        "--resources-path", str(components), "--placement-host-address", "localhost:50005",
+        "--data-dir", str(tmp_path / "data"), "--",
+        sys.executable, str(APP), "--port", str(app_port), "--events",
+        str(tmp_path / "events.jsonl")], {"PYTHONPATH": str(ROOT)})
+    runs.append(run.start())
+    run.wait_for("hosts actor types DemoActor")
+    monkeypatch.setenv("DAPR_HTTP_PORT", str(http_port))
+    proxy = _proxy(_new_id())
+    await proxy.SetMyData(["dapr", "run"])
+    assert await proxy.GetMyData() == ["dapr", "run"]
+    assert run.output().count("--placement-host-address localhost:50005 ignored") == 1

@@ -3,12 +3,14 @@ ERR_ACTOR_* rows as both APIs render them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
 from pylotto.capabilities.actors.api import WHERE
+from pylotto.config.manifests import load_components
 from pylotto.config.model import ActorsConfig, ComponentSpec, RuntimeConfig
 from pylotto.core import dapr_errors
 from pylotto.core.errors import (
@@ -111,3 +113,20 @@ def test_a_bad_name_is_a_bad_request_over_http_and_a_bare_status_over_grpc() -> 
     rendered = dapr_errors.render(err, "grpc")
     assert (rendered.grpc_code, rendered.message) == (grpc.StatusCode.INVALID_ARGUMENT,
                                                       "invalid actorType: contains /")
+
+
+def test_a_dapr_manifest_marks_the_actor_state_store(tmp_path: Path) -> None:
+    (tmp_path / "statestore.yaml").write_text("""\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.in-memory
+  version: v1
+  metadata:
+  - name: actorStateStore
+    value: "true"
+""")
+    specs = load_components([tmp_path], app_id="demo")
+    assert actor_state_store(RuntimeConfig(components=specs)) == "statestore"
