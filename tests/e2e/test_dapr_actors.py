@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -391,9 +392,13 @@ spec:
         sys.executable, str(APP), "--port", str(app_port), "--events",
         str(tmp_path / "events.jsonl")], {"PYTHONPATH": str(ROOT)})
     runs.append(run.start())
-    run.wait_for("hosts actor types DemoActor")
-    monkeypatch.setenv("DAPR_HTTP_PORT", str(http_port))
-    proxy = _proxy(_new_id())
-    await proxy.SetMyData(["dapr", "run"])
-    assert await proxy.GetMyData() == ["dapr", "run"]
-    assert run.output().count("--placement-host-address localhost:50005 ignored") == 1
+    try:
+        run.wait_for("hosts actor types DemoActor")
+        monkeypatch.setenv("DAPR_HTTP_PORT", str(http_port))
+        proxy = _proxy(_new_id())
+        await proxy.SetMyData(["dapr", "run"])
+        assert await proxy.GetMyData() == ["dapr", "run"]
+        assert run.output().count("--placement-host-address localhost:50005 ignored") == 1
+    finally:  # the run stops its app too (the fixture's SIGKILL would leave it behind)
+        if run.process is not None and run.process.poll() is None:
+            run.signal(signal.SIGTERM)
