@@ -108,7 +108,8 @@ class ActorsCapability(Actors):
         self.router = Router(self.placement, self.table, forwarder,
                              retries=RETRIES if retries is None else retries,
                              retry_interval=(RETRY_INTERVAL if retry_interval is None
-                                             else retry_interval))
+                                             else retry_interval),
+                             joins=self.table.joins)
         self._started = asyncio.Event()
         self._placement_started = False
         self._closed = False

@@ -73,9 +73,20 @@ def qualifies(store: object) -> bool:
             and store.has(Feature.TRANSACTIONAL))
 
 
+def _same_record(stored: bytes, ours: bytes) -> bool:
+    """The owner record read back is the one written (a store may re-serialise JSON)."""
+    if stored == ours:
+        return True
+    try:
+        return bool(json.loads(stored) == json.loads(ours))
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class Fence:
-    """This sidecar's claim on one actor's state: the owner key's value and etag."""
+    """This sidecar's claim on one actor's state: the owner key's value and etag ("": not
+    known, the last commit's read back failed; read before the next transaction)."""
 
     value: bytes
     etag: str
@@ -177,6 +188,10 @@ class ActorState:
         if not requests:
             return fence
         metadata = self._metadata(actor)
+        if fence is not None and not fence.etag:  # the last commit's etag was not read
+            fence = await self._read_fence(store, actor, fence.value, "actors.state_transaction")
+            if fence is None:
+                raise instance_missing(actor, "another sidecar activated the actor")
         if fence is not None:
             requests.append(SetRequest(key=owner_key(self.app_id, actor), value=fence.value,
                                        etag=fence.etag, metadata=dict(metadata)))
@@ -194,7 +209,10 @@ class ActorState:
                             store=self.store_name) from err
         if fence is None:
             return None
-        return await self._read_fence(store, actor, fence.value)
+        try:
+            return await self._read_fence(store, actor, fence.value, "actors.state_transaction")
+        except PylottoError:  # committed; the etag is read before the next transaction
+            return Fence(fence.value, "")
 
     # ---- fencing -----------------------------------------------------------------------------
 
@@ -213,10 +231,10 @@ class ActorState:
             raise type(err)(f"cannot activate actor {actor.key}: {err.message}",
                             where="actors.invoke", detail=f"cannot claim actor {actor.key}: "
                             f"{err.message}", store=self.store_name) from err
-        return await self._read_fence(store, actor, value)
+        return await self._read_fence(store, actor, value, "actors.invoke")
 
     async def _read_fence(self, store: TransactionalStateStore, actor: ActorRef,
-                          value: bytes) -> Fence | None:
+                          value: bytes, where: str) -> Fence | None:
         key = owner_key(self.app_id, actor)
         metadata = self._metadata(actor)
         try:
@@ -224,9 +242,9 @@ class ActorState:
                 key, Consistency.STRONG, metadata))
         except PylottoError as err:
             raise type(err)(f"cannot read the owner of actor {actor.key}: {err.message}",
-                            where="actors.invoke", detail=err.message,
+                            where=where, detail=err.message,
                             store=self.store_name) from err
-        if got is None or got.value != value or not got.etag:
+        if got is None or not got.etag or not _same_record(got.value, value):
             return None
         return Fence(value, got.etag)
 

@@ -163,10 +163,20 @@ class ActorTable(LocalActors, PlacementListener):
 
     # ---- turns -------------------------------------------------------------------------------
 
+    def joins(self, call: ActorCall) -> bool:
+        """``call`` is a reentrant call of a turn running here: it runs here, whatever
+        placement says meanwhile (its turn waits for it; a drain waits for its turn)."""
+        entry = self._active.get(call.actor)
+        return entry is not None and entry.turns.joinable(call.reentrancy_id)
+
     async def run(self, call: ActorCall) -> ActorAnswer:
-        entry = await self.activate(call.actor)
+        entry = self._active.get(call.actor)
+        joined = entry is not None and entry.turns.joinable(call.reentrancy_id)
+        if entry is None or not joined:
+            entry = await self.activate(call.actor)
         async with entry.turns.turn(call.reentrancy_id) as reentrancy_id:
-            self._check_turn(entry)
+            if not joined:
+                self._check_turn(entry)
             entry.touch()
             try:
                 return await entry.host.invoke(call, reentrancy_id)

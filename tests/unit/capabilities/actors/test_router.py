@@ -213,3 +213,29 @@ async def test_undeliverable_tick_is_reported_not_raised() -> None:
     assert not (await cap.router.fire(Tick(A, TickKind.TIMER, "t"))).delivered
     assert len(forwarder.sent) == cap.router.tick_attempts
     await cap.stop()
+
+
+async def test_a_reentrant_call_runs_where_its_turn_runs() -> None:
+    """Placement has moved the actor (a rebalance); the reentrant call of its running turn
+    still runs here, not forwarded."""
+    from pylotto.capabilities.actors.api import Reentrancy
+
+    placement = ScriptedPlacement(HERE)
+    forwarder = ScriptedForwarder(ActorAnswer(data=b"forwarded"))
+    cap = ActorsCapability(None, ActorsConfig(), "app", placement=placement,
+                           forwarder=forwarder, retries=0, retry_interval=0.01)
+    answers: list[bytes] = []
+
+    async def outer(call: ActorCall, rid: str | None) -> ActorAnswer:
+        placement.script = deque([REMOTE])
+        placement.local_ok = False
+        answers.append((await cap.invoke(ActorCall(A, "inner", reentrancy_id=rid))).data)
+        answers.append((await cap.invoke(ActorCall(A, "other"))).data)  # not reentrant
+        return ActorAnswer()
+
+    await cap.start()
+    await cap.attach(RecordingHost({"Counter": EntityConfig(reentrancy=Reentrancy(True))},
+                                   handlers={"outer": outer}))
+    await cap.invoke(ActorCall(A, "outer"))
+    assert answers == [b"echo:", b"forwarded"]
+    await cap.stop()
