@@ -28,8 +28,8 @@ from urllib.parse import quote
 from dapr.proto.runtime.v1 import actors_pb2
 from google.protobuf import any_pb2, wrappers_pb2
 
-from pylotto.appchannel.http import AppRequest, AppResponse, HttpAppChannel
-from pylotto.capabilities.actors.api import (
+from pylotto.appchannel.actor_config import parse_app_config
+from pylotto.appchannel.actor_host import (
     ACTOR_ERROR_HEADER,
     REENTRANCY_HEADER,
     REMINDER_CANCEL_HEADER,
@@ -43,7 +43,7 @@ from pylotto.capabilities.actors.api import (
     TickKind,
     TickOutcome,
 )
-from pylotto.capabilities.actors.config import parse_app_config
+from pylotto.appchannel.http import AppRequest, AppResponse, HttpAppChannel
 from pylotto.core.errors import (
     DeadlineExceeded,
     Internal,

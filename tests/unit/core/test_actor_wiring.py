@@ -57,11 +57,7 @@ def test_two_actor_state_stores_are_refused() -> None:
 
 
 def test_every_actor_where_has_a_row_with_its_code() -> None:
-    # api.WHERE spells the unsupported-operation code ERR_STATE_NOT_SUPPORTED_OPERATION;
-    # daprd's errorcodes.go has ERR_NOT_SUPPORTED_STATE_OPERATION, which the row answers
-    spelled = {"ERR_STATE_NOT_SUPPORTED_OPERATION": "ERR_NOT_SUPPORTED_STATE_OPERATION"}
-    for where, listed in WHERE.items():
-        code = spelled.get(listed, listed)
+    for where, code in WHERE.items():
         rows = [row for (w, _), row in dapr_errors.DAPR_ERRORS.items() if w == where]
         assert rows, where
         assert any(code in (row.http.code, row.grpc.code) for row in rows), where

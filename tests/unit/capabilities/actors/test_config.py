@@ -14,8 +14,8 @@ from dapr.actor.runtime.config import (
 )
 from dapr.serializers import DefaultJSONSerializer
 
+from pylotto.appchannel.actor_config import parse_app_config
 from pylotto.capabilities.actors.api import EntityConfig, Reentrancy
-from pylotto.capabilities.actors.config import parse_app_config
 
 
 def test_no_config_hosts_nothing() -> None:

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from pylotto.capabilities.actors.api import EntityConfig, Reentrancy
+from pylotto.appchannel.actor_host import EntityConfig, Reentrancy
 from pylotto.core.schedule import parse_go_duration
 
 log = logging.getLogger("pylotto.actors")
