@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from pylotto.capabilities.actors.api import (
     MOVED,
-    SEPARATOR,
     ActorRef,
     EntityConfig,
     Location,
@@ -36,17 +35,13 @@ from pylotto.capabilities.actors.placement.clock import Clock, SystemClock
 from pylotto.capabilities.actors.placement.leases import Leases
 from pylotto.capabilities.actors.placement.membership import Members, Membership, hosting
 from pylotto.capabilities.actors.placement.ring import Ring, partition, partition_key
+from pylotto.capabilities.actors.router import no_address
 from pylotto.capabilities.state import StateCapability
 from pylotto.config.model import ActorsConfig
-from pylotto.core.errors import NotFound, PylottoError, Unavailable
+from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.tasks import stop_task, stop_tasks
 
 log = logging.getLogger("pylotto.actors.placement")
-
-
-def not_found(actor: ActorRef) -> NotFound:
-    return NotFound(f"did not find address for actor '{actor.type}{SEPARATOR}{actor.id}'",
-                    where="actors.invoke")
 
 
 class LeasedPlacement(Placement):
@@ -178,7 +173,7 @@ class LeasedPlacement(Placement):
         owner = ring.owner(partition_key(actor.type, partition(actor.id,
                                                                self.config.partitions)))
         if owner is None:
-            raise not_found(actor)
+            raise no_address(actor)
         return owner
 
     def _ring(self, actor_type: str) -> Ring:
