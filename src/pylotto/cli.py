@@ -39,8 +39,17 @@ def _refuse(flag: str, why: str) -> Any:
     return callback
 
 
-_NO_ACTORS = ("pylotto has no actors, workflows nor jobs, so no placement or scheduler service "
-              "to reach; leave it out (or give it empty)")
+_NO_SCHEDULER = ("pylotto has no workflows, and its jobs and actor reminders need no scheduler "
+                 "service to reach; leave it out (or give it empty)")
+
+
+def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--placement-host-address`` (``dapr run`` passes one by default): accepted and ignored,
+    said once: pylotto places actors without a placement service (docs/actors.md)."""
+    if value:
+        click.echo(f"pylotto: --placement-host-address {value} ignored: actors are placed "
+                   "without a placement service (docs/actors.md)", err=True)
+    return value
 
 
 @main.command(context_settings={"allow_interspersed_args": False,
@@ -105,10 +114,9 @@ _NO_ACTORS = ("pylotto has no actors, workflows nor jobs, so no placement or sch
                                "Python process: profile it with py-spy or cProfile)"))
 @click.option("--profile-port", type=int, expose_value=False,
               callback=_refuse("--profile-port", "pylotto has no pprof endpoint"))
-@click.option("--placement-host-address", expose_value=False,
-              callback=_refuse("--placement-host-address", _NO_ACTORS))
+@click.option("--placement-host-address", expose_value=False, callback=_placement_ignored)
 @click.option("--scheduler-host-address", expose_value=False,
-              callback=_refuse("--scheduler-host-address", _NO_ACTORS))
+              callback=_refuse("--scheduler-host-address", _NO_SCHEDULER))
 @click.option("-k", "--kubernetes", is_flag=True, expose_value=False,
               callback=_refuse("--kubernetes", "pylotto runs apps on this machine only"))
 @click.option("--runtime-path", expose_value=False,

@@ -100,7 +100,6 @@ def _listening(port: int) -> bool:
 @pytest.mark.parametrize(("flags", "message"), [
     (["-P", "h2c"], "--app-protocol h2c (HTTP/2 without TLS to the app) is not supported"),
     (["--enable-profiling"], "--enable-profiling: pylotto has no pprof endpoint"),
-    (["--placement-host-address", "localhost:50005"], "--placement-host-address: pylotto has"),
     (["--scheduler-host-address", "localhost"], "--scheduler-host-address: pylotto has"),
     (["-k"], "--kubernetes: pylotto runs apps on this machine only"),
     (["--runtime-path", "/opt/dapr"], "--runtime-path: pylotto is its own runtime"),
@@ -122,6 +121,15 @@ def test_empty_placement_and_scheduler_addresses_are_accepted(runs: list[Run],
                                "--", sys.executable, "-c", "pass"])
     runs.append(run.start())
     assert run.wait() == 0, run.output()
+
+
+def test_a_placement_address_is_accepted_and_ignored(runs: list[Run], tmp_path: Path) -> None:
+    run = Run(tmp_path / "a", ["run", "--data-dir", str(tmp_path / "d"),
+                               "--placement-host-address", "localhost:50005",
+                               "--", sys.executable, "-c", "pass"])
+    runs.append(run.start())
+    assert run.wait() == 0, run.output()
+    assert run.output().count("--placement-host-address localhost:50005 ignored") == 1
 
 
 def test_app_protocol_https(runs: list[Run], tmp_path: Path) -> None:

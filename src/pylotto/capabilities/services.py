@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, get_type_hints
 
+from pylotto.capabilities.actors.api import Actors
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.capabilities.configuration import ConfigurationCapability
@@ -70,6 +71,10 @@ class CapabilityServices:
     scheduler: SchedulerCapability = field(metadata={COMPONENTS: None})
     delay_queue: DelayQueue = field(metadata={COMPONENTS: None})
     invoke: InvokeCapability = field(metadata={COMPONENTS: None})
+    actors: Actors = field(metadata={COMPONENTS: None})
+    """Dapr's virtual actors (``ActorsCapability``; ``DisabledActors`` without an actor
+    state store). Last: it stops first, deactivating its actors through the app channels
+    before invocation closes them."""
 
     @property
     def context(self) -> RuntimeContext:

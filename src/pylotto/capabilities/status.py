@@ -10,7 +10,7 @@ runtime fills it in, they read it, so none of them needs the runtime itself.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pylotto import __version__
@@ -18,6 +18,7 @@ from pylotto.components.base import Component
 from pylotto.components.secretstores.base import SecretStore
 
 if TYPE_CHECKING:
+    from pylotto.capabilities.actors.api import Actors, ActorStatus
     from pylotto.capabilities.pubsub import PubSubCapability
     from pylotto.config.model import RuntimeConfig
 
@@ -91,14 +92,31 @@ class MetadataView:
     app_port: int
     app_protocol: str
     channel_address: str
+    actor_runtime: ActorStatus | None = None
+    """Dapr's ``actorRuntime`` (None: no actor runtime in this sidecar at all)."""
+
+
+ACTOR_FEATURE = "ACTOR"
+"""The capability daprd reports for a state store with ETAG and TRANSACTIONAL (actors on)."""
+
+
+def with_actor_feature(component: ComponentInfo) -> ComponentInfo:
+    """``component`` with ``ACTOR`` among its capabilities when it is a state store that could
+    hold actor state."""
+    if component.capability != "state" or not {"ETAG", "TRANSACTIONAL"} <= set(
+            component.features):
+        return component
+    return replace(component, features=sorted({*component.features, ACTOR_FEATURE}))
 
 
 class RuntimeStatus:
     """Metadata, health and shutdown of one sidecar (see the module's docstring)."""
 
-    def __init__(self, inventory: Inventory, pubsub: PubSubCapability) -> None:
+    def __init__(self, inventory: Inventory, pubsub: PubSubCapability,
+                 actors: Actors | None = None) -> None:
         self._inventory = inventory
         self._pubsub = pubsub
+        self._actors = actors
         self.started = False
         """Every component and capability service is up (set by the runtime)."""
         self.started_at = 0.0
@@ -115,15 +133,20 @@ class RuntimeStatus:
 
     def view(self) -> MetadataView:
         app = self._inventory.config.app
+        actors = self._actors.status() if self._actors is not None else None
+        components = self._inventory.describe_components()
+        if actors is not None and actors.runtime_status != "DISABLED":
+            components = [with_actor_feature(c) for c in components]
         return MetadataView(
             app_id=app.id,
             runtime_version=RUNTIME_VERSION,
-            components=self._inventory.describe_components(),
+            components=components,
             subscriptions=self._pubsub.describe_subscriptions() if self.started else [],
             extended=self.extended_metadata,
             app_port=app.port or 0,
             app_protocol=app.protocol,
             channel_address=app.host,
+            actor_runtime=actors,
         )
 
     async def readiness(self) -> dict[str, ComponentHealth]:

@@ -189,6 +189,72 @@ _SECRET_GET = "failed getting secret with key {key} from secret store {store}: {
 
 _JOB_INFO = (("appID", "app_id"),)
 
+# --- actors (pkg/messages/predefined.go: legacy APIErrors, no details; the ``where`` keys are
+# those of pylotto.capabilities.actors.api.WHERE)
+_ACTOR_INVOKE = "error invoke actor method: {detail}"
+_ACTORS: dict[tuple[str, type[PylottoError]], Row] = {
+    ("actors.disabled", PylottoError): _legacy(
+        C.UNAVAILABLE, 400, "placement service is not configured", "ERR_ACTOR_NO_PLACEMENT"),
+    ("actors.runtime", PylottoError): _legacy(
+        C.INTERNAL, 500, "the state store is not configured to use the actor runtime. Have you "
+        'set the - name: actorStateStore value: "true" in your state store component file?',
+        "ERR_ACTOR_RUNTIME_NOT_FOUND"),
+    ("actors.closed", PylottoError): _legacy(
+        C.UNAVAILABLE, 503, "actor runtime is closed", "ERR_ACTOR_RUNTIME_CLOSED"),
+    ("actors.reserved", PylottoError): _legacy(
+        C.PERMISSION_DENIED, 403, "{detail}", "ERR_ACTOR_TYPE_RESERVED"),
+    # a bad type, id, method or reminder/timer name: ErrBadRequest over HTTP, a bare
+    # InvalidArgument status over gRPC (grpc.go "invalid actorType: ...")
+    ("actors.name", PylottoError): Row(
+        Wire(C.INVALID_ARGUMENT, 400, "{detail}", code="ERR_BAD_REQUEST"),
+        Wire(C.INVALID_ARGUMENT, 400, "invalid request: {detail}", code="ERR_BAD_REQUEST")),
+    ("actors.invoke", PylottoError): _legacy(
+        C.INTERNAL, 500, _ACTOR_INVOKE, "ERR_ACTOR_INVOKE_METHOD"),
+    ("actors.moved", PylottoError): _legacy(
+        C.INTERNAL, 500, _ACTOR_INVOKE, "ERR_ACTOR_INVOKE_METHOD"),
+    ("actors.instance", PylottoError): _legacy(
+        C.INTERNAL, 400, "actor instance is missing", "ERR_ACTOR_INSTANCE_MISSING"),
+    ("actors.state_get", PylottoError): _legacy(
+        C.INTERNAL, 500, "error getting actor state: {detail}", "ERR_ACTOR_STATE_GET"),
+    ("actors.state_transaction", PylottoError): _legacy(
+        C.INTERNAL, 500, "error saving actor transaction state: {detail}",
+        "ERR_ACTOR_STATE_TRANSACTION_SAVE"),
+    ("actors.state_operation", PylottoError): _basic(
+        C.UNIMPLEMENTED, "operation type {operation} not supported",
+        "ERR_NOT_SUPPORTED_STATE_OPERATION", 400),
+    ("actors.reminder_hosted", PylottoError): _legacy(
+        C.PERMISSION_DENIED, 403, "operations on actor reminders are only possible on hosted "
+        "actor types", "ERR_ACTOR_REMINDER_NON_HOSTED"),
+    ("actors.reminder_create", AlreadyExists): _legacy(
+        C.ALREADY_EXISTS, 409, "actor reminder already exists: {name}",
+        "ERR_ACTOR_REMINDER_ALREADY_EXISTS"),
+    ("actors.reminder_create", PylottoError): _legacy(
+        C.INTERNAL, 500, "error creating actor reminder: {detail}", "ERR_ACTOR_REMINDER_CREATE"),
+    ("actors.reminder_get", NotFound): _legacy(
+        C.NOT_FOUND, 404, "actor reminder not found: {name}", "ERR_ACTOR_REMINDER_NOT_FOUND"),
+    ("actors.reminder_get", PylottoError): _legacy(
+        C.INTERNAL, 500, "error getting actor reminder: {detail}", "ERR_ACTOR_REMINDER_GET"),
+    ("actors.reminder_delete", PylottoError): _legacy(
+        C.INTERNAL, 500, "error deleting actor reminder: {detail}", "ERR_ACTOR_REMINDER_DELETE"),
+    ("actors.timer_create", PylottoError): _legacy(
+        C.INTERNAL, 500, "error creating actor timer: {detail}", "ERR_ACTOR_TIMER_CREATE"),
+    ("actors.timer_delete", PylottoError): _legacy(
+        C.INTERNAL, 500, "error deleting actor timer: {detail}", "ERR_ACTOR_TIMER_DELETE"),
+    # SubscribeActorEventsAlpha1 (actorcallbacks.go: bare statuses)
+    ("actors.stream", PylottoError): same(Wire(
+        C.FAILED_PRECONDITION, 400, "actor callback streaming requires a gRPC app channel",
+        code="ERR_ACTOR_NO_APP_CHANNEL")),
+    ("actors.stream_first", PylottoError): same(Wire(
+        C.INVALID_ARGUMENT, 400,
+        "first message must be SubscribeActorEventsRequestInitialAlpha1",
+        code="ERR_BAD_REQUEST")),
+    ("actors.stack_depth", PylottoError): _legacy(
+        C.RESOURCE_EXHAUSTED, 500, "maximum stack depth exceeded", "ERR_ACTOR_STACK_DEPTH"),
+}
+"""Every actor error; the ``fields`` the texts read: ``detail`` (the error's message unless
+given; for ``actors.reserved`` daprd's whole text), ``name`` (a reminder's), ``operation``
+(a state operation's type)."""
+
 DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
     # the Jobs API (pkg/api/universal/jobs.go, pkg/api/errors/scheduler.go); the scheduler's
     # own refusals of a job are INVALID_ARGUMENT here, where daprd passes them on as INTERNAL
@@ -396,6 +462,7 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
     **{("invoke", kind): _legacy(C.INTERNAL, 500, "failed to invoke, id: {app_id}, err: {detail}",
                                  "ERR_DIRECT_INVOKE")
        for kind in (Unavailable, DeadlineExceeded, Internal, NotConfigured, NotFound)},
+    **_ACTORS,
 }
 
 

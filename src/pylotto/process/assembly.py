@@ -17,6 +17,9 @@ from pylotto.appchannel.bindings import BindingChannel, GrpcBindingChannel, Http
 from pylotto.appchannel.gate import AppGate
 from pylotto.appchannel.jobs import GrpcJobChannel, HttpJobChannel, JobChannel
 from pylotto.appchannel.select import AppChannels, app_channels
+from pylotto.capabilities.actors.api import Actors
+from pylotto.capabilities.actors.disabled import DisabledActors
+from pylotto.capabilities.actors.hosting import AttachingActors
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.capabilities.invoke import Functions, InvokeCapability
@@ -81,8 +84,49 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
     services = CapabilityServices.build(tables, context, policies, pubsub=pubsub, invoke=invoke,
                                         secrets=secrets, state=state, scheduler=scheduler,
                                         bindings=bindings,
-                                        delay_queue=DelayQueue(scheduler, pubsub))
+                                        delay_queue=DelayQueue(scheduler, pubsub),
+                                        actors=build_actors(config, context, state, channels))
     return services
+
+
+ACTOR_STORE_KEY = "actorstatestore"
+"""The component metadata key (any case) marking Dapr's actor state store."""
+
+
+def actor_state_store(config: RuntimeConfig) -> str:
+    """The name of the actor state store ("": none): ``actors.state_store``, or the one state
+    store whose metadata says ``actorStateStore: "true"``. Two of them (marked, or marked and
+    named) are a start-up error, as daprd's ``detected duplicate actor state store``."""
+    states = [spec for spec in config.components if spec.capability == "state"]
+    marked = [spec.name for spec in states
+              if any(key.lower() == ACTOR_STORE_KEY and str(value).strip().lower() == "true"
+                     for key, value in spec.metadata.items())]
+    named = config.actors.state_store
+    if named and named not in {spec.name for spec in states}:
+        raise ConfigError(f"actors.state_store: no state store named {named!r}")
+    stores = list(dict.fromkeys([*([named] if named else []), *marked]))
+    if len(stores) > 1:
+        raise ConfigError(f"detected duplicate actor state store: {stores[0]} and {stores[1]}")
+    return stores[0] if stores else ""
+
+
+def build_actors(config: RuntimeConfig, context: RuntimeContext, state: StateCapability,
+                 channels: AppChannels) -> Actors:
+    """Dapr's actor runtime over the actor state store (none: :class:`DisabledActors`),
+    with an HTTP app's ``/dapr/config`` types attached once it answers; a gRPC app attaches
+    its own through ``SubscribeActorEventsAlpha1``."""
+    store = actor_state_store(config)
+    if not store:
+        return DisabledActors()
+    from pylotto.appchannel.actors import HttpActorHost
+    from pylotto.capabilities.actors import ActorsCapability, ActorState
+
+    runtime = ActorsCapability(ActorState(state, store, context.app_id), config.actors,
+                               context.app_id)
+    host = None
+    if channels.invoke_http is not None and not context.app.is_grpc:
+        host = HttpActorHost(channels.invoke_http, context.app_id)
+    return AttachingActors(runtime, host)
 
 
 def access_check(config: RuntimeConfig) -> AccessCheck | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pylotto.capabilities.actors.disabled import DisabledActors
 from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.invoke import InvokeCapability
 from pylotto.capabilities.pubsub import PubSubCapability
@@ -30,11 +31,12 @@ def test_every_registry_capability_has_its_service() -> None:
         services.serving("nope")
 
 
-def test_start_order_is_the_field_order_and_ends_with_invoke() -> None:
+def test_start_order_is_the_field_order_and_ends_with_invoke_and_actors() -> None:
     services = Runtime(embedded_default()).services
     order = list(services.in_start_order())
     assert order == [getattr(services, f.name) for f in fields(services)]
-    assert order[0] is services.hello and order[-1] is services.invoke
+    assert order[0] is services.hello
+    assert order[-2:] == [services.invoke, services.actors]
 
 
 def test_capabilities_get_the_runtime_policies_at_construction() -> None:
@@ -60,10 +62,15 @@ def test_build_wants_the_services_without_components(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="invoke"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  scheduler=scheduler, delay_queue=delay_queue)
+    with pytest.raises(TypeError, match="actors"):
+        CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
+                                 scheduler=scheduler, delay_queue=delay_queue,
+                                 invoke=InvokeCapability(context))
     with pytest.raises(TypeError, match="unknown"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  invoke=InvokeCapability(context), scheduler=scheduler,
-                                 delay_queue=delay_queue, actors=object())
+                                 delay_queue=delay_queue,
+                                 actors=DisabledActors(), nope=object())
 
 
 def test_a_plugin_context_has_every_service() -> None:

@@ -81,8 +81,11 @@ class SchedulerCapability:
                  store_name: str | None = None, channel: JobChannel | None = None,
                  poll: float = POLL_SECONDS, lease: float = LEASE_SECONDS,
                  max_in_flight: int = MAX_IN_FLIGHT,
-                 targets: Mapping[str, JobChannel] | None = None) -> None:
+                 targets: Mapping[str, JobChannel] | None = None,
+                 key_base: str | None = None) -> None:
         self.state, self.context = state, context
+        self.key_base = key_base
+        """The prefix of the records' keys (None: the Jobs API's, ``_scheduler.<app>.``)."""
         self.store_name, self.channel = store_name, channel
         self.targets = dict(targets or {})
         self.poll, self.lease = poll, lease
@@ -125,7 +128,8 @@ class SchedulerCapability:
         if not store.has(Feature.ETAG):
             raise NotConfigured(f"scheduler: state store {name} has no etags; the scheduler "
                                 "needs them to claim triggers", where="jobs.store")
-        self._store = SchedulerStore(self.state, name, self.context.app_id)
+        self._store = SchedulerStore(self.state, name, self.context.app_id,
+                                     key_base=self.key_base)
         await self._migrate()
         if self.channel is not None or self.targets:
             self._task = asyncio.create_task(self._run(), name="scheduler")

@@ -68,9 +68,12 @@ class Versioned:
 class SchedulerStore:
     """Index shards, their stamps and job records of app ``app_id`` in state store ``store``."""
 
-    def __init__(self, state: StateCapability, store: str, app_id: str) -> None:
+    def __init__(self, state: StateCapability, store: str, app_id: str,
+                 key_base: str | None = None) -> None:
+        """``key_base``: the prefix of every key (default ``_scheduler.<app_id>.``; actor
+        reminders keep theirs apart, under ``_scheduler.<app_id>.actors.``)."""
         self.state, self.store = state, store
-        self.base = f"_scheduler.{app_id}."
+        self.base = f"_scheduler.{app_id}." if key_base is None else key_base
         self.legacy_index_key = self.base + "index"
         """The former layout's single index (read and migrated, never written)."""
         self.shard_keys = [f"{self.base}index.{k}" for k in range(SHARDS)]

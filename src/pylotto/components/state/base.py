@@ -60,6 +60,8 @@ class StateSettings(ComponentSettings):
     outbox_discard_when_missing_state: bool = Field(False, alias="outboxDiscardWhenMissingState")
     """Dapr's: drop an internal message whose transaction did not commit; pylotto never has
     such a message (accepted, unused)."""
+    actor_state_store: bool = Field(False, alias="actorStateStore")
+    """Dapr's: this store holds actor state (read by process/assembly.py, docs/actors.md)."""
 
 
 @dataclass(frozen=True, slots=True)

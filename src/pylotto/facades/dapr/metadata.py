@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dapr.proto.runtime.v1 import metadata_pb2
 from google.protobuf import empty_pb2
 
 from pylotto.facades.common.base import RuntimeRpcs
 
 if TYPE_CHECKING:
+    from pylotto.capabilities.actors.api import ActorStatus
     from pylotto.capabilities.status import RuntimeStatus
+
+
+def _actor_runtime(actors: ActorStatus | None) -> dict[str, Any]:
+    """GetMetadata's ``actor_runtime`` and its old twin ``active_actors_count``."""
+    if actors is None:
+        return {}
+    counts = [metadata_pb2.ActiveActorsCount(type=t, count=n)
+              for t, n in sorted(actors.active.items())]
+    return {"active_actors_count": counts, "actor_runtime": metadata_pb2.ActorRuntime(
+        runtime_status=metadata_pb2.ActorRuntime.ActorRuntimeStatus.Value(
+            actors.runtime_status),
+        active_actors=counts, host_ready=actors.host_ready, placement=actors.placement)}
 
 
 class DaprMetadataRpcs(RuntimeRpcs):
@@ -33,6 +47,7 @@ class DaprMetadataRpcs(RuntimeRpcs):
             app_connection_properties=self.pb.AppConnectionProperties(
                 port=view.app_port, protocol=view.app_protocol,
                 channel_address=view.channel_address),
+            **_actor_runtime(view.actor_runtime),
         )
 
     async def SetMetadata(self, request: Any, context: Any) -> empty_pb2.Empty:

@@ -1,7 +1,7 @@
 """The Dapr ``dapr.proto.runtime.v1.Dapr`` servicer, assembled from one mixin per capability.
 
-RPCs not listed here (actors, workflows, crypto, conversation...) answer UNIMPLEMENTED
-(the generated base class does that).
+RPCs not listed here (ListActorTimers and GetActorTimer, workflows, crypto, conversation...)
+answer UNIMPLEMENTED (the generated base class does that).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pylotto.facades.common.invoke import InvokeRpcs
 from pylotto.facades.common.query import QueryRpcs
 from pylotto.facades.common.secrets import SecretRpcs
 from pylotto.facades.common.state import StateRpcs
+from pylotto.facades.dapr.actors import DaprActorsRpcs
 from pylotto.facades.dapr.configuration import DaprConfigurationRpcs
 from pylotto.facades.dapr.jobs import DaprJobsRpcs
 from pylotto.facades.dapr.lock import DaprLockRpcs
@@ -40,6 +41,7 @@ class DaprServicer(
     DaprLockRpcs,
     DaprJobsRpcs,
     DaprMetadataRpcs,
+    DaprActorsRpcs,
     dapr_pb2_grpc.DaprServicer,
 ):
     pb: ClassVar[Any] = DaprMessages

@@ -22,6 +22,7 @@ from pylotto.capabilities.status import RuntimeStatus
 from pylotto.core import dapr_errors
 from pylotto.core.errors import AppStatus, Internal, InvalidArgument, NotFound, PylottoError
 from pylotto.facades.dapr.http import (
+    actors,
     configuration,
     invoke,
     jobs,
@@ -132,6 +133,12 @@ API_NAMES = {
     "unsubscribe_configuration": "UnsubscribeConfiguration",
     "try_lock": "TryLockAlpha1", "unlock": "UnlockAlpha1", "get_metadata": "GetMetadata",
     "set_metadata": "SetMetadata", "shutdown": "Shutdown",
+    "invoke_actor": "InvokeActor", "get_actor_state": "GetActorState",
+    "actor_transaction": "ExecuteActorStateTransaction",
+    "register_actor_reminder": "RegisterActorReminder",
+    "unregister_actor_reminder": "UnregisterActorReminder",
+    "get_actor_reminder": "GetActorReminder", "register_actor_timer": "RegisterActorTimer",
+    "unregister_actor_timer": "UnregisterActorTimer",
 }
 """HTTP handler → the RPC name rate limits are written with (the same for both APIs)."""
 
@@ -181,7 +188,7 @@ def build_app(services: CapabilityServices, status: RuntimeStatus,
     app[SERVICES_KEY] = services
     app[STATUS_KEY] = status
     app[GUARDS_KEY] = guards
-    for module in (lifecycle, state, pubsub, invoke, resources, jobs):
+    for module in (lifecycle, state, pubsub, invoke, resources, jobs, actors):
         module.add_routes(app.router)
     configuration.setup(app)
     return app

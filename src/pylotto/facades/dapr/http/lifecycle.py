@@ -3,9 +3,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from pylotto.capabilities.actors.api import ActorStatus
 from pylotto.facades.dapr.http.keys import status_of, utf8_text_of
+
+
+def actor_runtime_json(actors: ActorStatus | None) -> dict[str, Any]:
+    """``actorRuntime`` as daprd writes it (``activeActors`` and ``placement`` left out when
+    empty), and the old alias ``actors`` (the active counts) when there are any."""
+    if actors is None:
+        return {}
+    counts = [{"type": t, "count": n} for t, n in sorted(actors.active.items())]
+    runtime: dict[str, Any] = {"runtimeStatus": actors.runtime_status}
+    if counts:
+        runtime["activeActors"] = counts
+    runtime["hostReady"] = actors.host_ready
+    if actors.placement:
+        runtime["placement"] = actors.placement
+    return {**({"actors": counts} if counts else {}), "actorRuntime": runtime}
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -27,6 +45,7 @@ async def get_metadata(request: web.Request) -> web.Response:
         "extended": view.extended,
         "appConnectionProperties": {"port": view.app_port, "protocol": view.app_protocol,
                                     "channelAddress": view.channel_address},
+        **actor_runtime_json(view.actor_runtime),
     })
 
 

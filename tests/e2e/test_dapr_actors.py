@@ -1,0 +1,244 @@
+"""Dapr actors on one sidecar, driven by the official Python SDK (docs/design/actors.md §4.3):
+the SDK's actor runtime hosts ``DemoActor`` (tests/e2e/apps/actor_app.py) over HTTP (the
+FastAPI extension) and over gRPC (``ActorGrpcHost`` on the ``SubscribeActorEventsAlpha1``
+stream); an ``ActorProxy`` calls it through ``pylotto run``. State is in Redis, the store marked
+``actorStateStore: "true"``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from dapr.actor import ActorId, ActorProxy
+from dapr.clients.exceptions import DaprInternalError
+from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc
+
+from tests.e2e.apps.actor_app import DemoActorInterface
+from tests.e2e.dapr_run import unique
+from tests.e2e.sidecar import Sidecar
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+
+APP = Path(__file__).parent / "apps" / "actor_app.py"
+ROOT = Path(__file__).parents[2]
+IDLE_SECONDS = 2.0
+WAIT_SECONDS = 30.0
+
+
+@dataclass
+class Env:
+    transport: str
+    car: Sidecar
+    app: subprocess.Popen[bytes]
+    events_file: Path
+    app_log: Path
+
+    @property
+    def api(self) -> str:
+        return f"{self.car.dapr_http_url}/v1.0"
+
+    def events(self) -> list[dict[str, str]]:
+        if not self.events_file.exists():
+            return []
+        return [json.loads(line) for line in self.events_file.read_text().splitlines() if line]
+
+    def logs(self) -> str:
+        app = self.app_log.read_text(errors="replace") if self.app_log.exists() else ""
+        return f"--- sidecar\n{self.car.logs()}\n--- app\n{app}"
+
+
+def _wait_for(condition: Any, what: str, env: Env, timeout: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not seen within {timeout:g}s\n{env.logs()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module", params=["http", "grpc"])
+def env(request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    transport: str = request.param
+    workdir = tmp_path_factory.mktemp(f"actors-{transport}")
+    app_port = free_port()
+    app: dict[str, Any] = {"app_id": unique("actors"), "port": app_port}
+    if transport == "grpc":
+        app["protocol"] = "grpc"
+    car = Sidecar(workdir, app=app, components={"state": {"actorstore": {
+        "type": "redis", "metadata": {"redisHost": "127.0.0.1:6379", "redisPassword": "",
+                                      "actorStateStore": "true"}}}})
+    car.start()
+    events, app_log = workdir / "events.jsonl", workdir / "app.log"
+    with app_log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(APP), "--port", str(app_port), "--events", str(events),
+             "--transport", transport, "--idle", str(IDLE_SECONDS)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
+                 "DAPR_RUNTIME_HOST": "127.0.0.1", "DAPR_HTTP_PORT": str(car.dapr_http_port),
+                 "DAPR_GRPC_PORT": str(car.dapr_grpc_port), "DAPR_HEALTH_TIMEOUT": "20"})
+    started = Env(transport, car, process, events, app_log)
+    attached = "hosts actor types DemoActor" if transport == "http" else "attached: DemoActor"
+    try:
+        _wait_for(lambda: attached in car.logs(), "the app's actor types", started)
+        yield started
+    finally:
+        car.stop()  # first: it deactivates its actors in the app on the way out
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def sdk(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """The SDK's client settings pointed at the sidecar, as ``dapr run`` sets them."""
+    monkeypatch.setenv("DAPR_RUNTIME_HOST", "127.0.0.1")
+    monkeypatch.setenv("DAPR_HTTP_PORT", str(env.car.dapr_http_port))
+    monkeypatch.setenv("DAPR_GRPC_PORT", str(env.car.dapr_grpc_port))
+    return env
+
+
+def _proxy(actor_id: str, actor_type: str = "DemoActor") -> Any:
+    return ActorProxy.create(actor_type, ActorId(actor_id), DemoActorInterface)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+async def test_method_calls_and_state(sdk: Env) -> None:
+    actor_id = _new_id()
+    proxy = _proxy(actor_id)
+    assert await proxy.GetMyData() is None
+    await proxy.SetMyData({"n": 1, "who": sdk.transport})
+    assert await proxy.GetMyData() == {"n": 1, "who": sdk.transport}
+    raw = await proxy.invoke_method("GetMyData")
+    assert json.loads(raw) == {"n": 1, "who": sdk.transport}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{sdk.api}/actors/DemoActor/{actor_id}/state/mydata") as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"].startswith("application/json")
+            assert json.loads(await resp.read()) == {"n": 1, "who": sdk.transport}
+        async with http.get(f"{sdk.api}/actors/DemoActor/{actor_id}/state/nothing") as resp:
+            assert resp.status == 204
+
+
+async def test_a_reentrant_self_call(sdk: Env) -> None:
+    proxy = _proxy(_new_id())
+    await proxy.SetMyData("inside")
+    assert await proxy.CallSelf() == {"inner": "inside"}
+
+
+async def test_an_exception_in_the_actor(sdk: Env) -> None:
+    actor_id = _new_id()
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{sdk.api}/actors/DemoActor/{actor_id}/method/Boom") as resp:
+        body = await resp.read()
+        headers = resp.headers
+        status = resp.status
+    if sdk.transport == "http":  # the FastAPI extension answers 500 with its JSON
+        assert status == 500, body
+        answer = json.loads(body)
+        assert answer["errorCode"] == "ERR_ACTOR_INVOKE_METHOD"
+        assert answer["message"].startswith(
+            "error invoke actor method: error from actor service: (500) ")
+        assert "boom from the actor" in answer["message"]
+        with pytest.raises(DaprInternalError, match="boom from the actor"):
+            await _proxy(actor_id).Boom()
+    else:  # ActorGrpcHost marks an actor error: passed back as the app sent it
+        assert status == 200, body
+        assert headers["X-Daprerrorresponseheader"] == "true"
+        assert b"boom from the actor" in body
+
+
+async def test_an_unknown_actor_type(sdk: Env) -> None:
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{sdk.api}/actors/NoSuchActor/1/method/GetMyData") as resp:
+        assert resp.status == 500
+        answer = json.loads(await resp.read())
+    assert answer["errorCode"] == "ERR_ACTOR_INVOKE_METHOD"
+    assert "did not find address for actor 'NoSuchActor||1'" in answer["message"], answer
+
+
+async def test_an_idle_actor_is_deactivated(sdk: Env) -> None:
+    actor_id = _new_id()
+    await _proxy(actor_id).GetMyData()
+    assert {"event": "activate", "id": actor_id} in sdk.events()
+    _wait_for(lambda: {"event": "deactivate", "id": actor_id} in sdk.events(),
+              f"deactivation of {actor_id}", sdk)
+
+
+async def test_metadata_reports_the_actor_runtime(sdk: Env) -> None:
+    await _proxy(_new_id()).GetMyData()
+    async with aiohttp.ClientSession() as http, http.get(f"{sdk.api}/metadata") as resp:
+        metadata = await resp.json()
+    runtime = metadata["actorRuntime"]
+    assert runtime["runtimeStatus"] == "RUNNING"
+    assert runtime["hostReady"] is True
+    assert runtime["placement"] == "placement: connected"
+    (store,) = [c for c in metadata["components"] if c["name"] == "actorstore"]
+    assert "ACTOR" in store["capabilities"]
+
+
+async def test_metadata_counts_active_actors(sdk: Env) -> None:
+    """Counted while active (each try calls first: an idle actor leaves after 2 s)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    async with aiohttp.ClientSession() as http:
+        while True:
+            await _proxy(_new_id()).GetMyData()
+            async with http.get(f"{sdk.api}/metadata") as resp:
+                metadata = await resp.json()
+            active = {a["type"]: a["count"]
+                      for a in metadata["actorRuntime"].get("activeActors", [])}
+            if active.get("DemoActor", 0) >= 1:
+                break
+            assert time.monotonic() < deadline, (metadata, sdk.logs())
+    assert metadata["actors"] == [{"type": t, "count": n} for t, n in sorted(active.items())]
+
+
+def test_without_an_actor_state_store_actor_calls_say_so(start_sidecar: Any) -> None:
+    car = start_sidecar()
+    request = urllib.request.Request(
+        f"{car.dapr_http_url}/v1.0/actors/DemoActor/1/method/GetMyData", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 500
+    answer = json.loads(caught.value.read())
+    assert answer["errorCode"] == "ERR_ACTOR_RUNTIME_NOT_FOUND"
+    assert 'actorStateStore value: "true"' in answer["message"]
+    with urllib.request.urlopen(f"{car.dapr_http_url}/v1.0/metadata", timeout=10) as resp:
+        assert json.loads(resp.read())["actorRuntime"] == {"runtimeStatus": "DISABLED",
+                                                           "hostReady": False,
+                                                           "placement": "placement: "
+                                                                        "disconnected"}
+    with grpc.insecure_channel(car.dapr_grpc_address) as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)  # type: ignore[no-untyped-call]
+        with pytest.raises(grpc.RpcError) as rpc:
+            stub.InvokeActor(actors_pb2.InvokeActorRequest(actor_type="DemoActor", actor_id="1",
+                                                           method="GetMyData"), timeout=10)
+        assert rpc.value.code() is grpc.StatusCode.INTERNAL
+        assert "actorStateStore" in (rpc.value.details() or "")
+        stream = stub.SubscribeActorEventsAlpha1(iter([actors_pb2.SubscribeActorEventsRequestAlpha1(
+            initial_request=actors_pb2.SubscribeActorEventsRequestInitialAlpha1(
+                entities=["DemoActor"]))]), timeout=10)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(stream)
+        assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert refused.value.details() == "actor callback streaming requires a gRPC app channel"
