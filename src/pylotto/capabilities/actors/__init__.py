@@ -108,7 +108,8 @@ class ActorsCapability(Actors):
         self.router = Router(self.placement, self.table, forwarder,
                              retries=RETRIES if retries is None else retries,
                              retry_interval=(RETRY_INTERVAL if retry_interval is None
-                                             else retry_interval))
+                                             else retry_interval),
+                             joins=self.table.joins)
         self._started = asyncio.Event()
         self._placement_started = False
         self._closed = False
@@ -199,9 +200,11 @@ class ActorsCapability(Actors):
 
     def status(self) -> ActorStatus:
         running = self._started.is_set() and not self._closed
+        active = dict.fromkeys(self._types, 0)  # every hosted type, 0 included (as daprd)
+        active.update(self.table.counts())
         return ActorStatus(
             runtime_status="RUNNING" if running else "INITIALIZING",
-            active=self.table.counts(),
+            active=active,
             host_ready=running and self.placement.ready,
             placement="placement: connected" if running and self.placement.connected
             else "placement: disconnected",

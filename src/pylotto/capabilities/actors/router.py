@@ -7,7 +7,8 @@ table) runs it in a turn; another sidecar → :class:`Forwarder` sends it there,
 being handed over) or an unreachable sidecar makes the router locate again and retry, 5 times
 1 s apart (daprd's ``DaprBuiltInActorNotFoundRetries``); so does a type no member hosts (yet).
 A call that was forwarded to this sidecar is never forwarded again: it runs here or answers
-"moved", and the sidecar it came from retries.
+"moved", and the sidecar it came from retries. A reentrant call of a turn running here runs
+here, whatever placement says meanwhile (a drain waits for that turn, which waits for it).
 
 Ticks (reminders, timers) come from the scheduler or the in-memory timers, which have their
 own retries: :meth:`Router.fire` tries fewer times and answers ``delivered=False`` instead of
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from pylotto.capabilities.actors.api import (
@@ -56,9 +58,13 @@ def _lookup_failed(actor: ActorRef, err: PylottoError) -> NotFound:
 class _Retry(Exception):
     """One attempt failed in a way the router retries."""
 
-    def __init__(self, err: PylottoError, *, lookup: bool = False) -> None:
+    def __init__(self, err: PylottoError, *, lookup: bool = False,
+                 at_once: bool = False) -> None:
         super().__init__(err.message)
         self.err, self.lookup = err, lookup
+        self.at_once = at_once
+        """The first retry need not wait: the actor was being deactivated here (the table
+        waits for that itself) or placement just took it from this sidecar."""
 
 
 class Router:
@@ -68,13 +74,19 @@ class Router:
     def __init__(self, placement: Placement, local: LocalActors,
                  forwarder: Forwarder | None = None, *, retries: int = RETRIES,
                  retry_interval: float = RETRY_INTERVAL, tick_attempts: int = TICK_ATTEMPTS,
-                 tick_retry_interval: float = TICK_RETRY_INTERVAL) -> None:
+                 tick_retry_interval: float = TICK_RETRY_INTERVAL,
+                 joins: Callable[[ActorCall], bool] | None = None) -> None:
+        """``joins``: whether a call is a reentrant call of a turn running here (the table's
+        ``joins``): it runs here without asking placement."""
         self.placement, self.local, self.forwarder = placement, local, forwarder
+        self.joins = joins
         self.retries, self.retry_interval = retries, retry_interval
         self.tick_attempts, self.tick_retry_interval = tick_attempts, tick_retry_interval
 
     async def call(self, call: ActorCall) -> ActorAnswer:
         """Run ``call`` where its actor lives (retrying "moved" as daprd does)."""
+        if self.joins is not None and call.reentrancy_id and self.joins(call):
+            return await self.local.run(call)
         if call.forwarded:
             return await self._forwarded(call)
         attempt = 0
@@ -88,8 +100,9 @@ class Router:
                     detail = f"failed to invoke actor {call.actor.key}: {retry.err.message}"
                     raise Unavailable(f"error invoke actor method: {detail}", where=MOVED,
                                       detail=detail, actor=call.actor.key) from retry.err
+                if attempt or not retry.at_once:
+                    await asyncio.sleep(self.retry_interval)
             attempt += 1
-            await asyncio.sleep(self.retry_interval)
 
     async def _once(self, call: ActorCall) -> ActorAnswer:
         try:
@@ -101,7 +114,7 @@ class Router:
                 return await self.local.run(call)
             except Unavailable as err:
                 if err.where == MOVED:
-                    raise _Retry(err) from err
+                    raise _Retry(err, at_once=True) from err
                 raise
         if self.forwarder is None:
             raise _Retry(Unavailable(f"actor {call.actor.key} lives on {location.address}, "

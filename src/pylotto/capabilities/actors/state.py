@@ -73,6 +73,16 @@ def qualifies(store: object) -> bool:
             and store.has(Feature.TRANSACTIONAL))
 
 
+def _same_record(stored: bytes, ours: bytes) -> bool:
+    """The owner record read back is the one written (a store may re-serialise JSON)."""
+    if stored == ours:
+        return True
+    try:
+        return bool(json.loads(stored) == json.loads(ours))
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class Fence:
     """This sidecar's claim on one actor's state: the owner key's value and etag."""
@@ -226,7 +236,7 @@ class ActorState:
             raise type(err)(f"cannot read the owner of actor {actor.key}: {err.message}",
                             where="actors.invoke", detail=err.message,
                             store=self.store_name) from err
-        if got is None or got.value != value or not got.etag:
+        if got is None or not got.etag or not _same_record(got.value, value):
             return None
         return Fence(value, got.etag)
 

@@ -42,6 +42,10 @@ from pylotto.core.tasks import stop_tasks
 
 log = logging.getLogger("pylotto.actors")
 
+DEACTIVATE_TIMEOUT = 30.0
+"""The longest the app is waited for on a deactivation (calls to that actor id wait behind
+it)."""
+
 
 def moved(actor: ActorRef) -> Unavailable:
     """The answer for an actor this sidecar does not (or no longer) own."""
@@ -159,10 +163,20 @@ class ActorTable(LocalActors, PlacementListener):
 
     # ---- turns -------------------------------------------------------------------------------
 
+    def joins(self, call: ActorCall) -> bool:
+        """``call`` is a reentrant call of a turn running here: it runs here, whatever
+        placement says meanwhile (its turn waits for it; a drain waits for its turn)."""
+        entry = self._active.get(call.actor)
+        return entry is not None and entry.turns.joinable(call.reentrancy_id)
+
     async def run(self, call: ActorCall) -> ActorAnswer:
-        entry = await self.activate(call.actor)
+        entry = self._active.get(call.actor)
+        joined = entry is not None and entry.turns.joinable(call.reentrancy_id)
+        if entry is None or not joined:
+            entry = await self.activate(call.actor)
         async with entry.turns.turn(call.reentrancy_id) as reentrancy_id:
-            self._check_turn(entry)
+            if not joined:
+                self._check_turn(entry)
             entry.touch()
             try:
                 return await entry.host.invoke(call, reentrancy_id)
@@ -195,8 +209,8 @@ class ActorTable(LocalActors, PlacementListener):
         ``actors.instance`` otherwise, or when another sidecar took it: it is deactivated)."""
         if self.state is None:
             raise instance_missing(actor)
-        entry = self._active.get(actor)
-        if entry is None or entry.turns.closed or entry.lost:
+        entry = self._active.get(actor)  # a draining actor's last turn may still save
+        if entry is None or entry.lost:
             raise instance_missing(actor)
         if not self.fencing:
             await self.state.transact(actor, operations)
@@ -271,7 +285,8 @@ class ActorTable(LocalActors, PlacementListener):
                             "timeout (%ss): cancelled", entry.ref.key, cancelled, drain)
                 await entry.turns.idle_within(max(drain, 1.0))
             try:
-                await entry.host.deactivate(entry.ref)
+                async with asyncio.timeout(DEACTIVATE_TIMEOUT):
+                    await entry.host.deactivate(entry.ref)
             except Exception:  # the host logs its own failures; never leave the actor stuck
                 log.exception("actors: deactivating %s failed", entry.ref.key)
         finally:

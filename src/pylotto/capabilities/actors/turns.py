@@ -35,6 +35,8 @@ class _Flight:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     aborted: bool = False
     """Woken by :meth:`TurnLock.close` before its turn came: it never runs."""
+    killed: bool = False
+    """Its calls were cancelled by :meth:`TurnLock.cancel_running`."""
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
 
 
@@ -72,7 +74,7 @@ class TurnLock:
     async def turn(self, reentrancy_id: str | None = None) -> AsyncIterator[str | None]:
         """Hold the actor for one call; yields the reentrancy id to hand to the app (None
         when reentrancy is off)."""
-        if self._closed:
+        if self._closed and not self.joinable(reentrancy_id):
             raise closed_error(self.what)
         flight = self._enter(reentrancy_id)
         try:
@@ -85,11 +87,25 @@ class TurnLock:
                 flight.tasks.add(task)
             try:
                 yield flight.id if self.reentrancy.enabled else None
+            except asyncio.CancelledError:
+                if flight.killed and task is not None and task.uncancel() == 0:
+                    raise Unavailable(f"actor {self.what} was deactivated during the call",
+                                      where="actors.invoke",
+                                      detail="the call was cancelled: the actor was "
+                                      "deactivated") from None
+                raise
             finally:
                 if task is not None:
                     flight.tasks.discard(task)
         finally:
             self._leave(flight)
+
+    def joinable(self, reentrancy_id: str | None) -> bool:
+        """A call with ``reentrancy_id`` would join the running turn (reentrancy on, and the
+        id is the running flight's). Such a call is let in even while the lock closes: the
+        turn it belongs to waits for it."""
+        return (self.reentrancy.enabled and bool(reentrancy_id) and bool(self._flights)
+                and self._flights[0].id == reentrancy_id and self._flights[0].started.is_set())
 
     def _enter(self, reentrancy_id: str | None) -> _Flight:
         if self.reentrancy.enabled and reentrancy_id and self._flights:
@@ -134,7 +150,8 @@ class TurnLock:
 
     def close(self) -> None:
         """No new turn from now on; the calls waiting in line are woken and fail (Unavailable
-        at MOVED). A running turn goes on (see :meth:`cancel_running`)."""
+        at MOVED). A running turn goes on, reentrant calls of it included (see
+        :meth:`cancel_running`)."""
         self._closed = True
         for flight in list(self._flights)[1:]:
             flight.aborted = True
@@ -144,6 +161,7 @@ class TurnLock:
         """Cancel the calls of the running turn (a drain that timed out); their number."""
         count = 0
         for flight in list(self._flights):
+            flight.killed = True
             for task in list(flight.tasks):
                 task.cancel()
                 count += 1
