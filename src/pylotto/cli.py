@@ -81,7 +81,7 @@ def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -
 @click.option("-P", "--app-protocol", type=click.Choice(
     ["http", "https", "grpc", "grpcs", "h2c"], case_sensitive=False),
               help="What the app serves on --app-port (https, grpcs: TLS, the app's "
-                   "certificate not checked; h2c: refused, see docs/dapr.md).")
+                   "certificate not checked; h2c: HTTP/2 without TLS).")
 @click.option("--app-ssl", is_flag=True, help="Deprecated in Dapr: --app-protocol https "
               "(grpcs with --app-protocol grpc).")
 @click.option("--app-channel-address", help="The address the app listens on "

@@ -15,7 +15,8 @@ through its entry point, ``component`` — a pluggable component server (``pytho
 metadata is its path; ``{redis2}`` stands for two extra Redis servers started for the run
 (``127.0.0.1:port,127.0.0.1:port``: a redlock's independent servers). Each capability's
 suite is parametrised over :func:`load_cases` and
-builds components with :func:`build`.
+builds components with :func:`build`. ``version`` (Dapr's ``spec.version``, default none)
+picks the type's class for that version, e.g. ``state.postgresql`` ``v2``.
 
 Features are checked both ways by every suite: the component declares exactly the features its
 case lists (:func:`assert_declares_exactly`), and every feature of the capability a case does
@@ -59,6 +60,7 @@ class Case:
     capability: str
     name: str
     type: str
+    version: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     features: frozenset[str] = frozenset()
     servers: tuple[str, ...] = ()
@@ -138,6 +140,7 @@ def load_cases(capability: str, *, where: Callable[[Case], bool] | None = None) 
             capability=capability,
             name=entry["name"],
             type=entry["type"],
+            version=str(entry.get("version") or ""),
             metadata=dict(entry.get("metadata") or {}),
             features=frozenset(entry.get("features") or ()),
             servers=tuple(entry.get("servers") or ()),
@@ -229,7 +232,7 @@ async def build(case: Case, data_dir: Path, *, app_id: str = "conformance",
     require(*case.servers)
     if case.package:
         example_plugin.activate(example_plugin.REPO / case.package)
-    cls = resolve(case.capability, case.type)
+    cls = resolve(case.capability, case.type, case.version)
     name = f"{case.name}{instance}"
     settings = decode(cls.Settings, case.resolved_metadata(**metadata),
                       component=f"{case.capability}.{name}")

@@ -6,6 +6,7 @@ stream); an ``ActorProxy`` calls it through ``pylotto run``. State is in Redis, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ import grpc
 import pytest
 from dapr.actor import ActorId, ActorProxy
 from dapr.clients.exceptions import DaprInternalError
-from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc
+from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc, metadata_pb2
 
 from tests.e2e.apps.actor_app import DemoActorInterface
 from tests.e2e.dapr_run import unique
@@ -50,6 +51,9 @@ class Env:
     @property
     def api(self) -> str:
         return f"{self.car.dapr_http_url}/v1.0"
+
+    def count(self, event: str, actor_id: str) -> int:
+        return sum(1 for e in self.events() if e["event"] == event and e["id"] == actor_id)
 
     def events(self) -> list[dict[str, str]]:
         if not self.events_file.exists():
@@ -213,6 +217,110 @@ async def test_metadata_counts_active_actors(sdk: Env) -> None:
     assert metadata["actors"] == [{"type": t, "count": n} for t, n in sorted(active.items())]
 
 
+async def test_a_reminder_fires_until_it_is_unregistered(sdk: Env) -> None:
+    actor_id = _new_id()
+    proxy = _proxy(actor_id)
+    await proxy.StartReminder()
+    _wait_for(lambda: sdk.count("reminder", actor_id) >= 2, "two reminder ticks", sdk)
+    ticks = [e for e in sdk.events() if e["event"] == "reminder" and e["id"] == actor_id]
+    assert {(e["name"], e["state"]) for e in ticks} == {("demo_reminder", "reminder state")}
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{sdk.api}/actors/DemoActor/{actor_id}/reminders/demo_reminder") as resp:
+        assert resp.status == 200, await resp.text()
+        reminder = await resp.json()
+    assert (reminder["actorType"], reminder["actorID"]) == ("DemoActor", actor_id)
+    await proxy.StopReminder()
+    stopped = sdk.count("reminder", actor_id)
+    await asyncio.sleep(3.5)  # three periods: at most the tick in flight when it was removed
+    assert sdk.count("reminder", actor_id) <= stopped + 1
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{sdk.api}/actors/DemoActor/{actor_id}/reminders/demo_reminder") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["errorCode"] == "ERR_ACTOR_REMINDER_NOT_FOUND"
+
+
+async def test_a_timer_fires_until_it_is_unregistered(sdk: Env) -> None:
+    actor_id = _new_id()
+    proxy = _proxy(actor_id)
+    await proxy.StartTimer()
+    _wait_for(lambda: sdk.count("timer", actor_id) >= 2, "two timer ticks", sdk)
+    ticks = [e for e in sdk.events() if e["event"] == "timer" and e["id"] == actor_id]
+    assert {e["state"] for e in ticks} == {json.dumps({"from": "timer"})}
+    await proxy.StopTimer()
+    stopped = sdk.count("timer", actor_id)
+    await asyncio.sleep(3.5)  # three periods: at most the tick in flight when it was removed
+    assert sdk.count("timer", actor_id) <= stopped + 1
+
+
+async def test_refusals_over_http(sdk: Env) -> None:
+    cases = [
+        ("PUT", "DemoActor/1/reminders/r", b"not json", 400, "ERR_MALFORMED_REQUEST"),
+        ("PUT", "Elsewhere/1/reminders/r", b'{"dueTime": "1h"}', 403,
+         "ERR_ACTOR_REMINDER_NON_HOSTED"),
+        ("PUT", "Elsewhere/1/timers/t", b'{"dueTime": "1h", "callback": "cb"}', 500,
+         "ERR_ACTOR_TIMER_CREATE"),
+        ("PUT", "DemoActor/1/reminders/r", b'{"period": "P1M"}', 500,
+         "ERR_ACTOR_REMINDER_CREATE"),
+        ("PUT", "dapr.internal.x/1/method/m", b"", 403, "ERR_ACTOR_TYPE_RESERVED"),
+        ("GET", "DemoActor/1/reminders/none", b"", 404, "ERR_ACTOR_REMINDER_NOT_FOUND"),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for verb, path, body, status, code in cases:
+            async with http.request(verb, f"{sdk.api}/actors/{path}", data=body) as resp:
+                answer = await resp.json(content_type=None)
+                assert (resp.status, answer["errorCode"]) == (status, code), (path, answer)
+
+
+def test_the_grpc_actor_rpcs(env: Env) -> None:
+    actor_id = _new_id()
+    with grpc.insecure_channel(env.car.dapr_grpc_address) as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)  # type: ignore[no-untyped-call]
+        stub.InvokeActor(actors_pb2.InvokeActorRequest(
+            actor_type="DemoActor", actor_id=actor_id, method="SetMyData", data=b'"via grpc"'),
+            timeout=10)
+        answer = stub.InvokeActor(actors_pb2.InvokeActorRequest(
+            actor_type="DemoActor", actor_id=actor_id, method="GetMyData"), timeout=10)
+        assert json.loads(answer.data) == "via grpc"
+        state = stub.GetActorState(actors_pb2.GetActorStateRequest(
+            actor_type="DemoActor", actor_id=actor_id, key="mydata"), timeout=10)
+        assert json.loads(state.data) == "via grpc"
+
+        reminder = actors_pb2.RegisterActorReminderRequest(
+            actor_type="DemoActor", actor_id=actor_id, name="later", due_time="1h",
+            period="1h", data=b"{}")
+        stub.RegisterActorReminder(reminder, timeout=10)
+        got = stub.GetActorReminder(actors_pb2.GetActorReminderRequest(
+            actor_type="DemoActor", actor_id=actor_id, name="later"), timeout=10)
+        assert (got.actor_type, got.actor_id) == ("DemoActor", actor_id)
+        listed = stub.ListActorReminders(actors_pb2.ListActorRemindersRequest(
+            actor_type="DemoActor", actor_id=actor_id), timeout=10)
+        assert [r.name for r in listed.reminders] == ["later"]
+        reminder.overwrite = False
+        with pytest.raises(grpc.RpcError) as exists:
+            stub.RegisterActorReminder(reminder, timeout=10)
+        assert exists.value.code() is grpc.StatusCode.ALREADY_EXISTS
+        assert exists.value.details() == "actor reminder already exists: later"
+        stub.UnregisterActorRemindersByType(actors_pb2.UnregisterActorRemindersByTypeRequest(
+            actor_type="DemoActor", actor_id=actor_id), timeout=10)
+        assert not stub.ListActorReminders(actors_pb2.ListActorRemindersRequest(
+            actor_type="DemoActor", actor_id=actor_id), timeout=10).reminders
+
+        boom = actors_pb2.InvokeActorRequest(actor_type="DemoActor", actor_id=actor_id,
+                                             method="Boom")
+        if env.transport == "http":
+            with pytest.raises(grpc.RpcError) as failed:
+                stub.InvokeActor(boom, timeout=10)
+            assert failed.value.code() is grpc.StatusCode.INTERNAL
+            assert (failed.value.details() or "").startswith(
+                "error invoke actor method: error from actor service: (500) ")
+        else:  # an actor error: OK with the app's body (daprd's grpc.go)
+            assert b"boom from the actor" in stub.InvokeActor(boom, timeout=10).data
+
+        metadata = stub.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=10)
+        assert metadata.actor_runtime.runtime_status == metadata_pb2.ActorRuntime.RUNNING
+        assert metadata.actor_runtime.placement == "placement: connected"
+
+
 def test_without_an_actor_state_store_actor_calls_say_so(start_sidecar: Any) -> None:
     car = start_sidecar()
     request = urllib.request.Request(
@@ -242,3 +350,11 @@ def test_without_an_actor_state_store_actor_calls_say_so(start_sidecar: Any) -> 
             list(stream)
         assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
         assert refused.value.details() == "actor callback streaming requires a gRPC app channel"
+
+
+def test_two_actor_state_stores_refuse_to_start(tmp_path: Path) -> None:
+    marked = {"type": "in-memory", "metadata": {"actorStateStore": "true"}}
+    car = Sidecar(tmp_path, components={"state": {"a": marked, "b": marked}})
+    with pytest.raises(RuntimeError, match="detected duplicate actor state store: a and b"):
+        car.start()
+    car.stop()

@@ -172,6 +172,44 @@ def test_subscribing_over_http_without_an_app_is_refused(
         car.stop()
 
 
+def test_a_grpc_app_subscribed_over_http_gets_updates_through_on_invoke(
+    tmp_path: Path, resources: Path, keys: tuple[str, str]
+) -> None:
+    """daprd's updateEventHandler sends each update over the app channel; to a gRPC app
+    (dapr.ext.grpc.App) that is OnInvoke with method ``/configuration/{store}/{key}``, the
+    update's JSON as data, content type application/json."""
+    import threading
+
+    from dapr.ext.grpc import App, InvokeMethodRequest
+
+    from tests.e2e.sidecar import free_port
+
+    first, _ = keys
+    received: list[tuple[str, Any]] = []
+    app, port = App(), free_port()
+
+    @app.method(name=f"/configuration/{STORE}/{first}")
+    def on_update(request: InvokeMethodRequest) -> str:
+        received.append((request.content_type, json.loads(request.text())))
+        return ""
+
+    thread = threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True)
+    thread.start()
+    car = Sidecar(tmp_path / "car", components={},
+                  app={"app_id": "grpcconfig", "port": port, "protocol": "grpc"},
+                  extra_args=["--resources-path", str(resources)]).start()
+    try:
+        status, body = http(car, f"/v1.0/configuration/{STORE}/subscribe?key={first}")
+        assert status == 200 and body["id"]
+        redis_cli("SET", first, "grpc||3")
+        wait_for(lambda: bool(received))
+        assert received == [("application/json", {
+            "id": body["id"], "items": {first: {"value": "grpc", "version": "3"}}})]
+        status, _ = http(car, f"/v1.0/configuration/{STORE}/{body['id']}/unsubscribe")
+        assert status == 200
+    finally:
+        car.stop()
+        app.stop()
 
 
 def test_an_update_the_app_refuses_is_sent_again_per_the_inbound_policy(

@@ -321,3 +321,40 @@ def test_caller_token_is_not_forwarded_to_a_grpc_app(tmp_path: Path,
     finally:
         car.stop()
         app.stop()
+
+
+def test_a_dapr_ext_grpc_apps_error_reaches_an_http_caller_as_daprd_answers(
+        tmp_path: Path) -> None:
+    """A ``dapr.ext.grpc.App`` whose method raises (grpcio: ``UNKNOWN``, "Exception calling
+    application: ...") or that has no such method (``UNIMPLEMENTED``): an HTTP caller gets
+    daprd's answer, the code's HTTP status and ``{"code", "message"}`` (protojson of the app's
+    status, pkg/api/http/directmessaging.go), not an error body of pylotto's own."""
+    app, port = App(), free_port()
+
+    @app.method(name="reserve")
+    def reserve(request: InvokeMethodRequest) -> str:
+        raise ValueError(f"out of stock: {request.text()}")
+
+    thread = threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True)
+    thread.start()
+    car = Sidecar(tmp_path / "shop", app={"app_id": "shop", "port": port, "protocol": "grpc"})
+    try:
+        car.start()
+
+        def refused(method: str) -> tuple[int, str | None, Any]:
+            request = urllib.request.Request(
+                f"{car.dapr_http_url}/v1.0/invoke/shop/method/{method}", data=b"apples",
+                method="POST")
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(request, timeout=10)
+            return (info.value.code, info.value.headers.get("Content-Type"),
+                    json.loads(info.value.read()))
+
+        assert refused("reserve") == (500, "text/plain; charset=utf-8", {
+            "code": 2, "message": "Exception calling application: out of stock: apples"})
+        status, content_type, body = refused("missing")
+        assert (status, content_type, body["code"]) == (501, "text/plain; charset=utf-8", 12)
+        assert set(body) == {"code", "message"} and "missing" in body["message"]
+    finally:
+        car.stop()
+        app.stop()

@@ -98,7 +98,6 @@ def _listening(port: int) -> bool:
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["-P", "h2c"], "--app-protocol h2c (HTTP/2 without TLS to the app) is not supported"),
     (["--enable-profiling"], "--enable-profiling: pylotto has no pprof endpoint"),
     (["--scheduler-host-address", "localhost"], "--scheduler-host-address: pylotto has"),
     (["-k"], "--kubernetes: pylotto runs apps on this machine only"),
@@ -180,6 +179,55 @@ def test_app_protocol_grpcs(runs: list[Run], tmp_path: Path) -> None:
             value=b"p")), metadata=(("dapr-app-id", app_id),), timeout=20)
     assert json.loads(reply.data.value) == {"app": app_id, "got": "p"}
     assert state.is_dir()
+
+
+def test_app_protocol_h2c(runs: list[Run], tmp_path: Path) -> None:
+    """``--app-protocol h2c``: HTTP/2 without TLS, prior knowledge, as daprd's
+    ``http2.Transport{AllowHTTP}``, to an app that speaks nothing else: the health probe, the
+    subscription list, a delivery and an invocation all reach it over HTTP/2."""
+    from tests.support.h2c_app import H2cApp
+
+    delivered: list[bytes] = []
+
+    def handler(method: str, path: str, headers: dict[str, str],
+                body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        json_type = [("content-type", "application/json")]
+        if path == "/dapr/subscribe":
+            return 200, json_type, json.dumps([{"pubsubname": "in-memory", "topic": "orders",
+                                                "route": "/orders-in"}]).encode()
+        if path == "/orders-in":
+            delivered.append(body)
+            return 200, json_type, b'{"status": "SUCCESS"}'
+        if path.startswith("/healthz"):
+            return 200, [], b""
+        return 200, json_type, json.dumps({"method": method, "path": path,
+                                           "got": body.decode()}).encode()
+
+    app = H2cApp(handler).start()
+    try:
+        http_port, app_id = free_port(), unique("h2c")
+        run = pylotto_run(runs, tmp_path / "a", "-a", app_id, "-p", str(app.port), "-P", "h2c",
+                          "-H", str(http_port), "--enable-app-health-check",
+                          "--app-health-probe-interval", "1", app=False)
+        run.wait_for("app health: the app is healthy")  # GET /healthz over HTTP/2
+        status, body = call("POST", f"http://127.0.0.1:{http_port}/v1.0/invoke/{app_id}/"
+                            "method/orders?x=1", b'{"a": 1}')
+        assert status == 200 and json.loads(body) == {
+            "method": "POST", "path": "/orders?x=1", "got": '{"a": 1}'}
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not any(r.path == "/dapr/subscribe" for r in app.requests):
+            assert time.monotonic() < deadline, "the subscriptions were never asked for"
+            time.sleep(0.05)
+        while not delivered:
+            status, _ = call("POST", f"http://127.0.0.1:{http_port}/v1.0/publish/in-memory/"
+                             "orders", b'{"n": 1}')
+            assert status == 204 and time.monotonic() < deadline, "no delivery over h2c"
+            time.sleep(0.2)
+        assert json.loads(delivered[0])["data"] == {"n": 1}
+        assert app.refused_connections == 0  # never an HTTP/1.1 request
+        assert {r.headers[":scheme"] for r in app.requests} == {"http"}
+    finally:
+        app.stop()
 
 
 def test_app_channel_address(runs: list[Run], tmp_path: Path) -> None:

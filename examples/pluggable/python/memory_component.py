@@ -220,14 +220,14 @@ class PubSubService(pubsub_pb2_grpc.PubSubServicer):
     def __init__(self) -> None:
         self.topics: dict[str, dict[str, Group]] = {}
         self.unclaimed: dict[str, collections.deque[pubsub_pb2.PullMessagesResponse]] = {}
-        self.recent: dict[str, collections.deque[tuple[float, bytes, dict[str, str]]]] = {}
+        self.recent: dict[str, collections.deque[tuple[float, bytes, dict[str, str], str]]] = {}
         self.ids = 0
 
-    def _message(self, topic: str, data: bytes,
-                 metadata: dict[str, str]) -> pubsub_pb2.PullMessagesResponse:
+    def _message(self, topic: str, data: bytes, metadata: dict[str, str],
+                 content_type: str) -> pubsub_pb2.PullMessagesResponse:
         self.ids += 1
-        return pubsub_pb2.PullMessagesResponse(data=data, topic_name=topic,
-                                               metadata=metadata, id=str(self.ids))
+        return pubsub_pb2.PullMessagesResponse(data=data, topic_name=topic, metadata=metadata,
+                                               content_type=content_type, id=str(self.ids))
 
     async def Init(self, request, context):  # type: ignore[no-untyped-def]
         return pubsub_pb2.PubSubInitResponse()
@@ -238,16 +238,19 @@ class PubSubService(pubsub_pb2_grpc.PubSubServicer):
     async def Ping(self, request, context):  # type: ignore[no-untyped-def]
         return common_pb2.PingResponse()
 
-    def _publish(self, topic: str, data: bytes, metadata: dict[str, str]) -> None:
+    def _publish(self, topic: str, data: bytes, metadata: dict[str, str],
+                 content_type: str = "") -> None:
+        """Keep the message with the content type it was published with, reported on pull
+        (PullMessagesResponse.content_type) as a broker that records one reports it."""
         self.recent.setdefault(topic, collections.deque(maxlen=self.BACKLOG)).append(
-            (time.monotonic(), data, metadata))
+            (time.monotonic(), data, metadata, content_type))
         groups = self.topics.get(topic)
         if not groups:
             self.unclaimed.setdefault(topic, collections.deque(maxlen=self.BACKLOG)).append(
-                self._message(topic, data, metadata))
+                self._message(topic, data, metadata, content_type))
             return
         for group in groups.values():
-            group.queue.put_nowait(self._message(topic, data, metadata))
+            group.queue.put_nowait(self._message(topic, data, metadata, content_type))
 
     def _group(self, topic: str, name: str) -> Group:
         groups = self.topics.setdefault(topic, {})
@@ -260,19 +263,21 @@ class PubSubService(pubsub_pb2_grpc.PubSubServicer):
                     group.queue.put_nowait(message)
             else:  # a later group: what was published just before it joined
                 since = time.monotonic() - self.JOIN_WINDOW
-                for at, data, metadata in self.recent.get(topic, ()):
+                for at, data, metadata, content_type in self.recent.get(topic, ()):
                     if at >= since:
-                        group.queue.put_nowait(self._message(topic, data, metadata))
+                        group.queue.put_nowait(self._message(topic, data, metadata,
+                                                             content_type))
         return group
 
     async def Publish(self, request, context):  # type: ignore[no-untyped-def]
-        self._publish(request.topic, request.data, dict(request.metadata))
+        self._publish(request.topic, request.data, dict(request.metadata),
+                      request.content_type)
         return pubsub_pb2.PublishResponse()
 
     async def BulkPublish(self, request, context):  # type: ignore[no-untyped-def]
         for entry in request.entries:
             self._publish(request.topic, entry.event,
-                          {**request.metadata, **entry.metadata})
+                          {**request.metadata, **entry.metadata}, entry.content_type)
         return pubsub_pb2.BulkPublishResponse()
 
     async def PullMessages(self, request_iterator, context):  # type: ignore[no-untyped-def]

@@ -92,7 +92,8 @@ def pubsub_channel(app: AppConfig, gate: AppGate = OPEN_GATE) -> AppChannel | No
 
 
 def _scheme(app: AppConfig) -> str:
-    return "https" if app.protocol == "https" else "http"
+    """``http``, ``https`` or ``h2c`` (HTTP/2 prior knowledge, see appchannel.http)."""
+    return app.protocol if app.protocol in ("https", "h2c") else "http"
 
 
 def app_gate(app: AppConfig) -> AppGate:

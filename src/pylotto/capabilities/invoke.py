@@ -165,6 +165,11 @@ class InvokeCapability:
         """The HTTP channel to this sidecar's app (None: the app has no HTTP port)."""
         return self._channel
 
+    @property
+    def grpc_app_channel(self) -> DaprGrpcAppChannel | None:
+        """The channel to this sidecar's gRPC app (None: the app is no gRPC app)."""
+        return self._grpc
+
     def _app_channel(self) -> HttpAppChannel:
         if self._channel is None:
             raise NotConfigured(

@@ -56,6 +56,9 @@ STOP_TIMEOUT_SECONDS = 10.0
 DEAD_LETTER_PUBSUB_KEY = "pubsubName"
 """The metadata key naming the pubsub a dead-lettered message came from (daprd's
 ``MetadataKeyPubSub``)."""
+CONTENT_TYPE_KEY = "content-type"
+"""The metadata key daprd's subscription handler sets to the content type a broker reported
+with a message (``ContentTypeMetadataKey``), so a dead letter carries it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +283,8 @@ class PubSubCapability(Capability[PubSub]):
                           message: Message, event_id: str, why: str) -> None:
         """Publish ``message`` unchanged to ``dead_letter_topic`` (a publish like any other:
         under the pubsub's resiliency policies, measured), with its metadata and the
-        ``pubsubName`` daprd adds to every message it receives (pkg/runtime/subscription)."""
+        ``pubsubName`` daprd adds to every message it receives (pkg/runtime/subscription;
+        :meth:`handler` has added the broker's ``content-type``, as daprd's handler does)."""
         component = self.components.get(pubsub_name)
         metadata = {**message.metadata, DEAD_LETTER_PUBSUB_KEY: pubsub_name}
         await self.call(pubsub_name, lambda: component.publish(
@@ -335,6 +339,9 @@ class PubSubCapability(Capability[PubSub]):
             return status
 
         async def handle(message: Message) -> None:
+            if message.content_type is not None:  # as daprd's handler, before anything else
+                message = replace(message, metadata={
+                    **message.metadata, CONTENT_TYPE_KEY: message.content_type})
             try:
                 event = cloudevents.to_topic_event(
                     message.data, topic=message.topic, pubsub_name=pubsub_name,

@@ -55,8 +55,9 @@ KNOWN_FEATURES = {
     "ActorStateTTL": "", "WorkflowsClusteredDeployment": "",
     "WorkflowsRemoteActivityReminder": "", "WorkflowHistorySigning": "", "WorkflowsFastPath": "",
 }
-"""Dapr's preview features (pkg/config); "" for those of building blocks pylotto does not
-serve (actors, workflows): accepted, with a warning that they change nothing."""
+"""Dapr's preview features (pkg/config); "" for those that change nothing in pylotto
+(workflows, which it does not serve; ``ActorStateTTL``: actor state takes ``ttlInSeconds``
+always): accepted, with a warning."""
 
 
 class _Model(BaseModel):
@@ -223,8 +224,8 @@ def runtime_fields(document: dict[str, Any], path: Path) -> dict[str, Any]:
             warnings.append(f"{where}: feature {feature.name!r} is not one Dapr or pylotto "
                             "knows; it changes nothing")
         elif feature.enabled:
-            warnings.append(f"{where}: feature {feature.name} is for actors/workflows, which "
-                            "pylotto does not serve; it changes nothing")
+            warnings.append(f"{where}: feature {feature.name} changes nothing in pylotto "
+                            "(workflows are not served; actor state TTLs always are)")
     if spec.access_control is not None:
         spec.access_control.compiled(http=True)  # Dapr's validation, at load time
     fields["dapr"] = DaprSettings(name=str((document.get("metadata") or {}).get("name", "")),

@@ -227,6 +227,12 @@ def component(path: Path, document: dict[str, Any]) -> ComponentSpec:
                                      key=str(ref.get("key") or ref["name"]))
         else:
             metadata[key] = _text(entry.get("value", ""))
+    if capability == "state" and not any(key.lower() == "keyprefix"
+                                         for key in (*metadata, *secrets)):
+        # daprd's default strategy is the app id (pkg/components/state/state_config.go:
+        # strategyDefault = strategyAppid), so that a store is shared with daprd sidecars key
+        # for key; a Layotto config's and pylotto.yaml's default stays "none", as Layotto's
+        metadata["keyPrefix"] = "appid"
     return ComponentSpec(name=str(name), capability=capability, type=full_type,
                          version=str(spec.get("version") or ""), metadata=metadata,
                          secrets=secrets)

@@ -105,10 +105,10 @@ class AppConfig(_Model):
     id: str = Field("", alias="app_id")
     port: int | None = Field(None, description="the app's port (service invocation, Dapr "
                              "pub/sub delivery)")
-    protocol: Literal["http", "https", "grpc", "grpcs"] = Field(
+    protocol: Literal["http", "https", "h2c", "grpc", "grpcs"] = Field(
         "http", description="what the app serves on its port: HTTP (https: over TLS, the "
-        "app's certificate not checked, as Dapr does), or Dapr's AppCallback gRPC (grpcs: "
-        "over TLS, the certificate not checked either)")
+        "app's certificate not checked, as Dapr does; h2c: HTTP/2 without TLS), or Dapr's "
+        "AppCallback gRPC (grpcs: over TLS, the certificate not checked either)")
     host: str = Field("127.0.0.1", description="the address the app listens on "
                       "(dapr run --app-channel-address)")
     max_concurrency: int | None = Field(None, ge=1, description="calls to the app at once "
@@ -421,7 +421,7 @@ def validate_components(config: RuntimeConfig) -> None:
             raise ConfigError(f"{where}: defined twice")
         seen.add((spec.capability, spec.name))
         try:
-            cls = resolve(spec.capability, spec.type)
+            cls = resolve(spec.capability, spec.type, spec.version)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc.message}") from None
         if spec.secrets:

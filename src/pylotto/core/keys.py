@@ -1,11 +1,15 @@
 """Key prefix strategies (component metadata ``keyPrefix``), shared by state, lock and sequencer.
 
 ``appid`` → ``{app_id}||{key}``, ``name`` → ``{component}||{key}``, ``none`` → ``{key}``,
-any other value S → ``S||{key}``. Neither a key nor a custom prefix may contain ``||``.
+``namespace`` → ``{NAMESPACE}.{app_id}||{key}`` (daprd's; ``appid`` when ``NAMESPACE`` is unset),
+any other value S → ``s||{key}``, lower-cased as daprd and Layotto both do. Neither a key nor a
+custom prefix may contain ``||``. The strategy when none is given differs by dialect (a Dapr
+manifest's state store: ``appid``, see :mod:`pylotto.config.manifests`).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -40,8 +44,11 @@ def key_prefix(strategy: str, *, app_id: str, component: str) -> str:
         return app_id
     if lowered == "name":
         return component
+    if lowered == "namespace":
+        namespace = os.environ.get("NAMESPACE", "")
+        return f"{namespace}.{app_id}" if namespace and app_id else app_id
     check_no_separator(strategy)
-    return strategy
+    return lowered
 
 
 def prefixed(prefix: str, key: str) -> str:

@@ -5,6 +5,10 @@ Each ``pylotto.components.<capability>`` package declares ``ALIASES``: its short
 (``state.redis``, ``secretstores.local.file``) resolve by dropping the capability prefix.
 Third-party components register the entry point group ``pylotto.components`` with names like
 ``state.mystore``. Only the selected classes are imported, so unused drivers never load.
+
+A component's ``version`` (Dapr's ``spec.version``) picks another class where a package
+declares one as ``"<type>/<version>"`` (``postgresql/v2``); any other version resolves to the
+type's one class, as before.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def _plugins(capability: str) -> dict[str, str]:
 
 def known_types(capability: str) -> list[str]:
     info = CAPABILITIES[capability]
-    names = [*aliases(capability), *_plugins(capability)]
+    names = [n for n in (*aliases(capability), *_plugins(capability)) if "/" not in n]
     return sorted({*names, *(info.dapr_prefix + n for n in names)})
 
 
@@ -74,12 +78,15 @@ def normalise(capability: str, type_name: str) -> str:
     return type_name[len(prefix) :] if type_name.startswith(prefix) else type_name
 
 
-def resolve(capability: str, type_name: str) -> type[Component]:
-    """The component class for ``type_name``; ConfigError with a suggestion when unknown."""
+def resolve(capability: str, type_name: str, version: str = "") -> type[Component]:
+    """The component class for ``type_name`` (at ``version``, where the type has a class of its
+    own for it); ConfigError with a suggestion when unknown."""
     if capability not in CAPABILITIES:
         raise ConfigError(f"unknown capability {capability!r}")
     short = normalise(capability, type_name)
-    target = aliases(capability).get(short) or _plugins(capability).get(short)
+    table = aliases(capability)
+    target = None if "/" in short else (
+        table.get(f"{short}/{version}") or table.get(short) or _plugins(capability).get(short))
     if target is None:
         from pylotto.components.pluggable.discovery import socket_type
 

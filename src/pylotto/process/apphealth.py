@@ -16,8 +16,10 @@ import logging
 import aiohttp
 
 from pylotto.appchannel.gate import AppGate
+from pylotto.appchannel.http import AppRequest, HttpAppChannel
 from pylotto.appchannel.select import RawGrpcAppChannel
 from pylotto.config.model import AppConfig, AppHealthCheck
+from pylotto.core.errors import PylottoError
 from pylotto.core.tasks import stop_task
 
 log = logging.getLogger("pylotto.apphealth")
@@ -29,6 +31,8 @@ class AppHealthProber:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._grpc: RawGrpcAppChannel | None = None
+        self._h2c: HttpAppChannel | None = None
+        """h2c apps: probed over HTTP/2 (the app channel's own client, without its gate)."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -40,6 +44,8 @@ class AppHealthProber:
             await self._session.close()
         if self._grpc is not None:
             await self._grpc.close()
+        if self._h2c is not None:
+            await self._h2c.close()
 
     async def _run(self) -> None:
         failures = 0
@@ -59,9 +65,22 @@ class AppHealthProber:
         try:
             if self.app.is_grpc:
                 return await self._probe_grpc()
+            if self.app.protocol == "h2c":
+                return await self._probe_h2c()
             return await self._probe_http()
         except (aiohttp.ClientError, OSError, TimeoutError):
             return False
+
+    async def _probe_h2c(self) -> bool:
+        if self._h2c is None:
+            assert self.app.port is not None
+            self._h2c = HttpAppChannel(self.app.host, self.app.port, scheme="h2c")
+        try:
+            answer = await self._h2c.send(AppRequest(
+                "GET", self.check.path, timeout=self.check.timeout_seconds))
+        except PylottoError:
+            return False
+        return 200 <= answer.status < 300
 
     async def _probe_http(self) -> bool:
         if self._session is None:

@@ -112,18 +112,25 @@ def actor_state_store(config: RuntimeConfig) -> str:
 
 def build_actors(config: RuntimeConfig, context: RuntimeContext, state: StateCapability,
                  channels: AppChannels) -> Actors:
-    """Dapr's actor runtime over the actor state store (none: :class:`DisabledActors`),
-    with an HTTP app's ``/dapr/config`` types attached once it answers; a gRPC app attaches
-    its own through ``SubscribeActorEventsAlpha1``."""
+    """Dapr's actor runtime over the actor state store (none: :class:`DisabledActors`), with
+    in-memory timers and reminders on a scheduler over the same store, and an HTTP app's
+    ``/dapr/config`` types attached once it answers; a gRPC app attaches its own through
+    ``SubscribeActorEventsAlpha1``."""
     store = actor_state_store(config)
     if not store:
         return DisabledActors()
     from pylotto.appchannel.actors import HttpActorHost
     from pylotto.capabilities.actors import ActorsCapability, ActorState
+    from pylotto.capabilities.actors.reminders import SchedulerReminders
+    from pylotto.capabilities.actors.timers import MemoryTimers
 
     placement, forwarder = actor_placement(config, context, state, store)
+    reminders = SchedulerReminders(state, store, app_id=context.app_id,
+                                   poll=config.scheduler.poll_seconds,
+                                   lease=config.scheduler.lease_seconds)
     runtime = ActorsCapability(ActorState(state, store, context.app_id), config.actors,
-                               context.app_id, placement=placement, forwarder=forwarder)
+                               context.app_id, placement=placement, forwarder=forwarder,
+                               timers=MemoryTimers(), reminders=reminders)
     host = None
     if channels.invoke_http is not None and not context.app.is_grpc:
         host = HttpActorHost(channels.invoke_http, context.app_id)

@@ -26,11 +26,6 @@ LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "w
 """Dapr's log levels → pylotto's (fatal and panic: only what makes the sidecar stop)."""
 
 APP_PROTOCOLS = ("http", "https", "grpc", "grpcs", "h2c")
-REFUSED_PROTOCOLS = {
-    "h2c": "--app-protocol h2c (HTTP/2 without TLS to the app) is not supported by pylotto: "
-           "its HTTP client (aiohttp) speaks HTTP/1.1 only; serve the app's HTTP/1.1 too "
-           "(--app-protocol http)",
-}
 UNLIMITED_BYTES = 2**31 - 1
 HEADER_BUFFER_BYTES = 8190
 """The request line / header size pylotto's HTTP server reads (aiohttp's limit)."""
@@ -117,8 +112,6 @@ def app_protocol(flags: DaprRunFlags) -> str | None:
     if protocol is None:
         return None
     protocol = protocol.lower()
-    if protocol in REFUSED_PROTOCOLS:
-        raise ConfigError(REFUSED_PROTOCOLS[protocol])
     if protocol not in APP_PROTOCOLS:
         raise ConfigError(f"--app-protocol {protocol!r} is not one of "
                           f"{', '.join(APP_PROTOCOLS)}")

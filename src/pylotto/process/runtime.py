@@ -130,7 +130,7 @@ class Runtime:
     async def _build(self, spec: ComponentSpec) -> Component:
         """A new, initialised component of ``spec``; ConfigError when it cannot start."""
         label = f"{spec.capability}.{spec.name}"
-        cls = resolve(spec.capability, spec.type)
+        cls = resolve(spec.capability, spec.type, spec.version)
         metadata = {**spec.metadata, **await self._read_secrets(spec)}
         settings = decode(cls.Settings, metadata, component=label)
         component = cls(spec.name, settings, ComponentContext(

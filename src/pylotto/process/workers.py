@@ -38,7 +38,7 @@ STOP_SECONDS = 30.0
 def refuse_per_process(config: RuntimeConfig) -> None:
     """ConfigError naming the components whose data would differ between workers."""
     local = [f"{spec.capability}.{spec.name} ({spec.type})" for spec in config.components
-             if resolve(spec.capability, spec.type).per_process]
+             if resolve(spec.capability, spec.type, spec.version).per_process]
     if local:
         raise ConfigError(
             "--workers needs components whose data lives in a shared backend; these keep it "

@@ -198,11 +198,20 @@ async def test_dropped_and_exhausted_events_go_to_the_dead_letter_topic(
         _, retry = app(DeliveryStatus.RETRY)
         retrying = await broker.subscribe(f"{topic}-retry", pubsub.handler(
             "bus", f"{topic}-retry", {}, retry, dead_letter_topic=f"{topic}-dead"), {})
-        await pubsub.publish(PublishRequest("bus", topic, b"dropped", "text/plain"))
-        await pubsub.publish(PublishRequest("bus", f"{topic}-retry", b"exhausted", "text/plain"))
+        sent = {"contentType": "text/plain", "k": "v"}  # pluggable: the publish's content type
+        await pubsub.publish(PublishRequest("bus", topic, b"dropped", "text/plain", sent))
+        await pubsub.publish(PublishRequest("bus", f"{topic}-retry", b"exhausted", "text/plain",
+                                            sent))
         await eventually(lambda: len(dead.messages) == 2)
         payloads = sorted(json.loads(m.data)["data"] for m in dead.messages)
         assert payloads == ["dropped", "exhausted"]
+        for message in dead.messages:  # daprd's sendToDeadLetter: the message's metadata,
+            # pubsubName, and content-type when the broker reported one (subscription.go)
+            assert message.metadata.get("pubsubName") == "bus"
+            if "reports-content-type" in case.traits:
+                assert message.metadata["content-type"] == "text/plain"
+            else:
+                assert "content-type" not in message.metadata
         for subscription in (dead_subscription, dropping, retrying):
             await subscription.close()
 

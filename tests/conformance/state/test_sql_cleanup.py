@@ -30,6 +30,8 @@ async def instances(case: Case, tmp_path: Path) -> AsyncIterator[Callable[..., A
     """``await open_two(**metadata)``: two stores ("sidecars") on one fresh table."""
     table = f"{RUN_PREFIX}_sw{uuid.uuid4().hex[:6]}"
     shared = {"tableName": table}
+    if case.version == "v2":  # contrib's v2 names its tables by prefix
+        shared = {"tablePrefix": f"{table}_", "metadataTableName": f"{table}_meta"}
     if case.type == "state.sqlite":
         shared["connectionString"] = str(tmp_path / "shared.db")
     async with AsyncExitStack() as stack:

@@ -19,17 +19,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from dapr.actor import Actor, ActorInterface, ActorProxy, actormethod
+from dapr.actor import Actor, ActorInterface, ActorProxy, Remindable, actormethod
 from dapr.actor.runtime.config import ActorReentrancyConfig, ActorRuntimeConfig
 from dapr.actor.runtime.runtime import ActorRuntime
 
 EVENTS: Path | None = None
 
 
-def record(kind: str, actor_id: str) -> None:
+def record(kind: str, actor_id: str, **more: str) -> None:
     assert EVENTS is not None
     with EVENTS.open("a") as out:
-        out.write(json.dumps({"event": kind, "id": actor_id}) + "\n")
+        out.write(json.dumps({"event": kind, "id": actor_id, **more}) + "\n")
 
 
 class DemoActorInterface(ActorInterface):
@@ -45,8 +45,20 @@ class DemoActorInterface(ActorInterface):
     @actormethod(name="Boom")  # type: ignore[untyped-decorator]
     async def boom(self) -> None: ...
 
+    @actormethod(name="StartReminder")  # type: ignore[untyped-decorator]
+    async def start_reminder(self) -> None: ...
 
-class DemoActor(Actor, DemoActorInterface):
+    @actormethod(name="StopReminder")  # type: ignore[untyped-decorator]
+    async def stop_reminder(self) -> None: ...
+
+    @actormethod(name="StartTimer")  # type: ignore[untyped-decorator]
+    async def start_timer(self) -> None: ...
+
+    @actormethod(name="StopTimer")  # type: ignore[untyped-decorator]
+    async def stop_timer(self) -> None: ...
+
+
+class DemoActor(Actor, DemoActorInterface, Remindable):
     async def _on_activate(self) -> None:
         record("activate", self.id.id)
 
@@ -70,6 +82,27 @@ class DemoActor(Actor, DemoActorInterface):
 
     async def boom(self) -> None:
         raise ValueError("boom from the actor")
+
+    async def start_reminder(self) -> None:
+        await self.register_reminder("demo_reminder", b"reminder state",
+                                     timedelta(seconds=0.5), timedelta(seconds=1))
+
+    async def stop_reminder(self) -> None:
+        await self.unregister_reminder("demo_reminder")
+
+    async def receive_reminder(self, name: str, state: bytes, due_time: timedelta,
+                               period: timedelta, ttl: timedelta | None = None) -> None:
+        record("reminder", self.id.id, name=name, state=state.decode())
+
+    async def start_timer(self) -> None:
+        await self.register_timer("demo_timer", self.timer_callback, {"from": "timer"},
+                                  timedelta(seconds=0.5), timedelta(seconds=1))
+
+    async def stop_timer(self) -> None:
+        await self.unregister_timer("demo_timer")
+
+    async def timer_callback(self, state: object) -> None:
+        record("timer", self.id.id, state=json.dumps(state))
 
 
 def actor_config(idle: float) -> ActorRuntimeConfig:

@@ -52,8 +52,26 @@ def test_components_with_types_versions_values_and_secret_refs(tmp_path: Path) -
     [spec] = load_components([write(tmp_path, STATE)], app_id="orders")
     assert (spec.name, spec.capability, spec.type, spec.version) == (
         "statestore", "state", "state.sqlite", "v1")
-    assert spec.metadata == {"tableName": "orders", "cleanupIntervalInSeconds": "60"}
+    assert spec.metadata == {"tableName": "orders", "cleanupIntervalInSeconds": "60",
+                             "keyPrefix": "appid"}
     assert spec.secrets == {"connectionString": SecretRef(store="files", name="db", key="path")}
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ("", "appid"),  # daprd's default strategy
+    ("  - name: keyPrefix\n    value: none\n", "none"),
+    ("  - name: KEYPREFIX\n    value: name\n", None),  # given, under any case: kept as given
+])
+def test_a_state_store_of_a_manifest_prefixes_with_the_app_id_unless_told(
+        tmp_path: Path, entry: str, expected: str | None) -> None:
+    text = ("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: s}\n"
+            "spec:\n  type: state.redis\n  metadata:\n  - name: redisHost\n"
+            "    value: localhost:6379\n" + entry +
+            "---\napiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: l}\n"
+            "spec: {type: lock.redis, metadata: []}\n")
+    state, lock = load_components([write(tmp_path, text)], app_id="orders")
+    assert state.metadata.get("keyPrefix") == expected
+    assert "keyPrefix" not in lock.metadata  # lock and sequencer default to appid anyway
 
 
 def test_scopes_select_the_app(tmp_path: Path) -> None:

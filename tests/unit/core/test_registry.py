@@ -24,4 +24,5 @@ def test_typo_suggests_the_closest_type() -> None:
 def test_every_alias_points_to_a_component() -> None:
     for capability in registry.CAPABILITIES:
         for name in registry.aliases(capability):
-            registry.resolve(capability, name)
+            type_name, _, version = name.partition("/")  # "postgresql/v2": a type's version
+            registry.resolve(capability, type_name, version)

@@ -54,8 +54,7 @@ def test_app_ssl_is_https() -> None:
     assert dapr_run.app_protocol(flags) == "https"
     assert dapr_run.app_protocol(dapr_run.DaprRunFlags(app_protocol="grpc",
                                                        app_ssl=True)) == "grpcs"
-    with pytest.raises(ConfigError, match=r"h2c .*HTTP/1\.1 only"):
-        dapr_run.app_protocol(dapr_run.DaprRunFlags(app_protocol="h2c"))
+    assert dapr_run.app_protocol(dapr_run.DaprRunFlags(app_protocol="H2C")) == "h2c"
 
 
 def test_health_check_defaults_are_dapr_s() -> None:

@@ -91,7 +91,8 @@ class PullSubscription(Subscription):
         try:
             while True:
                 message = Message(topic=response.topic_name or self.topic, data=response.data,
-                                  metadata=dict(response.metadata), attempt=failures + 1)
+                                  metadata=dict(response.metadata), attempt=failures + 1,
+                                  content_type=response.content_type)
                 try:
                     await self._handler(message)
                     error = ""

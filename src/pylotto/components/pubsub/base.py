@@ -118,6 +118,10 @@ class Message:
     """Which delivery of the message this is: 1 the first, 2 the first redelivery... Brokers
     that count deliveries fill it from the broker (Redis Streams' delivery count, NATS
     ``num_delivered``, RabbitMQ ``x-delivery-count``); the others count in the component."""
+    content_type: str | None = None
+    """The content type the broker reports with the message (contrib's ``NewMessage.
+    ContentType``); None when it reports none, as contrib's Redis, RabbitMQ, MQTT, NATS and
+    in-memory brokers; a pluggable component always reports one (its ``content_type``)."""
 
 
 Handler = Callable[[Message], Awaitable[None]]

@@ -43,10 +43,10 @@ NO_GRPC_APP = "actor callback streaming requires a gRPC app channel"
 
 
 def answer_or_raise(answer: ActorAnswer) -> ActorAnswer:
-    """``answer`` when the caller gets it as it is (a success, or an actor error); an app's
-    other error status raises ``error from actor service: (<code>) <body>``, which the APIs
-    answer as ``ERR_ACTOR_INVOKE_METHOD`` (daprd's http.go)."""
-    if answer.actor_error or 200 <= answer.status < 300:
+    """``answer`` when the caller gets it as it is (a 200, or an actor error); any other
+    status raises ``error from actor service: (<code>) <body>``, which the APIs answer as
+    ``ERR_ACTOR_INVOKE_METHOD`` (daprd's transport/http/http.go: not 200 is an error)."""
+    if answer.actor_error or answer.status == 200:
         return answer
     body = answer.data.decode(errors="replace")
     raise Internal(f"error from actor service: ({answer.status}) {body}", where="actors.invoke")

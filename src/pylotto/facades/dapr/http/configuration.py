@@ -10,7 +10,15 @@
 - ``GET /configuration/{store}/{id}/unsubscribe``: ``{"ok": true}``; an unknown id answers 500
   ``{"ok": false, "message": ...}``.
 
-Subscriptions need the app's HTTP port (``app.port``): without it subscribe answers 500
+A gRPC app (``--app-protocol grpc``) gets each update as daprd's app channel sends it
+(pkg/api/http/http.go ``updateEventHandler`` over pkg/channel/grpc): ``AppCallback.OnInvoke``
+with method ``/configuration/{store}/{key}``, the same JSON body as ``data`` (an ``Any``
+without type), ``content_type`` ``application/json`` and verb ``POST``; an error status is a
+failed delivery. *Departure:* daprd compares the gRPC answer's code (0) with HTTP's 200, so it
+logs every delivery to a gRPC app as failed and, under a retry policy, sends it again; pylotto
+takes ``OK`` as delivered.
+
+Subscriptions need the app's port (``app.port``): without it subscribe answers 500
 ``ERR_APP_CHANNEL_NIL``. They end when unsubscribed or when the sidecar stops.
 """
 
@@ -21,7 +29,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
 from aiohttp import web
@@ -34,9 +42,15 @@ from pylotto.core.resiliency import Resiliency
 from pylotto.core.tasks import stop_task
 from pylotto.facades.dapr.http.keys import metadata_params, services_of
 
+if TYPE_CHECKING:
+    from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
+
 log = logging.getLogger("pylotto.dapr.configuration")
 
 DELIVERY_TIMEOUT_SECONDS = 30.0
+
+AppTarget: TypeAlias = "HttpAppChannel | DaprGrpcAppChannel"
+"""Where a subscription's updates go: the app's HTTP routes or its ``OnInvoke``."""
 
 
 def item_json(item: ConfigurationItem) -> dict[str, Any]:
@@ -63,7 +77,7 @@ class HttpSubscriptions:
         self._active: dict[str, tuple[ConfigurationStream, asyncio.Task[None]]] = {}
 
     def add(self, subscription_id: str, store: str, stream: ConfigurationStream,
-            app: HttpAppChannel, resiliency: Resiliency) -> None:
+            app: AppTarget, resiliency: Resiliency) -> None:
         task = asyncio.create_task(
             self._forward(subscription_id, store, stream, app, resiliency),
             name=f"configuration-http:{subscription_id}")
@@ -83,7 +97,7 @@ class HttpSubscriptions:
             await self.remove(subscription_id)
 
     async def _forward(self, subscription_id: str, store: str, stream: ConfigurationStream,
-                       app: HttpAppChannel, resiliency: Resiliency) -> None:
+                       app: AppTarget, resiliency: Resiliency) -> None:
         try:
             async for update in stream:
                 await self._post(subscription_id, store, update, app, resiliency)
@@ -95,14 +109,17 @@ class HttpSubscriptions:
 
     @staticmethod
     async def _post(subscription_id: str, store: str, update: ConfigurationUpdate,
-                    app: HttpAppChannel, resiliency: Resiliency) -> None:
+                    app: AppTarget, resiliency: Resiliency) -> None:
         body = json.dumps({"id": subscription_id, "items": items_json(update.items)}).encode()
         for key in dict.fromkeys(item.key for item in update.items):
-            path = f"/configuration/{quote(store, safe='')}/{quote(key, safe='')}"
-
-            async def send(path: str = path) -> None:
+            async def send(key: str = key) -> None:
+                if not isinstance(app, HttpAppChannel):  # a gRPC app: daprd's method, as is
+                    await app.invoke(f"/configuration/{store}/{key}", body, "application/json",
+                                     "POST", "", DELIVERY_TIMEOUT_SECONDS)
+                    return
                 response = await app.send(AppRequest(
-                    "POST", path, headers=[("Content-Type", "application/json")], body=body,
+                    "POST", f"/configuration/{quote(store, safe='')}/{quote(key, safe='')}",
+                    headers=[("Content-Type", "application/json")], body=body,
                     timeout=DELIVERY_TIMEOUT_SECONDS))
                 if response.status != 200:
                     raise Internal("error sending configuration item to application, status "
@@ -132,7 +149,7 @@ async def subscribe_configuration(request: web.Request) -> web.Response:
     store = request.match_info["store"]
     configuration = services.configuration
     configuration.components.get(store)  # not configured / not found: the usual errors
-    app = services.invoke.http_app_channel
+    app: AppTarget | None = services.invoke.grpc_app_channel or services.invoke.http_app_channel
     if app is None:
         raise NotConfigured("app channel is not initialized", where="configuration.app_channel")
     keys = request.query.getall("key", [])
