@@ -141,8 +141,8 @@ class Load:
         return False
 
     async def settle(self, http: aiohttp.ClientSession, node: Node, actor_id: str) -> bool:
-        """``bump`` until it succeeds (a call caught in a rebalance may fail: its turn's
-        state write is refused once the actor is being handed over), 20 attempts at most."""
+        """``bump`` until it succeeds, 20 attempts at most (a call caught in a rebalance may
+        fail once its retries are spent, as with daprd)."""
         for _ in range(20):
             if await self.bump(http, node, actor_id):
                 return True

@@ -30,7 +30,7 @@ from tests.conformance.cases import Case, build, load_cases
 
 pytestmark = pytest.mark.timeout(120)
 
-STORES = ("sqlite", "redis", "postgresql")
+STORES = ("sqlite", "redis", "postgresql", "mysql", "etcd", "zookeeper")
 LEASE = 5.0
 SKEW = 1.0
 
@@ -246,7 +246,7 @@ async def test_racing_takers_get_each_lease_exactly_once(states: States) -> None
 async def test_all_held_leases_renew_together(states: States) -> None:
     clock = FakeClock()
     a = leases_of(await states(), "a:1", clock)
-    names = [f"T#{p}" for p in range(40)]
+    names = [f"T#{p}" for p in range(150)]  # more than one transaction takes
     assert sorted(await a.take(names)) == sorted(names)
     clock.advance(1.5)
     assert await a.renew() == []

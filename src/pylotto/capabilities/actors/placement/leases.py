@@ -7,10 +7,11 @@ compare-and-set on the etag just read, so of two sidecars racing for a lease one
 - **take**: a lease that was never written (first-write), was released (``owner`` empty), or
   expired: ``until + skew`` passed by this sidecar's wall clock (the holder's clock may be up
   to ``skew`` ahead). The epoch goes up by one on every take.
-- **renew**: all held leases in one transaction every ``lease/3`` (one per lease as a
-  fallback when another writer got in first). A renewal sent at monotonic ``t`` makes the
-  lease valid here until ``t + lease - margin``: the holder stops before any taker can start,
-  as long as the clocks differ by less than ``skew`` and no pause outlasts ``margin``.
+- **renew**: all held leases in one transaction (of up to ``RENEW_CHUNK``) every
+  ``lease/3`` (one per lease as a fallback when another writer got in first). A renewal
+  sent at monotonic ``t`` makes the lease valid here until ``t + lease - margin``: the
+  holder stops before any taker can start, as long as the clocks differ by less than
+  ``skew`` and no pause outlasts ``margin``.
 - **release**: after the actors of the partition were halted, the record is marked free
   (not deleted: its epoch keeps counting up), again under the etag read, so a release never
   frees a lease that somebody else holds by now.
@@ -35,6 +36,9 @@ from pylotto.components.state.base import Concurrency
 from pylotto.core.errors import EtagMismatch, PylottoError, Unavailable
 
 log = logging.getLogger("pylotto.actors.leases")
+
+RENEW_CHUNK = 100
+"""Leases per renewal transaction (etcd takes at most 128 operations in one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,15 +181,19 @@ class Leases:
             writes = {n: self._item(n, LeaseRecord(self.address, until, self.held[n].epoch,
                                                    self.instance), current[n].etag)
                       for n in keep}
-            renewed = list(keep)
-            if len(writes) > 1:
+            renewed: list[str] = []
+            names_written = list(writes)
+            for at in range(0, len(names_written), RENEW_CHUNK):
+                chunk = {n: writes[n] for n in names_written[at:at + RENEW_CHUNK]}
+                if len(chunk) == 1:
+                    renewed.extend(await self._one_by_one(chunk))
+                    continue
                 try:
                     await self.state.execute_state_transaction(
-                        self.store, [StateOperation("upsert", item) for item in writes.values()])
+                        self.store, [StateOperation("upsert", item) for item in chunk.values()])
+                    renewed.extend(chunk)
                 except EtagMismatch:
-                    renewed = await self._one_by_one(writes)
-            elif writes:
-                renewed = await self._one_by_one(writes)
+                    renewed.extend(await self._one_by_one(chunk))
             lost.extend(n for n in keep if n not in renewed)
             for name in renewed:
                 self.held[name].valid_until = sent + self.lease - self.margin
