@@ -38,7 +38,7 @@ pytestmark = pytest.mark.timeout(420)
 
 APP = Path(__file__).parent / "apps" / "placement_app.py"
 ROOT = Path(__file__).parents[2]
-IDS = [f"c{i}" for i in range(300)]
+IDS = [f"c{i}" for i in range(1000)]
 WORKERS = 16
 ACTORS = {"lease_seconds": 2.0, "poll_seconds": 0.2, "clock_skew_seconds": 0.5,
           "handover_timeout_seconds": 10.0}
@@ -220,7 +220,7 @@ async def test_three_sidecars_one_killed_a_fourth_joins_never_two_activations(
     # every acknowledged change is there (an unacknowledged one may be, too)
     lost = {i: (stored[i], load.acked[i]) for i in IDS if stored[i] < load.acked[i]}
     assert not lost, f"acknowledged bumps lost: {lost}"
-    assert sum(load.acked.values()) > 3 * len(IDS)
+    assert sum(load.acked.values()) > 2 * len(IDS)
 
     store = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     try:
