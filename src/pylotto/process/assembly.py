@@ -17,7 +17,7 @@ from pylotto.appchannel.bindings import BindingChannel, GrpcBindingChannel, Http
 from pylotto.appchannel.gate import AppGate
 from pylotto.appchannel.jobs import GrpcJobChannel, HttpJobChannel, JobChannel
 from pylotto.appchannel.select import AppChannels, app_channels
-from pylotto.capabilities.actors.api import Actors
+from pylotto.capabilities.actors.api import Actors, Forwarder, Placement
 from pylotto.capabilities.actors.disabled import DisabledActors
 from pylotto.capabilities.actors.hosting import AttachingActors
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
@@ -124,15 +124,39 @@ def build_actors(config: RuntimeConfig, context: RuntimeContext, state: StateCap
     from pylotto.capabilities.actors.reminders import SchedulerReminders
     from pylotto.capabilities.actors.timers import MemoryTimers
 
+    placement, forwarder = actor_placement(config, context, state, store)
     reminders = SchedulerReminders(state, store, app_id=context.app_id,
                                    poll=config.scheduler.poll_seconds,
                                    lease=config.scheduler.lease_seconds)
     runtime = ActorsCapability(ActorState(state, store, context.app_id), config.actors,
-                               context.app_id, timers=MemoryTimers(), reminders=reminders)
+                               context.app_id, placement=placement, forwarder=forwarder,
+                               timers=MemoryTimers(), reminders=reminders)
     host = None
     if channels.invoke_http is not None and not context.app.is_grpc:
         host = HttpActorHost(channels.invoke_http, context.app_id)
     return AttachingActors(runtime, host)
+
+
+def actor_placement(config: RuntimeConfig, context: RuntimeContext, state: StateCapability,
+                    store: str) -> tuple[Placement | None, Forwarder | None]:
+    """Placement across the sidecars of the app id (leases in the actor state store, calls
+    forwarded to this sidecar's advertised gRPC address), unless the store is the in-memory
+    one no other sidecar sees: then (None, None), the runtime's one-sidecar default."""
+    from pylotto.components.state.memory import MemoryStateStore
+    from pylotto.core.registry import resolve
+
+    spec = next((s for s in config.components if s.capability == "state" and s.name == store),
+                None)
+    if spec is None or issubclass(resolve("state", spec.type), MemoryStateStore):
+        return None, None
+    from pylotto.capabilities.actors.forwarding import SidecarForwarder
+    from pylotto.capabilities.actors.placement import LeasedPlacement
+
+    listen, mtls, resolution = config.listen, config.mtls, config.name_resolution
+    address = (resolution.advertise if resolution else "") or host_address(
+        (listen.internal_grpc if mtls else "") or listen.dapr_grpc or listen.layotto_grpc)
+    return (LeasedPlacement(state, store, context.app_id, address, config.actors),
+            SidecarForwarder(mtls.read() if mtls else None))
 
 
 def access_check(config: RuntimeConfig) -> AccessCheck | None:

@@ -16,9 +16,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from pylotto import plugins
+from pylotto.capabilities.actors.forwarding import forwarded_actors
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
-from pylotto.facades import actuator, grpc_proxy, sidecar_invoke, state_query
+from pylotto.facades import actors_internal, actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.interceptors import (
     ApiToken,
     ClientMistakes,
@@ -36,7 +37,7 @@ from pylotto.process.apphealth import AppHealthProber
 from pylotto.process.heap import HeapTrimmer
 from pylotto.process.hotreload import ComponentSources, HotReloader
 from pylotto.process.runtime import Runtime
-from pylotto.proto.extensions import invoke_pb2_grpc, state_query_pb2_grpc
+from pylotto.proto.extensions import actors_pb2_grpc, invoke_pb2_grpc, state_query_pb2_grpc
 from pylotto.proto.layotto import delay_queue_pb2_grpc, runtime_pb2, runtime_pb2_grpc
 
 log = logging.getLogger("pylotto.server")
@@ -124,7 +125,9 @@ class Sidecar:
         if self.config.mtls is None:  # else only the internal mTLS port serves other sidecars
             invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
                 sidecar_invoke.SidecarInvokeServicer(services.invoke), server)
-            names.append(sidecar_invoke.SERVICE)
+            actors_pb2_grpc.add_SidecarActorsServicer_to_server(
+                actors_internal.SidecarActorsServicer(forwarded_actors(services.actors)), server)
+            names.extend((sidecar_invoke.SERVICE, actors_internal.SERVICE))
         listen = self.config.listen
         if listen.dapr_grpc or listen.dapr_http:
             names.append(self._add_dapr())
@@ -165,6 +168,8 @@ class Sidecar:
             options=grpc_options(self.config.listen.reuse_port))
         invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
             sidecar_invoke.SidecarInvokeServicer(self.services.invoke), internal)
+        actors_pb2_grpc.add_SidecarActorsServicer_to_server(actors_internal.SidecarActorsServicer(
+            forwarded_actors(self.services.actors)), internal)
         internal.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(self.services.invoke,
                                                                    from_sidecars=True)])
         credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,

@@ -15,7 +15,7 @@ from pylotto.core.errors import PylottoError
 from pylotto.facades.interceptors.chain import Gate, check_prefixes
 from pylotto.security import tokens as security
 
-SIDECAR_SERVICES = ("/pylotto.v1.SidecarInvoke/",)
+SIDECAR_SERVICES = ("/pylotto.v1.SidecarInvoke/", "/pylotto.v1.SidecarActors/")
 """Calls from other sidecars: rate-limited per calling app where they are served."""
 
 
