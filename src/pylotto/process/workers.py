@@ -43,6 +43,13 @@ def refuse_per_process(config: RuntimeConfig) -> None:
         raise ConfigError(
             "--workers needs components whose data lives in a shared backend; these keep it "
             f"in each process: {', '.join(local)}")
+    from pylotto.process.assembly import actor_state_store
+
+    if store := actor_state_store(config):
+        # workers share one address: placement could not tell them apart, and a call would
+        # land on a worker that does not hold the actor's partition
+        raise ConfigError(f"--workers can't serve actors (actor state store {store!r}): run "
+                          "one process per sidecar, or several sidecars")
 
 
 def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,

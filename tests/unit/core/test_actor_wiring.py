@@ -126,3 +126,19 @@ spec:
 """)
     specs = load_components([tmp_path], app_id="demo")
     assert actor_state_store(RuntimeConfig(components=specs)) == "statestore"
+
+
+def test_workers_are_refused_with_an_actor_state_store() -> None:
+    """Workers share one address: placement can't tell them apart."""
+    from pylotto.process.workers import refuse_per_process
+
+    def stores(*marks: bool) -> RuntimeConfig:
+        return RuntimeConfig(components=[
+            ComponentSpec(name=f"s{n}", capability="state", type="state.redis",
+                          metadata={"actorStateStore": "true"} if marked else {})
+            for n, marked in enumerate(marks)])
+
+    refuse_per_process(stores(False))
+    with pytest.raises(ConfigError,
+                       match=r"--workers can't serve actors \(actor state store 's1'\)"):
+        refuse_per_process(stores(False, True))

@@ -147,6 +147,8 @@ class ActorsCapability(Actors):
         if self._placement_started:
             await self.placement.stop()
         await self.table.stop()
+        if self.forwarder is not None:
+            await self.forwarder.close()
 
     def hosted(self) -> dict[str, EntityConfig]:
         """The types this sidecar's app(s) host now, with their settings."""

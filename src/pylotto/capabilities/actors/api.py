@@ -186,6 +186,9 @@ class Forwarder(abc.ABC):
     async def fire(self, address: str, tick: Tick) -> TickOutcome:
         """``tick`` delivered by the sidecar at ``address`` (errors as :meth:`call`)."""
 
+    async def close(self) -> None:  # noqa: B027 (optional: most forwarders hold nothing)
+        """Release the connections to other sidecars (on stop)."""
+
 
 @dataclass(frozen=True, slots=True)
 class TimerSpec:
