@@ -4,4 +4,9 @@ events go to the app."""
 ALIASES: dict[str, str] = {
     "cron": "pylotto.components.bindings.cron:CronBinding",
     "http": "pylotto.components.bindings.http:HttpBinding",
+    "localstorage": "pylotto.components.bindings.localstorage:LocalStorageBinding",
+    "mysql": "pylotto.components.bindings.mysql:MySQLBinding",
+    "postgres": "pylotto.components.bindings.postgresql:PostgresBinding",
+    "postgresql": "pylotto.components.bindings.postgresql:PostgresBinding",
+    "redis": "pylotto.components.bindings.redis:RedisBinding",
 }
