@@ -35,8 +35,15 @@ from pydantic import Field
 from pylotto.components._backends.postgres_client import PostgresClient, PostgresSettings
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingSettings
-from pylotto.components.bindings.sql import RawNumber, SqlBinding, go_json, rfc3339_nano
-from pylotto.core.errors import Internal
+from pylotto.components.bindings.sql import (
+    GoStruct,
+    RawNumber,
+    SqlBinding,
+    float32,
+    go_json,
+    rfc3339_nano,
+)
+from pylotto.core.errors import Internal, InvalidArgument
 from pylotto.core.metadata import Duration
 
 INT_TYPES = frozenset({"int2", "int4", "int8", "oid"})
@@ -113,6 +120,8 @@ def to_json(value: Any, type_name: str = "") -> Any:
         return value
     if type_name in JSON_TYPES and isinstance(value, str):
         return json.loads(value)
+    if isinstance(value, float):  # NaN and infinities fail the marshalling, as in Go
+        return float32(value) if type_name == "float4" else value
     if isinstance(value, Decimal):
         if value.is_nan():
             return "NaN"
@@ -131,10 +140,10 @@ def to_json(value: Any, type_name: str = "") -> Any:
         if value.tzinfo is not None:
             return value.isoformat()
         micros = ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000
-        return {"Microseconds": micros + value.microsecond, "Valid": True}
+        return GoStruct(Microseconds=micros + value.microsecond, Valid=True)
     if isinstance(value, timedelta):
-        return {"Microseconds": value.seconds * 1_000_000 + value.microseconds,
-                "Days": value.days, "Months": 0, "Valid": True}
+        return GoStruct(Microseconds=value.seconds * 1_000_000 + value.microseconds,
+                        Days=value.days, Months=0, Valid=True)
     if isinstance(value, uuid.UUID):
         return list(value.bytes)
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
@@ -171,7 +180,7 @@ class PostgresBinding(SqlBinding):
 
         async def run(conn: Any) -> str:
             statement = await conn.prepare(sql)
-            await statement.fetch(*self._arguments(statement, params))
+            await self._fetch(statement, params)
             status: str = statement.get_statusmsg()
             return status
 
@@ -180,7 +189,7 @@ class PostgresBinding(SqlBinding):
     async def run_query(self, sql: str, params: list[Any]) -> bytes:
         async def run(conn: Any) -> tuple[list[str], list[Any]]:
             statement = await conn.prepare(sql)
-            rows = await statement.fetch(*self._arguments(statement, params))
+            rows = await self._fetch(statement, params)
             return [a.type.name for a in statement.get_attributes()], list(rows)
 
         types, rows = await self.client.call(run)
@@ -191,7 +200,18 @@ class PostgresBinding(SqlBinding):
             raise Internal(f"error serializing results: {exc}") from None
 
     @staticmethod
-    def _arguments(statement: Any, params: list[Any]) -> list[Any]:
+    async def _fetch(statement: Any, params: list[Any]) -> list[Any]:
+        """The statement's rows with ``params`` as its arguments; an argument the driver
+        cannot send as the type the server expects is InvalidArgument."""
+        from asyncpg.exceptions import DataError
+
         types = [t.name for t in statement.get_parameters()]
-        return [to_param(value, types[i]) if i < len(types) else value
-                for i, value in enumerate(params)]
+        if len(params) != len(types):
+            raise InvalidArgument(f"error executing query: expected {len(types)} arguments, "
+                                  f"got {len(params)}")
+        try:
+            rows: list[Any] = await statement.fetch(
+                *(to_param(value, types[i]) for i, value in enumerate(params)))
+        except DataError as exc:
+            raise InvalidArgument(f"error executing query: {exc}") from None
+        return rows

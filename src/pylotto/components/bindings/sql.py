@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import json
 import math
+import struct
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,6 +77,11 @@ class RawNumber:
     text: str
 
 
+class GoStruct(dict[str, Any]):
+    """A Go struct's JSON: its fields in declaration order (a plain dict is a Go map, written
+    with its keys sorted)."""
+
+
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
                "\u2029": "\\u2029"}
 
@@ -93,9 +99,23 @@ def go_float(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def float32(value: float) -> float:
+    """The float whose shortest digits are those of ``value`` as a Go ``float32`` (a
+    PostgreSQL ``real`` read as a double: 0.10000000149011612 → 0.1)."""
+    if not math.isfinite(value):
+        return value
+    single = struct.unpack("<f", struct.pack("<f", value))[0]
+    for digits in range(1, 10):
+        text = f"{single:.{digits}g}"
+        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == single:
+            return float(text)
+    return single
+
+
 def go_json(value: Any) -> str:
     """``value`` (JSON types, :class:`RawNumber`) as Go's ``json.Marshal`` writes it: compact,
-    keys of objects sorted, ``<``, ``>``, ``&`` escaped as ``\\u003c``..."""
+    keys of maps sorted (:class:`GoStruct` fields in order), ``<``, ``>``, ``&`` escaped as
+    ``\\u003c``..."""
     if value is None:
         return "null"
     if value is True:
@@ -112,8 +132,8 @@ def go_json(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
         return "".join(_GO_ESCAPES.get(char, char) for char in text)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{go_json(str(k))}:{go_json(v)}"
-                              for k, v in sorted(value.items())) + "}"
+        items = value.items() if isinstance(value, GoStruct) else sorted(value.items())
+        return "{" + ",".join(f"{go_json(str(k))}:{go_json(v)}" for k, v in items) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(go_json(item) for item in value) + "]"
     raise TypeError(f"json: unsupported type: {type(value).__name__}")
