@@ -1,0 +1,94 @@
+"""Dapr's output bindings on pylotto, as a Dapr app uses them: components from Dapr manifests
+(``bindings.redis``, ``bindings.postgresql``, ``bindings.mysql``, ``bindings.localstorage``)
+loaded by ``pylotto run --resources-path``, called with the dapr 1.19 SDK's
+``invoke_binding``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import grpc
+import pytest
+from dapr.clients import DaprClient
+
+from tests.e2e.sidecar import Sidecar
+from tests.support.servers import require
+
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning"),
+              pytest.mark.timeout(120)]
+
+
+def manifest(name: str, kind: str, metadata: dict[str, str]) -> str:
+    items = "\n".join(f"  - {{name: {k}, value: {json.dumps(v)}}}" for k, v in metadata.items())
+    return (f"apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\n"
+            f"spec:\n  type: {kind}\n  version: v1\n  metadata:\n{items}\n")
+
+
+def test_dapr_sdk_invokes_each_binding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require("redis", "postgresql", "mysql")
+    tag = uuid.uuid4().hex[:8]
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    files = tmp_path / "files"
+    for name, kind, metadata in (
+        ("cache", "bindings.redis", {"redisHost": "localhost:6379"}),
+        ("pg", "bindings.postgresql",
+         {"connectionString": "host=127.0.0.1 port=5432 user=postgres dbname=test"}),
+        ("maria", "bindings.mysql", {"url": "root:@tcp(127.0.0.1:3306)/test"}),
+        ("disk", "bindings.localstorage", {"rootPath": str(files)}),
+    ):
+        (resources / f"{name}.yaml").write_text(manifest(name, kind, metadata))
+    car = Sidecar(tmp_path / "car", components={},
+                  extra_args=["--resources-path", str(resources)]).start()
+    key = f"e2e-binding-{tag}"
+    table = f"e2e_binding_{tag}"
+    try:
+        monkeypatch.setenv("DAPR_GRPC_PORT", str(car.dapr_grpc_port))
+        monkeypatch.setenv("DAPR_HTTP_PORT", str(car.dapr_http_port))
+        with DaprClient() as client:
+            client.invoke_binding("cache", "create", "value-1",
+                                  binding_metadata={"key": key, "ttlInSeconds": "60"})
+            got = client.invoke_binding("cache", "get", binding_metadata={"key": key})
+            assert got.data == b"value-1"
+            client.invoke_binding("cache", "delete", binding_metadata={"key": key})
+            assert client.invoke_binding("cache", "get", binding_metadata={"key": key}).data \
+                == b""
+
+            with pytest.raises(grpc.RpcError) as refused:
+                client.invoke_binding("cache", "upsert", binding_metadata={"key": key})
+            error = refused.value
+            assert isinstance(error, grpc.Call)
+            assert error.code() == grpc.StatusCode.INTERNAL, "daprd's code"
+            assert error.details() == (
+                "error invoking output binding cache: binding cache does not support operation "
+                "upsert. supported operations:create delete get increment")
+
+            for binding, marks in (("pg", "$1, $2"), ("maria", "?, ?")):
+                client.invoke_binding(binding, "exec", binding_metadata={
+                    "sql": f"CREATE TABLE {table}_{binding} (id INT, name VARCHAR(10))"})
+                added = client.invoke_binding(binding, "exec", binding_metadata={
+                    "sql": f"INSERT INTO {table}_{binding} VALUES ({marks})",
+                    "params": '[7, "seven"]'})
+                assert added.binding_metadata["rows-affected"] == "1"
+                assert added.binding_metadata["operation"] == "exec"
+                rows = client.invoke_binding(binding, "query", binding_metadata={
+                    "sql": f"SELECT id, name FROM {table}_{binding}"})
+                assert json.loads(rows.data) == ([[7, "seven"]] if binding == "pg"
+                                                 else [{"id": 7, "name": "seven"}])
+                assert set(rows.binding_metadata) >= {"start-time", "end-time", "duration"}
+                client.invoke_binding(binding, "exec",
+                                      binding_metadata={"sql": f"DROP TABLE {table}_{binding}"})
+
+            created = client.invoke_binding("disk", "create", "stored text",
+                                            binding_metadata={"fileName": "notes/a.txt"})
+            assert json.loads(created.data) == {"fileName": "notes/a.txt"}
+            assert client.invoke_binding("disk", "get", binding_metadata={
+                "fileName": "notes/a.txt"}).data == b"stored text"
+            listed = json.loads(client.invoke_binding("disk", "list").data)
+            assert listed == [str((files / "notes" / "a.txt").resolve())]
+            client.invoke_binding("disk", "delete", binding_metadata={"fileName": "notes/a.txt"})
+            assert not (files / "notes" / "a.txt").exists()
+    finally:
+        car.stop()
