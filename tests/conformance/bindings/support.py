@@ -24,7 +24,7 @@ class Bound:
     component: OutputBinding
     capability: BindingsCapability
 
-    async def invoke(self, operation: str, data: bytes = b"",
+    async def invoke(self, operation: str, data: bytes = b"", /,
                      **metadata: str) -> BindingResponse:
         return await self.capability.invoke(STORE, operation, data, metadata)
 

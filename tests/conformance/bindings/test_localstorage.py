@@ -45,7 +45,7 @@ async def test_create_get_list_delete(binding: Bound, root: Path) -> None:
         str(root / "a/b/c.txt")]
     assert (await binding.invoke("delete", fileName="a/b/c.txt")).data == b""
     assert not (root / "a/b/c.txt").exists()
-    with pytest.raises(NotFound, match="^file not found: .*c.txt$"):
+    with pytest.raises(NotFound, match=r"^file not found: .*c\.txt$"):
         await binding.invoke("get", fileName="a/b/c.txt")
     with pytest.raises(NotFound):
         await binding.invoke("delete", fileName="a/b/c.txt")

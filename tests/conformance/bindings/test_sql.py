@@ -105,8 +105,8 @@ async def test_sql_is_required(binding: Bound) -> None:
 
 @pytest.mark.parametrize("params", ['{"a": 1}', "[1,", '"x"'])
 async def test_params_must_be_a_json_array(binding: Bound, params: str) -> None:
-    with pytest.raises(InvalidArgument, match="^invalid metadata property params: failed to "
-                                              "unserialize into an array"):
+    with pytest.raises(InvalidArgument, match=r"^invalid metadata property params: failed to "
+                                               r"unserialize into an array"):
         await binding.invoke("query", sql="SELECT 1", params=params)
 
 

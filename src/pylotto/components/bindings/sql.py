@@ -104,7 +104,7 @@ def float32(value: float) -> float:
     PostgreSQL ``real`` read as a double: 0.10000000149011612 → 0.1)."""
     if not math.isfinite(value):
         return value
-    single = struct.unpack("<f", struct.pack("<f", value))[0]
+    single = float(struct.unpack("<f", struct.pack("<f", value))[0])
     for digits in range(1, 10):
         text = f"{single:.{digits}g}"
         if struct.unpack("<f", struct.pack("<f", float(text)))[0] == single:
