@@ -22,6 +22,7 @@ OPERATIONS = {
     "bindings.postgresql": ("exec", "query", "close"),
     "bindings.mysql": ("exec", "query", "close"),
     "bindings.localstorage": ("create", "get", "list", "delete"),
+    "bindings.rabbitmq": ("create",),
 }
 """components-contrib's ``Operations()`` of each binding, in its order."""
 
@@ -54,6 +55,8 @@ async def one_call(binding: Bound, case: Case, marker: str) -> None:
     if case.type == "bindings.redis":
         await binding.invoke("create", marker.encode(), key=marker)
         assert (await binding.invoke("get", key=marker)).data == marker.encode()
+    elif case.type == "bindings.rabbitmq":
+        assert (await binding.invoke("create", marker.encode())).data == b""
     else:
         reply = await binding.invoke("query", sql="SELECT 1")
         assert reply.data in (b"[[1]]", b'[{"1":1}]')

@@ -8,5 +8,6 @@ ALIASES: dict[str, str] = {
     "mysql": "pylotto.components.bindings.mysql:MySQLBinding",
     "postgres": "pylotto.components.bindings.postgresql:PostgresBinding",
     "postgresql": "pylotto.components.bindings.postgresql:PostgresBinding",
+    "rabbitmq": "pylotto.components.bindings.rabbitmq:RabbitMQBinding",
     "redis": "pylotto.components.bindings.redis:RedisBinding",
 }
