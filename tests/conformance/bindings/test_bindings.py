@@ -23,6 +23,7 @@ OPERATIONS = {
     "bindings.mysql": ("exec", "query", "close"),
     "bindings.localstorage": ("create", "get", "list", "delete"),
     "bindings.rabbitmq": ("create",),
+    "bindings.mqtt3": ("create",),
 }
 """components-contrib's ``Operations()`` of each binding, in its order."""
 
@@ -55,7 +56,7 @@ async def one_call(binding: Bound, case: Case, marker: str) -> None:
     if case.type == "bindings.redis":
         await binding.invoke("create", marker.encode(), key=marker)
         assert (await binding.invoke("get", key=marker)).data == marker.encode()
-    elif case.type == "bindings.rabbitmq":
+    elif case.type in ("bindings.rabbitmq", "bindings.mqtt3"):
         assert (await binding.invoke("create", marker.encode())).data == b""
     else:
         reply = await binding.invoke("query", sql="SELECT 1")

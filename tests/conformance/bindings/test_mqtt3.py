@@ -1,0 +1,81 @@
+"""``bindings.mqtt3`` (output) against the real broker: what Dapr's publishes, read back by a
+subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from pylotto.core.errors import ConfigError, Unavailable
+from tests.conformance.bindings.support import bound
+from tests.conformance.cases import RUN_PREFIX, Case, load_cases
+
+pytestmark = pytest.mark.timeout(60)
+
+CASE: Case = next(p.values[0] for p in load_cases("bindings") if p.id == "mqtt3")
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"{RUN_PREFIX}/bt/{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def subscriber(topic: str) -> AsyncIterator[aiomqtt.Client]:
+    async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"sub-{uuid.uuid4().hex[:8]}") \
+            as client:
+        await client.subscribe(f"{topic}/#", qos=1)
+        await client.subscribe(topic, qos=1)
+        yield client
+
+
+async def received(client: aiomqtt.Client) -> Any:
+    async with asyncio.timeout(10):
+        async for message in client.messages:
+            return message
+    raise AssertionError("no message")
+
+
+async def test_create_publishes_to_the_topic(tmp_path: Path, topic: str,
+                                             subscriber: aiomqtt.Client) -> None:
+    async with bound(CASE, tmp_path, topic=topic) as binding:
+        reply = await binding.invoke("create", b'{"reading": 21.5}')
+        assert (reply.data, reply.metadata) == (b"", {})
+        message = await received(subscriber)
+        assert (str(message.topic), bytes(message.payload), message.qos, message.retain) == (
+            topic, b'{"reading": 21.5}', 1, False)
+        await binding.invoke("create", b"elsewhere", topic=f"{topic}/other")
+        other = await received(subscriber)
+        assert (str(other.topic), bytes(other.payload)) == (f"{topic}/other", b"elsewhere")
+
+
+async def test_retain(tmp_path: Path, topic: str) -> None:
+    async with bound(CASE, tmp_path, topic=topic, retain="true") as binding:
+        await binding.invoke("create", b"kept")
+    async with aiomqtt.Client("127.0.0.1", 1883) as late:
+        await late.subscribe(topic, qos=1)
+        message = await received(late)
+        assert (bytes(message.payload), message.retain) == (b"kept", True)
+        await late.publish(topic, b"", qos=1, retain=True)  # clear the retained message
+
+
+async def test_connects_on_first_publish(tmp_path: Path) -> None:
+    """A broker that is down does not fail the start (Dapr's connects on the first publish)."""
+    async with bound(CASE, tmp_path, url="tcp://127.0.0.1:1") as binding:
+        with pytest.raises(Unavailable, match="failed to create producer connection"):
+            await binding.invoke("create", b"x")
+
+
+@pytest.mark.parametrize("missing", ["url", "topic", "consumerID"])
+async def test_required_metadata(tmp_path: Path, missing: str) -> None:
+    metadata = {k: v for k, v in CASE.resolved_metadata().items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        async with bound(Case("bindings", "mqtt3", CASE.type, metadata=metadata,
+                              servers=CASE.servers), tmp_path):
+            pass
