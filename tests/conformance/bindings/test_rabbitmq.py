@@ -12,7 +12,9 @@ from typing import Any
 import aio_pika
 import pytest
 
-from pylotto.core.errors import ConfigError, InvalidArgument
+from pylotto.components.bindings.base import InputBinding, InputEvent, directions
+from pylotto.core.errors import ConfigError, Internal, InvalidArgument
+from pylotto.core.tasks import stop_task
 from tests.conformance.bindings.support import bound
 from tests.conformance.cases import RUN_PREFIX, Case, load_cases
 
@@ -95,3 +97,65 @@ async def test_host_and_queue_are_required(tmp_path: Path, missing: str) -> None
         async with bound(Case("bindings", "rabbitmq", CASE.type, metadata=metadata,
                               servers=CASE.servers), tmp_path):
             pass
+
+
+async def test_input_acks_after_the_apps_success_and_requeues_a_failure(
+    tmp_path: Path, queue: str, channel: Any
+) -> None:
+    events: list[InputEvent] = []
+    arrived: asyncio.Queue[None] = asyncio.Queue()
+    failures = 1
+
+    async def handler(event: InputEvent) -> bytes:
+        nonlocal failures
+        events.append(event)
+        arrived.put_nowait(None)
+        if failures:
+            failures -= 1
+            raise Internal("the app failed the event")
+        return b""
+
+    async with bound(CASE, tmp_path, queueName=queue, durable="true",
+                     deleteWhenUnused="false") as binding:
+        assert isinstance(binding.component, InputBinding)
+        assert directions(binding.component) == {"input", "output"}
+        await binding.invoke("create", b"first", **{"tenant id": "a"})
+        reading = asyncio.create_task(binding.component.read(handler))
+        try:
+            async with asyncio.timeout(15):
+                for _ in range(2):
+                    await arrived.get()
+            assert [e.data for e in events] == [b"first", b"first"], "redelivered after a nack"
+            assert events[0].metadata["tenant+id"] == "a", "keys query-escaped, as Dapr's"
+            await binding.invoke("create", b"second")
+            async with asyncio.timeout(15):
+                await arrived.get()
+            assert events[2].data == b"second"
+        finally:
+            await stop_task(reading)
+        declared = await channel.declare_queue(queue, passive=True)
+        assert declared.declaration_result.message_count == 0, "both acked"
+    await channel.queue_delete(queue)
+
+
+async def test_input_stopped_mid_event_leaves_it_in_the_queue(
+    tmp_path: Path, queue: str, channel: Any
+) -> None:
+    started = asyncio.Event()
+
+    async def slow(event: InputEvent) -> bytes:
+        started.set()
+        await asyncio.sleep(60)
+        return b""
+
+    async with bound(CASE, tmp_path, queueName=queue, durable="true",
+                     deleteWhenUnused="false") as binding:
+        assert isinstance(binding.component, InputBinding)
+        await binding.invoke("create", b"unfinished")
+        reading = asyncio.create_task(binding.component.read(slow))
+        async with asyncio.timeout(15):
+            await started.wait()
+        await stop_task(reading)
+    message = await next_message(channel, queue)
+    assert (message.body, message.redelivered) == (b"unfinished", True)
+    await channel.queue_delete(queue)

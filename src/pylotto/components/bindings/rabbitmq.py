@@ -1,11 +1,12 @@
-"""``bindings.rabbitmq``: publishes to one RabbitMQ queue (Dapr's RabbitMQ binding, output).
+"""``bindings.rabbitmq``: one RabbitMQ queue, published to and read (Dapr's RabbitMQ binding).
 
 Metadata (Dapr's): ``host`` (required: an ``amqp://`` URL), ``queueName`` (required), the
 queue's ``durable``, ``deleteWhenUnused``, ``exclusive`` (all false by default), ``ttl`` /
 ``ttlInSeconds`` (the queue's ``x-message-ttl``), ``maxPriority`` (``x-max-priority``, above
-255 is 255); the queue is declared when the binding starts, as Dapr's. ``prefetchCount`` and
-``reconnectWaitInSeconds`` are read (they matter to Dapr's input side, which pylotto does not
-serve yet); ``timeout`` (pylotto's, default 10s) limits every call.
+255 is 255); the queue is declared when the binding starts, as Dapr's. ``prefetchCount``
+(messages the broker sends ahead of the acks; 0: no limit) and ``reconnectWaitInSeconds``
+(default 5s: the wait before reading again after the consumer failed to start) are the input
+side's; ``timeout`` (pylotto's, default 10s) limits every call.
 
 Operation ``create``: the data is published to the queue (default exchange, routing key
 ``queueName``), persistent, ``content-type`` ``text/plain``; every request metadata entry becomes
@@ -13,13 +14,20 @@ a message header; ``ttl``/``ttlInSeconds`` set the message's expiration (millise
 ``priority`` its priority (0..255, clamped), ``contentType``, ``messageID``, ``correlationID``
 and ``type`` (case ignored) its properties. No data in the answer. pylotto waits for the broker's
 confirm (Dapr's publishes without confirms), so a created message was taken.
+
+Input, as Dapr's: the queue's messages are handed to the app one after the other, each with
+its string headers as metadata (keys query-escaped, as Dapr's ``url.QueryEscape``); the app's
+success acks the message, a failure nacks it with requeue (the broker hands it out again). A
+message in flight when the reading stops is requeued by the broker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote_plus
 
 from pydantic import Field
 
@@ -28,6 +36,9 @@ from pylotto.components.bindings.base import (
     BindingRequest,
     BindingResponse,
     BindingSettings,
+    InputBinding,
+    InputEvent,
+    InputHandler,
     OutputBinding,
 )
 from pylotto.components.bindings.redis import metadata_value, ttl_seconds
@@ -69,7 +80,7 @@ def message_ttl_ms(metadata: dict[str, str]) -> int | None:
         return None if seconds is None else seconds * 1000
 
 
-class RabbitMQBinding(OutputBinding):
+class RabbitMQBinding(InputBinding, OutputBinding):
     Settings = RabbitMQBindingSettings
     operations = ("create",)
 
@@ -104,15 +115,18 @@ class RabbitMQBinding(OutputBinding):
                     self.config.host, timeout=self.config.timeout,
                     client_properties={"connection_name": f"pylotto-{self.name}"})
                 self._channel = await self.connection.channel(publisher_confirms=True)
-                await self._channel.declare_queue(
-                    self.config.queue_name, durable=self.config.durable,
-                    auto_delete=self.config.delete_when_unused,
-                    exclusive=self.config.exclusive, arguments=arguments)
+                await self._declare(self._channel, arguments)
         except PylottoError:
             raise
         except Exception as exc:
             await self.close()
             raise map_error(exc, self.what) from exc
+
+    async def _declare(self, channel: Any, arguments: dict[str, Any]) -> Any:
+        return await channel.declare_queue(
+            self.config.queue_name, durable=self.config.durable,
+            auto_delete=self.config.delete_when_unused, exclusive=self.config.exclusive,
+            arguments=arguments)
 
     async def close(self) -> None:
         connection, self.connection = self.connection, None
@@ -167,3 +181,65 @@ class RabbitMQBinding(OutputBinding):
         except Exception as exc:
             raise map_error(exc, f"{self.what}: failed to publish message") from exc
         return BindingResponse()
+
+    # ---- input -------------------------------------------------------------------------------
+
+    async def read(self, handler: InputHandler) -> None:
+        log = self.context.logger
+        while True:
+            try:
+                channel, queue, inbox, tag = await self._consume()
+            except PylottoError as err:
+                log.error("%s: error consuming messages from queue [%s]: %s", self.what,
+                          self.config.queue_name, err.message)
+                await asyncio.sleep(self.config.reconnect_wait)
+                continue
+            try:
+                while True:
+                    await self._handle(handler, await inbox.get())
+            finally:
+                await self._stop_consuming(channel, queue, inbox, tag)
+
+    async def _consume(self) -> tuple[Any, Any, asyncio.Queue[Any], str]:
+        if self.connection is None:
+            raise Unavailable(f"{self.what} is not open")
+        inbox: asyncio.Queue[Any] = asyncio.Queue()
+        channel: Any = None
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                channel = await self.connection.channel()
+                await channel.set_qos(prefetch_count=self.config.prefetch_count)
+                queue = await self._declare(channel, self._queue_arguments())
+                tag = await queue.consume(inbox.put, no_ack=False)
+        except Exception as exc:
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+            raise map_error(exc, self.what) from exc
+        return channel, queue, inbox, tag
+
+    async def _handle(self, handler: InputHandler, message: Any) -> None:
+        metadata = {quote_plus(str(key), safe=""): value
+                    for key, value in (message.headers or {}).items() if isinstance(value, str)}
+        try:
+            await handler(InputEvent(bytes(message.body), metadata))
+        except PylottoError:
+            settle = message.nack(requeue=True)
+        else:
+            settle = message.ack()
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                await settle
+        except Exception as exc:  # the channel is gone: the broker requeues the message
+            self.context.logger.debug("%s: settling a message: %r", self.what, exc)
+
+    async def _stop_consuming(self, channel: Any, queue: Any, inbox: asyncio.Queue[Any],
+                              tag: str) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.config.timeout):
+                await queue.cancel(tag)
+                while not inbox.empty():  # received, never handed to the app
+                    await inbox.get_nowait().nack(requeue=True)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.config.timeout):
+                await channel.close()
