@@ -1,11 +1,14 @@
-"""Dapr's output bindings on pylotto, as a Dapr app uses them: components from Dapr manifests
-(``bindings.redis``, ``bindings.postgresql``, ``bindings.mysql``, ``bindings.localstorage``)
-loaded by ``pylotto run --resources-path``, called with the dapr 1.19 SDK's
-``invoke_binding``."""
+"""Dapr's bindings on pylotto, as a Dapr app uses them: components from Dapr manifests
+(``bindings.redis``, ``bindings.postgresql``, ``bindings.mysql``, ``bindings.localstorage``,
+``bindings.rabbitmq``) loaded by ``pylotto run --resources-path``, called with the dapr 1.19
+SDK's ``invoke_binding``; a RabbitMQ binding's messages delivered to an HTTP app."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 from dapr.clients import DaprClient
 
 from tests.e2e.sidecar import Sidecar
+from tests.support.http_app import JsonHandler, serve
 from tests.support.servers import require
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning"),
@@ -92,3 +96,80 @@ def test_dapr_sdk_invokes_each_binding(tmp_path: Path, monkeypatch: pytest.Monke
             assert not (files / "notes" / "a.txt").exists()
     finally:
         car.stop()
+
+
+def queue_depth(queue: str) -> int:
+    import aio_pika
+
+    async def depth() -> int:
+        connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+        try:
+            channel = await connection.channel()
+            declared = await channel.declare_queue(queue, passive=True)
+            count: int = declared.declaration_result.message_count
+            return count
+        finally:
+            await connection.close()
+
+    return asyncio.run(depth())
+
+
+def delete_queue(queue: str) -> None:
+    import aio_pika
+
+    async def delete() -> None:
+        connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+        try:
+            await (await connection.channel()).queue_delete(queue)
+        finally:
+            await connection.close()
+
+    asyncio.run(delete())
+
+
+def test_rabbitmq_messages_reach_an_http_app_and_are_acked_after_its_2xx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require("rabbitmq")
+    queue = f"e2e-binding-{uuid.uuid4().hex[:8]}"
+    got: list[tuple[str, bytes, str]] = []
+    lock = threading.Lock()
+
+    class App(JsonHandler):
+        def do_OPTIONS(self) -> None:
+            self.reply({}, 200 if self.path == "/orders" else 404)
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                got.append((self.path, body, self.headers.get("tenant", "")))
+                first = len(got) == 1
+            self.reply({}, 500 if first else 200)
+
+    app = serve(App)
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    (resources / "orders.yaml").write_text(manifest("orders", "bindings.rabbitmq", {
+        "host": "amqp://guest:guest@127.0.0.1:5672/", "queueName": queue, "durable": "true"}))
+    car = Sidecar(tmp_path / "car", components={},
+                  app={"app_id": "rabbitapp", "port": app.server_address[1]},
+                  extra_args=["--resources-path", str(resources)]).start()
+    try:
+        monkeypatch.setenv("DAPR_GRPC_PORT", str(car.dapr_grpc_port))
+        monkeypatch.setenv("DAPR_HTTP_PORT", str(car.dapr_http_port))
+        with DaprClient() as client:
+            client.invoke_binding("orders", "create", '{"id": 1}',
+                                  binding_metadata={"tenant": "acme"})
+        deadline = time.monotonic() + 30
+        while len(got) < 2:
+            assert time.monotonic() < deadline, f"not delivered twice: {got}"
+            time.sleep(0.05)
+        assert got[:2] == [("/orders", b'{"id": 1}', "acme")] * 2, "the 500 requeued it"
+        deadline = time.monotonic() + 15
+        while queue_depth(queue):
+            assert time.monotonic() < deadline, "the 200 did not ack it"
+            time.sleep(0.1)
+    finally:
+        car.stop()
+        app.shutdown()
+        delete_queue(queue)
