@@ -12,7 +12,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from pylotto.core.errors import ConfigError, Unavailable
+from pylotto.components.bindings.base import InputBinding, InputEvent, directions
+from pylotto.core.errors import ConfigError, Internal, Unavailable
+from pylotto.core.tasks import stop_task
 from tests.conformance.bindings.support import bound
 from tests.conformance.cases import RUN_PREFIX, Case, load_cases
 
@@ -79,3 +81,37 @@ async def test_required_metadata(tmp_path: Path, missing: str) -> None:
         async with bound(Case("bindings", "mqtt3", CASE.type, metadata=metadata,
                               servers=CASE.servers), tmp_path):
             pass
+
+
+async def test_input_delivers_with_the_topic_and_retries_a_failure(tmp_path: Path,
+                                                                   topic: str) -> None:
+    events: list[InputEvent] = []
+    arrived: asyncio.Queue[None] = asyncio.Queue()
+    failures = 1
+
+    async def handler(event: InputEvent) -> bytes:
+        nonlocal failures
+        events.append(event)
+        arrived.put_nowait(None)
+        if failures:
+            failures -= 1
+            raise Internal("the app failed the event")
+        return b""
+
+    async with bound(CASE, tmp_path, topic=topic, backOffMaxRetries="1", retain="true",
+                     consumerID=f"{RUN_PREFIX}-{uuid.uuid4().hex[:6]}") as binding:
+        assert isinstance(binding.component, InputBinding)
+        assert directions(binding.component) == {"input", "output"}
+        # retained: the consumer gets it when it subscribes, whenever that is
+        await binding.invoke("create", b'{"t": 1}')
+        reading = asyncio.create_task(binding.component.read(handler))
+        try:
+            async with asyncio.timeout(20):
+                await arrived.get()
+                await arrived.get()  # the retry, 5 s later (Dapr's constant back-off)
+            assert [e.data for e in events] == [b'{"t": 1}', b'{"t": 1}']
+            assert events[0].metadata == {"topic": topic}
+        finally:
+            await stop_task(reading)
+    async with aiomqtt.Client("127.0.0.1", 1883) as cleaner:
+        await cleaner.publish(topic, b"", qos=1, retain=True)  # clear the retained message

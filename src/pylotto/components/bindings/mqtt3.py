@@ -1,17 +1,24 @@
-"""``bindings.mqtt3``: publishes to an MQTT 3.1.1 broker (Dapr's MQTT binding, output).
+"""``bindings.mqtt3``: an MQTT 3.1.1 topic, published to and read (Dapr's MQTT binding).
 
 Metadata (Dapr's): ``url`` (required: ``tcp://user:password@host:1883``, ``mqtt://`` too),
 ``topic`` (required: the default topic), ``consumerID`` (required: the producer connects with
 client id ``<consumerID>-producer``, as Dapr's), ``retain`` (default false), ``cleanSession``
-(default false), ``backOffMaxRetries`` (read; it concerns Dapr's input side, which pylotto does
-not serve yet); ``qos`` is deprecated in Dapr and ignored with a warning (QoS is always 1);
-``timeout`` (pylotto's, default 10s) limits each publish. TLS keys (``caCert``, ``clientCert``,
-``clientKey``) are not supported (warned as unknown keys).
+(default false), ``backOffMaxRetries`` (input: how many times a failed event is handed to the
+app again, 5 s apart; default 0, negative: for ever); ``qos`` is deprecated in Dapr and
+ignored with a warning (QoS is always 1); ``timeout`` (pylotto's, default 10s) limits each
+publish. TLS keys (``caCert``, ``clientCert``, ``clientKey``) are not supported (warned as
+unknown keys).
 
 Operation ``create``: the data is published (QoS 1, ``retain`` as configured) to request
 metadata ``topic`` or the default topic; no data in the answer. As Dapr's, the connection is
 made on the first publish (a broker that is down does not fail the start) and a failed publish
 is tried 3 more times 200 ms apart, reconnecting as needed.
+
+Input, as Dapr's: client id ``<consumerID>-consumer`` subscribes to ``topic`` with QoS 1; each
+message goes to the app (several at once) with metadata ``topic``; the app's success acks it
+(PUBACK); a failure is retried ``backOffMaxRetries`` times 5 s apart, then logged and left
+unacknowledged (a broker keeping the session, ``cleanSession`` false, sends it again when the
+consumer reconnects). A dropped connection is made again (after 0.5 s, doubling to 10 s).
 """
 
 from __future__ import annotations
@@ -23,11 +30,15 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from pylotto.components.backoff import Backoff
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import (
     BindingRequest,
     BindingResponse,
     BindingSettings,
+    InputBinding,
+    InputEvent,
+    InputHandler,
     OutputBinding,
 )
 from pylotto.components.pubsub.mqtt import map_error
@@ -37,6 +48,8 @@ from pylotto.core.metadata import Duration
 QOS = 1
 RETRIES = 3
 RETRY_INTERVAL = 0.2
+EVENT_RETRY_INTERVAL = 5.0
+"""Between the attempts of a failed input event (Dapr's constant back-off)."""
 
 
 class Mqtt3BindingSettings(BindingSettings):
@@ -68,7 +81,7 @@ async def disconnect(client: Any) -> None:
         await client.__aexit__(None, None, None)
 
 
-class Mqtt3Binding(OutputBinding):
+class Mqtt3Binding(InputBinding, OutputBinding):
     Settings = Mqtt3BindingSettings
     operations = ("create",)
 
@@ -144,3 +157,74 @@ class Mqtt3Binding(OutputBinding):
                                           self.what, err.message)
                 await asyncio.sleep(RETRY_INTERVAL)
         raise AssertionError("unreachable")
+
+    # ---- input -------------------------------------------------------------------------------
+
+    async def read(self, handler: InputHandler) -> None:
+        log = self.context.logger
+        running: set[asyncio.Task[None]] = set()
+        backoff = Backoff()
+        try:
+            while True:
+                try:
+                    client = await self._consumer()
+                except PylottoError as err:
+                    delay = backoff.failed()
+                    log.warning("%s: %s; retrying in %.1fs", self.what, err.message, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                backoff.succeeded()
+                try:
+                    async for message in client.messages:
+                        task = asyncio.create_task(self._handle(handler, client, message))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the connection dropped
+                    log.warning("%s: connection with the broker lost: %s", self.what, exc)
+                finally:
+                    await disconnect(client)
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _consumer(self) -> Any:
+        import aiomqtt
+
+        client = aiomqtt.Client(**self.config.address(),
+                                identifier=f"{self.config.consumer_id}-consumer",
+                                clean_session=self.config.clean_session,
+                                timeout=self.config.timeout)
+        client._client.manual_ack_set(True)  # PUBACK after the app's success
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                await client.__aenter__()
+                await client.subscribe(self.config.topic, qos=QOS)
+        except Exception as exc:
+            await disconnect(client)
+            raise map_error(exc, f"{self.what}: failed to connect") from exc
+        self.context.logger.info("%s: subscribed to topic %s (qos: %d)", self.what,
+                                 self.config.topic, QOS)
+        return client
+
+    async def _handle(self, handler: InputHandler, client: Any, message: Any) -> None:
+        retries = self.config.back_off_max_retries
+        attempt = 0
+        event = InputEvent(bytes(message.payload), {"topic": str(message.topic)})
+        while True:
+            try:
+                await handler(event)
+            except PylottoError as err:
+                if 0 <= retries <= attempt:
+                    self.context.logger.error("%s: failed processing MQTT message: %s/%d: %s",
+                                              self.what, message.topic, message.mid,
+                                              err.message)
+                    return
+                attempt += 1
+                await asyncio.sleep(EVENT_RETRY_INTERVAL)
+                continue
+            if message.qos:
+                with contextlib.suppress(Exception):  # a dropped connection: redelivered
+                    client._client.ack(message.mid, message.qos)
+            return
