@@ -84,6 +84,10 @@ async def disconnect(client: Any) -> None:
 class Mqtt3Binding(InputBinding, OutputBinding):
     Settings = Mqtt3BindingSettings
     operations = ("create",)
+    per_process = True
+    """Its client ids are fixed (Dapr's ``<consumerID>-producer`` / ``-consumer``): the worker
+    processes of ``--workers`` would take them from one another (a broker disconnects a client
+    whose id a new connection takes), so it is refused there."""
 
     def __init__(self, name: str, settings: Mqtt3BindingSettings,
                  context: ComponentContext) -> None:
