@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.core.errors import Internal, InvalidArgument, PylottoError, Unavailable
+from pylotto.core.errors import Internal, InvalidArgument, PylottoError
 from tests.conformance.bindings.support import Bound, bound
 from tests.conformance.cases import RUN_PREFIX, Case, load_cases
 
@@ -124,7 +124,7 @@ async def test_wrong_number_of_params_is_refused(case: Case, binding: Bound) -> 
 async def test_close_then_calls_are_refused(binding: Bound) -> None:
     closed = await binding.invoke("close")
     assert (closed.data, closed.metadata) == (b"", {})
-    with pytest.raises(Unavailable, match="component is closed"):
+    with pytest.raises(Internal, match="component is closed"):
         await binding.invoke("query", sql="SELECT 1")
     await binding.invoke("close")  # closing again is no error, as Dapr's
 

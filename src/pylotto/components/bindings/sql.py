@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from pylotto.components.bindings.base import BindingRequest, BindingResponse, OutputBinding
-from pylotto.core.errors import InvalidArgument, Unavailable
+from pylotto.core.errors import Internal, InvalidArgument
 
 EXEC, QUERY, CLOSE = "exec", "query", "close"
 
@@ -182,7 +182,7 @@ class SqlBinding(OutputBinding):
             await self.close()
             return BindingResponse()
         if self._closed:
-            raise Unavailable(f"binding {self.name}: component is closed")
+            raise Internal(f"binding {self.name}: component is closed")
         metadata = dict(request.metadata)
         sql = metadata.get("sql", "")
         if not sql:
