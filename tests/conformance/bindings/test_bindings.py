@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.core.errors import InvalidArgument, Unavailable
-from tests.conformance.bindings.support import Bound, bound
-from tests.conformance.cases import RUN_PREFIX, Case, assert_declares_exactly, load_cases, once_back
+from pylotto.core.errors import ConfigError, InvalidArgument, Unavailable
+from tests.conformance.bindings.support import Bound, bound, extra_metadata
+from tests.conformance.cases import (
+    RUN_PREFIX,
+    Case,
+    assert_declares_exactly,
+    build,
+    load_cases,
+    once_back,
+)
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(120)
@@ -81,3 +88,35 @@ async def test_outage_gives_unavailable_then_recovers(case: Case, tmp_path: Path
             await once_back(lambda: one_call(binding, case, marker))
             if case.type == "bindings.redis":
                 await binding.invoke("delete", key=marker)
+
+
+REQUIRED = {
+    "bindings.redis": "redisHost", "bindings.postgresql": "connectionString",
+    "bindings.mysql": "url", "bindings.localstorage": "rootPath", "bindings.rabbitmq": "host",
+    "bindings.mqtt3": "url",
+}
+BAD_VALUES = {
+    "bindings.redis": ("redisHost", "127.0.0.1:port"),
+    "bindings.postgresql": ("timeout", "500ms"),  # Dapr's: at least 1s
+    "bindings.mysql": ("url", "root@tcp(127.0.0.1:3306/test"),
+    "bindings.localstorage": ("rootPath", "/proc/self/x"),
+    "bindings.rabbitmq": ("maxPriority", "-1"),
+    "bindings.mqtt3": ("url", "http://127.0.0.1:1883"),
+}
+
+
+async def test_a_missing_required_key_is_named(case: Case, tmp_path: Path) -> None:
+    key = REQUIRED[case.type]
+    metadata = {k: v for k, v in {**extra_metadata(case, tmp_path),
+                                  **case.resolved_metadata()}.items() if k != key}
+    with pytest.raises(ConfigError, match=key):
+        async with build(Case("bindings", case.name, case.type, metadata=metadata,
+                              servers=case.servers), tmp_path):
+            pass
+
+
+async def test_a_bad_value_is_named(case: Case, tmp_path: Path) -> None:
+    key, value = BAD_VALUES[case.type]
+    with pytest.raises(ConfigError, match=f"{key}|disallowed"):
+        async with bound(case, tmp_path, **{key: value}):
+            pass
