@@ -41,11 +41,10 @@ from pylotto.components.bindings.base import (
     InputHandler,
     OutputBinding,
 )
-from pylotto.components.bindings.redis import metadata_value, ttl_seconds
+from pylotto.components.bindings.request import metadata_value, requested_ttl
 from pylotto.components.pubsub.rabbitmq import map_error
 from pylotto.core.errors import InvalidArgument, PylottoError, Unavailable
 from pylotto.core.metadata import Duration
-from pylotto.core.schedule import ScheduleError, parse_go_duration
 
 PROPERTIES = (("contentType", "content_type"), ("messageID", "message_id"),
               ("correlationID", "correlation_id"), ("type", "type"))
@@ -68,16 +67,9 @@ class RabbitMQBindingSettings(BindingSettings):
 
 
 def message_ttl_ms(metadata: dict[str, str]) -> int | None:
-    """Milliseconds of ``ttl``/``ttlInSeconds`` (a Go duration or whole seconds), as
-    ``TryGetTTL``; None when not given."""
-    text = metadata_value(metadata, "ttl", "ttlInSeconds")
-    if not text:
-        return None
-    try:
-        return max(int(parse_go_duration(text) / timedelta(milliseconds=1)), 0)
-    except ScheduleError:
-        seconds = ttl_seconds({"ttl": text})  # the integer rule and its errors
-        return None if seconds is None else seconds * 1000
+    """Milliseconds of the TTL in ``metadata`` (None: not given)."""
+    ttl = requested_ttl(metadata)
+    return None if ttl is None else int(ttl / timedelta(milliseconds=1))
 
 
 class RabbitMQBinding(InputBinding, OutputBinding):

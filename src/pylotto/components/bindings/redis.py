@@ -21,45 +21,18 @@ from pylotto.components.bindings.base import (
     BindingSettings,
     OutputBinding,
 )
+from pylotto.components.bindings.request import requested_ttl
 from pylotto.core.errors import InvalidArgument
-from pylotto.core.schedule import ScheduleError, parse_go_duration
-
-TTL_KEYS = ("ttl", "ttlInSeconds")
-"""Request metadata keys of a time to live, first found wins (case ignored, as Dapr's)."""
 
 
 class RedisBindingSettings(BindingSettings, RedisSettings):
     pass
 
 
-def metadata_value(metadata: dict[str, str], *keys: str) -> str:
-    """The value of the first of ``keys`` in ``metadata``, case ignored (dapr/kit's
-    ``GetMetadataProperty``); empty when none is there."""
-    lowered = {k.lower(): v for k, v in metadata.items()}
-    for key in keys:
-        if key.lower() in lowered:
-            return lowered[key.lower()]
-    return ""
-
-
 def ttl_seconds(metadata: dict[str, str]) -> int | None:
-    """The whole seconds of the request's ``ttl``/``ttlInSeconds`` (None: not given), as
-    components-contrib's ``TryGetTTL``: a Go duration (a negative one is 0), else an integer
-    number of seconds above zero."""
-    text = metadata_value(metadata, *TTL_KEYS)
-    if not text:
-        return None
-    try:
-        return max(int(parse_go_duration(text).total_seconds()), 0)
-    except ScheduleError:
-        pass
-    try:
-        seconds = int(text.strip())
-    except ValueError:
-        raise InvalidArgument(f"ttl value must be a valid integer: actual is '{text}'") from None
-    if seconds <= 0:
-        raise InvalidArgument(f"ttl value must be higher than zero: actual is '{seconds}'")
-    return seconds
+    """The whole seconds of the request's TTL (None: not given): ``EXPIRE``'s argument."""
+    ttl = requested_ttl(metadata)
+    return None if ttl is None else int(ttl.total_seconds())
 
 
 class RedisBinding(ClientComponent[RedisClient], OutputBinding):
