@@ -173,3 +173,37 @@ def test_rabbitmq_messages_reach_an_http_app_and_are_acked_after_its_2xx(
         car.stop()
         app.shutdown()
         delete_queue(queue)
+
+
+def test_layotto_api_reaches_the_same_bindings(tmp_path: Path) -> None:
+    """Layotto's ``InvokeBinding`` (spec.proto.runtime.v1.Runtime) on a Layotto-style config
+    with the short type names: pylotto's codes (a missing key INVALID_ARGUMENT)."""
+    from pylotto.proto.layotto import runtime_pb2
+
+    require("redis", "postgresql")
+    key = f"e2e-layotto-binding-{uuid.uuid4().hex[:8]}"
+    car = Sidecar(tmp_path / "car", components={"bindings": {
+        "cache": {"type": "redis", "metadata": {"redisHost": "127.0.0.1:6379"}},
+        "pg": {"type": "postgresql", "metadata": {
+            "connectionString": "postgres://postgres@127.0.0.1:5432/test"}},
+    }}).start()
+    try:
+        stub = car.stub()
+        stub.InvokeBinding(runtime_pb2.InvokeBindingRequest(
+            name="cache", operation="create", data=b"v", metadata={"key": key}), timeout=10)
+        got = stub.InvokeBinding(runtime_pb2.InvokeBindingRequest(
+            name="cache", operation="get", metadata={"key": key, "delete": "true"}), timeout=10)
+        assert got.data == b"v"
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.InvokeBinding(runtime_pb2.InvokeBindingRequest(
+                name="cache", operation="get"), timeout=10)
+        assert isinstance(refused.value, grpc.Call)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "missing key in request metadata" in (refused.value.details() or "")
+        rows = stub.InvokeBinding(runtime_pb2.InvokeBindingRequest(
+            name="pg", operation="query", metadata={"sql": "SELECT $1::int * 2",
+                                                    "params": "[21]"}), timeout=10)
+        assert rows.data == b"[[42]]"
+        assert rows.metadata["operation"] == "query"
+    finally:
+        car.stop()
