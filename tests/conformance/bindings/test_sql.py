@@ -74,6 +74,10 @@ async def test_exec_and_query_with_params(case: Case, binding: Bound, table: str
         assert added.metadata["sql"] == insert
     updated = await binding.invoke("exec", sql=f"UPDATE {table} SET score = 0 WHERE id > 1")
     assert updated.metadata["rows-affected"] == "2"
+    selected = await binding.invoke("exec", sql=f"SELECT id FROM {table}")
+    # pgx counts a SELECT's rows (its command tag), go-sql-driver none
+    assert selected.metadata["rows-affected"] == ("3" if case.type == "bindings.postgresql"
+                                                  else "0")
     query = f"SELECT id, name, score FROM {table} WHERE id >= {marks(case, 1)} ORDER BY id"
     answer = await binding.invoke("query", sql=query, params="[2]")
     assert set(answer.metadata) == {"operation", "sql", "start-time", "end-time", "duration"}

@@ -160,9 +160,11 @@ class MySQLBinding(SqlBinding):
 
         async def run(cursor: Any) -> int:
             try:
-                return int(await cursor.execute(statement, args))
+                count = int(await cursor.execute(statement, args))
             except (TypeError, ValueError) as exc:
                 raise InvalidArgument(f"sql: {exc} ({len(args)} params given)") from None
+            # a statement with rows (SELECT): its OK packet counts none, as go-sql-driver's
+            return 0 if cursor.description else count
 
         return await self.client.call(run)
 
