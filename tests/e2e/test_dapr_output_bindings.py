@@ -207,3 +207,48 @@ def test_layotto_api_reaches_the_same_bindings(tmp_path: Path) -> None:
         assert rows.metadata["operation"] == "query"
     finally:
         car.stop()
+
+
+def test_http_api_hands_the_binding_the_json_of_data_as_daprd(tmp_path: Path) -> None:
+    """``POST /v1.0/bindings/<name>``: daprd passes ``json.Marshal(data)`` on — a string keeps
+    its quotes, an object is re-encoded by Go — and answers the binding's metadata as
+    ``metadata.<key>`` headers."""
+    import urllib.request
+
+    import redis
+
+    require("redis", "postgresql")
+    key = f"e2e-http-binding-{uuid.uuid4().hex[:8]}"
+    car = Sidecar(tmp_path / "car", components={"bindings": {
+        "cache": {"type": "bindings.redis", "metadata": {"redisHost": "127.0.0.1:6379"}},
+        "pg": {"type": "bindings.postgresql", "metadata": {
+            "connectionString": "postgres://postgres@127.0.0.1:5432/test"}},
+    }}).start()
+    server = redis.Redis(host="127.0.0.1", port=6379)
+
+    def post(name: str, body: object) -> tuple[int, bytes, dict[str, str]]:
+        request = urllib.request.Request(
+            f"{car.dapr_http_url}/v1.0/bindings/{name}", data=json.dumps(body).encode(),
+            method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+
+    try:
+        for data, stored in (("hello", b'"hello"'),
+                             ({"b": 1.0, "a": "<"}, b'{"a":"\\u003c","b":1}'),
+                             (None, b"null")):
+            body = {"operation": "create", "metadata": {"key": key}}
+            if data is not None:
+                body["data"] = data
+            status, _, _ = post("cache", body)
+            assert status == 204
+            assert server.get(key) == stored
+        status, raw, headers = post("pg", {"operation": "query",
+                                           "metadata": {"sql": "SELECT 1 AS one"}})
+        assert (status, raw) == (200, b"[[1]]")
+        assert headers["metadata.operation"] == "query"
+        assert headers["metadata.sql"] == "SELECT 1 AS one"
+    finally:
+        server.delete(key)
+        server.close()
+        car.stop()

@@ -11,15 +11,9 @@ import pytest
 from pylotto.components.bindings.localstorage import decoded_payload
 from pylotto.components.bindings.mysql import mysql_time, placeholders
 from pylotto.components.bindings.redis import ttl_seconds
-from pylotto.components.bindings.sql import (
-    GoStruct,
-    RawNumber,
-    float32,
-    go_duration,
-    go_json,
-    rfc3339_nano,
-)
+from pylotto.components.bindings.sql import go_duration, rfc3339_nano
 from pylotto.core.errors import InvalidArgument
+from pylotto.core.gojson import GoStruct, RawNumber, float32, go_json
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

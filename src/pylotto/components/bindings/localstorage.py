@@ -41,7 +41,6 @@ from pylotto.components.bindings.base import (
     BindingSettings,
     OutputBinding,
 )
-from pylotto.components.bindings.sql import go_json
 from pylotto.components.file.beneath import Root, name_parts, open_regular_file
 from pylotto.core.errors import (
     ConfigError,
@@ -51,6 +50,7 @@ from pylotto.core.errors import (
     PylottoError,
     Unavailable,
 )
+from pylotto.core.gojson import go_json
 
 DISALLOWED_ROOTS = ("/proc", "/sys", "/boot", "/var/run/secrets")
 FILE_MODE = 0o666

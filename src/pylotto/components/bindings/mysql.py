@@ -35,8 +35,9 @@ from pylotto.components._backends.mysql_client import (
 )
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingSettings
-from pylotto.components.bindings.sql import SqlBinding, go_json, rfc3339_nano
+from pylotto.components.bindings.sql import SqlBinding, rfc3339_nano
 from pylotto.core.errors import InvalidArgument
+from pylotto.core.gojson import go_json
 from pylotto.core.metadata import Duration
 
 BINARY_CHARSET = 63

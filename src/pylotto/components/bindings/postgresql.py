@@ -35,15 +35,9 @@ from pydantic import Field
 from pylotto.components._backends.postgres_client import PostgresClient, PostgresSettings
 from pylotto.components.base import ComponentContext
 from pylotto.components.bindings.base import BindingSettings
-from pylotto.components.bindings.sql import (
-    GoStruct,
-    RawNumber,
-    SqlBinding,
-    float32,
-    go_json,
-    rfc3339_nano,
-)
+from pylotto.components.bindings.sql import SqlBinding, rfc3339_nano
 from pylotto.core.errors import Internal, InvalidArgument
+from pylotto.core.gojson import GoStruct, RawNumber, float32, go_json
 from pylotto.core.metadata import Duration
 
 INT_TYPES = frozenset({"int2", "int4", "int8", "oid"})
