@@ -141,23 +141,18 @@ class LocalStorageBinding(OutputBinding):
     async def invoke(self, request: BindingRequest) -> BindingResponse:
         name = request.metadata.get("fileName", "")
         operation = request.operation
-        if operation == "create":
-            work = lambda: self._create(name or str(uuid.uuid4()), request.data)  # noqa: E731
-        elif operation == "get":
-            work = lambda: self._get(name)  # noqa: E731
-        elif operation == "delete":
-            work = lambda: self._delete(name)  # noqa: E731
-        elif operation == "list":
-            work = lambda: self._list(name)  # noqa: E731
-        else:
-            raise InvalidArgument(f"unsupported operation {operation}")
         try:
-            return await asyncio.to_thread(work)
+            if operation == "create":
+                return await asyncio.to_thread(self._create, name or str(uuid.uuid4()),
+                                               request.data)
+            if operation in ("get", "delete", "list"):
+                return await asyncio.to_thread(getattr(self, f"_{operation}"), name)
         except PylottoError:
             raise
         except OSError as exc:
             raise Internal(f"binding {self.name}: {name or '.'}: "
                            f"{exc.strerror or exc}") from None
+        raise InvalidArgument(f"unsupported operation {operation}")
 
     def _path(self, parts: tuple[str, ...]) -> str:
         return str(self.root_path.joinpath(*parts))
