@@ -20,7 +20,7 @@ import stat
 import threading
 from collections.abc import Sequence
 from contextlib import suppress
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pylotto.core.errors import InvalidArgument, Unavailable
 
@@ -30,6 +30,22 @@ READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 DIRECTORY_MODE = 0o777
 """Mode of a directory created by a put (less the process umask), as ``mkdir -p``."""
+
+
+def name_parts(name: str, *, allow_root: bool = False, what: str = "file name") -> tuple[str, ...]:
+    """The components of ``name`` below a root, refusing any name that is not one: a NUL byte,
+    an absolute name, ``..`` anywhere; the root itself (an empty name, ``.``) only with
+    ``allow_root``. The one rule of every component confined to a root directory."""
+    if "\x00" in name:
+        raise InvalidArgument(f"{what} {name!r} contains a NUL byte")
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or name.startswith("\\"):
+        raise InvalidArgument(f"{what} {name!r} must be relative to the store root")
+    if ".." in pure.parts:
+        raise InvalidArgument(f"{what} {name!r} may not contain '..'")
+    if not pure.parts and not allow_root:
+        raise InvalidArgument(f"{what} {name!r} names the store root, not a file")
+    return pure.parts
 
 
 def refused_link(what: str, component: str) -> InvalidArgument:

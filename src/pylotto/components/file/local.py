@@ -24,7 +24,7 @@ import stat
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from pydantic import Field
@@ -35,6 +35,7 @@ from pylotto.components.file.beneath import (
     NEW_FILE_FLAGS,
     Root,
     entry_stat,
+    name_parts,
     open_regular_file,
 )
 from pylotto.core.errors import (
@@ -166,20 +167,12 @@ class LocalFileStore(FileStore):
 
     def _parts(self, name: str, *, allow_root: bool = False) -> tuple[str, ...]:
         """The components of ``name`` below the root, refusing any name that is not one."""
-        if "\x00" in name:
-            raise InvalidArgument(f"file name {name!r} contains a NUL byte")
-        pure = PurePosixPath(name)
-        if pure.is_absolute() or name.startswith("\\"):
-            raise InvalidArgument(f"file name {name!r} must be relative to the store root")
-        if ".." in pure.parts:
-            raise InvalidArgument(f"file name {name!r} may not contain '..'")
-        if not pure.parts:
-            if allow_root:
-                return ()
-            raise InvalidArgument(f"file name {name!r} names the store root, not a file")
-        if pure.name.startswith(TEMP_PREFIX):
+        parts = name_parts(name, allow_root=allow_root)
+        if not parts:
+            return ()
+        if parts[-1].startswith(TEMP_PREFIX):
             raise InvalidArgument(f"file names starting with {TEMP_PREFIX!r} are reserved")
-        return pure.parts
+        return parts
 
     def _what(self, name: str) -> str:
         return f"file {name!r} in file store {self.name}"

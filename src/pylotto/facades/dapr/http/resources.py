@@ -3,12 +3,12 @@ and ``/unlock`` (configuration: :mod:`.configuration`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from aiohttp import web
 
 from pylotto.core.errors import InvalidArgument
+from pylotto.core.gojson import go_json
 from pylotto.facades.dapr.http.keys import json_of, metadata_params, services_of
 
 
@@ -20,9 +20,9 @@ def _object(body: object, what: str) -> Mapping[str, object]:
 
 async def invoke_binding(request: web.Request) -> web.Response:
     body = _object(await json_of(request), '{"operation", "data", "metadata"}')
-    data = body.get("data")
-    payload = data.encode() if isinstance(data, str) else (
-        b"" if data is None else json.dumps(data).encode())
+    # daprd hands the binding ``json.Marshal(data)``: a string with its quotes, no data as
+    # ``null``, an object re-encoded by Go (keys sorted, numbers as float64)
+    payload = go_json(body.get("data"), float64=True).encode()
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, Mapping):
         raise InvalidArgument("binding metadata is an object")
