@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Mapping
 
 import grpc
 from dapr.proto.common.v1 import common_pb2
@@ -24,6 +25,7 @@ from google.protobuf import any_pb2, json_format, struct_pb2
 from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
 from pylotto.core.errors import PylottoError
+from pylotto.observability.tracing import grpc_trace_metadata
 
 log = logging.getLogger("pylotto.appchannel.jobs")
 
@@ -37,8 +39,10 @@ class JobChannel(abc.ABC):
     description: str = "app"
 
     @abc.abstractmethod
-    async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
-        """Hand the trigger of job ``name`` to the app; True when it is delivered."""
+    async def trigger(self, name: str, type_url: str, value: bytes,
+                      carrier: Mapping[str, str] | None = None) -> bool:
+        """Hand the trigger of job ``name`` to the app; True when it is delivered.
+        ``carrier``: the trigger's W3C trace context, sent on to the app (None: none)."""
 
 
 def http_body(type_url: str, value: bytes) -> bytes:
@@ -57,11 +61,13 @@ class HttpJobChannel(JobChannel):
         self.http, self.timeout = http, timeout
         self.description = f"app at {http.base_url}"
 
-    async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
+    async def trigger(self, name: str, type_url: str, value: bytes,
+                      carrier: Mapping[str, str] | None = None) -> bool:
         path = "job/" + name.lstrip("/")
+        headers = [("Content-Type", "application/json"), *(carrier or {}).items()]
         try:
             response = await self.http.send(AppRequest(
-                "POST", path, headers=[("Content-Type", "application/json")],
+                "POST", path, headers=headers,
                 body=http_body(type_url, value), timeout=self.timeout))
         except PylottoError as err:
             log.warning("job %s: %s: %s", name, self.description, err.message)
@@ -80,7 +86,9 @@ class GrpcJobChannel(JobChannel):
         self.app, self.timeout = app, timeout
         self.description = app.description
 
-    async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
+    async def trigger(self, name: str, type_url: str, value: bytes,
+                      carrier: Mapping[str, str] | None = None) -> bool:
+        metadata = (*grpc_trace_metadata(carrier or {}), *(self.app.metadata or ()))
         request = appcallback_pb2.JobEventRequest(
             name=name, data=any_pb2.Any(type_url=type_url, value=value), method="job/" + name,
             content_type=type_url,
@@ -89,7 +97,7 @@ class GrpcJobChannel(JobChannel):
             async with self.app.gate.call():
                 try:
                     await self.app.stub().OnJobEvent(request, timeout=self.timeout,
-                                                     metadata=self.app.metadata)
+                                                     metadata=metadata or None)
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                         raise
@@ -97,7 +105,7 @@ class GrpcJobChannel(JobChannel):
                     alpha = appcallback_pb2_grpc.AppCallbackAlphaStub(  # type: ignore[no-untyped-call]
                         self.app._channel)
                     await alpha.OnJobEventAlpha1(request, timeout=self.timeout,
-                                                 metadata=self.app.metadata)
+                                                 metadata=metadata or None)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 log.warning("job %s: the app answered NOT_FOUND: not retried", name)

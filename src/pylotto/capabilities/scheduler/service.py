@@ -47,6 +47,8 @@ from pylotto.core.errors import (
     PylottoError,
 )
 from pylotto.core.tasks import stop_task, stop_tasks
+from pylotto.observability.metrics import Metrics
+from pylotto.observability.tracing import Tracing
 
 log = logging.getLogger("pylotto.scheduler")
 
@@ -87,8 +89,13 @@ class SchedulerCapability:
                  store_name: str | None = None, channel: JobChannel | None = None,
                  poll: float = POLL_SECONDS, lease: float = LEASE_SECONDS,
                  max_in_flight: int = MAX_IN_FLIGHT,
-                 targets: Mapping[str, JobChannel] | None = None) -> None:
+                 targets: Mapping[str, JobChannel] | None = None,
+                 metrics: Metrics | None = None, tracing: Tracing | None = None) -> None:
         self.state, self.context = state, context
+        self.metrics = metrics if metrics is not None else state.metrics
+        """Trigger counts, answer times and lateness (default: the state capability's)."""
+        self.tracing = tracing if tracing is not None else state.tracing
+        """A consumer span per trigger handed over (default: the state capability's)."""
         self.store_name, self.channel = store_name, channel
         self.targets = dict(targets or {})
         self.poll, self.lease = poll, lease
@@ -396,11 +403,20 @@ class SchedulerCapability:
             return
         data = record.spec.data
         renewal = asyncio.create_task(self._renew(claimed), name=f"lease {name}")
+        kind = record.spec.target or "app"
+        started = time.time()
+        late = started - record.next_at.timestamp()
         try:
-            delivered = await target.trigger(name, data.type_url if data else "",
-                                             data.value if data else b"")
+            with self.tracing.span("trigger job", "consumer", None,
+                                   **{"job.name": name, "job.target": kind}):
+                carrier = self.tracing.carrier() if self.tracing.enabled else None
+                delivered = await target.trigger(name, data.type_url if data else "",
+                                                 data.value if data else b"", carrier)
         finally:
             await stop_task(renewal)
+        if self.metrics is not None:
+            self.metrics.job_trigger(kind, "delivered" if delivered else "failed",
+                                     time.time() - started, late)
         if delivered:
             self.delivered += 1
         await self._finish(name, claimed, delivered)
