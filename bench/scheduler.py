@@ -189,21 +189,22 @@ async def measure(kind: str, db: str, jobs: int, rate: float, seconds: float) ->
         progress(f"baseline: {count} loop.call_at timers at {rate:.0f}/s")
         base = lateness(base_due, await baseline(base_due))
         writer = SchedulerStore(state, "jobs", APP_ID)
-        t0 = datetime.now(UTC) + timedelta(seconds=3 + count / 4000)
+        t0 = datetime.now(UTC) + timedelta(seconds=5 + count / 2000)  # room for a slow write
         specs = [JobSpec(f"job-{i}", due_time=(t0 + timedelta(seconds=i / rate)).isoformat())
                  for i in range(count)]
         progress(f"rescheduling {count} jobs to fire at {rate:.0f}/s from {t0:%H:%M:%S}")
         load_before = os.getloadavg()[0]
+        beside_at: dict[str, float] = {}
+        loop = asyncio.get_running_loop()
+        offset = time.time() - loop.time()
+        for i, spec in enumerate(specs):  # set before the jobs are written
+            when = (t0 + timedelta(seconds=i / rate)).timestamp()
+            loop.call_at(when - offset, _arrived, beside_at, spec.name)
         due = await write_jobs(writer, specs)
         overrun = time.time() - min(due.values())
         if overrun > 0:
             progress(f"the jobs were written {overrun:.1f} s after the first was due: its "
                      "lateness is the writer's, not the scheduler's (a loaded machine?)")
-        beside_at: dict[str, float] = {}
-        loop = asyncio.get_running_loop()
-        offset = time.time() - loop.time()
-        for name, when in due.items():
-            loop.call_at(when - offset, _arrived, beside_at, name)
         while time.time() < max(due.values()) + 30 and len(recorder.at) < count:
             await asyncio.sleep(0.5)
             progress(f"fired {len(recorder.at)} / {count}")

@@ -61,6 +61,10 @@ that died between a shard write and its stamp)."""
 FLUSH_SECONDS = 2.0
 """Finished jobs leave the index in one batch this often (at 1,000 one-shot triggers a
 second, every flush rewrites every shard: measured in bench/scheduler.py)."""
+CLAIM_AHEAD_SECONDS = 0.1
+"""A trigger is claimed (its record read, then written under its etag) this long before its
+time, and handed over at its time: the claim's two store round trips are not part of its
+lateness (on a loaded machine they took tens of milliseconds, bench/scheduler.py)."""
 SHARDS_PER_READ = 4
 """Index shards read per bulk get by the refresh, each parsed and compared on its own turn of
 the event loop: at 100,000 jobs a shard is ≈ 90 KB of JSON, and all 64 parsed in one go held
@@ -348,7 +352,7 @@ class SchedulerCapability:
         while True:
             self._wake.clear()  # before looking: a job added from now on wakes the wait
             now = time.time()
-            while self._heap and self._heap[0][0] <= now:
+            while self._heap and self._heap[0][0] - CLAIM_AHEAD_SECONDS <= now:
                 when, name = heapq.heappop(self._heap)
                 if self._next.get(name) != when or name in self._firing:
                     continue
@@ -358,7 +362,7 @@ class SchedulerCapability:
                 task = asyncio.create_task(self._fire(name), name=f"job {name}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            wait = self._heap[0][0] - time.time() if self._heap else None
+            wait = self._heap[0][0] - CLAIM_AHEAD_SECONDS - time.time() if self._heap else None
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(None if wait is None else max(wait, 0.0)):
                     await self._wake.wait()
@@ -388,7 +392,7 @@ class SchedulerCapability:
             if await store.remove(current):
                 self._unlist(name, record.generation)
             return
-        if record.next_at > now:
+        if record.next_at.timestamp() > time.time() + CLAIM_AHEAD_SECONDS:
             self._learn(record)
             return
         if record.owner and record.lease_until > time.time():
@@ -404,9 +408,14 @@ class SchedulerCapability:
         data = record.spec.data
         renewal = asyncio.create_task(self._renew(claimed), name=f"lease {name}")
         kind = record.spec.target or "app"
-        started = time.time()
-        late = started - record.next_at.timestamp()
+        due = record.next_at.timestamp()
         try:
+            # claimed ahead: handed over at its time (again if the loop's clock woke it a
+            # hair before the wall clock's)
+            while (ahead := due - time.time()) > 0:  # noqa: ASYNC110 (a time, no event)
+                await asyncio.sleep(ahead)
+            started = time.time()
+            late = started - due
             with self.tracing.span("trigger job", "consumer", None,
                                    **{"job.name": name, "job.target": kind}):
                 carrier = self.tracing.carrier() if self.tracing.enabled else None
