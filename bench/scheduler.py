@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,8 +126,7 @@ class Recorder(JobChannel):
     def __init__(self) -> None:
         self.at: dict[str, float] = {}
 
-    async def trigger(self, name: str, type_url: str, value: bytes,
-                      carrier: Mapping[str, str] | None = None) -> bool:
+    async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
         self.at.setdefault(name, time.time())
         return True
 

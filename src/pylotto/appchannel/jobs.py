@@ -14,6 +14,7 @@ policy decides what next).
 from __future__ import annotations
 
 import abc
+import contextvars
 import logging
 from collections.abc import Mapping
 
@@ -31,6 +32,10 @@ log = logging.getLogger("pylotto.appchannel.jobs")
 
 VALUE_TYPE_URL = "type.googleapis.com/google.protobuf.Value"
 TRIGGER_TIMEOUT_SECONDS = 10.0
+TRIGGER_CARRIER: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "pylotto_job_trigger_carrier", default=None)
+"""The W3C trace context of the trigger being handed over (set by the scheduler around
+:meth:`JobChannel.trigger`; None: none), which the app channels send on to the app."""
 
 
 class JobChannel(abc.ABC):
@@ -39,10 +44,9 @@ class JobChannel(abc.ABC):
     description: str = "app"
 
     @abc.abstractmethod
-    async def trigger(self, name: str, type_url: str, value: bytes,
-                      carrier: Mapping[str, str] | None = None) -> bool:
-        """Hand the trigger of job ``name`` to the app; True when it is delivered.
-        ``carrier``: the trigger's W3C trace context, sent on to the app (None: none)."""
+    async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
+        """Hand the trigger of job ``name`` to the app; True when it is delivered (the
+        trigger's trace context, to send on: :data:`TRIGGER_CARRIER`)."""
 
 
 def http_body(type_url: str, value: bytes) -> bytes:
@@ -61,10 +65,9 @@ class HttpJobChannel(JobChannel):
         self.http, self.timeout = http, timeout
         self.description = f"app at {http.base_url}"
 
-    async def trigger(self, name: str, type_url: str, value: bytes,
-                      carrier: Mapping[str, str] | None = None) -> bool:
+    async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
         path = "job/" + name.lstrip("/")
-        headers = [("Content-Type", "application/json"), *(carrier or {}).items()]
+        headers = [("Content-Type", "application/json"), *(TRIGGER_CARRIER.get() or {}).items()]
         try:
             response = await self.http.send(AppRequest(
                 "POST", path, headers=headers,
@@ -86,9 +89,9 @@ class GrpcJobChannel(JobChannel):
         self.app, self.timeout = app, timeout
         self.description = app.description
 
-    async def trigger(self, name: str, type_url: str, value: bytes,
-                      carrier: Mapping[str, str] | None = None) -> bool:
-        metadata = (*grpc_trace_metadata(carrier or {}), *(self.app.metadata or ()))
+    async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
+        metadata = (*grpc_trace_metadata(TRIGGER_CARRIER.get() or {}),
+                    *(self.app.metadata or ()))
         request = appcallback_pb2.JobEventRequest(
             name=name, data=any_pb2.Any(type_url=type_url, value=value), method="job/" + name,
             content_type=type_url,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pylotto.appchannel.jobs import JobChannel
+from pylotto.appchannel.jobs import TRIGGER_CARRIER, JobChannel
 from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.scheduler import FailurePolicy, JobSpec, Payload, SchedulerCapability
 from pylotto.capabilities.scheduler.store import shard_of
@@ -40,8 +40,7 @@ class CountingApp(JobChannel):
         self.delay = 0.0
         self.carriers: dict[str, Mapping[str, str] | None] = {}
 
-    async def trigger(self, name: str, type_url: str, value: bytes,
-                      carrier: Mapping[str, str] | None = None) -> bool:
+    async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
         if self.hang:
             await asyncio.Event().wait()
         await asyncio.sleep(self.delay)
@@ -49,7 +48,7 @@ class CountingApp(JobChannel):
             self.failures[name] -= 1
             return False
         self.got[name] += 1
-        self.carriers[name] = carrier
+        self.carriers[name] = TRIGGER_CARRIER.get()
         self.times.setdefault(name, []).append(time.time())
         return True
 

@@ -13,7 +13,6 @@ import base64
 import json
 import logging
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from pylotto.appchannel.jobs import JobChannel
@@ -61,8 +60,7 @@ class PublishTarget(JobChannel):
     def __init__(self, pubsub: PubSubCapability) -> None:
         self.pubsub = pubsub
 
-    async def trigger(self, name: str, type_url: str, value: bytes,
-                      carrier: Mapping[str, str] | None = None) -> bool:
+    async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
         if type_url != TYPE_URL:
             log.error("delay queue: job %s holds no message (%s): dropped", name, type_url)
             return True

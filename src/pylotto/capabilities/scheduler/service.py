@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from pylotto.appchannel.jobs import JobChannel
+from pylotto.appchannel.jobs import TRIGGER_CARRIER, JobChannel
 from pylotto.capabilities.base import RuntimeContext
 from pylotto.capabilities.scheduler.job import (
     APP_TARGET,
@@ -418,9 +418,13 @@ class SchedulerCapability:
             late = started - due
             with self.tracing.span("trigger job", "consumer", None,
                                    **{"job.name": name, "job.target": kind}):
-                carrier = self.tracing.carrier() if self.tracing.enabled else None
-                delivered = await target.trigger(name, data.type_url if data else "",
-                                                 data.value if data else b"", carrier)
+                token = TRIGGER_CARRIER.set(self.tracing.carrier() if self.tracing.enabled
+                                            else None)
+                try:
+                    delivered = await target.trigger(name, data.type_url if data else "",
+                                                     data.value if data else b"")
+                finally:
+                    TRIGGER_CARRIER.reset(token)
         finally:
             await stop_task(renewal)
         if self.metrics is not None:
