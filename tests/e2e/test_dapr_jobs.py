@@ -114,6 +114,11 @@ def test_jobs_through_the_sdk_and_http_reach_an_http_app(
                 client.schedule_job(Job(name="bad", schedule="every day"))
             assert caught.value.code().name == "INVALID_ARGUMENT"
             assert "expected exactly 6 fields" in str(caught.value.details())
+            with pytest.raises(DaprGrpcError) as caught:  # over the 4 MiB payload limit
+                client.schedule_job(Job(name="big", due_time="1s",
+                                        data=value_any("x" * (4 * 1024 * 1024))))
+            assert caught.value.code().name == "INVALID_ARGUMENT"
+            assert "job failed validation: data is 4194" in str(caught.value.details())
             client.delete_job("later")
             with pytest.raises(DaprGrpcError):
                 client.get_job("later")
@@ -137,6 +142,12 @@ def test_jobs_through_the_sdk_and_http_reach_an_http_app(
             "dueTime": "1s", "failurePolicy": {"constant": {"maxRetries": "many"}}})
         assert (status, body["errorCode"]) == (400, "ERR_MALFORMED_REQUEST")
         assert "maxRetries" in body["message"]
+        status, body = http(car, "POST", "/v1.0-alpha1/jobs/big", {
+            "dueTime": "1s", "data": "x" * (4 * 1024 * 1024)})
+        assert status == 400
+        assert body["message"].startswith("failed to schedule job due to: job failed "
+                                          "validation: data is 419")
+        assert body["message"].endswith("bytes, over the limit of 4194304 bytes")
         status, body = http(car, "POST", "/v1.0/jobs/y", {"dueTime": "1s", "colour": "red"})
         assert (status, body["errorCode"]) == (400, "ERR_MALFORMED_REQUEST")
         assert http(car, "DELETE", "/v1.0-alpha1/jobs/kept")[0] == 204

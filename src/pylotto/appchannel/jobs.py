@@ -14,7 +14,9 @@ policy decides what next).
 from __future__ import annotations
 
 import abc
+import contextvars
 import logging
+from collections.abc import Mapping
 
 import grpc
 from dapr.proto.common.v1 import common_pb2
@@ -24,11 +26,16 @@ from google.protobuf import any_pb2, json_format, struct_pb2
 from pylotto.appchannel.dapr_grpc import DaprGrpcAppChannel
 from pylotto.appchannel.http import AppRequest, HttpAppChannel
 from pylotto.core.errors import PylottoError
+from pylotto.observability.tracing import grpc_trace_metadata
 
 log = logging.getLogger("pylotto.appchannel.jobs")
 
 VALUE_TYPE_URL = "type.googleapis.com/google.protobuf.Value"
 TRIGGER_TIMEOUT_SECONDS = 10.0
+TRIGGER_CARRIER: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "pylotto_job_trigger_carrier", default=None)
+"""The W3C trace context of the trigger being handed over (set by the scheduler around
+:meth:`JobChannel.trigger`; None: none), which the app channels send on to the app."""
 
 
 class JobChannel(abc.ABC):
@@ -38,7 +45,8 @@ class JobChannel(abc.ABC):
 
     @abc.abstractmethod
     async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
-        """Hand the trigger of job ``name`` to the app; True when it is delivered."""
+        """Hand the trigger of job ``name`` to the app; True when it is delivered (the
+        trigger's trace context, to send on: :data:`TRIGGER_CARRIER`)."""
 
 
 def http_body(type_url: str, value: bytes) -> bytes:
@@ -59,9 +67,10 @@ class HttpJobChannel(JobChannel):
 
     async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
         path = "job/" + name.lstrip("/")
+        headers = [("Content-Type", "application/json"), *(TRIGGER_CARRIER.get() or {}).items()]
         try:
             response = await self.http.send(AppRequest(
-                "POST", path, headers=[("Content-Type", "application/json")],
+                "POST", path, headers=headers,
                 body=http_body(type_url, value), timeout=self.timeout))
         except PylottoError as err:
             log.warning("job %s: %s: %s", name, self.description, err.message)
@@ -81,6 +90,8 @@ class GrpcJobChannel(JobChannel):
         self.description = app.description
 
     async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
+        metadata = (*grpc_trace_metadata(TRIGGER_CARRIER.get() or {}),
+                    *(self.app.metadata or ()))
         request = appcallback_pb2.JobEventRequest(
             name=name, data=any_pb2.Any(type_url=type_url, value=value), method="job/" + name,
             content_type=type_url,
@@ -89,7 +100,7 @@ class GrpcJobChannel(JobChannel):
             async with self.app.gate.call():
                 try:
                     await self.app.stub().OnJobEvent(request, timeout=self.timeout,
-                                                     metadata=self.app.metadata)
+                                                     metadata=metadata or None)
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                         raise
@@ -97,7 +108,7 @@ class GrpcJobChannel(JobChannel):
                     alpha = appcallback_pb2_grpc.AppCallbackAlphaStub(  # type: ignore[no-untyped-call]
                         self.app._channel)
                     await alpha.OnJobEventAlpha1(request, timeout=self.timeout,
-                                                 metadata=self.app.metadata)
+                                                 metadata=metadata or None)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 log.warning("job %s: the app answered NOT_FOUND: not retried", name)

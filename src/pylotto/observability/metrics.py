@@ -8,6 +8,12 @@
   {component}: 1 when the last readiness ping succeeded.
 - ``pylotto_pubsub_messages_total`` {pubsub, topic, outcome}: ``delivered``, ``retried``,
   ``dropped``, ``dead_lettered``.
+- ``pylotto_job_triggers_total`` {target, outcome}: job triggers handed over by the scheduler
+  (target ``app``, or ``pubsub`` for Layotto's delay queue; outcome ``delivered`` or
+  ``failed``: Dapr's ``dapr_component_job_success_count`` / ``failure_count``);
+  ``pylotto_job_trigger_latency_seconds`` {target, outcome}: how long the target took to answer
+  (Dapr's ``dapr_component_job_latencies``); ``pylotto_job_lateness_seconds`` {target}: the
+  hand-over's time minus the trigger's due time.
 - ``process_*``: CPU seconds, resident memory, open files (Prometheus' process collector).
 
 Dialects: ``grpc`` (Layotto's, Dapr's and pylotto's gRPC services) and ``http`` (Dapr's HTTP
@@ -53,6 +59,15 @@ class Metrics:
         self.pubsub_messages = Counter("pylotto_pubsub_messages", "messages handled",
                                        ["pubsub", "topic", "outcome"], registry=r)
 
+        self.job_triggers = Counter("pylotto_job_triggers", "job triggers handed over",
+                                    ["target", "outcome"], registry=r)
+        self.job_latency = Histogram("pylotto_job_trigger_latency_seconds",
+                                     "time the target took to answer a job trigger",
+                                     ["target", "outcome"], buckets=BUCKETS, registry=r)
+        self.job_lateness = Histogram("pylotto_job_lateness_seconds",
+                                      "job trigger hand-over minus its due time", ["target"],
+                                      buckets=BUCKETS, registry=r)
+
         self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
         """Labelled children by label values: ``labels()`` costs more than the update."""
 
@@ -84,6 +99,13 @@ class Metrics:
 
     def pubsub(self, pubsub: str, topic: str, outcome: str) -> None:
         self.pubsub_messages.labels(pubsub, topic, outcome).inc()
+
+    def job_trigger(self, target: str, outcome: str, seconds: float, late: float) -> None:
+        """A job trigger handed to ``target`` ``late`` seconds after its due time, answered
+        in ``seconds`` (``outcome``: delivered, failed)."""
+        self.job_triggers.labels(target, outcome).inc()
+        self.job_latency.labels(target, outcome).observe(seconds)
+        self.job_lateness.labels(target).observe(max(late, 0.0))
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))

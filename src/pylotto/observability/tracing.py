@@ -14,7 +14,8 @@ Spans: one server span per API call (gRPC and HTTP; its parent is the caller's
 ``traceparent`` / ``tracestate``, from gRPC metadata or HTTP headers, Layotto's
 ``rpc_trace_context.traceparent`` too), one client span per component call and per call to
 another sidecar, one consumer span per pub/sub delivery (its parent: the ``traceparent`` of the
-CloudEvent). What goes on carries the current span: the ``traceparent`` header of an invocation
+CloudEvent), one consumer span per job trigger (``trigger job``; the app gets its
+context). What goes on carries the current span: the ``traceparent`` header of an invocation
 (to the next sidecar and to the app), the ``traceparent`` of a published CloudEvent, and of an
 event handed to the app — so one trace shows app A → sidecar A → broker → sidecar B → app B.
 Without a ``tracing`` section nothing is recorded and callers' trace context passes through

@@ -8,16 +8,17 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from pylotto.appchannel.jobs import JobChannel
+from pylotto.appchannel.jobs import TRIGGER_CARRIER, JobChannel
 from pylotto.capabilities.base import ComponentSet, RuntimeContext
 from pylotto.capabilities.scheduler import FailurePolicy, JobSpec, Payload, SchedulerCapability
+from pylotto.capabilities.scheduler.store import shard_of
 from pylotto.capabilities.state import StateCapability
 from pylotto.config.model import AppConfig
 from pylotto.core.errors import AlreadyExists, InvalidArgument, NotFound
@@ -37,6 +38,7 @@ class CountingApp(JobChannel):
         self.failures: Counter[str] = Counter()
         self.hang = False
         self.delay = 0.0
+        self.carriers: dict[str, Mapping[str, str] | None] = {}
 
     async def trigger(self, name: str, type_url: str, value: bytes) -> bool:
         if self.hang:
@@ -46,6 +48,7 @@ class CountingApp(JobChannel):
             self.failures[name] -= 1
             return False
         self.got[name] += 1
+        self.carriers[name] = TRIGGER_CARRIER.get()
         self.times.setdefault(name, []).append(time.time())
         return True
 
@@ -256,3 +259,63 @@ async def test_a_job_of_another_target_goes_there_unseen_by_the_jobs_api(
     await eventually(lambda: publisher.got["pubsub/m1"] == 1)
     await asyncio.sleep(0.5)
     assert publisher.got == Counter({"pubsub/m1": 1})
+
+
+async def test_a_sidecar_learns_a_job_in_a_shard_it_stamps_itself_next(
+        make: Callable[..., object]) -> None:
+    """A job another sidecar lists in a shard, then this sidecar's own change of that shard:
+    its own stamp over the other's, not the stamp it last read, so it re-reads the shard and
+    learns the other's job (a sidecar skipping the shards it stamped would miss it for the
+    ``FULL_READ_SECONDS`` of a full re-read)."""
+    app = CountingApp()
+    mine = await make(app)  # type: ignore[misc]
+    other = await make(None)  # type: ignore[misc]  # schedules, never triggers
+    theirs = "theirs"
+    own = next(f"own-{i}" for i in range(10_000) if shard_of(f"own-{i}") == shard_of(theirs))
+    await asyncio.sleep(0.3)  # both have read every shard
+    await other.schedule(JobSpec(theirs, due_time="1s"), overwrite=False)
+    await mine.schedule(JobSpec(own, due_time="1s"), overwrite=False)
+    await eventually(lambda: app.got[theirs] == 1 and app.got[own] == 1, within=10)
+
+
+async def test_triggers_are_counted_and_traced(make: Callable[..., object]) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from pylotto.observability.metrics import Metrics
+    from pylotto.observability.tracing import Tracing, TracingConfig
+
+    app = CountingApp()
+    scheduler = await make(app)  # type: ignore[misc]
+    scheduler.metrics = metrics = Metrics()
+    exporter = InMemorySpanExporter()
+    tracing = Tracing(TracingConfig(sampling_rate=1.0, exporter="console"), "jobs-app")
+    tracing._provider.add_span_processor(SimpleSpanProcessor(exporter))
+    scheduler.tracing = tracing
+    app.failures["flaky"] = 1
+    await scheduler.schedule(JobSpec("flaky", due_time="0s", failure_policy=FailurePolicy(
+        interval=timedelta(seconds=0.2), max_retries=3)), overwrite=False)
+    await scheduler.schedule(JobSpec("steady", due_time="0s"), overwrite=False)
+
+    def sample(name: str, **labels: str) -> float:
+        value = metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+    # counted once the app answered
+    await eventually(lambda: sample("pylotto_job_triggers_total", target="app",
+                                    outcome="delivered") == 2)
+    assert app.got["flaky"] == 1 and app.got["steady"] == 1
+    assert sample("pylotto_job_triggers_total", target="app", outcome="failed") == 1
+    assert sample("pylotto_job_trigger_latency_seconds_count", target="app",
+                  outcome="failed") == 1
+    assert sample("pylotto_job_lateness_seconds_count", target="app") == 3
+    spans = [s for s in exporter.get_finished_spans() if s.name == "trigger job"]
+    assert sorted(str((s.attributes or {})["job.name"]) for s in spans) == \
+        ["flaky", "flaky", "steady"]
+    assert {s.kind for s in spans} == {SpanKind.CONSUMER}
+    # the app is handed the trigger's own span as its trace context
+    steady = next(s for s in spans if (s.attributes or {})["job.name"] == "steady")
+    carrier = app.carriers["steady"] or {}
+    assert carrier["traceparent"].split("-")[2] == f"{steady.context.span_id:016x}"
+    tracing.shutdown()

@@ -11,6 +11,7 @@ import pytest
 from pylotto.capabilities.scheduler.job import (
     FailurePolicy,
     JobSpec,
+    Payload,
     check_request,
     new_record,
 )
@@ -107,6 +108,8 @@ def test_the_api_checks_in_daprd_order() -> None:
      "ttl must be greater than due time"),
     (JobSpec("a", due_time="later"), "job.due_time", "due time format not recognized"),
     (JobSpec("a", schedule="nope"), "job.schedule", "expected exactly 6 fields"),
+    (JobSpec("a", due_time="1s", data=Payload("type.googleapis.com/x", b"x" * (4 * 2**20 + 1))),
+     "job.data", "data is 4194305 bytes, over the limit of 4194304 bytes"),
 ])
 def test_bad_jobs_name_the_field(spec: JobSpec, field: str, detail: str) -> None:
     with pytest.raises(InvalidArgument) as caught:

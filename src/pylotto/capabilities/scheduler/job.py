@@ -63,6 +63,14 @@ class JobSpec:
     delay queue's messages)."""
 
 
+MAX_DATA_BYTES = 4 * 1024 * 1024
+"""The largest payload a job may carry (its serialized ``Any`` value): daprd hands a job to
+its scheduler service over gRPC, whose default limit on a received message is 4 MiB (a larger
+job fails there as RESOURCE_EXHAUSTED; here it is refused up front, naming the field). The
+state store may hold less: etcd refuses a request over its ``--max-request-bytes`` (1.5 MiB
+by default)."""
+
+
 def _invalid(detail: str, field_name: str, name: str) -> InvalidArgument:
     return InvalidArgument(f"job failed validation: {detail}", where="jobs.schedule",
                            detail=detail, field=field_name, name=name)
@@ -208,6 +216,9 @@ def new_record(spec: JobSpec, now: datetime | None = None, *,
     if check_name:
         validate_name(spec.name)
     name = spec.name
+    if spec.data is not None and len(spec.data.value) > MAX_DATA_BYTES:
+        raise _invalid(f"data is {len(spec.data.value)} bytes, over the limit of "
+                       f"{MAX_DATA_BYTES} bytes", "job.data", name)
     if spec.schedule is None and (spec.repeats or 0) > 1:
         raise _invalid("job must have a schedule to repeat", "job.repeats", name)
     if spec.repeats is not None and spec.repeats < 1:

@@ -47,6 +47,14 @@ SHARDS = 64
 """Index shards per app id (fixed: changing it would move names between shards)."""
 READ_CHUNK = 500
 """Keys per bulk get (a 100,000-key read goes out in chunks)."""
+SHARD_WRITES = 4
+"""Shards rewritten at once by one change (at 100,000 jobs each is ≈ 90 KB of JSON to parse
+and write: all 64 at once held the event loop ≈ 100 ms, bench/scheduler.py)."""
+
+
+Stamped = Callable[[int, str | None, str], None]
+"""Told of each shard stamp a change wrote: the shard, the stamp it replaced (None: none),
+the new one."""
 
 
 def _quote(name: str) -> str:
@@ -130,9 +138,12 @@ class SchedulerStore:
         got = await self.state.get_state(self.store, self.legacy_index_key)
         return (json.loads(got.value) if got.value else {}), got.etag
 
-    async def change_shard(self, k: int, change: Callable[[dict[str, str]], bool]) -> None:
+    async def change_shard(self, k: int, change: Callable[[dict[str, str]], bool],
+                           stamped: Stamped | None = None) -> None:
         """Apply ``change`` to shard ``k`` (it says whether it changed anything) until no
-        other writer came in between, then stamp the shard."""
+        other writer came in between, then stamp the shard: a fresh stamp over the one read,
+        under its etag (``stamped`` is told both), so no other writer's stamp between that
+        read and this write is lost."""
         key = self.shard_keys[k]
         while True:
             got = await self.state.get_state(self.store, key)
@@ -148,18 +159,34 @@ class SchedulerStore:
                 break
             except EtagMismatch:
                 await asyncio.sleep(random.uniform(0, 0.01))  # another writer: let it pass
-        await self.state.save_state(self.store, [StateItem(
-            self.stamp_keys[k], uuid.uuid4().hex.encode(),
-            concurrency=Concurrency.LAST_WRITE)])
+        key = self.stamp_keys[k]
+        while True:
+            got = await self.state.get_state(self.store, key)
+            stamp = uuid.uuid4().hex
+            try:
+                await self.state.save_state(self.store, [StateItem(
+                    key, stamp.encode(), etag=got.etag,
+                    concurrency=Concurrency.FIRST_WRITE if got.etag is None
+                    else Concurrency.UNSPECIFIED)])
+            except EtagMismatch:
+                continue  # another writer stamped meanwhile: stamp after it
+            if stamped is not None:
+                stamped(k, got.value.decode() if got.value else None, stamp)
+            return
 
     async def _per_shard(self, names: Iterable[str],
-                         change: Callable[[list[str]], Callable[[dict[str, str]], bool]]
-                         ) -> None:
+                         change: Callable[[list[str]], Callable[[dict[str, str]], bool]],
+                         stamped: Stamped | None = None) -> None:
         by_shard: dict[int, list[str]] = {}
         for name in names:
             by_shard.setdefault(shard_of(name), []).append(name)
-        await asyncio.gather(*(self.change_shard(k, change(group))
-                               for k, group in by_shard.items()))
+        slots = asyncio.Semaphore(SHARD_WRITES)
+
+        async def one(k: int, group: list[str]) -> None:
+            async with slots:
+                await self.change_shard(k, change(group), stamped)
+
+        await asyncio.gather(*(one(k, group) for k, group in by_shard.items()))
 
     async def migrate(self) -> None:
         """Move the former single index's names into the shards (a name a shard lists
@@ -231,9 +258,10 @@ class SchedulerStore:
     async def unlist(self, name: str, generation: str | None = None) -> None:
         await self.unlist_many({name: generation})
 
-    async def unlist_many(self, gone: dict[str, str | None]) -> None:
+    async def unlist_many(self, gone: dict[str, str | None],
+                          stamped: Stamped | None = None) -> None:
         """Drop each name from the index (only if still of the generation given, when one
-        is): one write per shard touched."""
+        is): one write per shard touched (``stamped``: see :meth:`change_shard`)."""
         def change(group: list[str]) -> Callable[[dict[str, str]], bool]:
             def drop(names: dict[str, str]) -> bool:
                 dropped = [n for n in group if n in names
@@ -243,14 +271,15 @@ class SchedulerStore:
                 return bool(dropped)
             return drop
 
-        await self._per_shard(gone, change)
+        await self._per_shard(gone, change, stamped)
 
-    async def enlist(self, name: str, generation: str) -> None:
-        await self.enlist_many({name: generation})
+    async def enlist(self, name: str, generation: str, stamped: Stamped | None = None) -> None:
+        await self.enlist_many({name: generation}, stamped=stamped)
 
-    async def enlist_many(self, listed: dict[str, str], keep: bool = False) -> None:
+    async def enlist_many(self, listed: dict[str, str], keep: bool = False,
+                          stamped: Stamped | None = None) -> None:
         """List each name with its generation (``keep``: a name listed already keeps its
-        own): one write per shard touched."""
+        own): one write per shard touched (``stamped``: see :meth:`change_shard`)."""
         def change(group: list[str]) -> Callable[[dict[str, str]], bool]:
             def add(names: dict[str, str]) -> bool:
                 changed = False
@@ -261,7 +290,7 @@ class SchedulerStore:
                 return changed
             return add
 
-        await self._per_shard(listed, change)
+        await self._per_shard(listed, change, stamped)
 
     async def read_many(self, names: list[str]) -> dict[str, JobRecord | None]:
         """The record of each name (None: there is none)."""
