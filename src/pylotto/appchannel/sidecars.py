@@ -33,6 +33,21 @@ CHANNEL_OPTIONS = [
 ]
 
 
+def sidecar_channel(address: str,
+                    credentials: tuple[bytes, bytes, bytes] | None) -> grpc.aio.Channel:
+    """A channel to another sidecar's internal port: plaintext, or mTLS with ``credentials``
+    (CA, certificate, key PEM)."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    ca, cert, key = credentials
+    return grpc.aio.secure_channel(
+        address, grpc.ssl_channel_credentials(ca, key, cert),
+        options=[*CHANNEL_OPTIONS,
+                 # identities are the certificates' app ids, checked by the target; every
+                 # pylotto certificate also names localhost
+                 ("grpc.ssl_target_name_override", "localhost")])
+
+
 @dataclass(frozen=True, slots=True)
 class AppCall:
     caller_app_id: str
@@ -75,17 +90,7 @@ class SidecarChannel:
     def _stub(self, address: str) -> Any:
         stub = self._stubs.get(address)
         if stub is None:
-            if self.credentials is None:
-                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-            else:
-                ca, cert, key = self.credentials
-                channel = grpc.aio.secure_channel(
-                    address, grpc.ssl_channel_credentials(ca, key, cert),
-                    options=[*CHANNEL_OPTIONS,
-                             # identities are the certificates' app ids, checked by the
-                             # target; every pylotto certificate also names localhost
-                             ("grpc.ssl_target_name_override", "localhost")])
-            self._channels[address] = channel
+            channel = self._channels[address] = sidecar_channel(address, self.credentials)
             stub = self._stubs[address] = invoke_pb2_grpc.SidecarInvokeStub(channel)
         return stub
 

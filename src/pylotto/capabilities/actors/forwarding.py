@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 
+from pylotto.appchannel.sidecars import sidecar_channel
 from pylotto.capabilities.actors.api import (
     MOVED,
     ActorAnswer,
@@ -42,12 +43,6 @@ MOVED_MESSAGE = "actor moved"
 ERROR_TRAILER = "pylotto-actor-error"
 """JSON ``{"where", "fields"}`` of the error a target sidecar answered with."""
 CALL_TIMEOUT_SECONDS = 300.0
-CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-]
 
 
 # ---- messages --------------------------------------------------------------------------------
@@ -174,15 +169,7 @@ class SidecarForwarder(Forwarder):
     def _stub(self, address: str) -> Any:
         stub = self._stubs.get(address)
         if stub is None:
-            if self.credentials is None:
-                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-            else:
-                ca, cert, key = self.credentials
-                channel = grpc.aio.secure_channel(
-                    address, grpc.ssl_channel_credentials(ca, key, cert),
-                    options=[*CHANNEL_OPTIONS,
-                             ("grpc.ssl_target_name_override", "localhost")])
-            self._channels[address] = channel
+            channel = self._channels[address] = sidecar_channel(address, self.credentials)
             stub = self._stubs[address] = actors_pb2_grpc.SidecarActorsStub(channel)
         return stub
 
