@@ -12,6 +12,7 @@ from dapr.proto.runtime.v1 import jobs_pb2
 from google.protobuf import duration_pb2
 
 from pylotto.capabilities.scheduler import FailurePolicy, JobSpec, Payload
+from pylotto.core.errors import InvalidArgument
 from pylotto.facades.common.base import RuntimeRpcs
 
 
@@ -25,8 +26,13 @@ def policy_from_proto(policy: common_pb2.JobFailurePolicy) -> FailurePolicy | No
         return FailurePolicy(drop=True, interval=None, max_retries=None)
     if kind == "constant":
         constant = policy.constant
+        try:
+            interval = (constant.interval.ToTimedelta() if constant.HasField("interval")
+                        else None)
+        except OverflowError:  # a Duration beyond timedelta's range (fuzzed input)
+            raise InvalidArgument("failure policy interval out of range") from None
         return FailurePolicy(
-            interval=constant.interval.ToTimedelta() if constant.HasField("interval") else None,
+            interval=interval,
             max_retries=constant.max_retries if constant.HasField("max_retries") else None)
     return None
 
