@@ -1,4 +1,5 @@
-"""Actor reminders at scale: ``python -m bench.actors reminders [--store sqlite|redis|postgresql]``.
+"""Actor reminders at scale: ``python -m bench.actors reminders [--store sqlite|redis|postgresql]``
+(``python -m bench.actors calls``: actor calls against plain invocation, :mod:`bench.actor_calls`).
 
 The design's open risk (docs/design/actors.md §4.1): reminders are scheduler jobs, and every
 registration rewrites one of the 64 index shards by compare-and-set, so 1000 actors x k
@@ -13,9 +14,6 @@ reminders registered at once contend on them. This measures, in one process with
   Reported: ticks expected and delivered, **duplicates** (a reminder ticking twice for one
   period: must be 0), ticks per instance, and each tick's **lateness** (delivery minus its
   slot ``T0 + k·period``), p50/p99/max.
-
-The actor-call figures of the issue (actor method calls against plain invocation, one hot id
-against 1000) need the whole runtime (router, app host) and are not here yet.
 
 Progress lines go to stderr; the figures to stdout and to
 ``bench/results/<time>-actors-reminders-<store>.json``.
@@ -179,8 +177,13 @@ async def reminders(args: argparse.Namespace, db: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["calls"]:
+        from bench.actor_calls import main as calls
+
+        return calls(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench.actors")
-    parser.add_argument("what", choices=["reminders"])
+    parser.add_argument("what", choices=["reminders", "calls"])
     parser.add_argument("--store", choices=["sqlite", "redis", "postgresql"], default="sqlite")
     parser.add_argument("--db", default="", help="sqlite: the database file (default: a "
                         "temporary one)")
