@@ -1,8 +1,8 @@
 """Actor method calls against plain invocation: ``python -m bench.actors calls``.
 
 One ``pylotto run`` sidecar with its actor state store in the real Redis, and one app
-(:mod:`bench.actor_app`) that echoes a 1 KB body both as the actor type ``BenchActor`` and as
-``POST /echo``. Over the sidecar's Dapr HTTP API, with ``--concurrency`` clients in a closed
+(:mod:`bench.actor_app`) that echoes its body (``--body`` bytes; empty by default, as the issue
+measures) both as the actor type ``BenchActor`` and as ``POST /echo``. Over the sidecar's Dapr HTTP API, with ``--concurrency`` clients in a closed
 loop, alternating ``--rounds`` rounds of ``--seconds`` each:
 
 - **invoke**: ``POST /v1.0/invoke/bench/method/echo`` (the baseline: the same app, the same
@@ -34,7 +34,6 @@ from bench.report import machine
 from bench.stats import median_summary
 
 ROOT = Path(__file__).resolve().parent.parent
-BODY = b"x" * 1024
 IDS = 1000
 
 
@@ -52,8 +51,10 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency))
     counter = 0
 
+    body = b"x" * args.body
+
     async def post(url: str) -> None:
-        async with session.post(url, data=BODY) as resp:
+        async with session.post(url, data=body) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"{resp.status} {(await resp.read())[:200]!r}")
             await resp.read()
@@ -103,6 +104,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     baseline = medians["invoke"]
     return {
         "concurrency": args.concurrency, "seconds": args.seconds, "rounds": args.rounds,
+        "body_bytes": args.body,
         "paths": medians,
         "ratios": {name: {
             "throughput_vs_invoke": m["items_per_s"] / baseline["items_per_s"]
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--body", type=int, default=0, help="request body bytes (default: empty)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         result = asyncio.run(measure(args, Path(tmp)))
@@ -129,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         m = result["paths"][name]
         print(f"{name}: {m['items_per_s']:.0f} calls/s, p50 {m['p50_ms']:.2f} ms; "
               f"{ratio['throughput_vs_invoke']:.2f}x invoke's throughput, "
-              f"+{ratio['added_p50_ms']:.2f} ms p50")
+              f"{ratio['added_p50_ms']:+.2f} ms p50")
     i = result["paths"]["invoke"]
-    print(f"invoke: {i['items_per_s']:.0f} calls/s, p50 {i['p50_ms']:.2f} ms")
+    print(f"invoke: {i['items_per_s']:.0f} calls/s, p50 {i['p50_ms']:.2f} ms "
+          f"(body {args.body} bytes, C={args.concurrency})")
     print(f"results: {out}")
     return 0
