@@ -51,6 +51,8 @@ class ActorCall:
     reentrancy_id: str | None = None
     """``Dapr-Reentrancy-Id`` of a call from inside an actor's turn (joins that turn when the
     type is reentrant)."""
+    query: str = ""
+    """The caller's raw query string (HTTP callers; daprd passes it on to the app)."""
     forwarded: bool = False
     """Came from another sidecar: served here or answered "moved", never forwarded again."""
 

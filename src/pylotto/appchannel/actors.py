@@ -152,8 +152,8 @@ class HttpActorHost(ActorHost):
             headers.append(("Content-Type", call.content_type))
         if reentrancy_id:
             headers.append((REENTRANCY_HEADER, reentrancy_id))
-        response = await self.http.send(AppRequest("PUT", path, headers=headers,
-                                                   body=call.data,
+        response = await self.http.send(AppRequest("PUT", path, query=call.query,
+                                                   headers=headers, body=call.data,
                                                    timeout=CALL_TIMEOUT_SECONDS))
         if response.status == 404:
             raise NotFound(f"actor method not found: {path.lstrip('/')}", where="actors.invoke")

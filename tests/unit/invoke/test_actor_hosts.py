@@ -138,6 +138,13 @@ async def test_a_method_is_put_with_the_callers_headers_and_the_reentrancy_id(
     assert not any(k.lower() == "content-length" for k, _ in answer.headers)
 
 
+async def test_the_callers_query_string_reaches_the_app_as_daprd_passes_it(
+        app: tuple[App, HttpActorHost]) -> None:
+    state, host = app
+    await host.invoke(ActorCall(ACTOR, "Get", query="page=2&q=a%20b"), None)
+    assert state.seen[-1][1] == "/actors/DemoActor/a%201/method/Get?page=2&q=a%20b"
+
+
 async def test_an_apps_404_is_method_not_found(app: tuple[App, HttpActorHost]) -> None:
     _, host = app
     with pytest.raises(NotFound, match="actor method not found: "

@@ -55,7 +55,8 @@ def _headers(pairs: Sequence[tuple[str, str]]) -> list[invoke_pb2.Header]:
 def call_to_wire(call: ActorCall) -> actors_pb2.ActorCall:
     message = actors_pb2.ActorCall(
         actor_type=call.actor.type, actor_id=call.actor.id, method=call.method,
-        data=call.data, content_type=call.content_type, headers=_headers(call.headers))
+        data=call.data, content_type=call.content_type, headers=_headers(call.headers),
+        query=call.query)
     if call.reentrancy_id is not None:
         message.reentrancy_id = call.reentrancy_id
     return message
@@ -67,7 +68,7 @@ def call_from_wire(message: actors_pb2.ActorCall) -> ActorCall:
         content_type=message.content_type,
         headers=tuple((h.key, h.value) for h in message.headers),
         reentrancy_id=message.reentrancy_id if message.HasField("reentrancy_id") else None,
-        forwarded=True)
+        query=message.query, forwarded=True)
 
 
 def answer_to_wire(answer: ActorAnswer) -> actors_pb2.ActorAnswer:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from pylotto.proto.extensions import invoke_pb2 as pylotto_dot_proto_dot_extensions_dot_invoke__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pylotto/proto/extensions/actors.proto\x12\npylotto.v1\x1a%pylotto/proto/extensions/invoke.proto\"\xb8\x01\n\tActorCall\x12\x12\n\nactor_type\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12#\n\x07headers\x18\x06 \x03(\x0b\x32\x12.pylotto.v1.Header\x12\x1a\n\rreentrancy_id\x18\x07 \x01(\tH\x00\x88\x01\x01\x42\x10\n\x0e_reentrancy_id\"{\n\x0b\x41\x63torAnswer\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12#\n\x07headers\x18\x04 \x03(\x0b\x32\x12.pylotto.v1.Header\x12\x13\n\x0b\x61\x63tor_error\x18\x05 \x01(\x08\"\x8f\x01\n\tActorTick\x12\x12\n\nactor_type\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x10\n\x08\x64ue_time\x18\x05 \x01(\t\x12\x0e\n\x06period\x18\x06 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x10\n\x08\x63\x61llback\x18\x08 \x01(\t\"5\n\x10\x41\x63torTickOutcome\x12\x11\n\tdelivered\x18\x01 \x01(\x08\x12\x0e\n\x06\x63\x61ncel\x18\x02 \x01(\x08\x32\x8e\x01\n\rSidecarActors\x12;\n\tCallActor\x12\x15.pylotto.v1.ActorCall\x1a\x17.pylotto.v1.ActorAnswer\x12@\n\tFireActor\x12\x15.pylotto.v1.ActorTick\x1a\x1c.pylotto.v1.ActorTickOutcomeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pylotto/proto/extensions/actors.proto\x12\npylotto.v1\x1a%pylotto/proto/extensions/invoke.proto\"\xc7\x01\n\tActorCall\x12\x12\n\nactor_type\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12#\n\x07headers\x18\x06 \x03(\x0b\x32\x12.pylotto.v1.Header\x12\x1a\n\rreentrancy_id\x18\x07 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05query\x18\x08 \x01(\tB\x10\n\x0e_reentrancy_id\"{\n\x0b\x41\x63torAnswer\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12#\n\x07headers\x18\x04 \x03(\x0b\x32\x12.pylotto.v1.Header\x12\x13\n\x0b\x61\x63tor_error\x18\x05 \x01(\x08\"\x8f\x01\n\tActorTick\x12\x12\n\nactor_type\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x10\n\x08\x64ue_time\x18\x05 \x01(\t\x12\x0e\n\x06period\x18\x06 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x10\n\x08\x63\x61llback\x18\x08 \x01(\t\"5\n\x10\x41\x63torTickOutcome\x12\x11\n\tdelivered\x18\x01 \x01(\x08\x12\x0e\n\x06\x63\x61ncel\x18\x02 \x01(\x08\x32\x8e\x01\n\rSidecarActors\x12;\n\tCallActor\x12\x15.pylotto.v1.ActorCall\x1a\x17.pylotto.v1.ActorAnswer\x12@\n\tFireActor\x12\x15.pylotto.v1.ActorTick\x1a\x1c.pylotto.v1.ActorTickOutcomeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pylotto.proto.extensions.ac
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ACTORCALL']._serialized_start=93
-  _globals['_ACTORCALL']._serialized_end=277
-  _globals['_ACTORANSWER']._serialized_start=279
-  _globals['_ACTORANSWER']._serialized_end=402
-  _globals['_ACTORTICK']._serialized_start=405
-  _globals['_ACTORTICK']._serialized_end=548
-  _globals['_ACTORTICKOUTCOME']._serialized_start=550
-  _globals['_ACTORTICKOUTCOME']._serialized_end=603
-  _globals['_SIDECARACTORS']._serialized_start=606
-  _globals['_SIDECARACTORS']._serialized_end=748
+  _globals['_ACTORCALL']._serialized_end=292
+  _globals['_ACTORANSWER']._serialized_start=294
+  _globals['_ACTORANSWER']._serialized_end=417
+  _globals['_ACTORTICK']._serialized_start=420
+  _globals['_ACTORTICK']._serialized_end=563
+  _globals['_ACTORTICKOUTCOME']._serialized_start=565
+  _globals['_ACTORTICKOUTCOME']._serialized_end=618
+  _globals['_SIDECARACTORS']._serialized_start=621
+  _globals['_SIDECARACTORS']._serialized_end=763
 # @@protoc_insertion_point(module_scope)

@@ -35,6 +35,7 @@ class ActorCall(_message.Message):
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     HEADERS_FIELD_NUMBER: _builtins.int
     REENTRANCY_ID_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
     actor_type: _builtins.str
     actor_id: _builtins.str
     method: _builtins.str
@@ -43,6 +44,8 @@ class ActorCall(_message.Message):
     content_type: _builtins.str
     reentrancy_id: _builtins.str
     """Dapr-Reentrancy-Id of a call from inside an actor's turn (absent: none)."""
+    query: _builtins.str
+    """The caller's raw query string (HTTP callers), passed on to the app."""
     @_builtins.property
     def headers(self) -> _containers.RepeatedCompositeFieldContainer[_invoke_pb2.Header]:
         """The caller's metadata, passed on to the app."""
@@ -57,10 +60,11 @@ class ActorCall(_message.Message):
         content_type: _builtins.str = ...,
         headers: _abc.Iterable[_invoke_pb2.Header] | None = ...,
         reentrancy_id: _builtins.str | None = ...,
+        query: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_reentrancy_id", b"_reentrancy_id", "reentrancy_id", b"reentrancy_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reentrancy_id", b"_reentrancy_id", "actor_id", b"actor_id", "actor_type", b"actor_type", "content_type", b"content_type", "data", b"data", "headers", b"headers", "method", b"method", "reentrancy_id", b"reentrancy_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reentrancy_id", b"_reentrancy_id", "actor_id", b"actor_id", "actor_type", b"actor_type", "content_type", b"content_type", "data", b"data", "headers", b"headers", "method", b"method", "query", b"query", "reentrancy_id", b"reentrancy_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__reentrancy_id: _TypeAlias = _typing.Literal["reentrancy_id"]  # noqa: Y015
     _WhichOneofArgType__reentrancy_id: _TypeAlias = _typing.Literal["_reentrancy_id", b"_reentrancy_id"]  # noqa: Y015

@@ -83,13 +83,15 @@ async def test_a_call_and_its_answer_cross_whole(serve: Callable[..., object],
     local = Recording()
     address = await serve(local)  # type: ignore[misc]
     call = ActorCall(ACTOR, "Bump", data=b"\x00in", content_type="application/json",
-                     headers=(("x-a", "1"), ("x-b", "2")), reentrancy_id="r-1")
+                     headers=(("x-a", "1"), ("x-b", "2")), reentrancy_id="r-1",
+                     query="a=1&b=%20")
     answer = await forwarder.call(address, call)
     assert answer == ActorAnswer(status=207, data=b"out:\x00in", content_type="text/plain",
                                  headers=(("x-answer", "1"),), actor_error=True)
     (got,) = local.calls
     assert got.actor == ACTOR and got.method == "Bump" and got.data == b"\x00in"
     assert got.headers == call.headers and got.reentrancy_id == "r-1" and got.forwarded
+    assert got.query == "a=1&b=%20"
     await forwarder.call(address, ActorCall(ACTOR, "Get"))
     assert local.calls[1].reentrancy_id is None  # absent stays absent, not ""
 

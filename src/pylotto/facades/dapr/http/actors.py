@@ -83,7 +83,8 @@ async def invoke_actor(request: web.Request) -> web.Response:
         data=await request.read(), content_type=request.headers.get("Content-Type", ""),
         headers=tuple((k, v) for k, v in headers
                       if k.lower() not in ("content-type", REENTRANCY_HEADER.lower())),
-        reentrancy_id=request.headers.get(REENTRANCY_HEADER) or None)
+        reentrancy_id=request.headers.get(REENTRANCY_HEADER) or None,
+        query=request.query_string)
     answer = answer_or_raise(await _actors(request).invoke(call))
     response = web.Response(status=answer.status, body=answer.data)
     for key, value in answer.headers:
