@@ -2,8 +2,9 @@
 
 One ``pylotto run`` sidecar with its actor state store in the real Redis, and one app
 (:mod:`bench.actor_app`) that echoes its body (``--body`` bytes; empty by default, as the issue
-measures) both as the actor type ``BenchActor`` and as ``POST /echo``. Over the sidecar's Dapr HTTP API, with ``--concurrency`` clients in a closed
-loop, alternating ``--rounds`` rounds of ``--seconds`` each:
+measures) both as the actor type ``BenchActor`` and as ``POST /echo``. Over the sidecar's
+Dapr HTTP API, with ``--concurrency`` clients in a closed loop, alternating ``--rounds``
+rounds of ``--seconds`` each:
 
 - **invoke**: ``POST /v1.0/invoke/bench/method/echo`` (the baseline: the same app, the same
   body, through the same sidecar);
