@@ -11,4 +11,5 @@ ALIASES: dict[str, str] = {
     "postgresql": "pylotto.components.bindings.postgresql:PostgresBinding",
     "rabbitmq": "pylotto.components.bindings.rabbitmq:RabbitMQBinding",
     "redis": "pylotto.components.bindings.redis:RedisBinding",
+    "smtp": "pylotto.components.bindings.smtp:SmtpBinding",
 }
