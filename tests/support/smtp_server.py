@@ -58,6 +58,7 @@ class SmtpServer:
         self.mails: list[Received] = []
         self.lock = threading.Lock()
         self.auth_failures = 0
+        self.running = False
         kwargs: dict[str, Any] = {}
         if credentials is not None:
             kwargs = {"authenticator": self._authenticate, "auth_required": True,
@@ -78,10 +79,14 @@ class SmtpServer:
 
     def start(self) -> SmtpServer:
         self.controller.start()
+        self.running = True
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        """Stop listening (again: nothing)."""
+        if self.running:
+            self.controller.stop()
+            self.running = False
 
     def __enter__(self) -> SmtpServer:
         return self.start()
