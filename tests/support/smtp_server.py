@@ -1,5 +1,5 @@
 """A real SMTP server for a test: aiosmtpd on a free loopback port, in its own thread, keeping
-every mail it accepts (envelope and parsed message). Optionally it requires AUTH (PLAIN and
+every mail it accepts (envelope and parsed message); recipients ``@refused.test`` refused. Optionally it requires AUTH (PLAIN and
 LOGIN, over the plain connection, which aiosmtpd allows when ``auth_require_tls`` is off)."""
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from tests.support.ports import free_port
 
 
+REFUSED_DOMAIN = "@refused.test"
+"""Recipients at this domain are refused (550) by every :class:`SmtpServer`."""
+
+
 @dataclass(frozen=True)
 class Received:
     sender: str
@@ -34,6 +38,13 @@ class Received:
 class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.endswith(REFUSED_DOMAIN):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = envelope.content if isinstance(envelope.content, bytes) \

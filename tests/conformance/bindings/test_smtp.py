@@ -123,6 +123,16 @@ async def test_priority_out_of_range_or_not_a_number(binding: Bound, smtp: SmtpS
     assert smtp.wait(1)[0].message["X-priority"] == "5"
 
 
+async def test_a_refused_recipient_fails_the_whole_mail(binding: Bound, smtp: SmtpServer) -> None:
+    with pytest.raises(Internal, match=r"sending email failed: 550 5\.1\.1 no such mailbox "
+                                       r"\(recipient x@refused\.test; the mail was not sent\)"):
+        await binding.invoke("create", b"x", emailTo="ok@example.test;x@refused.test")
+    await binding.invoke("create", b"after")
+    [mail] = smtp.wait(1)
+    assert (mail.recipients, mail.body().strip()) == (["ops@example.test"], "after"), \
+        "nothing reached the accepted recipient of the refused mail"
+
+
 @pytest.mark.parametrize(("metadata", "text"), [
     ({"host": ""}, "'host' = '': Value error, smtp binding error: host and port fields are "
                    "required in metadata"),

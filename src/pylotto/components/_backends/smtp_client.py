@@ -102,8 +102,10 @@ class SmtpClient:
         self.settings = settings
         self.what = what
 
-    async def send(self, mail: Mail) -> None:
+    async def send(self, mail: Mail) -> str:
+        """Send ``mail``; its Message-ID is returned."""
         s = self.settings
+        message = mail.message()
         implicit = s.port == IMPLICIT_TLS_PORT
         client = aiosmtplib.SMTP(
             hostname=s.host, port=s.port, use_tls=implicit, start_tls=False if implicit else None,
@@ -117,8 +119,12 @@ class SmtpClient:
                                   f"{s.host}:{s.port}: {exc}") from None
             try:
                 await self._login(client)
-                errors, _ = await client.send_message(mail.message(), sender=mail.sender,
-                                                      recipients=mail.recipients())
+                # gomail's order: MAIL, every RCPT (the first refused aborts the mail, none
+                # is sent), DATA
+                await client.mail(mail.sender)
+                for recipient in mail.recipients():
+                    await client.rcpt(recipient)
+                await client.data(message.as_bytes())
             except aiosmtplib.SMTPTimeoutError as exc:
                 raise DeadlineExceeded(f"{self.what}: sending email failed: {exc}") from None
             except aiosmtplib.SMTPServerDisconnected as exc:
@@ -126,15 +132,15 @@ class SmtpClient:
             except aiosmtplib.SMTPAuthenticationError as exc:
                 raise AuthError(f"{self.what}: sending email failed: {exc.code} "
                                 f"{exc.message}") from None
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                raise Internal(f"{self.what}: sending email failed: {exc.code} {exc.message} "
+                               f"(recipient {exc.recipient}; the mail was not sent)") from None
             except aiosmtplib.SMTPResponseException as exc:
                 raise Internal(f"{self.what}: sending email failed: {exc.code} "
                                f"{exc.message}") from None
             except aiosmtplib.SMTPException as exc:
                 raise Internal(f"{self.what}: sending email failed: {exc}") from None
-            if errors:  # some recipients refused, the others accepted (as SMTP allows)
-                refused = ", ".join(f"{rcpt}: {answer.code} {answer.message}"
-                                    for rcpt, answer in errors.items())
-                raise Internal(f"{self.what}: sending email failed: refused {refused}")
+            return str(message["Message-ID"])
         finally:
             if client.is_connected:
                 try:
