@@ -1,6 +1,7 @@
 """A real SMTP server for a test: aiosmtpd on a free loopback port, in its own thread, keeping
-every mail it accepts (envelope and parsed message); recipients ``@refused.test`` refused. Optionally it requires AUTH (PLAIN and
-LOGIN, over the plain connection, which aiosmtpd allows when ``auth_require_tls`` is off)."""
+every mail it accepts (envelope and parsed message); recipients ``@refused.test`` refused.
+Optionally it requires AUTH (PLAIN and LOGIN, over the plain connection, which aiosmtpd allows
+when ``auth_require_tls`` is off)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.support.ports import free_port
-
 
 REFUSED_DOMAIN = "@refused.test"
 """Recipients at this domain are refused (550) by every :class:`SmtpServer`."""
