@@ -21,6 +21,7 @@ from pylotto.capabilities.actors.api import Actors
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.capabilities.configuration import ConfigurationCapability
+from pylotto.capabilities.email import EmailCapability
 from pylotto.capabilities.file import FileCapability
 from pylotto.capabilities.hello import HelloCapability
 from pylotto.capabilities.invoke import InvokeCapability
@@ -68,6 +69,7 @@ class CapabilityServices:
     file: FileCapability = field(metadata={COMPONENTS: "file"})
     lock: LockCapability = field(metadata={COMPONENTS: "lock"})
     sequencer: SequencerCapability = field(metadata={COMPONENTS: "sequencer"})
+    email: EmailCapability = field(metadata={COMPONENTS: "email"})
     scheduler: SchedulerCapability = field(metadata={COMPONENTS: None})
     delay_queue: DelayQueue = field(metadata={COMPONENTS: None})
     invoke: InvokeCapability = field(metadata={COMPONENTS: None})

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pylotto.core.errors import ConfigError
+from pylotto.core.registry import aliases
 
 SECTIONS = {
     "hellos": "hello",
@@ -25,14 +26,21 @@ SECTIONS = {
     "file": "file",
     "secret_store": "secretstores",
     "bindings": "bindings",
+    "email": "email",
 }
 """Layotto ``grpc_config`` section → pylotto capability."""
 
 UNSERVED_SECTIONS = {
     "oss": "Layotto's OSS API", "cryption": "Layotto's cryption API",
-    "email": "Layotto's email API", "phone": "Layotto's phone API", "sms": "Layotto's SMS API",
+    "phone": "Layotto's phone API", "sms": "Layotto's SMS API",
 }
 """Layotto APIs pylotto does not serve: a config that configures one is refused."""
+
+CLOUD_TYPES = {
+    ("email", "aliyun.email"): "Aliyun DirectMail, a cloud service",
+}
+"""Layotto component types of a served section that only talk to a cloud provider's API, which
+cannot run here: refused by name, pointing at what pylotto has instead."""
 
 WARNED_SECTIONS = {
     "custom_component": "Layotto's custom components are Go code built into Layotto (pylotto's "
@@ -250,8 +258,17 @@ def _read_sections(grpc_config: dict[str, Any], path: Path, out: Mapped) -> None
         for name, body in entries.items():
             if not isinstance(body, dict) or "type" not in body:
                 raise ConfigError(f"{path}: {section}.{name}: missing 'type'")
+            cloud = CLOUD_TYPES.get((section, str(body["type"])))
+            if cloud:
+                raise ConfigError(f"{path}: {section}.{name}: type {body['type']!r} needs "
+                                  f"{cloud}, which pylotto does not reach; pylotto's {section} "
+                                  f"types: {', '.join(_served_types(capability))}")
             out.specs.append(_spec(section, capability, str(name), dict(body), path,
                                    out.warnings))
+
+
+def _served_types(capability: str) -> list[str]:
+    return sorted(n for n in aliases(capability) if "/" not in n)
 
 
 def _spec(section: str, capability: str, name: str, body: dict[str, Any],

@@ -238,6 +238,8 @@ LAYOTTO_LOOKUPS: dict[tuple[str, Lookup], tuple[type[PylottoError], str]] = {
     # plain Go errors (grpc-go: UNKNOWN)
     **_rows("configuration", _ANY, PlainError, "configure store [{name}] don't support now"),
     **_rows("hello", _ANY, PlainError, "no instance found"),
+    # extension APIs (pkg/grpc/errors.go ErrComponentNotFound)
+    **_rows("email", _ANY, InvalidArgument, "component not found. kind: email , name: {name}"),
     # file: InvalidArgument, GetFile's text differs by two letters from the others'
     **_rows("file", _ANY, ComponentNotFound, "not support store type: {name}"),
     **_rows("file.get", _ANY, ComponentNotFound, "not supported store type: {name}"),

@@ -44,6 +44,7 @@ CAPABILITIES: dict[str, CapabilityInfo] = {
         CapabilityInfo("file", "file store", "file."),
         CapabilityInfo("lock", "lock store", "lock."),
         CapabilityInfo("sequencer", "sequencer store", "sequencer."),
+        CapabilityInfo("email", "email service", "email."),
     )
 }
 """Every capability, in start-up order (secret stores before the components that use them)."""

@@ -30,6 +30,7 @@ from pylotto.facades.interceptors import (
 )
 from pylotto.facades.interceptors.api_access import ApiAllowlist
 from pylotto.facades.layotto import delay_queue
+from pylotto.facades.layotto import email as email_api
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.observability.throttled import ThrottledServerLog
 from pylotto.process import instances, launcher, run_template
@@ -38,7 +39,12 @@ from pylotto.process.heap import HeapTrimmer
 from pylotto.process.hotreload import ComponentSources, HotReloader
 from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import actors_pb2_grpc, invoke_pb2_grpc, state_query_pb2_grpc
-from pylotto.proto.layotto import delay_queue_pb2_grpc, runtime_pb2, runtime_pb2_grpc
+from pylotto.proto.layotto import (
+    delay_queue_pb2_grpc,
+    email_pb2_grpc,
+    runtime_pb2,
+    runtime_pb2_grpc,
+)
 
 log = logging.getLogger("pylotto.server")
 
@@ -122,6 +128,9 @@ class Sidecar:
         delay_queue_pb2_grpc.add_DelayQueueServicer_to_server(
             delay_queue.DelayQueueServicer(services), server)
         names = [LAYOTTO_SERVICE, state_query.SERVICE, delay_queue.SERVICE]
+        email_pb2_grpc.add_EmailServiceServicer_to_server(email_api.EmailServicer(services),
+                                                          server)
+        names.append(email_api.SERVICE)
         if self.config.mtls is None:  # else only the internal mTLS port serves other sidecars
             invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
                 sidecar_invoke.SidecarInvokeServicer(services.invoke), server)

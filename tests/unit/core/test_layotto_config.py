@@ -78,3 +78,18 @@ def test_tracing_metrics_flow_control(tmp_path: Path) -> None:
 def test_unserved_section_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'oss'"):
         model.load(_write(tmp_path, {"oss": {"o": {"type": "aws.oss"}}}))
+
+
+def test_email_section_served_with_smtp_and_the_cloud_type_refused_by_name(
+        tmp_path: Path) -> None:
+    cfg = model.load(_write(tmp_path, {"email": {"mail": {"type": "smtp.email", "metadata": {
+        "host": "127.0.0.1", "port": "2525", "templatesPath": str(tmp_path)}}}}))
+    [spec] = cfg.components
+    assert (spec.capability, spec.name, spec.type) == ("email", "mail", "smtp.email")
+    assert spec.metadata["templatesPath"] == str(tmp_path)
+    with pytest.raises(ConfigError, match=r"email\.email_demo: type 'aliyun\.email' needs Aliyun "
+                                          r"DirectMail, a cloud service, which pylotto does not "
+                                          r"reach; pylotto's email types: smtp, smtp\.email"):
+        model.load(_write(tmp_path, {"email": {"email_demo": {"type": "aliyun.email"}}}))
+    with pytest.raises(ConfigError, match="unknown email component type 'aws.ses'"):
+        model.load(_write(tmp_path, {"email": {"e": {"type": "aws.ses"}}}))
