@@ -91,5 +91,5 @@ def test_email_section_served_with_smtp_and_the_cloud_type_refused_by_name(
                                           r"DirectMail, a cloud service, which pylotto does not "
                                           r"reach; pylotto's email types: smtp, smtp\.email"):
         model.load(_write(tmp_path, {"email": {"email_demo": {"type": "aliyun.email"}}}))
-    with pytest.raises(ConfigError, match="unknown email component type 'aws.ses'"):
+    with pytest.raises(ConfigError, match=r"unknown email component type 'aws\.ses'"):
         model.load(_write(tmp_path, {"email": {"e": {"type": "aws.ses"}}}))
