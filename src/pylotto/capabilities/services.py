@@ -21,6 +21,7 @@ from pylotto.capabilities.actors.api import Actors
 from pylotto.capabilities.base import ComponentSet, Policies, RuntimeContext
 from pylotto.capabilities.bindings import BindingsCapability
 from pylotto.capabilities.configuration import ConfigurationCapability
+from pylotto.capabilities.crypto import CryptoCapability
 from pylotto.capabilities.email import EmailCapability
 from pylotto.capabilities.file import FileCapability
 from pylotto.capabilities.hello import HelloCapability
@@ -70,6 +71,7 @@ class CapabilityServices:
     lock: LockCapability = field(metadata={COMPONENTS: "lock"})
     sequencer: SequencerCapability = field(metadata={COMPONENTS: "sequencer"})
     email: EmailCapability = field(metadata={COMPONENTS: "email"})
+    crypto: CryptoCapability = field(metadata={COMPONENTS: "crypto"})
     scheduler: SchedulerCapability = field(metadata={COMPONENTS: None})
     delay_queue: DelayQueue = field(metadata={COMPONENTS: None})
     invoke: InvokeCapability = field(metadata={COMPONENTS: None})

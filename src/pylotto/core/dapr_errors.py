@@ -426,6 +426,20 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
     ("configuration.subscribe", PylottoError): _basic(
         C.INVALID_ARGUMENT, "failed to subscribe {keys} from Configuration store {store}: "
         "{detail}", "ERR_CONFIGURATION_SUBSCRIBE", 500),
+    # crypto (pkg/messages ErrCrypto*, ErrBadRequest: legacy errors, no details)
+    ("crypto", NotConfigured): _legacy(
+        C.INTERNAL, 500, "crypto providers not configured", "ERR_CRYPTO_PROVIDERS_NOT_CONFIGURED"),
+    ("crypto", InvalidArgument): _legacy(
+        C.INVALID_ARGUMENT, 400, "invalid request: missing component name", "ERR_BAD_REQUEST"),
+    ("crypto", ComponentNotFound): _legacy(
+        C.INVALID_ARGUMENT, 400, "crypto provider {name} not found",
+        "ERR_CRYPTO_PROVIDER_NOT_FOUND"),
+    ("crypto.request", PylottoError): _legacy(
+        C.INVALID_ARGUMENT, 400, "invalid request: {detail}", "ERR_BAD_REQUEST"),
+    ("crypto.get_key", PylottoError): _legacy(
+        C.INTERNAL, 500, "failed to retrieve key {key}: {detail}", "ERR_CRYPTO_KEY"),
+    ("crypto.operation", PylottoError): _legacy(
+        C.INTERNAL, 500, "failed to perform operation: {detail}", "ERR_CRYPTO"),
     # lock (legacy errors: no details)
     ("lock", NotConfigured): _legacy(
         C.FAILED_PRECONDITION, 500, "lock store is not configured",

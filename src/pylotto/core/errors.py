@@ -240,6 +240,8 @@ LAYOTTO_LOOKUPS: dict[tuple[str, Lookup], tuple[type[PylottoError], str]] = {
     **_rows("hello", _ANY, PlainError, "no instance found"),
     # extension APIs (pkg/grpc/errors.go ErrComponentNotFound)
     **_rows("email", _ANY, InvalidArgument, "component not found. kind: email , name: {name}"),
+    **_rows("crypto.cryption", _ANY, InvalidArgument,
+            "component not found. kind: cryption , name: {name}"),
     # file: InvalidArgument, GetFile's text differs by two letters from the others'
     **_rows("file", _ANY, ComponentNotFound, "not support store type: {name}"),
     **_rows("file.get", _ANY, ComponentNotFound, "not supported store type: {name}"),

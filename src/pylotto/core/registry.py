@@ -45,6 +45,7 @@ CAPABILITIES: dict[str, CapabilityInfo] = {
         CapabilityInfo("lock", "lock store", "lock."),
         CapabilityInfo("sequencer", "sequencer store", "sequencer."),
         CapabilityInfo("email", "email service", "email."),
+        CapabilityInfo("crypto", "crypto provider", "crypto."),
     )
 }
 """Every capability, in start-up order (secret stores before the components that use them)."""

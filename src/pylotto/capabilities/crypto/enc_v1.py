@@ -246,7 +246,7 @@ class HeaderReader:
     def feed(self, data: bytes) -> tuple[bytes, bytes, bytes] | None:
         """(manifest, mac, the rest) once the header is complete, else None."""
         self.buffer += data
-        lines = []
+        lines: list[bytes] = []
         start = 0
         while len(lines) < 3:
             end = self.buffer.find(b"\n", start, SEGMENT_SIZE)

@@ -1,6 +1,6 @@
 """The Dapr ``dapr.proto.runtime.v1.Dapr`` servicer, assembled from one mixin per capability.
 
-RPCs not listed here (ListActorTimers and GetActorTimer, workflows, crypto, conversation...)
+RPCs not listed here (ListActorTimers and GetActorTimer, workflows, conversation...)
 answer UNIMPLEMENTED (the generated base class does that).
 """
 
@@ -21,6 +21,7 @@ from pylotto.facades.common.secrets import SecretRpcs
 from pylotto.facades.common.state import StateRpcs
 from pylotto.facades.dapr.actors import DaprActorsRpcs
 from pylotto.facades.dapr.configuration import DaprConfigurationRpcs
+from pylotto.facades.dapr.crypto import DaprCryptoRpcs
 from pylotto.facades.dapr.jobs import DaprJobsRpcs
 from pylotto.facades.dapr.lock import DaprLockRpcs
 from pylotto.facades.dapr.messages import DaprMessages
@@ -42,6 +43,7 @@ class DaprServicer(
     DaprJobsRpcs,
     DaprMetadataRpcs,
     DaprActorsRpcs,
+    DaprCryptoRpcs,
     dapr_pb2_grpc.DaprServicer,
 ):
     pb: ClassVar[Any] = DaprMessages
