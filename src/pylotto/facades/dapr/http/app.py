@@ -24,6 +24,7 @@ from pylotto.core.errors import AppStatus, Internal, InvalidArgument, NotFound, 
 from pylotto.facades.dapr.http import (
     actors,
     configuration,
+    crypto,
     invoke,
     jobs,
     lifecycle,
@@ -188,7 +189,7 @@ def build_app(services: CapabilityServices, status: RuntimeStatus,
     app[SERVICES_KEY] = services
     app[STATUS_KEY] = status
     app[GUARDS_KEY] = guards
-    for module in (lifecycle, state, pubsub, invoke, resources, jobs, actors):
+    for module in (lifecycle, state, pubsub, invoke, resources, jobs, actors, crypto):
         module.add_routes(app.router)
     configuration.setup(app)
     return app
