@@ -27,17 +27,20 @@ SECTIONS = {
     "secret_store": "secretstores",
     "bindings": "bindings",
     "email": "email",
+    "cryption": "crypto",
 }
 """Layotto ``grpc_config`` section → pylotto capability."""
 
 UNSERVED_SECTIONS = {
-    "oss": "Layotto's OSS API", "cryption": "Layotto's cryption API",
+    "oss": "Layotto's OSS API",
     "phone": "Layotto's phone API", "sms": "Layotto's SMS API",
 }
 """Layotto APIs pylotto does not serve: a config that configures one is refused."""
 
 CLOUD_TYPES = {
     ("email", "aliyun.email"): "Aliyun DirectMail, a cloud service",
+    ("cryption", "aliyun.kms"): "Aliyun KMS, a cloud service",
+    ("cryption", "aws.kms"): "AWS KMS, a cloud service",
 }
 """Layotto component types of a served section that only talk to a cloud provider's API, which
 cannot run here: refused by name, pointing at what pylotto has instead."""

@@ -29,6 +29,7 @@ from pylotto.facades.interceptors import (
     Telemetry,
 )
 from pylotto.facades.interceptors.api_access import ApiAllowlist
+from pylotto.facades.layotto import cryption as cryption_api
 from pylotto.facades.layotto import delay_queue
 from pylotto.facades.layotto import email as email_api
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
@@ -40,6 +41,7 @@ from pylotto.process.hotreload import ComponentSources, HotReloader
 from pylotto.process.runtime import Runtime
 from pylotto.proto.extensions import actors_pb2_grpc, invoke_pb2_grpc, state_query_pb2_grpc
 from pylotto.proto.layotto import (
+    cryption_pb2_grpc,
     delay_queue_pb2_grpc,
     email_pb2_grpc,
     runtime_pb2,
@@ -131,6 +133,9 @@ class Sidecar:
         email_pb2_grpc.add_EmailServiceServicer_to_server(email_api.EmailServicer(services),
                                                           server)
         names.append(email_api.SERVICE)
+        cryption_pb2_grpc.add_CryptionServiceServicer_to_server(
+            cryption_api.CryptionServicer(services), server)
+        names.append(cryption_api.SERVICE)
         if self.config.mtls is None:  # else only the internal mTLS port serves other sidecars
             invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
                 sidecar_invoke.SidecarInvokeServicer(services.invoke), server)

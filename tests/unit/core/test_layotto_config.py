@@ -93,3 +93,17 @@ def test_email_section_served_with_smtp_and_the_cloud_type_refused_by_name(
         model.load(_write(tmp_path, {"email": {"email_demo": {"type": "aliyun.email"}}}))
     with pytest.raises(ConfigError, match=r"unknown email component type 'aws\.ses'"):
         model.load(_write(tmp_path, {"email": {"e": {"type": "aws.ses"}}}))
+
+
+def test_cryption_section_served_with_local_keys_and_cloud_kms_refused_by_name(
+        tmp_path: Path) -> None:
+    cfg = model.load(_write(tmp_path, {"cryption": {"keys": {
+        "type": "dapr.localstorage", "metadata": {"path": str(tmp_path), "keyID": "k"}}}}))
+    [spec] = cfg.components
+    assert (spec.capability, spec.name, spec.type) == ("crypto", "keys", "dapr.localstorage")
+    for kind, service in (("aliyun.kms", "Aliyun KMS"), ("aws.kms", "AWS KMS")):
+        with pytest.raises(ConfigError, match=rf"cryption\.cryption_demo: type '{kind}' needs "
+                                              rf"{service}, a cloud service, which pylotto does "
+                                              r"not reach; pylotto's cryption types: "
+                                              r"dapr\.localstorage"):
+            model.load(_write(tmp_path, {"cryption": {"cryption_demo": {"type": kind}}}))

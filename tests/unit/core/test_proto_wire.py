@@ -10,7 +10,7 @@ from google.protobuf import any_pb2, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from pylotto.proto.layotto import appcallback_pb2, email_pb2, runtime_pb2
+from pylotto.proto.layotto import appcallback_pb2, cryption_pb2, email_pb2, runtime_pb2
 
 
 def _messages(descriptors: list[Descriptor]) -> Iterator[Descriptor]:
@@ -23,7 +23,7 @@ def _messages(descriptors: list[Descriptor]) -> Iterator[Descriptor]:
 
 ALL = [
     d
-    for module in (runtime_pb2, appcallback_pb2, email_pb2)
+    for module in (runtime_pb2, appcallback_pb2, email_pb2, cryption_pb2)
     for d in _messages(list(module.DESCRIPTOR.message_types_by_name.values()))
 ]
 
@@ -150,3 +150,23 @@ def test_enums_and_oneofs_match_layotto() -> None:
                                                          ("event_processed", 2)]
     next_id = runtime_pb2.GetNextIdResponse.DESCRIPTOR.fields_by_name["next_id"]
     assert next_id.type == FieldDescriptor.TYPE_INT64
+
+
+def test_cryption_service_is_layottos() -> None:
+    """Names, numbers and types as in Layotto's cryption.proto at f9681450."""
+    from pylotto.proto.layotto import cryption_pb2
+
+    service = cryption_pb2.DESCRIPTOR.services_by_name["CryptionService"]
+    assert service.full_name == "spec.proto.extension.v1.cryption.CryptionService"
+    assert {m.name: (m.input_type.name, m.output_type.name) for m in service.methods} == {
+        "Encrypt": ("EncryptRequest", "EncryptResponse"),
+        "Decrypt": ("DecryptRequest", "DecryptResponse")}
+    shapes = {name: [(f.name, f.number, f.type) for f in desc.fields]
+              for name, desc in cryption_pb2.DESCRIPTOR.message_types_by_name.items()}
+    s, b = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES
+    answer = [("key_id", 2, s), ("key_version_id", 3, s), ("request_id", 4, s)]
+    assert shapes == {
+        "EncryptRequest": [("component_name", 1, s), ("plain_text", 2, b), ("key_id", 3, s)],
+        "EncryptResponse": [("cipher_text", 1, b), *answer],
+        "DecryptRequest": [("component_name", 1, s), ("cipher_text", 2, b)],
+        "DecryptResponse": [("plain_text", 1, b), *answer]}
