@@ -116,7 +116,7 @@ async def test_wrong_key_fails_the_header_mac() -> None:
     async def wrong(key: bytes, algorithm: str, name: str) -> bytes:
         raise SchemeError("no such key")
 
-    with pytest.raises(SchemeError, match="^failed to validate the document's signature$"):
+    with pytest.raises(SchemeError, match=r"^failed to validate the document's signature$"):
         await enc_v1.decrypt(_chunks(document), wrong)
 
 
