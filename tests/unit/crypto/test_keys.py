@@ -77,7 +77,7 @@ async def test_local_store_confines_names_and_checks_key_use(tmp_path: Path) -> 
         await store.retrieve("../aes")
     with pytest.raises(CryptoFailure, match="key cannot perform the 'wrapKey' operation"):
         await store.wrap_key(os.urandom(32), "A256KW", "signing.json", b"", b"")
-    with pytest.raises(CryptoFailure, match="^key not found$"):
+    with pytest.raises(CryptoFailure, match=r"^key not found$"):
         await store.get_key("aes")
     with pytest.raises(CryptoFailure, match="failed to encrypt data: key type mismatch"):
         await store.wrap_key(os.urandom(32), "A128KW", "aes", b"", b"")
@@ -91,7 +91,7 @@ async def test_local_store_confines_names_and_checks_key_use(tmp_path: Path) -> 
 
 
 def test_settings_need_a_folder(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="could not stat path .*: no such file or directory"):
+    with pytest.raises(ValueError, match=r"could not stat path .*: no such file or directory"):
         LocalStorageSettings(path=str(tmp_path / "missing"))
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is not a directory"):
