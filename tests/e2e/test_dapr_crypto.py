@@ -361,3 +361,55 @@ def test_http_routes(crypto_car: tuple[Sidecar, Path, dict[str, object]],
     assert (status, json.loads(body)) == (400, {
         "errorCode": "ERR_CRYPTO_PROVIDER_NOT_FOUND",
         "message": "crypto provider other not found"})
+
+
+def test_without_crypto_components(sidecar: Sidecar, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAPR_GRPC_PORT", str(sidecar.dapr_grpc_port))
+    monkeypatch.setenv("DAPR_HTTP_PORT", str(sidecar.dapr_http_port))
+    with DaprClient() as dapr, pytest.raises(grpc.RpcError) as refused:
+        dapr.encrypt(b"x", EncryptOptions(component_name="mycrypto", key_name="k",
+                                          key_wrap_algorithm="A256KW")).read()
+    assert (refused.value.code(), refused.value.details()) == (  # type: ignore[attr-defined]
+        grpc.StatusCode.INTERNAL, "crypto providers not configured")
+    status, body = _http(sidecar, "/v1.0-alpha1/crypto/mycrypto/encrypt", b"x", {})
+    assert (status, json.loads(body)) == (500, {
+        "errorCode": "ERR_CRYPTO_PROVIDERS_NOT_CONFIGURED",
+        "message": "crypto providers not configured"})
+
+
+def test_stream_protocol_errors(crypto_car: tuple[Sidecar, Path, dict[str, object]]) -> None:
+    """What the SDK never sends: options missing or repeated, a skipped sequence number."""
+    car = crypto_car[0]
+    options = crypto_pb2.EncryptRequestOptions(component_name="mycrypto", key_name="aes256",
+                                               key_wrap_algorithm="A256KW")
+    from dapr.proto.common.v1 import common_pb2
+
+    def payload(seq: int) -> common_pb2.StreamPayload:
+        return common_pb2.StreamPayload(data=b"x" * 10, seq=seq)
+
+    cases = [
+        ([crypto_pb2.EncryptRequest(payload=payload(0))], grpc.StatusCode.INVALID_ARGUMENT,
+         "invalid request: first message does not contain the required options"),
+        ([crypto_pb2.EncryptRequest(options=crypto_pb2.EncryptRequestOptions(
+            component_name="mycrypto", key_wrap_algorithm="A256KW"))],
+         grpc.StatusCode.INVALID_ARGUMENT,
+         "invalid request: missing property 'keyName' in the options message"),
+        ([crypto_pb2.EncryptRequest(options=options, payload=payload(0)),
+          crypto_pb2.EncryptRequest(payload=payload(2))], grpc.StatusCode.INTERNAL,
+         "failed to perform operation: invalid sequence number received: 2 (expected: 1)"),
+        ([crypto_pb2.EncryptRequest(options=options, payload=payload(0)),
+          crypto_pb2.EncryptRequest(options=options, payload=payload(1))],
+         grpc.StatusCode.INTERNAL,
+         "failed to perform operation: options found in non-leading message"),
+    ]
+    with grpc.insecure_channel(car.dapr_grpc_address) as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)  # type: ignore[no-untyped-call]
+        for messages, code, details in cases:
+            with pytest.raises(grpc.RpcError) as refused:
+                list(stub.EncryptAlpha1(iter(messages)))
+            assert (refused.value.code(), refused.value.details()) == (code, details)
+        pieces = list(stub.EncryptAlpha1(iter([
+            crypto_pb2.EncryptRequest(options=options, payload=payload(0)),
+            crypto_pb2.EncryptRequest(payload=payload(1))])))
+        assert [p.payload.seq for p in pieces] == list(range(len(pieces)))
+        assert pieces[0].payload.data.startswith(b"dapr.io/enc/v1\n")
