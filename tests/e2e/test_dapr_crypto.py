@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import threading
@@ -352,11 +353,27 @@ def test_http_routes(crypto_car: tuple[Sidecar, Path, dict[str, object]],
     assert (status, json.loads(body)) == (400, {
         "errorCode": "ERR_BAD_REQUEST",
         "message": "invalid request: missing header 'dapr-key-wrap-algorithm'"})
-    tampered = bytearray(document[:2000])
-    tampered[-1] ^= 1
     status, body = _http(car, "/v1.0-alpha1/crypto/mycrypto/decrypt", bytes(document[:200]),
                          {})
     assert status == 500 and json.loads(body)["errorCode"] == "ERR_CRYPTO"
+    small = bytearray(_encrypt(client, b"one segment", "aes256", "A256KW"))
+    small[-1] ^= 1
+    status, body = _http(car, "/v1.0-alpha1/crypto/mycrypto/decrypt", bytes(small), {})
+    assert (status, json.loads(body)) == (500, {
+        "errorCode": "ERR_CRYPTO",
+        "message": "failed to perform operation: error processing segment 0: failed to "
+                   "decrypt segment"})
+    # a later segment: the answer has begun, so it is cut short (docs/crypto.md, departures)
+    late = bytearray(document)
+    late[-1] ^= 1
+    request = urllib.request.Request(f"{car.dapr_http_url}/v1.0-alpha1/crypto/mycrypto/decrypt",
+                                     data=bytes(late), method="PUT")
+    received = b""
+    with pytest.raises(http.client.IncompleteRead), \
+            urllib.request.urlopen(request, timeout=60) as resp:
+        assert resp.status == 200
+        received = resp.read()
+    assert len(received) < len(plain)
     status, body = _http(car, "/v1.0-alpha1/crypto/other/decrypt", document, {})
     assert (status, json.loads(body)) == (400, {
         "errorCode": "ERR_CRYPTO_PROVIDER_NOT_FOUND",
