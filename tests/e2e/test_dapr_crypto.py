@@ -430,3 +430,8 @@ def test_stream_protocol_errors(crypto_car: tuple[Sidecar, Path, dict[str, objec
             crypto_pb2.EncryptRequest(payload=payload(1))])))
         assert [p.payload.seq for p in pieces] == list(range(len(pieces)))
         assert pieces[0].payload.data.startswith(b"dapr.io/enc/v1\n")
+
+
+def test_metadata_lists_the_crypto_component(client: DaprClient) -> None:
+    components = {(c.name, c.type) for c in client.get_metadata().registered_components}
+    assert ("mycrypto", "crypto.dapr.localstorage") in components
