@@ -138,3 +138,14 @@ def test_unknown_algorithm_and_cipher() -> None:
         enc_v1.key_algorithm("RSA-OAEP")
     with pytest.raises(SchemeError, match="cipher XC20P is not supported"):
         enc_v1.cipher_name("XC20P")
+
+
+async def test_manifest_types_are_go_strict() -> None:
+    """Go's json.Unmarshal refuses a boolean or a float for the numeric ids."""
+    for manifest in (b'{"kw":true,"wfk":"AAAA","cph":1,"np":"AAAAAAAAAA=="}',
+                     b'{"kw":1,"wfk":"AAAA","cph":1.0,"np":"AAAAAAAAAA=="}',
+                     b'{"kw":1,"wfk":"AAAA","cph":1,"np":"AAAA"}'):
+        with pytest.raises(SchemeError, match="invalid manifest"):
+            enc_v1.Manifest.decode(manifest)
+    assert enc_v1.Manifest.decode(b'{"kw":5,"wfk":"AAAA","cph":2,"np":"AAAAAAAAAA=="}') == \
+        enc_v1.Manifest("", "RSA-OAEP-256", bytes(3), "CHACHA20-POLY1305", bytes(7))

@@ -159,7 +159,7 @@ class Manifest:
             ciphers = {v: k for k, v in CIPHERS.items()}
             kw, cph = body.get("kw"), body.get("cph")
             name = body.get("k", "")
-            if (not isinstance(kw, int) or kw not in algorithms or not isinstance(cph, int)
+            if (type(kw) is not int or kw not in algorithms or type(cph) is not int
                     or cph not in ciphers or not isinstance(name, str)):
                 raise invalid
             wfk = base64.b64decode(body.get("wfk") or "", validate=True)

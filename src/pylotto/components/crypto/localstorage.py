@@ -87,41 +87,45 @@ class LocalStorageCrypto(CryptoProvider):
     async def encrypt(self, plaintext: bytes, algorithm: str, key_name: str, nonce: bytes,
                       associated_data: bytes) -> tuple[bytes, bytes]:
         key = await self._usable(key_name, "encrypt", algorithm, "key")
-        return _wrapped("failed to encrypt data", lambda: algorithms.encrypt(
+        return await _wrapped("failed to encrypt data", key, lambda: algorithms.encrypt(
             plaintext, algorithm, key, nonce, associated_data))
 
     async def decrypt(self, ciphertext: bytes, algorithm: str, key_name: str, nonce: bytes,
                       tag: bytes, associated_data: bytes) -> bytes:
         key = await self._usable(key_name, "decrypt", algorithm, "key")
-        return _wrapped("failed to decrypt data", lambda: algorithms.decrypt(
+        return await _wrapped("failed to decrypt data", key, lambda: algorithms.decrypt(
             ciphertext, algorithm, key, nonce, tag, associated_data))
 
     async def wrap_key(self, plaintext_key: bytes, algorithm: str, key_name: str, nonce: bytes,
                        associated_data: bytes) -> tuple[bytes, bytes]:
         key = await self._usable(key_name, "wrapKey", algorithm, "key encryption key")
-        return _wrapped("failed to encrypt data", lambda: algorithms.encrypt(
+        return await _wrapped("failed to encrypt data", key, lambda: algorithms.encrypt(
             plaintext_key, algorithm, key, nonce, associated_data))
 
     async def unwrap_key(self, wrapped_key: bytes, algorithm: str, key_name: str, nonce: bytes,
                          tag: bytes, associated_data: bytes) -> bytes:
         key = await self._usable(key_name, "unwrapKey", algorithm, "key encryption key")
-        return _wrapped("failed to decrypt data", lambda: algorithms.decrypt(
+        return await _wrapped("failed to decrypt data", key, lambda: algorithms.decrypt(
             wrapped_key, algorithm, key, nonce, tag, associated_data))
 
     async def sign(self, digest: bytes, algorithm: str, key_name: str) -> bytes:
         key = await self._usable(key_name, "sign", algorithm, "key")
-        return _wrapped("failed to sign message",
+        return await _wrapped("failed to sign message", key,
                         lambda: algorithms.sign(digest, algorithm, key))
 
     async def verify(self, digest: bytes, signature: bytes, algorithm: str,
                      key_name: str) -> bool:
         key = await self._usable(key_name, "verify", algorithm, "key")
-        return _wrapped("failed to validate the signature",
+        return await _wrapped("failed to validate the signature", key,
                         lambda: algorithms.verify(digest, signature, algorithm, key))
 
 
-def _wrapped(prefix: str, operation: Callable[[], T]) -> T:
+async def _wrapped(prefix: str, key: Key, operation: Callable[[], T]) -> T:
+    """``operation``, its failure worded as components-contrib's; RSA private-key work (some
+    milliseconds for a 4096-bit key) runs off the event loop."""
     try:
+        if key.kty == "RSA" and key.private is not None:
+            return await asyncio.to_thread(operation)
         return operation()
     except CryptoFailure as exc:
         raise CryptoFailure(f"{prefix}: {exc.message}") from None
