@@ -453,3 +453,25 @@ def test_http_streams_20_mb_with_bounded_sidecar_memory(
     grown = peak[0] - before
     print(f"HTTP: sidecar RSS before {before >> 20} MiB, grown {grown / (1 << 20):.1f} MiB")
     assert grown < 15 << 20, f"the sidecar grew {grown >> 20} MiB for a 20 MiB body"
+
+
+def test_first_message_must_come_within_5_seconds(
+        crypto_car: tuple[Sidecar, Path, dict[str, object]]) -> None:
+    car = crypto_car[0]
+    release = threading.Event()
+
+    def silent() -> Iterator[crypto_pb2.DecryptRequest]:
+        release.wait(30)
+        return
+        yield  # pragma: no cover - a generator that sends nothing until released
+
+    with grpc.insecure_channel(car.dapr_grpc_address) as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)  # type: ignore[no-untyped-call]
+        try:
+            with pytest.raises(grpc.RpcError) as refused:
+                list(stub.DecryptAlpha1(silent(), timeout=25))
+        finally:
+            release.set()
+    assert (refused.value.code(), refused.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "invalid request: error waiting for first message: context deadline exceeded")
