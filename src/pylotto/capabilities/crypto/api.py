@@ -119,7 +119,7 @@ class CryptoCapability(Capability[CryptoProvider]):
         """One ``dapr.io/enc/v1`` document naming its key; the key is ``key_id``, else the
         component's ``keyID``; its type picks the wrap (RSA: RSA-OAEP-256, AES: A256KW)."""
         provider = self.provider(component_name, "cryption")
-        key_id = key_id or str(getattr(provider.settings, "key_id", "") or "")
+        key_id = key_id or provider.default_key
         if not key_id:
             raise InvalidArgument("key_id is empty and the component has no keyID",
                                   where="crypto.cryption")

@@ -12,6 +12,11 @@ from pylotto.components.crypto.keys import Key
 class CryptoProvider(Component):
     """Each verb raises a pylotto error whose message is components-contrib's text."""
 
+    @property
+    def default_key(self) -> str:
+        """The key Layotto's ``Encrypt`` uses when the request names none ("": none)."""
+        return ""
+
     @abc.abstractmethod
     async def retrieve(self, name: str) -> Key:
         """Key ``name`` whole (private parts included): for the runtime, never sent out."""

@@ -50,6 +50,11 @@ class LocalStorageCrypto(CryptoProvider):
                  context: ComponentContext) -> None:
         super().__init__(name, settings, context)
         self.folder = Path(settings.path)
+        self.key_id = settings.key_id
+
+    @property
+    def default_key(self) -> str:
+        return self.key_id
 
     async def retrieve(self, name: str) -> Key:
         if ".." in name:
