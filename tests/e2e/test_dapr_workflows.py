@@ -118,3 +118,175 @@ def test_task_chaining(env: Env) -> None:
     assert json.loads(state.serialized_output) == [11, 22, 20]
     assert state.name == "task_chain"
     assert json.loads(state.serialized_input) == 10
+
+
+def test_fan_out_fan_in_over_100_activities(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow("batch_processing", input=100,
+                                                   instance_id=_wid("fan"))
+    state = env.done(instance_id, timeout=120)
+    assert state.runtime_status == WorkflowStatus.COMPLETED, env.logs()
+    assert json.loads(state.serialized_output) == 2 * sum(range(1, 101))
+    assert {row["item"] for row in env.events("work_item")} >= set(range(1, 101))
+    assert {"event": "results", "total": 10100} in env.events("results")
+
+
+def test_external_event_in_time_is_approved(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow(
+        "purchase_order_wf", input={"cost": 2000, "product": "pc", "timeout": 30},
+        instance_id=_wid("approve"))
+    env.status_becomes(instance_id, WorkflowStatus.RUNNING)
+    deadline = time.monotonic() + TIMEOUT
+    while not [r for r in env.events("approval_requested") if r["product"] == "pc"]:
+        assert time.monotonic() < deadline, env.logs()
+        time.sleep(0.1)
+    env.client.raise_workflow_event(instance_id, "approval_received", data={"approver": "Me"})
+    state = env.done(instance_id)
+    assert json.loads(state.serialized_output) == "Approved by 'Me'"
+
+
+def test_no_external_event_times_out(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow(
+        "purchase_order_wf", input={"cost": 2000, "product": "late", "timeout": 1},
+        instance_id=_wid("timeout"))
+    started = time.monotonic()
+    state = env.done(instance_id)
+    assert json.loads(state.serialized_output) == "Cancelled"
+    assert time.monotonic() - started >= 1.0
+
+
+def test_external_event_raised_before_the_wait_is_buffered(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow("wait_event", input=2.0,
+                                                   instance_id=_wid("early"))
+    env.status_becomes(instance_id, WorkflowStatus.RUNNING)
+    env.client.raise_workflow_event(instance_id, "go", data={"early": True})
+    state = env.done(instance_id)
+    assert json.loads(state.serialized_output) == {"early": True}
+
+
+def test_monitor_continues_as_new(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow(
+        "status_monitor", input={"checks": 0, "limit": 4, "last": ""},
+        instance_id=_wid("monitor"))
+    state = env.done(instance_id)
+    assert state.runtime_status == WorkflowStatus.COMPLETED, env.logs()
+    assert json.loads(state.serialized_output) == {"checks": 4, "limit": 4,
+                                                   "last": "unhealthy"}
+    history = env.client.get_workflow_history(instance_id)
+    # only the last generation is kept: one start, one activity, one completion
+    kinds = [type(event).__name__ for event in history]
+    assert len(history) < 12, kinds
+
+
+def test_child_workflow(env: Env) -> None:
+    parent = _wid("parent")
+    state = env.done(env.client.schedule_new_workflow("main_workflow", input=False,
+                                                      instance_id=parent))
+    assert state.runtime_status == WorkflowStatus.COMPLETED, env.logs()
+    assert json.loads(state.serialized_output) == f"child said hello from {parent}-child"
+    child = env.client.get_workflow_state(parent + "-child")
+    assert child is not None and child.runtime_status == WorkflowStatus.COMPLETED
+
+
+def test_failing_child_raises_task_failed_in_the_parent(env: Env) -> None:
+    parent = _wid("parent")
+    state = env.done(env.client.schedule_new_workflow("main_workflow", input=True,
+                                                      instance_id=parent))
+    assert state.runtime_status == WorkflowStatus.COMPLETED, env.logs()
+    output = json.loads(state.serialized_output)
+    assert output.startswith("child failed:"), output
+    assert "the child's activity failed" in output
+    child = env.client.get_workflow_state(parent + "-child")
+    assert child is not None and child.runtime_status == WorkflowStatus.FAILED
+
+
+def test_activity_retry_policy(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow("retrying", input=2,
+                                                   instance_id=_wid("retry"))
+    state = env.done(instance_id)
+    assert state.runtime_status == WorkflowStatus.COMPLETED, env.logs()
+    assert json.loads(state.serialized_output) == 3
+    attempts = [r["attempt"] for r in env.events("flaky") if r["id"] == instance_id]
+    assert attempts == [1, 2, 3]
+
+
+def test_terminate(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow("waiter", instance_id=_wid("term"))
+    env.status_becomes(instance_id, WorkflowStatus.RUNNING)
+    env.client.terminate_workflow(instance_id, output="bye")
+    state = env.status_becomes(instance_id, WorkflowStatus.TERMINATED)
+    assert json.loads(state.serialized_output) == "bye"
+
+
+def test_suspend_resume_and_an_event_sent_while_suspended(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow("waiter", instance_id=_wid("pause"))
+    env.status_becomes(instance_id, WorkflowStatus.RUNNING)
+    env.client.raise_workflow_event(instance_id, "tick", data="one")
+    deadline = time.monotonic() + TIMEOUT
+    while (env.client.get_workflow_state(instance_id).serialized_custom_status or "") \
+            != json.dumps({"count": 1}):
+        assert time.monotonic() < deadline, env.logs()
+        time.sleep(0.1)
+    env.client.pause_workflow(instance_id)
+    env.status_becomes(instance_id, WorkflowStatus.SUSPENDED)
+    env.client.raise_workflow_event(instance_id, "tick", data="stop")
+    time.sleep(0.5)  # the event is held back while suspended (asserted right below)
+    assert env.client.get_workflow_state(instance_id).runtime_status \
+        == WorkflowStatus.SUSPENDED
+    env.client.resume_workflow(instance_id)
+    state = env.done(instance_id)
+    assert state.runtime_status == WorkflowStatus.COMPLETED, env.logs()
+    assert json.loads(state.serialized_output) == 2
+
+
+def test_purge(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow("waiter", instance_id=_wid("purge"))
+    env.status_becomes(instance_id, WorkflowStatus.RUNNING)
+    with pytest.raises(grpc.RpcError) as running:
+        env.client.purge_workflow(instance_id)
+    assert "orchestration has not yet completed" in str(running.value)
+    env.client.raise_workflow_event(instance_id, "tick", data="stop")
+    env.done(instance_id)
+    assert instance_id in env.client.list_workflow_instance_ids().instance_ids \
+        if hasattr(env.client.list_workflow_instance_ids(), "instance_ids") else True
+    env.client.purge_workflow(instance_id)
+    assert env.client.get_workflow_state(instance_id) is None
+    with pytest.raises(grpc.RpcError) as gone:
+        env.client.raise_workflow_event(instance_id, "tick", data="late")
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_unknown_workflow_name_fails(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow("no_such_workflow",
+                                                   instance_id=_wid("unknown"))
+    state = env.done(instance_id)
+    assert state.runtime_status == WorkflowStatus.FAILED
+    assert state.failure_details is not None
+    assert "no_such_workflow" in state.failure_details.message
+
+
+def test_duplicate_instance_id_of_an_active_workflow(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow("waiter", instance_id=_wid("dup"))
+    with pytest.raises(grpc.RpcError) as dup:
+        env.client.schedule_new_workflow("waiter", instance_id=instance_id)
+    assert dup.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert f"an active workflow with ID '{instance_id}' already exists" in str(dup.value)
+    env.client.terminate_workflow(instance_id)
+
+
+def test_bad_instance_id_is_refused(env: Env) -> None:
+    with pytest.raises(grpc.RpcError) as bad:
+        env.client.schedule_new_workflow("waiter", instance_id="a" * 65)
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as chars:
+        env.client.schedule_new_workflow("waiter", instance_id="no spaces")
+    assert chars.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_rerun_from_event_is_unimplemented(env: Env) -> None:
+    channel = grpc.insecure_channel(env.car.dapr_grpc_address)
+    stub = dt.service_grpc.TaskHubSidecarServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.RerunWorkflowFromEvent(dt.service.RerunWorkflowFromEventRequest(sourceInstanceID="x"))
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "RerunWorkflowFromEvent" in (err.value.details() or "")
+    channel.close()
