@@ -188,9 +188,8 @@ class Sidecar:
         self.runtime.rate_limiter.admit(api, self.config.app.id)
 
     def _add_dapr(self) -> str:
-        from pylotto.facades.dapr.servicer import SERVICE, DaprServicer
-
         from pylotto.facades.dapr.durabletask import DurableTaskServicer
+        from pylotto.facades.dapr.servicer import SERVICE, DaprServicer
 
         DaprServicer(self.services, self.status).add_to(self.grpc_server)
         DurableTaskServicer(self.services.workflows, self.config.app.id).add_to(self.grpc_server)

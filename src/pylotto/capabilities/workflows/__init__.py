@@ -12,6 +12,7 @@ with daprd's "no actor runtime" error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -248,21 +249,18 @@ class WorkflowsCapability(Workflows):
         if waiter is not None:
             waiter.set()
 
-    async def wait(self, instance_id: str, done: Callable[[dict[str, Any] | None], bool],
-                   timeout: float | None) -> dict[str, Any] | None:
-        """The instance's metadata once ``done(metadata)`` (TimeoutError after
-        ``timeout``)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                waiter = self._waiters.setdefault(instance_id, asyncio.Event())
-                meta = await self.get(instance_id)
-                if done(meta):
-                    return meta
-                try:
-                    async with asyncio.timeout(POLL_SECONDS):
-                        await waiter.wait()
-                except TimeoutError:
-                    pass
+    async def wait(self, instance_id: str, done: Callable[[dict[str, Any] | None], bool]
+                   ) -> dict[str, Any] | None:
+        """The instance's metadata once ``done(metadata)`` (bound it with
+        ``asyncio.timeout``)."""
+        while True:
+            waiter = self._waiters.setdefault(instance_id, asyncio.Event())
+            meta = await self.get(instance_id)
+            if done(meta):
+                return meta
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await waiter.wait()
 
     # ---- the API -----------------------------------------------------------------------------
 
@@ -336,10 +334,8 @@ class WorkflowsCapability(Workflows):
         count = 0
         if recursive:
             for child in await self._children(instance_id):
-                try:
+                with contextlib.suppress(NotFound):
                     count += await self.purge(child, force=force, recursive=True)
-                except NotFound:
-                    pass
         data = await self._call(instance_id, "purge-force" if force else "purge")
         count += int(data or b"0")
         if self.actors.reminders is not None:

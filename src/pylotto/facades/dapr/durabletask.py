@@ -8,6 +8,7 @@ other one on the server).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,7 +31,7 @@ RERUN = ("RerunWorkflowFromEvent is not implemented by pylotto (issue 20: re-run
 
 def workflow_state(meta: dict[str, Any], with_payloads: bool) -> Any:
     state = dt.orchestration.WorkflowState(instanceId=meta["instance_id"], name=meta["name"],
-                                           workflowStatus=int(meta["status"]))
+                                           workflowStatus=meta["status"])
     if meta.get("created_ns"):
         state.createdTimestamp.FromNanoseconds(int(meta["created_ns"]))
     if meta.get("updated_ns"):
@@ -57,7 +58,7 @@ def workflow_state(meta: dict[str, Any], with_payloads: bool) -> Any:
 
 
 def _remaining(context: grpc.aio.ServicerContext[Any, Any], cap: float | None) -> float | None:
-    left = context.time_remaining()
+    left: float | None = context.time_remaining()
     if left is None:
         return cap
     return left if cap is None else min(left, cap)
@@ -70,13 +71,14 @@ def _router_ok(request: Any, app_id: str) -> None:
             f"'{request.router.targetAppID}')", where="workflows.app_id")
 
 
-class DurableTaskServicer(dt.service_grpc.TaskHubSidecarServiceServicer):  # type: ignore[misc]
+class DurableTaskServicer(dt.service_grpc.TaskHubSidecarServiceServicer):
     def __init__(self, workflows: Workflows, app_id: str) -> None:
         self.workflows = workflows
         self.app_id = app_id
 
     def add_to(self, server: grpc.aio.Server) -> None:
-        dt.service_grpc.add_TaskHubSidecarServiceServicer_to_server(self, server)
+        dt.service_grpc.add_TaskHubSidecarServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            self, server)
 
     def _engine(self) -> WorkflowsCapability:
         self.workflows.check()
@@ -143,7 +145,8 @@ class DurableTaskServicer(dt.service_grpc.TaskHubSidecarServiceServicer):  # typ
             status = int(meta["status"])
             return status != dt.PENDING if statuses is None else status in statuses
 
-        meta = await engine.wait(request.instanceId, done, _remaining(context, None))
+        async with asyncio.timeout(_remaining(context, None)):
+            meta = await engine.wait(request.instanceId, done)
         assert meta is not None
         return dt.service.GetInstanceResponse(
             exists=True, workflowState=workflow_state(meta, request.getInputsAndOutputs))
@@ -157,9 +160,9 @@ class DurableTaskServicer(dt.service_grpc.TaskHubSidecarServiceServicer):  # typ
     async def _settle(self, engine: WorkflowsCapability, instance_id: str,
                       statuses: frozenset[int], context: Any) -> None:
         try:
-            await engine.wait(instance_id,
-                              lambda m: m is None or int(m["status"]) in statuses,
-                              _remaining(context, STATE_WAIT_SECONDS))
+            async with asyncio.timeout(_remaining(context, STATE_WAIT_SECONDS)):
+                await engine.wait(instance_id,
+                                  lambda m: m is None or int(m["status"]) in statuses)
         except TimeoutError:
             log.info("workflows: %s did not reach the requested state in time", instance_id)
 
