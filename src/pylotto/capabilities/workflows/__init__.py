@@ -183,7 +183,10 @@ class WorkflowsCapability(Workflows):
             self._background(self._activity(instance_id, effect),
                              f"activity {instance_id}::{effect.task_id}")
         elif isinstance(effect, StartTimer):
-            await self._timer(instance_id, effect)
+            if self.actors.reminders is None:  # an in-memory timer: do not hold the others
+                self._background(self._timer(instance_id, effect), f"timer {instance_id}")
+            else:
+                await self._timer(instance_id, effect)
         elif isinstance(effect, StartChild):
             await self._child(instance_id, effect)
         elif isinstance(effect, Deliver):
@@ -216,6 +219,8 @@ class WorkflowsCapability(Workflows):
 
     async def _timer(self, instance_id: str, effect: StartTimer) -> None:
         reminders = self.actors.reminders
+        if reminders is None:  # no scheduler (tests): an in-memory timer, lost on a restart
+            await asyncio.sleep(max(0.0, (effect.fire_at_ns - time.time_ns()) / 1e9))
         if effect.fire_at_ns <= time.time_ns() or reminders is None:
             fired = new_event(_now())
             fired.timerFired.timerId = effect.timer_id

@@ -88,10 +88,12 @@ class Dispatcher(WorkItemSink):
         worker = self.workers[next(self._turn) % len(self.workers)]
         pending.token = uuid.uuid4().hex
         pending.worker = worker
-        pending.item.completionToken = pending.token
+        item = dt.service.WorkItem()  # each send its own message: its own token
+        item.CopyFrom(pending.item)
+        item.completionToken = pending.token
         self._by_token[pending.token] = pending
         worker.pending.add(pending)
-        worker.queue.put_nowait(pending.item)
+        worker.queue.put_nowait(item)
 
     async def _submit(self, item: dt.service.WorkItem, key: tuple[str, int]) -> Answer:
         previous = self._by_key.get(key)

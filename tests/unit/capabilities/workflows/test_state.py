@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pylotto.capabilities.workflows.applier import new_event
 from pylotto.capabilities.workflows.names import (
     activity_type,
     history_key,
@@ -22,7 +23,6 @@ from tests.unit.capabilities.workflows.events import (
     started,
     workflow_started,
 )
-from pylotto.capabilities.workflows.applier import new_event
 
 
 def _suspended() -> dt.history.HistoryEvent:
