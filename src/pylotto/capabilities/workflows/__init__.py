@@ -110,6 +110,34 @@ class WorkflowsCapability(Workflows):
 
     async def start(self) -> None:
         await self.actors.attach(self.host)
+        self._background(self._recover(), "workflows: recover")
+
+    async def _recover(self) -> None:
+        """Resume every unfinished instance after a (re)start: the effects its committed
+        history still waits for are run again, and a non-empty inbox gets its turn."""
+        try:
+            ids = await self._read_index()
+        except PylottoError as err:
+            log.warning("workflows: the instance index cannot be read: %s", err.message)
+            return
+        resumed = 0
+        for instance_id in ids:
+            meta = await self._get_quietly(instance_id)
+            if meta is None or (int(meta["status"]) in dt.TERMINAL and not meta["parent_id"]):
+                continue
+            try:
+                await self._call(instance_id, "recover")
+                resumed += 1
+            except PylottoError as err:
+                log.warning("workflows: %s cannot be resumed: %s", instance_id, err.message)
+        if resumed:
+            log.info("workflows: %d instance(s) resumed", resumed)
+
+    async def _get_quietly(self, instance_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.get(instance_id)
+        except PylottoError:
+            return None
 
     async def stop(self) -> None:
         for task in [*self._running.values(), *self._tasks]:
@@ -238,14 +266,22 @@ class WorkflowsCapability(Workflows):
         try:
             validate_instance_id(effect.instance_id)
             await self._create(effect.instance_id, effect.started, unique=False)
-        except (AlreadyExists, PylottoError) as err:
-            failed = new_event(_now())
-            details = failed.childWorkflowInstanceFailed
-            details.taskScheduledId = effect.started.executionStarted.parentInstance \
-                .taskScheduledId
-            details.failureDetails.errorType = type(err).__name__
-            details.failureDetails.errorMessage = err.message
-            await self.deliver(instance_id, failed)
+        except AlreadyExists as err:
+            existing = await self._get_quietly(effect.instance_id)
+            if existing is not None and existing.get("parent_id") == instance_id:
+                return  # created before a restart: it is ours
+            await self._child_failed(instance_id, effect, err)
+        except PylottoError as err:
+            await self._child_failed(instance_id, effect, err)
+
+    async def _child_failed(self, instance_id: str, effect: StartChild,
+                            err: PylottoError) -> None:
+        failed = new_event(_now())
+        details = failed.childWorkflowInstanceFailed
+        details.taskScheduledId = effect.started.executionStarted.parentInstance.taskScheduledId
+        details.failureDetails.errorType = type(err).__name__
+        details.failureDetails.errorMessage = err.message
+        await self.deliver(instance_id, failed)
 
     # ---- waiting -----------------------------------------------------------------------------
 

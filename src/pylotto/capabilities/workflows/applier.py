@@ -115,6 +115,78 @@ def _unfinished_children(history: list[HistoryEvent]) -> list[str]:
     return list(created.values())
 
 
+def activity_request(execution: dt.orchestration.WorkflowInstance,
+                     scheduled: HistoryEvent) -> dt.service.ActivityRequest:
+    """The request of the activity a ``TaskScheduled`` event scheduled."""
+    task = scheduled.taskScheduled
+    request = dt.service.ActivityRequest(name=task.name, taskId=scheduled.eventId,
+                                         taskExecutionId=task.taskExecutionId)
+    if task.HasField("version"):
+        request.version.CopyFrom(task.version)
+    if task.HasField("input"):
+        request.input.CopyFrom(task.input)
+    request.workflowInstance.CopyFrom(execution)
+    return request
+
+
+def child_start(view: Projection, execution: dt.orchestration.WorkflowInstance,
+                created: HistoryEvent, now: timestamp_pb2.Timestamp) -> HistoryEvent:
+    """The ``ExecutionStarted`` of the child a ``ChildWorkflowInstanceCreated`` event made."""
+    child = created.childWorkflowInstanceCreated
+    start = new_event(now)
+    started = start.executionStarted
+    started.name = child.name
+    if child.HasField("input"):
+        started.input.CopyFrom(child.input)
+    started.workflowInstance.instanceId = child.instanceId
+    started.workflowInstance.executionId.value = uuid.uuid4().hex
+    started.parentInstance.taskScheduledId = created.eventId
+    started.parentInstance.name.value = view.name
+    started.parentInstance.workflowInstance.CopyFrom(execution)
+    return start
+
+
+def outstanding(instance_id: str, view: Projection, history: list[HistoryEvent],
+                now: timestamp_pb2.Timestamp) -> list[Effect]:
+    """The effects a committed ``history`` still waits for (after a restart, when the
+    effects of the last turns may have been lost): activities without a result, timers not
+    fired, children without an outcome; a finished child's notice to its parent. Running
+    them again is safe: results are de-duplicated, timers and children are idempotent."""
+    execution = dt.orchestration.WorkflowInstance(instanceId=instance_id)
+    execution.executionId.value = view.execution_id
+    if view.status in dt.TERMINAL:
+        last = next((e for e in reversed(history)
+                     if e.WhichOneof("eventType") == "executionCompleted"), None)
+        if last is None:
+            return []
+        notice = _parent_notice(view, now, last.executionCompleted.workflowStatus,
+                                last.executionCompleted)
+        return [notice] if notice is not None else []
+    open_events: dict[tuple[str, int], HistoryEvent] = {}
+    for event in history:
+        kind = event.WhichOneof("eventType")
+        if kind == "taskScheduled":
+            open_events[("task", event.eventId)] = event
+        elif kind == "timerCreated":
+            open_events[("timer", event.eventId)] = event
+        elif kind == "childWorkflowInstanceCreated":
+            open_events[("child", event.eventId)] = event
+        else:
+            key = _completion_key(event)
+            if key is not None:
+                open_events.pop(key, None)
+    effects: list[Effect] = []
+    for (what, event_id), event in open_events.items():
+        if what == "task":
+            effects.append(RunActivity(event_id, activity_request(execution, event)))
+        elif what == "timer":
+            effects.append(StartTimer(event_id, event.timerCreated.fireAt.ToNanoseconds()))
+        else:
+            effects.append(StartChild(event.childWorkflowInstanceCreated.instanceId,
+                                      child_start(view, execution, event, now)))
+    return effects
+
+
 def apply(instance_id: str, view: Projection, past: list[HistoryEvent],
           new_events: list[HistoryEvent], actions: list[dt.actions.WorkflowAction],
           now: timestamp_pb2.Timestamp) -> TurnResult:
@@ -141,15 +213,8 @@ def apply(instance_id: str, view: Projection, past: list[HistoryEvent],
             if task.HasField("input"):
                 scheduled.input.CopyFrom(task.input)
             scheduled.taskExecutionId = task.taskExecutionId
-            request = dt.service.ActivityRequest(name=task.name, taskId=action.id,
-                                                 taskExecutionId=task.taskExecutionId)
-            if task.HasField("version"):
-                request.version.CopyFrom(task.version)
-            if task.HasField("input"):
-                request.input.CopyFrom(task.input)
-            request.workflowInstance.CopyFrom(execution)
             history.append(event)
-            effects.append(RunActivity(action.id, request))
+            effects.append(RunActivity(action.id, activity_request(execution, event)))
         elif kind == "createTimer":
             timer = action.createTimer
             created = event.timerCreated
@@ -171,17 +236,7 @@ def apply(instance_id: str, view: Projection, past: list[HistoryEvent],
             if child.HasField("input"):
                 made.input.CopyFrom(child.input)
             history.append(event)
-            start = new_event(now)
-            started = start.executionStarted
-            started.name = child.name
-            if child.HasField("input"):
-                started.input.CopyFrom(child.input)
-            started.workflowInstance.instanceId = child.instanceId
-            started.workflowInstance.executionId.value = uuid.uuid4().hex
-            started.parentInstance.taskScheduledId = action.id
-            started.parentInstance.name.value = view.name
-            started.parentInstance.workflowInstance.CopyFrom(execution)
-            effects.append(StartChild(child.instanceId, start))
+            effects.append(StartChild(child.instanceId, child_start(view, execution, event, now)))
         elif kind == "sendEvent":
             send = action.sendEvent
             sent = event.eventSent

@@ -5,7 +5,8 @@ these actors (through the router, so placement and the turn lock apply); the act
 facades refuse the ``dapr.internal.`` prefix.
 
 Workflow methods: ``create`` / ``create-unique`` (data: the ``ExecutionStarted`` event),
-``add`` (data: one event), ``run``, ``purge`` / ``purge-force``. Reminders ``timer-<id>``
+``add`` (data: one event), ``run``, ``recover`` (after a restart), ``purge`` /
+``purge-force``. Reminders ``timer-<id>``
 (data: JSON ``{"timerId", "fireAt"}``) add a ``TimerFired``. Activity method: ``run`` (data:
 the ``ActivityRequest``).
 """
@@ -76,6 +77,10 @@ class WorkflowHost(ActorHost):
             return ActorAnswer()
         if method == "run":
             await orchestrator.run(actor)
+            return ActorAnswer()
+        if method == "recover":
+            if await orchestrator.recover(actor):
+                self.kick(actor.id)
             return ActorAnswer()
         if method in ("purge", "purge-force"):
             count = await orchestrator.purge(actor, force=method == "purge-force")

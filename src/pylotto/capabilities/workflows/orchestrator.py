@@ -26,7 +26,7 @@ from pylotto.capabilities.actors.api import ActorRef, StateOperation
 from pylotto.capabilities.actors.state import ActorState
 from pylotto.capabilities.actors.table import ActorTable
 from pylotto.capabilities.workflows.api import Effect, WorkItemSink
-from pylotto.capabilities.workflows.applier import apply, deduplicated, new_event
+from pylotto.capabilities.workflows.applier import apply, deduplicated, new_event, outstanding
 from pylotto.capabilities.workflows.names import METADATA, history_key, inbox_key
 from pylotto.capabilities.workflows.state import (
     InstanceState,
@@ -194,6 +194,19 @@ class Orchestrator:
         self.cache.pop(actor, None)
         self.changed(actor.id)
         return 1
+
+    async def recover(self, actor: ActorRef) -> bool:
+        """After a restart: run again what the committed history still waits for; True when
+        the inbox has events for a turn."""
+        state = await self.load(actor)
+        if state is None:
+            return False
+        now = timestamp_pb2.Timestamp()
+        now.GetCurrentTime()
+        effects = outstanding(actor.id, state.view, state.history, now)
+        if effects:
+            self.effects(actor.id, effects)
+        return bool(state.inbox)
 
     def forget(self, actor: ActorRef) -> None:
         self.cache.pop(actor, None)
