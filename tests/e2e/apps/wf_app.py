@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,21 @@ def process_work_item(ctx: wf.WorkflowActivityContext, work_item: int) -> int:
 @wfr.activity(name="process_results")
 def process_results(ctx: wf.WorkflowActivityContext, final_result: int) -> None:
     record("results", total=final_result)
+
+
+@wfr.workflow(name="slow_batch")
+def slow_batch(ctx: wf.DaprWorkflowContext, count: int) -> int:
+    tasks = [ctx.call_activity(slow_item, input={"id": ctx.instance_id, "item": item})
+             for item in range(1, count + 1)]
+    outputs = yield wf.when_all(tasks)
+    return sum(outputs)
+
+
+@wfr.activity(name="slow_item")
+def slow_item(ctx: wf.WorkflowActivityContext, spec: dict[str, Any]) -> int:
+    time.sleep(0.2)
+    record("slow_item", id=spec["id"], item=spec["item"])
+    return int(spec["item"])
 
 
 # ---- human approval (examples/workflow/human_approval.py) -------------------------------------
