@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
+from google.protobuf import empty_pb2
 
 from pylotto.proto import durabletask as dt
 from tests.e2e.dapr_run import unique
@@ -349,3 +350,29 @@ def test_sidecar_killed_in_a_fan_out_resumes_after_a_restart(tmp_path: Path) -> 
         again = sum(1 for count in runs.values() if count > 1)
         print(f"crash: {len(committed)} results committed before the kill (each ran once), "
               f"{again} activities ran twice")
+
+
+def test_without_an_actor_state_store_the_workflow_rpcs_answer_daprd_s_error(
+        tmp_path: Path) -> None:
+    car = Sidecar(tmp_path, app={"app_id": unique("wfnostore"), "port": free_port()},
+                  components={"state": {"plain": {"type": "in-memory", "metadata": {}}}})
+    car.start()
+    try:
+        with grpc.insecure_channel(car.dapr_grpc_address) as channel:
+            stub = dt.service_grpc.TaskHubSidecarServiceStub(channel)
+            stub.Hello(empty_pb2.Empty(), timeout=10)
+            with pytest.raises(grpc.RpcError) as err:
+                stub.StartInstance(dt.service.CreateInstanceRequest(name="w"), timeout=10)
+            assert err.value.code() == grpc.StatusCode.INTERNAL
+            assert (err.value.details() or "").startswith(
+                "the state store is not configured to use the actor runtime")
+            with pytest.raises(grpc.RpcError) as get:
+                stub.GetInstance(dt.service.GetInstanceRequest(instanceId="x"), timeout=10)
+            assert get.value.code() == grpc.StatusCode.INTERNAL
+            # a worker may connect; its stream idles (nothing to do), as with daprd
+            stream = stub.GetWorkItems(dt.service.GetWorkItemsRequest(), timeout=1)
+            with pytest.raises(grpc.RpcError) as idle:
+                next(iter(stream))
+            assert idle.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        car.stop()

@@ -50,7 +50,7 @@ from pylotto.capabilities.workflows.names import (
 )
 from pylotto.capabilities.workflows.orchestrator import Orchestrator
 from pylotto.capabilities.workflows.state import event, parse_metadata
-from pylotto.core.errors import AlreadyExists, NotConfigured, NotFound, PylottoError
+from pylotto.core.errors import AlreadyExists, Internal, NotConfigured, NotFound, PylottoError
 from pylotto.core.tasks import stop_task
 from pylotto.proto import durabletask as dt
 
@@ -76,13 +76,15 @@ class Workflows:
 
 
 class DisabledWorkflows(Workflows):
-    """No actor state store: every call answers daprd's "no actor runtime" error."""
+    """No actor state store: every call answers daprd's ``ErrActorRuntimeNotFound`` (gRPC
+    Internal, as daprd's ``requireActorStateStore``); a worker may still connect (its stream
+    idles), as with daprd."""
 
     def __init__(self) -> None:
         self.dispatcher = Dispatcher()
 
     def check(self) -> None:
-        raise NotConfigured(RUNTIME_NOT_FOUND, where="actors.runtime", detail=RUNTIME_NOT_FOUND)
+        raise Internal(RUNTIME_NOT_FOUND, where="workflows.runtime")
 
 
 class WorkflowsCapability(Workflows):

@@ -93,13 +93,13 @@ class DurableTaskServicer(dt.service_grpc.TaskHubSidecarServiceServicer):
     # ---- the worker's side -----------------------------------------------------------------
 
     async def GetWorkItems(self, request: Any, context: Any) -> AsyncIterator[Any]:
-        engine = self._engine()
-        worker = engine.dispatcher.connect(tuple(request.capabilities))
+        dispatcher = self.workflows.dispatcher  # without an actor state store: idles
+        worker = dispatcher.connect(tuple(request.capabilities))
         try:
             while True:
                 yield await worker.queue.get()
         finally:
-            engine.dispatcher.disconnect(worker)
+            dispatcher.disconnect(worker)
 
     async def CompleteOrchestratorTask(self, request: Any, context: Any) -> Any:
         self._engine().dispatcher.complete(request)

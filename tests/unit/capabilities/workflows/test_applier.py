@@ -11,7 +11,7 @@ from pylotto.capabilities.workflows.api import (
     StartChild,
     StartTimer,
 )
-from pylotto.capabilities.workflows.applier import apply, deduplicated
+from pylotto.capabilities.workflows.applier import apply, deduplicated, new_event, outstanding
 from pylotto.capabilities.workflows.state import project
 from pylotto.proto import durabletask as dt
 from tests.unit.capabilities.workflows.events import (
@@ -192,3 +192,32 @@ def test_duplicate_completions_are_dropped() -> None:
     assert kinds(kept) == ["taskCompleted", "timerFired", "eventRaised", "eventRaised"]
     assert kept[0].taskCompleted.taskScheduledId == 1
     assert kept[1].timerFired.timerId == 3
+
+
+def test_outstanding_after_a_restart() -> None:
+    """What a committed history still waits for: the open activity, timer and child; not
+    the ones that have their outcome."""
+    first = _turn([schedule(0, "a"), schedule(1, "b"), timer(2, 1_700_000_100),
+                   timer(3, 1_700_000_200), child(4, "c-open"), child(5, "c-done")])
+    done_child = new_event(now())
+    done_child.childWorkflowInstanceCompleted.taskScheduledId = 5
+    history = [*first.history, workflow_started(), task_completed(0), timer_fired(2),
+               done_child]
+    effects = outstanding("i1", project(history), history, now())
+    assert [e.task_id for e in effects if isinstance(e, RunActivity)] == [1]
+    assert [e.timer_id for e in effects if isinstance(e, StartTimer)] == [3]
+    [start] = [e for e in effects if isinstance(e, StartChild)]
+    assert start.instance_id == "c-open"
+    assert start.started.executionStarted.parentInstance.taskScheduledId == 4
+
+
+def test_outstanding_of_a_finished_child_is_its_notice_to_the_parent() -> None:
+    past = [workflow_started(), started(parent="p1", task=3)]
+    result = _turn([complete(0, dt.COMPLETED, '"r"')], past=past)
+    [notice] = outstanding("i1", project(result.history), result.history, now())
+    assert isinstance(notice, Deliver)
+    assert notice.instance_id == "p1"
+    assert notice.event.childWorkflowInstanceCompleted.taskScheduledId == 3
+    finished_alone = _turn([complete(0, dt.COMPLETED)])
+    assert outstanding("i1", project(finished_alone.history), finished_alone.history,
+                       now()) == []
