@@ -5,20 +5,17 @@ state keys of an instance (docs/design/workflows.md §4.1, §4.3).
   ``pkg/runtime/wfengine/backends/actors``); an activity's actor id is
   ``<instanceId>::<taskId>``.
 - An instance id is checked on create only, as daprd's ``validateInstanceID``: at most 64
-  characters of letters, digits, ``-`` and ``_``.
+  characters (bytes, as Go's ``len``), each a (Unicode) letter, a digit, ``-`` or ``_``.
 - Keys (actor state keys of the workflow actor): ``metadata``, ``history-000000``…,
   ``inbox-000000``… (6 digits, daprd's format).
 """
 
 from __future__ import annotations
 
-import re
-
 from pylotto.core.errors import InvalidArgument
 
 NAMESPACE = "default"
 MAX_ID_LENGTH = 64
-_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 METADATA = "metadata"
 INDEX_ID = "index"
@@ -59,11 +56,11 @@ def validate_instance_id(instance_id: str) -> None:
     if not instance_id:
         raise InvalidArgument("no instance ID was provided",
                               where="workflows.instance_id_missing")
-    if len(instance_id) > MAX_ID_LENGTH:
+    if len(instance_id.encode()) > MAX_ID_LENGTH:
         raise InvalidArgument(
             f"workflow instance ID exceeds the max length of {MAX_ID_LENGTH} characters",
             where="workflows.instance_id_too_long", instance_id=instance_id)
-    if not _ID.fullmatch(instance_id):
+    if not all(c.isalpha() or c.isdecimal() or c in "-_" for c in instance_id):
         raise InvalidArgument(
             f"workflow instance ID '{instance_id}' is invalid: only alphanumeric and "
             "underscore characters are allowed", where="workflows.instance_id_invalid",

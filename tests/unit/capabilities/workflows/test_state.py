@@ -106,7 +106,7 @@ def test_continue_as_new_deletes_the_old_history_keys() -> None:
         ("delete", inbox_key(2)), ("upsert", inbox_key(5)), ("upsert", "metadata")]
 
 
-@pytest.mark.parametrize("instance_id", ["a", "A-b_9", "x" * 64, "0123abcdef"])
+@pytest.mark.parametrize("instance_id", ["a", "A-b_9", "x" * 64, "0123abcdef", "é"])
 def test_valid_instance_ids(instance_id: str) -> None:
     validate_instance_id(instance_id)
 
@@ -120,7 +120,8 @@ def test_valid_instance_ids(instance_id: str) -> None:
      "are allowed"),
     ("a.b", "workflows.instance_id_invalid", "is invalid"),
     ("a||b", "workflows.instance_id_invalid", "is invalid"),
-    ("é", "workflows.instance_id_invalid", "is invalid"),
+    ("a/b", "workflows.instance_id_invalid", "is invalid"),
+    ("é" * 33, "workflows.instance_id_too_long", "max length of 64"),
 ])
 def test_invalid_instance_ids(instance_id: str, where: str, text: str) -> None:
     with pytest.raises(InvalidArgument) as err:
