@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from typing import Any
 import grpc
 import pytest
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, workflow_pb2
 from google.protobuf import empty_pb2
 
 from pylotto.proto import durabletask as dt
@@ -376,3 +379,196 @@ def test_without_an_actor_state_store_the_workflow_rpcs_answer_daprd_s_error(
             assert idle.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     finally:
         car.stop()
+
+
+# ---- the Dapr management API (gRPC …WorkflowBeta1 / Alpha1, HTTP /v1.0-beta1/workflows) ----
+
+def _http(env: Env, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
+    request = urllib.request.Request(f"{env.car.dapr_http_url}{path}", data=body or None,
+                                     method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            raw = answer.read()
+            return answer.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        return err.code, json.loads(raw) if raw else None
+
+
+def _dapr(env: Env) -> Any:
+    channel = grpc.insecure_channel(env.car.dapr_grpc_address)
+    return channel, dapr_pb2_grpc.DaprStub(channel)
+
+
+def test_http_management_start_get_and_a_run_to_completion(env: Env) -> None:
+    instance_id = _wid("http")
+    status, body = _http(env, "POST", f"/v1.0-beta1/workflows/dapr/task_chain/start"
+                         f"?instanceID={instance_id}", b"5")
+    assert (status, body) == (202, {"instanceID": instance_id})
+    state = env.done(instance_id)
+    assert json.loads(state.serialized_output) == [6, 12, 14]
+    status, got = _http(env, "GET", f"/v1.0-beta1/workflows/dapr/{instance_id}")
+    assert status == 200
+    assert got["instanceID"] == instance_id
+    assert got["workflowName"] == "task_chain"
+    assert got["runtimeStatus"] == "COMPLETED"
+    assert got["properties"]["dapr.workflow.input"] == "5"
+    assert got["properties"]["dapr.workflow.output"] == "[6, 12, 14]"
+    assert got["createdAt"] and got["lastUpdatedAt"]
+
+
+def test_http_management_raise_pause_resume_terminate_purge(env: Env) -> None:
+    base = "/v1.0/workflows/dapr"
+    status, body = _http(env, "POST", f"{base}/waiter/start")
+    assert status == 202
+    instance_id = body["instanceID"]
+    env.status_becomes(instance_id, WorkflowStatus.RUNNING)
+    assert _http(env, "POST", f"{base}/{instance_id}/pause")[0] == 202
+    env.status_becomes(instance_id, WorkflowStatus.SUSPENDED)
+    assert _http(env, "GET", f"{base}/{instance_id}")[1]["runtimeStatus"] == "SUSPENDED"
+    assert _http(env, "POST", f"{base}/{instance_id}/resume")[0] == 202
+    env.status_becomes(instance_id, WorkflowStatus.RUNNING)
+    assert _http(env, "POST", f"{base}/{instance_id}/raiseEvent/tick", b'"one"')[0] == 202
+    deadline = time.monotonic() + TIMEOUT
+    while (_http(env, "GET", f"{base}/{instance_id}")[1]["properties"]
+           .get("dapr.workflow.custom_status")) != json.dumps({"count": 1}):
+        assert time.monotonic() < deadline, env.logs()
+        time.sleep(0.1)
+    assert _http(env, "POST", f"{base}/{instance_id}/terminate")[0] == 202
+    env.status_becomes(instance_id, WorkflowStatus.TERMINATED)
+    assert _http(env, "POST", f"{base}/{instance_id}/purge")[0] == 202
+    status, body = _http(env, "GET", f"{base}/{instance_id}")
+    assert status == 404
+    assert body["errorCode"] == "ERR_INSTANCE_ID_NOT_FOUND"
+    assert body["message"] == ("unable to find workflow with the provided instance ID: "
+                               f"{instance_id}")
+
+
+def test_grpc_management_start_get_raise_and_alpha1_twins(env: Env) -> None:
+    channel, stub = _dapr(env)
+    with channel:
+        instance_id = _wid("grpc")
+        started = stub.StartWorkflowBeta1(workflow_pb2.StartWorkflowRequest(
+            instance_id=instance_id, workflow_component="dapr", workflow_name="wait_event",
+            input=b"0.1"), timeout=30)
+        assert started.instance_id == instance_id
+        env.status_becomes(instance_id, WorkflowStatus.RUNNING)
+        stub.RaiseEventWorkflowAlpha1(workflow_pb2.RaiseEventWorkflowRequest(
+            instance_id=instance_id, workflow_component="dapr", event_name="go",
+            event_data=b'"went"'), timeout=30)
+        env.done(instance_id)
+        got = stub.GetWorkflowAlpha1(workflow_pb2.GetWorkflowRequest(
+            instance_id=instance_id, workflow_component="dapr"), timeout=30)
+        assert got.runtime_status == "COMPLETED"
+        assert got.workflow_name == "wait_event"
+        assert got.properties["dapr.workflow.output"] == '"went"'
+        unknown = stub.GetWorkflowBeta1(workflow_pb2.GetWorkflowRequest(
+            instance_id="never-was", workflow_component="dapr"), timeout=30)
+        assert unknown == workflow_pb2.GetWorkflowResponse(instance_id="never-was")
+        generated = stub.StartWorkflowBeta1(workflow_pb2.StartWorkflowRequest(
+            workflow_component="dapr", workflow_name="task_chain", input=b"1"), timeout=30)
+        assert str(uuid.UUID(generated.instance_id)) == generated.instance_id
+        env.done(generated.instance_id)
+
+
+@pytest.fixture
+def running_waiter(env: Env) -> Iterator[str]:
+    instance_id = env.client.schedule_new_workflow("waiter", instance_id=_wid("bad"))
+    env.status_becomes(instance_id, WorkflowStatus.RUNNING)
+    yield instance_id
+    env.client.terminate_workflow(instance_id)
+
+
+BAD_INPUT = [
+    # (what, http call, grpc call, http status, grpc code, errorCode, message prefix, suffix)
+    ("id too long", ("POST", "/v1.0-beta1/workflows/dapr/waiter/start?instanceID=" + "x" * 65),
+     ("StartWorkflowBeta1", {"instance_id": "x" * 65, "workflow_name": "waiter"}),
+     400, grpc.StatusCode.INVALID_ARGUMENT, "ERR_INSTANCE_ID_TOO_LONG",
+     "workflow instance ID exceeds the max length of 64 characters", ""),
+    ("bad id", ("POST", "/v1.0-beta1/workflows/dapr/waiter/start?instanceID=a.b"),
+     ("StartWorkflowBeta1", {"instance_id": "a.b", "workflow_name": "waiter"}),
+     400, grpc.StatusCode.INVALID_ARGUMENT, "ERR_INSTANCE_ID_INVALID",
+     "workflow instance ID 'a.b' is invalid: only alphanumeric and underscore", ""),
+    ("bad app id", ("POST", "/v1.0-beta1/workflows/dapr/waiter/start?appID=a.b"),
+     ("StartWorkflowBeta1", {"workflow_name": "waiter", "app_id": "a.b"}),
+     400, grpc.StatusCode.INVALID_ARGUMENT, "ERR_WORKFLOW_APP_ID_INVALID",
+     "workflow app ID 'a.b' is invalid", ""),
+    ("terminate unknown", ("POST", "/v1.0-beta1/workflows/dapr/nobody/terminate"),
+     ("TerminateWorkflowBeta1", {"instance_id": "nobody"}),
+     404, grpc.StatusCode.NOT_FOUND, "ERR_INSTANCE_ID_NOT_FOUND",
+     "unable to find workflow with the provided instance ID: nobody", ""),
+    ("purge unknown", ("POST", "/v1.0-beta1/workflows/dapr/nobody/purge"),
+     ("PurgeWorkflowBeta1", {"instance_id": "nobody"}),
+     404, grpc.StatusCode.NOT_FOUND, "ERR_INSTANCE_ID_NOT_FOUND",
+     "unable to find workflow with the provided instance ID: nobody", ""),
+    ("event for unknown", ("POST", "/v1.0-beta1/workflows/dapr/nobody/raiseEvent/e"),
+     ("RaiseEventWorkflowBeta1", {"instance_id": "nobody", "event_name": "e"}),
+     500, grpc.StatusCode.INTERNAL, "ERR_RAISE_EVENT_WORKFLOW",
+     "error raising event on workflow 'nobody': failed to raise event e on workflow nobody:",
+     "no such instance exists"),
+    ("pause unknown", ("POST", "/v1.0-beta1/workflows/dapr/nobody/pause"),
+     ("PauseWorkflowBeta1", {"instance_id": "nobody"}),
+     500, grpc.StatusCode.INTERNAL, "ERR_PAUSE_WORKFLOW",
+     "error pausing workflow nobody: failed to pause workflow nobody:", ""),
+    ("purge running", ("POST", "/v1.0-beta1/workflows/dapr/{running}/purge"),
+     ("PurgeWorkflowBeta1", {"instance_id": "{running}"}),
+     500, grpc.StatusCode.INTERNAL, "ERR_PURGE_WORKFLOW",
+     "error purging workflow {running}: failed to Purge workflow {running}:",
+     "orchestration has not yet completed"),
+    ("duplicate id", ("POST", "/v1.0-beta1/workflows/dapr/waiter/start?instanceID={running}"),
+     ("StartWorkflowBeta1", {"instance_id": "{running}", "workflow_name": "waiter"}),
+     500, grpc.StatusCode.INTERNAL, "ERR_START_WORKFLOW",
+     "error starting workflow 'waiter': unable to start workflow:",
+     "an active workflow with ID '{running}' already exists"),
+]
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+@pytest.mark.parametrize("case", BAD_INPUT, ids=[row[0] for row in BAD_INPUT])
+def test_bad_input_answers_daprd_s_error(env: Env, running_waiter: str, transport: str,
+                                         case: tuple[Any, ...]) -> None:
+    _, http_call, grpc_call, http_status, grpc_status, code, prefix, suffix = case
+    prefix = prefix.replace("{running}", running_waiter)
+    suffix = suffix.replace("{running}", running_waiter)
+    if transport == "http":
+        status, body = _http(env, http_call[0], http_call[1].replace("{running}",
+                                                                    running_waiter))
+        assert status == http_status, body
+        assert body["errorCode"] == code
+        message = body["message"]
+    else:
+        method, fields = grpc_call
+        fields = {k: v.replace("{running}", running_waiter) for k, v in fields.items()}
+        request_type = {"StartWorkflowBeta1": workflow_pb2.StartWorkflowRequest,
+                        "TerminateWorkflowBeta1": workflow_pb2.TerminateWorkflowRequest,
+                        "PurgeWorkflowBeta1": workflow_pb2.PurgeWorkflowRequest,
+                        "PauseWorkflowBeta1": workflow_pb2.PauseWorkflowRequest,
+                        "RaiseEventWorkflowBeta1": workflow_pb2.RaiseEventWorkflowRequest,
+                        }[method]
+        channel, stub = _dapr(env)
+        with channel, pytest.raises(grpc.RpcError) as err:
+            getattr(stub, method)(request_type(workflow_component="dapr", **fields),
+                                  timeout=30)
+        assert err.value.code() == grpc_status
+        message = err.value.details() or ""
+    assert message.startswith(prefix), message
+    assert message.endswith(suffix), message
+
+
+def test_grpc_missing_instance_id_and_event_name(env: Env) -> None:
+    channel, stub = _dapr(env)
+    with channel:
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.GetWorkflowBeta1(workflow_pb2.GetWorkflowRequest(workflow_component="dapr"),
+                                  timeout=30)
+        assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert missing.value.details() == "no instance ID was provided"
+        with pytest.raises(grpc.RpcError) as no_event:
+            stub.RaiseEventWorkflowBeta1(workflow_pb2.RaiseEventWorkflowRequest(
+                instance_id="x", workflow_component="dapr"), timeout=30)
+        assert no_event.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert no_event.value.details() == "missing workflow event name"
+        with pytest.raises(grpc.RpcError) as no_name:
+            stub.StartWorkflowBeta1(workflow_pb2.StartWorkflowRequest(
+                workflow_component="dapr"), timeout=30)
+        assert no_name.value.details() == "workflow name is not configured"
