@@ -230,6 +230,15 @@ def test_terminate(env: Env) -> None:
     assert json.loads(state.serialized_output) == "bye"
 
 
+def test_recursive_terminate_reaches_the_child(env: Env) -> None:
+    parent = env.client.schedule_new_workflow("parent_of_waiter", instance_id=_wid("rec"))
+    child = parent + "-w"
+    env.status_becomes(child, WorkflowStatus.RUNNING)
+    env.client.terminate_workflow(parent)  # recursive by default
+    env.status_becomes(parent, WorkflowStatus.TERMINATED)
+    env.status_becomes(child, WorkflowStatus.TERMINATED)
+
+
 def test_suspend_resume_and_an_event_sent_while_suspended(env: Env) -> None:
     instance_id = env.client.schedule_new_workflow("waiter", instance_id=_wid("pause"))
     env.status_becomes(instance_id, WorkflowStatus.RUNNING)

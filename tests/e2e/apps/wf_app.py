@@ -205,6 +205,12 @@ def waiter(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
             return count
 
 
+@wfr.workflow(name="parent_of_waiter")
+def parent_of_waiter(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
+    result = yield ctx.call_child_workflow(workflow=waiter, instance_id=ctx.instance_id + "-w")
+    return result
+
+
 def main() -> None:
     global EVENTS
     parser = argparse.ArgumentParser()
