@@ -175,6 +175,15 @@ def test_external_event_raised_before_the_wait_is_buffered(env: Env) -> None:
     assert json.loads(state.serialized_output) == {"early": True}
 
 
+def test_an_instance_id_with_a_non_ascii_letter_and_its_timer(env: Env) -> None:
+    """``é`` is a letter for daprd's id check; the instance's timer (a reminder) fires."""
+    instance_id = env.client.schedule_new_workflow("wait_event", input=0.5,
+                                                   instance_id=_wid("café"))
+    env.client.raise_workflow_event(instance_id, "go", data="late enough")
+    state = env.done(instance_id)
+    assert json.loads(state.serialized_output) == "late enough"
+
+
 def test_monitor_continues_as_new(env: Env) -> None:
     instance_id = env.client.schedule_new_workflow(
         "status_monitor", input={"checks": 0, "limit": 4, "last": ""},

@@ -50,7 +50,13 @@ from pylotto.capabilities.workflows.names import (
 )
 from pylotto.capabilities.workflows.orchestrator import Orchestrator
 from pylotto.capabilities.workflows.state import event, parse_metadata
-from pylotto.core.errors import AlreadyExists, Internal, NotConfigured, NotFound, PylottoError
+from pylotto.core.errors import (
+    AlreadyExists,
+    Internal,
+    NotConfigured,
+    NotFound,
+    PylottoError,
+)
 from pylotto.core.tasks import stop_task
 from pylotto.proto import durabletask as dt
 
@@ -249,20 +255,25 @@ class WorkflowsCapability(Workflows):
 
     async def _timer(self, instance_id: str, effect: StartTimer) -> None:
         reminders = self.actors.reminders
-        if reminders is None:  # no scheduler (tests): an in-memory timer, lost on a restart
-            await asyncio.sleep(max(0.0, (effect.fire_at_ns - time.time_ns()) / 1e9))
-        if effect.fire_at_ns <= time.time_ns() or reminders is None:
-            fired = new_event(_now())
-            fired.timerFired.timerId = effect.timer_id
-            fired.timerFired.fireAt.FromNanoseconds(effect.fire_at_ns)
-            await self.deliver(instance_id, fired)
+        if effect.fire_at_ns > time.time_ns() and reminders is not None:
+            fire_at = timestamp_pb2.Timestamp()
+            fire_at.FromNanoseconds(effect.fire_at_ns)
+            data = json.dumps({"timerId": effect.timer_id,
+                               "fireAt": effect.fire_at_ns}).encode()
+            await reminders.register(self._ref(instance_id), timer_reminder(effect.timer_id),
+                                     ReminderSpec(due_time=fire_at.ToJsonString(), data=data),
+                                     True)
             return
-        fire_at = timestamp_pb2.Timestamp()
-        fire_at.FromNanoseconds(effect.fire_at_ns)
-        data = json.dumps({"timerId": effect.timer_id, "fireAt": effect.fire_at_ns}).encode()
-        await reminders.register(self._ref(instance_id), timer_reminder(effect.timer_id),
-                                 ReminderSpec(due_time=fire_at.ToJsonString(), data=data),
-                                 True)
+        await self._memory_timer(instance_id, effect)
+
+    async def _memory_timer(self, instance_id: str, effect: StartTimer) -> None:
+        """Deliver ``TimerFired`` at its time from this process (a past time, or no
+        reminders: the unit tests' runtime)."""
+        await asyncio.sleep(max(0.0, (effect.fire_at_ns - time.time_ns()) / 1e9))
+        fired = new_event(_now())
+        fired.timerFired.timerId = effect.timer_id
+        fired.timerFired.fireAt.FromNanoseconds(effect.fire_at_ns)
+        await self.deliver(instance_id, fired)
 
     async def _child(self, instance_id: str, effect: StartChild) -> None:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 
 from pylotto.capabilities.workflows import Workflows, WorkflowsCapability
-from pylotto.core.errors import InvalidArgument, NotFound, Unsupported
+from pylotto.core.errors import NotFound, Unsupported
 from pylotto.proto import durabletask as dt
 
 log = logging.getLogger("pylotto.workflows")
@@ -66,9 +66,9 @@ def _remaining(context: grpc.aio.ServicerContext[Any, Any], cap: float | None) -
 
 def _router_ok(request: Any, app_id: str) -> None:
     if request.HasField("router") and request.router.targetAppID not in ("", app_id):
-        raise InvalidArgument(
+        raise Unsupported(
             f"cross-app workflows are not supported by pylotto (target app ID "
-            f"'{request.router.targetAppID}')", where="workflows.app_id")
+            f"'{request.router.targetAppID}')", where="workflows.cross_app")
 
 
 class DurableTaskServicer(dt.service_grpc.TaskHubSidecarServiceServicer):
