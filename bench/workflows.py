@@ -101,12 +101,13 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         import grpc
 
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-            events = dt.service_grpc.TaskHubSidecarServiceStub(channel).GetInstanceHistory(
+            stub = dt.service_grpc.TaskHubSidecarServiceStub(channel)  # type: ignore[no-untyped-call]
+            events = stub.GetInstanceHistory(
                 dt.service.GetInstanceHistoryRequest(instanceId=instance), timeout=10).events
         history = {"events": len(events), "bytes": sum(e.ByteSize() for e in events)}
     finally:
         for client in clients:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]
         app.terminate()
         app.wait(10)
         car.stop()
