@@ -14,7 +14,6 @@ import asyncio
 import itertools
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pylotto.capabilities.workflows.api import WorkItemSink
@@ -45,7 +44,7 @@ class Worker:
 
 
 class Dispatcher(WorkItemSink):
-    def __init__(self, on_first: Callable[[], None] | None = None) -> None:
+    def __init__(self) -> None:
         self.workers: list[Worker] = []
         self._turn = itertools.count()
         self._by_token: dict[str, Pending] = {}
@@ -53,7 +52,6 @@ class Dispatcher(WorkItemSink):
         self._waiting: list[Pending] = []
         self.stale = 0
         """Answers discarded (a token naming nothing pending)."""
-        self.on_first = on_first
 
     # ---- workers -------------------------------------------------------------------------
 
