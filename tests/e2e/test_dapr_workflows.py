@@ -79,9 +79,11 @@ def _wid(prefix: str) -> str:
 
 
 @contextlib.contextmanager
-def _running(workdir: Path) -> Iterator[Env]:
-    """A sidecar (Redis actor state store) and the workflow app connected to it."""
+def _running(workdir: Path, token: str = "") -> Iterator[Env]:
+    """A sidecar (Redis actor state store) and the workflow app connected to it (both with
+    the API token ``token``, when given)."""
     car = Sidecar(workdir, app={"app_id": unique("wf"), "port": free_port()},
+                  env={"DAPR_API_TOKEN": token} if token else {},
                   components={"state": {"actorstore": {
                       "type": "redis", "metadata": {"redisHost": "127.0.0.1:6379",
                                                     "redisPassword": "",
@@ -90,6 +92,8 @@ def _running(workdir: Path) -> Iterator[Env]:
     events, app_log = workdir / "events.jsonl", workdir / "app.log"
     settings = {"DAPR_RUNTIME_HOST": "127.0.0.1", "DAPR_GRPC_PORT": str(car.dapr_grpc_port),
                 "DAPR_HTTP_PORT": str(car.dapr_http_port)}
+    if token:
+        settings["DAPR_API_TOKEN"] = token
     with app_log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, str(APP), "--events", str(events)], stdout=out,
@@ -590,3 +594,21 @@ def test_grpc_missing_instance_id_and_event_name(env: Env) -> None:
             stub.StartWorkflowBeta1(workflow_pb2.StartWorkflowRequest(
                 workflow_component="dapr"), timeout=30)
         assert no_name.value.details() == "workflow name is not configured"
+
+
+def test_the_api_token_covers_the_durable_task_service(tmp_path: Path) -> None:
+    """With ``DAPR_API_TOKEN`` set, a call without it is UNAUTHENTICATED; the SDK (app and
+    client) sends it and runs a workflow."""
+    with _running(tmp_path, token="wf-s3cret") as guarded:
+        with grpc.insecure_channel(guarded.car.dapr_grpc_address) as channel:
+            stub = dt.service_grpc.TaskHubSidecarServiceStub(channel)
+            for call in (lambda: stub.Hello(empty_pb2.Empty(), timeout=10),
+                         lambda: stub.StartInstance(
+                             dt.service.CreateInstanceRequest(name="task_chain"), timeout=10),
+                         lambda: next(iter(stub.GetWorkItems(
+                             dt.service.GetWorkItemsRequest(), timeout=10)))):
+                with pytest.raises(grpc.RpcError) as refused:
+                    call()
+                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        state = guarded.done(guarded.client.schedule_new_workflow("task_chain", input=1))
+        assert json.loads(state.serialized_output) == [2, 4, 6]
