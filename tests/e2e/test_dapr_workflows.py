@@ -180,12 +180,15 @@ def test_external_event_raised_before_the_wait_is_buffered(env: Env) -> None:
 
 
 def test_an_instance_id_with_a_non_ascii_letter_and_its_timer(env: Env) -> None:
-    """``é`` is a letter for daprd's id check; the instance's timer (a reminder) fires."""
-    instance_id = env.client.schedule_new_workflow("wait_event", input=0.5,
+    """``é`` is a letter for daprd's id check, not for the scheduler's job names: the timer
+    (3 s: still ahead when the turn's effects run) is kept in memory, logged, and fires."""
+    instance_id = env.client.schedule_new_workflow("wait_event", input=3.0,
                                                    instance_id=_wid("café"))
     env.client.raise_workflow_event(instance_id, "go", data="late enough")
     state = env.done(instance_id)
     assert json.loads(state.serialized_output) == "late enough"
+    assert f"workflows: {instance_id}: timer 1 kept in memory only" in env.car.logs(), \
+        env.logs()  # the SDK numbers the workflow's actions from 1
 
 
 def test_monitor_continues_as_new(env: Env) -> None:

@@ -53,6 +53,7 @@ from pylotto.capabilities.workflows.state import event, parse_metadata
 from pylotto.core.errors import (
     AlreadyExists,
     Internal,
+    InvalidArgument,
     NotConfigured,
     NotFound,
     PylottoError,
@@ -260,15 +261,23 @@ class WorkflowsCapability(Workflows):
             fire_at.FromNanoseconds(effect.fire_at_ns)
             data = json.dumps({"timerId": effect.timer_id,
                                "fireAt": effect.fire_at_ns}).encode()
-            await reminders.register(self._ref(instance_id), timer_reminder(effect.timer_id),
-                                     ReminderSpec(due_time=fire_at.ToJsonString(), data=data),
-                                     True)
-            return
+            try:
+                await reminders.register(self._ref(instance_id), timer_reminder(effect.timer_id),
+                                         ReminderSpec(due_time=fire_at.ToJsonString(),
+                                                      data=data), True)
+                return
+            except InvalidArgument as err:  # the scheduler's job-name rule refused the id
+                log.warning("workflows: %s: timer %d kept in memory only (not durable): %s",
+                            instance_id, effect.timer_id, err.message)
+                self._background(self._memory_timer(instance_id, effect),
+                                 f"timer {instance_id}")
+                return
         await self._memory_timer(instance_id, effect)
 
     async def _memory_timer(self, instance_id: str, effect: StartTimer) -> None:
-        """Deliver ``TimerFired`` at its time from this process (a past time, or no
-        reminders: the unit tests' runtime)."""
+        """Deliver ``TimerFired`` at its time from this process (a past time; no reminders,
+        as in the unit tests' runtime; an id the scheduler's job names refuse: lost on a
+        restart, where the recovery at start sets it again)."""
         await asyncio.sleep(max(0.0, (effect.fire_at_ns - time.time_ns()) / 1e9))
         fired = new_event(_now())
         fired.timerFired.timerId = effect.timer_id
