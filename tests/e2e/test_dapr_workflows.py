@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -615,3 +616,27 @@ def test_the_api_token_covers_the_durable_task_service(tmp_path: Path) -> None:
                 assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
         state = guarded.done(guarded.client.schedule_new_workflow("task_chain", input=1))
         assert json.loads(state.serialized_output) == [2, 4, 6]
+
+
+def test_the_app_killed_in_a_fan_out_its_items_go_to_the_next_worker(tmp_path: Path) -> None:
+    """SIGKILL the app (the only worker) once 20 of 100 results are committed; the items it
+    held are sent again to the next app started, and the workflow completes."""
+    with _running(tmp_path) as crash:
+        instance_id = crash.client.schedule_new_workflow("slow_batch", input=100,
+                                                         instance_id=_wid("appkill"))
+        deadline = time.monotonic() + TIMEOUT
+        while len(_committed_items(crash, instance_id)) < 20:
+            assert time.monotonic() < deadline, crash.logs()
+            time.sleep(0.05)
+        crash.app.kill()
+        crash.app.wait()
+        with crash.app_log.open("ab") as out:
+            crash.app = subprocess.Popen(
+                [sys.executable, str(APP), "--events", str(crash.events_file)], stdout=out,
+                stderr=subprocess.STDOUT, cwd=ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)})
+        state = crash.done(instance_id, timeout=120)
+        assert state.runtime_status == WorkflowStatus.COMPLETED, crash.logs()
+        assert json.loads(state.serialized_output) == sum(range(1, 101))
+        assert re.search(r"a worker disconnected \(0 left; [1-9]\d* items sent again\)",
+                         crash.car.logs()), crash.logs()
