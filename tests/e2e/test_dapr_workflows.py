@@ -24,7 +24,7 @@ from typing import Any
 import grpc
 import pytest
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, workflow_pb2
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, workflow_pb2
 from google.protobuf import empty_pb2
 
 from pylotto.proto import durabletask as dt
@@ -640,3 +640,15 @@ def test_the_app_killed_in_a_fan_out_its_items_go_to_the_next_worker(tmp_path: P
         assert json.loads(state.serialized_output) == sum(range(1, 101))
         assert re.search(r"a worker disconnected \(0 left; [1-9]\d* items sent again\)",
                          crash.car.logs()), crash.logs()
+
+
+def test_metadata_reports_the_connected_workers(env: Env) -> None:
+    """daprd's ``workflows.connectedWorkers`` (the app's one worker; HTTP and gRPC)."""
+    env.done(env.client.schedule_new_workflow("task_chain", input=0))  # the worker is there
+    status, body = _http(env, "GET", "/v1.0/metadata")
+    assert status == 200
+    assert body["workflows"] == {"connectedWorkers": 1}
+    channel, stub = _dapr(env)
+    with channel:
+        got = stub.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=10)
+    assert got.workflows.connected_workers == 1
