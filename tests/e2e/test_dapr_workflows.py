@@ -652,3 +652,28 @@ def test_metadata_reports_the_connected_workers(env: Env) -> None:
     with channel:
         got = stub.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=10)
     assert got.workflows.connected_workers == 1
+
+
+def test_wait_for_start_payloads_only_when_asked_and_purge_by_filter(env: Env) -> None:
+    instance_id = env.client.schedule_new_workflow("waiter", input={"a": 1},
+                                                   instance_id=_wid("start"))
+    started = env.client.wait_for_workflow_start(instance_id, timeout_in_seconds=TIMEOUT)
+    assert started is not None and started.runtime_status == WorkflowStatus.RUNNING
+    with grpc.insecure_channel(env.car.dapr_grpc_address) as channel:
+        stub = dt.service_grpc.TaskHubSidecarServiceStub(channel)
+        bare = stub.GetInstance(dt.service.GetInstanceRequest(instanceId=instance_id),
+                                timeout=10)
+        assert bare.exists and bare.workflowState.name == "waiter"
+        assert not bare.workflowState.HasField("input")
+        full = stub.GetInstance(dt.service.GetInstanceRequest(
+            instanceId=instance_id, getInputsAndOutputs=True), timeout=10)
+        assert json.loads(full.workflowState.input.value) == {"a": 1}
+        assert not stub.GetInstance(dt.service.GetInstanceRequest(instanceId="none-such"),
+                                    timeout=10).exists
+        request = dt.service.PurgeInstancesRequest()
+        request.purgeInstanceFilter.SetInParent()
+        with pytest.raises(grpc.RpcError) as err:
+            stub.PurgeInstances(request, timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert err.value.details() == "multi-instance purge is not implemented"
+    env.client.terminate_workflow(instance_id)
