@@ -79,16 +79,18 @@ def _wid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+REDIS = {"type": "redis", "metadata": {"redisHost": "127.0.0.1:6379", "redisPassword": "",
+                                        "actorStateStore": "true"}}
+SQLITE = {"type": "sqlite", "metadata": {"actorStateStore": "true"}}
+
+
 @contextlib.contextmanager
-def _running(workdir: Path, token: str = "") -> Iterator[Env]:
-    """A sidecar (Redis actor state store) and the workflow app connected to it (both with
-    the API token ``token``, when given)."""
+def _running(workdir: Path, token: str = "", store: dict[str, Any] = REDIS) -> Iterator[Env]:
+    """A sidecar (``store`` the actor state store, Redis by default) and the workflow app
+    connected to it (both with the API token ``token``, when given)."""
     car = Sidecar(workdir, app={"app_id": unique("wf"), "port": free_port()},
                   env={"DAPR_API_TOKEN": token} if token else {},
-                  components={"state": {"actorstore": {
-                      "type": "redis", "metadata": {"redisHost": "127.0.0.1:6379",
-                                                    "redisPassword": "",
-                                                    "actorStateStore": "true"}}}})
+                  components={"state": {"actorstore": store}})
     car.start()
     events, app_log = workdir / "events.jsonl", workdir / "app.log"
     settings = {"DAPR_RUNTIME_HOST": "127.0.0.1", "DAPR_GRPC_PORT": str(car.dapr_grpc_port),
@@ -677,3 +679,21 @@ def test_wait_for_start_payloads_only_when_asked_and_purge_by_filter(env: Env) -
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
         assert err.value.details() == "multi-instance purge is not implemented"
     env.client.terminate_workflow(instance_id)
+
+
+def test_on_sqlite_chain_fan_out_timer_and_a_restart(tmp_path: Path) -> None:
+    """The embedded default store: a chain, a 20-activity fan-out, a timer-guarded event, and
+    the state kept over a sidecar restart (a finished instance is still there)."""
+    with _running(tmp_path, store=SQLITE) as lite:
+        chain = lite.client.schedule_new_workflow("task_chain", input=3)
+        assert json.loads(lite.done(chain).serialized_output) == [4, 8, 10]
+        fan = lite.client.schedule_new_workflow("batch_processing", input=20)
+        assert json.loads(lite.done(fan).serialized_output) == 2 * sum(range(1, 21))
+        late = lite.client.schedule_new_workflow(
+            "purchase_order_wf", input={"cost": 5000, "product": "lite", "timeout": 1})
+        assert json.loads(lite.done(late).serialized_output) == "Cancelled"
+        lite.car.restart()
+        state = lite.client.get_workflow_state(chain)
+        assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED
+        again = lite.client.schedule_new_workflow("task_chain", input=4)
+        assert json.loads(lite.done(again).serialized_output) == [5, 10, 8]
