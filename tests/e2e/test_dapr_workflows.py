@@ -697,3 +697,50 @@ def test_on_sqlite_chain_fan_out_timer_and_a_restart(tmp_path: Path) -> None:
         assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED
         again = lite.client.schedule_new_workflow("task_chain", input=4)
         assert json.loads(lite.done(again).serialized_output) == [5, 10, 8]
+
+
+def test_two_sidecars_of_one_app_id_complete_each_workflow_once(tmp_path: Path) -> None:
+    """Two sidecars of one app id (Redis, placement by leases), each with its own app: 50
+    workflows started through both complete once each (one ExecutionCompleted in each
+    history), and the instances ran on both apps."""
+    app_id = unique("wf2")
+    events = tmp_path / "events.jsonl"
+    cars: list[Sidecar] = []
+    apps: list[subprocess.Popen[bytes]] = []
+    clients: list[DaprWorkflowClient] = []
+    try:
+        for name in ("a", "b"):
+            car = Sidecar(tmp_path / name, app={"app_id": app_id, "port": free_port()},
+                          components={"state": {"actorstore": REDIS}},
+                          extra_config={"actors": {"lease_seconds": 2.0,
+                                                   "poll_seconds": 0.2}})
+            car.start()
+            cars.append(car)
+            with (tmp_path / f"{name}.log").open("ab") as out:
+                apps.append(subprocess.Popen(
+                    [sys.executable, str(APP), "--events", str(events)], stdout=out,
+                    stderr=subprocess.STDOUT, cwd=ROOT,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
+                         "DAPR_RUNTIME_HOST": "127.0.0.1",
+                         "DAPR_GRPC_PORT": str(car.dapr_grpc_port)}))
+            clients.append(DaprWorkflowClient(host="127.0.0.1", port=str(car.dapr_grpc_port)))
+        ids = [clients[i % 2].schedule_new_workflow("spread", instance_id=_wid(f"two{i}"))
+               for i in range(50)]
+        for i, instance_id in enumerate(ids):
+            state = clients[(i + 1) % 2].wait_for_workflow_completion(
+                instance_id, timeout_in_seconds=120)
+            assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED, \
+                "\n".join(c.logs()[-3000:] for c in cars)
+            kinds = [e.event_type.name for e in clients[i % 2].get_workflow_history(instance_id)]
+            assert kinds.count("EXECUTION_COMPLETED") == 1, kinds
+        rows = [json.loads(line) for line in events.read_text().splitlines() if line]
+        pids = {row["pid"] for row in rows if row["event"] == "where" and row["id"] in ids}
+        assert pids == {app.pid for app in apps}, pids
+    finally:
+        for client in clients:
+            client.close()
+        for app in apps:
+            app.terminate()
+            app.wait(10)
+        for car in cars:
+            car.stop()

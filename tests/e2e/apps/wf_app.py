@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import threading
 import time
@@ -209,6 +210,18 @@ def waiter(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
 def parent_of_waiter(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
     result = yield ctx.call_child_workflow(workflow=waiter, instance_id=ctx.instance_id + "-w")
     return result
+
+
+@wfr.workflow(name="spread")
+def spread(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
+    pid = yield ctx.call_activity(where, input=ctx.instance_id)
+    return pid
+
+
+@wfr.activity(name="where")
+def where(ctx: wf.WorkflowActivityContext, instance_id: str) -> int:
+    record("where", id=instance_id, pid=os.getpid())
+    return os.getpid()
 
 
 def main() -> None:
