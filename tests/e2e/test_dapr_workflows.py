@@ -699,10 +699,10 @@ def test_on_sqlite_chain_fan_out_timer_and_a_restart(tmp_path: Path) -> None:
         assert json.loads(lite.done(again).serialized_output) == [5, 10, 8]
 
 
-def test_two_sidecars_of_one_app_id_complete_each_workflow_once(tmp_path: Path) -> None:
-    """Two sidecars of one app id (Redis, placement by leases), each with its own app: 50
-    workflows started through both complete once each (one ExecutionCompleted in each
-    history), and the instances ran on both apps."""
+@contextlib.contextmanager
+def _pair(tmp_path: Path) -> Iterator[tuple[list[Sidecar], list[subprocess.Popen[bytes]],
+                                            list[DaprWorkflowClient], Path]]:
+    """Two sidecars of one app id (Redis, placement by leases), each with its own app."""
     app_id = unique("wf2")
     events = tmp_path / "events.jsonl"
     cars: list[Sidecar] = []
@@ -724,6 +724,21 @@ def test_two_sidecars_of_one_app_id_complete_each_workflow_once(tmp_path: Path) 
                          "DAPR_RUNTIME_HOST": "127.0.0.1",
                          "DAPR_GRPC_PORT": str(car.dapr_grpc_port)}))
             clients.append(DaprWorkflowClient(host="127.0.0.1", port=str(car.dapr_grpc_port)))
+        yield cars, apps, clients, events
+    finally:
+        for client in clients:
+            client.close()
+        for app in apps:
+            app.kill()
+            app.wait(10)
+        for car in cars:
+            car.stop()
+
+
+def test_two_sidecars_of_one_app_id_complete_each_workflow_once(tmp_path: Path) -> None:
+    """50 workflows started through both sidecars complete once each (one
+    ExecutionCompleted in each history), and the instances ran on both apps."""
+    with _pair(tmp_path) as (cars, apps, clients, events):
         ids = [clients[i % 2].schedule_new_workflow("spread", instance_id=_wid(f"two{i}"))
                for i in range(50)]
         for i, instance_id in enumerate(ids):
@@ -736,11 +751,28 @@ def test_two_sidecars_of_one_app_id_complete_each_workflow_once(tmp_path: Path) 
         rows = [json.loads(line) for line in events.read_text().splitlines() if line]
         pids = {row["pid"] for row in rows if row["event"] == "where" and row["id"] in ids}
         assert pids == {app.pid for app in apps}, pids
-    finally:
-        for client in clients:
-            client.close()
-        for app in apps:
-            app.terminate()
-            app.wait(10)
-        for car in cars:
-            car.stop()
+
+
+def test_one_of_two_sidecars_killed_its_instances_finish_on_the_other(tmp_path: Path) -> None:
+    """10 fan-outs of 10 slow activities over both sidecars; sidecar b and its app are
+    SIGKILLed mid-way: every workflow completes with the right sum through a (its placement
+    takes b's instances once b's leases lapse, and resumes them)."""
+    with _pair(tmp_path) as (cars, apps, clients, events):
+        ids = [clients[i % 2].schedule_new_workflow("slow_batch", input=10,
+                                                    instance_id=_wid(f"fail{i}"))
+               for i in range(10)]
+        deadline = time.monotonic() + TIMEOUT
+        while sum(1 for line in (events.read_text().splitlines() if events.exists() else [])
+                  if '"slow_item"' in line) < 20:
+            assert time.monotonic() < deadline, "\n".join(c.logs()[-3000:] for c in cars)
+            time.sleep(0.05)
+        apps[1].kill()
+        cars[1].stop(signal.SIGKILL)
+        for instance_id in ids:
+            state = clients[0].wait_for_workflow_completion(instance_id,
+                                                            timeout_in_seconds=120)
+            assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED, \
+                cars[0].logs()[-6000:]
+            assert json.loads(state.serialized_output) == sum(range(1, 11))
+        # b owned some: a's sweep resumed them (at start a had none to resume)
+        assert re.search(r"workflows: [1-9]\d* instance\(s\) resumed", cars[0].logs())

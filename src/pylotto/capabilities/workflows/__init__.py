@@ -65,6 +65,8 @@ log = logging.getLogger("pylotto.workflows")
 
 RETRIES = 8
 INDEX_KEY = "ids"
+SWEEP_SECONDS = 5.0
+"""How often a sidecar looks for unfinished instances it owns but has not activated."""
 POLL_SECONDS = 1.0
 """The wait loops' fallback re-read (a change on this sidecar wakes them at once)."""
 
@@ -113,17 +115,29 @@ class WorkflowsCapability(Workflows):
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiters: dict[str, asyncio.Event] = {}
         self._index_lock = asyncio.Lock()
+        self._finished: set[str] = set()
+        """Instances seen finished (and without a parent): never resumed again."""
+        self.sweep_seconds = SWEEP_SECONDS
 
     def check(self) -> None:
         return None
 
     async def start(self) -> None:
         await self.actors.attach(self.host)
-        self._background(self._recover(), "workflows: recover")
+        self._background(self._recover_loop(), "workflows: recover")
 
-    async def _recover(self) -> None:
-        """Resume every unfinished instance after a (re)start: the effects its committed
-        history still waits for are run again, and a non-empty inbox gets its turn."""
+    async def _recover_loop(self) -> None:
+        """Resume the unfinished instances at start, then every :data:`SWEEP_SECONDS` those
+        this sidecar owns but has not activated (another sidecar, which had them, died)."""
+        await self._recover(sweep=False)
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            await self._recover(sweep=True)
+
+    async def _recover(self, *, sweep: bool) -> None:
+        """The effects an instance's committed history still waits for are run again, and a
+        non-empty inbox gets its turn (the workflow actor does it on its first activation
+        only: ``Orchestrator.recover``)."""
         try:
             ids = await self._read_index()
         except PylottoError as err:
@@ -131,14 +145,25 @@ class WorkflowsCapability(Workflows):
             return
         resumed = 0
         for instance_id in ids:
+            ref = self._ref(instance_id)
+            if instance_id in self._finished or (sweep and (
+                    not self.actors.placement.owns(ref) or self.actors.table.is_active(ref))):
+                continue
             meta = await self._get_quietly(instance_id)
-            if meta is None or (int(meta["status"]) in dt.TERMINAL and not meta["parent_id"]):
+            if meta is None:
+                continue
+            finished = int(meta["status"]) in dt.TERMINAL
+            if finished and not meta["parent_id"]:
+                self._finished.add(instance_id)
                 continue
             try:
                 await self._call(instance_id, "recover")
                 resumed += 1
             except PylottoError as err:
                 log.warning("workflows: %s cannot be resumed: %s", instance_id, err.message)
+                continue
+            if finished:
+                self._finished.add(instance_id)  # its notice to the parent went again
         if resumed:
             log.info("workflows: %d instance(s) resumed", resumed)
 

@@ -196,10 +196,12 @@ class Orchestrator:
         return 1
 
     async def recover(self, actor: ActorRef) -> bool:
-        """After a restart: run again what the committed history still waits for; True when
-        the inbox has events for a turn."""
+        """On the actor's first activation here (a restart, or the instance moved from a
+        sidecar that died): run again what the committed history still waits for; True when
+        the inbox has events for a turn. An instance already loaded here: nothing to do."""
+        fresh = actor not in self.cache
         state = await self.load(actor)
-        if state is None:
+        if state is None or not fresh:
             return False
         now = timestamp_pb2.Timestamp()
         now.GetCurrentTime()
