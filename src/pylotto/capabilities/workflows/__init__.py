@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -23,7 +24,8 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 
 from pylotto.capabilities.actors import ActorsCapability
-from pylotto.capabilities.actors.api import ActorCall, ActorRef, ReminderSpec, StateOperation
+from pylotto.capabilities.actors.api import ActorCall, ActorRef, ReminderSpec
+from pylotto.capabilities.actors.names import PARTITION_KEY, actor_prefix, state_key
 from pylotto.capabilities.actors.state import RUNTIME_NOT_FOUND, ActorState
 from pylotto.capabilities.workflows.api import (
     CancelTimers,
@@ -50,8 +52,10 @@ from pylotto.capabilities.workflows.names import (
 )
 from pylotto.capabilities.workflows.orchestrator import Orchestrator
 from pylotto.capabilities.workflows.state import event, parse_metadata
+from pylotto.components.state.base import Concurrency, Consistency, SetRequest
 from pylotto.core.errors import (
     AlreadyExists,
+    EtagMismatch,
     Internal,
     InvalidArgument,
     NotConfigured,
@@ -65,6 +69,7 @@ log = logging.getLogger("pylotto.workflows")
 
 RETRIES = 8
 INDEX_KEY = "ids"
+INDEX_ATTEMPTS = 50
 SWEEP_SECONDS = 5.0
 """How often a sidecar looks for unfinished instances it owns but has not activated."""
 POLL_SECONDS = 1.0
@@ -446,22 +451,46 @@ class WorkflowsCapability(Workflows):
 
     # ---- the instance index ------------------------------------------------------------------
 
+    def _index_key(self) -> tuple[str, dict[str, str]]:
+        ref = ActorRef(index_type(self.app_id), INDEX_ID)
+        return (state_key(self.app_id, ref, INDEX_KEY),
+                {PARTITION_KEY: actor_prefix(self.app_id, ref)})
+
     async def _read_index(self) -> list[str]:
         raw, _ = await self.store.get(ActorRef(index_type(self.app_id), INDEX_ID), INDEX_KEY)
         return [] if raw is None else list(json.loads(raw))
 
     async def _index(self, *, add: str = "", remove: str = "") -> None:
-        """Add or remove one id (one writer per sidecar at a time; see docs/workflows.md)."""
-        async with self._index_lock:
-            ids = await self._read_index()
-            if add and add not in ids:
-                ids.append(add)
-            elif remove and remove in ids:
-                ids.remove(remove)
-            else:
-                return
-            await self.store.transact(ActorRef(index_type(self.app_id), INDEX_ID), [
-                StateOperation("upsert", INDEX_KEY, json.dumps(ids).encode())])
+        """Add or remove one id: a compare-and-set on the one index key (its etag, or
+        first-write when it does not exist yet), retried when another sidecar wrote between
+        the read and the write."""
+        store = self.store.store()
+        key, metadata = self._index_key()
+        state = self.store.state
+        async with self._index_lock:  # this sidecar's writers queue instead of colliding
+            for _ in range(INDEX_ATTEMPTS):
+                got = await state.call(self.store.store_name, lambda: store.get(
+                    key, Consistency.UNSPECIFIED, metadata))
+                ids: list[str] = [] if got is None else list(json.loads(got.value))
+                if add and add not in ids:
+                    ids.append(add)
+                elif remove and remove in ids:
+                    ids.remove(remove)
+                else:
+                    return
+                write = SetRequest(
+                    key=key, value=json.dumps(ids).encode(), metadata=metadata,
+                    etag=got.etag if got is not None else None,
+                    concurrency=(Concurrency.UNSPECIFIED if got is not None
+                                 else Concurrency.FIRST_WRITE))
+                try:
+                    await state.call(self.store.store_name,
+                                     lambda w=write: store.multi([w], metadata))  # type: ignore[misc]
+                    return
+                except EtagMismatch:
+                    await asyncio.sleep(random.uniform(0.01, 0.05))
+        log.warning("workflows: the instance index kept changing: %s not %s", add or remove,
+                    "added" if add else "removed")
 
 
 def _now() -> timestamp_pb2.Timestamp:
