@@ -85,9 +85,11 @@ SQLITE = {"type": "sqlite", "metadata": {"actorStateStore": "true"}}
 
 
 @contextlib.contextmanager
-def _running(workdir: Path, token: str = "", store: dict[str, Any] = REDIS) -> Iterator[Env]:
+def _running(workdir: Path, token: str = "", store: dict[str, Any] = REDIS,
+             python: str = sys.executable) -> Iterator[Env]:
     """A sidecar (``store`` the actor state store, Redis by default) and the workflow app
-    connected to it (both with the API token ``token``, when given)."""
+    connected to it (both with the API token ``token``, when given; the app run by
+    ``python``)."""
     car = Sidecar(workdir, app={"app_id": unique("wf"), "port": free_port()},
                   env={"DAPR_API_TOKEN": token} if token else {},
                   components={"state": {"actorstore": store}})
@@ -99,7 +101,7 @@ def _running(workdir: Path, token: str = "", store: dict[str, Any] = REDIS) -> I
         settings["DAPR_API_TOKEN"] = token
     with app_log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, str(APP), "--events", str(events)], stdout=out,
+            [python, str(APP), "--events", str(events)], stdout=out,
             stderr=subprocess.STDOUT, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **settings})
     old = {key: os.environ.get(key) for key in settings}
@@ -776,3 +778,61 @@ def test_one_of_two_sidecars_killed_its_instances_finish_on_the_other(tmp_path: 
             assert json.loads(state.serialized_output) == sum(range(1, 11))
         # b owned some: a's sweep resumed them (at start a had none to resume)
         assert re.search(r"workflows: [1-9]\d* instance\(s\) resumed", cars[0].logs())
+
+
+SDK_18 = ["dapr==1.18.3", "dapr-ext-workflow==1.18.3"]
+"""The other client of docs/design/workflows.md §0: the newest ``dapr-ext-workflow`` on PyPI,
+over ``dapr`` 1.18 (older stubs, no worker capabilities sent)."""
+
+
+@pytest.fixture(scope="module")
+def python_18(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A venv with the 1.18 SDK, built with pip (a failure fails the tests, never skips)."""
+    venv = tmp_path_factory.mktemp("sdk18") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", *SDK_18], check=True,
+                   timeout=600)
+    version = subprocess.run(
+        [python, "-c", "import importlib.metadata as m; print(m.version('dapr-ext-workflow'))"],
+        check=True, capture_output=True, text=True).stdout.strip()
+    assert version == "1.18.3"
+    return python
+
+
+def test_the_1_18_sdk_as_the_app(tmp_path: Path, python_18: str) -> None:
+    """The same app on ``dapr-ext-workflow`` 1.18.3: chaining, fan-out over 100, an event in
+    time, continue-as-new, a child and a failing child, retries, suspend/resume/terminate."""
+    with _running(tmp_path, python=python_18) as old:
+        c = old.client
+        assert json.loads(old.done(c.schedule_new_workflow("task_chain", input=10))
+                          .serialized_output) == [11, 22, 20]
+        assert json.loads(old.done(c.schedule_new_workflow("batch_processing", input=100),
+                                   timeout=120).serialized_output) == 10100
+        order = c.schedule_new_workflow("purchase_order_wf",
+                                        input={"cost": 2000, "product": "old", "timeout": 30})
+        deadline = time.monotonic() + TIMEOUT
+        while not [r for r in old.events("approval_requested") if r["product"] == "old"]:
+            assert time.monotonic() < deadline, old.logs()
+            time.sleep(0.1)
+        c.raise_workflow_event(order, "approval_received", data={"approver": "Old"})
+        assert json.loads(old.done(order).serialized_output) == "Approved by 'Old'"
+        monitor = c.schedule_new_workflow("status_monitor",
+                                          input={"checks": 0, "limit": 3, "last": ""})
+        assert json.loads(old.done(monitor).serialized_output)["checks"] == 3
+        parent = _wid("old")
+        assert json.loads(old.done(c.schedule_new_workflow(
+            "main_workflow", input=False, instance_id=parent)).serialized_output) == \
+            f"child said hello from {parent}-child"
+        failing = c.schedule_new_workflow("main_workflow", input=True)
+        assert json.loads(old.done(failing).serialized_output).startswith("child failed:")
+        retry = c.schedule_new_workflow("retrying", input=2, instance_id=_wid("oldretry"))
+        assert json.loads(old.done(retry).serialized_output) == 3
+        waiting = c.schedule_new_workflow("waiter")
+        old.status_becomes(waiting, WorkflowStatus.RUNNING)
+        c.pause_workflow(waiting)
+        old.status_becomes(waiting, WorkflowStatus.SUSPENDED)
+        c.resume_workflow(waiting)
+        old.status_becomes(waiting, WorkflowStatus.RUNNING)
+        c.terminate_workflow(waiting)
+        old.status_becomes(waiting, WorkflowStatus.TERMINATED)
