@@ -39,8 +39,8 @@ def _refuse(flag: str, why: str) -> Any:
     return callback
 
 
-_NO_SCHEDULER = ("pylotto has no workflows, and its jobs and actor reminders need no scheduler "
-                 "service to reach; leave it out (or give it empty)")
+_NO_SCHEDULER = ("pylotto's workflows, jobs and actor reminders need no scheduler service to "
+                 "reach; leave it out (or give it empty)")
 
 
 def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

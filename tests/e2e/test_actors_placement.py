@@ -246,3 +246,11 @@ async def test_three_sidecars_one_killed_a_fourth_joins_never_two_activations(
     # it may have been applied twice: only an actor of the killed sidecar may count more
     extra = {i: (stored[i], load.attempted[i]) for i in IDS if stored[i] > load.attempted[i]}
     assert set(extra) <= moved, extra
+    back = sorted(min(start for start, _, app in lives[i] if app != "s3" and start > killed_at)
+                  - killed_at for i in moved)
+    # the figures of this run (pytest -s shows them; the closing notes quote them)
+    print(f"\nactor placement: {sum(load.attempted.values())} calls, "
+          f"{sum(load.acked.values())} acknowledged, {len(load.failures)} failed; "
+          f"max activations of one id at once: 1; {len(moved)} actors of the killed sidecar "
+          f"active elsewhere again, the first {back[0]:.1f} s after the kill (each on its next "
+          f"call: median {back[len(back) // 2]:.1f} s); the newcomer hosted {hosts['s4']}")

@@ -99,7 +99,7 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.parametrize(("flags", "message"), [
     (["--enable-profiling"], "--enable-profiling: pylotto has no pprof endpoint"),
-    (["--scheduler-host-address", "localhost"], "--scheduler-host-address: pylotto has"),
+    (["--scheduler-host-address", "localhost"], "--scheduler-host-address: pylotto's workflows"),
     (["-k"], "--kubernetes: pylotto runs apps on this machine only"),
     (["--runtime-path", "/opt/dapr"], "--runtime-path: pylotto is its own runtime"),
     (["--read-buffer-size", "16Ki"], "--read-buffer-size 16Ki"),

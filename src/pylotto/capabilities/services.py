@@ -33,6 +33,7 @@ from pylotto.capabilities.scheduler.delay_queue import DelayQueue
 from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.capabilities.sequencer import SequencerCapability
 from pylotto.capabilities.state import StateCapability
+from pylotto.capabilities.workflows import Workflows
 from pylotto.components.base import Component
 from pylotto.core.registry import CAPABILITIES
 
@@ -79,6 +80,10 @@ class CapabilityServices:
     """Dapr's virtual actors (``ActorsCapability``; ``DisabledActors`` without an actor
     state store). Last: it stops first, deactivating its actors through the app channels
     before invocation closes them."""
+    workflows: Workflows = field(metadata={COMPONENTS: None})
+    """Dapr workflows on the actor runtime (``WorkflowsCapability``; ``DisabledWorkflows``
+    without an actor state store). After the actors: it attaches its internal actor host to
+    them, and stops before them."""
 
     @property
     def context(self) -> RuntimeContext:

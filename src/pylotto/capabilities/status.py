@@ -20,6 +20,7 @@ from pylotto.components.secretstores.base import SecretStore
 if TYPE_CHECKING:
     from pylotto.capabilities.actors.api import Actors, ActorStatus
     from pylotto.capabilities.pubsub import PubSubCapability
+    from pylotto.capabilities.workflows import Workflows
     from pylotto.config.model import RuntimeConfig
 
 RUNTIME_VERSION = f"pylotto-{__version__}"
@@ -94,6 +95,8 @@ class MetadataView:
     channel_address: str
     actor_runtime: ActorStatus | None = None
     """Dapr's ``actorRuntime`` (None: no actor runtime in this sidecar at all)."""
+    connected_workers: int = 0
+    """Dapr's ``workflows.connectedWorkers``: the workflow SDK streams connected now."""
 
 
 ACTOR_FEATURE = "ACTOR"
@@ -113,10 +116,11 @@ class RuntimeStatus:
     """Metadata, health and shutdown of one sidecar (see the module's docstring)."""
 
     def __init__(self, inventory: Inventory, pubsub: PubSubCapability,
-                 actors: Actors | None = None) -> None:
+                 actors: Actors | None = None, workflows: Workflows | None = None) -> None:
         self._inventory = inventory
         self._pubsub = pubsub
         self._actors = actors
+        self._workflows = workflows
         self.started = False
         """Every component and capability service is up (set by the runtime)."""
         self.started_at = 0.0
@@ -147,6 +151,8 @@ class RuntimeStatus:
             app_protocol=app.protocol,
             channel_address=app.host,
             actor_runtime=actors,
+            connected_workers=(len(self._workflows.dispatcher.workers)
+                               if self._workflows is not None else 0),
         )
 
     async def readiness(self) -> dict[str, ComponentHealth]:

@@ -249,7 +249,8 @@ def _refuse_unsupported(spec: ConfigurationSpec, where: str) -> None:
         "spec.wasm.strictSandbox": ((spec.wasm or {}).get("strictSandbox")
                                     if isinstance(spec.wasm, dict) else spec.wasm,
                                     "the WASM strict sandbox is not supported"),
-        "spec.workflow": (spec.workflow, "pylotto serves no workflows"),
+        "spec.workflow": (spec.workflow, "workflow settings (concurrency limits, state "
+                                         "retention) are not supported"),
     }
     if spec.mtls is not None and spec.mtls.enabled:
         refused["spec.mtls.enabled"] = (True, "Sentry mTLS is not supported: give pylotto "

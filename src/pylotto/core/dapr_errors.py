@@ -255,6 +255,54 @@ _ACTORS: dict[tuple[str, type[PylottoError]], Row] = {
 given; for ``actors.reserved`` daprd's whole text), ``name`` (a reminder's), ``operation``
 (a state operation's type)."""
 
+
+# --- workflows (pkg/messages/predefined.go "Workflow.": legacy APIErrors; the ``where`` keys
+# are those of pylotto.facades.dapr.workflows and pylotto.capabilities.workflows.names)
+_WORKFLOWS: dict[tuple[str, type[PylottoError]], Row] = {
+    ("workflows.runtime", PylottoError): _legacy(
+        C.INTERNAL, 500, "the state store is not configured to use the actor runtime. Have you "
+        'set the - name: actorStateStore value: "true" in your state store component file?',
+        "ERR_ACTOR_RUNTIME_NOT_FOUND"),
+    ("workflows.instance_id_missing", PylottoError): _legacy(
+        C.INVALID_ARGUMENT, 400, "no instance ID was provided",
+        "ERR_INSTANCE_ID_PROVIDED_MISSING"),
+    ("workflows.instance_id_too_long", PylottoError): _legacy(
+        C.INVALID_ARGUMENT, 400, "workflow instance ID exceeds the max length of 64 characters",
+        "ERR_INSTANCE_ID_TOO_LONG"),
+    ("workflows.instance_id_invalid", PylottoError): _legacy(
+        C.INVALID_ARGUMENT, 400, "workflow instance ID '{instance_id}' is invalid: only "
+        "alphanumeric and underscore characters are allowed", "ERR_INSTANCE_ID_INVALID"),
+    ("workflows.name_missing", PylottoError): _legacy(
+        C.INVALID_ARGUMENT, 400, "workflow name is not configured", "ERR_WORKFLOW_NAME_MISSING"),
+    ("workflows.event_name_missing", PylottoError): _legacy(
+        C.INVALID_ARGUMENT, 400, "missing workflow event name",
+        "ERR_WORKFLOW_EVENT_NAME_MISSING"),
+    ("workflows.app_id", PylottoError): _legacy(
+        C.INVALID_ARGUMENT, 400, "workflow app ID '{app_id}' is invalid: only alphanumeric, "
+        "dash and underscore characters are allowed", "ERR_WORKFLOW_APP_ID_INVALID"),
+    ("workflows.start", PylottoError): _legacy(
+        C.INTERNAL, 500, "error starting workflow '{name}': {detail}", "ERR_START_WORKFLOW"),
+    ("workflows.get", PylottoError): _legacy(
+        C.INTERNAL, 500, "error while getting workflow info on instance '{instance_id}': "
+        "{detail}", "ERR_GET_WORKFLOW"),
+    ("workflows.not_found", PylottoError): _legacy(
+        C.NOT_FOUND, 404, "unable to find workflow with the provided instance ID: "
+        "{instance_id}", "ERR_INSTANCE_ID_NOT_FOUND"),
+    ("workflows.terminate", PylottoError): _legacy(
+        C.INTERNAL, 500, "error terminating workflow '{instance_id}': {detail}",
+        "ERR_TERMINATE_WORKFLOW"),
+    ("workflows.raise_event", PylottoError): _legacy(
+        C.INTERNAL, 500, "error raising event on workflow '{instance_id}': {detail}",
+        "ERR_RAISE_EVENT_WORKFLOW"),
+    ("workflows.pause", PylottoError): _legacy(
+        C.INTERNAL, 500, "error pausing workflow {instance_id}: {detail}", "ERR_PAUSE_WORKFLOW"),
+    ("workflows.resume", PylottoError): _legacy(
+        C.INTERNAL, 500, "error resuming workflow {instance_id}: {detail}",
+        "ERR_RESUME_WORKFLOW"),
+    ("workflows.purge", PylottoError): _legacy(
+        C.INTERNAL, 500, "error purging workflow {instance_id}: {detail}", "ERR_PURGE_WORKFLOW"),
+}
+
 DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
     # the Jobs API (pkg/api/universal/jobs.go, pkg/api/errors/scheduler.go); the scheduler's
     # own refusals of a job are INVALID_ARGUMENT here, where daprd passes them on as INTERNAL
@@ -477,6 +525,7 @@ DAPR_ERRORS: dict[tuple[str, type[PylottoError]], Row] = {
                                  "ERR_DIRECT_INVOKE")
        for kind in (Unavailable, DeadlineExceeded, Internal, NotConfigured, NotFound)},
     **_ACTORS,
+    **_WORKFLOWS,
 }
 
 

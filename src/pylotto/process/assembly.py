@@ -30,6 +30,7 @@ from pylotto.capabilities.scheduler.delay_queue import DelayQueue, PublishTarget
 from pylotto.capabilities.secrets import SecretsCapability
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.state import StateCapability
+from pylotto.capabilities.workflows import Workflows
 from pylotto.components.base import Component
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
@@ -85,7 +86,9 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
                                         secrets=secrets, state=state, scheduler=scheduler,
                                         bindings=bindings,
                                         delay_queue=DelayQueue(scheduler, pubsub),
-                                        actors=build_actors(config, context, state, channels))
+                                        actors=(actors := build_actors(config, context, state,
+                                                                       channels)),
+                                        workflows=build_workflows(actors, context.app_id))
     return services
 
 
@@ -135,6 +138,18 @@ def build_actors(config: RuntimeConfig, context: RuntimeContext, state: StateCap
     if channels.invoke_http is not None and not context.app.is_grpc:
         host = HttpActorHost(channels.invoke_http, context.app_id)
     return AttachingActors(runtime, host)
+
+
+def build_workflows(actors: Actors, app_id: str) -> Workflows:
+    """Dapr workflows over the actor runtime (as daprd, they need the actor state store;
+    without one, :class:`DisabledWorkflows` answers daprd's "no actor runtime" error)."""
+    from pylotto.capabilities.actors import ActorsCapability
+    from pylotto.capabilities.workflows import DisabledWorkflows, WorkflowsCapability
+
+    inner = actors.inner if isinstance(actors, AttachingActors) else actors
+    if not isinstance(inner, ActorsCapability) or inner.store is None:
+        return DisabledWorkflows()
+    return WorkflowsCapability(inner, app_id)
 
 
 def actor_placement(config: RuntimeConfig, context: RuntimeContext, state: StateCapability,

@@ -83,7 +83,8 @@ class Runtime:
         self.services: CapabilityServices = build_services(
             self.config, self.context, self.components, metrics=self.metrics,
             tracing=self.tracing, rate_limiter=self.rate_limiter, gate=self.app_gate)
-        self.status = RuntimeStatus(self, self.services.pubsub, self.services.actors)
+        self.status = RuntimeStatus(self, self.services.pubsub, self.services.actors,
+                                    self.services.workflows)
 
     def allowed(self, specs: list[ComponentSpec]) -> list[ComponentSpec]:
         """``specs`` without the components a Dapr Configuration's ``components.deny``

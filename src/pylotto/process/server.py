@@ -144,7 +144,7 @@ class Sidecar:
             names.extend((sidecar_invoke.SERVICE, actors_internal.SERVICE))
         listen = self.config.listen
         if listen.dapr_grpc or listen.dapr_http:
-            names.append(self._add_dapr())
+            names.extend((self._add_dapr(), "TaskHubSidecarService"))
         names.extend(self.plugins.add_grpc(server))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         server.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(services.invoke)])  # last
@@ -202,9 +202,11 @@ class Sidecar:
         self.runtime.rate_limiter.admit(api, self.config.app.id)
 
     def _add_dapr(self) -> str:
+        from pylotto.facades.dapr.durabletask import DurableTaskServicer
         from pylotto.facades.dapr.servicer import SERVICE, DaprServicer
 
         DaprServicer(self.services, self.status).add_to(self.grpc_server)
+        DurableTaskServicer(self.services.workflows, self.config.app.id).add_to(self.grpc_server)
         return SERVICE
 
     def _dapr_http_app(self) -> web.Application:

@@ -11,7 +11,8 @@ from google.rpc import error_details_pb2  # type: ignore[import-untyped]
 from pylotto.core import dapr_errors
 from pylotto.core.errors import ComponentNotFound, EtagMismatch, Internal, InvalidArgument
 
-FIELDS = {"name", "store", "key", "detail", "topic", "app_id", "operation", "keys", "http_code"}
+FIELDS = {"name", "store", "key", "detail", "topic", "app_id", "operation", "keys", "http_code",
+          "instance_id"}
 
 
 def test_every_row_formats_with_the_fields_errors_carry() -> None:

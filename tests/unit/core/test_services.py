@@ -15,6 +15,7 @@ from pylotto.capabilities.scheduler import SchedulerCapability
 from pylotto.capabilities.scheduler.delay_queue import DelayQueue
 from pylotto.capabilities.services import CapabilityServices
 from pylotto.capabilities.state import StateCapability
+from pylotto.capabilities.workflows import DisabledWorkflows
 from pylotto.config.model import AppConfig, embedded_default
 from pylotto.core.registry import CAPABILITIES
 from pylotto.plugins import PluginContext
@@ -31,12 +32,12 @@ def test_every_registry_capability_has_its_service() -> None:
         services.serving("nope")
 
 
-def test_start_order_is_the_field_order_and_ends_with_invoke_and_actors() -> None:
+def test_start_order_is_the_field_order_and_ends_with_invoke_actors_workflows() -> None:
     services = Runtime(embedded_default()).services
     order = list(services.in_start_order())
     assert order == [getattr(services, f.name) for f in fields(services)]
     assert order[0] is services.hello
-    assert order[-2:] == [services.invoke, services.actors]
+    assert order[-3:] == [services.invoke, services.actors, services.workflows]
 
 
 def test_capabilities_get_the_runtime_policies_at_construction() -> None:
@@ -66,11 +67,15 @@ def test_build_wants_the_services_without_components(tmp_path: Path) -> None:
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  scheduler=scheduler, delay_queue=delay_queue,
                                  invoke=InvokeCapability(context))
+    with pytest.raises(TypeError, match="workflows"):
+        CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
+                                 scheduler=scheduler, delay_queue=delay_queue,
+                                 invoke=InvokeCapability(context), actors=DisabledActors())
     with pytest.raises(TypeError, match="unknown"):
         CapabilityServices.build(tables, context, {},  # type: ignore[arg-type]
                                  invoke=InvokeCapability(context), scheduler=scheduler,
-                                 delay_queue=delay_queue,
-                                 actors=DisabledActors(), nope=object())
+                                 delay_queue=delay_queue, actors=DisabledActors(),
+                                 workflows=DisabledWorkflows(), nope=object())
 
 
 def test_a_plugin_context_has_every_service() -> None:

@@ -48,6 +48,7 @@ class DaprMetadataRpcs(RuntimeRpcs):
                 port=view.app_port, protocol=view.app_protocol,
                 channel_address=view.channel_address),
             **_actor_runtime(view.actor_runtime),
+            workflows=metadata_pb2.MetadataWorkflows(connected_workers=view.connected_workers),
         )
 
     async def SetMetadata(self, request: Any, context: Any) -> empty_pb2.Empty:

@@ -1,7 +1,8 @@
 """The Dapr ``dapr.proto.runtime.v1.Dapr`` servicer, assembled from one mixin per capability.
 
-RPCs not listed here (ListActorTimers and GetActorTimer, workflows, conversation...)
-answer UNIMPLEMENTED (the generated base class does that).
+RPCs not listed here (ListActorTimers and GetActorTimer, conversation...) answer
+UNIMPLEMENTED (the generated base class does that). The Durable Task service the workflow SDK
+speaks is a servicer of its own (``durabletask.py``) on the same server.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pylotto.facades.dapr.lock import DaprLockRpcs
 from pylotto.facades.dapr.messages import DaprMessages
 from pylotto.facades.dapr.metadata import DaprMetadataRpcs
 from pylotto.facades.dapr.pubsub import DaprPubSubRpcs
+from pylotto.facades.dapr.workflows import DaprWorkflowRpcs
 
 SERVICE = dapr_pb2.DESCRIPTOR.services_by_name["Dapr"].full_name
 
@@ -44,6 +46,7 @@ class DaprServicer(
     DaprMetadataRpcs,
     DaprActorsRpcs,
     DaprCryptoRpcs,
+    DaprWorkflowRpcs,
     dapr_pb2_grpc.DaprServicer,
 ):
     pb: ClassVar[Any] = DaprMessages

@@ -31,6 +31,7 @@ from pylotto.facades.dapr.http import (
     pubsub,
     resources,
     state,
+    workflows,
 )
 from pylotto.facades.dapr.http.keys import GUARDS_KEY, SERVICES_KEY, STATUS_KEY, Guards
 from pylotto.observability.throttled import ThrottledLog
@@ -189,7 +190,8 @@ def build_app(services: CapabilityServices, status: RuntimeStatus,
     app[SERVICES_KEY] = services
     app[STATUS_KEY] = status
     app[GUARDS_KEY] = guards
-    for module in (lifecycle, state, pubsub, invoke, resources, jobs, actors, crypto):
+    for module in (lifecycle, state, pubsub, invoke, resources, jobs, actors, workflows,
+                   crypto):
         module.add_routes(app.router)
     configuration.setup(app)
     return app

@@ -46,6 +46,9 @@ async def get_metadata(request: web.Request) -> web.Response:
         "appConnectionProperties": {"port": view.app_port, "protocol": view.app_protocol,
                                     "channelAddress": view.channel_address},
         **actor_runtime_json(view.actor_runtime),
+        # daprd's omitzero: absent while no workflow worker is connected
+        **({"workflows": {"connectedWorkers": view.connected_workers}}
+           if view.connected_workers else {}),
     })
 
 
