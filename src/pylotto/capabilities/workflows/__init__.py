@@ -36,7 +36,7 @@ from pylotto.capabilities.workflows.api import (
     StartChild,
     StartTimer,
 )
-from pylotto.capabilities.workflows.applier import new_event
+from pylotto.capabilities.workflows.applier import new_event, unique_timestamp
 from pylotto.capabilities.workflows.dispatch import Dispatcher
 from pylotto.capabilities.workflows.host import WorkflowHost
 from pylotto.capabilities.workflows.names import (
@@ -158,7 +158,7 @@ class WorkflowsCapability(Workflows):
             if meta is None:
                 continue
             finished = int(meta["status"]) in dt.TERMINAL
-            if finished and not meta["parent_id"]:
+            if finished and not meta["parent_id"] and not meta.get("outbox"):
                 self._finished.add(instance_id)
                 continue
             try:
@@ -238,12 +238,42 @@ class WorkflowsCapability(Workflows):
         self._background(self._effects(instance_id, effects), f"workflow {instance_id} effects")
 
     async def _effects(self, instance_id: str, effects: list[Effect]) -> None:
+        delivered: list[int] = []
         for effect in effects:
+            if isinstance(effect, Deliver) and effect.outbox >= 0:
+                if await self._deliver_durably(instance_id, effect):
+                    delivered.append(effect.outbox)
+                continue
             try:
                 await self._effect(instance_id, effect)
             except PylottoError as err:
                 log.warning("workflows: %s: %s failed: %s", instance_id,
                             type(effect).__name__, err.message)
+        if delivered:
+            try:
+                await self._call(instance_id, "sent", json.dumps(delivered).encode())
+            except PylottoError as err:  # they stay in the outbox: sent again on recovery
+                log.info("workflows: %s: outbox not cleared: %s", instance_id, err.message)
+
+    async def _deliver_durably(self, instance_id: str, effect: Deliver) -> bool:
+        """Deliver an outbox entry, retried; True once it reached its target (or the target
+        does not exist). False leaves it in the outbox, sent again when the instance is next
+        loaded (at least once: the receiver drops a re-sent ``EventRaised``)."""
+        for attempt in range(RETRIES + 1):
+            try:
+                await self.deliver(effect.instance_id, effect.event)
+                return True
+            except NotFound:
+                log.info("workflows: %s: event for unknown instance %s dropped", instance_id,
+                         effect.instance_id)
+                return True
+            except PylottoError as err:
+                if attempt == RETRIES:
+                    log.warning("workflows: %s: delivery to %s failed, kept in the outbox: "
+                                "%s", instance_id, effect.instance_id, err.message)
+                    return False
+                await asyncio.sleep(min(0.1 * 2 ** attempt, 5.0))
+        return False
 
     async def _effect(self, instance_id: str, effect: Effect) -> None:
         if isinstance(effect, RunActivity):
@@ -394,7 +424,7 @@ class WorkflowsCapability(Workflows):
         return events
 
     async def raise_event(self, instance_id: str, name: str, input_: str | None) -> None:
-        raised = new_event(_now())
+        raised = new_event(unique_timestamp())  # distinct from every other raised here
         raised.eventRaised.name = name
         if input_ is not None:
             raised.eventRaised.input.value = input_
