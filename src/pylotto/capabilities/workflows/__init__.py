@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -25,7 +24,6 @@ from google.protobuf import timestamp_pb2
 
 from pylotto.capabilities.actors import ActorsCapability
 from pylotto.capabilities.actors.api import ActorCall, ActorRef, ReminderSpec
-from pylotto.capabilities.actors.names import PARTITION_KEY, actor_prefix, state_key
 from pylotto.capabilities.actors.state import RUNTIME_NOT_FOUND, ActorState
 from pylotto.capabilities.workflows.api import (
     CancelTimers,
@@ -36,26 +34,23 @@ from pylotto.capabilities.workflows.api import (
     StartChild,
     StartTimer,
 )
-from pylotto.capabilities.workflows.applier import new_event
+from pylotto.capabilities.workflows.applier import new_event, unique_timestamp
 from pylotto.capabilities.workflows.dispatch import Dispatcher
 from pylotto.capabilities.workflows.host import WorkflowHost
+from pylotto.capabilities.workflows.index import InstanceIndex
 from pylotto.capabilities.workflows.names import (
-    INDEX_ID,
     METADATA,
     activity_id,
     activity_type,
     history_key,
-    index_type,
     timer_reminder,
     validate_instance_id,
     workflow_type,
 )
 from pylotto.capabilities.workflows.orchestrator import Orchestrator
 from pylotto.capabilities.workflows.state import event, parse_metadata
-from pylotto.components.state.base import Concurrency, Consistency, SetRequest
 from pylotto.core.errors import (
     AlreadyExists,
-    EtagMismatch,
     Internal,
     InvalidArgument,
     NotConfigured,
@@ -68,8 +63,6 @@ from pylotto.proto import durabletask as dt
 log = logging.getLogger("pylotto.workflows")
 
 RETRIES = 8
-INDEX_KEY = "ids"
-INDEX_ATTEMPTS = 50
 SWEEP_SECONDS = 5.0
 """How often a sidecar looks for unfinished instances it owns but has not activated."""
 POLL_SECONDS = 1.0
@@ -119,7 +112,7 @@ class WorkflowsCapability(Workflows):
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiters: dict[str, asyncio.Event] = {}
-        self._index_lock = asyncio.Lock()
+        self.index = InstanceIndex(self.store, app_id)
         self._finished: set[str] = set()
         """Instances seen finished (and without a parent): never resumed again."""
         self.sweep_seconds = SWEEP_SECONDS
@@ -129,6 +122,11 @@ class WorkflowsCapability(Workflows):
 
     async def start(self) -> None:
         await self.actors.attach(self.host)
+        try:
+            await self.index.migrate()
+        except PylottoError as err:
+            log.warning("workflows: the former instance index cannot be migrated: %s",
+                        err.message)
         self._background(self._recover_loop(), "workflows: recover")
 
     async def _recover_loop(self) -> None:
@@ -144,7 +142,7 @@ class WorkflowsCapability(Workflows):
         non-empty inbox gets its turn (the workflow actor does it on its first activation
         only: ``Orchestrator.recover``)."""
         try:
-            ids = await self._read_index()
+            ids = await self.index.all()
         except PylottoError as err:
             log.warning("workflows: the instance index cannot be read: %s", err.message)
             return
@@ -158,7 +156,7 @@ class WorkflowsCapability(Workflows):
             if meta is None:
                 continue
             finished = int(meta["status"]) in dt.TERMINAL
-            if finished and not meta["parent_id"]:
+            if finished and not meta["parent_id"] and not meta.get("outbox"):
                 self._finished.add(instance_id)
                 continue
             try:
@@ -238,12 +236,42 @@ class WorkflowsCapability(Workflows):
         self._background(self._effects(instance_id, effects), f"workflow {instance_id} effects")
 
     async def _effects(self, instance_id: str, effects: list[Effect]) -> None:
+        delivered: list[int] = []
         for effect in effects:
+            if isinstance(effect, Deliver) and effect.outbox >= 0:
+                if await self._deliver_durably(instance_id, effect):
+                    delivered.append(effect.outbox)
+                continue
             try:
                 await self._effect(instance_id, effect)
             except PylottoError as err:
                 log.warning("workflows: %s: %s failed: %s", instance_id,
                             type(effect).__name__, err.message)
+        if delivered:
+            try:
+                await self._call(instance_id, "sent", json.dumps(delivered).encode())
+            except PylottoError as err:  # they stay in the outbox: sent again on recovery
+                log.info("workflows: %s: outbox not cleared: %s", instance_id, err.message)
+
+    async def _deliver_durably(self, instance_id: str, effect: Deliver) -> bool:
+        """Deliver an outbox entry, retried; True once it reached its target (or the target
+        does not exist). False leaves it in the outbox, sent again when the instance is next
+        loaded (at least once: the receiver drops a re-sent ``EventRaised``)."""
+        for attempt in range(RETRIES + 1):
+            try:
+                await self.deliver(effect.instance_id, effect.event)
+                return True
+            except NotFound:
+                log.info("workflows: %s: event for unknown instance %s dropped", instance_id,
+                         effect.instance_id)
+                return True
+            except PylottoError as err:
+                if attempt == RETRIES:
+                    log.warning("workflows: %s: delivery to %s failed, kept in the outbox: "
+                                "%s", instance_id, effect.instance_id, err.message)
+                    return False
+                await asyncio.sleep(min(0.1 * 2 ** attempt, 5.0))
+        return False
 
     async def _effect(self, instance_id: str, effect: Effect) -> None:
         if isinstance(effect, RunActivity):
@@ -361,7 +389,7 @@ class WorkflowsCapability(Workflows):
                       unique: bool) -> None:
         method = "create-unique" if unique else "create"
         await self._call(instance_id, method, started.SerializeToString())
-        await self._index(add=instance_id)
+        await self.index.add(instance_id)
 
     async def start_instance(self, instance_id: str, name: str, input_: str | None, *,
                              execution_id: str = "", unique: bool = False) -> str:
@@ -394,7 +422,7 @@ class WorkflowsCapability(Workflows):
         return events
 
     async def raise_event(self, instance_id: str, name: str, input_: str | None) -> None:
-        raised = new_event(_now())
+        raised = new_event(unique_timestamp())  # distinct from every other raised here
         raised.eventRaised.name = name
         if input_ is not None:
             raised.eventRaised.input.value = input_
@@ -433,7 +461,7 @@ class WorkflowsCapability(Workflows):
         count += int(data or b"0")
         if self.actors.reminders is not None:
             await self.actors.reminders.unregister_all(self.workflow_type, instance_id)
-        await self._index(remove=instance_id)
+        await self.index.remove(instance_id)
         return count
 
     async def _children(self, instance_id: str) -> list[str]:
@@ -442,55 +470,7 @@ class WorkflowsCapability(Workflows):
                 if e.WhichOneof("eventType") == "childWorkflowInstanceCreated"]
 
     async def list_ids(self, token: str, page_size: int) -> tuple[list[str], str]:
-        ids = await self._read_index()
-        start = int(token) if token.isdigit() else 0
-        size = page_size or len(ids)
-        page = ids[start:start + size]
-        more = start + size < len(ids)
-        return page, str(start + size) if more else ""
-
-    # ---- the instance index ------------------------------------------------------------------
-
-    def _index_key(self) -> tuple[str, dict[str, str]]:
-        ref = ActorRef(index_type(self.app_id), INDEX_ID)
-        return (state_key(self.app_id, ref, INDEX_KEY),
-                {PARTITION_KEY: actor_prefix(self.app_id, ref)})
-
-    async def _read_index(self) -> list[str]:
-        raw, _ = await self.store.get(ActorRef(index_type(self.app_id), INDEX_ID), INDEX_KEY)
-        return [] if raw is None else list(json.loads(raw))
-
-    async def _index(self, *, add: str = "", remove: str = "") -> None:
-        """Add or remove one id: a compare-and-set on the one index key (its etag, or
-        first-write when it does not exist yet), retried when another sidecar wrote between
-        the read and the write."""
-        store = self.store.store()
-        key, metadata = self._index_key()
-        state = self.store.state
-        async with self._index_lock:  # this sidecar's writers queue instead of colliding
-            for _ in range(INDEX_ATTEMPTS):
-                got = await state.call(self.store.store_name, lambda: store.get(
-                    key, Consistency.UNSPECIFIED, metadata))
-                ids: list[str] = [] if got is None else list(json.loads(got.value))
-                if add and add not in ids:
-                    ids.append(add)
-                elif remove and remove in ids:
-                    ids.remove(remove)
-                else:
-                    return
-                write = SetRequest(
-                    key=key, value=json.dumps(ids).encode(), metadata=metadata,
-                    etag=got.etag if got is not None else None,
-                    concurrency=(Concurrency.UNSPECIFIED if got is not None
-                                 else Concurrency.FIRST_WRITE))
-                try:
-                    await state.call(self.store.store_name,
-                                     lambda w=write: store.multi([w], metadata))  # type: ignore[misc]
-                    return
-                except EtagMismatch:
-                    await asyncio.sleep(random.uniform(0.01, 0.05))
-        log.warning("workflows: the instance index kept changing: %s not %s", add or remove,
-                    "added" if add else "removed")
+        return await self.index.page(token, page_size)
 
 
 def _now() -> timestamp_pb2.Timestamp:

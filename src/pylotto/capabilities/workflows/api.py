@@ -46,6 +46,12 @@ class Deliver:
     event: HistoryEvent
     missing_ok: bool = True
     """An unknown target is logged, not retried."""
+    durable: bool = False
+    """Not recomputable from the history (``sendEvent``, ``terminateWorkflow``, a recursive
+    terminate's notices to the children): the turn commits it into the sender's outbox."""
+    outbox: int = -1
+    """Its outbox entry (a durable delivery once committed): deleted once delivered, sent
+    again when the instance is loaded after a crash."""
 
 
 @dataclass(frozen=True, slots=True)

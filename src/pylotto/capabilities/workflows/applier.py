@@ -12,6 +12,7 @@ orchestrator (force-completed TERMINATED); with ``recurse`` every unfinished chi
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -36,6 +37,32 @@ def new_event(now: timestamp_pb2.Timestamp, event_id: int = -1) -> HistoryEvent:
     event = HistoryEvent(eventId=event_id)
     event.timestamp.CopyFrom(now)
     return event
+
+
+_last_unique_ns = 0
+
+
+def unique_timestamp() -> timestamp_pb2.Timestamp:
+    """Now, strictly later than every earlier answer in this process (daprd's
+    ``uniqueEventTimestamp``): two distinct events raised at once never share a timestamp,
+    so a receiver can tell a re-sent ``EventRaised`` (same name, same timestamp) from a new
+    one (:func:`is_duplicate_raise`)."""
+    global _last_unique_ns
+    _last_unique_ns = max(time.time_ns(), _last_unique_ns + 1)
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(_last_unique_ns)
+    return stamp
+
+
+def is_duplicate_raise(event: HistoryEvent, history: list[HistoryEvent],
+                       inbox: list[HistoryEvent]) -> bool:
+    """``event`` is an ``EventRaised`` the history or the inbox already has (same name and
+    timestamp: a re-delivery, as daprd's ``IsDuplicateExternalEvent``)."""
+    if event.WhichOneof("eventType") != "eventRaised":
+        return False
+    name = event.eventRaised.name
+    return any(e.WhichOneof("eventType") == "eventRaised" and e.eventRaised.name == name
+               and e.timestamp == event.timestamp for e in (*history, *inbox))
 
 
 def _completion_key(event: HistoryEvent) -> tuple[str, int] | None:
@@ -245,18 +272,18 @@ def apply(instance_id: str, view: Projection, past: list[HistoryEvent],
             if send.HasField("data"):
                 sent.input.CopyFrom(send.data)
             history.append(event)
-            raised = new_event(now)
+            raised = new_event(unique_timestamp())  # its identity when sent again
             raised.eventRaised.name = send.name
             if send.HasField("data"):
                 raised.eventRaised.input.CopyFrom(send.data)
-            effects.append(Deliver(send.instance.instanceId, raised))
+            effects.append(Deliver(send.instance.instanceId, raised, durable=True))
         elif kind == "terminateWorkflow":
             term = action.terminateWorkflow
             notice = new_event(now)
             if term.HasField("reason"):
                 notice.executionTerminated.input.CopyFrom(term.reason)
             notice.executionTerminated.recurse = term.recurse
-            effects.append(Deliver(term.instanceId, notice))
+            effects.append(Deliver(term.instanceId, notice, durable=True))
         elif kind == "completeWorkflow":
             done = action.completeWorkflow
             if done.workflowStatus == dt.CONTINUED_AS_NEW and terminate is None:
@@ -297,7 +324,7 @@ def apply(instance_id: str, view: Projection, past: list[HistoryEvent],
                 for child_id in _unfinished_children(history):
                     notice = new_event(now)
                     notice.executionTerminated.CopyFrom(terminate)
-                    effects.append(Deliver(child_id, notice))
+                    effects.append(Deliver(child_id, notice, durable=True))
         effects.append(CancelTimers())
         notice_parent = _parent_notice(view, now, completed.workflowStatus, completed)
         if notice_parent is not None:

@@ -5,8 +5,8 @@ these actors (through the router, so placement and the turn lock apply); the act
 facades refuse the ``dapr.internal.`` prefix.
 
 Workflow methods: ``create`` / ``create-unique`` (data: the ``ExecutionStarted`` event),
-``add`` (data: one event), ``run``, ``recover`` (after a restart), ``purge`` /
-``purge-force``. Reminders ``timer-<id>``
+``add`` (data: one event), ``run``, ``recover`` (after a restart), ``sent`` (data: the JSON
+list of the outbox entries delivered), ``purge`` / ``purge-force``. Reminders ``timer-<id>``
 (data: JSON ``{"timerId", "fireAt"}``) add a ``TimerFired``. Activity method: ``run`` (data:
 the ``ActivityRequest``).
 """
@@ -81,6 +81,9 @@ class WorkflowHost(ActorHost):
         if method == "recover":
             if await orchestrator.recover(actor):
                 self.kick(actor.id)
+            return ActorAnswer()
+        if method == "sent":
+            await orchestrator.sent(actor, [int(seq) for seq in json.loads(call.data)])
             return ActorAnswer()
         if method in ("purge", "purge-force"):
             count = await orchestrator.purge(actor, force=method == "purge-force")

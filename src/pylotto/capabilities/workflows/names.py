@@ -7,7 +7,8 @@ state keys of an instance (docs/design/workflows.md §4.1, §4.3).
 - An instance id is checked on create only, as daprd's ``validateInstanceID``: at most 64
   characters (bytes, as Go's ``len``), each a (Unicode) letter, a digit, ``-`` or ``_``.
 - Keys (actor state keys of the workflow actor): ``metadata``, ``history-000000``…,
-  ``inbox-000000``… (6 digits, daprd's format).
+  ``inbox-000000``… (6 digits, daprd's format), ``outbox-000000``… (deliveries to other
+  instances committed by a turn and not yet confirmed).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def history_key(index: int) -> str:
 
 def inbox_key(seq: int) -> str:
     return f"inbox-{seq:06d}"
+
+
+def outbox_key(seq: int) -> str:
+    return f"outbox-{seq:06d}"
 
 
 def timer_reminder(timer_id: int) -> str:

@@ -10,12 +10,16 @@ is active; a failed commit drops the cache, so the next call reloads what the st
 - :meth:`run`: one turn: ``WorkflowStarted`` + the de-duplicated inbox to a worker, its
   actions through the applier, ONE transaction, then the effects (after the commit, outside
   the turn). An instance already finished drops its inbox without a turn.
+- :meth:`sent`: outbox entries delivered (deleted). A turn's deliveries that the history
+  cannot recompute (``sendEvent``, ``terminateWorkflow``, a recursive terminate's notices)
+  are committed with the turn into the outbox; :meth:`recover` sends what is left again.
 - :meth:`purge`: every key of a finished instance (or any, with ``force``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -25,9 +29,15 @@ from google.protobuf import timestamp_pb2
 from pylotto.capabilities.actors.api import ActorRef, StateOperation
 from pylotto.capabilities.actors.state import ActorState
 from pylotto.capabilities.actors.table import ActorTable
-from pylotto.capabilities.workflows.api import Effect, WorkItemSink
-from pylotto.capabilities.workflows.applier import apply, deduplicated, new_event, outstanding
-from pylotto.capabilities.workflows.names import METADATA, history_key, inbox_key
+from pylotto.capabilities.workflows.api import Deliver, Effect, WorkItemSink
+from pylotto.capabilities.workflows.applier import (
+    apply,
+    deduplicated,
+    is_duplicate_raise,
+    new_event,
+    outstanding,
+)
+from pylotto.capabilities.workflows.names import METADATA, history_key, inbox_key, outbox_key
 from pylotto.capabilities.workflows.state import (
     InstanceState,
     Projection,
@@ -87,6 +97,11 @@ class Orchestrator:
             stored, _ = await self.store.get(actor, inbox_key(int(seq)))
             if stored is not None:
                 state.inbox[int(seq)] = event(stored)
+        state.outbox_next = int(meta.get("outbox_next", 0))
+        for seq, target in (meta.get("outbox") or {}).items():
+            stored, _ = await self.store.get(actor, outbox_key(int(seq)))
+            if stored is not None:
+                state.outbox[int(seq)] = (str(target), event(stored))
         state.stored_history = len(state.history)
         state.view = _view_of(state, meta)
         self.cache[actor] = state
@@ -115,8 +130,12 @@ class Orchestrator:
                 raise AlreadyExists(
                     f"a workflow with ID '{actor.id}' already exists and the create enforces "
                     "instance ID uniqueness", where="workflows.create", instance_id=actor.id)
-            ops = [StateOperation("delete", key) for key in old.all_keys() if key != METADATA]
+            kept = {outbox_key(seq) for seq in old.outbox}  # the old one's deliveries stay due
+            ops = [StateOperation("delete", key) for key in old.all_keys()
+                   if key != METADATA and key not in kept]
         state = InstanceState(actor.id)
+        if old is not None:
+            state.outbox, state.outbox_next = old.outbox, old.outbox_next
         now = timestamp_pb2.Timestamp()
         now.GetCurrentTime()
         state.view.name = started.executionStarted.name
@@ -133,6 +152,10 @@ class Orchestrator:
         state = await self.load(actor)
         if state is None:
             raise no_such_instance(actor.id)
+        if is_duplicate_raise(added, state.history, list(state.inbox.values())):
+            log.debug("workflows: %s: a re-sent event %r dropped", actor.id,
+                      added.eventRaised.name)
+            return
         await self._commit(actor, state.add_to_inbox(added))
 
     async def run(self, actor: ActorRef) -> None:
@@ -178,11 +201,29 @@ class Orchestrator:
         state.updated_ns = now.ToNanoseconds()
         state.view = (project(result.carried, view) if result.carried
                       else project(result.history, view))
-        await self._commit(actor, state.commit_ops(consumed, result.appended_from, added))
+        effects: list[Effect] = []
+        outgoing: list[int] = []
+        for effect in result.effects:
+            if isinstance(effect, Deliver) and effect.durable:
+                seq = state.add_to_outbox(effect.instance_id, effect.event)
+                outgoing.append(seq)
+                effect = dataclasses.replace(effect, outbox=seq)
+            effects.append(effect)
+        await self._commit(actor, state.commit_ops(consumed, result.appended_from, added,
+                                                   outgoing))
         state.stored_history = len(state.history)
         self.changed(actor.id)
-        if result.effects:
-            self.effects(actor.id, result.effects)
+        if effects:
+            self.effects(actor.id, effects)
+
+    async def sent(self, actor: ActorRef, delivered: list[int]) -> None:
+        """The outbox entries ``delivered`` reached their targets: forget them."""
+        state = await self.load(actor)
+        if state is None:
+            return  # purged meanwhile
+        done = [seq for seq in delivered if seq in state.outbox]
+        if done:
+            await self._commit(actor, state.sent_ops(done))
 
     async def purge(self, actor: ActorRef, force: bool) -> int:
         state = await self.load(actor)
@@ -206,6 +247,8 @@ class Orchestrator:
         now = timestamp_pb2.Timestamp()
         now.GetCurrentTime()
         effects = outstanding(actor.id, state.view, state.history, now)
+        effects += [Deliver(target, sent, durable=True, outbox=seq)
+                    for seq, (target, sent) in sorted(state.outbox.items())]
         if effects:
             self.effects(actor.id, effects)
         return bool(state.inbox)

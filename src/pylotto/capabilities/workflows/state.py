@@ -16,7 +16,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from pylotto.capabilities.actors.api import StateOperation
-from pylotto.capabilities.workflows.names import METADATA, history_key, inbox_key
+from pylotto.capabilities.workflows.names import METADATA, history_key, inbox_key, outbox_key
 from pylotto.proto import durabletask as dt
 
 HistoryEvent = dt.history.HistoryEvent
@@ -77,13 +77,16 @@ def project(events: list[HistoryEvent], previous: Projection | None = None) -> P
 
 @dataclass(slots=True)
 class InstanceState:
-    """One instance: committed ``history``, pending ``inbox`` (seq → event) and the
+    """One instance: committed ``history``, pending ``inbox`` (seq → event), the ``outbox``
+    (seq → (target instance, event): deliveries committed, not yet confirmed) and the
     metadata row's other fields."""
 
     instance_id: str
     history: list[HistoryEvent] = field(default_factory=list)
     inbox: dict[int, HistoryEvent] = field(default_factory=dict)
     inbox_next: int = 0
+    outbox: dict[int, tuple[str, HistoryEvent]] = field(default_factory=dict)
+    outbox_next: int = 0
     custom_status: str | None = None
     updated_ns: int = 0
     stored_history: int = 0
@@ -106,7 +109,9 @@ class InstanceState:
                 "updated_ns": self.updated_ns, "completed_ns": v.completed_ns,
                 "execution_id": v.execution_id, "parent_id": v.parent_id,
                 "history_len": len(self.history), "inbox": sorted(self.inbox),
-                "inbox_next": self.inbox_next}
+                "inbox_next": self.inbox_next,
+                "outbox": {str(seq): target for seq, (target, _) in sorted(self.outbox.items())},
+                "outbox_next": self.outbox_next}
 
     def metadata_op(self) -> StateOperation:
         return StateOperation("upsert", METADATA, json.dumps(self.metadata()).encode())
@@ -119,12 +124,21 @@ class InstanceState:
         return [StateOperation("upsert", inbox_key(seq), event.SerializeToString()),
                 self.metadata_op()]
 
+    def add_to_outbox(self, target: str, event: HistoryEvent) -> int:
+        """Record a delivery to ``target`` (written by the next :meth:`commit_ops` that
+        names its seq in ``outgoing``)."""
+        seq = self.outbox_next
+        self.outbox_next += 1
+        self.outbox[seq] = (target, event)
+        return seq
+
     def commit_ops(self, consumed: list[int], appended_from: int,
-                   added: list[int]) -> list[StateOperation]:
+                   added: list[int], outgoing: list[int] | None = None
+                   ) -> list[StateOperation]:
         """The one transaction of a turn: ``history[appended_from:]`` written, the history
         keys beyond a replaced (shorter) history deleted, the ``consumed`` inbox entries
-        deleted, the ``added`` ones (continue-as-new's carried events) written, the metadata
-        rewritten."""
+        deleted, the ``added`` ones (continue-as-new's carried events) written, the
+        ``outgoing`` outbox entries written, the metadata rewritten."""
         ops = [StateOperation("upsert", history_key(i), self.history[i].SerializeToString())
                for i in range(appended_from, len(self.history))]
         ops += [StateOperation("delete", history_key(i))
@@ -132,12 +146,23 @@ class InstanceState:
         ops += [StateOperation("delete", inbox_key(seq)) for seq in consumed]
         ops += [StateOperation("upsert", inbox_key(seq), self.inbox[seq].SerializeToString())
                 for seq in added]
+        ops += [StateOperation("upsert", outbox_key(seq), self.outbox[seq][1].SerializeToString())
+                for seq in outgoing or []]
         ops.append(self.metadata_op())
         return ops
 
+    def sent_ops(self, delivered: list[int]) -> list[StateOperation]:
+        """Forget the ``delivered`` outbox entries: their keys deleted, the metadata
+        rewritten."""
+        for seq in delivered:
+            del self.outbox[seq]
+        return [*(StateOperation("delete", outbox_key(seq)) for seq in delivered),
+                self.metadata_op()]
+
     def all_keys(self) -> list[str]:
         return ([METADATA] + [history_key(i) for i in range(self.stored_history)]
-                + [inbox_key(seq) for seq in self.inbox])
+                + [inbox_key(seq) for seq in self.inbox]
+                + [outbox_key(seq) for seq in self.outbox])
 
 
 def parse_metadata(raw: bytes) -> dict[str, Any]:

@@ -95,6 +95,7 @@ def test_send_event_appends_event_sent_and_delivers_event_raised() -> None:
     assert effect.instance_id == "other"
     assert effect.event.eventRaised.name == "ping"
     assert effect.event.eventRaised.input.value == '"d"'
+    assert effect.durable  # committed into the outbox: the history cannot recompute it
 
 
 def test_terminate_other_delivers_execution_terminated_without_history() -> None:
@@ -104,6 +105,7 @@ def test_terminate_other_delivers_execution_terminated_without_history() -> None
     assert isinstance(effect, Deliver)
     assert effect.event.executionTerminated.recurse
     assert effect.event.executionTerminated.input.value == '"r"'
+    assert effect.durable
 
 
 def test_complete_appends_execution_completed_and_cancels_timers() -> None:

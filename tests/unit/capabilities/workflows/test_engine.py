@@ -166,30 +166,3 @@ async def test_duplicate_ids_purge_and_recreate(
     finally:
         task.cancel()
     assert (await workflows.list_ids("", 0))[0] == ["same"]
-
-
-async def test_the_index_loses_no_id_when_two_sidecars_write_at_once(tmp_path: Path) -> None:
-    """Two engines (two sidecars' worth) over one store add 40 ids at once: the index's
-    compare-and-set keeps every one; removals too."""
-    store = await memory_store(tmp_path)
-    read = store.get
-
-    async def slow_read(*args: Any, **kwargs: Any) -> Any:  # a store over a network:
-        got = await read(*args, **kwargs)                   # others write in between
-        await asyncio.sleep(0.002)
-        return got
-
-    store.get = slow_read  # type: ignore[method-assign]
-    runtimes = [ActorsCapability(ActorState(state_over(store), STORE, APP),
-                                 ActorsConfig(fencing=True), APP) for _ in range(2)]
-    engines = [WorkflowsCapability(actors, APP) for actors in runtimes]
-    try:
-        ids = [f"id{i}" for i in range(40)]
-        await asyncio.gather(*(engines[i % 2]._index(add=instance_id)
-                               for i, instance_id in enumerate(ids)))
-        assert sorted(await engines[0]._read_index()) == sorted(ids)
-        await asyncio.gather(*(engines[i % 2]._index(remove=instance_id)
-                               for i, instance_id in enumerate(ids[:20])))
-        assert sorted(await engines[1]._read_index()) == sorted(ids[20:])
-    finally:
-        await store.close()
