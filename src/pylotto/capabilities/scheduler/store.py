@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from pylotto.capabilities.scheduler.job import JobRecord
 from pylotto.capabilities.state import StateCapability, StateItem
-from pylotto.components.state.base import Concurrency
+from pylotto.components.state.base import BatchStateStore, Concurrency
 from pylotto.core.errors import EtagMismatch, Unavailable
 
 SHARDS = 64
@@ -85,6 +85,9 @@ class SchedulerStore:
         self.legacy_index_key = self.base + "index"
         """The former layout's single index (read and migrated, never written)."""
         self.shard_keys = [f"{self.base}index.{k}" for k in range(SHARDS)]
+        self.batches = isinstance(state.components.get(store), BatchStateStore)
+        """Whether a bulk save (or delete) is one all-or-nothing compare-and-set of every
+        item: then :meth:`write_many` writes a batch of records at once."""
         self.stamp_keys = [f"{self.base}stamp.{k}" for k in range(SHARDS)]
 
     def job_key(self, name: str) -> str:
@@ -210,6 +213,32 @@ class SchedulerStore:
         if not got.value or got.etag is None:
             return None
         return Versioned(JobRecord.loads(got.value), got.etag)
+
+    async def read_versioned(self, names: list[str]) -> dict[str, Versioned | None]:
+        """The record and etag of each name (None: there is none), in bulk gets."""
+        read = await self._bulk([self.job_key(n) for n in names])
+        return {name: Versioned(JobRecord.loads(value), etag)
+                if value and etag is not None else None
+                for name, (value, etag) in zip(names, read, strict=True)}
+
+    async def write_many(self, writes: list[tuple[Versioned, JobRecord | None]]) -> bool:
+        """Write each record over the one read (None: delete it), each under the etag read:
+        the changes are one all-or-nothing bulk save and one bulk delete (both when
+        there are both, the save first). False: an etag did not match, and nothing of that
+        bulk call was written (the save may stand when the delete failed); call only when
+        :attr:`batches`."""
+        saves = [StateItem(self.job_key(after.spec.name), after.dumps(), etag=current.etag)
+                 for current, after in writes if after is not None]
+        deletes = [StateItem(self.job_key(current.record.spec.name), etag=current.etag)
+                   for current, after in writes if after is None]
+        try:
+            if saves:
+                await self.state.save_state(self.store, saves)
+            if deletes:
+                await self.state.delete_bulk_state(self.store, deletes)
+        except EtagMismatch:
+            return False
+        return True
 
     async def create(self, record: JobRecord) -> bool:
         """Write a new job record; False when one exists already."""
