@@ -9,6 +9,11 @@ hands the trigger to its app, then writes the record's next trigger (or deletes 
 job) under the etag of its claim. A sidecar that dies mid-delivery leaves its claim to expire:
 another sidecar takes the tick then (at-least-once), within ``lease + poll`` seconds.
 
+Triggers due together go together: a claimer task reads the records of every trigger that
+came due while it claimed the previous batch in one bulk get and claims them in one bulk
+write (one compare-and-set of every item on the stores the scheduler runs on), and a finisher
+task writes the delivered ones' next triggers likewise (see :meth:`SchedulerStore.write_many`).
+
 Missed triggers (every sidecar down, or the app failing longer than a tick): a tick fires
 once when a sidecar is back, then the job goes on from the next tick after *now* — never once
 per missed tick. See docs/scheduler.md.
