@@ -138,7 +138,10 @@ class SchedulerCapability:
         self._migrated = False
         self._next: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
-        self._firing: set[str] = set()
+        self._firing: dict[str, int] = {}
+        """Triggers taken up and not yet over: name → the count it was taken up at (a
+        batch that fails settles only its own triggers, not later ones of the same job)."""
+        self._taken = 0
         self._slots = asyncio.Semaphore(max_in_flight)
         """Deliveries to the app in flight."""
         self._claimable = asyncio.Semaphore(CLAIMED_PER_DELIVERY * max_in_flight)
@@ -400,7 +403,8 @@ class SchedulerCapability:
                 if self._next.get(name) != when or name in self._firing:
                     continue
                 del self._next[name]
-                self._firing.add(name)
+                self._taken += 1
+                self._firing[name] = self._taken
                 await self._claimable.acquire()
                 self._to_claim.append(name)
                 self._claims_due.set()
@@ -412,8 +416,8 @@ class SchedulerCapability:
     def _done(self, name: str) -> None:
         """``name``'s trigger is over (claimed or not): its next one may be taken up. Call it
         before learning the job's next trigger, in the same turn of the loop."""
-        self._firing.discard(name)
-        self._claimable.release()
+        if self._firing.pop(name, None) is not None:
+            self._claimable.release()
 
     # ---- claiming: the records of triggers due together, read and claimed in bulk --------
 
@@ -426,13 +430,15 @@ class SchedulerCapability:
             while self._to_claim:
                 batch = self._to_claim[:CLAIM_BATCH]
                 del self._to_claim[:CLAIM_BATCH]
+                taken = {name: self._firing.get(name) for name in batch}
                 try:
                     await self._claim(batch)
                 except PylottoError as err:
                     log.warning("scheduler: cannot claim %d trigger(s) (%s, ...): %s",
                                 len(batch), batch[0], err.message)
                     for name in batch:
-                        if name in self._firing and name not in self._delivering:
+                        if self._firing.get(name) == taken[name] \
+                                and name not in self._delivering:
                             self._done(name)
                             self._at(name, time.time() + self.poll)
 
@@ -448,10 +454,12 @@ class SchedulerCapability:
             writes = self._claims(found)
             if not writes:
                 return
-            if await store.write_many(writes):
-                self._claimed(writes)
+            left = await store.write_many(writes)
+            failed = {id(write) for write in left}
+            self._claimed([write for write in writes if id(write) not in failed])
+            if not left:
                 return
-            pending = [current.record.spec.name for current, _ in writes]
+            pending = [current.record.spec.name for current, _ in left]
         found = await store.read_versioned(pending)
         for current, claimed in self._claims(found):
             if claimed is None:
@@ -588,13 +596,14 @@ class SchedulerCapability:
             batch = dict(itertools.islice(self._finishing.items(), CLAIM_BATCH))
             for name in batch:
                 del self._finishing[name]
+            taken = {name: self._firing.get(name) for name in batch}
             try:
                 await self._finish(batch)
             except PylottoError as err:
                 log.warning("scheduler: cannot record %d trigger(s) (%s, ...): %s",
                             len(batch), next(iter(batch)), err.message)
                 for name in batch:
-                    if name in self._firing:
+                    if self._firing.get(name) == taken[name]:
                         self._done(name)
                         self._at(name, time.time() + self.poll)  # its lease ends meanwhile
 
@@ -608,11 +617,13 @@ class SchedulerCapability:
             writes = self._afters(await store.read_versioned(pending), ended)
             if not writes:
                 return
-            if await store.write_many(writes):
-                for current, after in writes:
-                    self._written(current, after)
+            left = await store.write_many(writes)
+            failed = {id(write) for write in left}
+            for current, after in (write for write in writes if id(write) not in failed):
+                self._written(current, after)
+            if not left:
                 return
-            pending = [current.record.spec.name for current, _ in writes]
+            pending = [current.record.spec.name for current, _ in left]
         for current, after in self._afters(await store.read_versioned(pending), ended):
             ok = await (store.remove(current) if after is None
                         else store.replace(current, after))

@@ -271,24 +271,30 @@ class SchedulerStore:
                 if value and etag is not None else None
                 for name, (value, etag) in zip(names, read, strict=True)}
 
-    async def write_many(self, writes: list[tuple[Versioned, JobRecord | None]]) -> bool:
+    async def write_many(self, writes: list[tuple[Versioned, JobRecord | None]]
+                         ) -> list[tuple[Versioned, JobRecord | None]]:
         """Write each record over the one read (None: delete it), each under the etag read:
-        the changes are one all-or-nothing bulk save and one bulk delete (both when
-        there are both, the save first). False: an etag did not match, and nothing of that
-        bulk call was written (the save may stand when the delete failed); call only when
-        :attr:`batches`."""
-        saves = [StateItem(self.job_key(after.spec.name), after.dumps(), etag=current.etag)
-                 for current, after in writes if after is not None]
-        deletes = [StateItem(self.job_key(current.record.spec.name), etag=current.etag)
-                   for current, after in writes if after is None]
-        try:
-            if saves:
-                await self.state.save_state(self.store, saves)
-            if deletes:
-                await self.state.delete_bulk_state(self.store, deletes)
-        except EtagMismatch:
-            return False
-        return True
+        the saves in one all-or-nothing bulk save, then the deletes in one bulk delete.
+        Returns the writes not applied because an etag did not match (none: all were; the
+        deletes alone when the save went through), the items of ``writes`` themselves.
+        Call only when :attr:`batches`."""
+        saves = [write for write in writes if write[1] is not None]
+        deletes = [write for write in writes if write[1] is None]  # the very items given
+        if saves:
+            try:
+                await self.state.save_state(self.store, [
+                    StateItem(self.job_key(after.spec.name), after.dumps(), etag=current.etag)
+                    for current, after in saves if after is not None])
+            except EtagMismatch:
+                return writes
+        if deletes:
+            try:
+                await self.state.delete_bulk_state(self.store, [
+                    StateItem(self.job_key(current.record.spec.name), etag=current.etag)
+                    for current, _ in deletes])
+            except EtagMismatch:
+                return deletes
+        return []
 
     async def create(self, record: JobRecord) -> bool:
         """Write a new job record; False when one exists already."""
