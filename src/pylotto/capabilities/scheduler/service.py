@@ -553,13 +553,13 @@ class SchedulerCapability:
                         delivered = False
                     finally:
                         TRIGGER_CARRIER.reset(token)
+            if delivered:  # counted in the turn the app's answer came in
+                self.delivered += 1
         finally:
             await stop_task(renewal)
         if self.metrics is not None:
             self.metrics.job_trigger(kind, "delivered" if delivered else "failed",
                                      time.time() - started, late)
-        if delivered:
-            self.delivered += 1
         self._delivering.discard(name)
         self._finishing[name] = (claimed, delivered)
         self._finishes_due.set()
