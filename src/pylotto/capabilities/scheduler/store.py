@@ -194,7 +194,7 @@ class SchedulerStore:
         save of those changed under the etags read, then their stamps likewise; another
         writer's change in between (the bulk save fails as a whole) sends them shard by
         shard (each change is applied to the shard as read again)."""
-        if not self.batches:
+        if not self.batches or len(changes) == 1:  # one shard (a schedule): as it is
             for k, change in changes.items():
                 await self.change_shard(k, change, stamped)
             return
