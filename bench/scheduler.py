@@ -1,4 +1,4 @@
-"""The scheduler at 100,000 jobs: ``python -m bench.scheduler [--store sqlite|redis]``.
+"""The scheduler at 100,000 jobs: ``python -m bench.scheduler [--store sqlite|redis|postgresql]``.
 
 One child process runs a :class:`SchedulerCapability` (the real core, its state component,
 the sharded index) over a store holding ``--jobs`` jobs, written beforehand by this process.
@@ -56,6 +56,9 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_ID = f"bench-sched-{os.getpid()}"
 """One per run (the child is given it): a run never sees an earlier one's jobs."""
 WRITE_CHUNK = 1000
+POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
+METADATA = {"redis": {"redisHost": "127.0.0.1:6379"},
+            "postgresql": {"connectionString": POSTGRES}}
 
 
 def progress(text: str) -> None:
@@ -71,8 +74,7 @@ def rss_mb() -> float:
 
 @asynccontextmanager
 async def state_over(kind: str, db: str) -> AsyncIterator[StateCapability]:
-    metadata = {"connectionString": db} if kind == "sqlite" \
-        else {"redisHost": "127.0.0.1:6379"}
+    metadata = METADATA.get(kind, {"connectionString": db})
     cls = resolve("state", kind)
     settings = decode(cls.Settings, metadata, component=f"state.{kind}")
     data_dir = Path(tempfile.gettempdir())
@@ -120,6 +122,17 @@ async def drop_redis_keys() -> None:
         await client.delete(*batch[at:at + 5000])
     progress(f"dropped the run's {len(batch)} Redis keys")
     await client.aclose()
+
+
+async def drop_postgres_rows() -> None:
+    import asyncpg
+    conn = await asyncpg.connect(POSTGRES)
+    try:
+        status = await conn.execute("DELETE FROM state WHERE key LIKE $1",
+                                    f"%_scheduler.{APP_ID}.%")
+    finally:
+        await conn.close()
+    progress(f"dropped the run's PostgreSQL rows ({status})")
 
 
 class Recorder(JobChannel):
@@ -221,7 +234,7 @@ async def measure(kind: str, db: str, jobs: int, rate: float, seconds: float) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", choices=["sqlite", "redis"], default="sqlite")
+    parser.add_argument("--store", choices=["sqlite", "redis", "postgresql"], default="sqlite")
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -251,6 +264,8 @@ def main() -> int:
             stdout=subprocess.PIPE, check=True, cwd=ROOT)
     if args.store == "redis":
         asyncio.run(drop_redis_keys())
+    elif args.store == "postgresql":
+        asyncio.run(drop_postgres_rows())
     result = json.loads(child.stdout)
     result["machine"] = machine()
     stamp = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime())

@@ -303,6 +303,30 @@ async def test_failed_bulk_save_writes_nothing(state: StateCapability, key: str)
     assert await value_of(state, f"{key}-kept") == b"original"
 
 
+@pytest.mark.parametrize("case", cases_with("TRANSACTIONAL"), indirect=True)
+async def test_bulk_compare_and_set_of_every_item(state: StateCapability, key: str) -> None:
+    """A bulk save (and a bulk delete) with an etag on every item — the scheduler's claims:
+    one stale etag among them writes nothing; all current, all are written."""
+    keys = [f"{key}-{n}" for n in range(5)]
+    await state.save_state(STORE, [StateItem(k, b'{"n":0}') for k in keys])
+    etags = {k: await etag_of(state, k) for k in keys}
+    await state.save_state(STORE, [StateItem(keys[2], b"changed")])
+    with pytest.raises(EtagMismatch):
+        await state.save_state(STORE, [StateItem(k, b"batch", etag=etags[k]) for k in keys])
+    assert [await value_of(state, k) for k in keys] == [
+        b'{"n":0}', b'{"n":0}', b"changed", b'{"n":0}', b'{"n":0}']
+    etags[keys[2]] = await etag_of(state, keys[2])
+    await state.save_state(STORE, [StateItem(k, b'{"n":1}', etag=etags[k]) for k in keys])
+    assert [await value_of(state, k) for k in keys] == [b'{"n":1}'] * 5
+    fresh = {k: await etag_of(state, k) for k in keys}
+    with pytest.raises(EtagMismatch):
+        await state.delete_bulk_state(STORE, [StateItem(k, etag=etags[k] if k == keys[4]
+                                                        else fresh[k]) for k in keys])
+    assert [await value_of(state, k) for k in keys] == [b'{"n":1}'] * 5
+    await state.delete_bulk_state(STORE, [StateItem(k, etag=fresh[k]) for k in keys])
+    assert [await value_of(state, k) for k in keys] == [b""] * 5
+
+
 # ---- query ---------------------------------------------------------------------------------------
 
 PEOPLE = {

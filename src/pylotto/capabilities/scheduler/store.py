@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from pylotto.capabilities.scheduler.job import JobRecord
 from pylotto.capabilities.state import StateCapability, StateItem
-from pylotto.components.state.base import Concurrency
+from pylotto.components.state.base import BatchStateStore, Concurrency
 from pylotto.core.errors import EtagMismatch, Unavailable
 
 SHARDS = 64
@@ -48,8 +48,9 @@ SHARDS = 64
 READ_CHUNK = 500
 """Keys per bulk get (a 100,000-key read goes out in chunks)."""
 SHARD_WRITES = 4
-"""Shards rewritten at once by one change (at 100,000 jobs each is ≈ 90 KB of JSON to parse
-and write: all 64 at once held the event loop ≈ 100 ms, bench/scheduler.py)."""
+"""Shards rewritten together (one bulk get, one bulk save) by one change, one such group
+after the other (at 100,000 jobs each is ≈ 90 KB of JSON to parse and write: all 64 at once
+held the event loop ≈ 100 ms, bench/scheduler.py)."""
 
 
 Stamped = Callable[[int, str | None, str], None]
@@ -63,6 +64,12 @@ def _quote(name: str) -> str:
 
 def shard_of(name: str) -> int:
     return zlib.crc32(name.encode()) % SHARDS
+
+
+def _versioned_item(key: str, value: bytes, etag: str | None) -> StateItem:
+    """A save of ``key`` over the version read (none: only if there still is none)."""
+    return StateItem(key, value, etag=etag, concurrency=Concurrency.FIRST_WRITE
+                     if etag is None else Concurrency.UNSPECIFIED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,9 @@ class SchedulerStore:
         self.legacy_index_key = self.base + "index"
         """The former layout's single index (read and migrated, never written)."""
         self.shard_keys = [f"{self.base}index.{k}" for k in range(SHARDS)]
+        self.batches = isinstance(state.components.get(store), BatchStateStore)
+        """Whether a bulk save (or delete) is one all-or-nothing compare-and-set of every
+        item: then :meth:`write_many` writes a batch of records at once."""
         self.stamp_keys = [f"{self.base}stamp.{k}" for k in range(SHARDS)]
 
     def job_key(self, name: str) -> str:
@@ -159,6 +169,9 @@ class SchedulerStore:
                 break
             except EtagMismatch:
                 await asyncio.sleep(random.uniform(0, 0.01))  # another writer: let it pass
+        await self._stamp(k, stamped)
+
+    async def _stamp(self, k: int, stamped: Stamped | None) -> None:
         key = self.stamp_keys[k]
         while True:
             got = await self.state.get_state(self.store, key)
@@ -174,19 +187,59 @@ class SchedulerStore:
                 stamped(k, got.value.decode() if got.value else None, stamp)
             return
 
+    async def change_shards(self, changes: dict[int, Callable[[dict[str, str]], bool]],
+                            stamped: Stamped | None = None) -> None:
+        """:meth:`change_shard` for several shards: on a store whose bulk save is one
+        compare-and-set of every item (:attr:`batches`), one bulk get of the shards, one bulk
+        save of those changed under the etags read, then their stamps likewise; another
+        writer's change in between (the bulk save fails as a whole) sends them shard by
+        shard (each change is applied to the shard as read again)."""
+        if not self.batches or len(changes) == 1:  # one shard (a schedule): as it is
+            for k, change in changes.items():
+                await self.change_shard(k, change, stamped)
+            return
+        chosen = list(changes)
+        read = await self._bulk([self.shard_keys[k] for k in chosen])
+        items: list[StateItem] = []
+        changed: list[int] = []
+        for k, (value, etag) in zip(chosen, read, strict=True):
+            names: dict[str, str] = json.loads(value) if value else {}
+            if changes[k](names):
+                items.append(_versioned_item(self.shard_keys[k], json.dumps(
+                    names, separators=(",", ":")).encode(), etag))
+                changed.append(k)
+        if not items:
+            return
+        try:
+            await self.state.save_state(self.store, items)
+        except EtagMismatch:
+            for k in changed:
+                await self.change_shard(k, changes[k], stamped)
+            return
+        stamps = await self._bulk([self.stamp_keys[k] for k in changed])
+        fresh = [uuid.uuid4().hex for _ in changed]
+        try:
+            await self.state.save_state(self.store, [
+                _versioned_item(self.stamp_keys[k], stamp.encode(), etag)
+                for k, stamp, (_, etag) in zip(changed, fresh, stamps, strict=True)])
+        except EtagMismatch:  # another writer stamped one meanwhile: stamp after it
+            for k in changed:
+                await self._stamp(k, stamped)
+            return
+        if stamped is not None:
+            for k, stamp, (previous, _) in zip(changed, fresh, stamps, strict=True):
+                stamped(k, previous.decode() if previous else None, stamp)
+
     async def _per_shard(self, names: Iterable[str],
                          change: Callable[[list[str]], Callable[[dict[str, str]], bool]],
                          stamped: Stamped | None = None) -> None:
         by_shard: dict[int, list[str]] = {}
         for name in names:
             by_shard.setdefault(shard_of(name), []).append(name)
-        slots = asyncio.Semaphore(SHARD_WRITES)
-
-        async def one(k: int, group: list[str]) -> None:
-            async with slots:
-                await self.change_shard(k, change(group), stamped)
-
-        await asyncio.gather(*(one(k, group) for k, group in by_shard.items()))
+        shards = sorted(by_shard)
+        for at in range(0, len(shards), SHARD_WRITES):
+            await self.change_shards({k: change(by_shard[k])
+                                      for k in shards[at:at + SHARD_WRITES]}, stamped)
 
     async def migrate(self) -> None:
         """Move the former single index's names into the shards (a name a shard lists
@@ -210,6 +263,38 @@ class SchedulerStore:
         if not got.value or got.etag is None:
             return None
         return Versioned(JobRecord.loads(got.value), got.etag)
+
+    async def read_versioned(self, names: list[str]) -> dict[str, Versioned | None]:
+        """The record and etag of each name (None: there is none), in bulk gets."""
+        read = await self._bulk([self.job_key(n) for n in names])
+        return {name: Versioned(JobRecord.loads(value), etag)
+                if value and etag is not None else None
+                for name, (value, etag) in zip(names, read, strict=True)}
+
+    async def write_many(self, writes: list[tuple[Versioned, JobRecord | None]]
+                         ) -> list[tuple[Versioned, JobRecord | None]]:
+        """Write each record over the one read (None: delete it), each under the etag read:
+        the saves in one all-or-nothing bulk save, then the deletes in one bulk delete.
+        Returns the writes not applied because an etag did not match (none: all were; the
+        deletes alone when the save went through), the items of ``writes`` themselves.
+        Call only when :attr:`batches`."""
+        saves = [write for write in writes if write[1] is not None]
+        deletes = [write for write in writes if write[1] is None]  # the very items given
+        if saves:
+            try:
+                await self.state.save_state(self.store, [
+                    StateItem(self.job_key(after.spec.name), after.dumps(), etag=current.etag)
+                    for current, after in saves if after is not None])
+            except EtagMismatch:
+                return writes
+        if deletes:
+            try:
+                await self.state.delete_bulk_state(self.store, [
+                    StateItem(self.job_key(current.record.spec.name), etag=current.etag)
+                    for current, _ in deletes])
+            except EtagMismatch:
+                return deletes
+        return []
 
     async def create(self, record: JobRecord) -> bool:
         """Write a new job record; False when one exists already."""

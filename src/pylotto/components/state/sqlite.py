@@ -254,27 +254,67 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStor
     async def _apply_in_transaction(
         self, db: aiosqlite.Connection, operations: Sequence[TransactionOp]
     ) -> None:
+        """Every etag check in one statement, then every upsert in one ``executemany`` and
+        every delete in another: a batch of N writes is five statements (BEGIN, the version
+        bump, the checks, the writes, COMMIT), not 3 + 2N round trips to the database thread.
+        A batch naming a key twice is applied one operation after the other (a check sees the
+        batch's earlier writes)."""
         now = time.time()
         version = await self._reserve_versions(
             db, sum(isinstance(op, SetRequest) for op in operations)
         )
+        if len({op.key for op in operations}) < len(operations):
+            await self._apply_in_order(db, operations, version, now)
+            return
+        checked = [op for op in operations if _needs_check(op)]
+        if checked:
+            live = await self._live_versions(db, [op.key for op in checked], now)
+            for op in checked:
+                check_write(op, live.get(op.key), self.name)
+        rows: list[tuple[str, bytes, int, float | None]] = []
         for op in operations:
-            needs_check = op.etag is not None or (
-                isinstance(op, SetRequest) and op.concurrency is Concurrency.FIRST_WRITE
-            )
-            if needs_check:
+            if isinstance(op, SetRequest):
+                rows.append((op.key, op.value, version,
+                             expires_at(op.ttl_seconds, self.settings.ttl_in_seconds, now)))
+                version += 1
+        if rows:
+            await db.executemany(self._upsert, rows)
+        deletes = [(op.key,) for op in operations if not isinstance(op, SetRequest)]
+        if deletes:
+            await db.executemany(f"DELETE FROM {self._table} WHERE key = ?", deletes)
+
+    async def _apply_in_order(self, db: aiosqlite.Connection,
+                              operations: Sequence[TransactionOp], version: int,
+                              now: float) -> None:
+        for op in operations:
+            if _needs_check(op):
                 check_write(op, await self._live_version(db, op.key, now), self.name)
             if isinstance(op, SetRequest):
                 expiry = expires_at(op.ttl_seconds, self.settings.ttl_in_seconds, now)
-                await db.execute(
-                    f"INSERT INTO {self._table} (key, value, etag, expires_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-                    "etag = excluded.etag, expires_at = excluded.expires_at",
-                    (op.key, op.value, version, expiry),
-                )
+                await db.execute(self._upsert, (op.key, op.value, version, expiry))
                 version += 1
             else:
                 await db.execute(f"DELETE FROM {self._table} WHERE key = ?", (op.key,))
+
+    @property
+    def _upsert(self) -> str:
+        return (f"INSERT INTO {self._table} (key, value, etag, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "etag = excluded.etag, expires_at = excluded.expires_at")
+
+    async def _live_versions(self, db: aiosqlite.Connection, keys: list[str],
+                             now: float) -> dict[str, int]:
+        """The live version of each of ``keys`` that has one."""
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), BULK_CHUNK):
+            chunk = keys[start:start + BULK_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            async with db.execute(
+                f"SELECT key, etag FROM {self._table} WHERE key IN ({marks}) "
+                "AND (expires_at IS NULL OR expires_at > ?)", (*chunk, now),
+            ) as cursor:
+                found.update((str(key), int(etag)) for key, etag in await cursor.fetchall())
+        return found
 
     async def _reserve_versions(self, db: aiosqlite.Connection, count: int) -> int:
         """The first of ``count`` fresh versions (0 when none is needed)."""
@@ -297,3 +337,8 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStor
         ) as cursor:
             row = await cursor.fetchone()
         return None if row is None else int(row[0])
+
+
+def _needs_check(op: TransactionOp) -> bool:
+    return op.etag is not None or (
+        isinstance(op, SetRequest) and op.concurrency is Concurrency.FIRST_WRITE)
