@@ -155,6 +155,7 @@ def test_apply_configuration_under_load_fails_no_call(
     run = uuid.uuid4().hex
     clients = [Client(sidecar.address, f"lifecycle-{run}-{i}") for i in range(CLIENTS)]
     keys = [c.key for c in clients]
+    took: list[float] = []
     try:
         for client in clients:
             client.start()
@@ -162,7 +163,18 @@ def test_apply_configuration_under_load_fails_no_call(
         assert all(old_db.exists(key) for key in keys)
         assert not any(new_db.exists(key) for key in keys)
 
+        # swaps on the same database first (another pool size each time), calls never pausing
+        for pool in (5, 6, 7, 8):
+            before = [c.calls for c in clients]
+            started = time.monotonic()
+            apply(sidecar, "state", "redis_state", store_metadata(OLD_DB, poolSize=str(pool)))
+            took.append(time.monotonic() - started)
+            eventually(lambda: all(c.calls >= n + 10 for c, n in zip(clients, before,
+                                                                     strict=True)),
+                       f"every client calling on after poolSize {pool}")
+        started = time.monotonic()
         apply(sidecar, "state", "redis_state", store_metadata(NEW_DB))
+        took.append(time.monotonic() - started)
         # after the answer, a write lands in the new database and not in the old one
         probe = f"lifecycle-{run}-probe"
         sidecar.runtime.SaveState(runtime_pb2.SaveStateRequest(
@@ -211,9 +223,10 @@ def test_apply_configuration_under_load_fails_no_call(
         old_db.delete(*keys)
     failures = [f for c in clients for f in c.failures]
     total = sum(c.calls for c in clients)
-    print(f"{total} calls by {CLIENTS} clients, {len(failures)} failed")
+    print(f"{total} calls by {CLIENTS} clients, {len(failures)} failed; {len(took)} swaps, "
+          f"ApplyConfiguration answered in {min(took) * 1000:.0f}-{max(took) * 1000:.0f} ms")
     assert failures == []
-    assert total > 0
+    assert total > 0 and len(took) == 5
 
 
 def test_layottos_demo_changes_the_greeting(sidecar: Running) -> None:
