@@ -169,9 +169,9 @@ def test_apply_configuration_under_load_fails_no_call(
             started = time.monotonic()
             apply(sidecar, "state", "redis_state", store_metadata(OLD_DB, poolSize=str(pool)))
             took.append(time.monotonic() - started)
-            eventually(lambda: all(c.calls >= n + 10 for c, n in zip(clients, before,
-                                                                     strict=True)),
-                       f"every client calling on after poolSize {pool}")
+            eventually(lambda before=before: all(
+                c.calls >= n + 10 for c, n in zip(clients, before, strict=True)),
+                f"every client calling on after poolSize {pool}")
         started = time.monotonic()
         apply(sidecar, "state", "redis_state", store_metadata(NEW_DB))
         took.append(time.monotonic() - started)
