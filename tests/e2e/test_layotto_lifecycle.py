@@ -56,6 +56,7 @@ class Running:
     proc: subprocess.Popen[bytes]
     log: Path
     channel: grpc.Channel
+    config_path: Path
 
     @property
     def runtime(self) -> runtime_pb2_grpc.RuntimeStub:
@@ -83,7 +84,7 @@ def sidecar(tmp_path: Path) -> Iterator[Running]:
     channel = grpc.insecure_channel(address)
     try:
         grpc.channel_ready_future(channel).result(timeout=60)
-        yield Running(address, proc, log, channel)
+        yield Running(address, proc, log, channel, path)
     finally:
         channel.close()
         proc.send_signal(signal.SIGTERM)
@@ -243,3 +244,40 @@ def test_layottos_demo_changes_the_greeting(sidecar: Running) -> None:
     # the same configuration again: nothing to do, still answered OK
     apply(sidecar, "hellos", "quick_start_demo", {"hello": "goodbye"})
     assert hello() == "goodbye, eva"
+
+
+def test_lifecycle_is_listed_by_reflection_and_health(sidecar: Running) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    service = "spec.proto.runtime.v1.Lifecycle"
+    reply = health_pb2_grpc.HealthStub(sidecar.channel).Check(
+        health_pb2.HealthCheckRequest(service=service), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(sidecar.channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    [answer] = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    assert service in {s.name for s in answer.list_services_response.service}
+
+
+def test_a_changed_config_file_gives_the_files_components_again(sidecar: Running) -> None:
+    """An applied configuration lasts until the component files change: the hot reload then
+    makes the running components those of the files."""
+
+    def hello(service: str = "quick_start_demo") -> str:
+        try:
+            reply: Any = sidecar.runtime.SayHello(runtime_pb2.SayHelloRequest(
+                service_name=service, name="eva"), timeout=10)
+        except grpc.RpcError as exc:
+            return f"{exc.code().name}"
+        return str(reply.hello)
+
+    apply(sidecar, "hellos", "quick_start_demo", {"hello": "goodbye"})
+    assert hello() == "goodbye, eva"
+    config = json.loads(sidecar.config_path.read_text())
+    grpc_config = config["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0][
+        "config"]["grpc_config"]
+    grpc_config["hellos"]["second"] = {"type": "helloworld", "hello": "hi"}
+    sidecar.config_path.write_text(json.dumps(config))
+    eventually(lambda: hello("second") == "hi, eva", "the file's new component served")
+    assert hello() == "greeting, eva"
