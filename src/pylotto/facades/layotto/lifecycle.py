@@ -25,11 +25,15 @@ from pylotto.core.errors import (
     Unsupported,
 )
 from pylotto.core.registry import CAPABILITIES
+from pylotto.observability.throttled import ThrottledLog
 from pylotto.proto.layotto import lifecycle_pb2, lifecycle_pb2_grpc
 
 SERVICE = lifecycle_pb2.DESCRIPTOR.services_by_name["Lifecycle"].full_name
 
 log = logging.getLogger("pylotto.lifecycle")
+refusals = ThrottledLog(log)
+"""A refused configuration: one warning per component and interval (the caller has the
+reason in its answer)."""
 
 Reconfigure = Callable[[str, str, dict[str, str]], Awaitable[bool]]
 """(capability, name, whole new metadata) → whether anything changed; raises ComponentNotFound
@@ -70,8 +74,8 @@ class LifecycleServicer(lifecycle_pb2_grpc.LifecycleServicer):
         except ComponentNotFound:
             raise ComponentNotFound(not_found, where="lifecycle", name=name) from None
         except ConfigError as exc:
-            log.warning("ApplyConfiguration %s.%s refused: %s; the running component is kept",
-                        kind, name, exc.message)
+            refusals.warning(f"{capability}.{name}", "ApplyConfiguration %s.%s refused: %s; "
+                             "the running component is kept", kind, name, exc.message)
             raise ConfigError(exc.message, where="lifecycle",
                               name=name).answered(PlainError) from None
         if changed:
