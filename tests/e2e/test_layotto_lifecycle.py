@@ -6,6 +6,7 @@ Layotto's own demo (helloworld's greeting changed)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -67,8 +68,9 @@ class Running:
         return lifecycle_pb2_grpc.LifecycleStub(self.channel)
 
 
-@pytest.fixture
-def sidecar(tmp_path: Path) -> Iterator[Running]:
+@contextlib.contextmanager
+def launched(tmp_path: Path, *args: str) -> Iterator[Running]:
+    """``pylotto run -c config.json`` (a Layotto JSON config) on a free port."""
     address = f"127.0.0.1:{free_port()}"
     config = _layotto_config(address, grpc_config={
         "hellos": {"quick_start_demo": {"type": "helloworld", "hello": "greeting"}},
@@ -79,7 +81,7 @@ def sidecar(tmp_path: Path) -> Iterator[Running]:
     log = tmp_path / "sidecar.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "pylotto", "run", "-c", str(path),
-                                 "--data-dir", str(tmp_path / "data")],
+                                 "--data-dir", str(tmp_path / "data"), *args],
                                 stdout=out, stderr=subprocess.STDOUT)
     channel = grpc.insecure_channel(address)
     try:
@@ -90,6 +92,12 @@ def sidecar(tmp_path: Path) -> Iterator[Running]:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
         assert code == 0, log.read_text(errors="replace")
+
+
+@pytest.fixture
+def sidecar(tmp_path: Path) -> Iterator[Running]:
+    with launched(tmp_path) as running:
+        yield running
 
 
 def apply(car: Running, kind: str, name: str, metadata: dict[str, str]) -> None:
@@ -281,3 +289,13 @@ def test_a_changed_config_file_gives_the_files_components_again(sidecar: Running
     sidecar.config_path.write_text(json.dumps(config))
     eventually(lambda: hello("second") == "hi, eva", "the file's new component served")
     assert hello() == "greeting, eva"
+
+
+def test_refused_when_hot_reload_is_off(tmp_path: Path) -> None:
+    with launched(tmp_path, "--no-hot-reload") as car:
+        off = refused(car, "hellos", "quick_start_demo", {"hello": "goodbye"})
+        assert off.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "hot reload is off" in (off.details() or "")
+        reply = car.runtime.SayHello(runtime_pb2.SayHelloRequest(
+            service_name="quick_start_demo", name="eva"), timeout=10)
+        assert reply.hello == "greeting, eva"

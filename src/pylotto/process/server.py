@@ -139,7 +139,8 @@ class Sidecar:
             cryption_api.CryptionServicer(services), server)
         names.append(cryption_api.SERVICE)
         lifecycle_pb2_grpc.add_LifecycleServicer_to_server(lifecycle_api.LifecycleServicer(
-            self.runtime.reconfigure, workers=self.config.listen.reuse_port), server)
+            self.runtime.reconfigure, workers=self.config.listen.reuse_port,
+            hot_reload=self.config.hot_reload.enabled), server)
         names.append(lifecycle_api.SERVICE)
         if self.config.mtls is None:  # else only the internal mTLS port serves other sidecars
             invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(

@@ -98,3 +98,12 @@ async def test_refused_under_workers(runtime: Runtime) -> None:
     with pytest.raises(Unsupported, match="one worker process"):
         await servicer.ApplyConfiguration(request("hellos", "quick_start_demo", hello="x"), None)
     assert runtime.components["hello"]["quick_start_demo"] is old
+
+
+async def test_refused_when_hot_reload_is_off(runtime: Runtime) -> None:
+    old = runtime.components["hello"]["quick_start_demo"]
+    servicer = LifecycleServicer(runtime.reconfigure, hot_reload=False)
+    with pytest.raises(Unsupported, match="hot reload is off") as refused:
+        await servicer.ApplyConfiguration(request("hellos", "quick_start_demo", hello="x"), None)
+    assert grpc_code(refused.value) == grpc.StatusCode.UNIMPLEMENTED
+    assert runtime.components["hello"]["quick_start_demo"] is old

@@ -47,10 +47,13 @@ def capability_of(kind: str) -> str | None:
 
 
 class LifecycleServicer(lifecycle_pb2_grpc.LifecycleServicer):
-    def __init__(self, reconfigure: Reconfigure, *, workers: bool = False) -> None:
+    def __init__(self, reconfigure: Reconfigure, *, workers: bool = False,
+                 hot_reload: bool = True) -> None:
         self.reconfigure = reconfigure
         self.workers = workers
         """True under ``--workers``: a call would reach one worker process only."""
+        self.hot_reload = hot_reload
+        """False with ``--no-hot-reload``: components are not changed while running."""
 
     async def ApplyConfiguration(self, request: lifecycle_pb2.DynamicConfiguration,
                                  context: Any) -> lifecycle_pb2.ApplyConfigurationResponse:
@@ -66,6 +69,10 @@ class LifecycleServicer(lifecycle_pb2_grpc.LifecycleServicer):
         if capability is None:
             raise ComponentNotFound(f"{not_found} (unknown kind; kinds: "
                                     f"{', '.join(SECTIONS)})", where="lifecycle", name=name)
+        if not self.hot_reload:
+            raise Unsupported("ApplyConfiguration is off: hot reload is off (--no-hot-reload / "
+                              "hot_reload.enabled: false), components are not changed while "
+                              "running")
         if self.workers:
             raise Unsupported("ApplyConfiguration is not served with --workers: it would "
                               "change the component of one worker process only")
