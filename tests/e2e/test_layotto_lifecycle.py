@@ -299,3 +299,10 @@ def test_refused_when_hot_reload_is_off(tmp_path: Path) -> None:
         reply = car.runtime.SayHello(runtime_pb2.SayHelloRequest(
             service_name="quick_start_demo", name="eva"), timeout=10)
         assert reply.hello == "greeting, eva"
+
+
+def test_refused_under_workers(tmp_path: Path) -> None:
+    with launched(tmp_path, "--workers", "2") as car:
+        many = refused(car, "state", "redis_state", store_metadata(NEW_DB))
+        assert many.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "one worker process" in (many.details() or "")
