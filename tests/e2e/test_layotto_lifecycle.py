@@ -252,6 +252,11 @@ def test_layottos_demo_changes_the_greeting(sidecar: Running) -> None:
     # the same configuration again: nothing to do, still answered OK
     apply(sidecar, "hellos", "quick_start_demo", {"hello": "goodbye"})
     assert hello() == "goodbye, eva"
+    # an unknown key is warned about and ignored, as in a file
+    apply(sidecar, "hellos", "quick_start_demo", {"hello": "bye", "helo": "x"})
+    assert hello() == "bye, eva"
+    eventually(lambda: "unknown metadata key 'helo' ignored; did you mean 'hello'?"
+               in sidecar.log.read_text(errors="replace"), "the unknown key warned about")
 
 
 def test_lifecycle_is_listed_by_reflection_and_health(sidecar: Running) -> None:
