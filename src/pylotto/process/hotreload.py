@@ -10,6 +10,10 @@ untouched components never notice. A file that does not parse or validate change
 is reported in the log; a component that cannot start is reported and the old one keeps
 serving. Only components are reloaded: other settings (listeners, app, subscriptions,
 resiliency...) are read at start.
+
+Layotto's ``Lifecycle.ApplyConfiguration`` changes one component's metadata through the API on
+the same path (:meth:`Runtime.reconfigure`: validated, started next to the old one, swapped in);
+the next change of the files makes the running components those of the files again.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pylotto.capabilities.status import (
 from pylotto.components.base import Component, ComponentContext
 from pylotto.components.secretstores.base import SecretStore
 from pylotto.config.model import ComponentSpec, RuntimeConfig
-from pylotto.core.errors import ConfigError, PylottoError
+from pylotto.core.errors import ComponentNotFound, ConfigError, PylottoError
 from pylotto.core.metadata import decode
 from pylotto.core.registry import CAPABILITIES, normalise, resolve
 from pylotto.observability.metrics import Metrics
@@ -183,6 +183,31 @@ class Runtime:
                     del applied[key]
             self.config = self.config.model_copy(update={"components": list(applied.values())})
             return result
+
+    async def reconfigure(self, capability: str, name: str,
+                          metadata: dict[str, str]) -> bool:
+        """Give the running component ``capability.name`` ``metadata`` as its whole metadata,
+        as a hot reload changes a component (Layotto's ``ApplyConfiguration``): the new
+        metadata is decoded first, a new instance started next to the old one and swapped in,
+        the old one closed after the drain time. ComponentNotFound when no such component
+        runs; ConfigError when the metadata does not validate or the component does not start
+        with it (nothing changes: the old one keeps serving). False when the metadata is the
+        running one already (nothing to do)."""
+        async with self._reload_lock:
+            specs = self.config.components
+            index = next((i for i, s in enumerate(specs)
+                          if s.capability == capability and s.name == name), None)
+            if index is None:
+                raise ComponentNotFound(f"no component {capability}.{name} is running",
+                                        where=capability, name=name)
+            spec = specs[index].model_copy(update={"metadata": dict(metadata)})
+            if spec == specs[index]:
+                return False
+            component = await self._build(spec)
+            await self._swap(capability, name, component, spec.type)
+            self.config = self.config.model_copy(update={
+                "components": [*specs[:index], spec, *specs[index + 1:]]})
+            return True
 
     async def _swap(self, capability: str, name: str, new: Component | None,
                     type_name: str) -> None:

@@ -10,7 +10,13 @@ from google.protobuf import any_pb2, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from pylotto.proto.layotto import appcallback_pb2, cryption_pb2, email_pb2, runtime_pb2
+from pylotto.proto.layotto import (
+    appcallback_pb2,
+    cryption_pb2,
+    email_pb2,
+    lifecycle_pb2,
+    runtime_pb2,
+)
 
 
 def _messages(descriptors: list[Descriptor]) -> Iterator[Descriptor]:
@@ -23,7 +29,7 @@ def _messages(descriptors: list[Descriptor]) -> Iterator[Descriptor]:
 
 ALL = [
     d
-    for module in (runtime_pb2, appcallback_pb2, email_pb2, cryption_pb2)
+    for module in (runtime_pb2, appcallback_pb2, email_pb2, cryption_pb2, lifecycle_pb2)
     for d in _messages(list(module.DESCRIPTOR.message_types_by_name.values()))
 ]
 
@@ -170,3 +176,23 @@ def test_cryption_service_is_layottos() -> None:
         "EncryptResponse": [("cipher_text", 1, b), *answer],
         "DecryptRequest": [("component_name", 1, s), ("cipher_text", 2, b)],
         "DecryptResponse": [("plain_text", 1, b), *answer]}
+
+
+def test_lifecycle_service_is_layottos() -> None:
+    """Names, numbers and types as in Layotto's lifecycle.proto at f9681450."""
+    service = lifecycle_pb2.DESCRIPTOR.services_by_name["Lifecycle"]
+    assert service.full_name == "spec.proto.runtime.v1.Lifecycle"
+    assert {m.name: (m.input_type.full_name, m.output_type.full_name, m.client_streaming,
+                     m.server_streaming) for m in service.methods} == {
+        "ApplyConfiguration": ("spec.proto.runtime.v1.DynamicConfiguration",
+                               "spec.proto.runtime.v1.ApplyConfigurationResponse", False, False)}
+    s, m = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE
+    shapes = {name: [(f.name, f.number, f.type) for f in desc.fields]
+              for name, desc in lifecycle_pb2.DESCRIPTOR.message_types_by_name.items()}
+    assert shapes == {
+        "DynamicConfiguration": [("component_config", 1, m)],
+        "ApplyConfigurationResponse": [],
+        "ComponentConfig": [("kind", 1, s), ("name", 2, s), ("metadata", 3, m)]}
+    metadata = lifecycle_pb2.ComponentConfig.DESCRIPTOR.fields_by_name["metadata"]
+    assert metadata.message_type.GetOptions().map_entry
+    assert [(f.name, f.type) for f in metadata.message_type.fields] == [("key", s), ("value", s)]
