@@ -10,7 +10,7 @@ from google.protobuf import any_pb2, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from pylotto.proto.layotto import appcallback_pb2, cryption_pb2, email_pb2, runtime_pb2
+from pylotto.proto.layotto import appcallback_pb2, cryption_pb2, email_pb2, oss_pb2, runtime_pb2
 
 
 def _messages(descriptors: list[Descriptor]) -> Iterator[Descriptor]:
@@ -23,7 +23,7 @@ def _messages(descriptors: list[Descriptor]) -> Iterator[Descriptor]:
 
 ALL = [
     d
-    for module in (runtime_pb2, appcallback_pb2, email_pb2, cryption_pb2)
+    for module in (runtime_pb2, appcallback_pb2, email_pb2, cryption_pb2, oss_pb2)
     for d in _messages(list(module.DESCRIPTOR.message_types_by_name.values()))
 ]
 
