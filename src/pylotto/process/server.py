@@ -32,6 +32,7 @@ from pylotto.facades.interceptors.api_access import ApiAllowlist
 from pylotto.facades.layotto import cryption as cryption_api
 from pylotto.facades.layotto import delay_queue
 from pylotto.facades.layotto import email as email_api
+from pylotto.facades.layotto import oss as oss_api
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.observability.throttled import ThrottledServerLog
 from pylotto.process import instances, launcher, run_template
@@ -44,6 +45,7 @@ from pylotto.proto.layotto import (
     cryption_pb2_grpc,
     delay_queue_pb2_grpc,
     email_pb2_grpc,
+    oss_pb2_grpc,
     runtime_pb2,
     runtime_pb2_grpc,
 )
@@ -136,6 +138,9 @@ class Sidecar:
         cryption_pb2_grpc.add_CryptionServiceServicer_to_server(
             cryption_api.CryptionServicer(services), server)
         names.append(cryption_api.SERVICE)
+        oss_pb2_grpc.add_ObjectStorageServiceServicer_to_server(
+            oss_api.ObjectStorageServicer(services), server)
+        names.append(oss_api.SERVICE)
         if self.config.mtls is None:  # else only the internal mTLS port serves other sidecars
             invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
                 sidecar_invoke.SidecarInvokeServicer(services.invoke), server)
