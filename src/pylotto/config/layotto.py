@@ -41,10 +41,8 @@ CLOUD_TYPES = {
     ("email", "aliyun.email"): "Aliyun DirectMail, a cloud service",
     ("cryption", "aliyun.kms"): "Aliyun KMS, a cloud service",
     ("cryption", "aws.kms"): "AWS KMS, a cloud service",
-    ("oss", "aliyun.oss"): "Aliyun OSS's own API (pylotto's S3 types reach S3-compatible "
-                           "servers)",
-    ("oss", "huaweicloud.oss"): "Huawei Cloud OBS's own API (pylotto's S3 types reach "
-                                "S3-compatible servers)",
+    ("oss", "aliyun.oss"): "Aliyun OSS, a cloud service",
+    ("oss", "huaweicloud.oss"): "Huawei Cloud OBS, a cloud service",
 }
 """Layotto component types of a served section that only talk to a cloud provider's API, which
 cannot run here: refused by name, pointing at what pylotto has instead."""
