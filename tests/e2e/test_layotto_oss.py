@@ -12,7 +12,6 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -63,8 +62,9 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
             assert code == 0, output
 
 
-def _put(stub: oss_pb2_grpc.ObjectStorageServiceStub, key: str, chunks: Iterator[bytes] | list[bytes],
-         store: str = "oss_demo", bucket: str = BUCKET, **fields: Any) -> oss_pb2.PutObjectOutput:
+def _put(stub: oss_pb2_grpc.ObjectStorageServiceStub, key: str,
+         chunks: Iterator[bytes] | list[bytes], store: str = "oss_demo", bucket: str = BUCKET,
+         **fields: Any) -> oss_pb2.PutObjectOutput:
     def messages() -> Iterator[oss_pb2.PutObjectInput]:
         first = True
         for chunk in chunks:

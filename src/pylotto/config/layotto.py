@@ -43,6 +43,9 @@ CLOUD_TYPES = {
     ("cryption", "aws.kms"): "AWS KMS, a cloud service",
     ("oss", "aliyun.oss"): "Aliyun OSS, a cloud service",
     ("oss", "huaweicloud.oss"): "Huawei Cloud OBS, a cloud service",
+    ("file", "aliyun.oss"): "Aliyun OSS, a cloud service",
+    ("file", "tencent.oss"): "Tencent Cloud COS, a cloud service",
+    ("file", "qiniu.oss"): "Qiniu Kodo, a cloud service",
 }
 """Layotto component types of a served section that only talk to a cloud provider's API, which
 cannot run here: refused by name, pointing at what pylotto has instead."""

@@ -98,6 +98,11 @@ def test_oss_section_served_with_s3_types_and_cloud_apis_refused_by_name(
                                               r"service, which pylotto does not reach; "
                                               r"pylotto's oss types: aws\.oss, ceph, minio"):
             model.load(_write(tmp_path, {"oss": {"o": {"type": kind}}}))
+    for kind, service in (("qiniu.oss", "Qiniu Kodo"), ("tencent.oss", "Tencent Cloud COS")):
+        with pytest.raises(ConfigError, match=rf"file\.f: type '{kind}' needs {service}, a "
+                                              r"cloud service, which pylotto does not reach; "
+                                              r"pylotto's file types: local"):
+            model.load(_write(tmp_path, {"file": {"f": {"type": kind}}}))
     with pytest.raises(ConfigError, match=r"unknown oss component type 'gcs'"):
         model.load(_write(tmp_path, {"oss": {"o": {"type": "gcs"}}}))
 

@@ -25,7 +25,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pylotto.components.base import ComponentContext
 from pylotto.components.oss.base import OPERATIONS, Download, ObjectStorage, Params
@@ -53,6 +53,13 @@ class S3Settings(ComponentSettings):
     region: str = "us-east-1"
     bucket: str = ""
     force_path_style: bool | None = Field(None, alias="forcePathStyle")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("not an http:// or https:// URL")
+        return value
 
 
 def _snake(operation: str) -> str:
