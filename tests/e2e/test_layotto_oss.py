@@ -49,6 +49,8 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
         config = _layotto_config(address, grpc_config={"oss": {
             "oss_demo": {"type": "aws.oss", "metadata": {"basic_config": keys}},
             "minio_demo": {"type": "minio", "metadata": {**keys, "bucket": "other"}},
+            "down": {"type": "aws.oss", "metadata": {
+                **keys, "endpoint": f"http://127.0.0.1:{free_port()}"}},
         }})
         proc = _start(tmp_path, config)
         channel = grpc.insecure_channel(address, options=[
@@ -60,6 +62,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
             channel.close()
             code, output = _stop(proc)
             assert code == 0, output
+            assert "Traceback" not in output, output  # refusals are answers, not crashes
 
 
 def _put(stub: oss_pb2_grpc.ObjectStorageServiceStub, key: str,
@@ -380,6 +383,9 @@ def test_refusals(sidecar: Sidecar) -> None:
             store_name="oss_demo", average_rate_limit_in_bits_per_sec=1000), timeout=30))
         assert limited.code() == grpc.StatusCode.INTERNAL
         assert "method not supported now" in str(limited.details())
+    down = _refused(lambda: stub.IsObjectExist(oss_pb2.IsObjectExistInput(
+        store_name="down", bucket=BUCKET, key="k"), timeout=60))
+    assert down.code() == grpc.StatusCode.UNAVAILABLE, down.details()
     restore = _refused(lambda: stub.RestoreObject(oss_pb2.RestoreObjectInput(
         store_name="oss_demo", bucket=BUCKET, key="empty",
         restore_request=oss_pb2.RestoreRequest(days=1)), timeout=30))

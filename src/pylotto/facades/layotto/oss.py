@@ -114,11 +114,15 @@ _EVERYONE = "http://acs.amazonaws.com/groups/global/AllUsers"
 _AUTHENTICATED = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 
 
-def canned_acl(grants: Iterable[Mapping[str, Any]]) -> str:
-    """The canned ACL an object's grants amount to ("" when they are no canned one)."""
-    granted = {(str(g.get("Grantee", {}).get("URI", "owner")), str(g.get("Permission")))
-               for g in grants}
-    others = {grant for grant in granted if grant[0] != "owner"}
+def canned_acl(grants: Iterable[Mapping[str, Any]], owner_id: str) -> str:
+    """The canned ACL an object's grants amount to, besides its owner's ("" when they are no
+    canned one)."""
+    others: set[tuple[str, str]] = set()
+    for grant in grants:
+        grantee = grant.get("Grantee", {})
+        if "URI" not in grantee and grantee.get("ID") == owner_id:
+            continue
+        others.add((str(grantee.get("URI") or grantee.get("ID")), str(grant.get("Permission"))))
     table = {
         frozenset(): "private",
         frozenset({(_EVERYONE, "READ")}): "public-read",
@@ -292,7 +296,7 @@ class ObjectStorageServicer(oss_pb2_grpc.ObjectStorageServiceServicer):
                                  context: Any) -> oss_pb2.GetObjectCannedAclOutput:
         result = await self.oss.perform(request.store_name, "GetObjectAcl", s3_params(request))
         out = filled(oss_pb2.GetObjectCannedAclOutput(), result)
-        out.canned_acl = canned_acl(result.get("Grants", []))
+        out.canned_acl = canned_acl(result.get("Grants", []), out.owner.id)
         return out
 
     async def PutObjectCannedAcl(self, request: oss_pb2.PutObjectCannedAclInput,
