@@ -8,7 +8,7 @@ Bodies stream both ways, so no object is held whole in memory.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,8 @@ class Download:
     body in pieces."""
 
     attributes: Params
-    chunks: AsyncIterator[bytes]
+    chunks: AsyncGenerator[bytes, None]
+    """Closed (``aclose``) by the reader that stops early, which frees the connection."""
 
 
 OPERATIONS = frozenset({

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -32,8 +32,9 @@ from pylotto.components.oss.base import OPERATIONS, Download, ObjectStorage, Par
 from pylotto.core.errors import Internal, InvalidArgument, NotFound, PylottoError, Unavailable
 from pylotto.core.metadata import ComponentSettings
 
-PART_SIZE = 8 * 1024 * 1024
-"""Size of the parts ``put`` uploads (S3's minimum is 5 MiB but for the last one)."""
+PART_SIZE = 5 * 1024 * 1024
+"""Size of the parts ``put`` uploads: S3's minimum (but for the last part), and the part size of
+the AWS SDK uploader Layotto's S3 component uses."""
 
 CHUNK_SIZE = 1024 * 1024
 """Size of the pieces ``get`` yields (Layotto's servicer sends 1 MiB per message)."""
@@ -211,7 +212,7 @@ class S3ObjectStorage(ObjectStorage):
         result = await self._s3("GetObject", **params)
         stream = result.pop("Body")
 
-        async def chunks() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncGenerator[bytes, None]:
             try:
                 while True:
                     piece = bytearray()

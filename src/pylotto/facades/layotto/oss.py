@@ -170,12 +170,15 @@ class ObjectStorageServicer(oss_pb2_grpc.ObjectStorageServiceServicer):
         download = await self.oss.get(request.store_name, params)
         head = filled(oss_pb2.GetObjectOutput(), download.attributes)
         sent = False
-        async for chunk in download.chunks:
-            message = oss_pb2.GetObjectOutput()
-            message.CopyFrom(head)
-            message.body = chunk
-            sent = True
-            yield message
+        try:
+            async for chunk in download.chunks:
+                message = oss_pb2.GetObjectOutput()
+                message.CopyFrom(head)
+                message.body = chunk
+                sent = True
+                yield message
+        finally:  # a client that went away: the S3 connection is released now
+            await download.chunks.aclose()
         if not sent:
             yield head
 
