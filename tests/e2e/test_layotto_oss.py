@@ -324,6 +324,9 @@ def test_presigned_urls_fetched_over_http(sidecar: Sidecar) -> None:
         expired_in_sec=300), timeout=30).signed_url
     assert get_url.startswith(f"{sidecar.s3.endpoint}/{BUCKET}/signed.txt?")
     assert "X-Amz-Signature=" in get_url and "X-Amz-Expires=300" in get_url
+    default = stub.SignURL(oss_pb2.SignURLInput(
+        store_name="oss_demo", bucket=BUCKET, key="signed.txt", method="GET"), timeout=30)
+    assert "X-Amz-Expires=900" in default.signed_url
 
     async def fetch() -> tuple[int, bytes, int]:
         async with aiohttp.ClientSession() as session:

@@ -29,6 +29,10 @@ UNSUPPORTED = {
 
 PRESIGNABLE = {"GET": "GetObject", "PUT": "PutObject"}
 
+DEFAULT_SIGNED_SECONDS = 900
+"""How long a presigned URL works when ``expired_in_sec`` is not positive: the AWS SDK's
+default, which Layotto's S3 component gets for 0."""
+
 
 class OssCapability(Capability[ObjectStorage]):
     def _store(self, name: str, operation: str) -> ObjectStorage:
@@ -84,6 +88,7 @@ class OssCapability(Capability[ObjectStorage]):
                        expires: int) -> str:
         component = self._store(store, "SignURL")
         params = self._with_bucket(component, dict(params), "SignURL")
+        expires = expires if expires > 0 else DEFAULT_SIGNED_SECONDS
         operation = PRESIGNABLE.get(method.upper())
         if operation is None:
             raise Internal(f"not supported method {method} now", where="oss.SignURL")
