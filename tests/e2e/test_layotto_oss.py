@@ -63,6 +63,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
             code, output = _stop(proc)
             assert code == 0, output
             assert "Traceback" not in output, output  # refusals are answers, not crashes
+            (tmp_path / "sidecar.log").write_text(output)
 
 
 def _put(stub: oss_pb2_grpc.ObjectStorageServiceStub, key: str,
