@@ -56,7 +56,7 @@ _SERVER_OF = [  # a word of the component type → the server it talks to (first
     ("postgres", "postgresql"), ("memcached", "memcached"), ("rabbitmq", "rabbitmq"),
     ("mqtt", "mqtt"), ("nats", "nats"), ("jetstream", "nats"), ("mongo", "mongodb"),
     ("consul", "consul"), ("nacos", "nacos"), ("apollo", "apollo"), ("minio", "minio"),
-    ("kafka", "kafka"),
+    ("kafka", "kafka"), ("aws.oss", "s3"), ("ceph", "s3"),
 ]
 
 

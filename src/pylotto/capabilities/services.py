@@ -27,6 +27,7 @@ from pylotto.capabilities.file import FileCapability
 from pylotto.capabilities.hello import HelloCapability
 from pylotto.capabilities.invoke import InvokeCapability
 from pylotto.capabilities.lock import LockCapability
+from pylotto.capabilities.oss import OssCapability
 from pylotto.capabilities.pubsub import PubSubCapability
 from pylotto.capabilities.scheduler import SchedulerCapability
 from pylotto.capabilities.scheduler.delay_queue import DelayQueue
@@ -72,6 +73,7 @@ class CapabilityServices:
     lock: LockCapability = field(metadata={COMPONENTS: "lock"})
     sequencer: SequencerCapability = field(metadata={COMPONENTS: "sequencer"})
     email: EmailCapability = field(metadata={COMPONENTS: "email"})
+    oss: OssCapability = field(metadata={COMPONENTS: "oss"})
     crypto: CryptoCapability = field(metadata={COMPONENTS: "crypto"})
     scheduler: SchedulerCapability = field(metadata={COMPONENTS: None})
     delay_queue: DelayQueue = field(metadata={COMPONENTS: None})

@@ -28,11 +28,11 @@ SECTIONS = {
     "bindings": "bindings",
     "email": "email",
     "cryption": "crypto",
+    "oss": "oss",
 }
 """Layotto ``grpc_config`` section → pylotto capability."""
 
 UNSERVED_SECTIONS = {
-    "oss": "Layotto's OSS API",
     "phone": "Layotto's phone API", "sms": "Layotto's SMS API",
 }
 """Layotto APIs pylotto does not serve: a config that configures one is refused."""
@@ -41,6 +41,11 @@ CLOUD_TYPES = {
     ("email", "aliyun.email"): "Aliyun DirectMail, a cloud service",
     ("cryption", "aliyun.kms"): "Aliyun KMS, a cloud service",
     ("cryption", "aws.kms"): "AWS KMS, a cloud service",
+    ("oss", "aliyun.oss"): "Aliyun OSS, a cloud service",
+    ("oss", "huaweicloud.oss"): "Huawei Cloud OBS, a cloud service",
+    ("file", "aliyun.oss"): "Aliyun OSS, a cloud service",
+    ("file", "tencent.oss"): "Tencent Cloud COS, a cloud service",
+    ("file", "qiniu.oss"): "Qiniu Kodo, a cloud service",
 }
 """Layotto component types of a served section that only talk to a cloud provider's API, which
 cannot run here: refused by name, pointing at what pylotto has instead."""
@@ -302,6 +307,9 @@ def _spec(section: str, capability: str, name: str, body: dict[str, Any],
         metadata.setdefault("timeout", metadata.pop("dialTimeout"))
     if section == "sequencer":
         _segment_keys(metadata)
+    if section == "oss" and isinstance(metadata.get("basic_config"), dict):
+        # Layotto's oss components read their keys from metadata.basic_config
+        metadata = {**metadata.pop("basic_config"), **metadata}
     secrets = {}
     for ref in secret_refs if isinstance(secret_refs, list) else [secret_refs]:
         if not isinstance(ref, dict) or not ref.get("store_name") or not ref.get("key"):

@@ -242,6 +242,8 @@ LAYOTTO_LOOKUPS: dict[tuple[str, Lookup], tuple[type[PylottoError], str]] = {
     **_rows("email", _ANY, InvalidArgument, "component not found. kind: email , name: {name}"),
     **_rows("crypto.cryption", _ANY, InvalidArgument,
             "component not found. kind: cryption , name: {name}"),
+    # object storage (pkg/grpc/extension/s3 NotSupportStoreName)
+    **_rows("oss", _ANY, InvalidArgument, "not supported store type: {name}"),
     # file: InvalidArgument, GetFile's text differs by two letters from the others'
     **_rows("file", _ANY, ComponentNotFound, "not support store type: {name}"),
     **_rows("file.get", _ANY, ComponentNotFound, "not supported store type: {name}"),

@@ -46,6 +46,7 @@ CAPABILITIES: dict[str, CapabilityInfo] = {
         CapabilityInfo("sequencer", "sequencer store", "sequencer."),
         CapabilityInfo("email", "email service", "email."),
         CapabilityInfo("crypto", "crypto provider", "crypto."),
+        CapabilityInfo("oss", "object storage", "oss."),
     )
 }
 """Every capability, in start-up order (secret stores before the components that use them)."""

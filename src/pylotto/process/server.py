@@ -33,6 +33,7 @@ from pylotto.facades.layotto import cryption as cryption_api
 from pylotto.facades.layotto import delay_queue
 from pylotto.facades.layotto import email as email_api
 from pylotto.facades.layotto import lifecycle as lifecycle_api
+from pylotto.facades.layotto import oss as oss_api
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
 from pylotto.observability.throttled import ThrottledServerLog
 from pylotto.process import instances, launcher, run_template
@@ -46,6 +47,7 @@ from pylotto.proto.layotto import (
     delay_queue_pb2_grpc,
     email_pb2_grpc,
     lifecycle_pb2_grpc,
+    oss_pb2_grpc,
     runtime_pb2,
     runtime_pb2_grpc,
 )
@@ -142,6 +144,9 @@ class Sidecar:
             self.runtime.reconfigure, workers=self.config.listen.reuse_port,
             hot_reload=self.config.hot_reload.enabled), server)
         names.append(lifecycle_api.SERVICE)
+        oss_pb2_grpc.add_ObjectStorageServiceServicer_to_server(
+            oss_api.ObjectStorageServicer(services), server)
+        names.append(oss_api.SERVICE)
         if self.config.mtls is None:  # else only the internal mTLS port serves other sidecars
             invoke_pb2_grpc.add_SidecarInvokeServicer_to_server(
                 sidecar_invoke.SidecarInvokeServicer(services.invoke), server)

@@ -76,8 +76,35 @@ def test_tracing_metrics_flow_control(tmp_path: Path) -> None:
 
 
 def test_unserved_section_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="'oss'"):
-        model.load(_write(tmp_path, {"oss": {"o": {"type": "aws.oss"}}}))
+    with pytest.raises(ConfigError, match="'sms'"):
+        model.load(_write(tmp_path, {"sms": {"s": {"type": "aliyun.sms"}}}))
+
+
+def test_oss_section_served_with_s3_types_and_cloud_apis_refused_by_name(
+        tmp_path: Path) -> None:
+    keys = {"endpoint": "http://127.0.0.1:9000", "accessKeyID": "id",
+            "accessKeySecret": "secret", "region": "us-east-1"}
+    cfg = model.load(_write(tmp_path, {"oss": {
+        "oss_demo": {"type": "aws.oss", "metadata": {"basic_config": keys}},
+        "flat": {"type": "minio", "metadata": {**keys, "bucket": "b"}},
+        "rados": {"type": "ceph", "metadata": {"basic_config": keys}}}}))
+    specs = {spec.name: spec for spec in cfg.components}
+    assert [(s.capability, s.type) for s in specs.values()] == [
+        ("oss", "aws.oss"), ("oss", "minio"), ("oss", "ceph")]
+    assert specs["oss_demo"].metadata == keys  # Layotto's basic_config nesting, read
+    assert specs["flat"].metadata == {**keys, "bucket": "b"}
+    for kind, service in (("aliyun.oss", "Aliyun OSS"), ("huaweicloud.oss", "Huawei Cloud OBS")):
+        with pytest.raises(ConfigError, match=rf"oss\.o: type '{kind}' needs {service}, a cloud "
+                                              r"service, which pylotto does not reach; "
+                                              r"pylotto's oss types: aws\.oss, ceph, minio"):
+            model.load(_write(tmp_path, {"oss": {"o": {"type": kind}}}))
+    for kind, service in (("qiniu.oss", "Qiniu Kodo"), ("tencent.oss", "Tencent Cloud COS")):
+        with pytest.raises(ConfigError, match=rf"file\.f: type '{kind}' needs {service}, a "
+                                              r"cloud service, which pylotto does not reach; "
+                                              r"pylotto's file types: local"):
+            model.load(_write(tmp_path, {"file": {"f": {"type": kind}}}))
+    with pytest.raises(ConfigError, match=r"unknown oss component type 'gcs'"):
+        model.load(_write(tmp_path, {"oss": {"o": {"type": "gcs"}}}))
 
 
 def test_email_section_served_with_smtp_and_the_cloud_type_refused_by_name(

@@ -15,6 +15,7 @@ from pylotto.proto.layotto import (
     cryption_pb2,
     email_pb2,
     lifecycle_pb2,
+    oss_pb2,
     runtime_pb2,
 )
 
@@ -29,7 +30,8 @@ def _messages(descriptors: list[Descriptor]) -> Iterator[Descriptor]:
 
 ALL = [
     d
-    for module in (runtime_pb2, appcallback_pb2, email_pb2, cryption_pb2, lifecycle_pb2)
+    for module in (runtime_pb2, appcallback_pb2, email_pb2, cryption_pb2, lifecycle_pb2,
+                   oss_pb2)
     for d in _messages(list(module.DESCRIPTOR.message_types_by_name.values()))
 ]
 
@@ -196,3 +198,37 @@ def test_lifecycle_service_is_layottos() -> None:
     metadata = lifecycle_pb2.ComponentConfig.DESCRIPTOR.fields_by_name["metadata"]
     assert metadata.message_type.GetOptions().map_entry
     assert [(f.name, f.type) for f in metadata.message_type.fields] == [("key", s), ("value", s)]
+
+
+LAYOTTO_OSS_SHAPE = "bd7635f7c19df6f1efc09cdec89a1689fdc40d7e219d43b6a0b891210be6f375"
+"""sha256 of the shape of Layotto's spec/proto/extension/v1/s3/oss.proto at f9681450 (its
+messages' fields: name, number, type, repeated, message type; its service's methods: name,
+input, output, streaming both ways), computed by :func:`_shape` from that proto compiled."""
+
+
+def _shape(module: Any) -> str:
+    import hashlib
+    import json
+
+    d = module.DESCRIPTOR
+    messages = sorted(
+        (name, [(f.name, f.number, f.type, f.is_repeated,
+                 f.message_type.name if f.message_type else "") for f in desc.fields])
+        for name, desc in d.message_types_by_name.items())
+    service = next(iter(d.services_by_name.values()))
+    methods = [(m.name, m.input_type.name, m.output_type.name, m.client_streaming,
+                m.server_streaming) for m in service.methods]
+    return hashlib.sha256(json.dumps([messages, methods]).encode()).hexdigest()
+
+
+def test_object_storage_service_is_layottos() -> None:
+    from pylotto.proto.layotto import oss_pb2
+
+    service = oss_pb2.DESCRIPTOR.services_by_name["ObjectStorageService"]
+    assert service.full_name == "spec.proto.extension.v1.s3.ObjectStorageService"
+    assert len(service.methods) == 26
+    streams = {m.name: (m.client_streaming, m.server_streaming) for m in service.methods
+               if m.client_streaming or m.server_streaming}
+    assert streams == {"PutObject": (True, False), "GetObject": (False, True),
+                       "UploadPart": (True, False), "AppendObject": (True, False)}
+    assert _shape(oss_pb2) == LAYOTTO_OSS_SHAPE
