@@ -203,6 +203,7 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
                               dapr_grpc_port=dapr_grpc_port, dapr_http_port=dapr_http_port,
                               data_dir=data_dir, api_token=api_token,
                               app_api_token=app_api_token)
+        logs.name_app(cfg.app.id)
         explicit = {name for name, value in (
             ("dapr_http", dapr_http_port), ("dapr_grpc", dapr_grpc_port),
             ("layotto_grpc", grpc_address), ("actuator", actuator_address))

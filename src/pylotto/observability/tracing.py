@@ -179,10 +179,12 @@ class Tracing:
                                                              schedule_delay_millis=500))
         self._tracer = self._provider.get_tracer("pylotto")
 
-    def span(self, name: str, kind: str, parent: Mapping[str, str] | None = None,
-             **attributes: str) -> contextlib.AbstractContextManager[Any]:
-        """A span (``kind``: server, client, consumer, producer) made current for the block;
-        ``parent``: a W3C carrier to continue. Within a trace that is not recorded, and for a
+    def span(self, name: str, kind: str, parent: Mapping[str, str] | None = None, /,
+             **attributes: str | int) -> contextlib.AbstractContextManager[Any]:
+        """A span (``kind``: server, client, consumer, producer) made current for the block,
+        with ``attributes`` (:mod:`pylotto.observability.span_attributes`; the block gets the
+        span, to set more, or None when nothing is recorded); ``parent``: a W3C carrier to
+        continue. Within a trace that is not recorded, and for a
         new trace left out by the sampling rate, no span: the trace's context is carried."""
         if not self.enabled:
             return _NO_SPAN
@@ -208,7 +210,7 @@ class Tracing:
 
     @contextlib.contextmanager
     def _recorded(self, name: str, kind: str, parent: Mapping[str, str] | None,
-                  attributes: Mapping[str, str]) -> Iterator[Any]:
+                  attributes: Mapping[str, str | int]) -> Iterator[Any]:
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 

@@ -54,7 +54,7 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
     to the app pass ``gate`` (its health and concurrency limit)."""
     resiliency = Resiliency(config.resiliency)
     policies = Policies(resiliency=resiliency, metrics=metrics, tracing=tracing)
-    channels = app_channels(context.app, gate)
+    channels = app_channels(context.app, gate, metrics.dapr)
     services: CapabilityServices | None = None
 
     def current() -> CapabilityServices:
