@@ -18,6 +18,10 @@ from pylotto import __version__
 from pylotto.observability.tracing import current_trace_id
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
+FIELDS = "fields"
+"""A record's own fields, after its message: ``log.info("HTTP API Called",
+extra={FIELDS: {"method": ...}})`` → ``msg="HTTP API Called" method="..."`` (logfmt) or keys of
+the JSON line, as daprd writes its API log."""
 
 
 def rfc3339(created: float) -> str:
@@ -35,6 +39,8 @@ class _KeyValueFormatter(logging.Formatter):
         level = record.levelname.lower()
         line = (f"time={rfc3339(record.created)} level={level} scope={record.name} "
                 f"msg={json.dumps(record.getMessage(), ensure_ascii=False)}")
+        for key, value in getattr(record, FIELDS, {}).items():
+            line += f" {key}={json.dumps(value, ensure_ascii=False)}"
         if trace_id := current_trace_id():
             line += f" trace_id={trace_id}"
         if record.exc_info:
@@ -57,6 +63,7 @@ class _JsonFormatter(logging.Formatter):
             "scope": record.name,
             "msg": record.getMessage(),
             **self.fixed,
+            **getattr(record, FIELDS, {}),
         }
         if trace_id := current_trace_id():
             out["trace_id"] = trace_id

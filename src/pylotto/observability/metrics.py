@@ -37,6 +37,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from pylotto.observability.dapr_metrics import DaprMetrics
+from pylotto.observability.logs import FIELDS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 INGRESS_STATUS = {"delivered": "success", "retried": "retry", "dropped": "drop",
@@ -98,8 +99,9 @@ class Metrics:
         count.inc()
         latency.observe(seconds)
         if self.log_api_calls:
-            _api_log.info('%s API Called method="%s" code=%s duration=%.1fms',
-                          "gRPC" if dialect == "grpc" else "HTTP", api, code, seconds * 1000)
+            _api_log.info("%s API Called", "gRPC" if dialect == "grpc" else "HTTP",
+                          extra={FIELDS: {"method": api, "code": code,
+                                          "duration": f"{seconds * 1000:.1f}ms"}})
 
     def component_call(self, component: str, outcome: str, seconds: float, *,
                        capability: str = "", name: str = "", operation: str = "") -> None:
