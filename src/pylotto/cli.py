@@ -136,6 +136,8 @@ def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -
 @click.option("--log-as-json", is_flag=True, help="--log-format json.")
 @click.option("--uvloop/--no-uvloop", default=True, show_default=True,
               help="Run on uvloop when installed.")
+@click.option("--dashboard/--no-dashboard", "dashboard", default=None,
+              help="The dashboard at /dashboard on the actuator (default: on).")
 @click.option("--hot-reload/--no-hot-reload", "hot_reload", default=None,
               help="Watch the component files and apply their changes while running "
                    "(default: on, or the config's hot_reload.enabled).")
@@ -158,7 +160,7 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
         unix_domain_socket: Path | None, dapr_listen_addresses: str | None,
         run_file: Path | None, api_token: str | None, app_api_token: str | None,
         data_dir: Path | None, log_level: str, log_format: str, log_as_json: bool,
-        uvloop: bool, hot_reload: bool | None, workers: int,
+        uvloop: bool, hot_reload: bool | None, dashboard: bool | None, workers: int,
         app_command: tuple[str, ...]) -> None:
     """Run the sidecar (and the app) until SIGTERM or SIGINT, as ``dapr run`` does.
 
@@ -222,6 +224,8 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
         if hot_reload is not None:
             cfg = cfg.model_copy(update={"hot_reload": cfg.hot_reload.model_copy(
                 update={"enabled": hot_reload})})
+        if dashboard is not None:
+            cfg = cfg.model_copy(update={"dashboard": dashboard})
         from pylotto.process import instances
         from pylotto.process.hotreload import ComponentSources
         from pylotto.process.server import serve  # after logging is set up

@@ -112,7 +112,7 @@ class Capability(Generic[C]):
             if not traced:
                 return await self.resiliency.call_component(component_name, attempt)
             component = self.components.find(component_name)
-            with self.tracing.span(
+            with self.tracing.child(
                     f"{self.components.label} {component_name}",
                     "producer" if self.components.capability == "pubsub" else "client",
                     **span_attributes.component_call(

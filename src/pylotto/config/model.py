@@ -266,6 +266,8 @@ class RuntimeConfig(_Model):
     tracing: TracingConfig | None = None
     metrics_enabled: bool = True
     """False: no ``/metrics`` (a Dapr Configuration's ``spec.metric.enabled: false``)."""
+    dashboard: bool = True
+    """The dashboard at ``/dashboard`` on the actuator (``--no-dashboard``: off)."""
     mtls: MtlsConfig | None = None
     tls: TlsConfig | None = None
     hot_reload: HotReloadConfig = Field(default_factory=HotReloadConfig)

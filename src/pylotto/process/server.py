@@ -20,6 +20,8 @@ from pylotto.capabilities.actors.forwarding import forwarded_actors
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.facades import actors_internal, actuator, grpc_proxy, sidecar_invoke, state_query
+from pylotto.facades.dashboard import PATH as DASHBOARD_PATH
+from pylotto.facades.dashboard.snapshot import Sources
 from pylotto.facades.interceptors import (
     ApiToken,
     ClientMistakes,
@@ -35,6 +37,7 @@ from pylotto.facades.layotto import email as email_api
 from pylotto.facades.layotto import lifecycle as lifecycle_api
 from pylotto.facades.layotto import oss as oss_api
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
+from pylotto.observability.recent_errors import RecentErrors
 from pylotto.observability.throttled import ThrottledServerLog
 from pylotto.process import instances, launcher, run_template
 from pylotto.process.apphealth import AppHealthProber
@@ -102,15 +105,19 @@ class Sidecar:
         self.http_log = ThrottledServerLog(
             logging.getLogger("aiohttp.server"),
             lambda exc: isinstance(exc, aiohttp_http_exceptions.HttpProcessingError))
+        self.recent_errors = RecentErrors()
         self.actuator_app = actuator.build_app(
             self.status, self.runtime.metrics, serve_metrics=config.metrics_enabled,
-            api_token=token, metrics_require_token=config.metrics_require_token)
+            api_token=token, metrics_require_token=config.metrics_require_token,
+            board=Sources(self.status, self.runtime.metrics, self.runtime.tracing,
+                          self.recent_errors) if config.dashboard else None)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
         self._internal: grpc.aio.Server | None = None
         self.heap_trimmer = HeapTrimmer(config.heap_trim_interval_seconds)
 
     async def start(self) -> None:
+        self.recent_errors.attach()
         # The actuator comes up first so probes see INIT while components connect.
         if self.config.listen.actuator:
             self._actuator_runner = web.AppRunner(self.actuator_app, access_log=None,
@@ -182,6 +189,9 @@ class Sidecar:
             "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
             listen.dapr_http or "off", listen.actuator or "off", len(self.config.components),
         )
+        if self.config.dashboard and listen.actuator:
+            log.info("dashboard: http://%s%s%s", listen.actuator, DASHBOARD_PATH,
+                     "?token=<api token>" if self.config.api_token.get_secret_value() else "")
 
     async def _start_internal(self, address: str) -> None:
         """The sidecar-to-sidecar port: SidecarInvoke and gRPC proxying, mTLS only."""
@@ -294,6 +304,7 @@ class Sidecar:
         await self.plugins.stop()
         await self.runtime.stop()
         await self.close_http()
+        self.recent_errors.detach()
         log.info("pylotto stopped")
 
     async def close_http(self) -> None:
