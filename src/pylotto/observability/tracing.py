@@ -12,8 +12,8 @@ collector, Jaeger...: ``127.0.0.1:4317``), ``otlp-http`` (OTLP protobuf over HTT
 
 Spans: one server span per API call (gRPC and HTTP; its parent is the caller's
 ``traceparent`` / ``tracestate``, from gRPC metadata or HTTP headers, Layotto's
-``rpc_trace_context.traceparent`` too), one client span per component call made within a traced call (background work such as a
-store's polling starts no trace) and per call to
+``rpc_trace_context.traceparent`` too), one client span per component call made within a
+traced call (background work such as a store's polling starts no trace) and per call to
 another sidecar, one consumer span per pub/sub delivery (its parent: the ``traceparent`` of the
 CloudEvent), one consumer span per job trigger (``trigger job``; the app gets its
 context). What goes on carries the current span: the ``traceparent`` header of an invocation
