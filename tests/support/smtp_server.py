@@ -15,10 +15,9 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 from email.message import EmailMessage
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword

@@ -66,7 +66,7 @@ async def test_implicit_tls(tmp_path: Path, cert: tuple[Path, Path]) -> None:
         async with bound(smtp_case(smtp.port, implicitTLS="true", skipTLSVerify="true"),
                          tmp_path) as binding:
             await binding.invoke("create", b"SMTPS")
-            with pytest.raises(Internal, match="self[- ]signed certificate"):
+            with pytest.raises(Internal, match=r"self[- ]signed certificate"):
                 async with bound(smtp_case(smtp.port, implicitTLS="true"),
                                  tmp_path) as checked:
                     await checked.invoke("create", b"refused")
