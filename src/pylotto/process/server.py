@@ -32,7 +32,7 @@ from pylotto.facades.interceptors import (
 )
 from pylotto.facades.interceptors.api_access import ApiAllowlist
 from pylotto.facades.layotto import cryption as cryption_api
-from pylotto.facades.layotto import delay_queue
+from pylotto.facades.layotto import delay_queue, unserved
 from pylotto.facades.layotto import email as email_api
 from pylotto.facades.layotto import lifecycle as lifecycle_api
 from pylotto.facades.layotto import oss as oss_api
@@ -165,7 +165,8 @@ class Sidecar:
             names.extend((self._add_dapr(), "TaskHubSidecarService"))
         names.extend(self.plugins.add_grpc(server))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        server.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(services.invoke)])  # last
+        server.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(services.invoke),  # last
+                                         unserved.UnservedHandler()])
         reflection.enable_server_reflection(
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         # One server, every service on each gRPC port: the ports differ only by default.
