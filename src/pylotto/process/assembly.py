@@ -259,6 +259,10 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
         from pylotto.resolution.dns import DnsResolver
 
         resolver = DnsResolver(resolution.metadata)
+    elif resolution.type == "kubernetes":
+        from pylotto.resolution.kubernetes import KubernetesResolver
+
+        resolver = KubernetesResolver(resolution.metadata)
     elif resolution.type == "mdns":
         from pylotto.resolution.mdns import MdnsResolver
 
