@@ -118,7 +118,7 @@ def _probe(path: str, probe: Probe) -> JsonObject:
 def _mounts(sidecar: Sidecar, volumes: set[str]) -> tuple[list[JsonObject], list[str]]:
     """The sidecar's volume mounts, and a warning for each annotation's volume the pod lacks
     (skipped, as Dapr and Layotto skip it)."""
-    mounts = [{"name": DATA_VOLUME, "mountPath": DATA_PATH},
+    mounts: list[JsonObject] = [{"name": DATA_VOLUME, "mountPath": DATA_PATH},
               {"name": TMP_VOLUME, "mountPath": TMP_PATH},
               {"name": RESOURCES_VOLUME, "mountPath": RESOURCES_PATH, "readOnly": True}]
     if sidecar.config_map:
