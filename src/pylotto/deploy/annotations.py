@@ -129,7 +129,8 @@ def wants_sidecar(annotations: Mapping[str, str]) -> bool:
     """Dapr's or Layotto's annotation asks for a sidecar and pylotto's does not opt out."""
     if INJECT in annotations and not truthy(annotations[INJECT]):
         return False
-    return truthy(annotations.get(ENABLED)) or truthy(annotations.get(LAYOTTO_INJECT))
+    dapr = str(annotations.get(ENABLED, "")).strip().lower() == "true"  # Dapr: "true" only
+    return dapr or truthy(annotations.get(LAYOTTO_INJECT))
 
 
 class _Reader:

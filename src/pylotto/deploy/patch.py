@@ -200,9 +200,9 @@ def pod_patch(pod: Mapping[str, Any], sidecar: Sidecar, *, pull_policy: str = "I
               ) -> tuple[list[JsonObject], list[str]]:
     """The JSON patch that injects ``sidecar`` into ``pod``, and the warnings to answer."""
     spec = pod.get("spec") or {}
-    containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
-    if not containers:
-        raise AnnotationError("the pod has no containers")
+    containers = list(spec.get("containers") or [])
+    if not containers or not all(isinstance(c, Mapping) for c in containers):
+        raise AnnotationError("the pod has no containers (or one that is not an object)")
     existing_volumes = list(spec.get("volumes") or [])
     volume_names = {str(v.get("name")) for v in existing_volumes if isinstance(v, Mapping)}
     added_volumes = _volumes(sidecar)

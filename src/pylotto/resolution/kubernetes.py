@@ -13,8 +13,9 @@ Metadata (Dapr's ``nameResolution.configuration`` keys):
   and ``{{.Port}}`` (``{{.ID}}-{{.Namespace}}.internal:{{.Port}}``); replaces the form above;
 - ``namespace`` (default ``$NAMESPACE``, which the injector sets from the pod, then the pod's
   service-account namespace file, then ``default``);
-- ``port``: the sidecars' port other sidecars call (default ``50001``, the Dapr gRPC port;
-  ``50002``, the internal port, when the sidecars use ``mtls``).
+- ``port``: the sidecars' port other sidecars call (default: this sidecar's own, as daprd
+  resolves with its own internal port — the Dapr gRPC port ``50001``, or the internal port
+  ``50002`` when the sidecars use ``mtls``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class KubernetesSettings(ComponentSettings):
     cluster_domain: str = Field(DEFAULT_CLUSTER_DOMAIN, alias="clusterDomain", min_length=1)
     template: str = ""
     namespace: str = ""
-    port: int = Field(50001, gt=0, lt=65536)
+    port: int | None = Field(None, gt=0, lt=65536)
 
 
 async def system_lookup(host: str, port: int) -> list[str]:
@@ -92,10 +93,12 @@ def _split_port(address: str, default: int) -> tuple[str, int]:
 
 
 class KubernetesResolver(Resolver):
-    def __init__(self, metadata: Mapping[str, Any], lookup: Lookup = system_lookup) -> None:
+    def __init__(self, metadata: Mapping[str, Any], lookup: Lookup = system_lookup, *,
+                 default_port: int = 50001) -> None:
         self.settings = decode(KubernetesSettings, metadata, component="name_resolution")
         if self.settings.template:
             _check_template(self.settings.template)
+        self.port = self.settings.port or default_port
         self.namespace = self.settings.namespace or pod_namespace()
         self._lookup = lookup
 
@@ -103,12 +106,12 @@ class KubernetesResolver(Resolver):
         """The ``host:port`` that names the sidecars of ``app_id`` (before the DNS lookup)."""
         if self.settings.template:
             values = {"ID": app_id, "Namespace": self.namespace,
-                      "Port": str(self.settings.port)}
+                      "Port": str(self.port)}
             return TEMPLATE_FIELD.sub(lambda m: values[m.group(1)], self.settings.template)
         return (f"{app_id}-dapr.{self.namespace}.svc.{self.settings.cluster_domain}"
-                f":{self.settings.port}")
+                f":{self.port}")
 
     async def resolve(self, app_id: str) -> list[str]:
-        host, port = _split_port(self.address(app_id), self.settings.port)
+        host, port = _split_port(self.address(app_id), self.port)
         hosts = sorted(set(await self._lookup(host, port)))
         return [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h in hosts]

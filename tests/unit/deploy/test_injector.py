@@ -268,6 +268,7 @@ async def test_an_injected_pod_is_left_alone(webhook: Webhook) -> None:
 
 @pytest.mark.parametrize("annotations", [
     {}, {"dapr.io/enabled": "false"}, {"dapr.io/enabled": "no"},
+    {"dapr.io/enabled": "yes"},  # Dapr's injector takes "true" (any case) only
     {"dapr.io/enabled": "true", "pylotto.io/inject": "false"},
     {"layotto/sidecar-inject": "false"},
 ])

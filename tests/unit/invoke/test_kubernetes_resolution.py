@@ -90,3 +90,21 @@ def test_pylotto_yaml_takes_the_type() -> None:
     cfg = RuntimeConfig.model_validate({"name_resolution": {
         "type": "kubernetes", "metadata": {"clusterDomain": "corp.example"}}})
     assert cfg.name_resolution is not None and cfg.name_resolution.type == "kubernetes"
+
+
+def test_the_default_port_is_the_sidecars_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NAMESPACE", "shop")
+    assert KubernetesResolver({}, default_port=50002).address("orders") == \
+        "orders-dapr.shop.svc.cluster.local:50002"
+    assert KubernetesResolver({"port": "7000"}, default_port=50002).address("orders") == \
+        "orders-dapr.shop.svc.cluster.local:7000"
+
+
+def test_mode_kubernetes_makes_it_the_default() -> None:
+    from pylotto.config.model import embedded_default
+    from pylotto.process.dapr_run import with_default_resolution
+
+    chosen = with_default_resolution(embedded_default(), "kubernetes").name_resolution
+    assert chosen is not None and chosen.type == "kubernetes"
+    standalone = with_default_resolution(embedded_default()).name_resolution
+    assert standalone is not None and standalone.type == "mdns"
