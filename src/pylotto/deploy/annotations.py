@@ -46,7 +46,8 @@ HONOURED = frozenset({
     "read-buffer-size", "http-read-buffer-size", "volume-mounts", "volume-mounts-rw",
     "enable-app-health-check", "app-health-check-path", "app-health-probe-interval",
     "app-health-probe-timeout", "app-health-threshold", "app-channel-address",
-    "placement-host-address", "scheduler-host-address",
+    "placement-host-address", "scheduler-host-address", "unix-domain-socket-path",
+    "enable-native-sidecar",
 })
 """Dapr annotations (after ``dapr.io/``) the injector acts on. The placement and scheduler
 addresses are accepted and need nothing: pylotto places actors and keeps jobs without them."""
@@ -117,6 +118,10 @@ class Sidecar:
     env: tuple[tuple[str, str], ...] = ()
     secret_env: tuple[SecretEnv, ...] = ()
     volume_mounts: tuple[VolumeMount, ...] = ()
+    unix_socket_path: str = ""
+    """``dapr.io/unix-domain-socket-path``: where the app containers find the APIs' sockets."""
+    native_sidecar: bool = False
+    """``dapr.io/enable-native-sidecar``: an init container with ``restartPolicy: Always``."""
     ignored: tuple[str, ...] = ()
     """Annotations given that pylotto does not act on (answered as admission warnings)."""
 
@@ -194,6 +199,12 @@ def _mounts(text: str, *, read_only: bool, key: str) -> list[VolumeMount]:
             raise AnnotationError(f"annotation {key}: {item!r} is not <volume>:<absolute path>")
         mounts.append(VolumeMount(volume.strip(), path.strip(), read_only))
     return mounts
+
+
+def _absolute(path: str, key: str) -> str:
+    if path and not path.startswith("/"):
+        raise AnnotationError(f"annotation {key}: {path!r} is not an absolute path")
+    return path
 
 
 def _env(text: str) -> list[tuple[str, str]]:
@@ -297,5 +308,8 @@ def read(annotations: Mapping[str, str], *, pod_name: str, default_image: str,
         env=tuple(_env(r.text("env"))),
         secret_env=tuple(_secret_env(r.text("env-from-secret"))),
         volume_mounts=tuple(mounts),
+        unix_socket_path=_absolute(r.text("unix-domain-socket-path"),
+                                   DAPR + "unix-domain-socket-path"),
+        native_sidecar=r.flag("enable-native-sidecar"),
         ignored=tuple(ignored),
     )

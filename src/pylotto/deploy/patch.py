@@ -37,6 +37,8 @@ TMP_VOLUME, TMP_PATH = "pylotto-tmp", "/tmp"
 RESOURCES_VOLUME, RESOURCES_PATH = "pylotto-resources", "/etc/pylotto/resources"
 CONFIG_VOLUME, CONFIG_PATH = "pylotto-config", "/etc/pylotto/config"
 CONFIG_FILE = "config.yaml"
+SOCKET_VOLUME, SOCKET_PATH = "dapr-unix-domain-socket", "/var/run/dapr-sockets"
+"""Dapr's names: the in-memory folder of the APIs' Unix sockets, and its path in the sidecar."""
 LAYOTTO_CONFIG_PATH = "/runtime/configs"
 """Where Layotto's injector mounts ``layotto/config-volume``; ``config.json`` in it."""
 
@@ -71,6 +73,8 @@ def _args(sidecar: Sidecar) -> list[str]:
     ]
     if sidecar.config_map:
         optional.append(("--config", f"{CONFIG_PATH}/{CONFIG_FILE}"))
+    if sidecar.unix_socket_path:
+        optional.append(("--unix-domain-socket", SOCKET_PATH))
     if sidecar.layotto_config_volume:
         optional.append(("--config", f"{LAYOTTO_CONFIG_PATH}/config.json"))
     args += [part for flag, value in optional if value not in (None, "")
@@ -123,6 +127,8 @@ def _mounts(sidecar: Sidecar, volumes: set[str]) -> tuple[list[JsonObject], list
               {"name": RESOURCES_VOLUME, "mountPath": RESOURCES_PATH, "readOnly": True}]
     if sidecar.config_map:
         mounts.append({"name": CONFIG_VOLUME, "mountPath": CONFIG_PATH, "readOnly": True})
+    if sidecar.unix_socket_path:
+        mounts.append({"name": SOCKET_VOLUME, "mountPath": SOCKET_PATH})
     if sidecar.layotto_config_volume:
         if sidecar.layotto_config_volume not in volumes:
             raise AnnotationError(f"annotation layotto/config-volume: the pod has no volume "
@@ -164,6 +170,8 @@ def container(sidecar: Sidecar, volumes: set[str], pull_policy: str,
     }
     if sidecar.resources:
         spec["resources"] = sidecar.resources
+    if sidecar.native_sidecar:
+        spec["restartPolicy"] = "Always"
     return spec, warnings
 
 
@@ -176,6 +184,8 @@ def _volumes(sidecar: Sidecar) -> list[JsonObject]:
     ]
     if sidecar.config_map:
         volumes.append({"name": CONFIG_VOLUME, "configMap": {"name": sidecar.config_map}})
+    if sidecar.unix_socket_path:
+        volumes.append({"name": SOCKET_VOLUME, "emptyDir": {"medium": "Memory"}})
     return volumes
 
 
@@ -220,12 +230,23 @@ def pod_patch(pod: Mapping[str, Any], sidecar: Sidecar, *, pull_policy: str = "I
             _add(f"/metadata/labels/{_pointer(METRICS_LABEL)}",
                  str(sidecar.metrics_enabled).lower())]
     ops += _list_ops("/spec/volumes", existing_volumes, added_volumes)
-    ops.append(_add("/spec/containers/-", sidecar_container))
+    if sidecar.native_sidecar:
+        ops += _list_ops("/spec/initContainers", list(spec.get("initContainers") or []),
+                         [sidecar_container])
+    else:
+        ops.append(_add("/spec/containers/-", sidecar_container))
     for index, app in enumerate(containers):
         env = list(app.get("env") or [])
         have = {e.get("name") for e in env if isinstance(e, Mapping)}
         ops += _list_ops(f"/spec/containers/{index}/env", env,
                          [e for e in _app_env(sidecar) if e["name"] not in have])
+        if sidecar.unix_socket_path:
+            mounts = list(app.get("volumeMounts") or [])
+            taken = {m.get("mountPath") for m in mounts if isinstance(m, Mapping)} | {
+                m.get("name") for m in mounts if isinstance(m, Mapping)}
+            if not taken & {SOCKET_VOLUME, sidecar.unix_socket_path}:
+                ops += _list_ops(f"/spec/containers/{index}/volumeMounts", mounts, [
+                    {"name": SOCKET_VOLUME, "mountPath": sidecar.unix_socket_path}])
     warnings += [f"pylotto sidecar: annotation {key} is not supported; ignored"
                  for key in sidecar.ignored]
     return ops, warnings

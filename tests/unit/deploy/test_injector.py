@@ -312,6 +312,7 @@ async def test_only_listed_namespaces(tmp_path: Path) -> None:
     ({"dapr.io/volume-mounts": "certs"}, "not <volume>:<absolute path>"),
     ({"dapr.io/config": "c", "layotto/config-volume": "v"}, "keep one"),
     ({"layotto/config-volume": "nowhere"}, "the pod has no volume 'nowhere'"),
+    ({"dapr.io/unix-domain-socket-path": "tmp"}, "'tmp' is not an absolute path"),
 ])
 async def test_unreadable_annotations_refuse_the_pod(
         webhook: Webhook, annotations: dict[str, str], message: str) -> None:
@@ -323,13 +324,45 @@ async def test_unreadable_annotations_refuse_the_pod(
 
 async def test_unsupported_annotations_are_warned(webhook: Webhook) -> None:
     pod = plain_pod({"dapr.io/enabled": "true", "dapr.io/enable-profiling": "true",
-                     "dapr.io/unix-domain-socket-path": "/tmp/socks"})
+                     "dapr.io/graceful-shutdown-seconds": "30"})
     response = await webhook.review(pod)
     patched(pod, response)
     assert response["warnings"] == [
         "pylotto sidecar: annotation dapr.io/enable-profiling is not supported; ignored",
-        "pylotto sidecar: annotation dapr.io/unix-domain-socket-path is not supported; "
+        "pylotto sidecar: annotation dapr.io/graceful-shutdown-seconds is not supported; "
         "ignored"]
+
+
+async def test_unix_sockets_shared_with_the_app(webhook: Webhook) -> None:
+    pod = plain_pod({"dapr.io/enabled": "true", "dapr.io/unix-domain-socket-path": "/tmp/dapr"})
+    pod["spec"]["containers"].append({"name": "worker", "image": "w:1", "volumeMounts": [
+        {"name": "cache", "mountPath": "/cache"}]})
+    pod["spec"]["volumes"] = [{"name": "cache", "emptyDir": {}}]
+    injected = patched(pod, await webhook.review(pod))
+    sidecar = containers(injected)["pylotto"]
+    assert flags(sidecar["args"])["--unix-domain-socket"] == "/var/run/dapr-sockets"
+    assert {"name": "dapr-unix-domain-socket", "mountPath": "/var/run/dapr-sockets"} in \
+        sidecar["volumeMounts"]
+    for name in ("app", "worker"):
+        assert {"name": "dapr-unix-domain-socket", "mountPath": "/tmp/dapr"} in \
+            containers(injected)[name]["volumeMounts"]
+    volumes = {v["name"]: v for v in injected["spec"]["volumes"]}
+    assert volumes["dapr-unix-domain-socket"] == {"name": "dapr-unix-domain-socket",
+                                                  "emptyDir": {"medium": "Memory"}}
+    context = cli.commands["run"].make_context("run", list(sidecar["args"][1:]))
+    assert str(context.params["unix_domain_socket"]) == "/var/run/dapr-sockets"
+
+
+async def test_native_sidecar_is_an_init_container(webhook: Webhook) -> None:
+    pod = plain_pod({"dapr.io/enabled": "true", "dapr.io/enable-native-sidecar": "true"})
+    injected = patched(pod, await webhook.review(pod))
+    assert [c["name"] for c in injected["spec"]["containers"]] == ["app"]
+    [sidecar] = injected["spec"]["initContainers"]
+    assert sidecar["name"] == "pylotto" and sidecar["restartPolicy"] == "Always"
+    assert (await webhook.review(injected)).get("patch") is None  # found there too
+    pod["spec"]["initContainers"] = [{"name": "migrate", "image": "m:1"}]
+    injected = patched(pod, await webhook.review(pod))
+    assert [c["name"] for c in injected["spec"]["initContainers"]] == ["migrate", "pylotto"]
 
 
 async def test_pod_without_labels_or_volumes_and_generate_name(webhook: Webhook) -> None:
