@@ -409,3 +409,26 @@ def test_the_probes_are_the_actuators_routes() -> None:
               if route.resource is not None}
     assert ("GET", sidecar_patch.LIVENESS_PATH) in routes
     assert ("GET", sidecar_patch.READINESS_PATH) in routes
+
+
+async def test_a_request_as_the_api_server_sends_it(webhook: Webhook) -> None:
+    """A ReplicaSet's pod after the API server's defaulting: generateName, owner, the service
+    account's projected volume, tolerations, an app container with env and mounts."""
+    body = (Path(__file__).parent / "data" / "admission_review_pod.json").read_bytes()
+    status, answer = await webhook.post(body)
+    assert status == 200
+    response = answer["response"]
+    assert response["uid"] == "1f0b3c2e-6a1d-4d7e-9a55-2f6c1e0c9b1a"
+    pod = json.loads(body)["request"]["object"]
+    injected = patched(pod, response)
+    assert [v["name"] for v in injected["spec"]["volumes"]] == [
+        "kube-api-access-7xk2p", "pylotto-data", "pylotto-tmp", "pylotto-resources",
+        "pylotto-config"]
+    app = containers(injected)["app"]
+    assert [e["name"] for e in app["env"]] == ["LOG_FORMAT", "DAPR_HTTP_PORT",
+                                               "DAPR_GRPC_PORT", "APP_PROTOCOL"]
+    assert injected["metadata"]["labels"] == {
+        "app": "orders", "pod-template-hash": "6f9d8b7c5d", "dapr.io/app-id": "orders",
+        "pylotto.io/sidecar-injected": "true", "dapr.io/metrics-enabled": "true"}
+    args = flags(containers(injected)["pylotto"]["args"])
+    assert args["--app-id"] == "orders" and args["--log-level"] == "debug"
