@@ -123,26 +123,23 @@ def _local_args(args: list[str], folders: dict[str, str]) -> list[str]:
     return [*out, "--grpc-address", f"127.0.0.1:{free_port()}"]
 
 
-def test_injected_pod_starts_a_ready_sidecar(injector: tuple[str, ssl.SSLContext],
-                                             tmp_path: Path) -> None:
-    url, trust = injector
-    docs = list(yaml.safe_load_all((MANIFESTS / "annotated-app.yaml").read_text()))
-    pod = pod_of(next(d for d in docs if d["kind"] == "Deployment"), namespace="shop")
+def _inject(url: str, trust: ssl.SSLContext, pod: dict[str, Any]) -> dict[str, Any]:
+    """The pylotto container of ``pod`` once the injector's patch is applied."""
     answer = _review(url, trust, pod)
     injected = jsonpatch.apply_patch(pod, json.loads(base64.b64decode(answer["patch"])))
     assert_valid(injected)
-    sidecar = next(c for c in injected["spec"]["containers"] if c["name"] == "pylotto")
+    sidecar: dict[str, Any] = next(c for c in injected["spec"]["containers"]
+                                   if c["name"] == "pylotto")
     assert sidecar["image"] == "pylotto:e2e"
+    return sidecar
 
-    appconfig = next(d for d in docs if d["kind"] == "ConfigMap")
-    component = yaml.safe_dump({"apiVersion": "dapr.io/v1alpha1", "kind": "Component",
-                                "metadata": {"name": "statestore"},
-                                "spec": {"type": "state.in-memory", "version": "v1"}})
-    folders = _as_folders(sidecar, tmp_path, {
-        "/etc/pylotto/config": dict(appconfig["data"]),
-        "/etc/pylotto/resources": {"statestore.yaml": component}})
-    args = _local_args(sidecar["args"], folders)
-    env = {**os.environ, "NAMESPACE": "shop", "POD_NAME": "checkout-0",
+
+def _run_until_ready(sidecar: dict[str, Any], tmp_path: Path,
+                     files: dict[str, dict[str, str]]) -> list[str]:
+    """Start the container's command here (its mounts holding ``files``) until both probes
+    answer 200; stops it and returns its log lines."""
+    args = _local_args(sidecar["args"], _as_folders(sidecar, tmp_path, files))
+    env = {**os.environ, "NAMESPACE": "shop", "POD_NAME": "pod-0",
            "DAPR_HOST_IP": "127.0.0.1"}
     env.update({e["name"]: e["value"] for e in sidecar["env"] if "value" in e})
     log = tmp_path / "sidecar.log"
@@ -160,3 +157,49 @@ def test_injected_pod_starts_a_ready_sidecar(injector: tuple[str, ssl.SSLContext
         assert _get(f"http://{actuator}{liveness}") == 200
     finally:
         assert _stop(process) == 0, log.read_text()
+    return log.read_text().splitlines()
+
+
+def test_dapr_annotated_pod_starts_a_ready_sidecar(injector: tuple[str, ssl.SSLContext],
+                                                   tmp_path: Path) -> None:
+    url, trust = injector
+    docs = list(yaml.safe_load_all((MANIFESTS / "annotated-app.yaml").read_text()))
+    pod = pod_of(next(d for d in docs if d["kind"] == "Deployment"), namespace="shop")
+    sidecar = _inject(url, trust, pod)
+    appconfig = next(d for d in docs if d["kind"] == "ConfigMap")
+    component = yaml.safe_dump({"apiVersion": "dapr.io/v1alpha1", "kind": "Component",
+                                "metadata": {"name": "statestore"},
+                                "spec": {"type": "state.in-memory", "version": "v1"}})
+    lines = _run_until_ready(sidecar, tmp_path, {
+        "/etc/pylotto/config": dict(appconfig["data"]),
+        "/etc/pylotto/resources": {"statestore.yaml": component}})
+    ready = next(line for line in lines if "pylotto ready" in line)
+    assert "1 components" in ready  # the manifest of the resources ConfigMap
+
+
+LAYOTTO_CONFIG = {"servers": [{"default_log_path": "stdout", "listeners": [{
+    "name": "grpc", "address": "0.0.0.0:34904", "bind_port": True,
+    "filter_chains": [{"filters": [{"type": "grpc", "config": {
+        "server_name": "runtime", "grpc_config": {
+            "hellos": {"quick_start_demo": {"type": "helloworld", "hello": "greeting"}},
+            "state": {"state_demo": {"type": "in-memory", "metadata": {}}},
+            "app": {"app_id": "app1", "grpc_callback_port": 9999}}}}]}]}]}]}
+"""A Layotto config as Layotto's Kubernetes examples ship one in a ConfigMap (gRPC on
+0.0.0.0:34904: the test's --grpc-address moves it to a free port)."""
+
+
+def test_layotto_annotated_pod_starts_a_ready_sidecar(injector: tuple[str, ssl.SSLContext],
+                                                      tmp_path: Path) -> None:
+    url, trust = injector
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "counter-0", "namespace": "shop",
+        "annotations": {"layotto/sidecar-inject": "true",
+                        "layotto/config-volume": "layotto-config-vol"}},
+        "spec": {"containers": [{"name": "app", "image": "counter:1"}],
+                 "volumes": [{"name": "layotto-config-vol",
+                              "configMap": {"name": "layotto-runtime-config"}}]}}
+    sidecar = _inject(url, trust, pod)
+    lines = _run_until_ready(sidecar, tmp_path, {
+        "/runtime/configs": {"config.json": json.dumps(LAYOTTO_CONFIG)}})
+    ready = next(line for line in lines if "pylotto ready" in line)
+    assert "layotto gRPC 127.0.0.1:" in ready and "2 components" in ready
