@@ -18,9 +18,11 @@ with the same ``uid``:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
+import signal
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -165,9 +167,6 @@ async def start(options: InjectorOptions, host: str, port: int, cert: Path,
 
 async def serve(options: InjectorOptions, host: str, port: int, cert: Path, key: Path) -> int:
     """Serve until SIGTERM or SIGINT; the exit code."""
-    import asyncio
-    import signal
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
