@@ -119,6 +119,10 @@ def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -
               callback=_refuse("--scheduler-host-address", _NO_SCHEDULER))
 @click.option("-k", "--kubernetes", is_flag=True, expose_value=False,
               callback=_refuse("--kubernetes", "pylotto runs apps on this machine only"))
+@click.option("--mode", type=click.Choice(["standalone", "kubernetes"]), default="standalone",
+              show_default=True, envvar="PYLOTTO_MODE",
+              help="As daprd's --mode: kubernetes makes name resolution `kubernetes` (cluster "
+                   "DNS) the default instead of mDNS.")
 @click.option("--runtime-path", expose_value=False,
               callback=_refuse("--runtime-path", "pylotto is its own runtime: there is no "
                                "daprd to find"))
@@ -161,6 +165,7 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
         run_file: Path | None, api_token: str | None, app_api_token: str | None,
         data_dir: Path | None, log_level: str, log_format: str, log_as_json: bool,
         uvloop: bool, hot_reload: bool | None, dashboard: bool | None, workers: int,
+        mode: str,
         app_command: tuple[str, ...]) -> None:
     """Run the sidecar (and the app) until SIGTERM or SIGINT, as ``dapr run`` does.
 
@@ -220,7 +225,7 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
             cfg = with_manifests(cfg, folders,
                                  explicit_config=config_path is not None and cfg.dapr is None)
         if config_path is None or dapr_run.is_dapr_configuration(config_path):
-            cfg = dapr_run.with_default_resolution(cfg)
+            cfg = dapr_run.with_default_resolution(cfg, mode)
         if hot_reload is not None:
             cfg = cfg.model_copy(update={"hot_reload": cfg.hot_reload.model_copy(
                 update={"enabled": hot_reload})})
@@ -328,6 +333,48 @@ def _port_address(port: int | None) -> str | None:
     if port is None or port == -1:
         return None
     return f"127.0.0.1:{port}" if port else ""
+
+
+@main.command("injector")
+@click.option("--cert", "cert_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, envvar="PYLOTTO_INJECTOR_CERT",
+              help="The webhook's TLS certificate (PEM; the API server checks it).")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, envvar="PYLOTTO_INJECTOR_KEY", help="Its private key (PEM).")
+@click.option("--address", default="0.0.0.0:4000", show_default=True,
+              help="host:port to serve HTTPS on.")
+@click.option("--sidecar-image", default="pylotto:latest", show_default=True,
+              envvar="PYLOTTO_SIDECAR_IMAGE",
+              help="The sidecar's image when a pod's annotations name none.")
+@click.option("--image-pull-policy", default="IfNotPresent", show_default=True,
+              type=click.Choice(["Always", "IfNotPresent", "Never"]))
+@click.option("--resources-configmap", default="pylotto-resources", show_default=True,
+              help="The ConfigMap of Dapr manifests mounted into each sidecar "
+                   "(pylotto.io/resources overrides it per pod).")
+@click.option("--namespace", "namespaces", multiple=True,
+              help="Inject only in this namespace (repeatable; default: every namespace).")
+@click.option("--exclude-namespace", "excluded", multiple=True,
+              help="Never inject in this namespace (repeatable; default: kube-system, "
+                   "kube-public, kube-node-lease).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(list(LOG_LEVEL_NAMES), case_sensitive=False))
+def injector(cert_file: Path, key_file: Path, address: str, sidecar_image: str,
+             image_pull_policy: str, resources_configmap: str, namespaces: tuple[str, ...],
+             excluded: tuple[str, ...], log_level: str) -> None:
+    """Serve the sidecar injector: a Kubernetes mutating admission webhook (POST /mutate)
+    that adds the pylotto sidecar to pods annotated for Dapr or Layotto (docs/deploy.md)."""
+    from pylotto.deploy import injector as webhook
+
+    logs.setup(LOG_LEVEL_NAMES[log_level.lower()], "text")
+    host, colon, port = address.rpartition(":")
+    if not colon or not port.isdigit():
+        raise click.BadParameter(f"{address!r} is not host:port", param_hint="--address")
+    options = webhook.InjectorOptions(
+        sidecar_image=sidecar_image, pull_policy=image_pull_policy,
+        resources_config_map=resources_configmap, namespaces=frozenset(namespaces),
+        excluded_namespaces=frozenset(excluded or webhook.DEFAULT_EXCLUDED))
+    sys.exit(run_loop(webhook.serve(options, host.strip("[]") or "0.0.0.0", int(port),
+                                    cert_file, key_file), use_uvloop=False))
 
 
 @main.group()

@@ -83,7 +83,7 @@ class SubscriptionSpec(_Model):
 class NameResolutionConfig(_Model):
     """How this sidecar finds the sidecars of other app ids (service invocation)."""
 
-    type: Literal["static", "redis", "dns", "mdns"] = "static"
+    type: Literal["static", "redis", "dns", "mdns", "kubernetes"] = "static"
     metadata: dict[str, Any] = Field(default_factory=dict)
     advertise: str = Field("", description="the address other sidecars call this one at; "
                            "default: the Dapr gRPC listen address, else the Layotto one")

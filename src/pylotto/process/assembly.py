@@ -250,6 +250,10 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
                                 tracing=tracing, functions=functions)
     from pylotto.appchannel.sidecars import SidecarChannel
 
+    listen = config.listen
+    mtls = config.mtls
+    advertise = resolution.advertise or host_address(
+        (listen.internal_grpc if mtls else "") or listen.dapr_grpc or listen.layotto_grpc)
     resolver: Resolver
     if resolution.type == "redis":
         from pylotto.resolution.redis import RedisResolver
@@ -259,6 +263,13 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
         from pylotto.resolution.dns import DnsResolver
 
         resolver = DnsResolver(resolution.metadata)
+    elif resolution.type == "kubernetes":
+        from pylotto.resolution.kubernetes import KubernetesResolver
+
+        # as daprd: the peers' port is this sidecar's own (every pod is injected alike)
+        _, _, own_port = advertise.rpartition(":")
+        resolver = KubernetesResolver(
+            resolution.metadata, default_port=int(own_port) if own_port.isdigit() else 50001)
     elif resolution.type == "mdns":
         from pylotto.resolution.mdns import MdnsResolver
 
@@ -267,10 +278,6 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
         from pylotto.resolution.static import StaticResolver
 
         resolver = StaticResolver(resolution.metadata)
-    listen = config.listen
-    mtls = config.mtls
-    advertise = resolution.advertise or host_address(
-        (listen.internal_grpc if mtls else "") or listen.dapr_grpc or listen.layotto_grpc)
     return InvokeCapability(context, channels=channels, sidecars=SidecarChannel(
                                 resolver, credentials=mtls.read() if mtls else None),
                             resolver=resolver, advertise=advertise, access=access,
