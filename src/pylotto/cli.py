@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from pylotto import __version__
 from pylotto.config import model as config
-from pylotto.core.errors import ConfigError
+from pylotto.core.errors import ConfigError, StartError
 from pylotto.observability import logs
 from pylotto.process.loop import run_loop
 
@@ -221,11 +221,13 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
         if hot_reload is not None:
             cfg = cfg.model_copy(update={"hot_reload": cfg.hot_reload.model_copy(
                 update={"enabled": hot_reload})})
-        from pylotto.process import instances
+        from pylotto.process import instances, launcher
         from pylotto.process.hotreload import ComponentSources
         from pylotto.process.server import serve  # after logging is set up
 
         sources = ComponentSources(config_path, tuple(folders))
+        if app_command:
+            launcher.check_command(app_command)
         if workers > 1:
             if app_command:
                 raise ConfigError("--workers runs the sidecar only: start the app separately")
@@ -257,8 +259,9 @@ log = logging.getLogger("pylotto.cli")
 
 
 def exit_code_of(exc: ConfigError) -> int:
-    """2 for a configuration refused; 1 (the Dapr CLI's) when the app could not start."""
-    return 1 if exc.message.startswith("cannot start the app") else 2
+    """2 for a configuration refused; a start-up failure's own code (1 as daprd's for a port
+    taken, 127 as a shell's for an app command not found)."""
+    return exc.exit_code if isinstance(exc, StartError) else 2
 
 
 def _port_of(address: str) -> str:
