@@ -196,7 +196,10 @@ class StartError(ConfigError):
         self.exit_code = exit_code
 
 
-_NOT_FROM_CODES = (ComponentNotFound, ConfigError, PlainError)
+ERROR_TABLE[StartError] = ERROR_TABLE[ConfigError]  # raised at start only, never answered
+
+
+_NOT_FROM_CODES = (ComponentNotFound, ConfigError, StartError, PlainError)
 
 
 def from_grpc_code(code: grpc.StatusCode, message: str) -> PylottoError:
