@@ -61,6 +61,7 @@ class Client:
 
         self._aio = self._run(make())
         self.address = self._aio.address
+        self.tls = self._aio.tls
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
