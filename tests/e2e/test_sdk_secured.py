@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -186,32 +186,31 @@ async def test_a_subscription_outlives_a_reload_of_its_pubsub(
     ca = (certs / "ca.crt").read_bytes()
     topic = f"reload-{os.getpid()}"
     got: list[bytes] = []
-    async with AsyncClient(f"https://{car.grpc_address}", api_token=TOKEN,
-                           root_certificates=ca) as client:
-        async with client.subscribe("in-memory", topic) as sub:
+    async with (AsyncClient(f"https://{car.grpc_address}", api_token=TOKEN,
+                            root_certificates=ca) as client,
+                client.subscribe("in-memory", topic) as sub):
 
-            async def consume() -> None:
-                async for event in sub:
-                    got.append(event.data)
-                    await sub.ack(event)
+        async def consume() -> None:
+            async for event in sub:
+                got.append(event.data)
+                await sub.ack(event)
 
-            consumer = asyncio.create_task(consume())
-            await client.publish_event("in-memory", topic, b"before")
-            await _until(lambda: got == [b"before"])
-            channel = grpc.aio.secure_channel(car.grpc_address,
-                                              grpc.ssl_channel_credentials(ca))
-            await lifecycle_pb2_grpc.LifecycleStub(channel).ApplyConfiguration(
-                lifecycle_pb2.DynamicConfiguration(component_config=lifecycle_pb2.ComponentConfig(
-                    kind="pubsub", name="in-memory", metadata={"maxQueuedMessages": "5000"})),
-                metadata=(("dapr-api-token", TOKEN),), timeout=30)
-            await channel.close()
-            await _until(lambda: sub.resubscribed == 1)  # the sidecar ended the stream
-            for n in range(5):
-                await client.publish_event("in-memory", topic, f"after-{n}")
-            await _until(lambda: len(got) == 6)
-            assert got == [b"before", *(f"after-{n}".encode() for n in range(5))]
-            assert not consumer.done()
-            consumer.cancel()
+        consumer = asyncio.create_task(consume())
+        await client.publish_event("in-memory", topic, b"before")
+        await _until(lambda: got == [b"before"])
+        channel = grpc.aio.secure_channel(car.grpc_address, grpc.ssl_channel_credentials(ca))
+        await lifecycle_pb2_grpc.LifecycleStub(channel).ApplyConfiguration(
+            lifecycle_pb2.DynamicConfiguration(component_config=lifecycle_pb2.ComponentConfig(
+                kind="pubsub", name="in-memory", metadata={"maxQueuedMessages": "5000"})),
+            metadata=(("dapr-api-token", TOKEN),), timeout=30)
+        await channel.close()
+        await _until(lambda: sub.resubscribed == 1)  # the sidecar ended the stream
+        for n in range(5):
+            await client.publish_event("in-memory", topic, f"after-{n}")
+        await _until(lambda: len(got) == 6)
+        assert got == [b"before", *(f"after-{n}".encode() for n in range(5))]
+        assert not consumer.done()
+        consumer.cancel()
 
 
 async def test_unavailable_calls_are_retried_until_the_sidecar_is_back(
@@ -236,8 +235,8 @@ async def test_unavailable_calls_are_retried_until_the_sidecar_is_back(
         assert info.value.code == grpc.StatusCode.UNAVAILABLE
 
 
-async def _until(check: object, timeout: float = 15) -> None:
-    assert callable(check)
-    async with asyncio.timeout(timeout):
-        while not check():
+async def _until(check: Callable[[], bool], within: float = 15) -> None:
+    """Poll ``check`` (a condition on what another task records) until it holds."""
+    async with asyncio.timeout(within):
+        while not check():  # noqa: ASYNC110 - the condition has no event to wait on
             await asyncio.sleep(0.02)
