@@ -197,6 +197,10 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
                 click.echo("pylotto: with --run-file, these are ignored (set them in the run "
                            f"file): {', '.join(given) or 'the app command'}", err=True)
             sys.exit(run_template.run(run_file, log_level=level, log_format=log_format))
+        if app_command:  # before anything loads: a command a shell would not find fails fast
+            from pylotto.process.launcher import check_command
+
+            check_command(app_command)
         cfg = config.load(config_path) if config_path else config.embedded_default()
         cfg = apply_overrides(cfg, app_id=app_id, app_port=app_port, app_grpc_port=app_grpc_port,
                               grpc_address=grpc_address, actuator_address=actuator_address,
@@ -221,13 +225,11 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
         if hot_reload is not None:
             cfg = cfg.model_copy(update={"hot_reload": cfg.hot_reload.model_copy(
                 update={"enabled": hot_reload})})
-        from pylotto.process import instances, launcher
+        from pylotto.process import instances
         from pylotto.process.hotreload import ComponentSources
         from pylotto.process.server import serve  # after logging is set up
 
         sources = ComponentSources(config_path, tuple(folders))
-        if app_command:
-            launcher.check_command(app_command)
         if workers > 1:
             if app_command:
                 raise ConfigError("--workers runs the sidecar only: start the app separately")
