@@ -64,6 +64,18 @@ def test_a_taken_dapr_http_port_is_one_line_and_exit_1(tmp_path: Path, taken_por
     assert result.stderr.rstrip().endswith("already in use"), result.stderr  # nothing after
 
 
+def test_a_taken_port_under_workers_is_one_line_per_worker(tmp_path: Path,
+                                                            taken_port: int) -> None:
+    config = tmp_path / "shared.yaml"  # --workers takes shared backends only
+    config.write_text(yaml.safe_dump(REDIS_STATE))
+    result = pylotto("run", "-c", str(config), "--workers", "2", *own_ports(tmp_path),
+                     "--dapr-http-port", str(taken_port), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr  # the failed worker's code
+    assert (f"pylotto: Dapr HTTP API cannot listen on 127.0.0.1:{taken_port}: the address is "
+            "already in use") in result.stderr
+    assert "Traceback" not in result.stderr and "Event loop is closed" not in result.stderr
+
+
 def test_an_app_command_not_found_exits_127_as_a_shell(tmp_path: Path) -> None:
     result = pylotto("run", *own_ports(tmp_path), "--dapr-http-port", str(free_port()),
                      "--", "nosuchcmd", "--flag", cwd=tmp_path)

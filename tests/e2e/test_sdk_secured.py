@@ -1,4 +1,4 @@
-"""The Python SDK against secured sidecars (an API token; TLS and a token): reaching them as
+"""The Python SDK against a secured sidecar (TLS and an API token): reaching it as
 Dapr's SDK does (DAPR_API_TOKEN, DAPR_GRPC_ENDPOINT), the lock context manager, the
 read-modify-write helper under 5 concurrent writers, a subscription that outlives a reload of
 its pubsub component, and the retry of calls while the sidecar is away."""
@@ -38,14 +38,6 @@ def make_certs(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def token_car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
-    car = Sidecar(tmp_path_factory.mktemp("sdk-token"), env={"DAPR_API_TOKEN": TOKEN})
-    car.start()
-    yield car
-    car.stop()
-
-
-@pytest.fixture(scope="module")
 def tls_car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sidecar, Path]]:
     workdir = tmp_path_factory.mktemp("sdk-tls")
     certs = make_certs(workdir / "certs")
@@ -58,15 +50,19 @@ def tls_car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sidecar,
 
 
 def test_the_token_is_sent_from_the_argument_or_dapr_api_token(
-        token_car: Sidecar, monkeypatch: pytest.MonkeyPatch) -> None:
+        tls_car: tuple[Sidecar, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    car, certs = tls_car
+    address = f"https://{car.grpc_address}"
+    ca = (certs / "ca.crt").read_bytes()
     monkeypatch.delenv("DAPR_API_TOKEN", raising=False)
-    with Client(token_car.grpc_address) as bare, pytest.raises(ClientError) as info:
+    with (Client(address, root_certificates=ca) as bare,
+          pytest.raises(ClientError) as info):
         bare.say_hello("quick_start_demo", "x")
     assert info.value.code == grpc.StatusCode.UNAUTHENTICATED
-    with Client(token_car.grpc_address, api_token=TOKEN) as client:
+    with Client(address, api_token=TOKEN, root_certificates=ca) as client:
         assert client.say_hello("quick_start_demo", "token") == "greeting, token"
     monkeypatch.setenv("DAPR_API_TOKEN", TOKEN)
-    with Client(token_car.grpc_address) as client:
+    with Client(address, root_certificates=ca) as client:
         client.save_state("in-memory", "tok", b"v")
         assert client.get_state("in-memory", "tok").value == b"v"
         with client.subscribe("in-memory", "token-topic") as sub:  # streams carry it too
