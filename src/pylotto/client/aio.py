@@ -261,7 +261,8 @@ class AsyncClient:
     ) -> None:
         states = [_wire.state_item(StateItem(i) if isinstance(i, str) else i) for i in items]
         request = runtime_pb2.DeleteBulkStateRequest(store_name=store_name, states=states)
-        await self._unary("DeleteBulkState", request)
+        await self._unary("DeleteBulkState", request,
+                          idempotent=not any(state.HasField("etag") for state in states))
 
     async def execute_state_transaction(
         self, store_name: str, operations: Sequence[TransactionOperation],

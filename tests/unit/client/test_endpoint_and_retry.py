@@ -9,6 +9,8 @@ import pytest
 
 from pylotto.client import ClientError, RetryPolicy
 from pylotto.client.endpoint import Endpoint, from_environment, parse
+from pylotto.client.retry import IDEMPOTENT
+from pylotto.proto.layotto import runtime_pb2
 
 
 @pytest.mark.parametrize(("address", "expected"), [
@@ -103,3 +105,10 @@ def test_backoff_grows_to_its_bound_and_attempts_follow_dapr_api_max_retries(
     assert RetryPolicy().max_attempts == 3
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
+
+
+def test_the_idempotent_calls_are_rpcs_of_the_runtime_api() -> None:
+    services = runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].methods_by_name
+    assert {*services, "QueryState"} >= IDEMPOTENT
+    assert not IDEMPOTENT & {"PublishEvent", "InvokeService", "InvokeBinding", "TryLock",
+                             "ExecuteStateTransaction"}
