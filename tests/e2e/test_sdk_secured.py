@@ -90,7 +90,8 @@ def test_tls_and_token_from_dapr_s_environment_variables(
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "over tls True"
-    env["DAPR_GRPC_ENDPOINT"] = f"127.0.0.1:{car.grpc_port}?tls=true"  # the newer spelling
+    # the newer spelling, on the Dapr gRPC port (it serves the Layotto runtime API too)
+    env["DAPR_GRPC_ENDPOINT"] = f"127.0.0.1:{car.dapr_grpc_port}?tls=true"
     done = subprocess.run([sys.executable, "-c", app], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.stdout.strip() == "over tls True", done.stderr
