@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from pylotto import __version__
 from pylotto.config import model as config
-from pylotto.core.errors import ConfigError
+from pylotto.core.errors import ConfigError, StartError
 from pylotto.observability import logs
 from pylotto.process.loop import run_loop
 
@@ -204,6 +204,10 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
                 click.echo("pylotto: with --run-file, these are ignored (set them in the run "
                            f"file): {', '.join(given) or 'the app command'}", err=True)
             sys.exit(run_template.run(run_file, log_level=level, log_format=log_format))
+        if app_command:  # before anything loads: a command a shell would not find fails fast
+            from pylotto.process.launcher import check_command
+
+            check_command(app_command)
         cfg = config.load(config_path) if config_path else config.embedded_default()
         cfg = apply_overrides(cfg, app_id=app_id, app_port=app_port, app_grpc_port=app_grpc_port,
                               grpc_address=grpc_address, actuator_address=actuator_address,
@@ -267,8 +271,9 @@ log = logging.getLogger("pylotto.cli")
 
 
 def exit_code_of(exc: ConfigError) -> int:
-    """2 for a configuration refused; 1 (the Dapr CLI's) when the app could not start."""
-    return 1 if exc.message.startswith("cannot start the app") else 2
+    """2 for a configuration refused; a start-up failure's own code (1 as daprd's for a port
+    taken, 127 as a shell's for an app command not found)."""
+    return exc.exit_code if isinstance(exc, StartError) else 2
 
 
 def _port_of(address: str) -> str:

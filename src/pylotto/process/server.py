@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -18,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from pylotto import plugins
 from pylotto.capabilities.actors.forwarding import forwarded_actors
 from pylotto.config.model import RuntimeConfig
-from pylotto.core.errors import ConfigError
+from pylotto.core.errors import StartError
 from pylotto.facades import actors_internal, actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.dashboard import PATH as DASHBOARD_PATH
 from pylotto.facades.dashboard.snapshot import Sources
@@ -215,7 +216,7 @@ class Sidecar:
         except RuntimeError:
             bound = 0
         if not bound:
-            raise ConfigError(f"the internal (mTLS) port cannot listen on {address}")
+            raise StartError(f"the internal (mTLS) port cannot listen on {address}")
         await internal.start()
         self._internal = internal
         log.info("sidecar-to-sidecar calls on %s (mTLS)", address)
@@ -260,7 +261,7 @@ class Sidecar:
             await self.runtime.stop()
             why = ("(socket path not writable?)" if address.startswith("unix:")
                    else "(port in use?)")
-            raise ConfigError(f"{what} cannot listen on {address} {why}")
+            raise StartError(f"{what} cannot listen on {address} {why}")
 
     async def _start_http(self, what: str, address: str, app: web.Application, *,
                           tls: bool = True) -> None:
@@ -287,7 +288,9 @@ class Sidecar:
                 await web.TCPSite(runner, host, port, ssl_context=context,
                                   reuse_port=self.config.listen.reuse_port).start()
         except OSError as exc:
-            raise ConfigError(f"{what} cannot listen on {address}: {exc.strerror}") from None
+            why = ("the address is already in use" if exc.errno == errno.EADDRINUSE
+                   else exc.strerror)
+            raise StartError(f"{what} cannot listen on {address}: {why}") from None
 
     async def stop(self) -> None:
         """Refuse new calls, end streams, let in-flight calls finish, then close components."""
@@ -307,6 +310,17 @@ class Sidecar:
         await self.close_http()
         self.recent_errors.detach()
         log.info("pylotto stopped")
+
+    async def abort(self) -> None:
+        """Undo a start that failed half-way: the gRPC servers stopped, the components and
+        the HTTP listeners closed, so nothing is left for the garbage collector to stop after
+        the event loop has closed (which would print ``Event loop is closed``)."""
+        await self.grpc_server.stop(None)
+        if self._internal is not None:
+            await self._internal.stop(None)
+            self._internal = None
+        await self.runtime.stop()
+        await self.close_http()
 
     async def close_http(self) -> None:
         for runner in self._http_runners:
@@ -356,8 +370,7 @@ async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
     except BaseException:
         if prober is not None:
             await prober.stop()
-        await sidecar.runtime.stop()
-        await sidecar.close_http()
+        await sidecar.abort()
         raise
     sidecar.status.set_metadata("cliPID", str(os.getpid()))  # what dapr run records there
     if app is not None:
