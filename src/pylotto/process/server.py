@@ -51,6 +51,7 @@ from pylotto.proto.layotto import (
     runtime_pb2,
     runtime_pb2_grpc,
 )
+from pylotto.security.exposure import API_LISTENERS, check_exposure
 
 log = logging.getLogger("pylotto.server")
 
@@ -77,6 +78,10 @@ class Sidecar:
     """One running pylotto: build with a config, ``await start()``, ``await stop()``."""
 
     def __init__(self, config: RuntimeConfig, sources: ComponentSources | None = None) -> None:
+        listen = config.listen
+        check_exposure({key: getattr(listen, key) for key in API_LISTENERS},
+                       api_token=bool(config.api_token.get_secret_value()),
+                       allowed=listen.allow_insecure_network)
         self.config = config
         self.runtime = Runtime(config)
         self.services = self.runtime.services
