@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pylotto.security.certs import make_app_cert, make_ca
 from tests.e2e.netns import BRIDGE_ADDRESS, Host, NetnsUnavailable, Network, stop_process
 
 pytestmark = pytest.mark.e2e
@@ -74,11 +75,6 @@ class World:
     workdir: Path
 
 
-def _cert(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pylotto", "cert", *args], check=True,
-                   capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     workdir = tmp_path_factory.mktemp("hosts")
@@ -88,10 +84,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     except NetnsUnavailable as exc:
         pytest.fail(f"cannot make the test hosts with ip netns: {exc}")
     try:
-        certs = workdir / "certs"
-        _cert("ca", "--out", str(certs))
+        certs = workdir / "certs"  # what `pylotto cert ca` and `pylotto cert app` write
+        make_ca(certs)
         for app_id in APPS:
-            _cert("app", "--app-id", app_id, "--ca", str(certs), "--out", str(certs))
+            make_app_cert(app_id, certs, certs)
         network.bridge.popen(
             ["redis-server", "--bind", BRIDGE_ADDRESS, "--port", str(REDIS_PORT), "--save", "",
              "--appendonly", "no", "--protected-mode", "no", "--dir", str(workdir)],
