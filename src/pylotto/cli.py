@@ -108,6 +108,7 @@ def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -
 @click.option("--dapr-listen-addresses", help="The address the APIs listen on "
               "(one address; default 127.0.0.1).")
 @click.option("--allow-insecure-network", is_flag=True, default=None,
+              envvar="PYLOTTO_ALLOW_INSECURE_NETWORK", show_envvar=True,
               help="Start even when an API listens on a network address with no API token "
                    "(refused otherwise: anyone who can connect could use every API).")
 @click.option("-f", "--run-file", type=click.Path(path_type=Path),
