@@ -75,3 +75,13 @@ def test_the_sidecar_refuses_before_it_binds_anything() -> None:
     refusal = re.escape("refusing to start: Dapr HTTP API on 0.0.0.0:3500")
     with pytest.raises(ConfigError, match=refusal):
         Sidecar(config)
+
+
+def test_workers_are_refused_before_any_is_spawned() -> None:
+    from pylotto.process.hotreload import ComponentSources
+    from pylotto.process.workers import run_workers
+
+    config = RuntimeConfig(components=[], listen=ListenConfig(layotto_grpc="0.0.0.0:34904"))
+    with pytest.raises(ConfigError, match="refusing to start: Layotto gRPC API"):
+        run_workers(config, ComponentSources(None, ()), 2, use_uvloop=False,
+                    log_level="info", log_format="text")
