@@ -70,9 +70,10 @@ class Host:
         self.processes.append(process)
         return process
 
-    def run(self, argv: Sequence[str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    def run(self, argv: Sequence[str], timeout: float = 20, **kwargs: Any
+            ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.command(argv), capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, **kwargs)
 
 
 def stop_process(process: subprocess.Popen[Any], timeout: float = 10) -> int:
@@ -108,7 +109,8 @@ def _sweep_left_behind() -> None:
 class Network:
     """``count`` hosts (``SUBNET.1`` ... ``SUBNET.<count>``) on one bridge, which has
     ``BRIDGE_ADDRESS`` (for servers all hosts share). Hosts in ``routed`` (1-based) also get
-    a default route through the bridge address, the others only their subnet."""
+    a default route through the bridge address, the others only their subnet. And
+    :attr:`isolated`: a host with no link but loopback."""
 
     def __init__(self, count: int, *, routed: Sequence[int] = ()) -> None:
         self.count = count
@@ -116,6 +118,7 @@ class Network:
         tag = f"{PREFIX}{os.getpid()}"
         self.bridge = Host(f"{tag}-br", BRIDGE_ADDRESS)
         self.hosts = [Host(f"{tag}-h{i}", f"{SUBNET}.{i}") for i in range(1, count + 1)]
+        self.isolated = Host(f"{tag}-lo", "127.0.0.1")
         self._made: list[str] = []
 
     def create(self) -> Network:
@@ -133,7 +136,7 @@ class Network:
 
     def _create(self) -> None:
         bridge = self.bridge.namespace
-        for host in (self.bridge, *self.hosts):
+        for host in (self.bridge, *self.hosts, self.isolated):
             ip("netns", "add", host.namespace)
             self._made.append(host.namespace)
             ip("-n", host.namespace, "link", "set", "lo", "up")
@@ -162,7 +165,7 @@ class Network:
                 time.sleep(0.05)
 
     def close(self) -> None:
-        for host in (*self.hosts, self.bridge):
+        for host in (*self.hosts, self.isolated, self.bridge):
             for process in host.processes:
                 stop_process(process)
             host.processes.clear()

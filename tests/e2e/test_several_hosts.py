@@ -6,8 +6,9 @@ invoke each other's apps by app id over mTLS, finding each other by name resolut
 Each sidecar keeps its APIs on 127.0.0.1 of its host and only the internal mTLS port on every
 interface (``0.0.0.0``), with no ``advertise``: what it announces is its host's address (hosts 1
 and 2 have no route but their subnet: found from the interfaces; host 3 has a default route:
-found from it). And an API listener on the network with no API token is refused at start,
-unless allowed explicitly; with a token it serves, to callers carrying it.
+found from it; a host with loopback only: an error asking for ``advertise``). And an API
+listener on the network with no API token is refused at start, unless allowed explicitly; with
+a token it serves, to callers carrying it.
 
 Needs root and iproute2 (``scripts/start-services.sh`` installs it); without them the tests
 fail, they are never skipped.
@@ -213,6 +214,33 @@ def test_three_hosts_invoke_each_other_over_mtls(world: World, kind: str) -> Non
     finally:  # every sidecar stopped before any verdict: the next case reuses the ports
         codes = [stop_process(car.process) for car in cars]
     assert codes == [0, 0, 0], [car.output() for car in cars]
+
+
+PROBE = ("from pylotto.core.errors import ConfigError\n"
+         "from pylotto.resolution.advertise import advertised_address\n"
+         "try:\n"
+         "    print(advertised_address('0.0.0.0:50002'))\n"
+         "except ConfigError as exc:\n"
+         "    print(exc.message)\n")
+
+
+def test_a_wildcard_listener_announces_its_hosts_address(world: World) -> None:
+    """What each host's sidecar announces for ``0.0.0.0:50002`` (in the host itself): from its
+    interfaces (no route), from its default route, or an error where loopback is all."""
+    network = world.network
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV}
+
+    def probe(host: Host) -> str:
+        done = host.run([sys.executable, "-c", PROBE], env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert probe(network.hosts[0]) == f"{network.hosts[0].address}:50002"
+    assert probe(network.hosts[2]) == f"{network.hosts[2].address}:50002"
+    assert probe(network.isolated) == (
+        "the sidecars' port listens on every interface (0.0.0.0:50002) and this host has no "
+        "address but loopback to announce: set name_resolution.advertise (host or host:port) "
+        "or DAPR_HOST_IP")
 
 
 def _exposed_config(world: World) -> dict[str, Any]:
