@@ -107,6 +107,10 @@ def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -
               help="Serve the Dapr APIs on Unix sockets in this folder instead of ports.")
 @click.option("--dapr-listen-addresses", help="The address the APIs listen on "
               "(one address; default 127.0.0.1).")
+@click.option("--allow-insecure-network", is_flag=True, default=None,
+              envvar="PYLOTTO_ALLOW_INSECURE_NETWORK", show_envvar=True,
+              help="Start even when an API listens on a network address with no API token "
+                   "(refused otherwise: anyone who can connect could use every API).")
 @click.option("-f", "--run-file", type=click.Path(path_type=Path),
               help="A run template (dapr.yaml, or a folder holding one): run every app in it.")
 @click.option("--enable-profiling", is_flag=True, expose_value=False,
@@ -162,7 +166,8 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
         app_health_threshold: int | None, metrics_port: int | None, enable_api_logging: bool,
         max_body_size: str | None, read_buffer_size: str | None,
         unix_domain_socket: Path | None, dapr_listen_addresses: str | None,
-        run_file: Path | None, api_token: str | None, app_api_token: str | None,
+        allow_insecure_network: bool | None, run_file: Path | None, api_token: str | None,
+        app_api_token: str | None,
         data_dir: Path | None, log_level: str, log_format: str, log_as_json: bool,
         uvloop: bool, hot_reload: bool | None, dashboard: bool | None, workers: int,
         mode: str,
@@ -213,7 +218,8 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
                               grpc_address=grpc_address, actuator_address=actuator_address,
                               dapr_grpc_port=dapr_grpc_port, dapr_http_port=dapr_http_port,
                               data_dir=data_dir, api_token=api_token,
-                              app_api_token=app_api_token)
+                              app_api_token=app_api_token,
+                              allow_insecure_network=allow_insecure_network)
         logs.name_app(cfg.app.id)
         explicit = {name for name, value in (
             ("dapr_http", dapr_http_port), ("dapr_grpc", dapr_grpc_port),
@@ -297,6 +303,7 @@ def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeC
         "layotto_grpc": values["grpc_address"], "actuator": values["actuator_address"],
         "dapr_grpc": _port_address(values.get("dapr_grpc_port")),
         "dapr_http": _port_address(values.get("dapr_http_port")),
+        "allow_insecure_network": values.get("allow_insecure_network"),
     }.items() if v is not None})
     update: dict[str, Any] = {"app": app, "listen": listen}
     if values.get("api_token"):

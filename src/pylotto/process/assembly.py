@@ -8,7 +8,6 @@ resolvers and loads the WASM runner, which itself imports capabilities.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -167,10 +166,8 @@ def actor_placement(config: RuntimeConfig, context: RuntimeContext, state: State
     from pylotto.capabilities.actors.forwarding import SidecarForwarder
     from pylotto.capabilities.actors.placement import LeasedPlacement
 
-    listen, mtls, resolution = config.listen, config.mtls, config.name_resolution
-    address = (resolution.advertise if resolution else "") or host_address(
-        (listen.internal_grpc if mtls else "") or listen.dapr_grpc or listen.layotto_grpc)
-    return (LeasedPlacement(state, store, context.app_id, address, config.actors),
+    mtls = config.mtls
+    return (LeasedPlacement(state, store, context.app_id, advertised(config), config.actors),
             SidecarForwarder(mtls.read() if mtls else None))
 
 
@@ -224,19 +221,17 @@ def _functions(config: RuntimeConfig,
     return wasm_functions(config.wasm, config.source, services)
 
 
-HOST_IP_ENV = "DAPR_HOST_IP"
-"""The host address daprd (and the Dapr CLI, which sets it to 127.0.0.1 when unset) announces to
-name resolution (dapr/dapr utils.GetHostAddress)."""
+def advertised(config: RuntimeConfig) -> str:
+    """The address other sidecars call this one at (announced to name resolution, recorded
+    by actor placement): the port sidecars call — the internal mTLS one with ``mtls``, else
+    the Dapr gRPC API, else the Layotto one — on the host
+    :func:`pylotto.resolution.advertise.advertised_address` decides."""
+    from pylotto.resolution.advertise import advertised_address
 
-
-def host_address(address: str) -> str:
-    """The address this sidecar announces for ``address`` (a listener's ``host:port``): its
-    port on ``DAPR_HOST_IP`` when that is set, else ``address`` itself."""
-    host_ip = os.environ.get(HOST_IP_ENV, "").strip()
-    _, colon, port = address.rpartition(":")
-    if not host_ip or not colon or not port.isdigit() or address.startswith("unix:"):
-        return address
-    return f"[{host_ip}]:{port}" if ":" in host_ip else f"{host_ip}:{port}"
+    listen, resolution = config.listen, config.name_resolution
+    return advertised_address(
+        (listen.internal_grpc if config.mtls else "") or listen.dapr_grpc or listen.layotto_grpc,
+        explicit=resolution.advertise if resolution else "")
 
 
 def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannels,
@@ -252,8 +247,6 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
 
     listen = config.listen
     mtls = config.mtls
-    advertise = resolution.advertise or host_address(
-        (listen.internal_grpc if mtls else "") or listen.dapr_grpc or listen.layotto_grpc)
     resolver: Resolver
     if resolution.type == "redis":
         from pylotto.resolution.redis import RedisResolver
@@ -267,7 +260,8 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
         from pylotto.resolution.kubernetes import KubernetesResolver
 
         # as daprd: the peers' port is this sidecar's own (every pod is injected alike)
-        _, _, own_port = advertise.rpartition(":")
+        _, _, own_port = ((listen.internal_grpc if mtls else "") or listen.dapr_grpc
+                          or listen.layotto_grpc).rpartition(":")
         resolver = KubernetesResolver(
             resolution.metadata, default_port=int(own_port) if own_port.isdigit() else 50001)
     elif resolution.type == "mdns":
@@ -278,6 +272,8 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
         from pylotto.resolution.static import StaticResolver
 
         resolver = StaticResolver(resolution.metadata)
+    # only a registry announces the address (a static table or DNS is written by the operator)
+    advertise = advertised(config) if resolver.announces and context.app_id else ""
     return InvokeCapability(context, channels=channels, sidecars=SidecarChannel(
                                 resolver, credentials=mtls.read() if mtls else None),
                             resolver=resolver, advertise=advertise, access=access,

@@ -55,6 +55,7 @@ from pylotto.proto.layotto import (
     runtime_pb2,
     runtime_pb2_grpc,
 )
+from pylotto.security.exposure import API_LISTENERS, check_exposure
 
 log = logging.getLogger("pylotto.server")
 
@@ -77,10 +78,20 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def refuse_exposed_apis(config: RuntimeConfig) -> None:
+    """ConfigError when an API would listen on the network with no API token and no explicit
+    allowance (:mod:`pylotto.security.exposure`)."""
+    listen = config.listen
+    check_exposure({key: getattr(listen, key) for key in API_LISTENERS},
+                   api_token=bool(config.api_token.get_secret_value()),
+                   allowed=listen.allow_insecure_network)
+
+
 class Sidecar:
     """One running pylotto: build with a config, ``await start()``, ``await stop()``."""
 
     def __init__(self, config: RuntimeConfig, sources: ComponentSources | None = None) -> None:
+        refuse_exposed_apis(config)
         self.config = config
         self.runtime = Runtime(config)
         self.services = self.runtime.services

@@ -57,7 +57,10 @@ def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
                 use_uvloop: bool, log_level: str, log_format: str) -> int:
     """Run ``count`` workers until a signal or until one of them ends; the exit code of the
     worker that ended by itself, else the first non-zero one of a worker, else 0."""
+    from pylotto.process.server import refuse_exposed_apis
+
     refuse_per_process(config)
+    refuse_exposed_apis(config)  # once, here, rather than in each worker
     config = config.model_copy(update={
         "listen": config.listen.model_copy(update={"reuse_port": True})})
     spawn = multiprocessing.get_context("spawn")
