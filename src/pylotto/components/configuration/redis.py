@@ -22,6 +22,11 @@ items, named without it.
   notify-keyspace-events``) — adding the flags it needs, ``Kg$xe``, to those already set
   rather than replacing them; where CONFIG is refused (managed Redis) it warns that the
   server must have them, since without them no change is seen.
+- Sentinel (``failover: true``): reads, writes and the notification connection go to the
+  master; after a failover the connection is reopened on the new master, whose notification
+  setting is checked again. Cluster (``redisType: cluster``): reads, saves (one MULTI per hash
+  slot) and deletes work; subscriptions are refused, since each node notifies only of its
+  own keys.
 - The notification connection is pinged when silent for ``timeout``; after a loss it is
   reopened with back-off and each subscription is told what changed meanwhile (what differs
   from what it last saw).
@@ -160,6 +165,10 @@ class _Notifications(ChangeFeed):
                 if not store._watches:
                     store._feed = None
                     return
+                # after a failover the master is another server: its notification
+                # setting is its own (CONFIG SET is not replicated)
+                store._notifications_checked = False
+                await store._enable_notifications()
                 pubsub = await store._connect()
         try:
             if resuming:
@@ -283,14 +292,26 @@ class RedisConfigurationStore(ConfigurationStore):
                                   f"per key): item {item.key}")
         prefix = self.settings.key_prefix
 
-        async def write(r: Any) -> None:
+        async def write(r: Any, part: Sequence[ConfigurationItem]) -> None:
             pipe = r.pipeline(transaction=True)
-            for item in items:
+            for item in part:
                 pipe.set(prefix + item.key, stored(item))
             await pipe.execute()
 
-        if items:
-            await self.client.call(write)
+        # one MULTI; in cluster mode one per hash slot (a MULTI may not span slots)
+        for part in self._by_slot(items):
+            await self.client.call(partial(write, part=part))
+
+    def _by_slot(self, items: Sequence[ConfigurationItem]) -> list[list[ConfigurationItem]]:
+        if not self.client.clustered:
+            return [list(items)] if items else []
+        from redis.crc import key_slot
+
+        parts: dict[int, list[ConfigurationItem]] = {}
+        for item in items:
+            slot = key_slot((self.settings.key_prefix + item.key).encode())
+            parts.setdefault(slot, []).append(item)
+        return list(parts.values())
 
     async def delete(self, query: ItemsQuery) -> None:
         self._check_address(query.group, query.label)
@@ -321,6 +342,11 @@ class RedisConfigurationStore(ConfigurationStore):
 
     async def subscribe(self, query: ItemsQuery, handler: ChangeHandler) -> Subscription:
         self._check_address(query.group, query.label)
+        if self.client.clustered:
+            raise Unsupported(
+                f"configuration store {self.name}: subscriptions are not supported with "
+                "redisType: cluster (keyspace notifications are sent by the node owning "
+                "each key only; Dapr's store, listening on one node, misses the others')")
         await self._enable_notifications()
         watch = _Watch(self, query, handler)
         async with self._lock:

@@ -1,0 +1,265 @@
+"""The one place where Redis metadata becomes a client: a single server, a Sentinel-watched
+master, or a Cluster (Dapr's keys: ``redisType``, ``failover``, ``sentinelMasterName``,
+``sentinelUsername``, ``sentinelPassword``; their rules: :class:`RedisSettings`).
+
+- ``redisType: node`` (the default), ``failover`` false: one server, ``redisHost``.
+- ``failover: true``: ``redisHost`` lists the sentinels (``host:port,host:port``);
+  ``sentinelMasterName`` names the master they watch. Every connection asks the sentinels
+  where the master is and checks it is one (``ROLE``) before use; a connection that fails or is
+  told ``READONLY`` (its server was demoted) is dropped, and the next call asks again. The
+  request/response components (state, lock, sequencer) keep the pipelined client
+  (:mod:`.redis_pipelined`), pointed at the master; the others use redis-py's ``Sentinel``.
+- ``redisType: cluster``: ``redisHost`` lists some cluster nodes (one is enough, the others
+  are found). Every component uses redis-py's ``RedisCluster``, which routes each command to
+  the master of its key's slot and follows ``MOVED``/``ASK``. A command or Lua script may
+  touch only keys of one slot: components group their multi-key work by
+  :meth:`ClusterRequestClient.slot_of`.
+
+``waitReplicas: N`` (pylotto's own key; node and Sentinel only) acknowledges a write of the
+request/response components only once N replicas confirmed it (``WAIT N``): a master that dies
+right after answering then loses no acknowledged write, since Sentinel promotes the replica
+with the most data. A write that N replicas did not confirm in time fails with Unavailable
+(it may still have been applied, as every failed write).
+
+Driver retries stay off in every mode (a retried INCR or script could apply twice): a call
+during a failover fails with Unavailable, the next one finds the new master.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import hiredis
+
+from pylotto.components._backends.redis_client import (
+    RedisSettings,
+    checked_connection_class,
+    map_error,
+)
+from pylotto.core.errors import PylottoError, Unavailable
+
+
+class RequestClient(Protocol):
+    """What the request/response components (state, lock, sequencer) call."""
+
+    what: str
+    timeout: float
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def execute(self, *command: str | bytes | int | float, write: bool = False) -> Any: ...
+    def script(self, source: str, write: bool = False) -> Callable[..., Awaitable[Any]]: ...
+    def slot_of(self, key: str) -> int | None: ...
+    def scan(self, pattern: str, count: int) -> AsyncIterator[bytes]: ...
+
+
+def request_client(settings: RedisSettings, what: str) -> RequestClient:
+    """The client of a state, lock or sequencer store: pipelined unless it is a cluster."""
+    if settings.topology == "cluster":
+        return ClusterRequestClient(settings, what)
+    from pylotto.components._backends.redis_pipelined import PipelinedRedisClient
+
+    return PipelinedRedisClient(settings, what)
+
+
+def group_by_slot(client: RequestClient, keys: Sequence[str]) -> list[list[int]]:
+    """The positions of ``keys`` grouped by hash slot (one group when not a cluster), so each
+    group can be one command or script."""
+    groups: dict[int | None, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(client.slot_of(key), []).append(index)
+    return list(groups.values())
+
+
+# ---- Sentinel: where the master is ---------------------------------------------------------
+
+async def _ask(host: str, port: int, commands: Sequence[Sequence[str]], timeout: float,
+               tls: bool) -> list[Any]:
+    """The replies of ``commands`` sent to one server on a connection of their own."""
+    import ssl
+
+    context = ssl.create_default_context() if tls else None
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(host, port, ssl=context)
+        try:
+            for command in commands:
+                writer.write(hiredis.pack_command(tuple(command)))  # type: ignore[arg-type]
+            await writer.drain()
+            parser = hiredis.Reader()
+            replies: list[Any] = []
+            while len(replies) < len(commands):
+                data = await reader.read(65536)
+                if not data:
+                    raise ConnectionError("the sentinel closed the connection")
+                parser.feed(data)
+                while (reply := parser.gets()) is not False:
+                    replies.append(reply)
+            return replies
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+async def sentinel_master(settings: RedisSettings, timeout: float) -> tuple[str, int]:
+    """The master's address as the first sentinel that knows it says
+    (``SENTINEL get-master-addr-by-name``); ConnectionError when none does."""
+    problems: list[str] = []
+    for host, port in settings.hosts:
+        commands: list[list[str]] = []
+        if settings.sentinel_password:
+            commands.append(["AUTH", settings.sentinel_username, settings.sentinel_password]
+                            if settings.sentinel_username else
+                            ["AUTH", settings.sentinel_password])
+        commands.append(["SENTINEL", "get-master-addr-by-name", settings.sentinel_master_name])
+        try:
+            replies = await _ask(host, port, commands, timeout, settings.enable_tls)
+        except (OSError, TimeoutError) as exc:
+            problems.append(f"{host}:{port}: {exc or type(exc).__name__}")
+            continue
+        errors = [str(r) for r in replies if isinstance(r, hiredis.ReplyError)]
+        address = replies[-1]
+        if errors or not address:
+            problems.append(f"{host}:{port}: " + ("; ".join(errors) or "does not know master "
+                                                  f"{settings.sentinel_master_name!r}"))
+            continue
+        return address[0].decode(), int(address[1])
+    raise ConnectionError(f"no sentinel gave the address of master "
+                          f"{settings.sentinel_master_name!r}: {', '.join(problems)}")
+
+
+# ---- redis-py clients ----------------------------------------------------------------------
+
+def connection_options(settings: RedisSettings) -> dict[str, Any]:
+    """redis-py's options of every connection (the address aside)."""
+    return {
+        "username": settings.redis_username or None,
+        "password": settings.redis_password or None,
+        "ssl": settings.enable_tls,
+        "socket_timeout": settings.timeout,
+        "socket_connect_timeout": settings.timeout,
+        "socket_keepalive": True,
+    }
+
+
+def no_retries() -> Any:
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return Retry(NoBackoff(), 0)
+
+
+def redis_py(settings: RedisSettings, max_connections: int) -> Any:
+    """The redis-py asyncio client of ``settings``' topology."""
+    options = connection_options(settings)
+    topology = settings.topology
+    if topology == "cluster":
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in settings.hosts],
+            max_connections=max_connections, retry=no_retries(), **options)
+    if topology == "sentinel":
+        from redis.asyncio.sentinel import Sentinel
+
+        sentinel_options = {
+            "username": settings.sentinel_username or None,
+            "password": settings.sentinel_password or None,
+            "ssl": settings.enable_tls,
+            "socket_timeout": settings.timeout,
+            "socket_connect_timeout": settings.timeout,
+        }
+        sentinel = Sentinel(settings.hosts, sentinel_kwargs=sentinel_options,
+                            db=settings.redis_db, **options)
+        return sentinel.master_for(settings.sentinel_master_name,
+                                   max_connections=max_connections, check_connection=True)
+    from redis.asyncio import ConnectionPool, Redis
+
+    [(host, port)] = settings.hosts
+    options["connection_class"] = checked_connection_class(tls=options.pop("ssl"))
+    pool = ConnectionPool(host=host, port=port, db=settings.redis_db,
+                          max_connections=max_connections, **options)
+    return Redis(connection_pool=pool)
+
+
+class ClusterRequestClient:
+    """The request/response interface on redis-py's ``RedisCluster``."""
+
+    def __init__(self, settings: RedisSettings, what: str) -> None:
+        self.settings = settings
+        self.what = what
+        self.timeout = settings.timeout
+        self._cluster: Any = None
+
+    async def open(self) -> None:
+        self._cluster = redis_py(self.settings, self.settings.connections)
+        try:
+            await self._call(self._cluster.initialize())
+            await self.ping()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.timeout):
+                    await cluster.aclose()
+
+    @property
+    def cluster(self) -> Any:
+        if self._cluster is None:
+            raise Unavailable(f"{self.what} is not open")
+        return self._cluster
+
+    async def _call(self, work: Awaitable[Any]) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await work
+        except PylottoError:
+            raise
+        except Exception as exc:
+            raise map_error(exc, self.what) from exc
+
+    async def ping(self) -> None:
+        await self._call(self.cluster.ping())
+
+    async def execute(self, *command: str | bytes | int | float, write: bool = False) -> Any:
+        return await self._call(self.cluster.execute_command(*command))
+
+    def script(self, source: str, write: bool = False) -> Callable[..., Awaitable[Any]]:
+        handles: dict[int, Any] = {}
+
+        async def run(keys: Sequence[Any], args: Sequence[Any]) -> Any:
+            cluster = self.cluster
+            handle = handles.get(id(cluster))
+            if handle is None:
+                handle = handles[id(cluster)] = cluster.register_script(source)
+            return await self._call(handle(keys=list(keys), args=list(args)))
+
+        return run
+
+    def slot_of(self, key: str) -> int | None:
+        from redis.crc import key_slot
+
+        return int(key_slot(key.encode()))
+
+    async def scan(self, pattern: str, count: int) -> AsyncIterator[bytes]:
+        """Every key matching ``pattern`` on every master."""
+        iterator = self.cluster.scan_iter(match=pattern, count=count)
+        while True:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    key = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except PylottoError:
+                raise
+            except Exception as exc:
+                raise map_error(exc, self.what) from exc
+            yield key
