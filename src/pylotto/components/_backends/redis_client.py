@@ -272,6 +272,22 @@ class RedisClient:
     async def ping(self) -> None:
         await self.call(lambda r: r.ping())
 
+    async def write(self, pipe: Any) -> list[Any]:
+        """Execute a pipeline of writes (one connection); with ``waitReplicas`` a ``WAIT``
+        follows them there, and too few confirmations fail the call (Unavailable)."""
+        wait = self.settings.wait_replicas
+        if wait:
+            pipe.execute_command("WAIT", wait, max(1, int(min(self.timeout / 2, 1.0) * 1000)))
+        results: list[Any] = list(await pipe.execute(raise_on_error=False))
+        if wait:
+            acked = results.pop()
+            if isinstance(acked, Exception):
+                raise acked
+            if int(acked) < wait:
+                raise Unavailable(f"{self.what}: the write was confirmed by {acked} of the "
+                                  f"{wait} replicas waitReplicas asks for (it may be applied)")
+        return results
+
     def script(self, source: str) -> Callable[..., Awaitable[Any]]:
         """A Lua script run with EVALSHA (loaded again if the server forgot it):
         ``await script(keys=[...], args=[...])``."""

@@ -16,7 +16,7 @@ master, or a Cluster (Dapr's keys: ``redisType``, ``failover``, ``sentinelMaster
   :meth:`ClusterRequestClient.slot_of`.
 
 ``waitReplicas: N`` (pylotto's own key; node and Sentinel only) acknowledges a write of the
-request/response components only once N replicas confirmed it (``WAIT N``): a master that dies
+state, lock and sequencer stores and a pub/sub publish only once N replicas confirmed it (``WAIT N``): a master that dies
 right after answering then loses no acknowledged write, since Sentinel promotes the replica
 with the most data. A write that N replicas did not confirm in time fails with Unavailable
 (it may still have been applied, as every failed write).

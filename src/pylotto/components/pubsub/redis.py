@@ -1,7 +1,9 @@
 """``redis``: pub/sub on Redis Streams with consumer groups (Dapr's ``pubsub.redis``).
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize``, ``timeout`` (see :mod:`pylotto.components._backends.redis_client`), ``consumerID``,
+``poolSize``, ``timeout`` (see :mod:`pylotto.components._backends.redis_client`; Sentinel,
+Cluster and ``waitReplicas``, which publishes honour too:
+:mod:`pylotto.components._backends.redis_topology`), ``consumerID``,
 ``maxConcurrentHandlers`` and the ``backOff*`` keys of every pub/sub (see :mod:`.base`), plus:
 
 - ``maxLenApprox``: trim each stream to about this many entries (``XADD MAXLEN ~``); default:
@@ -232,7 +234,18 @@ class RedisStreamsPubSub(PubSub):
         return r.xadd(topic, _entry(data, metadata), maxlen=limit, approximate=True)
 
     async def publish(self, topic: str, data: bytes, metadata: Metadata) -> None:
-        await self.client.call(lambda r: self._xadd(r, topic, data, metadata))
+        if not self.settings.wait_replicas:
+            await self.client.call(lambda r: self._xadd(r, topic, data, metadata))
+            return
+
+        async def send(r: Any) -> None:
+            pipe = r.pipeline(transaction=False)
+            self._xadd(pipe, topic, data, metadata)
+            [result] = await self.client.write(pipe)
+            if isinstance(result, Exception):
+                raise result
+
+        await self.client.call(send)
 
     async def bulk_publish(self, topic: str, entries: Sequence[BulkPublishEntry],
                            metadata: Metadata) -> list[BulkPublishFailure]:
@@ -242,7 +255,7 @@ class RedisStreamsPubSub(PubSub):
             pipe = r.pipeline(transaction=False)
             for entry in entries:
                 self._xadd(pipe, topic, entry.data, {**metadata, **entry.metadata})
-            return list(await pipe.execute(raise_on_error=False))
+            return await self.client.write(pipe)
 
         try:
             results = await self.client.call(send)

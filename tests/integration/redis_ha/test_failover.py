@@ -1,0 +1,150 @@
+"""A Sentinel master SIGKILLed under load: writers keep writing through the components
+(state saves, sequencer ids, pub/sub publishes, with ``waitReplicas: 1``); the sentinels
+promote a replica and the components follow it. Asserted: no acknowledged write is lost, ids
+are never handed out twice, errors happen only between the kill and the recovery, and the
+recovery comes within the failover's expected time. The figures are printed (``-s``) and kept
+in docs/redis-ha.md."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from pylotto.components.state.base import SetRequest
+from pylotto.core.errors import PylottoError
+from tests.integration.redis_ha.conftest import Build
+from tests.support.inbox import Inbox
+from tests.support.redis_ha import MASTER_NAME, SentinelSet, start_sentinel_set
+
+WRITERS = 4
+"""Concurrent writers per component."""
+BEFORE_KILL = 1.0
+"""Seconds of load before the master is killed."""
+AFTER_RECOVERY = 1.0
+"""Seconds of load after the first write that succeeded again."""
+RECOVERY_LIMIT = 15.0
+"""The failover must be followed within this (down-after 1 s + election + promotion)."""
+
+
+@dataclass
+class Load:
+    """What the writers of one component saw."""
+
+    name: str
+    acked: list[object] = field(default_factory=list)
+    errors: list[tuple[float, str]] = field(default_factory=list)
+    successes: list[float] = field(default_factory=list)
+
+    def recovered_at(self, killed: float) -> float | None:
+        after = [t for t in self.successes if t > killed]
+        return min(after) if after else None
+
+
+@pytest.fixture
+async def sentinels() -> AsyncIterator[SentinelSet]:
+    """A Sentinel set of this test's own (it loses its master)."""
+    started = await asyncio.to_thread(start_sentinel_set)
+    yield started
+    await asyncio.to_thread(started.stop)
+
+
+async def run_writers(load: Load, write: Callable[[int], Awaitable[object]],
+                      stop: asyncio.Event) -> None:
+    counter = iter(range(10**9))
+
+    async def writer() -> None:
+        while not stop.is_set():
+            n = next(counter)
+            began = time.monotonic()
+            try:
+                acked = await write(n)
+            except PylottoError as exc:
+                load.errors.append((began, exc.message))
+                await asyncio.sleep(0.05)
+                continue
+            load.acked.append(acked)
+            load.successes.append(began)  # when a call that succeeded began
+
+    await asyncio.gather(*(writer() for _ in range(WRITERS)))
+
+
+async def test_a_killed_master_loses_no_acknowledged_write(
+        build: Build, sentinels: SentinelSet) -> None:
+    prefix = f"fo{uuid.uuid4().hex[:8]}"
+    metadata = {"redisHost": sentinels.redis_host, "failover": "true",
+                "sentinelMasterName": MASTER_NAME, "waitReplicas": "1", "timeout": "2s"}
+    topic = f"{prefix}-events"
+    inbox = Inbox()
+    async with build("state", metadata) as store, build("sequencer", metadata) as ids, \
+            build("pubsub", {**metadata, "consumerID": "g"}) as broker:
+        subscription = await broker.subscribe(topic, inbox, {})
+
+        async def save(n: int) -> object:
+            key, value = f"{prefix}||k{n}", f"v{n}".encode()
+            await store.set(SetRequest(key, value))
+            return (key, value)
+
+        async def next_id(_: int) -> object:
+            return await ids.next_id(f"{prefix}||ids", {})
+
+        async def publish(n: int) -> object:
+            await broker.publish(topic, f"m{n}".encode(), {})
+            return f"m{n}".encode()
+
+        loads = {"state": Load("state saves"), "sequencer": Load("sequencer ids"),
+                 "pubsub": Load("pub/sub publishes")}
+        stop = asyncio.Event()
+        writers = [asyncio.create_task(run_writers(loads[name], work, stop))
+                   for name, work in (("state", save), ("sequencer", next_id),
+                                      ("pubsub", publish))]
+        await asyncio.sleep(BEFORE_KILL)
+        old_master = sentinels.master
+        await asyncio.to_thread(sentinels.kill, old_master)
+        killed = time.monotonic()  # the master is dead: every call from now needs the new one
+        async with asyncio.timeout(RECOVERY_LIMIT + AFTER_RECOVERY + 5):
+            while any(load.recovered_at(killed) is None for load in loads.values()):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(AFTER_RECOVERY)
+        stop.set()
+        await asyncio.gather(*writers)
+        new_master = await asyncio.to_thread(sentinels.master_port)
+        assert new_master in sentinels.replicas
+
+        # every acknowledged save is on the new master
+        pairs = [pair for pair in loads["state"].acked if isinstance(pair, tuple)]
+        items = await store.bulk_get([k for k, _ in pairs], {})
+        lost_saves = sum(1 for (_, value), item in zip(pairs, items, strict=True)
+                         if item.value != value)
+        # ids: never twice, and the counter is past every acknowledged one
+        handed = [i for i in loads["sequencer"].acked if isinstance(i, int)]
+        after = await ids.next_id(f"{prefix}||ids", {})
+        lost_ids = sum(1 for i in handed if i >= after)
+        # every acknowledged message reaches the subscriber
+        published = set(loads["pubsub"].acked)
+        async with asyncio.timeout(10):
+            while not published <= {m.data for m in inbox.messages}:
+                await asyncio.sleep(0.05)
+        await subscription.close()
+
+        print(f"\nfailover of master 127.0.0.1:{old_master} -> 127.0.0.1:{new_master}")
+        for load in loads.values():
+            recovered = load.recovered_at(killed)
+            assert recovered is not None
+            late = [t for t, _ in load.errors if t > recovered]
+            early = [t for t, _ in load.errors if t < killed - 0.5]
+            print(f"  {load.name}: {len(load.acked)} acknowledged, {len(load.errors)} errors "
+                  f"during the failover, recovered {recovered - killed:.2f} s after the kill; "
+                  f"kinds: {sorted({m.split(':')[-1].strip()[:60] for _, m in load.errors})}")
+            assert not early, f"{load.name}: errors before the kill"
+            assert not late, f"{load.name}: errors after the recovery: {load.errors}"
+            assert recovered - killed < RECOVERY_LIMIT
+        print(f"  lost: {lost_saves} saves, {lost_ids} ids, "
+              f"{len(published - {m.data for m in inbox.messages})} messages")
+        assert lost_saves == 0
+        assert len(handed) == len(set(handed)), "an id was handed out twice"
+        assert lost_ids == 0
