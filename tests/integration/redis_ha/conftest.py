@@ -4,7 +4,9 @@ sentinels), started once per test process from Debian's redis-server
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,10 +18,22 @@ import pytest
 from pylotto.components.base import Component, ComponentContext
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
-from tests.support.redis_ha import MASTER_NAME, Cluster, SentinelSet, start_cluster, \
-    start_sentinel_set
+from tests.support.redis_ha import (
+    MASTER_NAME,
+    Cluster,
+    SentinelSet,
+    start_cluster,
+    start_sentinel_set,
+)
 
 Build = Callable[..., AbstractAsyncContextManager[Any]]
+
+
+async def eventually(check: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"not within {within:g} s: {what}"
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from pylotto.components.lock.base import LockStatus
 from pylotto.components.state.base import Consistency, DeleteRequest, SetRequest
 from pylotto.core.errors import EtagMismatch, Unsupported
 from pylotto.resolution.redis import RedisResolver
-from tests.integration.redis_ha.conftest import Build
+from tests.integration.redis_ha.conftest import Build, eventually
 from tests.support.inbox import Inbox
 
 KeyMaker = Callable[[str], str]
@@ -102,11 +102,10 @@ async def test_pubsub_streams(build: Build, topology: dict[str, str], key: KeyMa
                          for t, inbox in zip(topics, inboxes, strict=True)]
         for topic in topics:
             await broker.publish(topic, f"to {topic}".encode(), {"k": "v"})
-        async with asyncio.timeout(10):
-            while not all(inbox.messages for inbox in inboxes):
-                await asyncio.sleep(0.05)
+        await eventually(lambda: all(inbox.messages for inbox in inboxes), 10, "deliveries")
         for topic, inbox in zip(topics, inboxes, strict=True):
-            assert [(m.topic, m.data) for m in inbox.messages] == [(topic, f"to {topic}".encode())]
+            assert [(m.topic, m.data) for m in inbox.messages] == [
+                (topic, f"to {topic}".encode())]
         for subscription in subscriptions:
             await subscription.close()
 

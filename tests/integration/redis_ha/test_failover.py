@@ -17,7 +17,7 @@ import pytest
 
 from pylotto.components.state.base import SetRequest
 from pylotto.core.errors import PylottoError
-from tests.integration.redis_ha.conftest import Build
+from tests.integration.redis_ha.conftest import Build, eventually
 from tests.support.inbox import Inbox
 from tests.support.redis_ha import MASTER_NAME, SentinelSet, start_sentinel_set
 
@@ -106,9 +106,9 @@ async def test_a_killed_master_loses_no_acknowledged_write(
         old_master = sentinels.master
         await asyncio.to_thread(sentinels.kill, old_master)
         killed = time.monotonic()  # the master is dead: every call from now needs the new one
-        async with asyncio.timeout(RECOVERY_LIMIT + AFTER_RECOVERY + 5):
-            while any(load.recovered_at(killed) is None for load in loads.values()):
-                await asyncio.sleep(0.05)
+        await eventually(lambda: all(load.recovered_at(killed) is not None
+                                     for load in loads.values()),
+                         RECOVERY_LIMIT, "every writer succeeds again")
         await asyncio.sleep(AFTER_RECOVERY)
         stop.set()
         await asyncio.gather(*writers)
@@ -126,9 +126,8 @@ async def test_a_killed_master_loses_no_acknowledged_write(
         lost_ids = sum(1 for i in handed if i >= after)
         # every acknowledged message reaches the subscriber
         published = set(loads["pubsub"].acked)
-        async with asyncio.timeout(10):
-            while not published <= {m.data for m in inbox.messages}:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: published <= {m.data for m in inbox.messages}, 10,
+                         "every acknowledged message delivered")
         await subscription.close()
 
         print(f"\nfailover of master 127.0.0.1:{old_master} -> 127.0.0.1:{new_master}")

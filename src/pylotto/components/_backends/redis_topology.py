@@ -16,10 +16,10 @@ master, or a Cluster (Dapr's keys: ``redisType``, ``failover``, ``sentinelMaster
   :meth:`ClusterRequestClient.slot_of`.
 
 ``waitReplicas: N`` (pylotto's own key; node and Sentinel only) acknowledges a write of the
-state, lock and sequencer stores and a pub/sub publish only once N replicas confirmed it (``WAIT N``): a master that dies
-right after answering then loses no acknowledged write, since Sentinel promotes the replica
-with the most data. A write that N replicas did not confirm in time fails with Unavailable
-(it may still have been applied, as every failed write).
+state, lock and sequencer stores and a pub/sub publish only once N replicas confirmed it
+(``WAIT N``): a master that dies right after answering then loses no acknowledged write, since
+Sentinel promotes the replica with the most data. A write that N replicas did not confirm in
+time fails with Unavailable (it may still have been applied, as every failed write).
 
 Driver retries stay off in every mode (a retried INCR or script could apply twice): a call
 during a failover fails with Unavailable, the next one finds the new master.
@@ -77,13 +77,13 @@ def group_by_slot(client: RequestClient, keys: Sequence[str]) -> list[list[int]]
 
 # ---- Sentinel: where the master is ---------------------------------------------------------
 
-async def _ask(host: str, port: int, commands: Sequence[Sequence[str]], timeout: float,
+async def _ask(host: str, port: int, commands: Sequence[Sequence[str]], within: float,
                tls: bool) -> list[Any]:
     """The replies of ``commands`` sent to one server on a connection of their own."""
     import ssl
 
     context = ssl.create_default_context() if tls else None
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         reader, writer = await asyncio.open_connection(host, port, ssl=context)
         try:
             for command in commands:
@@ -105,7 +105,7 @@ async def _ask(host: str, port: int, commands: Sequence[Sequence[str]], timeout:
                 await writer.wait_closed()
 
 
-async def sentinel_master(settings: RedisSettings, timeout: float) -> tuple[str, int]:
+async def sentinel_master(settings: RedisSettings, within: float) -> tuple[str, int]:
     """The master's address as the first sentinel that knows it says
     (``SENTINEL get-master-addr-by-name``); ConnectionError when none does."""
     problems: list[str] = []
@@ -117,7 +117,7 @@ async def sentinel_master(settings: RedisSettings, timeout: float) -> tuple[str,
                             ["AUTH", settings.sentinel_password])
         commands.append(["SENTINEL", "get-master-addr-by-name", settings.sentinel_master_name])
         try:
-            replies = await _ask(host, port, commands, timeout, settings.enable_tls)
+            replies = await _ask(host, port, commands, within, settings.enable_tls)
         except (OSError, TimeoutError) as exc:
             problems.append(f"{host}:{port}: {exc or type(exc).__name__}")
             continue
@@ -173,8 +173,8 @@ def redis_py(settings: RedisSettings, max_connections: int) -> Any:
             "socket_timeout": settings.timeout,
             "socket_connect_timeout": settings.timeout,
         }
-        sentinel = Sentinel(settings.hosts, sentinel_kwargs=sentinel_options,
-                            db=settings.redis_db, **options)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            settings.hosts, sentinel_kwargs=sentinel_options, db=settings.redis_db, **options)
         return sentinel.master_for(settings.sentinel_master_name,
                                    max_connections=max_connections, check_connection=True)
     from redis.asyncio import ConnectionPool, Redis

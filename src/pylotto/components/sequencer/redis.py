@@ -3,8 +3,8 @@
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
 ``timeout`` (see :mod:`pylotto.components._backends.redis_client`; calls are pipelined over one
 connection, :mod:`pylotto.components._backends.redis_pipelined`; Sentinel, Cluster and
-``waitReplicas``: :mod:`pylotto.components._backends.redis_topology`), ``segmentSize`` (ids reserved per
-WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
+``waitReplicas``: :mod:`pylotto.components._backends.redis_topology`), ``segmentSize`` (ids
+reserved per WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
 
 Each key is one integer: ``INCR`` hands out one id, ``INCRBY size`` reserves a segment, both
 atomic across sidecars; ``biggerThan`` raises it with a Lua script (set to the floor when
