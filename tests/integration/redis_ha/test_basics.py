@@ -18,7 +18,7 @@ from pylotto.components.configuration.base import (
 )
 from pylotto.components.lock.base import LockStatus
 from pylotto.components.state.base import Consistency, DeleteRequest, SetRequest
-from pylotto.core.errors import EtagMismatch, Unsupported
+from pylotto.core.errors import EtagMismatch
 from pylotto.resolution.redis import RedisResolver
 from tests.integration.redis_ha.conftest import Build, eventually
 from tests.support.inbox import Inbox
@@ -121,16 +121,18 @@ async def test_configuration_items(build: Build, topology: dict[str, str],
         assert [(i.key, i.content, i.version) for i in await store.get(query)] == [
             (n, f"c{i}", "1") for i, n in enumerate(names)]
         seen: asyncio.Queue[list[ConfigurationItem]] = asyncio.Queue()
-        if topology.get("redisType") == "cluster":
-            with pytest.raises(Unsupported, match="cluster"):
-                await store.subscribe(query, seen.put_nowait)
-        else:
-            subscription = await store.subscribe(query, seen.put_nowait)
-            await store.set("app", [ConfigurationItem(names[0], "changed", DEFAULT_GROUP,
+        subscription = await store.subscribe(query, seen.put_nowait)
+        everything = await store.subscribe(ItemsQuery("app", DEFAULT_GROUP, DEFAULT_LABEL),
+                                           seen.put_nowait)
+        for i, name in enumerate(names):  # keys on every master of the cluster
+            await store.set("app", [ConfigurationItem(name, f"changed {i}", DEFAULT_GROUP,
                                                       DEFAULT_LABEL)], {})
-            changed = await asyncio.wait_for(seen.get(), 5)
-            assert [(i.key, i.content) for i in changed] == [(names[0], "changed")]
-            await subscription.close()
+        changes: list[tuple[str, str]] = []
+        while len(changes) < 2 * len(names):
+            changes += [(i.key, i.content) for i in await asyncio.wait_for(seen.get(), 5)]
+        assert sorted(changes) == sorted([(n, f"changed {i}") for i, n in enumerate(names)] * 2)
+        await subscription.close()
+        await everything.close()
         await store.delete(query)
         assert await store.get(query) == []
 

@@ -263,3 +263,90 @@ class ClusterRequestClient:
             except Exception as exc:
                 raise map_error(exc, self.what) from exc
             yield key
+
+
+class ClusterPubSub:
+    """Keyspace notifications of a whole cluster: one pub/sub connection per master (each
+    node notifies only of its own keys), seen as one redis-py ``PubSub``: ``subscribe``,
+    ``psubscribe`` (and un-), ``get_message``, ``ping``, ``aclose``. A subscription is
+    confirmed once every master confirmed it; a connection lost on any master fails
+    ``get_message``, so the caller reconnects (finding the masters again)."""
+
+    def __init__(self, settings: RedisSettings, masters: Sequence[tuple[str, int]]) -> None:
+        from redis.asyncio import Redis
+
+        self._clients = [Redis(host=host, port=port, **connection_options(settings))
+                         for host, port in masters]
+        self._pubsubs = [client.pubsub() for client in self._clients]
+        self._queue: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
+        self._confirmed: dict[tuple[str, bytes], set[int]] = {}
+        self._readers: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def of(cls, cluster: Any, settings: RedisSettings) -> ClusterPubSub:
+        return cls(settings, [(node.host, node.port) for node in cluster.get_primaries()])
+
+    def _start(self) -> None:
+        if not self._readers:
+            self._readers = [asyncio.create_task(self._read(i, ps))
+                             for i, ps in enumerate(self._pubsubs)]
+
+    async def _read(self, index: int, pubsub: Any) -> None:
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=1.0)  # None: a silent second
+                if message is None:
+                    continue
+                kind = message.get("type")
+                if kind in ("subscribe", "psubscribe"):
+                    channel = message["channel"]
+                    name = (kind, channel if isinstance(channel, bytes) else channel.encode())
+                    nodes = self._confirmed.setdefault(name, set())
+                    nodes.add(index)
+                    if len(nodes) < len(self._pubsubs):
+                        continue
+                    del self._confirmed[name]
+                self._queue.put_nowait(message)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._queue.put_nowait(exc)
+
+    async def _everywhere(self, method: str, *names: str) -> None:
+        await asyncio.gather(*(getattr(ps, method)(*names) for ps in self._pubsubs))
+        self._start()
+
+    async def subscribe(self, *names: str) -> None:
+        await self._everywhere("subscribe", *names)
+
+    async def psubscribe(self, *names: str) -> None:
+        await self._everywhere("psubscribe", *names)
+
+    async def unsubscribe(self, *names: str) -> None:
+        await self._everywhere("unsubscribe", *names)
+
+    async def punsubscribe(self, *names: str) -> None:
+        await self._everywhere("punsubscribe", *names)
+
+    async def ping(self) -> None:
+        await self._everywhere("ping")
+
+    async def get_message(self, timeout: float | None = None) -> dict[str, Any] | None:
+        try:
+            async with asyncio.timeout(timeout):
+                item = await self._queue.get()
+        except TimeoutError:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def aclose(self) -> None:
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        for pubsub, client in zip(self._pubsubs, self._clients, strict=True):
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            with contextlib.suppress(Exception):
+                await client.aclose()

@@ -24,9 +24,10 @@ items, named without it.
   server must have them, since without them no change is seen.
 - Sentinel (``failover: true``): reads, writes and the notification connection go to the
   master; after a failover the connection is reopened on the new master, whose notification
-  setting is checked again. Cluster (``redisType: cluster``): reads, saves (one MULTI per hash
-  slot) and deletes work; subscriptions are refused, since each node notifies only of its
-  own keys.
+  setting is checked again. Cluster (``redisType: cluster``): saves are one MULTI per hash
+  slot; each master notifies only of its own keys, so a subscription listens on every master
+  (:class:`~pylotto.components._backends.redis_topology.ClusterPubSub`; Dapr's store listens
+  on one node and misses the others' changes), and turns notifications on on each.
 - The notification connection is pinged when silent for ``timeout``; after a loss it is
   reopened with back-off and each subscription is told what changed meanwhile (what differs
   from what it last saw).
@@ -45,6 +46,7 @@ from typing import Any
 from pydantic import Field
 
 from pylotto.components._backends.redis_client import RedisClient, RedisSettings, map_error
+from pylotto.components._backends.redis_topology import ClusterPubSub
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
     DEFAULT_GROUP,
@@ -326,11 +328,19 @@ class RedisConfigurationStore(ConfigurationStore):
             return
         self._notifications_checked = True
         setting = "notify-keyspace-events"
+
+        async def enable(r: Any) -> None:
+            # each server's setting is its own: in cluster mode, every master's
+            nodes = r.get_primaries() if self.client.clustered else [None]
+            for node in nodes:
+                where = {"target_nodes": node} if node is not None else {}
+                current = await r.config_get(setting, **where)
+                wanted = missing_flags(_text(current.get(setting, "")))
+                if wanted:
+                    await r.config_set(setting, wanted, **where)
+
         try:
-            current = await self.client.call(lambda r: r.config_get(setting))
-            wanted = missing_flags(_text(current.get(setting, "")))
-            if wanted:
-                await self.client.call(lambda r: r.config_set(setting, wanted))
+            await self.client.call(enable)
         except PylottoError as exc:
             if isinstance(exc, Unavailable):
                 self._notifications_checked = False
@@ -342,11 +352,6 @@ class RedisConfigurationStore(ConfigurationStore):
 
     async def subscribe(self, query: ItemsQuery, handler: ChangeHandler) -> Subscription:
         self._check_address(query.group, query.label)
-        if self.client.clustered:
-            raise Unsupported(
-                f"configuration store {self.name}: subscriptions are not supported with "
-                "redisType: cluster (keyspace notifications are sent by the node owning "
-                "each key only; Dapr's store, listening on one node, misses the others')")
         await self._enable_notifications()
         watch = _Watch(self, query, handler)
         async with self._lock:
@@ -424,7 +429,8 @@ class RedisConfigurationStore(ConfigurationStore):
         """A connection listening on what every subscription needs, once Redis confirmed
         it all (called with the lock held)."""
         names = list(dict.fromkeys(n for w in self._watches for n in w.names))
-        pubsub = self.client.redis.pubsub()
+        pubsub = (ClusterPubSub.of(self.client.redis, self.settings) if self.client.clustered
+                  else self.client.redis.pubsub())
 
         async def listen(_: Any) -> None:
             channels = [n for n in names if not n.endswith("*")]
