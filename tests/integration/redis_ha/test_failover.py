@@ -136,8 +136,10 @@ async def test_a_killed_master_loses_no_acknowledged_write(
             assert recovered is not None
             late = [t for t, _ in load.errors if t > recovered]
             early = [t for t, _ in load.errors if t < killed - 0.5]
-            print(f"  {load.name}: {len(load.acked)} acknowledged, {len(load.errors)} errors "
-                  f"during the failover, recovered {recovered - killed:.2f} s after the kill; "
+            window = (f" from {min(t for t, _ in load.errors) - killed:+.2f} s to "
+                      f"{max(t for t, _ in load.errors) - killed:+.2f} s" if load.errors else "")
+            print(f"  {load.name}: {len(load.acked)} acknowledged, {len(load.errors)} failed "
+                  f"calls{window}, recovered {recovered - killed:.2f} s after the kill; "
                   f"kinds: {sorted({m.split(':')[-1].strip()[:60] for _, m in load.errors})}")
             assert not early, f"{load.name}: errors before the kill"
             assert not late, f"{load.name}: errors after the recovery: {load.errors}"

@@ -331,7 +331,8 @@ class ClusterPubSub:
     async def ping(self) -> None:
         await self._everywhere("ping")
 
-    async def get_message(self, timeout: float | None = None) -> dict[str, Any] | None:
+    async def get_message(self, timeout: float | None = None  # noqa: ASYNC109 (PubSub's)
+                          ) -> dict[str, Any] | None:
         try:
             async with asyncio.timeout(timeout):
                 item = await self._queue.get()
