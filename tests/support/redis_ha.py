@@ -1,7 +1,7 @@
 """Real highly available Redis set-ups on free loopback ports, from Debian's ``redis-server``:
 
-- :func:`start_cluster`: a Redis Cluster of three masters (``--cluster-enabled yes``), its
-  16384 slots assigned by ``redis-cli --cluster create``;
+- :func:`start_cluster`: a Redis Cluster of three masters (``--cluster-enabled yes``), with
+  replicas when asked, its 16384 slots assigned by ``redis-cli --cluster create``;
 - :func:`start_sentinel_set`: a master, two replicas and three sentinels (``redis-server
   --sentinel``) watching it as ``mymaster``, with ``down-after-milliseconds`` 1000 so a failover
   takes a few seconds.
@@ -93,20 +93,47 @@ class Cluster(Servers):
     def redis_host(self) -> str:
         return ",".join(f"127.0.0.1:{port}" for port in self.ports)
 
+    def nodes(self) -> list[list[str]]:
+        """``CLUSTER NODES`` as a live node sees it, one field list per node."""
+        for port in self.processes:
+            out = cli(port, "CLUSTER", "NODES")
+            if out.strip():
+                return [line.split() for line in out.strip().splitlines()]
+        return []
 
-def start_cluster(masters: int = 3) -> Cluster:
+    def master_of(self, slot: int) -> int | None:
+        """The port of the master serving ``slot`` (None: no live master does)."""
+        for fields in self.nodes():
+            if "master" not in fields[2] or "fail" in fields[2]:
+                continue
+            for served in fields[8:]:
+                low, _, high = served.partition("-")
+                if low.isdigit() and int(low) <= slot <= int(high or low):
+                    return int(fields[1].split(":")[1].split("@")[0])
+        return None
+
+    def replicas_linked(self) -> bool:
+        return all("master_link_status:up" in cli(fields_port, "INFO", "replication")
+                   for fields_port in (int(f[1].split(":")[1].split("@")[0])
+                                       for f in self.nodes() if "slave" in f[2]))
+
+
+def start_cluster(masters: int = 3, replicas: int = 0, node_timeout_ms: int = 2000) -> Cluster:
+    """``masters`` masters, each with ``replicas`` replicas."""
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="pylotto-cluster-")))
     try:
-        for _ in range(masters):
+        for _ in range(masters * (1 + replicas)):
             port = free_port()
             cluster.ports.append(port)
             cluster.start(port, *_server_args(port), "--cluster-enabled", "yes",
+                          "--cluster-port", str(free_port()),  # the bus: off port + 10000
                           "--cluster-config-file", f"nodes-{port}.conf",
-                          "--cluster-node-timeout", "2000")
+                          "--cluster-node-timeout", str(node_timeout_ms))
         created = subprocess.run(
             [_binary("redis-cli"), "--cluster", "create",
-             *(f"127.0.0.1:{port}" for port in cluster.ports), "--cluster-replicas", "0",
-             "--cluster-yes"], capture_output=True, text=True, timeout=30, check=False)
+             *(f"127.0.0.1:{port}" for port in cluster.ports), "--cluster-replicas",
+             str(replicas), "--cluster-yes"],
+            capture_output=True, text=True, timeout=30, check=False)
         if created.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout}"
                                f"{created.stderr}")
@@ -115,6 +142,10 @@ def start_cluster(masters: int = 3) -> Cluster:
                       for port in cluster.ports):
             if time.monotonic() > deadline:
                 raise RuntimeError("the cluster did not reach cluster_state:ok")
+            time.sleep(0.1)
+        while not cluster.replicas_linked():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster's replicas did not link to their masters")
             time.sleep(0.1)
         return cluster
     except BaseException:

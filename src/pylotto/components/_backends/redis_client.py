@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -37,6 +37,9 @@ from pylotto.components.base import cancel_requested, unless_cancelled
 from pylotto.components.errors import DriverErrors, Rule
 from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration
+
+if TYPE_CHECKING:
+    from pylotto.components._backends.redis_topology import ClusterWriter
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
@@ -96,9 +99,6 @@ class RedisSettings(ComponentSettings):
         if self.redis_type == "cluster":
             if self.redis_db:
                 raise ValueError("redisType: cluster has only database 0: remove redisDB")
-            if self.wait_replicas:
-                raise ValueError("waitReplicas is not supported with redisType: cluster "
-                                 "(WAIT must follow the write on its connection)")
         elif several and not self.failover:
             raise ValueError("several hosts in redisHost need redisType: cluster (cluster "
                              "nodes) or failover: true (sentinels)")
@@ -210,6 +210,7 @@ class RedisClient:
         self.timeout = settings.timeout
         self._redis: Any = None
         self._slots = asyncio.Semaphore(settings.connections)
+        self._writer: ClusterWriter | None = None
 
     def connection_options(self) -> dict[str, Any]:
         """redis-py's options for a single server (the first of ``redisHost``)."""
@@ -272,20 +273,33 @@ class RedisClient:
     async def ping(self) -> None:
         await self.call(lambda r: r.ping())
 
-    async def write(self, pipe: Any) -> list[Any]:
-        """Execute a pipeline of writes (one connection); with ``waitReplicas`` a ``WAIT``
-        follows them there, and too few confirmations fail the call (Unavailable)."""
+    async def write(self, key: str, commands: list[list[Any]]) -> list[Any]:
+        """Send write ``commands`` on one key (in a cluster: its master) together; with
+        ``waitReplicas`` a ``WAIT`` follows them on their connection and too few confirmations
+        fail the call (Unavailable). Every command's reply, an error reply as its exception."""
+        from pylotto.components._backends.redis_topology import ClusterWriter, too_few, wait_ms
+
         wait = self.settings.wait_replicas
-        if wait:
-            pipe.execute_command("WAIT", wait, max(1, int(min(self.timeout / 2, 1.0) * 1000)))
-        results: list[Any] = list(await pipe.execute(raise_on_error=False))
+
+        async def send(r: Any) -> list[Any]:
+            if self.clustered and wait:
+                if self._writer is None:
+                    self._writer = ClusterWriter(self.settings)
+                return await self._writer.run(r, key, commands)
+            pipe = r.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            if wait:
+                pipe.execute_command("WAIT", wait, wait_ms(self.settings))
+            return list(await pipe.execute(raise_on_error=False))
+
+        results = await self.call(send)
         if wait:
             acked = results.pop()
             if isinstance(acked, Exception):
-                raise acked
+                raise map_error(acked, self.what)
             if int(acked) < wait:
-                raise Unavailable(f"{self.what}: the write was confirmed by {acked} of the "
-                                  f"{wait} replicas waitReplicas asks for (it may be applied)")
+                raise too_few(self.what, acked, wait)
         return results
 
     def script(self, source: str) -> Callable[..., Awaitable[Any]]:

@@ -46,7 +46,6 @@ from typing import Any, cast
 import hiredis
 
 from pylotto.components._backends.redis_client import RedisSettings, map_error
-from pylotto.core.errors import Unavailable
 
 Command = Sequence[str | bytes | int | float]
 
@@ -251,13 +250,16 @@ class PipelinedRedisClient:
         finally:
             acked = await waited
         if int(acked) < wait:
-            raise Unavailable(f"{self.what}: the write was confirmed by {acked} of the "
-                              f"{wait} replicas waitReplicas asks for (it may be applied)")
+            from pylotto.components._backends.redis_topology import too_few
+
+            raise too_few(self.what, acked, wait)
         return reply
 
     @property
     def _wait_ms(self) -> int:
-        return max(1, int(min(self.timeout / 2, 1.0) * 1000))
+        from pylotto.components._backends.redis_topology import wait_ms
+
+        return wait_ms(self.settings)
 
     async def _connect(self) -> _Connection:
         async with asyncio.timeout(self.timeout), self._connecting:  # one attempt for all

@@ -15,10 +15,11 @@ master, or a Cluster (Dapr's keys: ``redisType``, ``failover``, ``sentinelMaster
   touch only keys of one slot: components group their multi-key work by
   :meth:`ClusterRequestClient.slot_of`.
 
-``waitReplicas: N`` (pylotto's own key; node and Sentinel only) acknowledges a write of the
+``waitReplicas: N`` (pylotto's own key) acknowledges a write of the
 state, lock and sequencer stores and a pub/sub publish only once N replicas confirmed it
 (``WAIT N``): a master that dies right after answering then loses no acknowledged write, since
-Sentinel promotes the replica with the most data. A write that N replicas did not confirm in
+Sentinel promotes the replica with the most data (and in a cluster the replica with the most
+data is the first to stand for election). A write that N replicas did not confirm in
 time fails with Unavailable (it may still have been applied, as every failed write).
 
 Driver retries stay off in every mode (a retried INCR or script could apply twice): a call
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -186,6 +188,61 @@ def redis_py(settings: RedisSettings, max_connections: int) -> Any:
     return Redis(connection_pool=pool)
 
 
+def wait_ms(settings: RedisSettings) -> int:
+    """How long a ``WAIT`` waits for the replicas: half the timeout, at most a second."""
+    return max(1, int(min(settings.timeout / 2, 1.0) * 1000))
+
+
+def too_few(what: str, acked: Any, wait: int) -> Unavailable:
+    return Unavailable(f"{what}: the write was confirmed by {acked} of the {wait} replicas "
+                       "waitReplicas asks for (it may be applied)")
+
+
+class ClusterWriter:
+    """Writes followed by ``WAIT`` on the connection of the master of their key's slot (a
+    command routed by redis-py may take any pooled connection, where WAIT would not see it).
+    A ``MOVED`` reply (not executed) refreshes the slot map and sends again, once; a broken
+    connection refreshes it before the next write."""
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self.wait = settings.wait_replicas
+        self.ms = wait_ms(settings)
+        self._stale = False
+
+    async def run(self, cluster: Any, key: str | bytes,
+                  commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Every command's reply (an error reply as its exception) and WAIT's count last."""
+        from redis.exceptions import MovedError, ResponseError
+
+        for attempt in range(2):
+            if self._stale:
+                await cluster.nodes_manager.initialize()
+                self._stale = False
+            node = cluster.get_node_from_key(key)
+            connection = node.acquire_connection()
+            try:
+                await connection.send_packed_command(connection.pack_commands(
+                    [*commands, ("WAIT", self.wait, self.ms)]))
+                replies: list[Any] = []
+                for _ in range(len(commands) + 1):
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as exc:
+                        replies.append(exc)
+            except BaseException:
+                self._stale = True
+                with contextlib.suppress(Exception):
+                    await connection.disconnect()
+                raise
+            finally:
+                node.release(connection)
+            if attempt == 0 and any(isinstance(r, MovedError) for r in replies):
+                self._stale = True
+                continue
+            return replies
+        raise AssertionError("not reached")
+
+
 class ClusterRequestClient:
     """The request/response interface on redis-py's ``RedisCluster``."""
 
@@ -194,6 +251,7 @@ class ClusterRequestClient:
         self.what = what
         self.timeout = settings.timeout
         self._cluster: Any = None
+        self._writer = ClusterWriter(settings)
 
     async def open(self) -> None:
         self._cluster = redis_py(self.settings, self.settings.connections)
@@ -230,12 +288,35 @@ class ClusterRequestClient:
         await self._call(self.cluster.ping())
 
     async def execute(self, *command: str | bytes | int | float, write: bool = False) -> Any:
+        if write and self.settings.wait_replicas:
+            return await self._call(self._waited(str(command[1]), [command]))
         return await self._call(self.cluster.execute_command(*command))
+
+    async def _waited(self, key: str, commands: list[Sequence[Any]],
+                      if_no_script: Sequence[Any] | None = None) -> Any:
+        from redis.exceptions import NoScriptError
+
+        replies = await self._writer.run(self.cluster, key, commands)
+        if if_no_script is not None and isinstance(replies[0], NoScriptError):
+            replies = await self._writer.run(self.cluster, key, [if_no_script])
+        reply, acked = replies
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(acked, Exception):
+            raise acked
+        if int(acked) < self.settings.wait_replicas:
+            raise too_few(self.what, acked, self.settings.wait_replicas)
+        return reply
 
     def script(self, source: str, write: bool = False) -> Callable[..., Awaitable[Any]]:
         handles: dict[int, Any] = {}
+        sha = hashlib.sha1(source.encode()).hexdigest()
 
         async def run(keys: Sequence[Any], args: Sequence[Any]) -> Any:
+            if write and self.settings.wait_replicas:
+                counted = (len(keys), *keys, *args)
+                return await self._call(self._waited(
+                    str(keys[0]), [("EVALSHA", sha, *counted)], ("EVAL", source, *counted)))
             cluster = self.cluster
             handle = handles.get(id(cluster))
             if handle is None:
@@ -277,7 +358,7 @@ class ClusterPubSub:
 
         self._clients = [Redis(host=host, port=port, **connection_options(settings))
                          for host, port in masters]
-        self._pubsubs = [client.pubsub() for client in self._clients]
+        self._pubsubs: list[Any] = [client.pubsub() for client in self._clients]
         self._queue: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
         self._confirmed: dict[tuple[str, bytes], set[int]] = {}
         self._readers: list[asyncio.Task[None]] = []

@@ -60,7 +60,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from pylotto.components._backends.redis_client import RedisClient, RedisSettings
+from pylotto.components._backends.redis_client import RedisClient, RedisSettings, map_error
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.base import (
     BulkPublishEntry,
@@ -233,19 +233,19 @@ class RedisStreamsPubSub(PubSub):
         limit = self.settings.max_len_approx
         return r.xadd(topic, _entry(data, metadata), maxlen=limit, approximate=True)
 
+    def _xadd_command(self, topic: str, data: bytes, metadata: Metadata) -> list[Any]:
+        limit = self.settings.max_len_approx
+        trim = ["MAXLEN", "~", limit] if limit is not None else []
+        return ["XADD", topic, *trim, "*", *(x for kv in _entry(data, metadata).items()
+                                             for x in kv)]
+
     async def publish(self, topic: str, data: bytes, metadata: Metadata) -> None:
         if not self.settings.wait_replicas:
             await self.client.call(lambda r: self._xadd(r, topic, data, metadata))
             return
-
-        async def send(r: Any) -> None:
-            pipe = r.pipeline(transaction=False)
-            self._xadd(pipe, topic, data, metadata)
-            [result] = await self.client.write(pipe)
-            if isinstance(result, Exception):
-                raise result
-
-        await self.client.call(send)
+        [result] = await self.client.write(topic, [self._xadd_command(topic, data, metadata)])
+        if isinstance(result, Exception):
+            raise map_error(result, self.client.what)
 
     async def bulk_publish(self, topic: str, entries: Sequence[BulkPublishEntry],
                            metadata: Metadata) -> list[BulkPublishFailure]:
@@ -255,10 +255,15 @@ class RedisStreamsPubSub(PubSub):
             pipe = r.pipeline(transaction=False)
             for entry in entries:
                 self._xadd(pipe, topic, entry.data, {**metadata, **entry.metadata})
-            return await self.client.write(pipe)
+            return list(await pipe.execute(raise_on_error=False))
 
         try:
-            results = await self.client.call(send)
+            if self.settings.wait_replicas:
+                results = await self.client.write(topic, [
+                    self._xadd_command(topic, e.data, {**metadata, **e.metadata})
+                    for e in entries])
+            else:
+                results = await self.client.call(send)
         except PylottoError as exc:
             return [BulkPublishFailure(e.entry_id, exc.message) for e in entries]
         return [BulkPublishFailure(e.entry_id, str(result))
