@@ -39,8 +39,7 @@ def test_each_rule_is_an_error_naming_the_component(tmp_path: Path) -> None:
                        redisDB="2"),
                  redis("state.redis", "both", redisHost="s1:26379", failover="true",
                        sentinelMasterName="m", redisType="cluster"),
-                 redis("state.redis", "wait", redisHost="n1:7000", redisType="cluster",
-                       waitReplicas="1"),
+                 redis("state.redis", "wait", redisHost="n1:7000", waitReplicas="many"),
                  redis("pubsub.redis", "lonely", redisHost="r:6379",
                        sentinelMasterName="m"))
     result = check(path)
@@ -52,7 +51,7 @@ def test_each_rule_is_an_error_naming_the_component(tmp_path: Path) -> None:
             ("hosts", "several hosts in redisHost need redisType: cluster"),
             ("db", "redisType: cluster has only database 0"),
             ("both", "failover: true with redisType: cluster"),
-            ("wait", "waitReplicas is not supported with redisType: cluster"),
+            ("wait", "metadata key 'waitReplicas' = 'many'"),
             ("lonely", "need failover: true")):
         line = next((ln for ln in errors.splitlines() if f".{name}:" in ln), "")
         assert message in line, (name, errors)

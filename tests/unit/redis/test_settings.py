@@ -61,7 +61,7 @@ def test_sentinel_and_cluster_settings() -> None:
     ({"sentinelMasterName": "m"}, "need failover: true"),
     ({"redisHost": "a:1,b:2"}, "several hosts in redisHost"),
     ({"redisType": "cluster", "redisDB": "1"}, "only database 0"),
-    ({"redisType": "cluster", "waitReplicas": "1"}, "waitReplicas is not supported"),
+    ({"waitReplicas": "-1"}, "waitReplicas"),
     ({"redisType": "cluster", "failover": "true", "sentinelMasterName": "m"},
      "failover: true with redisType: cluster"),
     ({"redisType": "sharded"}, "redisType"),
