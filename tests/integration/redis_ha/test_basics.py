@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from redis.crc import key_slot
 
+from pylotto.components.bindings.base import BindingRequest
 from pylotto.components.configuration.base import (
     DEFAULT_GROUP,
     DEFAULT_LABEL,
@@ -148,3 +149,15 @@ async def test_name_resolution(topology: dict[str, str], key: KeyMaker) -> None:
         await two.stop()
     assert await one.resolve(app) == ["10.0.0.1:50001"]
     await one.stop()
+
+
+async def test_output_binding(build: Build, topology: dict[str, str], key: KeyMaker) -> None:
+    async with build("bindings", topology) as binding:
+        for name in spread(key, 3):
+            await binding.invoke(BindingRequest("create", b"v", {"key": name}))
+            await binding.invoke(BindingRequest("increment", b"", {"key": name + "n"}))
+            got = await binding.invoke(BindingRequest("get", b"", {"key": name,
+                                                                   "delete": "true"}))
+            assert got.data == b"v"
+            assert (await binding.invoke(BindingRequest("get", b"", {"key": name}))).data == b""
+            await binding.invoke(BindingRequest("delete", b"", {"key": name + "n"}))
