@@ -24,6 +24,8 @@ from tests.support.ports import free_port
 
 MASTER_NAME = "mymaster"
 DOWN_AFTER_MS = 1000
+FAILOVER_TIMEOUT_MS = 2000
+"""A failed election is tried again after twice this (Sentinel's default: 3 minutes)."""
 
 
 def _binary(name: str) -> str:
@@ -205,7 +207,7 @@ def start_sentinel_set(replicas: int = 2, sentinels: int = 3) -> SentinelSet:
                 f"dir {group.directory}\n"
                 f"sentinel monitor {MASTER_NAME} 127.0.0.1 {group.master} 2\n"
                 f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
-                f"sentinel failover-timeout {MASTER_NAME} 5000\n"
+                f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n"
                 f"sentinel parallel-syncs {MASTER_NAME} 2\n")
             group.start(port, str(config), "--sentinel", what="redis-sentinel")
         deadline = time.monotonic() + 30
