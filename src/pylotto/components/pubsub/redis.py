@@ -161,12 +161,22 @@ class _StreamSubscription(BrokerSubscription):
             if claimed is not None:
                 return claimed  # look again at once: there may be more
             self._next_scan = loop.time() + self.settings.redeliver_interval
-        reply = await self.client.call(lambda r: r.xreadgroup(
-            self.group, self.consumer, {self.topic: ">"}, count=1, block=BLOCK_MS))
+        reply = await self.client.call(self._read_new)
         for _, entries in reply or []:
             for entry_id, fields in entries:
                 return self._delivery(entry_id, fields, 1)
         return None
+
+    def _read_new(self, r: Any) -> Any:
+        if not self.client.clustered:
+            return r.xreadgroup(self.group, self.consumer, {self.topic: ">"}, count=1,
+                                block=BLOCK_MS)
+        # sent to the stream's master directly: redis-py would otherwise ask its default node
+        # where XREADGROUP's key is (COMMAND GETKEYS) on every call, and never ask another
+        # after that node died (with retries off it does not reload on that error)
+        return r.execute_command(
+            "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", 1, "BLOCK", BLOCK_MS,
+            "STREAMS", self.topic, ">", target_nodes=r.get_node_from_key(self.topic))
 
     async def _claim_abandoned(self) -> Delivery | None:
         """Take over one message of the group left pending longer than processingTimeout."""
