@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from redis.crc import key_slot
@@ -95,15 +96,21 @@ async def run_writers(load: Load, write: Callable[[int], Awaitable[object]],
     await asyncio.gather(*(writer() for _ in range(WRITERS)))
 
 
-async def failover_under_load(build: Build, metadata: dict[str, str], prefix: str,
-                              kill: Callable[[], int], master: Callable[[], int | None]) -> None:
-    """Load, ``kill()`` the master of ``prefix``'s keys (its port), load until every writer
+Target = tuple[str, Callable[[], int], Callable[[], int | None]]
+"""The key prefix, a function killing the master of its keys (returning its port) and one
+naming the master now (None: none)."""
+
+
+async def failover_under_load(build: Build, metadata: dict[str, str],
+                              target: Callable[[Any], Target]) -> None:
+    """Load, kill the master of the keys of ``target(broker)``, load until every writer
     succeeded again, then check and print what the writers saw."""
     metadata = {**metadata, "waitReplicas": "1", "timeout": "2s"}
-    topic = f"{prefix}-events"
     inbox = Inbox()
     async with build("state", metadata) as store, build("sequencer", metadata) as ids, \
             build("pubsub", {**metadata, "consumerID": "g"}) as broker:
+        prefix, kill, master = target(broker)
+        topic = f"{prefix}-events"
         subscription = await broker.subscribe(topic, inbox, {})
 
         async def save(n: int) -> object:
@@ -186,21 +193,28 @@ async def test_a_killed_sentinel_master_loses_no_acknowledged_write(
 
     await failover_under_load(build, {"redisHost": sentinels.redis_host, "failover": "true",
                                       "sentinelMasterName": MASTER_NAME},
-                              f"fo{uuid.uuid4().hex[:8]}", kill, master)
+                              lambda _: (f"fo{uuid.uuid4().hex[:8]}", kill, master))
 
 
 async def test_a_killed_cluster_master_loses_no_acknowledged_write(
         build: Build, replicated_cluster: Cluster) -> None:
-    tag = f"fo{uuid.uuid4().hex[:8]}"
-    prefix = f"{{{tag}}}"  # every key and the topic in the slot of one master: the one killed
-    slot = key_slot(tag.encode())
+    def target(broker: Any) -> Target:
+        # the writes' slot on the master redis-py's pub/sub client asks about commands (its
+        # default node): the case where a client with retries off could hang for good
+        asked = broker.client.redis.get_default_node().port
+        base = uuid.uuid4().hex[:8]
+        tag = next(f"fo{base}{i}" for i in range(100_000)
+                   if replicated_cluster.master_of(key_slot(f"fo{base}{i}".encode())) == asked)
+        slot = key_slot(tag.encode())
 
-    def kill() -> int:
-        port = replicated_cluster.master_of(slot)
-        assert port is not None
-        replicated_cluster.kill(port)
-        return port
+        def kill() -> int:
+            port = replicated_cluster.master_of(slot)
+            assert port is not None
+            replicated_cluster.kill(port)
+            return port
+
+        # every key and the topic in one slot: {tag}
+        return f"{{{tag}}}", kill, lambda: replicated_cluster.master_of(slot)
 
     await failover_under_load(build, {"redisHost": replicated_cluster.redis_host,
-                                      "redisType": "cluster"},
-                              prefix, kill, lambda: replicated_cluster.master_of(slot))
+                                      "redisType": "cluster"}, target)
