@@ -46,6 +46,9 @@ start_zookeeper() {
     < /dev/null
 }
 
+# redis-tools: redis-cli, which creates the Redis Cluster of tests/integration/redis_ha (its
+# Sentinels are `redis-server --sentinel`)
+install_debs redis-server redis-tools
 ensure redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
   --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 ensure postgresql 5432 pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
