@@ -186,7 +186,12 @@ class Sidecar:
     async def _start_internal(self, address: str) -> None:
         """The sidecar-to-sidecar port: SidecarInvoke and gRPC proxying, mTLS only."""
         assert self.config.mtls is not None
-        ca, cert, key = self.config.mtls.read()
+        dapr = self.runtime.metrics.dapr
+        try:
+            ca, cert, key = self.config.mtls.read()
+        except ConfigError:
+            dapr.mtls_failed("read")
+            raise
         internal = grpc.aio.server(
             interceptors=[Interceptors(Telemetry(self.runtime.metrics, self.runtime.tracing),
                                        ErrorMapping(), ClientMistakes())],
@@ -204,8 +209,10 @@ class Sidecar:
         except RuntimeError:
             bound = 0
         if not bound:
+            dapr.mtls_failed("listen")
             raise ConfigError(f"the internal (mTLS) port cannot listen on {address}")
         await internal.start()
+        dapr.mtls_initialized()
         self._internal = internal
         log.info("sidecar-to-sidecar calls on %s (mTLS)", address)
 
