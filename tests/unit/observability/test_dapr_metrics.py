@@ -31,6 +31,7 @@ from pylotto.capabilities.state import StateCapability
 from pylotto.components.base import ComponentContext
 from pylotto.components.state.base import StateStore
 from pylotto.config.model import ActorsConfig, AppConfig
+from pylotto.core.errors import Unavailable
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
 from pylotto.observability.dapr_metrics import DaprMetrics, metric_path
@@ -327,6 +328,15 @@ async def test_placement_counts_its_reports_and_the_tables_it_reads(tmp_path: Pa
                                                                lambda ref: False))
     await eventually(lambda: samples_of(
         metrics, "dapr_runtime_actor_table_operation_recv_total") == {updates: 2}, within=5)
+
+    async def refused(types: object) -> object:
+        raise Unavailable("the store is down", where="state.unavailable")
+
+    first.membership.renew = refused  # type: ignore[assignment,method-assign]
+    with pytest.raises(Unavailable):
+        await first.update({"Counter": EntityConfig()})
+    assert samples_of(metrics, "dapr_runtime_actor_status_report_fail_total") == {
+        labels(app_id="orders", actor_type="", operation="send", reason="status"): 1}
     await second.stop()
     await first.stop()
     await store.close()
