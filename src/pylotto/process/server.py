@@ -20,7 +20,7 @@ from pylotto import plugins
 from pylotto.capabilities.actors.forwarding import forwarded_actors
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.addresses import is_loopback, is_unix, split_host_port
-from pylotto.core.errors import StartError
+from pylotto.core.errors import ConfigError, StartError
 from pylotto.facades import actors_internal, actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.dashboard import PATH as DASHBOARD_PATH
 from pylotto.facades.dashboard import SOURCES_KEY as DASHBOARD_SOURCES
@@ -225,7 +225,12 @@ class Sidecar:
     async def _start_internal(self, address: str) -> None:
         """The sidecar-to-sidecar port: SidecarInvoke and gRPC proxying, mTLS only."""
         assert self.config.mtls is not None
-        ca, cert, key = self.config.mtls.read()
+        dapr = self.runtime.metrics.dapr
+        try:
+            ca, cert, key = self.config.mtls.read()
+        except ConfigError:
+            dapr.mtls_failed("read")
+            raise
         internal = grpc.aio.server(
             interceptors=[Interceptors(Telemetry(self.runtime.metrics, self.runtime.tracing),
                                        ErrorMapping(), ClientMistakes())],
@@ -243,8 +248,10 @@ class Sidecar:
         except RuntimeError:
             bound = 0
         if not bound:
+            dapr.mtls_failed("listen")
             raise StartError(f"the internal (mTLS) port cannot listen on {address}")
         await internal.start()
+        dapr.mtls_initialized()
         self._internal = internal
         log.info("sidecar-to-sidecar calls on %s (mTLS)", address)
 
