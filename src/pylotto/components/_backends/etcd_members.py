@@ -1,0 +1,134 @@
+"""The members of an etcd cluster as one client sees them: a gRPC channel per endpoint, the
+member calls go to, and the switch to another when it fails.
+
+Every call goes to the *active* member (the first endpoint at start). Before a call is sent
+its channel must be connected: a member whose connection is down (refused, reset, not
+connected within ``dialTimeout``) is passed over for the next endpoint in the list, which
+becomes the active one. A member that fails a call — its connection lost, or etcd answering
+that it has no leader, is stopped or timed out — is left too: the next call goes to the next
+member. All members of a cluster serve the same data (reads are linearizable), so which one
+answers does not change a result.
+
+With ``username`` each member is authenticated on its own (a simple token is valid only on
+the member that issued it), once, and again when etcd says the token is no longer valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import grpc
+
+from pylotto.proto.etcd import rpc_pb2_grpc
+
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # a member gone silent (a host down, a partition) is noticed within 15 s even with no call
+    # in flight; etcd's servers allow pings every 5 s (--grpc-keepalive-min-time)
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+@dataclass(eq=False)
+class Member:
+    """One endpoint: its channel and the etcd services' stubs on it."""
+
+    endpoint: str
+    channel: grpc.aio.Channel
+    kv: rpc_pb2_grpc.KVStub = field(init=False)
+    lease: rpc_pb2_grpc.LeaseStub = field(init=False)
+    watch: rpc_pb2_grpc.WatchStub = field(init=False)
+    auth: rpc_pb2_grpc.AuthStub = field(init=False)
+    token: str | None = None
+    """The auth token this member issued (None: none yet, or no authentication)."""
+
+    def __post_init__(self) -> None:
+        self.kv = rpc_pb2_grpc.KVStub(self.channel)
+        self.lease = rpc_pb2_grpc.LeaseStub(self.channel)
+        self.watch = rpc_pb2_grpc.WatchStub(self.channel)
+        self.auth = rpc_pb2_grpc.AuthStub(self.channel)
+
+    @property
+    def metadata(self) -> Metadata | None:
+        return (("token", self.token),) if self.token else None
+
+    async def connect(self, limit: float) -> bool:
+        """Whether the channel is (or gets, within ``limit`` seconds) connected; False at once
+        when its last attempt failed (gRPC tries again in the background, with back-off)."""
+        state = self.channel.get_state(try_to_connect=True)
+        try:
+            async with asyncio.timeout(limit):
+                while state is not grpc.ChannelConnectivity.READY:
+                    if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                        return False
+                    await self.channel.wait_for_state_change(state)
+                    state = self.channel.get_state(try_to_connect=True)
+        except TimeoutError:
+            return False
+        return True
+
+
+class Members:
+    """The members of the endpoint list, in order; ``active`` is where calls go."""
+
+    def __init__(self, endpoints: list[str], credentials: grpc.ChannelCredentials | None,
+                 dial_timeout: float) -> None:
+        self.dial_timeout = dial_timeout
+        self.members = [Member(endpoint, grpc.aio.secure_channel(
+            endpoint, credentials, options=CHANNEL_OPTIONS) if credentials is not None
+            else grpc.aio.insecure_channel(endpoint, options=CHANNEL_OPTIONS))
+            for endpoint in endpoints]
+        self.active = 0
+        self.switches = 0
+        """How often calls moved to another member (for the log and the tests)."""
+
+    @property
+    def current(self) -> Member:
+        return self.members[self.active]
+
+    def in_turn(self, skip: set[Member]) -> list[Member]:
+        """The members not in ``skip``, the active one first, then the next ones in the
+        list's order (wrapping round)."""
+        count = len(self.members)
+        turn = [self.members[(self.active + i) % count] for i in range(count)]
+        return [member for member in turn if member not in skip]
+
+    async def connected(self, skip: set[Member], deadline: float) -> Member | None:
+        """The first member in turn that is connected, made the active one; None when none is
+        before ``deadline`` (a loop time)."""
+        loop = asyncio.get_running_loop()
+        for member in self.in_turn(skip):
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            if not await member.connect(min(self.dial_timeout, left)):
+                continue
+            self.make_active(member)
+            return member
+        return None
+
+    def make_active(self, member: Member) -> None:
+        index = self.members.index(member)
+        if index != self.active:
+            self.active = index
+            self.switches += 1
+
+    def failed(self, member: Member) -> None:
+        """``member`` failed a call: the next call goes to the next member (unless another
+        call moved on already)."""
+        if self.current is member and len(self.members) > 1:
+            self.active = (self.active + 1) % len(self.members)
+            self.switches += 1
+
+    async def close(self) -> None:
+        for member in self.members:
+            await member.channel.close()
