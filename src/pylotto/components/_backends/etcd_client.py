@@ -231,23 +231,26 @@ class EtcdClient:
 
     async def _member(self, skip: set[Member], deadline: float) -> Member | None:
         """The next connected member (added to ``skip`` when it is not), authenticated
-        first when the component has a ``username``."""
+        first when the component has a ``username``, its id known, and following a live
+        leader (:meth:`Members.settled`)."""
         members = self._members()
         loop = asyncio.get_running_loop()
         while (member := await members.connected(skip, deadline)) is not None:
-            if not self.settings.username or member.token is not None:
-                return member
             try:
-                reply = await member.auth.Authenticate(rpc_pb2.AuthenticateRequest(
-                    name=self.settings.username, password=self.settings.password),
-                    timeout=max(deadline - loop.time(), 0.001))
+                if self.settings.username and member.token is None:
+                    reply = await member.auth.Authenticate(rpc_pb2.AuthenticateRequest(
+                        name=self.settings.username, password=self.settings.password),
+                        timeout=max(deadline - loop.time(), 0.001))
+                    member.token = reply.token
+                if not member.member_id:
+                    await member.status(max(deadline - loop.time(), 0.001))
             except grpc.aio.AioRpcError as exc:
                 if not unreachable(exc):
                     raise map_error(exc, self.what) from exc
                 members.failed(member)
                 skip.add(member)
                 continue
-            member.token = reply.token
+            await members.settled(member, deadline)
             return member
         return None
 
@@ -360,13 +363,9 @@ class EtcdClient:
         if member is None:
             raise self._nobody(None)
 
-        async def outgoing() -> AsyncIterator[rpc_pb2.WatchRequest]:
-            yield rpc_pb2.WatchRequest(create_request=create)
-            await asyncio.Event().wait()  # the stream stays open until cancelled
-
-        call = member.watch.Watch(outgoing(), metadata=(*(member.metadata or ()),
-                                                        ("hasleader", "true")))
+        call = member.watch.Watch(metadata=(*(member.metadata or ()), ("hasleader", "true")))
         try:
+            await call.write(rpc_pb2.WatchRequest(create_request=create))
             async for response in call:
                 yield response
             members.failed(member)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from pylotto.proto.etcd import rpc_pb2_grpc
+from pylotto.proto.etcd import rpc_pb2, rpc_pb2_grpc
 
 CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
@@ -48,18 +48,29 @@ class Member:
     lease: rpc_pb2_grpc.LeaseStub = field(init=False)
     watch: rpc_pb2_grpc.WatchStub = field(init=False)
     auth: rpc_pb2_grpc.AuthStub = field(init=False)
+    maintenance: rpc_pb2_grpc.MaintenanceStub = field(init=False)
     token: str | None = None
     """The auth token this member issued (None: none yet, or no authentication)."""
+    member_id: int = 0
+    """etcd's id of the member (0: not asked yet)."""
 
     def __post_init__(self) -> None:
         self.kv = rpc_pb2_grpc.KVStub(self.channel)
         self.lease = rpc_pb2_grpc.LeaseStub(self.channel)
         self.watch = rpc_pb2_grpc.WatchStub(self.channel)
         self.auth = rpc_pb2_grpc.AuthStub(self.channel)
+        self.maintenance = rpc_pb2_grpc.MaintenanceStub(self.channel)
 
     @property
     def metadata(self) -> Metadata | None:
         return (("token", self.token),) if self.token else None
+
+    async def status(self, limit: float) -> rpc_pb2.StatusResponse:
+        """The member's status (its id, and the leader it follows); gRPC errors raised."""
+        reply: rpc_pb2.StatusResponse = await self.maintenance.Status(
+            rpc_pb2.StatusRequest(), timeout=limit, metadata=self.metadata)
+        self.member_id = reply.header.member_id
+        return reply
 
     async def connect(self, limit: float) -> bool:
         """Whether the channel is (or gets, within ``limit`` seconds) connected; False at once
@@ -90,6 +101,10 @@ class Members:
         self.active = 0
         self.switches = 0
         """How often calls moved to another member (for the log and the tests)."""
+        self.left_behind = 0
+        """The id of the member calls last moved away from after it failed (0: none, or the
+        cluster has had another leader since)."""
+        self._settling: asyncio.Task[None] | None = None
 
     @property
     def current(self) -> Member:
@@ -128,7 +143,40 @@ class Members:
         if self.current is member and len(self.members) > 1:
             self.active = (self.active + 1) % len(self.members)
             self.switches += 1
+            self.left_behind = member.member_id
+
+    async def settled(self, member: Member, deadline: float) -> None:
+        """Wait (until ``deadline`` at most) for ``member`` to follow a leader other than the
+        member calls left behind after a failure. That one may have been the leader: until
+        the others notice it is gone (an election timeout), they pass what they are sent on
+        to it, and a write or linearizable read sent meanwhile is lost and waits out its
+        whole timeout; held back until the new leader is elected, it is served at once.
+        One poll of the member's status (every 50 ms) serves every waiting call."""
+        gone = self.left_behind
+        if not gone or member.member_id in (0, gone):
+            return
+        if self._settling is None or self._settling.done():
+            self._settling = asyncio.create_task(self._new_leader(member, gone))
+        left = deadline - asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(left):
+                await asyncio.shield(self._settling)
+        except (TimeoutError, grpc.aio.AioRpcError):
+            return  # the call goes ahead, and fails by itself if the member can't serve it
+
+    async def _new_leader(self, member: Member, gone: int) -> None:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + 30
+        while loop.time() < give_up:
+            status = await member.status(1.0)
+            if status.leader not in (0, gone):
+                break
+            await asyncio.sleep(0.05)
+        if self.left_behind == gone:
+            self.left_behind = 0
 
     async def close(self) -> None:
+        if self._settling is not None:
+            self._settling.cancel()
         for member in self.members:
             await member.channel.close()

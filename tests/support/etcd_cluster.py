@@ -1,0 +1,111 @@
+"""A three-member etcd cluster of a test's own on loopback: the ``etcd`` binary of Debian's
+etcd-server package (scripts/start-services.sh installs it), each member on free ports with
+its data directory under the test's tmp directory. Elections are quick (heartbeat 50 ms,
+election timeout 500 ms) so a test sees a failover within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from pylotto.proto.etcd import rpc_pb2, rpc_pb2_grpc
+from tests.support.ports import free_port
+
+HEARTBEAT_MS = 50
+ELECTION_MS = 500
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class EtcdCluster:
+    ports: list[int]
+    """The members' client ports."""
+    processes: list[subprocess.Popen[bytes]]
+
+    def endpoint(self, index: int) -> str:
+        return f"127.0.0.1:{self.ports[index]}"
+
+    def endpoints(self, order: list[int] | None = None) -> str:
+        """The ``endpoints`` value listing the members (in ``order``)."""
+        return ",".join(self.endpoint(i) for i in (order or range(len(self.ports))))
+
+    def kill(self, index: int) -> None:
+        self.processes[index].send_signal(signal.SIGKILL)
+        self.processes[index].wait(10)
+
+    async def leader(self, within: float = 20.0) -> int:
+        """The index of the member that leads, once the live members agree on one."""
+        deadline = time.monotonic() + within
+        while True:
+            leaders, ids = set(), {}
+            for index, process in enumerate(self.processes):
+                if process.poll() is not None:
+                    continue
+                try:
+                    async with grpc.aio.insecure_channel(self.endpoint(index)) as channel:
+                        status = await rpc_pb2_grpc.MaintenanceStub(channel).Status(
+                            rpc_pb2.StatusRequest(), timeout=1)
+                except grpc.aio.AioRpcError:
+                    continue
+                ids[status.header.member_id] = index
+                leaders.add(status.leader)
+            if len(leaders) == 1 and (leader := leaders.pop()) in ids:
+                return ids[leader]
+            assert time.monotonic() < deadline, f"no etcd leader after {within} s"
+            await asyncio.sleep(0.1)
+
+
+@contextmanager
+def etcd_cluster(data: Path, size: int = 3) -> Iterator[EtcdCluster]:
+    etcd = shutil.which("etcd")
+    assert etcd, "etcd is not installed (scripts/start-services.sh installs it)"
+    names = [f"m{i}" for i in range(size)]
+    clients = [free_port() for _ in names]
+    peers = [free_port() for _ in names]
+    initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(names, peers, strict=True))
+    processes = []
+    for name, client, peer in zip(names, clients, peers, strict=True):
+        processes.append(subprocess.Popen(
+            [etcd, "--name", name, "--data-dir", str(data / name),
+             "--listen-client-urls", f"http://127.0.0.1:{client}",
+             "--advertise-client-urls", f"http://127.0.0.1:{client}",
+             "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+             "--initial-cluster", initial, "--initial-cluster-state", "new",
+             "--initial-cluster-token", data.name, "--heartbeat-interval", str(HEARTBEAT_MS),
+             "--election-timeout", str(ELECTION_MS), "--log-level", "error"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        deadline = time.monotonic() + 30
+        while not all(_listening(port) for port in clients):
+            assert all(p.poll() is None for p in processes), "an etcd member exited"
+            assert time.monotonic() < deadline, "etcd cluster not up after 30 s"
+            time.sleep(0.1)
+        yield EtcdCluster(clients, processes)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
