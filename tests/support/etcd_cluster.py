@@ -73,19 +73,25 @@ class EtcdCluster:
 
 
 @contextmanager
-def etcd_cluster(data: Path, size: int = 3) -> Iterator[EtcdCluster]:
+def etcd_cluster(data: Path, size: int = 3,
+                 tls: tuple[Path, Path, Path] | None = None) -> Iterator[EtcdCluster]:
+    """``size`` members; with ``tls`` (certificate, key, CA) clients must connect with TLS
+    and a client certificate the CA signed."""
     etcd = shutil.which("etcd")
     assert etcd, "etcd is not installed (scripts/start-services.sh installs it)"
     names = [f"m{i}" for i in range(size)]
     clients = [free_port() for _ in names]
     peers = [free_port() for _ in names]
     initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(names, peers, strict=True))
+    scheme = "https" if tls else "http"
+    secure = ["--cert-file", str(tls[0]), "--key-file", str(tls[1]), "--trusted-ca-file",
+              str(tls[2]), "--client-cert-auth"] if tls else []
     processes = []
     for name, client, peer in zip(names, clients, peers, strict=True):
         processes.append(subprocess.Popen(
-            [etcd, "--name", name, "--data-dir", str(data / name),
-             "--listen-client-urls", f"http://127.0.0.1:{client}",
-             "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            [etcd, "--name", name, "--data-dir", str(data / name), *secure,
+             "--listen-client-urls", f"{scheme}://127.0.0.1:{client}",
+             "--advertise-client-urls", f"{scheme}://127.0.0.1:{client}",
              "--listen-peer-urls", f"http://127.0.0.1:{peer}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
              "--initial-cluster", initial, "--initial-cluster-state", "new",

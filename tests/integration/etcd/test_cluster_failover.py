@@ -36,9 +36,9 @@ BEFORE_KILL = 1.0
 """Seconds of load before the member is killed."""
 AFTER_KILL = 4.0
 """Seconds of load after."""
-TIMEOUT = 3.0
+TIMEOUT = 5.0
 """The components' ``timeout``: the most a call may take, failing over included."""
-MAX_GAP = 2.0
+MAX_GAP = 2.5
 """The longest a component may serve no call around the kill (etcd elects a new leader
 within 2-3 election timeouts of 0.5 s; the components move to another member at once)."""
 
@@ -186,8 +186,10 @@ async def test_member_killed_under_load(cluster: EtcdCluster, tmp_path: Path,
         short_taken = time.monotonic()
 
         async def short_runs_out() -> float:
-            while not await lock.try_lock("short", "B", 2):
-                await asyncio.sleep(0.1)
+            async def free() -> bool:
+                return bool(await lock.try_lock("short", "B", 2))
+
+            await _until(free, within=15)
             return time.monotonic() - short_taken
 
         short = asyncio.create_task(short_runs_out())
@@ -222,7 +224,6 @@ async def test_member_killed_under_load(cluster: EtcdCluster, tmp_path: Path,
         await subscription.close()
 
         figures = {name: load.figures(killed) for name, load in loads.items()}
-        print({n: [(round(a - killed, 2), round(b - killed, 2), m) for a, b, m in x.errors] for n, x in loads.items()})
         for name, load in loads.items():
             assert all("etcd unreachable" in m for _, _, m in load.errors), load.errors
             assert figures[name]["gap"] <= MAX_GAP, (name, figures[name], load.errors)
