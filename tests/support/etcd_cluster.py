@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +73,10 @@ class EtcdCluster:
 
 
 @contextmanager
-def etcd_cluster(data: Path, size: int = 3,
-                 tls: tuple[Path, Path, Path] | None = None) -> Iterator[EtcdCluster]:
+def etcd_cluster(data: Path, size: int = 3, tls: tuple[Path, Path, Path] | None = None,
+                 extra: Sequence[str] = ()) -> Iterator[EtcdCluster]:
     """``size`` members; with ``tls`` (certificate, key, CA) clients must connect with TLS
-    and a client certificate the CA signed."""
+    and a client certificate the CA signed; ``extra``: more flags for every member."""
     etcd = shutil.which("etcd")
     assert etcd, "etcd is not installed (scripts/start-services.sh installs it)"
     names = [f"m{i}" for i in range(size)]
@@ -89,7 +89,7 @@ def etcd_cluster(data: Path, size: int = 3,
     processes = []
     for name, client, peer in zip(names, clients, peers, strict=True):
         processes.append(subprocess.Popen(
-            [etcd, "--name", name, "--data-dir", str(data / name), *secure,
+            [etcd, "--name", name, "--data-dir", str(data / name), *secure, *extra,
              "--listen-client-urls", f"{scheme}://127.0.0.1:{client}",
              "--advertise-client-urls", f"{scheme}://127.0.0.1:{client}",
              "--listen-peer-urls", f"http://127.0.0.1:{peer}",

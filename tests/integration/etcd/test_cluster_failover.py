@@ -237,7 +237,10 @@ async def test_member_killed_under_load(cluster: EtcdCluster, tmp_path: Path,
              f"{AFTER_KILL:.0f} s more:"]
     lines += [f"  {name:<13} {f['ok']:>5.0f} calls ok, {f['errors']:.0f} failed (the slowest "
               f"after {f['slowest_error']:.2f} s); no call served for {f['gap']:.2f} s at most; "
-              f"first success {f['first']:.2f} s after the kill" for name, f in figures.items()]
+              f"first success {f['first']:.2f} s after the kill; failures (started, ended, "
+              "seconds from the kill): " + ", ".join(
+                  f"{a - killed:.2f}..{b - killed:.2f}" for a, b, _ in loads[name].errors)
+              for name, f in figures.items()]
     lines.append(f"  {acquired[0]} lock acquisitions, one owner at a time; {len(every)} ids, no "
                  f"repeat; {len(written)} acknowledged writes, none lost; "
                  f"{len(saved)} changes delivered in order, the first after the kill "
