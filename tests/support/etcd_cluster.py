@@ -1,7 +1,8 @@
 """A three-member etcd cluster of a test's own on loopback: the ``etcd`` binary of Debian's
 etcd-server package (scripts/start-services.sh installs it), each member on free ports with
-its data directory under the test's tmp directory. Elections are quick (heartbeat 50 ms,
-election timeout 500 ms) so a test sees a failover within a second."""
+its data directory under the test's tmp directory. Elections are quick by default (heartbeat
+50 ms, election timeout 500 ms) so a test sees a failover within a second; etcd's own defaults
+are 100 ms and 1 s."""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ class EtcdCluster:
 
 @contextmanager
 def etcd_cluster(data: Path, size: int = 3, tls: tuple[Path, Path, Path] | None = None,
-                 extra: Sequence[str] = ()) -> Iterator[EtcdCluster]:
+                 extra: Sequence[str] = (), heartbeat_ms: int = HEARTBEAT_MS,
+                 election_ms: int = ELECTION_MS) -> Iterator[EtcdCluster]:
     """``size`` members; with ``tls`` (certificate, key, CA) clients must connect with TLS
     and a client certificate the CA signed; ``extra``: more flags for every member."""
     etcd = shutil.which("etcd")
@@ -95,8 +97,8 @@ def etcd_cluster(data: Path, size: int = 3, tls: tuple[Path, Path, Path] | None 
              "--listen-peer-urls", f"http://127.0.0.1:{peer}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
              "--initial-cluster", initial, "--initial-cluster-state", "new",
-             "--initial-cluster-token", data.name, "--heartbeat-interval", str(HEARTBEAT_MS),
-             "--election-timeout", str(ELECTION_MS), "--log-level", "error"],
+             "--initial-cluster-token", data.name, "--heartbeat-interval", str(heartbeat_ms),
+             "--election-timeout", str(election_ms), "--log-level", "error"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
         deadline = time.monotonic() + 30

@@ -161,16 +161,19 @@ class Members:
         try:
             async with asyncio.timeout(left):
                 await asyncio.shield(self._settling)
-        except (TimeoutError, grpc.aio.AioRpcError):
+        except TimeoutError:
             return  # the call goes ahead, and fails by itself if the member can't serve it
 
     async def _new_leader(self, member: Member, gone: int) -> None:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + 30
         while loop.time() < give_up:
-            status = await member.status(1.0)
-            if status.leader not in (0, gone):
-                break
+            try:
+                status = await member.status(1.0)
+                if status.leader not in (0, gone):
+                    break
+            except grpc.aio.AioRpcError:
+                pass  # a member too busy to answer has no new leader to show yet either
             await asyncio.sleep(0.05)
         if self.left_behind == gone:
             self.left_behind = 0
