@@ -51,6 +51,18 @@ class EtcdCluster:
         self.processes[index].send_signal(signal.SIGKILL)
         self.processes[index].wait(10)
 
+    async def term(self) -> int:
+        """The highest raft term a live member reports (each election round adds one)."""
+        terms = []
+        for index, process in enumerate(self.processes):
+            if process.poll() is not None:
+                continue
+            async with grpc.aio.insecure_channel(self.endpoint(index)) as channel:
+                status = await rpc_pb2_grpc.MaintenanceStub(channel).Status(
+                    rpc_pb2.StatusRequest(), timeout=5)
+            terms.append(status.raftTerm)
+        return max(terms)
+
     async def leader(self, within: float = 20.0) -> int:
         """The index of the member that leads, once the live members agree on one."""
         deadline = time.monotonic() + within

@@ -214,7 +214,11 @@ class EtcdClient:
         except OSError as exc:
             raise Internal(f"{self.what}: reading the TLS files: {exc}") from exc
         self.members = Members(self.settings.targets, credentials, self.settings.dial_timeout)
-        await self.ping()
+        try:
+            await self.ping()
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         members, self.members = self.members, None

@@ -9,8 +9,9 @@ that it has no leader, is stopped or timed out — is left too: the next call go
 member. All members of a cluster serve the same data (reads are linearizable), so which one
 answers does not change a result.
 
-With ``username`` each member is authenticated on its own (a simple token is valid only on
-the member that issued it), once, and again when etcd says the token is no longer valid.
+With ``username`` each member is asked for a token the first time a call goes to it, and
+again when etcd says the token is no longer valid (simple tokens expire after
+``--auth-token-ttl`` idle seconds, and a restarted member has forgotten those it knew).
 """
 
 from __future__ import annotations
