@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -9,7 +8,7 @@ from tests.support.etcd_cluster import EtcdCluster, etcd_cluster
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+def cluster() -> Iterator[EtcdCluster]:
     """Three etcd members of the test's own on loopback."""
-    with etcd_cluster(tmp_path / "etcd") as members:
+    with etcd_cluster() as members:
         yield members

@@ -42,7 +42,7 @@ def _store(endpoints: str, tmp_path: Path, **credentials: str) -> object:
 
 
 async def test_tokens_per_member_renewed_when_expired(tmp_path: Path) -> None:
-    with etcd_cluster(tmp_path / "etcd", extra=["--auth-token-ttl", str(TOKEN_TTL)]) as cluster:
+    with etcd_cluster(extra=["--auth-token-ttl", str(TOKEN_TTL)]) as cluster:
         endpoints = cluster.endpoints()
         await cluster.leader()
         _etcdctl(endpoints, "user", "add", "root:s3cret")

@@ -51,10 +51,10 @@ SEQUENCER_CALLERS = 4
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+def cluster() -> Iterator[EtcdCluster]:
     """Three members with etcd's own timing (heartbeat 100 ms, election timeout 1 s), which
     also keeps a loaded machine from electing leaders over and over."""
-    with etcd_cluster(tmp_path / "etcd", heartbeat_ms=100, election_ms=1000) as members:
+    with etcd_cluster(heartbeat_ms=100, election_ms=1000) as members:
         yield members
 
 

@@ -32,7 +32,7 @@ async def test_client_certificate_and_ca_files(tmp_path: Path) -> None:
     ca, _ = make_ca(tmp_path / "ca")
     server_cert, server_key = make_app_cert("etcd-member", tmp_path / "ca", tmp_path / "pki")
     client_cert, client_key = make_app_cert("pylotto", tmp_path / "ca", tmp_path / "pki")
-    with etcd_cluster(tmp_path / "etcd", size=1, tls=(server_cert, server_key, ca)) as member:
+    with etcd_cluster(size=1, tls=(server_cert, server_key, ca)) as member:
         endpoint = member.endpoint(0)
         store: object = _store({"endpoints": endpoint, "tlsCa": str(ca),
                                 "tlsCert": str(client_cert), "tlsCertKey": str(client_key)},
