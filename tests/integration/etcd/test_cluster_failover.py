@@ -39,12 +39,14 @@ AFTER_KILL = 4.0
 """Seconds of load after."""
 TIMEOUT = 3.0
 """The components' ``timeout``: the most a call may take, failing over included."""
-MAX_GAP = TIMEOUT + 2.0
+MAX_GAP = 10.0
 """The longest a component may serve no call around the kill. Typically about 1.5 s: etcd
 elects a new leader within 1-2 election timeouts of 1 s, and the components wait for it
-rather than send calls to a member that would pass them to the dead leader. Allowed: one lost
-call (a machine so loaded that the new leader loses its leadership again drops what it was
-sent; the call then waits out its timeout). Without failover no call would succeed again."""
+rather than send calls to a member that would pass them to the dead leader. The bound leaves
+room for what a machine shared with other jobs adds: a component moved to a follower before
+the kill (by a slow call) has its writes of the election window lost and waiting out their
+timeout, and a sequencer's callers queue behind such a write (one move of a key at a time per
+sidecar). Without failover no call would succeed again after the kill."""
 
 
 SEQUENCER_CALLERS = 4
@@ -216,7 +218,10 @@ async def test_member_killed_under_load(cluster: EtcdCluster, tmp_path: Path,
 
         async def short_runs_out() -> float:
             async def free() -> bool:
-                return bool(await lock.try_lock("short", "B", 2))
+                try:
+                    return bool(await lock.try_lock("short", "B", 2))
+                except Unavailable:  # at the kill, as every call
+                    return False
 
             await _until(free, within=15)
             return time.monotonic() - short_taken
@@ -261,11 +266,8 @@ async def test_member_killed_under_load(cluster: EtcdCluster, tmp_path: Path,
         figures = {name: load.figures(killed) for name, load in loads.items()}
         for name, load in loads.items():
             assert all("etcd unreachable" in m for _, _, m in load.errors), load.errors
-            # one failure, one election (a split vote: two rounds); more means the machine
-            # starved the members into electing again, and then a lost call is no wonder
-            if elections <= 2:
-                assert figures[name]["gap"] <= MAX_GAP, (name, figures[name], [
-                    (round(a - killed, 2), round(b - killed, 2), m) for a, b, m in load.errors])
+            assert figures[name]["gap"] <= MAX_GAP, (name, figures[name], [
+                (round(a - killed, 2), round(b - killed, 2), m) for a, b, m in load.errors])
             assert max(load.done) > max((b for _, b, _ in load.errors), default=killed), name
             # never a hang: a call fails within its timeout (a sequencer caller also waits
             # for the callers ahead of it: one move of a key at a time per sidecar)
