@@ -16,13 +16,14 @@ async def test_failed_member_hands_over_to_the_next_in_turn() -> None:
         a, b, c = members.members
         assert members.current is a and members.in_turn(set()) == [a, b, c]
         a.member_id = 11
-        members.failed(a)
-        assert members.current is b and members.left_behind == 11 and members.switches == 1
+        members.failed(a, lost=True)
+        assert members.current is b and members.left_behind is a and members.switches == 1
         assert members.in_turn({a}) == [b, c]
-        members.failed(a)  # a late failure of a member already left changes nothing
+        members.failed(a, lost=True)  # a late failure of a member already left: no change
         assert members.current is b and members.switches == 1
-        members.failed(b)
-        members.failed(c)
+        members.failed(b, lost=False)  # slow, or without a leader: not waited for
+        assert members.left_behind is a
+        members.failed(c, lost=False)
         assert members.current is a  # round the list
     finally:
         await members.close()

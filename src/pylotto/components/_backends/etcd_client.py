@@ -152,6 +152,13 @@ def unreachable(exc: grpc.aio.AioRpcError) -> bool:
                                          and "context deadline exceeded" in (exc.details() or ""))
 
 
+def lost(member: Member, exc: grpc.aio.AioRpcError) -> bool:
+    """The call failed because the member's connection is gone (the member may be down), not
+    because it was slow or has no leader."""
+    return exc.code() is grpc.StatusCode.UNAVAILABLE and member.channel.get_state() is not \
+        grpc.ChannelConnectivity.READY
+
+
 def never_sent(exc: grpc.aio.AioRpcError) -> bool:
     """gRPC failed the call before sending it (the member's connection was down)."""
     return exc.code() is grpc.StatusCode.UNAVAILABLE and (exc.details() or "").startswith(
@@ -251,7 +258,7 @@ class EtcdClient:
             except grpc.aio.AioRpcError as exc:
                 if not unreachable(exc):
                     raise map_error(exc, self.what) from exc
-                members.failed(member)
+                members.failed(member, lost(member, exc))
                 skip.add(member)
                 continue
             await members.settled(member, deadline)
@@ -286,7 +293,7 @@ class EtcdClient:
                     continue
                 if not unreachable(exc):
                     raise map_error(exc, self.what) from exc
-                members.failed(member)
+                members.failed(member, lost(member, exc))
                 if not (retry or never_sent(exc)):
                     raise map_error(exc, self.what) from exc
                 tried.add(member)
@@ -372,10 +379,10 @@ class EtcdClient:
             await call.write(rpc_pb2.WatchRequest(create_request=create))
             async for response in call:
                 yield response
-            members.failed(member)
+            members.failed(member, lost=False)
         except grpc.aio.AioRpcError as exc:
             if unreachable(exc):
-                members.failed(member)
+                members.failed(member, lost(member, exc))
             raise map_error(exc, self.what) from exc
         finally:
             call.cancel()

@@ -102,9 +102,9 @@ class Members:
         self.active = 0
         self.switches = 0
         """How often calls moved to another member (for the log and the tests)."""
-        self.left_behind = 0
-        """The id of the member calls last moved away from after it failed (0: none, or the
-        cluster has had another leader since)."""
+        self.left_behind: Member | None = None
+        """The member calls last moved away from after losing its connection (None: none, or
+        the cluster has had another leader since, or it is back)."""
         self._settling: asyncio.Task[None] | None = None
 
     @property
@@ -138,23 +138,26 @@ class Members:
             self.active = index
             self.switches += 1
 
-    def failed(self, member: Member) -> None:
-        """``member`` failed a call: the next call goes to the next member (unless another
-        call moved on already)."""
+    def failed(self, member: Member, lost: bool) -> None:
+        """``member`` failed a call (``lost``: its connection is gone, not just slow or
+        without a leader): the next call goes to the next member (unless another call moved
+        on already)."""
         if self.current is member and len(self.members) > 1:
             self.active = (self.active + 1) % len(self.members)
             self.switches += 1
-            self.left_behind = member.member_id
+            if lost:
+                self.left_behind = member
 
     async def settled(self, member: Member, deadline: float) -> None:
         """Wait (until ``deadline`` at most) for ``member`` to follow a leader other than the
-        member calls left behind after a failure. That one may have been the leader: until
-        the others notice it is gone (an election timeout), they pass what they are sent on
-        to it, and a write or linearizable read sent meanwhile is lost and waits out its
-        whole timeout; held back until the new leader is elected, it is served at once.
-        One poll of the member's status (every 50 ms) serves every waiting call."""
+        member calls left behind when its connection was lost. That one may have been the
+        leader: until the others notice it is gone (an election timeout), they pass what they
+        are sent on to it, and a write or linearizable read sent meanwhile is lost and waits
+        out its whole timeout; held back until the new leader is elected, it is served at
+        once. The wait ends too when the member left behind is connected again. One poll of
+        the member's status (every 50 ms) serves every waiting call."""
         gone = self.left_behind
-        if not gone or member.member_id in (0, gone):
+        if gone is None or member is gone or not gone.member_id:
             return
         if self._settling is None or self._settling.done():
             self._settling = asyncio.create_task(self._new_leader(member, gone))
@@ -165,19 +168,21 @@ class Members:
         except TimeoutError:
             return  # the call goes ahead, and fails by itself if the member can't serve it
 
-    async def _new_leader(self, member: Member, gone: int) -> None:
+    async def _new_leader(self, member: Member, gone: Member) -> None:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + 30
         while loop.time() < give_up:
+            if gone.channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+                break  # it is back (or was never gone): whatever it leads, it serves
             try:
                 status = await member.status(1.0)
-                if status.leader not in (0, gone):
+                if status.leader not in (0, gone.member_id):
                     break
             except grpc.aio.AioRpcError:
                 pass  # a member too busy to answer has no new leader to show yet either
             await asyncio.sleep(0.05)
-        if self.left_behind == gone:
-            self.left_behind = 0
+        if self.left_behind is gone:
+            self.left_behind = None
 
     async def close(self) -> None:
         if self._settling is not None:
