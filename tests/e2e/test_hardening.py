@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import pytest
 from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, pubsub_pb2, state_pb2
+from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc, pubsub_pb2, state_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
@@ -248,8 +248,9 @@ def test_undecodable_unimplemented_and_malformed_calls_are_answered_and_quiet(
                 else:
                     code = code_of(target.unary_unary(method), b"\xff\xff\xff")
                 assert code is grpc.StatusCode.INVALID_ARGUMENT, method
+            # the embedded default runs actors: a bad actor type is refused at once
             assert code_of(channel.unary_unary("/dapr.proto.runtime.v1.Dapr/InvokeActor"),
-                           b"") is grpc.StatusCode.INTERNAL  # no actor state store
+                           BAD_ACTOR_TYPE) is grpc.StatusCode.INVALID_ARGUMENT
             assert _raw_http(car, b"GET /v1.0/healthz HTTP/9.9\r\n\r\n") == 400
     finally:
         channel.close()
@@ -260,6 +261,10 @@ def test_undecodable_unimplemented_and_malformed_calls_are_answered_and_quiet(
         lines = log.read().decode(errors="replace").splitlines()
     assert not [line for line in lines if "Traceback" in line or "level=error" in line], lines
     assert len(lines) <= 3, lines  # 400 bad calls: one warning per kind
+
+
+BAD_ACTOR_TYPE = actors_pb2.InvokeActorRequest(actor_type="a/b", actor_id="1",
+                                              method="m").SerializeToString()
 
 
 def _raw_http(car: Sidecar, data: bytes) -> int:

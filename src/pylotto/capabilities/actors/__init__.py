@@ -76,6 +76,7 @@ from pylotto.core.errors import (
     PylottoError,
     Unavailable,
 )
+from pylotto.core.resiliency import RetryPolicy
 
 log = logging.getLogger("pylotto.actors")
 
@@ -89,9 +90,11 @@ class ActorsCapability(Actors):
     def __init__(self, store: ActorState | None, config: ActorsConfig, app_id: str, *,
                  placement: Placement | None = None, forwarder: Forwarder | None = None,
                  timers: Timers | None = None, reminders: Reminders | None = None,
-                 retries: int | None = None, retry_interval: float | None = None) -> None:
+                 retries: int | None = None, retry_interval: float | None = None,
+                 retry_policy: RetryPolicy | None = None) -> None:
         """``retries`` / ``retry_interval``: the router's "moved" retries (None: daprd's 5 x
-        1 s)."""
+        1 s); ``retry_policy``: the resiliency policy ``DaprBuiltInActorNotFoundRetries``
+        that replaces them (None: none given)."""
         self.store = store
         self.config = config
         self.app_id = app_id
@@ -109,7 +112,7 @@ class ActorsCapability(Actors):
                              retries=RETRIES if retries is None else retries,
                              retry_interval=(RETRY_INTERVAL if retry_interval is None
                                              else retry_interval),
-                             joins=self.table.joins)
+                             joins=self.table.joins, retry_policy=retry_policy)
         self._started = asyncio.Event()
         self._placement_started = False
         self._closed = False
