@@ -35,7 +35,7 @@ from pylotto.components.base import Component
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.core.registry import CAPABILITIES
-from pylotto.core.resiliency import ACTOR_NOT_FOUND_RETRIES, Resiliency
+from pylotto.core.resiliency import ACTOR_NOT_FOUND_RETRIES, Resiliency, RetryPolicy
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
 from pylotto.security.ratelimit import RateLimiter
@@ -131,16 +131,22 @@ def build_actors(config: RuntimeConfig, context: RuntimeContext, state: StateCap
     reminders = SchedulerReminders(state, store, app_id=context.app_id,
                                    poll=config.scheduler.poll_seconds,
                                    lease=config.scheduler.lease_seconds)
-    policies = config.resiliency.policies if config.resiliency is not None else None
     runtime = ActorsCapability(ActorState(state, store, context.app_id), config.actors,
                                context.app_id, placement=placement, forwarder=forwarder,
                                timers=MemoryTimers(), reminders=reminders,
-                               retry_policy=policies.retries.get(ACTOR_NOT_FOUND_RETRIES)
-                               if policies is not None else None)
+                               retry_policy=actor_lookup_retries(config))
     host = None
     if channels.invoke_http is not None and not context.app.is_grpc:
         host = HttpActorHost(channels.invoke_http, context.app_id)
     return AttachingActors(runtime, host)
+
+
+def actor_lookup_retries(config: RuntimeConfig) -> RetryPolicy | None:
+    """The user's ``DaprBuiltInActorNotFoundRetries`` retry policy (None: daprd's built-in 5 x
+    1 s stays)."""
+    if config.resiliency is None:
+        return None
+    return config.resiliency.policies.retries.get(ACTOR_NOT_FOUND_RETRIES)
 
 
 def build_workflows(actors: Actors, app_id: str) -> Workflows:
