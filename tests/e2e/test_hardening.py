@@ -310,3 +310,60 @@ def _statuses_until_end(watch: Any) -> list[int]:
     except grpc.RpcError:
         pass
     return out
+
+
+# ---- 7. actor routes and the workflow management API of the embedded default ------------------
+
+ACTOR_AND_WORKFLOW_REFUSALS = [
+    # (verb, path, body, status, errorCode, message start): daprd's pkg/api/http/actors.go and
+    # pkg/api/universal/workflow.go with pkg/messages/predefined.go
+    ("POST", "/v1.0/actors/%01/1/method/m", b"", 400, "ERR_BAD_REQUEST",
+     'invalid request: invalid actorType: name contains control character at position 0'),
+    ("POST", "/v1.0/actors/T/1/method/a%3Fb", b"", 400, "ERR_BAD_REQUEST",
+     'invalid request: method contains forbidden character: "a?b"'),
+    ("PUT", "/v1.0/actors/T/1/reminders/r", b"not json", 400, "ERR_MALFORMED_REQUEST",
+     "failed deserializing HTTP body: "),
+    ("PUT", "/v1.0/actors/T/1/reminders/r%01", b"{}", 400, "ERR_BAD_REQUEST",
+     "invalid request: name contains control character at position 1"),
+    ("PUT", "/v1.0/actors/T/1/reminders/r", b'{"dueTime": "1h"}', 403,
+     "ERR_ACTOR_REMINDER_NON_HOSTED", "operations on actor reminders are only possible on hosted"),
+    ("POST", "/v1.0/actors/T/1/timers/t", b'{"dueTime": "1h", "callback": "cb"}', 500,
+     "ERR_ACTOR_TIMER_CREATE", "error creating actor timer: "),
+    ("POST", "/v1.0/actors/dapr.internal.x/1/method/m", b"", 403, "ERR_ACTOR_TYPE_RESERVED",
+     'actor type "dapr.internal.x" is reserved for the Dapr workflow runtime'),
+    ("POST", "/v1.0/actors/T/1/state", b'[{"operation": "upsert", "request": {"key": "k"}}]',
+     400, "ERR_ACTOR_INSTANCE_MISSING", "actor instance is missing"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/pause", b"", 500, "ERR_PAUSE_WORKFLOW",
+     "error pausing workflow nope: failed to pause workflow nope: no such instance exists"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/resume", b"", 500, "ERR_RESUME_WORKFLOW",
+     "error resuming workflow nope: failed to resume workflow nope: no such instance exists"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/raiseEvent/e", b"", 500,
+     "ERR_RAISE_EVENT_WORKFLOW", "error raising event on workflow 'nope': failed to raise"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/terminate", b"", 404,
+     "ERR_INSTANCE_ID_NOT_FOUND", "unable to find workflow with the provided instance ID: nope"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/purge", b"", 404, "ERR_INSTANCE_ID_NOT_FOUND",
+     "unable to find workflow with the provided instance ID: nope"),
+    ("GET", "/v1.0-beta1/workflows/dapr/nope", b"", 404, "ERR_INSTANCE_ID_NOT_FOUND",
+     "unable to find workflow with the provided instance ID: nope"),
+    ("POST", "/v1.0-beta1/workflows/dapr/wf/start?instanceID=a.b", b"", 400,
+     "ERR_INSTANCE_ID_INVALID", "workflow instance ID 'a.b' is invalid"),
+]
+
+
+def test_actor_routes_and_workflow_management_refuse_bad_input_as_daprd(car: Sidecar) -> None:
+    """The embedded default runs actors and workflows (its sqlite store is the actor state
+    store): bad input is refused at once with daprd's codes, nothing goes to the log's error
+    level; a state read of an actor never activated is a 204."""
+    before = car.log_path.stat().st_size
+    for verb, path, body, status, code, message in ACTOR_AND_WORKFLOW_REFUSALS:
+        started = time.monotonic()
+        reply = http(car, verb, path, body or None)
+        answer = json.loads(reply.body)
+        assert (reply.status, answer["errorCode"]) == (status, code), (path, answer)
+        assert answer["message"].startswith(message), (path, answer)
+        assert time.monotonic() - started < 2.0, path
+    assert http(car, "GET", "/v1.0/actors/T/1/state/k").status == 204
+    with car.log_path.open("rb") as log:
+        log.seek(before)
+        lines = log.read().decode(errors="replace").splitlines()
+    assert not [line for line in lines if "Traceback" in line or "level=error" in line], lines
