@@ -77,6 +77,7 @@ from pylotto.core.errors import (
     Unavailable,
 )
 from pylotto.core.resiliency import RetryPolicy
+from pylotto.observability.dapr_metrics import DaprMetrics
 
 log = logging.getLogger("pylotto.actors")
 
@@ -91,10 +92,12 @@ class ActorsCapability(Actors):
                  placement: Placement | None = None, forwarder: Forwarder | None = None,
                  timers: Timers | None = None, reminders: Reminders | None = None,
                  retries: int | None = None, retry_interval: float | None = None,
-                 retry_policy: RetryPolicy | None = None) -> None:
+                 retry_policy: RetryPolicy | None = None,
+                 metrics: DaprMetrics | None = None) -> None:
         """``retries`` / ``retry_interval``: the router's "moved" retries (None: daprd's 5 x
         1 s); ``retry_policy``: the resiliency policy ``DaprBuiltInActorNotFoundRetries``
-        that replaces them (None: none given)."""
+        that replaces them (None: none given); ``metrics``: where daprd's actor metrics of
+        the active actors are counted (deactivations, calls waiting for a turn)."""
         self.store = store
         self.config = config
         self.app_id = app_id
@@ -105,7 +108,7 @@ class ActorsCapability(Actors):
         self._hosts: dict[ActorHost, dict[str, EntityConfig]] = {}
         self._types: dict[str, tuple[ActorHost, EntityConfig]] = {}
         self.table = ActorTable(self._hosting, self.placement.owns, state=store,
-                                fencing=config.fencing)
+                                fencing=config.fencing, metrics=metrics)
         self.local = self.table
         """The :class:`LocalActors` of this sidecar."""
         self.router = Router(self.placement, self.table, forwarder,
