@@ -5,7 +5,8 @@ core. Each worker is a whole sidecar (its own components, connection pools, metr
 subscriptions: a consumer group spreads messages over the workers as over instances), so
 every component must keep its data in a backend they share: ``in-memory`` components and the
 ``snowflake`` sequencer (:attr:`Component.per_process <pylotto.components.base.Component>`) are
-refused. The parent only supervises: SIGTERM or SIGINT stops every worker gracefully, a worker
+refused, but those of the embedded default are first swapped for shared ``sqlite`` files or
+left out (:mod:`pylotto.process.worker_components`). The parent only supervises: SIGTERM or SIGINT stops every worker gracefully, a worker
 that dies stops the others, and a worker whose parent is gone stops itself.
 """
 
@@ -14,16 +15,20 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import wait
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from pylotto.core.errors import ConfigError
 from pylotto.core.registry import resolve
+from pylotto.process.worker_components import for_workers
 
 if TYPE_CHECKING:
     from pylotto.config.model import RuntimeConfig
@@ -42,7 +47,8 @@ def refuse_per_process(config: RuntimeConfig) -> None:
     if local:
         raise ConfigError(
             "--workers needs components whose data lives in a shared backend; these keep it "
-            f"in each process: {', '.join(local)}")
+            f"in each process: {', '.join(local)} (sqlite, Redis, PostgreSQL... components "
+            "are shared)")
     from pylotto.process.assembly import actor_state_store
 
     if store := actor_state_store(config):
@@ -56,9 +62,29 @@ def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
                 use_uvloop: bool, log_level: str, log_format: str) -> int:
     """Run ``count`` workers until a signal or until one of them ends; the first non-zero
     exit code of a worker, else 0."""
-    refuse_per_process(config)
-    config = config.model_copy(update={
-        "listen": config.listen.model_copy(update={"reuse_port": True})})
+    scratch = Path(tempfile.mkdtemp(prefix="pylotto-workers-", dir=_scratch_parent()))
+    try:
+        config, notes = for_workers(config, scratch)
+        for note in notes:
+            log.warning("%s", note)
+        refuse_per_process(config)
+        config = config.model_copy(update={
+            "listen": config.listen.model_copy(update={"reuse_port": True})})
+        return _supervise(config, sources, count, use_uvloop=use_uvloop, log_level=log_level,
+                          log_format=log_format)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _scratch_parent() -> str | None:
+    """Where the workers' shared scratch files go: /dev/shm (memory, as the in-memory
+    components they replace) when there is one, else the system's temporary folder."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def _supervise(config: RuntimeConfig, sources: ComponentSources, count: int, *,
+               use_uvloop: bool, log_level: str, log_format: str) -> int:
     spawn = multiprocessing.get_context("spawn")
     processes = [spawn.Process(target=_worker, name=f"pylotto-worker-{index}",
                                args=(config, sources, index, os.getpid(), use_uvloop,

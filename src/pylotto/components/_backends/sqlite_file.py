@@ -11,7 +11,12 @@ import aiosqlite
 from pylotto.core.errors import Internal, PylottoError, Unavailable
 
 BUSY_TIMEOUT_MS = 5000
-"""How long a write waits for another connection (another sidecar) holding the file's lock."""
+"""How long a write waits for another connection (another sidecar, another ``--workers``
+process) holding the file's write lock: SQLite retries it in this bound, then the call fails
+as Unavailable."""
+
+BUSY_ERRORS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+"""The primary result codes of a lock held by another connection (extended codes start so)."""
 
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 """Pattern of a ``tableName`` setting (it is spliced into SQL, so nothing else is allowed)."""
@@ -56,6 +61,10 @@ async def open_database(
 
 def db_error(exc: sqlite3.Error | ValueError, what: str) -> PylottoError:
     """A busy, locked or closed database is worth a retry; anything else is Internal."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if any(name.startswith(busy) for busy in BUSY_ERRORS):
+        return Unavailable(f"{what}: the database file stayed locked by another writer for "
+                           f"{BUSY_TIMEOUT_MS / 1000:g} s (sqlite: {exc})")
     if isinstance(exc, sqlite3.OperationalError | ValueError):
         return Unavailable(f"{what}: sqlite: {exc}")
     return Internal(f"{what}: sqlite: {exc}")
