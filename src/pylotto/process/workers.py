@@ -6,8 +6,9 @@ subscriptions: a consumer group spreads messages over the workers as over instan
 every component must keep its data in a backend they share: ``in-memory`` components and the
 ``snowflake`` sequencer (:attr:`Component.per_process <pylotto.components.base.Component>`) are
 refused, but those of the embedded default are first swapped for shared ``sqlite`` files or
-left out (:mod:`pylotto.process.worker_components`). The parent only supervises: SIGTERM or SIGINT stops every worker gracefully, a worker
-that dies stops the others, and a worker whose parent is gone stops itself.
+left out (:mod:`pylotto.process.worker_components`). The parent only supervises: SIGTERM or
+SIGINT stops every worker gracefully, a worker that dies stops the others, and a worker whose
+parent is gone stops itself.
 """
 
 from __future__ import annotations
