@@ -41,15 +41,24 @@ SHARED_TYPES: dict[tuple[str, str], str] = {
 def for_workers(config: RuntimeConfig, scratch: Path) -> tuple[RuntimeConfig, list[str]]:
     """``config`` with the embedded default's components made shareable between workers
     (files under ``scratch``), and what was changed, one warning per line to log."""
+    kept, notes = shareable_components(config.components, scratch)
+    if not notes:
+        return config, notes
+    update: dict[str, object] = {"components": kept}
+    if not config.scheduler.state_store and (store := _durable_store(config.components)):
+        update["scheduler"] = config.scheduler.model_copy(update={"state_store": store})
+    return config.model_copy(update=update), notes
+
+
+def shareable_components(specs: list[ComponentSpec], scratch: Path
+                         ) -> tuple[list[ComponentSpec], list[str]]:
+    """``specs`` with those of the embedded default made shareable (as the module says), and
+    what was changed. Also what a hot reload of the files gives the workers."""
     defaults = {(spec.capability, spec.name): spec for spec in embedded_default().components}
-
-    def is_default(spec: ComponentSpec) -> bool:
-        return defaults.get((spec.capability, spec.name)) == spec
-
     kept: list[ComponentSpec] = []
     notes: list[str] = []
-    for spec in config.components:
-        if not is_default(spec):
+    for spec in specs:
+        if defaults.get((spec.capability, spec.name)) != spec:
             kept.append(spec)
         elif (shared := SHARED_TYPES.get((spec.capability, spec.type))) is not None:
             path = scratch / f"{spec.capability}-{spec.name}.db"
@@ -59,8 +68,8 @@ def for_workers(config: RuntimeConfig, scratch: Path) -> tuple[RuntimeConfig, li
                          f"a {shared} file shared by the workers, {path} (removed at exit)")
         elif resolve(spec.capability, spec.type, spec.version).per_process:
             notes.append(f"--workers: {spec.capability}.{spec.name} ({spec.type}) is left out: "
-                         "its data would stay in each worker; configure a shared backend "
-                         "for it")
+                         "each worker would have its own (what is published or changed on one "
+                         "would not reach the others); configure a shared backend for it")
         elif marked := [key for key in spec.metadata if key.lower() == ACTOR_STORE_KEY]:
             kept.append(spec.model_copy(update={"metadata": {
                 key: value for key, value in spec.metadata.items() if key not in marked}}))
@@ -69,12 +78,7 @@ def for_workers(config: RuntimeConfig, scratch: Path) -> tuple[RuntimeConfig, li
                          "placement cannot tell apart")
         else:
             kept.append(spec)
-    if not notes:
-        return config, notes
-    update: dict[str, object] = {"components": kept}
-    if not config.scheduler.state_store and (store := _durable_store(config.components)):
-        update["scheduler"] = config.scheduler.model_copy(update={"state_store": store})
-    return config.model_copy(update=update), notes
+    return kept, notes
 
 
 def _durable_store(specs: list[ComponentSpec]) -> str:

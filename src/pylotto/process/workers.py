@@ -22,18 +22,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
+from pylotto.config.model import ComponentSpec, RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.core.registry import resolve
-from pylotto.process.worker_components import for_workers
-
-if TYPE_CHECKING:
-    from pylotto.config.model import RuntimeConfig
-    from pylotto.process.hotreload import ComponentSources
+from pylotto.process.hotreload import ComponentSources
+from pylotto.process.worker_components import for_workers, shareable_components
 
 log = logging.getLogger("pylotto.workers")
 
@@ -59,6 +57,20 @@ def refuse_per_process(config: RuntimeConfig) -> None:
                           "one process per sidecar, or several sidecars")
 
 
+@dataclass(frozen=True)
+class WorkerSources(ComponentSources):
+    """The component files as a worker reads them again on a change (hot reload): made
+    shareable as at start, and refused (the running components kept) when they ask for one
+    that keeps its data in the worker."""
+
+    scratch: Path = Path()
+
+    def load(self, app_id: str) -> list[ComponentSpec]:
+        specs, _ = shareable_components(super().load(app_id), self.scratch)
+        refuse_per_process(RuntimeConfig(components=specs))
+        return specs
+
+
 def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
                 use_uvloop: bool, log_level: str, log_format: str) -> int:
     """Run ``count`` workers until a signal or until one of them ends; the first non-zero
@@ -66,6 +78,7 @@ def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
     scratch = Path(tempfile.mkdtemp(prefix="pylotto-workers-", dir=_scratch_parent()))
     try:
         config, notes = for_workers(config, scratch)
+        sources = WorkerSources(sources.config_path, sources.folders, scratch)
         for note in notes:
             log.warning("%s", note)
         refuse_per_process(config)

@@ -61,3 +61,20 @@ def test_the_actor_store_mark_of_the_default_is_dropped(
     assert actor_state_store(shared) == ""
     assert any("actors and workflows are off" in note for note in notes)
     refuse_per_process(shared)
+
+
+def test_a_hot_reload_in_a_worker_keeps_the_default_shared_and_refuses_local_data(
+        tmp_path: Path) -> None:
+    from pylotto.process.workers import WorkerSources
+
+    dapr = tmp_path / "config.yaml"  # a Dapr Configuration: the embedded default's components
+    dapr.write_text("apiVersion: dapr.io/v1alpha1\nkind: Configuration\n"
+                    "metadata:\n  name: demo\nspec: {}\n")
+    specs = _by_name(RuntimeConfig(components=WorkerSources(dapr, (), tmp_path).load("demo")))
+    assert specs[("state", "in-memory")].type == "sqlite"
+    assert ("pubsub", "in-memory") not in specs
+
+    own = tmp_path / "pylotto.yaml"
+    own.write_text("components:\n  state:\n    cache:\n      type: in-memory\n")
+    with pytest.raises(ConfigError, match=r"state\.cache \(in-memory\)"):
+        WorkerSources(own, (), tmp_path).load("demo")
