@@ -184,7 +184,7 @@ async def test_a_writer_waits_for_another_process_then_answers_unavailable(
         other.execute("COMMIT")  # let go within the timeout: the write goes through
         await writing
         other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(Unavailable, match="stayed locked by another writer for 0.3 s"):
+        with pytest.raises(Unavailable, match=r"stayed locked by another writer for 0\.3 s"):
             await store.set(SetRequest("k", b"too late"))
         other.execute("ROLLBACK")
     finally:
