@@ -26,6 +26,7 @@ from pydantic import Field
 from pylotto.components._backends.sqlite_file import (
     DB_ERRORS,
     TABLE_NAME,
+    WriterTurns,
     database_target,
     db_error,
     open_database,
@@ -52,18 +53,21 @@ class SqliteLockStore(LockStore):
         self._table = f'"{settings.table_name}"'
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()  # one connection: one transaction at a time on it
+        self._turns = WriterTurns(self.target, self._uri, f"lock store {name}")
 
     async def init(self) -> None:
         self._db = await open_database(
             self.target, self._uri, what=f"lock store {self.name}",
             schema=[f"CREATE TABLE IF NOT EXISTS {self._table} (resource TEXT NOT NULL "
                     "PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)"])
+        self._turns.open()
 
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
             async with self._lock:
                 await db.close()
+            self._turns.close()
 
     async def ping(self) -> None:
         async with self._lock:
@@ -84,7 +88,7 @@ class SqliteLockStore(LockStore):
 
     async def try_lock(self, resource_id: str, owner: str, expire_seconds: int) -> bool:
         now = time.time()
-        async with self._lock:
+        async with self._lock, self._turns.turn():
             rows = await self._rows(
                 self._conn(),
                 f"INSERT INTO {self._table} AS t (resource, owner, expires_at) VALUES (?, ?, ?) "
@@ -107,7 +111,7 @@ class SqliteLockStore(LockStore):
                      params: tuple[Any, ...]) -> LockStatus:
         """Run ``sql`` (its last parameter: the resource) if ``owner`` holds a live lease,
         reading the holder and acting in one write transaction."""
-        async with self._lock:
+        async with self._lock, self._turns.turn():
             db = self._conn()
             await self._rows(db, "BEGIN IMMEDIATE", ())
             try:
