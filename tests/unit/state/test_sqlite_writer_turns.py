@@ -6,6 +6,7 @@ locks conflict between open files even in one process)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -68,4 +69,4 @@ async def test_in_memory_and_uri_databases_have_no_turns(tmp_path: Path) -> None
         async with one.turn(), one.turn():  # nothing is locked: no wait even nested
             pass
         one.close()
-    assert not list(tmp_path.iterdir())
+    assert not os.listdir(tmp_path)
