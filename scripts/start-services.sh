@@ -46,11 +46,16 @@ start_zookeeper() {
     < /dev/null
 }
 
+# redis-tools: redis-cli, which creates the Redis Cluster of tests/integration/redis_ha (its
+# Sentinels are `redis-server --sentinel`)
+install_debs redis-server redis-tools
 ensure redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
   --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 ensure postgresql 5432 pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
 ensure mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
 install_debs etcd-server zookeeper memcached
+install_debs chromium  # the dashboard tests drive Debian's Chromium through Playwright
+install_debs iproute2  # ip netns, veth, bridge: tests/e2e/test_several_hosts.py
 ensure etcd 2379 start_etcd
 ensure zookeeper 2181 start_zookeeper
 # -I 4m: items up to 4 MiB (the suites store 1 MiB values; the default limit is 1 MiB in all)

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -73,8 +74,10 @@ class WorkerSources(ComponentSources):
 
 def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
                 use_uvloop: bool, log_level: str, log_format: str) -> int:
-    """Run ``count`` workers until a signal or until one of them ends; the first non-zero
-    exit code of a worker, else 0."""
+    """Run ``count`` workers until a signal or until one of them ends; the exit code of the
+    worker that ended by itself, else the first non-zero one of a worker, else 0."""
+    from pylotto.process.server import refuse_exposed_apis
+
     scratch = Path(tempfile.mkdtemp(prefix="pylotto-workers-", dir=_scratch_parent()))
     try:
         config, notes = for_workers(config, scratch)
@@ -82,6 +85,7 @@ def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
         for note in notes:
             log.warning("%s", note)
         refuse_per_process(config)
+        refuse_exposed_apis(config)  # once, here, rather than in each worker
         config = config.model_copy(update={
             "listen": config.listen.model_copy(update={"reuse_port": True})})
         return _supervise(config, sources, count, use_uvloop=use_uvloop, log_level=log_level,
@@ -105,6 +109,7 @@ def _supervise(config: RuntimeConfig, sources: ComponentSources, count: int, *,
                                      log_level, log_format))
                  for index in range(count)]
     stopping = threading.Event()
+    failed: list[int] = []  # the exit code of the worker that ended by itself
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
@@ -122,6 +127,7 @@ def _supervise(config: RuntimeConfig, sources: ComponentSources, count: int, *,
             if ended and not stopping.is_set():
                 log.error("pylotto: worker %s ended (exit code %s); stopping the others",
                           ended[0].name, ended[0].exitcode)
+                failed.append(ended[0].exitcode or 0)
                 stopping.set()
                 _signal_all(processes, signal.SIGTERM)
             if stopping.is_set():
@@ -130,7 +136,7 @@ def _supervise(config: RuntimeConfig, sources: ComponentSources, count: int, *,
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    codes = [p.exitcode for p in processes]
+    codes = [*failed, *(p.exitcode for p in processes)]
     return next((code for code in codes if code), 0) or 0
 
 
@@ -153,13 +159,18 @@ def _join(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
 
 def _worker(config: RuntimeConfig, sources: ComponentSources, index: int, parent: int,
             use_uvloop: bool, log_level: str, log_format: str) -> None:
+    from pylotto.core.errors import StartError
     from pylotto.observability import logs
     from pylotto.process.loop import run_loop
     from pylotto.process.server import serve
 
     logs.setup(log_level, log_format)
     _stop_when_orphaned(parent)
-    code = run_loop(serve(config, (), sources), use_uvloop)
+    try:
+        code = run_loop(serve(config, (), sources), use_uvloop)
+    except StartError as exc:  # a port taken...: one line, as the single-process sidecar
+        print(f"pylotto: {exc.message}", file=sys.stderr)
+        code = exc.exit_code
     raise SystemExit(code)
 
 
