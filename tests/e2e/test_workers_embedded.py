@@ -251,6 +251,7 @@ def test_scratch_files_are_removed_when_the_sidecar_stops(tmp_path: Path) -> Non
     car = Sidecar(tmp_path, embedded=True, extra_args=["--workers", "2", "--no-hot-reload"])
     car.start()
     try:
+        _worker_pids(car)
         shared = [line.rsplit(", ", 1)[1].split(" (removed")[0] for line in car.logs()
                   .splitlines() if "file shared by the workers" in line]
         assert shared and all(Path(path).exists() for path in shared)

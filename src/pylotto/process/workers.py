@@ -136,7 +136,8 @@ def _supervise(config: RuntimeConfig, sources: ComponentSources, count: int, *,
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    codes = [*failed, *(p.exitcode for p in processes)]
+    # a worker still starting when the parent passed a SIGTERM on dies of it: a clean stop
+    codes = [*failed, *(p.exitcode for p in processes if p.exitcode != -signal.SIGTERM)]
     return next((code for code in codes if code), 0) or 0
 
 
