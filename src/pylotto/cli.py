@@ -152,7 +152,8 @@ def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               envvar="PYLOTTO_WORKERS",
               help="Sidecar processes sharing the listen ports (SO_REUSEPORT); every "
-                   "component must keep its data in a shared backend.")
+                   "component must keep its data in a shared backend (with no file, the "
+                   "embedded default's are shared: docs/operations.md).")
 @click.argument("app_command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str, ...],

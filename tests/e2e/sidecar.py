@@ -37,6 +37,8 @@ class Sidecar:
     """Top-level keys added to the generated pylotto.yaml (name_resolution...)."""
     extra_listen: dict[str, str] = field(default_factory=dict)
     """Listen addresses added to the generated pylotto.yaml (internal_grpc...)."""
+    embedded: bool = False
+    """No file at all: the embedded default, on these ports through the command line."""
     grpc_port: int = field(default_factory=free_port)
     actuator_port: int = field(default_factory=free_port)
     dapr_grpc_port: int = field(default_factory=free_port)
@@ -99,11 +101,18 @@ class Sidecar:
         self.config_path.write_text(yaml.safe_dump(body))
 
     def start(self) -> Sidecar:
-        self.write_config()
+        if self.embedded:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            config = ["--grpc-address", self.grpc_address, "--actuator-address",
+                      f"127.0.0.1:{self.actuator_port}", "--dapr-internal-grpc-port",
+                      str(free_port()), "--data-dir", str(self.data_dir)]
+        else:
+            self.write_config()
+            config = ["--config", str(self.config_path)]
         log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pylotto", "run", "--config", str(self.config_path),
+            [sys.executable, "-m", "pylotto", "run", *config,
              "--log-level", "debug", "--dapr-grpc-port", str(self.dapr_grpc_port),
              "--dapr-http-port", str(self.dapr_http_port), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir,

@@ -88,10 +88,16 @@ def test_a_worker_that_dies_stops_the_sidecar(tmp_path: Path) -> None:
     assert "ended" in car.logs()
 
 
-def test_process_local_components_are_refused_with_workers(tmp_path: Path) -> None:
+def test_process_local_components_of_a_file_are_refused_with_workers(tmp_path: Path) -> None:
+    """The embedded default is made shareable (test_workers_embedded.py); a file asking for
+    in-memory components gets them refused, by name."""
+    config = tmp_path / "pylotto.yaml"
+    config.write_text("components:\n  state:\n    cache:\n      type: in-memory\n"
+                      "  lock:\n    shared:\n      type: sqlite\n")
     done = subprocess.run(
-        [sys.executable, "-m", "pylotto", "run", "--workers", "2", "--data-dir",
-         str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
+        [sys.executable, "-m", "pylotto", "run", "--workers", "2", "--config", str(config),
+         "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "--workers needs components whose data lives in a shared backend" in done.stderr
-    assert "state.in-memory (in-memory)" in done.stderr
+    assert "state.cache (in-memory)" in done.stderr
+    assert "lock.shared" not in done.stderr

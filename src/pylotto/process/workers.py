@@ -5,8 +5,10 @@ core. Each worker is a whole sidecar (its own components, connection pools, metr
 subscriptions: a consumer group spreads messages over the workers as over instances), so
 every component must keep its data in a backend they share: ``in-memory`` components and the
 ``snowflake`` sequencer (:attr:`Component.per_process <pylotto.components.base.Component>`) are
-refused. The parent only supervises: SIGTERM or SIGINT stops every worker gracefully, a worker
-that dies stops the others, and a worker whose parent is gone stops itself.
+refused, but those of the embedded default are first swapped for shared ``sqlite`` files or
+left out (:mod:`pylotto.process.worker_components`). The parent only supervises: SIGTERM or
+SIGINT stops every worker gracefully, a worker that dies stops the others, and a worker whose
+parent is gone stops itself.
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import wait
+from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
+from pylotto.config.model import ComponentSpec, RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.core.registry import resolve
-
-if TYPE_CHECKING:
-    from pylotto.config.model import RuntimeConfig
-    from pylotto.process.hotreload import ComponentSources
+from pylotto.process.hotreload import ComponentSources
+from pylotto.process.worker_components import for_workers, shareable_components
 
 log = logging.getLogger("pylotto.workers")
 
@@ -43,7 +47,8 @@ def refuse_per_process(config: RuntimeConfig) -> None:
     if local:
         raise ConfigError(
             "--workers needs components whose data lives in a shared backend; these keep it "
-            f"in each process: {', '.join(local)}")
+            f"in each process: {', '.join(local)} (sqlite, Redis, PostgreSQL... components "
+            "are shared)")
     from pylotto.process.assembly import actor_state_store
 
     if store := actor_state_store(config):
@@ -53,16 +58,51 @@ def refuse_per_process(config: RuntimeConfig) -> None:
                           "one process per sidecar, or several sidecars")
 
 
+@dataclass(frozen=True)
+class WorkerSources(ComponentSources):
+    """The component files as a worker reads them again on a change (hot reload): made
+    shareable as at start, and refused (the running components kept) when they ask for one
+    that keeps its data in the worker."""
+
+    scratch: Path = Path()
+
+    def load(self, app_id: str) -> list[ComponentSpec]:
+        specs, _ = shareable_components(super().load(app_id), self.scratch)
+        refuse_per_process(RuntimeConfig(components=specs))
+        return specs
+
+
 def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
                 use_uvloop: bool, log_level: str, log_format: str) -> int:
     """Run ``count`` workers until a signal or until one of them ends; the exit code of the
     worker that ended by itself, else the first non-zero one of a worker, else 0."""
     from pylotto.process.server import refuse_exposed_apis
 
-    refuse_per_process(config)
-    refuse_exposed_apis(config)  # once, here, rather than in each worker
-    config = config.model_copy(update={
-        "listen": config.listen.model_copy(update={"reuse_port": True})})
+    scratch = Path(tempfile.mkdtemp(prefix="pylotto-workers-", dir=_scratch_parent()))
+    try:
+        config, notes = for_workers(config, scratch)
+        sources = WorkerSources(sources.config_path, sources.folders, scratch)
+        for note in notes:
+            log.warning("%s", note)
+        refuse_per_process(config)
+        refuse_exposed_apis(config)  # once, here, rather than in each worker
+        config = config.model_copy(update={
+            "listen": config.listen.model_copy(update={"reuse_port": True})})
+        return _supervise(config, sources, count, use_uvloop=use_uvloop, log_level=log_level,
+                          log_format=log_format)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _scratch_parent() -> str | None:
+    """Where the workers' shared scratch files go: /dev/shm (memory, as the in-memory
+    components they replace) when there is one, else the system's temporary folder."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def _supervise(config: RuntimeConfig, sources: ComponentSources, count: int, *,
+               use_uvloop: bool, log_level: str, log_format: str) -> int:
     spawn = multiprocessing.get_context("spawn")
     processes = [spawn.Process(target=_worker, name=f"pylotto-worker-{index}",
                                args=(config, sources, index, os.getpid(), use_uvloop,
@@ -96,7 +136,8 @@ def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    codes = [*failed, *(p.exitcode for p in processes)]
+    # a worker still starting when the parent passed a SIGTERM on dies of it: a clean stop
+    codes = [*failed, *(p.exitcode for p in processes if p.exitcode != -signal.SIGTERM)]
     return next((code for code in codes if code), 0) or 0
 
 

@@ -164,3 +164,30 @@ async def test_closed_store_is_unavailable(tmp_path: Path,
         await store.ping()
     with pytest.raises(Unavailable, match="not open"):
         await store.set(SetRequest("k", b"v"))
+
+
+async def test_a_writer_waits_for_another_process_then_answers_unavailable(
+        tmp_path: Path, opened: list[SqliteStateStore],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another connection holding the write lock (another worker, another sidecar): a write
+    waits for it up to the busy timeout, succeeds once it is let go, and past the timeout
+    fails as Unavailable with the reason (never a bare "database is locked")."""
+    from pylotto.components._backends import sqlite_file
+
+    monkeypatch.setattr(sqlite_file, "BUSY_TIMEOUT_MS", 300)
+    store = await open_store(opened, tmp_path)
+    other = sqlite3.connect(tmp_path / "state-db.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        writing = asyncio.create_task(store.set(SetRequest("k", b"waited")))
+        await asyncio.sleep(0.1)
+        other.execute("COMMIT")  # let go within the timeout: the write goes through
+        await writing
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(Unavailable, match=r"stayed locked by another writer for 0\.3 s"):
+            await store.set(SetRequest("k", b"too late"))
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    got = await store.get("k", Consistency.EVENTUAL, {})
+    assert got is not None and got.value == b"waited"

@@ -3,7 +3,12 @@ errors are worth a retry."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
@@ -11,7 +16,12 @@ import aiosqlite
 from pylotto.core.errors import Internal, PylottoError, Unavailable
 
 BUSY_TIMEOUT_MS = 5000
-"""How long a write waits for another connection (another sidecar) holding the file's lock."""
+"""How long a write waits for another connection (another sidecar, another ``--workers``
+process) holding the file's write lock: SQLite retries it in this bound, then the call fails
+as Unavailable."""
+
+BUSY_ERRORS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+"""The primary result codes of a lock held by another connection (extended codes start so)."""
 
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 """Pattern of a ``tableName`` setting (it is spliced into SQL, so nothing else is allowed)."""
@@ -56,6 +66,95 @@ async def open_database(
 
 def db_error(exc: sqlite3.Error | ValueError, what: str) -> PylottoError:
     """A busy, locked or closed database is worth a retry; anything else is Internal."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if any(name.startswith(busy) for busy in BUSY_ERRORS):
+        return Unavailable(f"{what}: the database file stayed locked by another writer for "
+                           f"{BUSY_TIMEOUT_MS / 1000:g} s (sqlite: {exc})")
     if isinstance(exc, sqlite3.OperationalError | ValueError):
         return Unavailable(f"{what}: sqlite: {exc}")
     return Internal(f"{what}: sqlite: {exc}")
+
+
+class WriterTurns:
+    """One writer at a time over a database file, across processes, handed over by the kernel.
+
+    SQLite alone makes a writer that finds the file locked sleep and try again (1, 2, 5 ... 100
+    ms apart, up to the busy timeout): under steady writes from two processes (``--workers``)
+    the one that lost keeps sleeping while the other keeps winning, and its calls wait for
+    seconds. So every write transaction first takes an ``flock`` on a file beside the database
+    (``<file>.writer``): a waiting process is woken the moment the writer lets go. It only
+    orders the writers: SQLite's own locking still guards the data (a process that does not
+    take the turn is served by the busy timeout as before). In-memory and URI databases have
+    no turns. Waiting longer than the busy timeout answers Unavailable.
+    """
+
+    def __init__(self, target: str, uri: bool, what: str) -> None:
+        self._path = None if uri or target == ":memory:" else target + ".writer"
+        self._what = what
+        self._fd: int | None = None
+        self._local = asyncio.Lock()  # one turn per process at a time: the lock is per file
+        self._pending: asyncio.Future[None] | None = None
+        """A blocking ``flock`` still running in a thread after its caller gave up: the
+        next turn waits for it (it will own the lock) instead of taking another."""
+
+    def open(self) -> None:
+        if self._path is not None:
+            with contextlib.suppress(OSError):  # no turns: SQLite's busy timeout alone
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def close(self) -> None:
+        if self._fd is not None and self._pending is None:
+            os.close(self._fd)  # releases the lock if held
+        self._fd = None
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold the writer's turn for the body (a write transaction)."""
+        fd = self._fd
+        if fd is None:
+            yield
+            return
+        async with self._local:
+            await self._acquire(fd)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    async def _acquire(self, fd: int) -> None:
+        timeout = BUSY_TIMEOUT_MS / 1000
+        busy = Unavailable(f"{self._what}: the database file stayed locked by another writer "
+                           f"for {timeout:g} s")
+        if self._pending is not None:  # an abandoned wait: it ends (and lets go) first
+            try:
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(self._pending)
+            except TimeoutError:
+                raise busy from None
+            except OSError:
+                pass
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(waiting)
+        except BaseException as exc:
+            if not waiting.done():  # the thread still waits: whoever gets it lets go
+                self._pending = waiting
+                waiting.add_done_callback(self._let_go)
+            elif not waiting.cancelled() and waiting.exception() is None:
+                fcntl.flock(fd, fcntl.LOCK_UN)  # got it as the caller gave up
+            if isinstance(exc, TimeoutError):
+                raise busy from None
+            if isinstance(exc, OSError):
+                raise Unavailable(f"{self._what}: cannot take the writer's turn: {exc}") from exc
+            raise
+
+    def _let_go(self, waiting: asyncio.Future[None]) -> None:
+        self._pending = None
+        if self._fd is not None and not waiting.cancelled() and waiting.exception() is None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)

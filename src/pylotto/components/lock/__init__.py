@@ -7,4 +7,5 @@ ALIASES: dict[str, str] = {
     "etcd": "pylotto.components.lock.etcd:EtcdLockStore",
     "zookeeper": "pylotto.components.lock.zookeeper:ZookeeperLockStore",
     "redis_cluster": "pylotto.components.lock.redis_cluster:RedisClusterLockStore",
+    "sqlite": "pylotto.components.lock.sqlite:SqliteLockStore",
 }

@@ -23,6 +23,7 @@ from pydantic import Field
 from pylotto.components._backends.sqlite_file import (
     DB_ERRORS,
     TABLE_NAME,
+    WriterTurns,
     database_target,
     db_error,
     open_database,
@@ -52,6 +53,7 @@ class SqliteSequencer(SegmentSequencer):
         )
         self._table = f'"{settings.table_name}"'
         self._db: aiosqlite.Connection | None = None
+        self._turns = WriterTurns(self.target, self._uri, f"sequencer store {name}")
 
     async def init(self) -> None:
         self._db = await open_database(
@@ -59,11 +61,13 @@ class SqliteSequencer(SegmentSequencer):
             schema=[f"CREATE TABLE IF NOT EXISTS {self._table} "
                     "(key TEXT NOT NULL PRIMARY KEY, last INTEGER NOT NULL)"],
         )
+        self._turns.open()
 
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
+        self._turns.close()
 
     async def ping(self) -> None:
         await self._run("SELECT 1", ())
@@ -78,9 +82,14 @@ class SqliteSequencer(SegmentSequencer):
         except DB_ERRORS as exc:
             raise db_error(exc, f"sequencer store {self.name}") from exc
 
+    async def _write(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+        """Run one write statement in this process's writer's turn."""
+        async with self._turns.turn():
+            return await self._run(sql, params)
+
     async def _advance(self, key: str, count: int) -> int:
         """Move the key's high-water mark up by ``count``; the new mark."""
-        rows = await self._run(
+        rows = await self._write(
             f"INSERT INTO {self._table} (key, last) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET last = last + excluded.last RETURNING last",
             (key, count),
@@ -98,7 +107,7 @@ class SqliteSequencer(SegmentSequencer):
         return Segment(last - size + 1, last)
 
     async def ensure_bigger_than(self, key: str, floor: int) -> None:
-        await self._run(
+        await self._write(
             f"INSERT INTO {self._table} (key, last) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET last = max(last, excluded.last)",
             (key, floor),

@@ -10,8 +10,9 @@ on start; with several sidecars on one file, one of them per interval: see
 Each row keeps ``value``, an integer ``etag`` and ``expires_at`` (Unix seconds, NULL = never).
 Etags come from a one-row version table bumped inside each write transaction, so they never
 repeat, even across several sidecars sharing the file. Every write is one ``BEGIN IMMEDIATE``
-transaction: a failed etag check rolls back the whole batch. Expired rows are invisible to
-reads at once and deleted by the periodic cleanup.
+transaction: a failed etag check rolls back the whole batch. Processes sharing the file take
+turns at writing (:class:`~pylotto.components._backends.sqlite_file.WriterTurns`). Expired
+rows are invisible to reads at once and deleted by the periodic cleanup.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pydantic import Field
 from pylotto.components._backends.sqlite_file import (
     DB_ERRORS,
     TABLE_NAME,
+    WriterTurns,
     database_target,
     db_error,
     open_database,
@@ -90,6 +92,7 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStor
         self._db: aiosqlite.Connection | None = None
         # One connection; the lock keeps reads out of another coroutine's open transaction.
         self._lock = asyncio.Lock()
+        self._turns = WriterTurns(self.target, self._uri, f"state store {name}")
         self._sweeper = ExpirySweeper(settings.cleanup_interval_in_seconds, self._claim_sweep,
                                       self.delete_expired, context.logger)
 
@@ -110,6 +113,7 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStor
         self._db = await open_database(
             self.target, self._uri, what=f"state store {self.name}", schema=schema
         )
+        self._turns.open()
         await self._sweeper.start()
 
     async def close(self) -> None:
@@ -118,6 +122,7 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStor
             db, self._db = self._db, None
             async with self._lock:
                 await db.close()
+            self._turns.close()
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1", ())
@@ -138,7 +143,7 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStor
 
     async def _change(self, sql: str, params: tuple[Any, ...]) -> int:
         """Run one write statement on its own (autocommit); the rows it changed."""
-        async with self._lock:
+        async with self._lock, self._turns.turn():
             db = self._conn()
             try:
                 cursor = await db.execute(sql, params)
@@ -235,7 +240,7 @@ class SqliteStateStore(BatchStateStore, QueryableStateStore, KeyListingStateStor
         """Run ``operations`` in one transaction; any failure rolls every one of them back."""
         if not operations:
             return
-        async with self._lock:
+        async with self._lock, self._turns.turn():
             db = self._conn()
             try:
                 await db.execute("BEGIN IMMEDIATE")
