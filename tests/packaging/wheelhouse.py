@@ -35,7 +35,8 @@ def requirements_of(wheel: Path) -> list[Requirement]:
             for line in text.splitlines() if line.startswith("Requires-Dist:")]
 
 
-def closure(roots: Iterable[Requirement], provided: set[str]) -> dict[str, importlib.metadata.Distribution]:
+def closure(roots: Iterable[Requirement],
+            provided: set[str]) -> dict[str, importlib.metadata.Distribution]:
     """Every installed distribution the ``roots`` need (markers evaluated here, extras followed),
     by canonical name, less the ``provided`` ones (the wheels built from this tree)."""
     found: dict[str, importlib.metadata.Distribution] = {}
