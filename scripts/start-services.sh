@@ -51,6 +51,8 @@ ensure redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379
 ensure postgresql 5432 pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
 ensure mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
 install_debs etcd-server zookeeper memcached
+# tests/packaging/test_image_recipe.py: the image's python3, an interpreter every user may run
+install_debs python3-pip python3-venv
 ensure etcd 2379 start_etcd
 ensure zookeeper 2181 start_zookeeper
 # -I 4m: items up to 4 MiB (the suites store 1 MiB values; the default limit is 1 MiB in all)

@@ -3,6 +3,7 @@ script), a wheelhouse holding them and their dependencies, and clean venvs made 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -32,6 +33,8 @@ def wheels() -> Iterator[Path]:
                         "--check-build-dependencies"], check=True, capture_output=True,
                        env={**os.environ, "PYTHON": sys.executable})
         wheelhouse.fill(out, [*out.glob("pylotto-*.whl"), *out.glob("pylotto_client-*.whl")])
+        # pipx brings its shared venv's pip up to date (pip >= 26.1): this venv's
+        wheelhouse.repack(importlib.metadata.distribution("pip"), out)
         yield out
 
 
