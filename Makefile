@@ -40,7 +40,7 @@ protos: $(VENV)/.installed ## regenerate src/pylotto/proto and clients/python/sr
 	PYTHON=$(PY) scripts/gen_protos.sh
 
 wheels: $(VENV)/.installed ## build dist/pylotto-*.whl and dist/pylotto_client-*.whl (docs/packaging.md)
-	$(PY) -m pip wheel -q --no-deps -c $(LOCK) -w dist ./clients/python .
+	PYTHON=$(PY) deploy/build-wheels.sh dist
 
 lock: ## re-resolve pyproject.toml's ranges into requirements/lock.txt (a fresh venv, ~6 min)
 	PYTHON=$(PYTHON) scripts/lock.sh
