@@ -24,5 +24,6 @@ done
 echo "--- readiness: $status"
 echo "--- examples/quickstart.py (the README's SDK example):"
 python examples/quickstart.py
+echo "--- dashboard: http://127.0.0.1:34999/dashboard"
 echo "--- pylotto is serving the Layotto gRPC API on 127.0.0.1:34904, Dapr's gRPC on :50001 and HTTP on :3500; Ctrl-C stops it."
 wait $pid

@@ -53,6 +53,8 @@ ensure mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/
 install_debs etcd-server zookeeper memcached
 # tests/packaging/test_image_recipe.py: the image's python3, an interpreter every user may run
 install_debs python3-pip python3-venv
+install_debs chromium  # the dashboard tests drive Debian's Chromium through Playwright
+install_debs iproute2  # ip netns, veth, bridge: tests/e2e/test_several_hosts.py
 ensure etcd 2379 start_etcd
 ensure zookeeper 2181 start_zookeeper
 # -I 4m: items up to 4 MiB (the suites store 1 MiB values; the default limit is 1 MiB in all)

@@ -11,7 +11,7 @@ import click
 from pydantic import SecretStr
 
 from pylotto.config import model as config
-from pylotto.core.errors import ConfigError
+from pylotto.core.errors import ConfigError, StartError
 from pylotto.observability import logs
 from pylotto.process.loop import run_loop
 from pylotto.version import __version__
@@ -107,6 +107,10 @@ def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -
               help="Serve the Dapr APIs on Unix sockets in this folder instead of ports.")
 @click.option("--dapr-listen-addresses", help="The address the APIs listen on "
               "(one address; default 127.0.0.1).")
+@click.option("--allow-insecure-network", is_flag=True, default=None,
+              envvar="PYLOTTO_ALLOW_INSECURE_NETWORK", show_envvar=True,
+              help="Start even when an API listens on a network address with no API token "
+                   "(refused otherwise: anyone who can connect could use every API).")
 @click.option("-f", "--run-file", type=click.Path(path_type=Path),
               help="A run template (dapr.yaml, or a folder holding one): run every app in it.")
 @click.option("--enable-profiling", is_flag=True, expose_value=False,
@@ -119,6 +123,10 @@ def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -
               callback=_refuse("--scheduler-host-address", _NO_SCHEDULER))
 @click.option("-k", "--kubernetes", is_flag=True, expose_value=False,
               callback=_refuse("--kubernetes", "pylotto runs apps on this machine only"))
+@click.option("--mode", type=click.Choice(["standalone", "kubernetes"]), default="standalone",
+              show_default=True, envvar="PYLOTTO_MODE",
+              help="As daprd's --mode: kubernetes makes name resolution `kubernetes` (cluster "
+                   "DNS) the default instead of mDNS.")
 @click.option("--runtime-path", expose_value=False,
               callback=_refuse("--runtime-path", "pylotto is its own runtime: there is no "
                                "daprd to find"))
@@ -136,6 +144,8 @@ def _placement_ignored(ctx: click.Context, param: click.Parameter, value: Any) -
 @click.option("--log-as-json", is_flag=True, help="--log-format json.")
 @click.option("--uvloop/--no-uvloop", default=True, show_default=True,
               help="Run on uvloop when installed.")
+@click.option("--dashboard/--no-dashboard", "dashboard", default=None,
+              help="The dashboard at /dashboard on the actuator (default: on).")
 @click.option("--hot-reload/--no-hot-reload", "hot_reload", default=None,
               help="Watch the component files and apply their changes while running "
                    "(default: on, or the config's hot_reload.enabled).")
@@ -156,9 +166,11 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
         app_health_threshold: int | None, metrics_port: int | None, enable_api_logging: bool,
         max_body_size: str | None, read_buffer_size: str | None,
         unix_domain_socket: Path | None, dapr_listen_addresses: str | None,
-        run_file: Path | None, api_token: str | None, app_api_token: str | None,
+        allow_insecure_network: bool | None, run_file: Path | None, api_token: str | None,
+        app_api_token: str | None,
         data_dir: Path | None, log_level: str, log_format: str, log_as_json: bool,
-        uvloop: bool, hot_reload: bool | None, workers: int,
+        uvloop: bool, hot_reload: bool | None, dashboard: bool | None, workers: int,
+        mode: str,
         app_command: tuple[str, ...]) -> None:
     """Run the sidecar (and the app) until SIGTERM or SIGINT, as ``dapr run`` does.
 
@@ -197,12 +209,18 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
                 click.echo("pylotto: with --run-file, these are ignored (set them in the run "
                            f"file): {', '.join(given) or 'the app command'}", err=True)
             sys.exit(run_template.run(run_file, log_level=level, log_format=log_format))
+        if app_command:  # before anything loads: a command a shell would not find fails fast
+            from pylotto.process.launcher import check_command
+
+            check_command(app_command)
         cfg = config.load(config_path) if config_path else config.embedded_default()
         cfg = apply_overrides(cfg, app_id=app_id, app_port=app_port, app_grpc_port=app_grpc_port,
                               grpc_address=grpc_address, actuator_address=actuator_address,
                               dapr_grpc_port=dapr_grpc_port, dapr_http_port=dapr_http_port,
                               data_dir=data_dir, api_token=api_token,
-                              app_api_token=app_api_token)
+                              app_api_token=app_api_token,
+                              allow_insecure_network=allow_insecure_network)
+        logs.name_app(cfg.app.id)
         explicit = {name for name, value in (
             ("dapr_http", dapr_http_port), ("dapr_grpc", dapr_grpc_port),
             ("layotto_grpc", grpc_address), ("actuator", actuator_address))
@@ -217,10 +235,12 @@ def run(ctx: click.Context, config_path: Path | None, resources_paths: tuple[str
             cfg = with_manifests(cfg, folders,
                                  explicit_config=config_path is not None and cfg.dapr is None)
         if config_path is None or dapr_run.is_dapr_configuration(config_path):
-            cfg = dapr_run.with_default_resolution(cfg)
+            cfg = dapr_run.with_default_resolution(cfg, mode)
         if hot_reload is not None:
             cfg = cfg.model_copy(update={"hot_reload": cfg.hot_reload.model_copy(
                 update={"enabled": hot_reload})})
+        if dashboard is not None:
+            cfg = cfg.model_copy(update={"dashboard": dashboard})
         from pylotto.process import instances
         from pylotto.process.hotreload import ComponentSources
         from pylotto.process.server import serve  # after logging is set up
@@ -257,8 +277,9 @@ log = logging.getLogger("pylotto.cli")
 
 
 def exit_code_of(exc: ConfigError) -> int:
-    """2 for a configuration refused; 1 (the Dapr CLI's) when the app could not start."""
-    return 1 if exc.message.startswith("cannot start the app") else 2
+    """2 for a configuration refused; a start-up failure's own code (1 as daprd's for a port
+    taken, 127 as a shell's for an app command not found)."""
+    return exc.exit_code if isinstance(exc, StartError) else 2
 
 
 def _port_of(address: str) -> str:
@@ -282,6 +303,7 @@ def apply_overrides(cfg: config.RuntimeConfig, **values: Any) -> config.RuntimeC
         "layotto_grpc": values["grpc_address"], "actuator": values["actuator_address"],
         "dapr_grpc": _port_address(values.get("dapr_grpc_port")),
         "dapr_http": _port_address(values.get("dapr_http_port")),
+        "allow_insecure_network": values.get("allow_insecure_network"),
     }.items() if v is not None})
     update: dict[str, Any] = {"app": app, "listen": listen}
     if values.get("api_token"):
@@ -323,6 +345,48 @@ def _port_address(port: int | None) -> str | None:
     if port is None or port == -1:
         return None
     return f"127.0.0.1:{port}" if port else ""
+
+
+@main.command("injector")
+@click.option("--cert", "cert_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, envvar="PYLOTTO_INJECTOR_CERT",
+              help="The webhook's TLS certificate (PEM; the API server checks it).")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, envvar="PYLOTTO_INJECTOR_KEY", help="Its private key (PEM).")
+@click.option("--address", default="0.0.0.0:4000", show_default=True,
+              help="host:port to serve HTTPS on.")
+@click.option("--sidecar-image", default="pylotto:latest", show_default=True,
+              envvar="PYLOTTO_SIDECAR_IMAGE",
+              help="The sidecar's image when a pod's annotations name none.")
+@click.option("--image-pull-policy", default="IfNotPresent", show_default=True,
+              type=click.Choice(["Always", "IfNotPresent", "Never"]))
+@click.option("--resources-configmap", default="pylotto-resources", show_default=True,
+              help="The ConfigMap of Dapr manifests mounted into each sidecar "
+                   "(pylotto.io/resources overrides it per pod).")
+@click.option("--namespace", "namespaces", multiple=True,
+              help="Inject only in this namespace (repeatable; default: every namespace).")
+@click.option("--exclude-namespace", "excluded", multiple=True,
+              help="Never inject in this namespace (repeatable; default: kube-system, "
+                   "kube-public, kube-node-lease).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(list(LOG_LEVEL_NAMES), case_sensitive=False))
+def injector(cert_file: Path, key_file: Path, address: str, sidecar_image: str,
+             image_pull_policy: str, resources_configmap: str, namespaces: tuple[str, ...],
+             excluded: tuple[str, ...], log_level: str) -> None:
+    """Serve the sidecar injector: a Kubernetes mutating admission webhook (POST /mutate)
+    that adds the pylotto sidecar to pods annotated for Dapr or Layotto (docs/deploy.md)."""
+    from pylotto.deploy import injector as webhook
+
+    logs.setup(LOG_LEVEL_NAMES[log_level.lower()], "text")
+    host, colon, port = address.rpartition(":")
+    if not colon or not port.isdigit():
+        raise click.BadParameter(f"{address!r} is not host:port", param_hint="--address")
+    options = webhook.InjectorOptions(
+        sidecar_image=sidecar_image, pull_policy=image_pull_policy,
+        resources_config_map=resources_configmap, namespaces=frozenset(namespaces),
+        excluded_namespaces=frozenset(excluded or webhook.DEFAULT_EXCLUDED))
+    sys.exit(run_loop(webhook.serve(options, host.strip("[]") or "0.0.0.0", int(port),
+                                    cert_file, key_file), use_uvloop=False))
 
 
 @main.group()

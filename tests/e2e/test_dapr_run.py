@@ -114,7 +114,8 @@ def test_dapr_host_ip_is_the_address_announced_to_name_resolution(
     """As daprd: a sidecar announces DAPR_HOST_IP (with its own port) to name resolution."""
     wide, narrow = unique("wide"), unique("narrow")
     pylotto_run(runs, tmp_path / "wide", "-a", wide, "-p", str(free_port()),
-                "--dapr-listen-addresses", "0.0.0.0", env={"DAPR_HOST_IP": "127.0.0.2"})
+                "--dapr-listen-addresses", "0.0.0.0", "--allow-insecure-network",
+                env={"DAPR_HOST_IP": "127.0.0.2"})
     pylotto_run(runs, tmp_path / "narrow", "-a", narrow, "-p", str(free_port()),
                 env={"DAPR_HOST_IP": "127.0.0.3"})  # it listens on 127.0.0.1 only
     port = free_port()

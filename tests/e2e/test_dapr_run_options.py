@@ -397,7 +397,7 @@ def test_metrics_port_api_logging_and_max_body_size(runs: list[Run], tmp_path: P
     base = f"http://127.0.0.1:{http_port}/v1.0/state/in-memory"
     assert call("POST", base, json.dumps([{"key": "k", "value": "x" * 100}]).encode())[0] == 204
     assert call("POST", base, json.dumps([{"key": "k", "value": "x" * 2048}]).encode())[0] == 413
-    run.wait_for('HTTP API Called method="')
+    run.wait_for('msg="HTTP API Called" method="')
     with grpc.insecure_channel(f"127.0.0.1:{env['DAPR_GRPC_PORT']}") as channel:
         stub = dapr_pb2_grpc.DaprStub(channel)
         for size, code in ((100, None), (2048, grpc.StatusCode.RESOURCE_EXHAUSTED)):
@@ -409,4 +409,4 @@ def test_metrics_port_api_logging_and_max_body_size(runs: list[Run], tmp_path: P
                 assert exc.code() == code
             else:
                 assert code is None
-    run.wait_for('gRPC API Called method="')
+    run.wait_for('msg="gRPC API Called" method="')

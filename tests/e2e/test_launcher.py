@@ -73,5 +73,5 @@ def test_sigterm_reaches_the_app_and_stops_both(tmp_path: Path) -> None:
 def test_a_command_that_does_not_exist_fails_clearly(tmp_path: Path) -> None:
     result = subprocess.run(command(tmp_path, "no-such-program-xyz"),
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    assert "cannot start the app 'no-such-program-xyz'" in result.stderr
+    assert result.returncode == 127  # as a shell's "command not found"
+    assert "cannot start the app: no-such-program-xyz: command not found" in result.stderr

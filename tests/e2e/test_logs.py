@@ -4,6 +4,7 @@ trace id."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -31,6 +32,7 @@ def test_level_at_runtime_and_trace_ids_in_lines(tmp_path: Path) -> None:
     car.start()
     try:
         assert loggers(car) == "info"
+        assert re.search(r'msg="Component loaded: \S+ \(state\.[a-z0-9.-]+/v1\)"', car.logs())
         stub = car.stub()
         parent = (("traceparent", f"00-{TRACE_ID}-00f067aa0ba902b7-01"),)
         with pytest.raises(grpc.RpcError):

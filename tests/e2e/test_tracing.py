@@ -41,7 +41,8 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
                         self.spans.append({
                             "service": service, "name": span.name, "kind": span.kind,
                             "trace": span.trace_id.hex(), "id": span.span_id.hex(),
-                            "parent": span.parent_span_id.hex()})
+                            "parent": span.parent_span_id.hex(),
+                            "attributes": {a.key: _value(a.value) for a in span.attributes}})
         return trace_service_pb2.ExportTraceServiceResponse()
 
     def find(self, service: str, name: str) -> dict[str, Any]:
@@ -53,6 +54,10 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
                         return span
             time.sleep(0.1)
         raise AssertionError(f"no span {name!r} from {service}: {self.spans}")
+
+
+def _value(value: Any) -> str | int:
+    return value.int_value if value.HasField("int_value") else value.string_value
 
 
 @pytest.fixture
@@ -114,6 +119,15 @@ def test_one_trace_across_two_sidecars_and_a_broker(
         assert a_client["parent"] == a_server["id"]
         assert b_server["parent"] == a_client["id"]  # sidecar B continues sidecar A
         assert App.seen["invoke"] == f"00-{TRACE_ID}-{b_server['id']}-01"  # and app B, B
+        # OpenTelemetry's semantic conventions on each span
+        assert a_server["attributes"] == {
+            "http.request.method": "GET", "url.path": "/v1.0/invoke/billing/method/pay",
+            "http.route": "InvokeService", "http.response.status_code": 200}
+        assert a_client["attributes"] == {"rpc.system": "dapr", "peer.service": "billing",
+                                          "rpc.method": "pay"}
+        assert b_server["attributes"] == {"rpc.system": "grpc",
+                                          "rpc.service": "pylotto.v1.SidecarInvoke",
+                                          "rpc.method": "InvokeApp", "rpc.grpc.status_code": 0}
 
         second = "0af7651916cd43dd8448eb211c80319c"
         publish = urllib.request.Request(
@@ -125,6 +139,12 @@ def test_one_trace_across_two_sidecars_and_a_broker(
         delivered = collector.find("billing", f"deliver {App.topic}")
         assert published["trace"] == delivered["trace"] == second
         assert delivered["parent"] == published["id"]  # through the broker, in the CloudEvent
+        assert delivered["attributes"]["messaging.destination.name"] == App.topic
+        assert delivered["attributes"]["messaging.operation.type"] == "process"
+        publish_call = collector.find("frontend", "pubsub bus")
+        assert publish_call["attributes"] == {
+            "messaging.system": "pubsub.redis", "messaging.operation.type": "publish",
+            "messaging.client.id": "bus"}
         deadline = time.monotonic() + 10
         while "event" not in App.seen and time.monotonic() < deadline:
             time.sleep(0.05)

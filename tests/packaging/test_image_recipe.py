@@ -3,8 +3,8 @@
 The build stage's script builds the wheels (the session's ``wheels``); the runtime stage's script
 installs them into a venv with the system python3 (root-owned, as /opt/pylotto in the image); then
 the ENTRYPOINT runs as an unprivileged user (``nobody`` here, uid 10001 in the image) with its
-listen addresses moved to free loopback ports, and the HEALTHCHECK command, the actuator probes
-and the APIs answer.
+listen addresses moved to free ports: on all interfaces without a token it refuses to start; on
+loopback with DAPR_API_TOKEN the HEALTHCHECK command, the actuator probes and the APIs answer.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 
-from pylotto.client import Client
+from pylotto.client import Client, ClientError
 from pylotto.config.model import ListenConfig
 from tests.packaging.conftest import DEPLOY, offline
 from tests.support.ports import free_port
@@ -136,22 +137,40 @@ def _uids(pid: int) -> list[int]:
     return [int(uid) for uid in line.split()[1:]]
 
 
-def test_the_image_serves_as_an_unprivileged_user(image: Image) -> None:
-    grpc_port, actuator_port, dapr_grpc, dapr_http = (free_port() for _ in range(4))
-    actuator = f"http://127.0.0.1:{actuator_port}/actuator/health"
+def _entrypoint(image: Image, host: str, *ports: int) -> list[str]:
+    """The ENTRYPOINT with its listeners on ``host`` and the given free ports (gRPC, actuator,
+    Dapr gRPC, Dapr HTTP), its data under the user's home."""
+    grpc_port, actuator_port, dapr_grpc, dapr_http = ports
     entrypoint = json.loads(argument("ENTRYPOINT"))
     assert entrypoint[:2] == ["pylotto", "run"]
     rebound = _rebound(entrypoint, {
-        "--grpc-address": f"127.0.0.1:{grpc_port}",
-        "--actuator-address": f"127.0.0.1:{actuator_port}",
-        "--dapr-listen-addresses": "127.0.0.1",
+        "--grpc-address": f"{host}:{grpc_port}",
+        "--actuator-address": f"{host}:{actuator_port}",
+        "--dapr-listen-addresses": host,
         "--data-dir": str(image.home / "data"),
     })
-    command = [*rebound, "--dapr-grpc-port", str(dapr_grpc), "--dapr-http-port", str(dapr_http)]
+    return [*rebound, "--dapr-grpc-port", str(dapr_grpc), "--dapr-http-port", str(dapr_http)]
+
+
+def test_the_image_refuses_its_network_listeners_without_a_token(image: Image) -> None:
+    """All interfaces, as the image listens, and no DAPR_API_TOKEN: refused before any bind."""
+    refused = image.as_user(*_entrypoint(image, "0.0.0.0", *(free_port() for _ in range(4))),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = refused.communicate(timeout=60)
+    assert refused.returncode == 2, output.decode()
+    assert b"refusing to start" in output and b"DAPR_API_TOKEN" in output
+
+
+def test_the_image_serves_as_an_unprivileged_user(image: Image) -> None:
+    grpc_port, actuator_port, dapr_http = free_port(), free_port(), free_port()
+    actuator = f"http://127.0.0.1:{actuator_port}/actuator/health"
+    command = _entrypoint(image, "127.0.0.1", grpc_port, actuator_port, free_port(), dapr_http)
+    token = "image-test-token"
 
     assert image.healthcheck(f"{actuator}/liveness") == 1  # nothing listens yet
     log = (image.home / "sidecar.log").open("wb")
-    sidecar = image.as_user(*command, stdout=log, stderr=subprocess.STDOUT)
+    sidecar = image.as_user(*command, env={"DAPR_API_TOKEN": token}, stdout=log,
+                            stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 45
         while image.healthcheck(f"{actuator}/liveness") != 0:
@@ -165,9 +184,13 @@ def test_the_image_serves_as_an_unprivileged_user(image: Image) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{dapr_http}/v1.0/healthz",
                                     timeout=5) as healthz:
             assert healthz.status == 204
-        with Client(f"127.0.0.1:{grpc_port}") as client:
+        with Client(f"127.0.0.1:{grpc_port}", api_token=token) as client:
             assert client.say_hello("quick_start_demo", "image") == "greeting, image"
             client.save_state("sqlite", "k", b"kept by the user")
+        with Client(f"127.0.0.1:{grpc_port}", api_token="wrong") as client, \
+                pytest.raises(ClientError) as refused:
+            client.get_state("sqlite", "k")
+        assert refused.value.code == grpc.StatusCode.UNAUTHENTICATED
         assert os.stat(image.home / "data").st_uid != 0  # the data the user wrote
     finally:
         sidecar.send_signal(signal.SIGTERM)

@@ -1,20 +1,30 @@
 """A real SMTP server for a test: aiosmtpd on a free loopback port, in its own thread, keeping
 every mail it accepts (envelope and parsed message); recipients ``@refused.test`` refused.
-Optionally it requires AUTH (PLAIN and LOGIN, over the plain connection, which aiosmtpd allows
-when ``auth_require_tls`` is off)."""
+Optionally it requires AUTH (PLAIN and LOGIN; over the plain connection, which aiosmtpd allows
+when ``auth_require_tls`` is off, unless it speaks TLS), and speaks TLS: ``starttls`` (offered
+and required before MAIL) or ``implicit`` (TLS from the first byte, SMTPS), with a certificate
+of :func:`self_signed` (for 127.0.0.1 and localhost)."""
 
 from __future__ import annotations
 
+import datetime
 import email
 import email.policy
+import ipaddress
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.support.ports import free_port
 
@@ -28,6 +38,8 @@ class Received:
     recipients: list[str]
     message: EmailMessage
     authenticated_as: str | None
+    encrypted: bool = False
+    """Whether the mail came over TLS (STARTTLS or implicit)."""
 
     def body(self) -> str:
         part = self.message.get_body(("html", "plain"))
@@ -55,15 +67,43 @@ class _Handler:
         with self.server.lock:
             self.server.mails.append(Received(
                 envelope.mail_from, list(envelope.rcpt_tos), message,  # type: ignore[arg-type]
-                login.decode() if isinstance(login, bytes) else login))
+                login.decode() if isinstance(login, bytes) else login,
+                session.ssl is not None  # STARTTLS
+                or server.transport.get_extra_info("ssl_object") is not None))  # implicit
         return "250 OK"
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost, and its key (PEM files in
+    ``folder``)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pylotto test SMTP")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
 
 
 class SmtpServer:
     """``with SmtpServer() as smtp: ... smtp.port ... smtp.wait(1)``. With ``credentials``
-    (user → password) AUTH is required before MAIL."""
+    (user → password) AUTH is required before MAIL; with ``tls`` and ``cert`` (certificate and
+    key files) the server speaks TLS (with STARTTLS, AUTH is only offered once it is on)."""
 
-    def __init__(self, credentials: dict[str, str] | None = None, port: int = 0) -> None:
+    def __init__(self, credentials: dict[str, str] | None = None, port: int = 0,
+                 tls: Literal["starttls", "implicit"] | None = None,
+                 cert: tuple[Path, Path] | None = None) -> None:
         self.port = port or free_port()
         self.credentials = credentials
         self.mails: list[Received] = []
@@ -73,7 +113,16 @@ class SmtpServer:
         kwargs: dict[str, Any] = {}
         if credentials is not None:
             kwargs = {"authenticator": self._authenticate, "auth_required": True,
-                      "auth_require_tls": False}
+                      # aiosmtpd counts STARTTLS only as TLS (implicit TLS is TLS too)
+                      "auth_require_tls": tls == "starttls"}
+        if tls is not None:
+            assert cert is not None, "a TLS server needs a certificate"
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*cert)
+            if tls == "starttls":
+                kwargs |= {"tls_context": context, "require_starttls": True}
+            else:
+                kwargs["ssl_context"] = context
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
                                      **kwargs)
 

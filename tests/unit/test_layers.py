@@ -14,6 +14,7 @@ FORBIDDEN = {
     "appchannel": ("capabilities", "facades", "process"),
     "components": ("capabilities", "facades", "process", "appchannel"),
     "capabilities": ("facades", "process"),
+    "deploy": ("capabilities", "facades", "process", "components", "appchannel"),
 }
 """Package → the packages its modules may not import."""
 

@@ -1,5 +1,5 @@
 """The object storage servicer's mapping between Layotto's proto and S3's names and shapes
-(facades/layotto/oss.py), and the S3 component's regrouping of a streamed body into parts."""
+(facades/layotto/oss.py), and the S3 driver's regrouping of a streamed body into parts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import datetime
 from collections.abc import AsyncIterator
 
-from pylotto.components.oss.s3 import _pieces
+from pylotto.components._backends.s3_client import pieces
 from pylotto.facades.layotto.oss import canned_acl, filled, s3_name, s3_params
 from pylotto.proto.layotto import oss_pb2
 
@@ -65,6 +65,6 @@ def test_pieces_regroup_a_stream() -> None:
             yield chunk
 
     async def collect() -> list[bytes]:
-        return [piece async for piece in _pieces(body(), 4)]
+        return [piece async for piece in pieces(body(), 4)]
 
     assert asyncio.run(collect()) == [b"abcd", b"efgh", b"ijkl", b"mnop"]

@@ -14,6 +14,8 @@ from pylotto.appchannel.base import AppChannel
 from pylotto.appchannel.gate import OPEN_GATE, AppGate
 from pylotto.appchannel.tls_relay import TlsRelay
 from pylotto.core.errors import DeadlineExceeded, Internal, PylottoError, Unavailable, Unsupported
+from pylotto.observability.dapr_metrics import DaprMetrics
+from pylotto.observability.grpc_client_metrics import ClientMetrics
 from pylotto.security.tokens import TOKEN_HEADER
 
 DELIVERY_TIMEOUT_SECONDS = 60.0
@@ -59,9 +61,14 @@ class GrpcAppChannel(AppChannel):
     def make_stub(self, channel: grpc.aio.Channel) -> Any:
         raise NotImplementedError
 
+    observer: DaprMetrics | None = None
+    """Where each call is counted (daprd's gRPC client metrics), when set."""
+
     def stub(self) -> Any:
         if self._stub is None:
-            self._channel, self._relay = dial_app(self.address, tls=self.tls)
+            interceptors = (ClientMetrics(self.observer),) if self.observer else ()
+            self._channel, self._relay = dial_app(self.address, tls=self.tls,
+                                                  interceptors=interceptors)
             self._stub = self.make_stub(self._channel)
         return self._stub
 
@@ -88,13 +95,16 @@ class GrpcAppChannel(AppChannel):
 
 def dial_app(address: str, *, tls: bool,
              options: Sequence[tuple[str, Any]] = CHANNEL_OPTIONS,
+             interceptors: Sequence[Any] = (),
              ) -> tuple[grpc.aio.Channel, TlsRelay | None]:
     """A channel to the app at ``host:port``: plaintext, or (``tls``, ``grpcs``) through a
     :class:`~pylotto.appchannel.tls_relay.TlsRelay` that speaks TLS to the app without
     checking its certificate, as daprd. Call within the event loop; close the relay after
     the channel."""
     if not tls:
-        return grpc.aio.insecure_channel(address, options=list(options)), None
+        return grpc.aio.insecure_channel(address, options=list(options),
+                                         interceptors=list(interceptors)), None
     host, _, port = address.rpartition(":")
     relay = TlsRelay(host.strip("[]"), int(port))
-    return grpc.aio.insecure_channel(relay.address, options=list(options)), relay
+    return grpc.aio.insecure_channel(relay.address, options=list(options),
+                                     interceptors=list(interceptors)), relay

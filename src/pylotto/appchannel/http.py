@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from pylotto.core.errors import ConfigError, DeadlineExceeded, InvalidArgument, Unavailable
+from pylotto.observability.dapr_metrics import DaprMetrics
 from pylotto.security.tokens import TOKEN_HEADER
 
 log = logging.getLogger("pylotto.appchannel.http")
@@ -113,7 +115,18 @@ class HttpAppChannel:
             headers[TOKEN_HEADER] = self.api_token
         return headers
 
+    observer: DaprMetrics | None = None
+    """Where each answered request is counted (daprd's HTTP client metrics), when set."""
+
     async def send(self, request: AppRequest) -> AppResponse:
+        started = time.perf_counter()
+        response = await self._send(request)
+        if self.observer is not None:
+            self.observer.http_sent(request.verb, request.path, response.status,
+                                    time.perf_counter() - started)
+        return response
+
+    async def _send(self, request: AppRequest) -> AppResponse:
         if self._closed:
             raise Unavailable(f"app channel to {self.base_url} is closed (sidecar stopping)")
         await self.open()

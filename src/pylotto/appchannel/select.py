@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING
 
 from pylotto.appchannel.base import AppChannel, DeliveryStatus, TopicEvent, TopicSubscription
 from pylotto.appchannel.gate import OPEN_GATE, AppGate
+from pylotto.appchannel.grpc_channel import GrpcAppChannel
 from pylotto.appchannel.http import AppRequest, AppResponse, HttpAppChannel
+from pylotto.observability.dapr_metrics import DaprMetrics
 
 if TYPE_CHECKING:
     import grpc
@@ -144,9 +146,11 @@ class AppChannels:
     """Health and concurrency limit of every call above but gRPC proxying."""
 
 
-def app_channels(app: AppConfig, gate: AppGate | None = None) -> AppChannels:
+def app_channels(app: AppConfig, gate: AppGate | None = None,
+                 observer: DaprMetrics | None = None) -> AppChannels:
     """The app channels of ``app``; none connects before its first use (or its ``open``).
-    ``gate``: the app's gate (default: a new one, :func:`app_gate`)."""
+    ``gate``: the app's gate (default: a new one, :func:`app_gate`); ``observer``: where the
+    calls to the app are counted."""
     token = app.api_token.get_secret_value()
     gate = gate or app_gate(app)
     invoke_http: HttpAppChannel | None = None
@@ -163,4 +167,10 @@ def app_channels(app: AppConfig, gate: AppGate | None = None) -> AppChannels:
                        if gate is OPEN_GATE else
                        GatedHttpAppChannel(app.host, app.port, api_token=token, gate=gate,
                                            scheme=_scheme(app)))
-    return AppChannels(pubsub_channel(app, gate), invoke_http, invoke_grpc, proxy, gate)
+    pubsub = pubsub_channel(app, gate)
+    if observer is not None:
+        for channel in (invoke_http, invoke_grpc, getattr(pubsub, "inner", pubsub)):
+            channel = getattr(channel, "http", channel)  # Dapr's HTTP delivery: its sender
+            if isinstance(channel, HttpAppChannel | GrpcAppChannel):
+                channel.observer = observer
+    return AppChannels(pubsub, invoke_http, invoke_grpc, proxy, gate)

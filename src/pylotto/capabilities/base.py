@@ -12,6 +12,7 @@ from pylotto.components.base import Component
 from pylotto.config.model import AppConfig
 from pylotto.core.errors import Lookup, PylottoError, lookup_error
 from pylotto.core.resiliency import Resiliency
+from pylotto.observability import span_attributes
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
 
@@ -65,6 +66,10 @@ class ComponentSet(Generic[C]):
     def lookup_error(self, lookup: Lookup, name: str, operation: str = "") -> PylottoError:
         return lookup_error(self.capability, lookup, self.label, name, operation)
 
+    def find(self, name: str) -> C | None:
+        """The component ``name``, or None (no error)."""
+        return self._components.get(name)
+
     def names(self) -> list[str]:
         return list(self._components)
 
@@ -94,9 +99,10 @@ class Capability(Generic[C]):
         self.metrics = metrics
         self.tracing = tracing if tracing is not None else Tracing(None, "")
 
-    async def call(self, component_name: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def call(self, component_name: str, attempt: Callable[[], Awaitable[T]],
+                   operation: str = "") -> T:
         """A call to a component, under the resiliency policies of its name, counted in the
-        metrics."""
+        metrics (``operation``: daprd's operation label — ``get``, ``set``, ``bulk_get``...)."""
         traced = self.tracing.enabled
         if self.metrics is None and not traced:
             return await self.resiliency.call_component(component_name, attempt)
@@ -105,15 +111,24 @@ class Capability(Generic[C]):
         try:
             if not traced:
                 return await self.resiliency.call_component(component_name, attempt)
-            with self.tracing.span(f"{self.components.label} {component_name}", "client"):
+            component = self.components.find(component_name)
+            with self.tracing.child(
+                    f"{self.components.label} {component_name}",
+                    "producer" if self.components.capability == "pubsub" else "client",
+                    **span_attributes.component_call(
+                        self.components.capability,
+                        component.type_name if component is not None else "",
+                        component_name, operation)):
                 return await self.resiliency.call_component(component_name, attempt)
         except PylottoError as exc:
             outcome = type(exc).__name__
             raise
         finally:
             if self.metrics is not None:
-                self.metrics.component_call(f"{self.components.label} {component_name}",
-                                            outcome, time.perf_counter() - started)
+                self.metrics.component_call(
+                    f"{self.components.label} {component_name}", outcome,
+                    time.perf_counter() - started, capability=self.components.capability,
+                    name=component_name, operation=operation)
 
     async def start(self) -> None:
         """Begin background work (subscriptions...). Called once all components are up."""

@@ -90,7 +90,7 @@ class BindingsCapability(Capability[Component]):
             )
         request = BindingRequest(operation, data, dict(metadata))
         try:
-            return await self.call(name, lambda: binding.invoke(request))
+            return await self.call(name, lambda: binding.invoke(request), operation)
         except PylottoError as err:
             raise err.at("bindings.invoke", name=name) from None
 
@@ -206,8 +206,9 @@ class BindingsCapability(Capability[Component]):
             if not self._in_flight[name]:
                 self._drained[name].set()
             if self.metrics is not None:
-                self.metrics.component_call(f"input binding {name}", outcome,
-                                            time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                self.metrics.component_call(f"input binding {name}", outcome, seconds)
+                self.metrics.dapr.input_binding(name, outcome == "ok", seconds)
         if name in self._failing:
             self._failing.discard(name)
             log.info("input binding %s: the app takes events again", name)

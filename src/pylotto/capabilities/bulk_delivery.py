@@ -35,6 +35,7 @@ from pylotto.capabilities.routing import Router
 from pylotto.components.pubsub.base import Handler, Message, PubSub
 from pylotto.core.errors import InvalidArgument, PylottoError, Unsupported
 from pylotto.core.resiliency import Resiliency
+from pylotto.observability import span_attributes
 from pylotto.observability.tracing import Tracing
 
 log = logging.getLogger("pylotto.pubsub")
@@ -266,7 +267,9 @@ def entry_spans(tracing: Tracing, topic: str, pubsub_name: str,
             parent = {k: str(event[k]) for k in (cloudevents.TRACEPARENT, cloudevents.TRACESTATE)
                       if event.get(k)}
             context = contextvars.copy_context()
-            span = tracing.span(f"deliver {topic}", "consumer", parent, pubsub=pubsub_name)
+            span = tracing.span(f"deliver {topic}", "consumer", parent,
+                                **span_attributes.delivery(pubsub_name, topic,
+                                                           entry.event.id))
             context.run(span.__enter__)
             opened.append((context, span))
             carrier = context.run(tracing.carrier, parent)

@@ -191,7 +191,7 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
         """The items of ``keys`` that exist; every item of the app, group and label if none."""
         store, query = self._query(store_name, app_id, group, label, keys, metadata)
         try:
-            return await self.call(store_name, lambda: store.get(query))
+            return await self.call(store_name, lambda: store.get(query), "get")
         except PylottoError as err:
             raise type(err)(f"get configuration failed with error: {err.message}",
                             where="configuration.get", store=store_name, detail=err.message,
@@ -227,10 +227,10 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
                     for (group, label), keys in _by_group(run).items():
                         query = ItemsQuery(app_id, group, label, tuple(keys),
                                            dict(metadata or {}))
-                        await self.call(store_name, partial(store.delete, query))
+                        await self.call(store_name, partial(store.delete, query), "delete")
                 else:
                     await self.call(store_name, partial(
-                        store.set, app_id, run, dict(metadata or {})))
+                        store.set, app_id, run, dict(metadata or {})), "set")
         except PylottoError as err:
             raise type(err)(f"save configuration failed with error: {err.message}") from err
 
@@ -248,7 +248,7 @@ class ConfigurationCapability(Capability[ConfigurationStore]):
         if not query.keys:
             return
         try:
-            await self.call(store_name, lambda: store.delete(query))
+            await self.call(store_name, lambda: store.delete(query), "delete")
         except PylottoError as err:
             raise type(err)(f"delete configuration failed with error: {err.message}") from err
 

@@ -39,6 +39,7 @@ from pylotto.core.errors import (
     Unsupported,
 )
 from pylotto.core.resiliency import Resiliency
+from pylotto.observability import span_attributes
 from pylotto.observability.tracing import (
     TRACEPARENT,
     TRACESTATE,
@@ -318,7 +319,8 @@ class InvokeCapability:
         async def attempt(limit: float | None) -> AppAnswer:
             left = deadline - time.monotonic()
             with self.tracing.span(f"invoke {request.app_id}", "client",
-                                   method=request.method):
+                                   **span_attributes.invocation(request.app_id,
+                                                                request.method)):
                 return await sidecars.invoke(AppCall(
                     caller_app_id=self.context.app_id, target_app_id=request.app_id,
                     method=request.method, verb=self._verb(request.verb),

@@ -46,6 +46,7 @@ from pylotto.core.errors import (
     Unsupported,
 )
 from pylotto.core.tasks import stop_task
+from pylotto.observability import span_attributes
 
 log = logging.getLogger("pylotto.pubsub")
 
@@ -221,10 +222,12 @@ class PubSubCapability(Capability[PubSub]):
         request = self._traced(request)
         component = self._component(request.pubsub_name, request.topic, request.metadata)
         data = self.envelope(request, component)
+        started = time.perf_counter()
         try:
             await self.call(request.pubsub_name, lambda: component.publish(
-                request.topic, data, request.metadata))
+                request.topic, data, request.metadata), "publish")
         except PylottoError as exc:
+            self._published(request.pubsub_name, request.topic, False, started)
             message = (
                 f"error when publish to topic {request.topic} in pubsub "
                 f"{request.pubsub_name}: {exc.message}"
@@ -232,6 +235,12 @@ class PubSubCapability(Capability[PubSub]):
             kind = type(exc) if isinstance(exc, Unavailable | DeadlineExceeded) else Internal
             raise kind(message, where="pubsub.publish", name=request.pubsub_name,
                        topic=request.topic, detail=exc.message) from exc
+        self._published(request.pubsub_name, request.topic, True, started)
+
+    def _published(self, pubsub_name: str, topic: str, success: bool, started: float) -> None:
+        if self.metrics is not None:
+            self.metrics.dapr.published(pubsub_name, topic, success,
+                                        time.perf_counter() - started)
 
     async def bulk_publish(
         self,
@@ -275,9 +284,12 @@ class PubSubCapability(Capability[PubSub]):
 
     # ---- delivery --------------------------------------------------------------------------
 
-    def count(self, pubsub_name: str, topic: str, outcome: str) -> None:
+    def count(self, pubsub_name: str, topic: str, outcome: str,
+              seconds: float | None = None) -> None:
+        """An event settled with ``outcome``; ``seconds``: how long the app took, when it
+        answered."""
         if self.metrics is not None:
-            self.metrics.pubsub(pubsub_name, topic, outcome)
+            self.metrics.pubsub(pubsub_name, topic, outcome, seconds)
 
     async def dead_letter(self, pubsub_name: str, topic: str, dead_letter_topic: str,
                           message: Message, event_id: str, why: str) -> None:
@@ -323,8 +335,8 @@ class PubSubCapability(Capability[PubSub]):
         where = f"pubsub {pubsub_name} topic {topic}"
         health = _DeliveryLog(where)
 
-        def count(outcome: str) -> None:
-            self.count(pubsub_name, topic, outcome)
+        def count(outcome: str, seconds: float | None = None) -> None:
+            self.count(pubsub_name, topic, outcome, seconds)
 
         async def dead_letter(message: Message, event_id: str, why: str) -> None:
             await self.dead_letter(pubsub_name, topic, dead_letter_topic, message, event_id, why)
@@ -368,9 +380,11 @@ class PubSubCapability(Capability[PubSub]):
             parent = {k: str(event.cloud_event[k]) for k in
                       (cloudevents.TRACEPARENT, cloudevents.TRACESTATE)
                       if event.cloud_event.get(k)}
+            started = time.perf_counter()
             try:
                 with self.tracing.span(f"deliver {topic}", "consumer", parent,
-                                       pubsub=pubsub_name):
+                                       **span_attributes.delivery(pubsub_name, topic,
+                                                                  event.id)):
                     if self.tracing.enabled:  # the app continues from the delivery span
                         event = replace(event, cloud_event={**event.cloud_event,
                                                             **self.tracing.carrier(parent)})
@@ -406,7 +420,7 @@ class PubSubCapability(Capability[PubSub]):
                     count("dropped")
             else:
                 log.debug("%s: event %s delivered", where, event.id)
-                count("delivered")
+                count("delivered", time.perf_counter() - started)
 
         return handle
 

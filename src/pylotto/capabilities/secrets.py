@@ -28,7 +28,8 @@ class SecretsCapability(Capability[SecretStore]):
         if not key:
             raise InvalidArgument(f"secret key is empty (secret store {store_name})")
         try:
-            return await self.call(store_name, lambda: store.get_secret(key, dict(metadata)))
+            return await self.call(store_name, lambda: store.get_secret(key, dict(metadata)),
+                                   "get")
         except PylottoError as err:
             raise err.at("secretstores.get", key=key, store=store_name) from None
 
@@ -38,7 +39,8 @@ class SecretsCapability(Capability[SecretStore]):
         """Every secret of the store the scope allows (refused ones are left out)."""
         store = self.components.get(store_name)
         try:
-            found = await self.call(store_name, lambda: store.bulk_get_secret(dict(metadata)))
+            found = await self.call(store_name, lambda: store.bulk_get_secret(dict(metadata)),
+                                    "bulk_get")
         except PylottoError as err:
             raise err.at("secretstores.bulk_get", store=store_name) from None
         return {key: secret for key, secret in found.items()

@@ -268,7 +268,7 @@ class StateCapability(Capability[StateStore]):
         stored_key = self._key(store, prefix, key)
         try:
             got = await self.call(store_name, lambda: store.get(
-                stored_key, consistency, dict(metadata or {})))
+                stored_key, consistency, dict(metadata or {})), "get")
         except PylottoError as err:
             raise _rewrapped(err, f"fail to get {key} from state store {store_name}",
                              "state.get", key=key, store=store_name) from err
@@ -284,7 +284,7 @@ class StateCapability(Capability[StateStore]):
         originals = {self._key(store, prefix, key): key for key in keys}
         try:
             items = await self.call(store_name, lambda: store.bulk_get(
-                list(originals), dict(metadata or {})))
+                list(originals), dict(metadata or {})), "bulk_get")
         except PylottoError as err:
             raise _rewrapped(err, f"fail to get bulk state from state store {store_name}",
                              "state.bulk_get", store=store_name) from err
@@ -307,7 +307,7 @@ class StateCapability(Capability[StateStore]):
         if not requests:
             return
         try:
-            await self.call(store_name, lambda: store.bulk_set(requests))
+            await self.call(store_name, lambda: store.bulk_set(requests), "set")
         except PylottoError as err:
             raise _rewrapped(err, f"failed saving state in state store {store_name}",
                              "state.save", store=store_name) from err
@@ -317,7 +317,7 @@ class StateCapability(Capability[StateStore]):
         store, prefix = self._store(store_name)
         request = self._delete_request(store, prefix, item, rules)
         try:
-            await self.call(store_name, lambda: store.delete(request))
+            await self.call(store_name, lambda: store.delete(request), "delete")
         except PylottoError as err:
             raise _rewrapped(err, f"failed deleting state with key {item.key}",
                              "state.delete", key=item.key, store=store_name) from err
@@ -329,7 +329,8 @@ class StateCapability(Capability[StateStore]):
         if not requests:
             return
         try:
-            await self.call(store_name, lambda: store.bulk_delete(requests))
+            await self.call(store_name, lambda: store.bulk_delete(requests),
+                            "bulk_delete")
         except PylottoError as err:
             raise _rewrapped(err, f"failed deleting state in state store {store_name}",
                              "state.bulk_delete", store=store_name) from err
@@ -380,7 +381,8 @@ class StateCapability(Capability[StateStore]):
                 carrier.get("traceparent", ""), carrier.get("tracestate", ""))
         writes = requests
         try:
-            await self.call(store_name, lambda: store.multi(writes, dict(metadata or {})))
+            await self.call(store_name, lambda: store.multi(writes, dict(metadata or {})),
+                            "transaction")
         except PylottoError as err:
             raise _rewrapped(err, "error while executing state transaction",
                              "state.transaction", store=store_name) from err
@@ -409,7 +411,7 @@ class StateCapability(Capability[StateStore]):
         scope = prefixed(prefix, "")
         try:
             result = await self.call(store_name, lambda: store.query(
-                replace(parsed, key_prefix=scope), dict(metadata or {})))
+                replace(parsed, key_prefix=scope), dict(metadata or {})), "query")
         except PylottoError as err:
             raise _rewrapped(err, f"failed querying state store {store_name}",
                              "state.query", store=store_name) from err

@@ -36,6 +36,10 @@ class Component(abc.ABC):  # noqa: B024 - verbs come with each capability's base
     """Its data lives in the sidecar's process (or its ids depend on a per-sidecar setting):
     worker processes of one sidecar (``--workers``) would each see different data."""
 
+    type_name: str = ""
+    """The type it was configured with, as Dapr spells it (``state.redis``): set by the
+    runtime that built it, for telemetry."""
+
     def __init__(self, name: str, settings: ComponentSettings, context: ComponentContext) -> None:
         self.name = name
         self.settings = settings

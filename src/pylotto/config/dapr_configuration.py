@@ -15,7 +15,8 @@ folder. What it says maps onto pylotto's own settings:
 - ``spec.components.deny`` (``<type>`` or ``<type>/<version>``): such components are not
   loaded (logged), from any source.
 - ``spec.nameResolution.component``: ``mdns`` (Dapr's self-hosted default) keeps pylotto's
-  default; ``kubernetes`` → ``dns`` on ``<app-id>-dapr.<namespace>.svc.<clusterDomain>``.
+  default; ``kubernetes`` → pylotto's ``kubernetes`` resolver (``<app-id>-dapr.<namespace>.svc.
+  <clusterDomain>``; ``clusterDomain`` and ``template`` passed on).
 - ``spec.features``: ``HotReload`` → hot reload on or off; other names are recorded, with
   a warning (pylotto has nothing they switch).
 - ``spec.mtls.enabled: false``, empty pipelines, ``spec.logging.apiLogging.enabled: false``:
@@ -336,10 +337,8 @@ def _name_resolution(spec: NameResolutionSpec | None, where: str) -> dict[str, A
         return None  # Dapr's self-hosted default: pylotto's own default
     if spec.component == "kubernetes":
         settings = spec.configuration if isinstance(spec.configuration, dict) else {}
-        domain = str(settings.get("clusterDomain") or "cluster.local")
-        namespace = os.environ.get("NAMESPACE", "default")
-        return {"type": "dns", "metadata": {
-            "template": f"{{app_id}}-dapr.{namespace}.svc.{domain}", "port": 50001}}
+        return {"type": "kubernetes", "metadata": {
+            key: str(value) for key, value in settings.items() if value not in (None, "")}}
     raise ConfigError(f"{where}: spec.nameResolution.component {spec.component!r} is not "
                       "supported (mdns or kubernetes; pylotto's own: name_resolution in "
-                      "pylotto.yaml — static, redis, dns)")
+                      "pylotto.yaml — static, redis, dns, kubernetes)")

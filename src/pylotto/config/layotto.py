@@ -284,7 +284,8 @@ def _spec(section: str, capability: str, name: str, body: dict[str, Any],
     where = f"{path}: {section}.{name}"
     metadata = body.pop("metadata", None) or {}
     if not isinstance(metadata, dict):
-        metadata = {"raw": metadata}  # Layotto's file stores carry raw JSON metadata
+        # Layotto's file stores read raw JSON metadata: its S3 ones a list of endpoints
+        metadata = {"endpoints": metadata}
     comp_type = str(body.pop("type"))
     version = str(body.pop("version", "v1"))
     secret_refs = body.pop("secret_ref", None) or []

@@ -83,10 +83,13 @@ class SubscriptionSpec(_Model):
 class NameResolutionConfig(_Model):
     """How this sidecar finds the sidecars of other app ids (service invocation)."""
 
-    type: Literal["static", "redis", "dns", "mdns"] = "static"
+    type: Literal["static", "redis", "dns", "mdns", "kubernetes"] = "static"
     metadata: dict[str, Any] = Field(default_factory=dict)
-    advertise: str = Field("", description="the address other sidecars call this one at; "
-                           "default: the Dapr gRPC listen address, else the Layotto one")
+    advertise: str = Field("", description="the address (host:port, or a host: the "
+                           "listener's port on it) other sidecars call this one at; default: "
+                           "the internal port with mtls, else the Dapr gRPC one, else the "
+                           "Layotto one, on this host's address when it listens on every "
+                           "interface (pylotto.resolution.advertise)")
 
 
 class AppHealthCheck(_Model):
@@ -185,6 +188,10 @@ class ListenConfig(_Model):
                          "only")
     reuse_port: bool = Field(False, description="bind with SO_REUSEPORT, so that several "
                              "worker processes share each port (set by --workers)")
+    allow_insecure_network: bool = Field(False, description="start even when an API "
+                                         "listener is reachable from the network with no "
+                                         "api_token (refused otherwise; see "
+                                         "pylotto.security.exposure)")
 
 
 class HotReloadConfig(_Model):
@@ -266,6 +273,8 @@ class RuntimeConfig(_Model):
     tracing: TracingConfig | None = None
     metrics_enabled: bool = True
     """False: no ``/metrics`` (a Dapr Configuration's ``spec.metric.enabled: false``)."""
+    dashboard: bool = True
+    """The dashboard at ``/dashboard`` on the actuator (``--no-dashboard``: off)."""
     mtls: MtlsConfig | None = None
     tls: TlsConfig | None = None
     hot_reload: HotReloadConfig = Field(default_factory=HotReloadConfig)

@@ -185,7 +185,21 @@ class ConfigError(PylottoError):
 ERROR_TABLE[ConfigError] = (grpc.StatusCode.INVALID_ARGUMENT, 400, "ERR_INVALID_CONFIGURATION")
 
 
-_NOT_FROM_CODES = (ComponentNotFound, ConfigError, PlainError)
+class StartError(ConfigError):
+    """The sidecar or its app could not start although the configuration is valid (a port
+    taken, the app's command not found); ``exit_code`` is what ``pylotto run`` exits with:
+    1 as daprd's fatal start-up errors, 127/126 as a shell for a command not found / not
+    executable."""
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+ERROR_TABLE[StartError] = ERROR_TABLE[ConfigError]  # raised at start only, never answered
+
+
+_NOT_FROM_CODES = (ComponentNotFound, ConfigError, StartError, PlainError)
 
 
 def from_grpc_code(code: grpc.StatusCode, message: str) -> PylottoError:

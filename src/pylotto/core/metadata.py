@@ -220,7 +220,9 @@ def decode(model: type[S], metadata: Mapping[str, Any], *, component: str) -> S:
         return model.model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field_name = str(first["loc"][0]) if first["loc"] else "?"
+        if not first["loc"]:  # a rule over several keys (a model validator)
+            raise ConfigError(f"component {component}: metadata: {first['msg']}") from None
+        field_name = str(first["loc"][0])
         field = model.model_fields.get(field_name)
         key = (field.alias if field and field.alias else field_name) if field else field_name
         got = masked(key, values.get(field_name, "<missing>"))
@@ -239,6 +241,10 @@ def masked(key: str, value: object) -> object:
     strings."""
     if _SECRET_KEY.search(key):
         return "***"
+    if isinstance(value, Mapping):  # nested settings (a list of endpoints): each key masked
+        return {k: masked(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(key, v) for v in value]
     if isinstance(value, str):
         value = _URL_PASSWORD.sub(lambda m: (m.group(1) or m.group(2)) + "***@", value)
         return _DSN_PASSWORD.sub(r"\1***", value)

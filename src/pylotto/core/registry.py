@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from pylotto.components.base import Component
+from pylotto.core import extras
 from pylotto.core.errors import ConfigError
 
 ENTRY_POINT_GROUP = "pylotto.components"
@@ -101,12 +102,13 @@ def resolve(capability: str, type_name: str, version: str = "") -> type[Componen
         hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
         raise ConfigError(f"unknown {capability} component type {type_name!r}{hint}")
     module_name, _, class_name = target.partition(":")
+    if (absent := extras.missing(module_name)) is not None:
+        raise ConfigError(f"{capability} component type {type_name!r}: {absent}")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except ImportError as exc:
         raise ConfigError(
-            f"{capability} component type {type_name!r} needs a driver that is not installed: {exc}"
-        ) from exc
+            f"{capability} component type {type_name!r}: {extras.named(exc)}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Component)):
         raise ConfigError(f"{target} is not a pylotto Component")
     return cls

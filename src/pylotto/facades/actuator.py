@@ -17,6 +17,7 @@ from aiohttp.typedefs import Middleware
 from pylotto.capabilities.status import RuntimeStatus
 from pylotto.core.errors import InvalidArgument, PylottoError, dapr_error_code, http_status
 from pylotto.core.json_input import decode_json
+from pylotto.facades import dashboard
 from pylotto.observability.metrics import Metrics
 from pylotto.security import tokens
 from pylotto.version import __version__
@@ -36,7 +37,7 @@ def token_guard(api_token: str, *, metrics_require_token: bool) -> list[Middlewa
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not tokens.actuator_exempt(request.path, metrics_require_token=metrics_require_token):
-            given = request.headers.get(tokens.TOKEN_HEADER)
+            given = request.headers.get(tokens.TOKEN_HEADER) or dashboard.given_token(request)
             if request.path == tokens.METRICS_PATH:
                 given = tokens.scrape_token(given, request.headers.get("Authorization"))
             refusal = tokens.check_token(api_token, given)
@@ -144,9 +145,11 @@ async def not_found(request: web.Request) -> web.Response:
 
 
 def build_app(status: RuntimeStatus, measured: Metrics, *, serve_metrics: bool = True,
-              api_token: str = "", metrics_require_token: bool = False) -> web.Application:
+              api_token: str = "", metrics_require_token: bool = False,
+              board: dashboard.Sources | None = None) -> web.Application:
     """The actuator over ``status``; ``/metrics`` exports ``measured`` (unless
-    ``serve_metrics`` is False: metrics turned off)."""
+    ``serve_metrics`` is False: metrics turned off); ``board``: what ``/dashboard`` shows
+    (None: no dashboard)."""
     app = web.Application(middlewares=token_guard(
         api_token, metrics_require_token=metrics_require_token))
     app[STATUS_KEY] = status
@@ -159,6 +162,8 @@ def build_app(status: RuntimeStatus, measured: Metrics, *, serve_metrics: bool =
         app.router.add_get("/metrics", metrics)
     for method in ("GET", "POST", "PUT"):
         app.router.add_route(method, "/actuator/loggers", loggers)
+    if board is not None:
+        dashboard.add_routes(app, board)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 

@@ -9,20 +9,38 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import time
 from typing import Any
 
 from pylotto.observability.tracing import current_trace_id
+from pylotto.version import __version__
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
+FIELDS = "fields"
+"""A record's own fields, after its message: ``log.info("HTTP API Called",
+extra={FIELDS: {"method": ...}})`` → ``msg="HTTP API Called" method="..."`` (logfmt) or keys of
+the JSON line, as daprd writes its API log."""
+
+
+def rfc3339(created: float) -> str:
+    """``created`` (seconds since the epoch) as an RFC 3339 UTC time with microseconds."""
+    whole = int(created)
+    micros = int((created - whole) * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros:06d}Z"
 
 
 class _KeyValueFormatter(logging.Formatter):
+    """``time=... level=... scope=... msg="..."``: logfmt, the message quoted and escaped
+    (a quote or a newline in it cannot break the line or forge a field)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         level = record.levelname.lower()
-        line = f'{ts} level={level} logger={record.name} msg="{record.getMessage()}"'
+        line = (f"time={rfc3339(record.created)} level={level} scope={record.name} "
+                f"msg={json.dumps(record.getMessage(), ensure_ascii=False)}")
+        for key, value in getattr(record, FIELDS, {}).items():
+            line += f" {key}={json.dumps(value, ensure_ascii=False)}"
         if trace_id := current_trace_id():
             line += f" trace_id={trace_id}"
         if record.exc_info:
@@ -31,21 +49,31 @@ class _KeyValueFormatter(logging.Formatter):
 
 
 class _JsonFormatter(logging.Formatter):
+    """daprd's JSON line (``time``, ``level``, ``msg``, ``scope``, ``type``, ``app_id``,
+    ``instance``, ``ver``), plus ``trace_id`` inside a traced call and ``exc``."""
+
+    fixed: dict[str, str] = {"type": "log", "app_id": "", "instance": socket.gethostname(),
+                             "ver": __version__}
+    """The fields of every line (``app_id`` set once the configuration names it)."""
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": record.created,
+            "time": rfc3339(record.created),
             "level": record.levelname.lower(),
-            "logger": record.name,
+            "scope": record.name,
             "msg": record.getMessage(),
+            **self.fixed,
+            **getattr(record, FIELDS, {}),
         }
         if trace_id := current_trace_id():
             out["trace_id"] = trace_id
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out)
+        return json.dumps(out, ensure_ascii=False)
 
 
 def setup(level: str = "info", fmt: str = "text") -> None:
+    """Log to stderr in ``fmt`` (``text``: logfmt; ``json``: daprd's JSON lines)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _KeyValueFormatter())
     root = logging.getLogger()
@@ -55,6 +83,11 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     from pylotto.observability.throttled import quiet_library_loggers
 
     quiet_library_loggers()
+
+
+def name_app(app_id: str) -> None:
+    """JSON lines from now on carry ``app_id``."""
+    _JsonFormatter.fixed["app_id"] = app_id
 
 
 def set_level(level: str) -> None:

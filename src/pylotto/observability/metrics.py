@@ -14,6 +14,8 @@
   ``pylotto_job_trigger_latency_seconds`` {target, outcome}: how long the target took to answer
   (Dapr's ``dapr_component_job_latencies``); ``pylotto_job_lateness_seconds`` {target}: the
   hand-over's time minus the trigger's due time.
+- daprd's own metrics, with its names and labels (:mod:`pylotto.observability.dapr_metrics`),
+  so Dapr's Grafana dashboards read them.
 - ``process_*``: CPU seconds, resident memory, open files (Prometheus' process collector).
 
 Dialects: ``grpc`` (Layotto's, Dapr's and pylotto's gRPC services) and ``http`` (Dapr's HTTP
@@ -34,14 +36,23 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from pylotto.observability.dapr_metrics import DaprMetrics
+from pylotto.observability.logs import FIELDS
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+INGRESS_STATUS = {"delivered": "success", "retried": "retry", "dropped": "drop",
+                  "dead_lettered": "drop"}
+"""pylotto's delivery outcomes → daprd's ``process_status`` (a dead-lettered event is one
+the app did not process: daprd counts it as dropped from the subscription)."""
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, app_id: str = "", namespace: str = "") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
+        self.dapr = DaprMetrics(app_id, namespace)
+        self.registry.register(self.dapr)
         r = self.registry
         self.api_requests = Counter("pylotto_api_requests", "API calls answered",
                                     ["dialect", "api", "code"], registry=r)
@@ -88,17 +99,29 @@ class Metrics:
         count.inc()
         latency.observe(seconds)
         if self.log_api_calls:
-            _api_log.info('%s API Called method="%s" code=%s duration=%.1fms',
-                          "gRPC" if dialect == "grpc" else "HTTP", api, code, seconds * 1000)
+            _api_log.info("%s API Called", "gRPC" if dialect == "grpc" else "HTTP",
+                          extra={FIELDS: {"method": api, "code": code,
+                                          "duration": f"{seconds * 1000:.1f}ms"}})
 
-    def component_call(self, component: str, outcome: str, seconds: float) -> None:
+    def component_call(self, component: str, outcome: str, seconds: float, *,
+                       capability: str = "", name: str = "", operation: str = "") -> None:
+        """A call to ``component`` (its label) ended with ``outcome`` (``ok`` or the error
+        class); ``capability``, ``name``, ``operation`` place it in daprd's metrics."""
         count, latency = self._pair(self.component_calls, self.component_latency,
                                     ("component", component, outcome))
         count.inc()
         latency.observe(seconds)
+        if capability:
+            self.dapr.component_called(capability, name, operation, outcome == "ok", seconds)
 
-    def pubsub(self, pubsub: str, topic: str, outcome: str) -> None:
+    def pubsub(self, pubsub: str, topic: str, outcome: str,
+               seconds: float | None = None) -> None:
+        """An event of ``topic`` settled: ``delivered``, ``retried``, ``dropped`` or
+        ``dead_lettered``; ``seconds``: the app's processing time, when it answered."""
         self.pubsub_messages.labels(pubsub, topic, outcome).inc()
+        status = INGRESS_STATUS.get(outcome)
+        if status is not None:
+            self.dapr.delivered(pubsub, topic, status, status, seconds)
 
     def job_trigger(self, target: str, outcome: str, seconds: float, late: float) -> None:
         """A job trigger handed to ``target`` ``late`` seconds after its due time, answered

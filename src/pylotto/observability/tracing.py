@@ -2,7 +2,7 @@
 
     tracing:
       sampling_rate: 1              # 0..1 of new traces; a caller's sampled flag is kept
-      exporter: otlp-grpc           # otlp-grpc, otlp-http, zipkin or console
+      exporter: otlp-grpc           # otlp-grpc, otlp-http, zipkin, console or none
       endpoint: 127.0.0.1:4317      # where spans go (default by exporter, see below)
 
 Exporters and their default endpoints: ``otlp-grpc`` (OTLP over gRPC to an OpenTelemetry
@@ -12,7 +12,8 @@ collector, Jaeger...: ``127.0.0.1:4317``), ``otlp-http`` (OTLP protobuf over HTT
 
 Spans: one server span per API call (gRPC and HTTP; its parent is the caller's
 ``traceparent`` / ``tracestate``, from gRPC metadata or HTTP headers, Layotto's
-``rpc_trace_context.traceparent`` too), one client span per component call and per call to
+``rpc_trace_context.traceparent`` too), one client span per component call made within a
+traced call (background work such as a store's polling starts no trace) and per call to
 another sidecar, one consumer span per pub/sub delivery (its parent: the ``traceparent`` of the
 CloudEvent), one consumer span per job trigger (``trigger job``; the app gets its
 context). What goes on carries the current span: the ``traceparent`` header of an invocation
@@ -50,7 +51,8 @@ class TracingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     sampling_rate: float = Field(1.0, ge=0.0, le=1.0, alias="samplingRate")
-    exporter: Literal["otlp-grpc", "otlp-http", "zipkin", "console"] = "otlp-grpc"
+    exporter: Literal["otlp-grpc", "otlp-http", "zipkin", "console", "none"] = "otlp-grpc"
+    """``none``: spans kept only in memory, for the dashboard's last traces."""
     endpoint: str = Field("", description="default: the exporter's usual local address")
     secure: bool = Field(False, description="otlp-grpc over TLS (a Dapr Configuration's "
                          "otel.isSecure)")
@@ -165,6 +167,9 @@ class Tracing:
         self.sampling_rate = config.sampling_rate if config is not None else 0.0
         self._provider: Any = None
         self._tracer: Any = None
+        self.buffer: Any = None
+        """The last traces recorded (:class:`~pylotto.observability.span_buffer.SpanBuffer`),
+        for the dashboard; None when tracing is off."""
         if config is None:
             return
         from opentelemetry.sdk.resources import Resource
@@ -172,17 +177,24 @@ class Tracing:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
         from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
+        from pylotto.observability.span_buffer import SpanBuffer
+
         name = config.service_name or app_id or "pylotto"
         self._provider = TracerProvider(  # what reaches the SDK is recorded: span() decided
             resource=Resource.create({"service.name": name}), sampler=ParentBased(ALWAYS_ON))
-        self._provider.add_span_processor(BatchSpanProcessor(_exporter(config),
-                                                             schedule_delay_millis=500))
+        self.buffer = SpanBuffer()
+        self._provider.add_span_processor(self.buffer)
+        if config.exporter != "none":
+            self._provider.add_span_processor(BatchSpanProcessor(_exporter(config),
+                                                                 schedule_delay_millis=500))
         self._tracer = self._provider.get_tracer("pylotto")
 
-    def span(self, name: str, kind: str, parent: Mapping[str, str] | None = None,
-             **attributes: str) -> contextlib.AbstractContextManager[Any]:
-        """A span (``kind``: server, client, consumer, producer) made current for the block;
-        ``parent``: a W3C carrier to continue. Within a trace that is not recorded, and for a
+    def span(self, name: str, kind: str, parent: Mapping[str, str] | None = None, /,
+             **attributes: str | int) -> contextlib.AbstractContextManager[Any]:
+        """A span (``kind``: server, client, consumer, producer) made current for the block,
+        with ``attributes`` (:mod:`pylotto.observability.span_attributes`; the block gets the
+        span, to set more, or None when nothing is recorded); ``parent``: a W3C carrier to
+        continue. Within a trace that is not recorded, and for a
         new trace left out by the sampling rate, no span: the trace's context is carried."""
         if not self.enabled:
             return _NO_SPAN
@@ -200,6 +212,14 @@ class Tracing:
         trace_id, span_id = random.getrandbits(128) or 1, random.getrandbits(64) or 1
         return _NotRecorded({TRACEPARENT: f"00-{trace_id:032x}-{span_id:016x}-00"})
 
+    def child(self, name: str, kind: str,
+              **attributes: str | int) -> contextlib.AbstractContextManager[Any]:
+        """A span only inside a recorded one (a component call within an API call, a
+        delivery, a job trigger): background work — a store's polling — starts no trace."""
+        if not self.enabled or _UNSAMPLED.get() is not None or not self._in_recorded_span():
+            return _NO_SPAN
+        return self._recorded(name, kind, None, attributes)
+
     @staticmethod
     def _in_recorded_span() -> bool:
         from opentelemetry import trace
@@ -208,7 +228,7 @@ class Tracing:
 
     @contextlib.contextmanager
     def _recorded(self, name: str, kind: str, parent: Mapping[str, str] | None,
-                  attributes: Mapping[str, str]) -> Iterator[Any]:
+                  attributes: Mapping[str, str | int]) -> Iterator[Any]:
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 

@@ -8,7 +8,6 @@ resolvers and loads the WASM runner, which itself imports capabilities.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +53,7 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
     to the app pass ``gate`` (its health and concurrency limit)."""
     resiliency = Resiliency(config.resiliency)
     policies = Policies(resiliency=resiliency, metrics=metrics, tracing=tracing)
-    channels = app_channels(context.app, gate)
+    channels = app_channels(context.app, gate, metrics.dapr)
     services: CapabilityServices | None = None
 
     def current() -> CapabilityServices:
@@ -167,10 +166,8 @@ def actor_placement(config: RuntimeConfig, context: RuntimeContext, state: State
     from pylotto.capabilities.actors.forwarding import SidecarForwarder
     from pylotto.capabilities.actors.placement import LeasedPlacement
 
-    listen, mtls, resolution = config.listen, config.mtls, config.name_resolution
-    address = (resolution.advertise if resolution else "") or host_address(
-        (listen.internal_grpc if mtls else "") or listen.dapr_grpc or listen.layotto_grpc)
-    return (LeasedPlacement(state, store, context.app_id, address, config.actors),
+    mtls = config.mtls
+    return (LeasedPlacement(state, store, context.app_id, advertised(config), config.actors),
             SidecarForwarder(mtls.read() if mtls else None))
 
 
@@ -224,19 +221,17 @@ def _functions(config: RuntimeConfig,
     return wasm_functions(config.wasm, config.source, services)
 
 
-HOST_IP_ENV = "DAPR_HOST_IP"
-"""The host address daprd (and the Dapr CLI, which sets it to 127.0.0.1 when unset) announces to
-name resolution (dapr/dapr utils.GetHostAddress)."""
+def advertised(config: RuntimeConfig) -> str:
+    """The address other sidecars call this one at (announced to name resolution, recorded
+    by actor placement): the port sidecars call — the internal mTLS one with ``mtls``, else
+    the Dapr gRPC API, else the Layotto one — on the host
+    :func:`pylotto.resolution.advertise.advertised_address` decides."""
+    from pylotto.resolution.advertise import advertised_address
 
-
-def host_address(address: str) -> str:
-    """The address this sidecar announces for ``address`` (a listener's ``host:port``): its
-    port on ``DAPR_HOST_IP`` when that is set, else ``address`` itself."""
-    host_ip = os.environ.get(HOST_IP_ENV, "").strip()
-    _, colon, port = address.rpartition(":")
-    if not host_ip or not colon or not port.isdigit() or address.startswith("unix:"):
-        return address
-    return f"[{host_ip}]:{port}" if ":" in host_ip else f"{host_ip}:{port}"
+    listen, resolution = config.listen, config.name_resolution
+    return advertised_address(
+        (listen.internal_grpc if config.mtls else "") or listen.dapr_grpc or listen.layotto_grpc,
+        explicit=resolution.advertise if resolution else "")
 
 
 def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannels,
@@ -250,6 +245,8 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
                                 tracing=tracing, functions=functions)
     from pylotto.appchannel.sidecars import SidecarChannel
 
+    listen = config.listen
+    mtls = config.mtls
     resolver: Resolver
     if resolution.type == "redis":
         from pylotto.resolution.redis import RedisResolver
@@ -259,6 +256,14 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
         from pylotto.resolution.dns import DnsResolver
 
         resolver = DnsResolver(resolution.metadata)
+    elif resolution.type == "kubernetes":
+        from pylotto.resolution.kubernetes import KubernetesResolver
+
+        # as daprd: the peers' port is this sidecar's own (every pod is injected alike)
+        _, _, own_port = ((listen.internal_grpc if mtls else "") or listen.dapr_grpc
+                          or listen.layotto_grpc).rpartition(":")
+        resolver = KubernetesResolver(
+            resolution.metadata, default_port=int(own_port) if own_port.isdigit() else 50001)
     elif resolution.type == "mdns":
         from pylotto.resolution.mdns import MdnsResolver
 
@@ -267,10 +272,8 @@ def _invoke(config: RuntimeConfig, context: RuntimeContext, channels: AppChannel
         from pylotto.resolution.static import StaticResolver
 
         resolver = StaticResolver(resolution.metadata)
-    listen = config.listen
-    mtls = config.mtls
-    advertise = resolution.advertise or host_address(
-        (listen.internal_grpc if mtls else "") or listen.dapr_grpc or listen.layotto_grpc)
+    # only a registry announces the address (a static table or DNS is written by the operator)
+    advertise = advertised(config) if resolver.announces and context.app_id else ""
     return InvokeCapability(context, channels=channels, sidecars=SidecarChannel(
                                 resolver, credentials=mtls.read() if mtls else None),
                             resolver=resolver, advertise=advertise, access=access,

@@ -193,9 +193,11 @@ def _listen(cfg: config.RuntimeConfig, flags: DaprRunFlags, app_id: str, *, with
     return listen.model_copy(update=update)
 
 
-def with_default_resolution(cfg: config.RuntimeConfig) -> config.RuntimeConfig:
-    """mDNS name resolution when the configuration chooses none (Dapr's self-hosted
-    default)."""
+def with_default_resolution(cfg: config.RuntimeConfig,
+                            mode: str = "standalone") -> config.RuntimeConfig:
+    """The name resolution of ``mode`` when the configuration chooses none: mDNS (Dapr's
+    self-hosted default), or ``kubernetes`` (cluster DNS) in ``--mode kubernetes``."""
     if cfg.name_resolution is not None:
         return cfg
-    return cfg.model_copy(update={"name_resolution": config.NameResolutionConfig(type="mdns")})
+    kind = "kubernetes" if mode == "kubernetes" else "mdns"
+    return cfg.model_copy(update={"name_resolution": config.NameResolutionConfig(type=kind)})

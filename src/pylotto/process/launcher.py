@@ -19,10 +19,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Sequence
 
 from pylotto.config.model import RuntimeConfig
+from pylotto.core.errors import StartError
 
 log = logging.getLogger("pylotto.launcher")
 
@@ -76,9 +78,34 @@ async def start_app(command: Sequence[str], config: RuntimeConfig) -> asyncio.su
         return await asyncio.create_subprocess_exec(*command, env=env, start_new_session=True,
                                                     stdout=fd, stderr=fd)
     except OSError as exc:
-        from pylotto.core.errors import ConfigError
+        raise not_started(command[0], exc) from None
 
-        raise ConfigError(f"cannot start the app {command[0]!r}: {exc.strerror}") from None
+
+EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE = 127, 126
+"""Exit codes of ``pylotto run`` when the app command cannot start, as a shell's."""
+
+
+def not_started(program: str, exc: OSError) -> StartError:
+    """The error for an app command that could not be started, with a shell's exit code."""
+    if isinstance(exc, FileNotFoundError):
+        return StartError(f"cannot start the app: {program}: command not found",
+                          exit_code=EXIT_NOT_FOUND)
+    if isinstance(exc, PermissionError):
+        return StartError(f"cannot start the app: {program}: permission denied (not an "
+                          "executable file)", exit_code=EXIT_NOT_EXECUTABLE)
+    return StartError(f"cannot start the app: {program}: {exc.strerror}")
+
+
+def check_command(command: Sequence[str]) -> None:
+    """Refuse, before anything starts, an app command a shell would not find or run."""
+    program = command[0]
+    if os.sep in program:
+        if not os.path.exists(program):
+            raise not_started(program, FileNotFoundError())
+        if os.path.isdir(program) or not os.access(program, os.X_OK):
+            raise not_started(program, PermissionError())
+    elif shutil.which(program) is None:
+        raise not_started(program, FileNotFoundError())
 
 
 def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:

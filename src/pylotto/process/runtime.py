@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -74,7 +75,7 @@ class Runtime:
         for capability in CAPABILITIES:
             self.components.setdefault(capability, {})
         self.rate_limiter = RateLimiter(self.config.rate_limits)
-        self.metrics = Metrics()
+        self.metrics = Metrics(self.config.app.id, os.environ.get("NAMESPACE", ""))
         self.metrics.log_api_calls = self.config.api_logging
         self.tracing = Tracing(self.config.tracing, self.config.app.id)
         self.context = RuntimeContext(app=self.config.app, data_dir=self.config.data_dir)
@@ -92,12 +93,7 @@ class Runtime:
         dapr = self.config.dapr
         if dapr is None:
             return specs
-
-        def full_type(spec: ComponentSpec) -> str:
-            prefix = CAPABILITIES[spec.capability].dapr_prefix
-            return spec.type if spec.type.startswith(prefix) else prefix + spec.type
-
-        return [s for s in specs if dapr.allows_component(s.name, full_type(s), s.version)]
+        return [s for s in specs if dapr.allows_component(s.name, dapr_type(s), s.version)]
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -118,11 +114,14 @@ class Runtime:
                     component = await self._build(spec)
                 except ConfigError as exc:
                     self.health[label] = ComponentHealth("DOWN", exc.message, spec.type)
+                    self.metrics.dapr.component_failed(dapr_type(spec), "init", spec.name)
                     await self._close_all()
                     raise
                 built[spec.name] = component
                 self.health[label] = ComponentHealth("UP", type=spec.type)
-                log.debug("component %s (%s) ready", label, spec.type)
+                self.metrics.dapr.component_loaded(dapr_type(spec))
+                log.info("Component loaded: %s (%s/%s)", spec.name, dapr_type(spec),
+                         spec.version or "v1")
         for service in self.services.in_start_order():
             await service.start()
         self.status.started = True
@@ -139,6 +138,7 @@ class Runtime:
             data_dir=self.config.data_dir,
             logger=logging.getLogger(f"pylotto.component.{label}"),
         ))
+        component.type_name = dapr_type(spec)
         try:
             async with asyncio.timeout(INIT_TIMEOUT_SECONDS):
                 await component.init()
@@ -337,3 +337,10 @@ class Runtime:
             )
         )
         return dict(self.health)
+
+
+def dapr_type(spec: ComponentSpec) -> str:
+    """``spec``'s type as Dapr spells it, with its capability's prefix (``in-memory`` of
+    state is ``state.in-memory``)."""
+    prefix = CAPABILITIES[spec.capability].dapr_prefix
+    return spec.type if spec.type.startswith(prefix) else prefix + spec.type

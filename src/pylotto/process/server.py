@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -18,8 +19,10 @@ from grpc_reflection.v1alpha import reflection
 from pylotto import plugins
 from pylotto.capabilities.actors.forwarding import forwarded_actors
 from pylotto.config.model import RuntimeConfig
-from pylotto.core.errors import ConfigError
+from pylotto.core.errors import StartError
 from pylotto.facades import actors_internal, actuator, grpc_proxy, sidecar_invoke, state_query
+from pylotto.facades.dashboard import PATH as DASHBOARD_PATH
+from pylotto.facades.dashboard.snapshot import Sources
 from pylotto.facades.interceptors import (
     ApiToken,
     ClientMistakes,
@@ -30,11 +33,12 @@ from pylotto.facades.interceptors import (
 )
 from pylotto.facades.interceptors.api_access import ApiAllowlist
 from pylotto.facades.layotto import cryption as cryption_api
-from pylotto.facades.layotto import delay_queue
+from pylotto.facades.layotto import delay_queue, unserved
 from pylotto.facades.layotto import email as email_api
 from pylotto.facades.layotto import lifecycle as lifecycle_api
 from pylotto.facades.layotto import oss as oss_api
 from pylotto.facades.layotto.servicer import LayottoRuntimeServicer
+from pylotto.observability.recent_errors import RecentErrors
 from pylotto.observability.throttled import ThrottledServerLog
 from pylotto.process import instances, launcher, run_template
 from pylotto.process.apphealth import AppHealthProber
@@ -51,6 +55,7 @@ from pylotto.proto.layotto import (
     runtime_pb2,
     runtime_pb2_grpc,
 )
+from pylotto.security.exposure import API_LISTENERS, check_exposure
 
 log = logging.getLogger("pylotto.server")
 
@@ -73,10 +78,20 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def refuse_exposed_apis(config: RuntimeConfig) -> None:
+    """ConfigError when an API would listen on the network with no API token and no explicit
+    allowance (:mod:`pylotto.security.exposure`)."""
+    listen = config.listen
+    check_exposure({key: getattr(listen, key) for key in API_LISTENERS},
+                   api_token=bool(config.api_token.get_secret_value()),
+                   allowed=listen.allow_insecure_network)
+
+
 class Sidecar:
     """One running pylotto: build with a config, ``await start()``, ``await stop()``."""
 
     def __init__(self, config: RuntimeConfig, sources: ComponentSources | None = None) -> None:
+        refuse_exposed_apis(config)
         self.config = config
         self.runtime = Runtime(config)
         self.services = self.runtime.services
@@ -102,15 +117,19 @@ class Sidecar:
         self.http_log = ThrottledServerLog(
             logging.getLogger("aiohttp.server"),
             lambda exc: isinstance(exc, aiohttp_http_exceptions.HttpProcessingError))
+        self.recent_errors = RecentErrors()
         self.actuator_app = actuator.build_app(
             self.status, self.runtime.metrics, serve_metrics=config.metrics_enabled,
-            api_token=token, metrics_require_token=config.metrics_require_token)
+            api_token=token, metrics_require_token=config.metrics_require_token,
+            board=Sources(self.status, self.runtime.metrics, self.runtime.tracing,
+                          self.recent_errors) if config.dashboard else None)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
         self._internal: grpc.aio.Server | None = None
         self.heap_trimmer = HeapTrimmer(config.heap_trim_interval_seconds)
 
     async def start(self) -> None:
+        self.recent_errors.attach()
         # The actuator comes up first so probes see INIT while components connect.
         if self.config.listen.actuator:
             self._actuator_runner = web.AppRunner(self.actuator_app, access_log=None,
@@ -158,7 +177,8 @@ class Sidecar:
             names.extend((self._add_dapr(), "TaskHubSidecarService"))
         names.extend(self.plugins.add_grpc(server))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        server.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(services.invoke)])  # last
+        server.add_generic_rpc_handlers([grpc_proxy.ProxyHandler(services.invoke),  # last
+                                         unserved.UnservedHandler()])
         reflection.enable_server_reflection(
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         # One server, every service on each gRPC port: the ports differ only by default.
@@ -182,6 +202,9 @@ class Sidecar:
             "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
             listen.dapr_http or "off", listen.actuator or "off", len(self.config.components),
         )
+        if self.config.dashboard and listen.actuator:
+            log.info("dashboard: http://%s%s%s", listen.actuator, DASHBOARD_PATH,
+                     "?token=<api token>" if self.config.api_token.get_secret_value() else "")
 
     async def _start_internal(self, address: str) -> None:
         """The sidecar-to-sidecar port: SidecarInvoke and gRPC proxying, mTLS only."""
@@ -204,7 +227,7 @@ class Sidecar:
         except RuntimeError:
             bound = 0
         if not bound:
-            raise ConfigError(f"the internal (mTLS) port cannot listen on {address}")
+            raise StartError(f"the internal (mTLS) port cannot listen on {address}")
         await internal.start()
         self._internal = internal
         log.info("sidecar-to-sidecar calls on %s (mTLS)", address)
@@ -249,7 +272,7 @@ class Sidecar:
             await self.runtime.stop()
             why = ("(socket path not writable?)" if address.startswith("unix:")
                    else "(port in use?)")
-            raise ConfigError(f"{what} cannot listen on {address} {why}")
+            raise StartError(f"{what} cannot listen on {address} {why}")
 
     async def _start_http(self, what: str, address: str, app: web.Application, *,
                           tls: bool = True) -> None:
@@ -276,7 +299,9 @@ class Sidecar:
                 await web.TCPSite(runner, host, port, ssl_context=context,
                                   reuse_port=self.config.listen.reuse_port).start()
         except OSError as exc:
-            raise ConfigError(f"{what} cannot listen on {address}: {exc.strerror}") from None
+            why = ("the address is already in use" if exc.errno == errno.EADDRINUSE
+                   else exc.strerror)
+            raise StartError(f"{what} cannot listen on {address}: {why}") from None
 
     async def stop(self) -> None:
         """Refuse new calls, end streams, let in-flight calls finish, then close components."""
@@ -294,7 +319,19 @@ class Sidecar:
         await self.plugins.stop()
         await self.runtime.stop()
         await self.close_http()
+        self.recent_errors.detach()
         log.info("pylotto stopped")
+
+    async def abort(self) -> None:
+        """Undo a start that failed half-way: the gRPC servers stopped, the components and
+        the HTTP listeners closed, so nothing is left for the garbage collector to stop after
+        the event loop has closed (which would print ``Event loop is closed``)."""
+        await self.grpc_server.stop(None)
+        if self._internal is not None:
+            await self._internal.stop(None)
+            self._internal = None
+        await self.runtime.stop()
+        await self.close_http()
 
     async def close_http(self) -> None:
         for runner in self._http_runners:
@@ -344,8 +381,7 @@ async def serve(config: RuntimeConfig, app_command: Sequence[str] = (),
     except BaseException:
         if prober is not None:
             await prober.stop()
-        await sidecar.runtime.stop()
-        await sidecar.close_http()
+        await sidecar.abort()
         raise
     sidecar.status.set_metadata("cliPID", str(os.getpid()))  # what dapr run records there
     if app is not None:

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -54,9 +55,12 @@ def refuse_per_process(config: RuntimeConfig) -> None:
 
 def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
                 use_uvloop: bool, log_level: str, log_format: str) -> int:
-    """Run ``count`` workers until a signal or until one of them ends; the first non-zero
-    exit code of a worker, else 0."""
+    """Run ``count`` workers until a signal or until one of them ends; the exit code of the
+    worker that ended by itself, else the first non-zero one of a worker, else 0."""
+    from pylotto.process.server import refuse_exposed_apis
+
     refuse_per_process(config)
+    refuse_exposed_apis(config)  # once, here, rather than in each worker
     config = config.model_copy(update={
         "listen": config.listen.model_copy(update={"reuse_port": True})})
     spawn = multiprocessing.get_context("spawn")
@@ -65,6 +69,7 @@ def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
                                      log_level, log_format))
                  for index in range(count)]
     stopping = threading.Event()
+    failed: list[int] = []  # the exit code of the worker that ended by itself
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
@@ -82,6 +87,7 @@ def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
             if ended and not stopping.is_set():
                 log.error("pylotto: worker %s ended (exit code %s); stopping the others",
                           ended[0].name, ended[0].exitcode)
+                failed.append(ended[0].exitcode or 0)
                 stopping.set()
                 _signal_all(processes, signal.SIGTERM)
             if stopping.is_set():
@@ -90,7 +96,7 @@ def run_workers(config: RuntimeConfig, sources: ComponentSources, count: int, *,
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    codes = [p.exitcode for p in processes]
+    codes = [*failed, *(p.exitcode for p in processes)]
     return next((code for code in codes if code), 0) or 0
 
 
@@ -113,13 +119,18 @@ def _join(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
 
 def _worker(config: RuntimeConfig, sources: ComponentSources, index: int, parent: int,
             use_uvloop: bool, log_level: str, log_format: str) -> None:
+    from pylotto.core.errors import StartError
     from pylotto.observability import logs
     from pylotto.process.loop import run_loop
     from pylotto.process.server import serve
 
     logs.setup(log_level, log_format)
     _stop_when_orphaned(parent)
-    code = run_loop(serve(config, (), sources), use_uvloop)
+    try:
+        code = run_loop(serve(config, (), sources), use_uvloop)
+    except StartError as exc:  # a port taken...: one line, as the single-process sidecar
+        print(f"pylotto: {exc.message}", file=sys.stderr)
+        code = exc.exit_code
     raise SystemExit(code)
 
 

@@ -55,6 +55,8 @@ def _split(address: str) -> tuple[str, int]:
 
 
 class MdnsResolver(Resolver):
+    announces = True
+
     def __init__(self, metadata: Mapping[str, Any]) -> None:
         self.settings = decode(MdnsSettings, metadata, component="name_resolution")
         self._zc: Any = None
@@ -84,7 +86,7 @@ class MdnsResolver(Resolver):
         from zeroconf.asyncio import AsyncServiceInfo
 
         host, port = _split(address)
-        if host in ("", "0.0.0.0", "localhost"):
+        if host == "localhost":  # never a wildcard: resolution/advertise.py decides
             host = "127.0.0.1"
         label = _instance_label(app_id)
         self._info = AsyncServiceInfo(

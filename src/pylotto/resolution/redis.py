@@ -38,6 +38,8 @@ def _key(app_id: str) -> str:
 
 
 class RedisResolver(Resolver):
+    announces = True
+
     def __init__(self, metadata: Mapping[str, Any]) -> None:
         self.settings = decode(RedisRegistrySettings, metadata, component="name_resolution")
         self.client = RedisClient(self.settings, "name resolution")

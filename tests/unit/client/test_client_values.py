@@ -15,6 +15,7 @@ def test_payloads_carry_their_content_type() -> None:
 def test_default_address_follows_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYLOTTO_GRPC_ADDRESS", raising=False)
     monkeypatch.delenv("runtime_GRPC_PORT", raising=False)
+    monkeypatch.delenv("DAPR_GRPC_ENDPOINT", raising=False)
     assert default_address() == "127.0.0.1:34904"
     monkeypatch.setenv("runtime_GRPC_PORT", "1234")
     assert default_address() == "127.0.0.1:1234"

@@ -75,9 +75,8 @@ def test_metrics_secret_scopes_features_and_name_resolution(
     assert cfg.hot_reload.enabled is False
     assert cfg.dapr is not None and cfg.dapr.enabled_features() == ["ActorStateTTL"]
     assert any("ActorStateTTL" in w for w in cfg.warnings)
-    assert cfg.name_resolution is not None and cfg.name_resolution.type == "dns"
-    assert cfg.name_resolution.metadata["template"] == \
-        "{app_id}-dapr.default.svc.cluster.local"
+    assert cfg.name_resolution is not None and cfg.name_resolution.type == "kubernetes"
+    assert cfg.name_resolution.metadata == {}
     assert load(tmp_path, "  nameResolution: {component: mdns}\n").name_resolution is None
     assert "'consul' is not supported" in refused(
         tmp_path, "  nameResolution: {component: consul}\n")

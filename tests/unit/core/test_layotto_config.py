@@ -75,9 +75,28 @@ def test_tracing_metrics_flow_control(tmp_path: Path) -> None:
     assert cfg.tracing is None and any("SkyWalking" in w for w in cfg.warnings)
 
 
-def test_unserved_section_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="'sms'"):
-        model.load(_write(tmp_path, {"sms": {"s": {"type": "aliyun.sms"}}}))
+def test_unserved_sections_refused_by_name(tmp_path: Path) -> None:
+    for section, api in (("sms", "Layotto's SMS API"), ("phone", "Layotto's phone API")):
+        with pytest.raises(ConfigError, match=rf"section '{section}' \({api}\) is not served "
+                                              r"by pylotto; served: hellos, state"):
+            model.load(_write(tmp_path, {section: {"s": {"type": f"aliyun.{section}"}}}))
+
+
+def test_file_section_with_layottos_s3_types(tmp_path: Path) -> None:
+    """configs/config_file.json's shape: the metadata of a file store is a list of endpoints."""
+    endpoint = {"endpoint": "127.0.0.1:9000", "accessKeyID": "layotto",
+                "accessKeySecret": "layotto_secret", "SSL": False, "region": "us-east-1"}
+    cfg = model.load(_write(tmp_path, {"file": {
+        "file_demo": {"type": "minio", "metadata": [endpoint]},
+        "s3": {"type": "aws.s3", "metadata": [endpoint, {**endpoint, "endpoint": "h:1"}]}}}))
+    specs = {spec.name: spec for spec in cfg.components}
+    assert [(s.capability, s.type) for s in specs.values()] == [("file", "minio"),
+                                                                 ("file", "aws.s3")]
+    assert specs["file_demo"].metadata == {"endpoints": [endpoint]}
+    assert len(specs["s3"].metadata["endpoints"]) == 2
+    with pytest.raises(ConfigError, match=r"file\.h: .*type 'hdfs'|unknown file component "
+                                          r"type 'hdfs'"):
+        model.load(_write(tmp_path, {"file": {"h": {"type": "hdfs"}}}))
 
 
 def test_oss_section_served_with_s3_types_and_cloud_apis_refused_by_name(
@@ -98,10 +117,11 @@ def test_oss_section_served_with_s3_types_and_cloud_apis_refused_by_name(
                                               r"service, which pylotto does not reach; "
                                               r"pylotto's oss types: aws\.oss, ceph, minio"):
             model.load(_write(tmp_path, {"oss": {"o": {"type": kind}}}))
-    for kind, service in (("qiniu.oss", "Qiniu Kodo"), ("tencent.oss", "Tencent Cloud COS")):
+    for kind, service in (("qiniu.oss", "Qiniu Kodo"), ("tencent.oss", "Tencent Cloud COS"),
+                          ("aliyun.oss", "Aliyun OSS")):
         with pytest.raises(ConfigError, match=rf"file\.f: type '{kind}' needs {service}, a "
                                               r"cloud service, which pylotto does not reach; "
-                                              r"pylotto's file types: local"):
+                                              r"pylotto's file types: aws\.s3, local, minio"):
             model.load(_write(tmp_path, {"file": {"f": {"type": kind}}}))
     with pytest.raises(ConfigError, match=r"unknown oss component type 'gcs'"):
         model.load(_write(tmp_path, {"oss": {"o": {"type": "gcs"}}}))

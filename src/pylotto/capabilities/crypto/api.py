@@ -22,6 +22,8 @@ from pylotto.components.crypto.keys import Key
 from pylotto.core.errors import Internal, InvalidArgument, PylottoError
 
 T = TypeVar("T")
+CRYPTO_OP = "crypto_op"
+"""daprd's operation label of every crypto call (pkg/diagnostics CryptoOp)."""
 log = logging.getLogger("pylotto.crypto")
 
 
@@ -57,7 +59,7 @@ class CryptoCapability(Capability[CryptoProvider]):
         async def wrap(file_key: bytes, algorithm: str, key_name: str) -> bytes:
             try:
                 wrapped, _ = await self.call(component_name, lambda: provider.wrap_key(
-                    file_key, algorithm, key_name, b"", b""))
+                    file_key, algorithm, key_name, b"", b""), CRYPTO_OP)
             except PylottoError as err:
                 raise SchemeError(err.message) from None
             return wrapped
@@ -81,7 +83,7 @@ class CryptoCapability(Capability[CryptoProvider]):
         async def unwrap(wrapped: bytes, algorithm: str, name: str) -> bytes:
             try:
                 return await self.call(component_name, lambda: provider.unwrap_key(
-                    wrapped, algorithm, name, b"", b"", b""))
+                    wrapped, algorithm, name, b"", b"", b""), CRYPTO_OP)
             except PylottoError as err:
                 raise SchemeError(err.message) from None
 
@@ -96,7 +98,7 @@ class CryptoCapability(Capability[CryptoProvider]):
     async def get_key(self, component_name: str, name: str) -> Key:
         provider = self.provider(component_name)
         try:
-            return await self.call(component_name, lambda: provider.get_key(name))
+            return await self.call(component_name, lambda: provider.get_key(name), CRYPTO_OP)
         except PylottoError as err:
             raise Internal(err.message, where="crypto.get_key", key=name,
                            detail=err.message) from None
@@ -107,7 +109,7 @@ class CryptoCapability(Capability[CryptoProvider]):
         (the component's reason is logged at debug level, as daprd does)."""
         provider = self.provider(component_name)
         try:
-            return await self.call(component_name, lambda: call(provider))
+            return await self.call(component_name, lambda: call(provider), CRYPTO_OP)
         except PylottoError as err:
             log.debug("crypto %s %s: %s", component_name, attempt, err.message)
             raise failed(verb) from None
@@ -124,7 +126,8 @@ class CryptoCapability(Capability[CryptoProvider]):
             raise InvalidArgument("key_id is empty and the component has no keyID",
                                   where="crypto.cryption")
         try:
-            key = await self.call(component_name, lambda: provider.retrieve(key_id))
+            key = await self.call(component_name, lambda: provider.retrieve(key_id),
+                                  CRYPTO_OP)
         except PylottoError as err:
             raise Internal(err.message, where="crypto.cryption") from None
         algorithm = "RSA-OAEP-256" if key.kty == "RSA" else "A256KW"

@@ -1,7 +1,9 @@
 """Sending one mail over SMTP, as gomail's ``Dialer.DialAndSend`` (what components-contrib's
-``bindings/smtp`` uses) does: one connection per mail; implicit TLS on port 465, else a plain
-connection upgraded with STARTTLS when the server offers it; the server's certificate checked
-unless ``skipTLSVerify``; AUTH only when a user is set and the server offers AUTH (CRAM-MD5 if
+``bindings/smtp`` uses) does: one connection per mail; implicit TLS on port 465 (or wherever
+``implicitTLS`` says, pylotto's key), else a plain connection upgraded with STARTTLS when the
+server offers it; the server's certificate checked against the system's trusted roots (and its
+name against ``host``) unless ``skipTLSVerify``; a certificate refused is Internal, naming the
+reason; AUTH only when a user is set and the server offers AUTH (CRAM-MD5 if
 offered, LOGIN if offered without PLAIN, else PLAIN); PLAIN refused over a connection that is
 neither encrypted nor to localhost (Go's ``net/smtp``: ``unencrypted connection``).
 
@@ -13,6 +15,7 @@ To, Cc and Bcc addresses; the Bcc ones never appear in the message's headers (as
 from __future__ import annotations
 
 import email.utils
+import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -38,6 +41,14 @@ class SmtpSettings(ComponentSettings):
     user: str = Field("", alias="user")
     password: str = Field("", alias="password", validate_default=True)
     skip_tls_verify: bool = Field(False, alias="skipTLSVerify")
+    implicit_tls: bool | None = Field(None, alias="implicitTLS")
+    """TLS from the first byte (SMTPS) rather than STARTTLS; unset: on port 465 only (gomail's
+    rule, Dapr's binding has no key for it)."""
+
+    @property
+    def implicit(self) -> bool:
+        return self.implicit_tls if self.implicit_tls is not None \
+            else self.port == IMPLICIT_TLS_PORT
 
     @field_validator("host", "port")
     @classmethod
@@ -90,6 +101,17 @@ class Mail:
         return [*self.to, *self.cc, *self.bcc]
 
 
+def _certificate_refusal(exc: BaseException) -> str | None:
+    """The reason a TLS handshake refused the server's certificate, if that is what ``exc``
+    (or what caused it) is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class AuthError(Internal):
     """The server refused the credentials (or they may not be sent on this connection)."""
 
@@ -106,7 +128,7 @@ class SmtpClient:
         """Send ``mail``; its Message-ID is returned."""
         s = self.settings
         message = mail.message()
-        implicit = s.port == IMPLICIT_TLS_PORT
+        implicit = s.implicit
         client = aiosmtplib.SMTP(
             hostname=s.host, port=s.port, use_tls=implicit, start_tls=False if implicit else None,
             validate_certs=not s.skip_tls_verify, timeout=DIAL_TIMEOUT_SECONDS)
@@ -115,6 +137,11 @@ class SmtpClient:
                 await client.connect()
             except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError,
                     aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+                refused = _certificate_refusal(exc)
+                if refused is not None:
+                    raise Internal(f"{self.what}: sending email failed: the certificate of "
+                                   f"{s.host}:{s.port} is refused: {refused} (skipTLSVerify "
+                                   "turns the check off)") from None
                 raise Unavailable(f"{self.what}: sending email failed: cannot reach "
                                   f"{s.host}:{s.port}: {exc}") from None
             try:
@@ -151,7 +178,11 @@ class SmtpClient:
     async def _login(self, client: aiosmtplib.SMTP) -> None:
         """gomail's choice of mechanism (see the module's docstring)."""
         s = self.settings
-        if not s.user or not client.supports_extension("auth"):
+        if not s.user:
+            return
+        if client.is_ehlo_or_helo_needed:  # after STARTTLS: the server's extensions anew
+            await client.ehlo()
+        if not client.supports_extension("auth"):
             return
         password = s.password
         offered = client.server_auth_methods

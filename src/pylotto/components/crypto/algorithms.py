@@ -1,16 +1,20 @@
 """dapr/kit ``crypto``'s primitives on ``cryptography``: JOSE algorithm names → the operation,
 with kit's checks and error texts (``unsupported algorithm``, ``key type mismatch``, ``invalid
 nonce``...). Signatures are over a digest the caller computed (RS*, PS*, ES*); EdDSA signs the
-message itself, as in kit.
+message itself, as in kit. The AES-CBC-HMAC AEADs (``A*CBC-HS*``) are RFC 7518 §5.2's, as
+kit's ``aescbcaead``: the key's first half is the MAC key, its second the AES key, the tag the
+HMAC of associated data, nonce, ciphertext and the associated data's length in bits, cut to half
+the key.
 
-Not here (kit has them): the AES-CBC-HMAC AEADs (``A*CBC-HS*``), XChaCha20 (``XC20P*``), the
-AES-GCM key wraps (``A*GCMKW``) and ECDH-ES: ``unsupported algorithm``.
+Not here: XChaCha20 (``XC20P``, ``XC20PKW``; kit has them, ``cryptography`` has no XChaCha20):
+``unsupported algorithm``, as for the names kit declares but implements nowhere (``A*GCMKW``,
+``ECDH-ES*``).
 """
 
 from __future__ import annotations
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives import constant_time, hashes, hmac, padding
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, utils
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -28,8 +32,8 @@ UNSUPPORTED = "unsupported algorithm"
 MISMATCH = "key type mismatch"
 
 SYMMETRIC = ("A128CBC", "A192CBC", "A256CBC", "A128CBC-NOPAD", "A192CBC-NOPAD",
-             "A256CBC-NOPAD", "A128GCM", "A192GCM", "A256GCM", "A128KW", "A192KW", "A256KW",
-             "C20P", "C20PKW")
+             "A256CBC-NOPAD", "A128GCM", "A192GCM", "A256GCM", "A128CBC-HS256",
+             "A192CBC-HS384", "A256CBC-HS512", "A128KW", "A192KW", "A256KW", "C20P", "C20PKW")
 ASYMMETRIC = ("RSA1_5", "RSA-OAEP", "RSA-OAEP-256", "RSA-OAEP-384", "RSA-OAEP-512")
 SIGNATURE = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
              "EdDSA")
@@ -91,6 +95,8 @@ def _secret(key: Key, algorithm: str) -> bytes:
     if key.kty != "oct":
         raise _fail(MISMATCH)
     expected = 32 if algorithm.startswith("C20P") else _size(algorithm)
+    if "-HS" in algorithm:  # a MAC key and an AES key of that size
+        expected *= 2
     if len(key.secret) != expected:
         raise _fail(MISMATCH)
     return key.secret
@@ -99,6 +105,8 @@ def _secret(key: Key, algorithm: str) -> bytes:
 def _encrypt_symmetric(plaintext: bytes, algorithm: str, key: Key, nonce: bytes,
                        associated_data: bytes) -> tuple[bytes, bytes]:
     secret = _secret(key, algorithm)
+    if "-HS" in algorithm:
+        return _seal_cbc_hmac(plaintext, algorithm, secret, nonce, associated_data)
     if "CBC" in algorithm:
         if len(nonce) != 16:
             raise _fail("invalid nonce")
@@ -124,6 +132,8 @@ def _encrypt_symmetric(plaintext: bytes, algorithm: str, key: Key, nonce: bytes,
 def _decrypt_symmetric(ciphertext: bytes, algorithm: str, key: Key, nonce: bytes, tag: bytes,
                        associated_data: bytes) -> bytes:
     secret = _secret(key, algorithm)
+    if "-HS" in algorithm:
+        return _open_cbc_hmac(ciphertext, algorithm, secret, nonce, tag, associated_data)
     if "CBC" in algorithm:
         if len(nonce) != 16:
             raise _fail("invalid nonce")
@@ -152,6 +162,48 @@ def _decrypt_symmetric(ciphertext: bytes, algorithm: str, key: Key, nonce: bytes
         return aead.decrypt(nonce, ciphertext + tag, associated_data or None)
     except InvalidTag:
         raise _fail("cipher: message authentication failed") from None
+
+
+def _cbc_hmac_tag(algorithm: str, mac_key: bytes, nonce: bytes, ciphertext: bytes,
+                  associated_data: bytes) -> bytes:
+    mac = hmac.HMAC(mac_key, _hash(algorithm))
+    for part in (associated_data, nonce, ciphertext,
+                 (len(associated_data) * 8).to_bytes(8, "big")):
+        mac.update(part)
+    return mac.finalize()[:len(mac_key)]
+
+
+def _seal_cbc_hmac(plaintext: bytes, algorithm: str, secret: bytes, nonce: bytes,
+                   associated_data: bytes) -> tuple[bytes, bytes]:
+    if len(nonce) != 16:
+        raise _fail("invalid nonce")
+    half = len(secret) // 2
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(plaintext) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(secret[half:]), modes.CBC(nonce)).encryptor()
+    sealed = encryptor.update(padded) + encryptor.finalize()
+    return sealed, _cbc_hmac_tag(algorithm, secret[:half], nonce, sealed, associated_data)
+
+
+def _open_cbc_hmac(ciphertext: bytes, algorithm: str, secret: bytes, nonce: bytes, tag: bytes,
+                   associated_data: bytes) -> bytes:
+    half = len(secret) // 2
+    if len(nonce) != 16:
+        raise _fail("invalid nonce")
+    if len(tag) != half:
+        raise _fail("invalid tag")
+    expected = _cbc_hmac_tag(algorithm, secret[:half], nonce, ciphertext, associated_data)
+    if not constant_time.bytes_eq(tag, expected):
+        raise _fail("message authentication failed")
+    if not ciphertext or len(ciphertext) % 16:
+        raise _fail("invalid ciphertext length")
+    decryptor = Cipher(algorithms.AES(secret[half:]), modes.CBC(nonce)).decryptor()
+    plain = decryptor.update(ciphertext) + decryptor.finalize()
+    try:
+        unpadder = padding.PKCS7(128).unpadder()
+        return unpadder.update(plain) + unpadder.finalize()
+    except ValueError:
+        raise _fail("invalid padding") from None
 
 
 def sign(digest: bytes, algorithm: str, key: Key) -> bytes:

@@ -26,6 +26,7 @@ from pylotto.facades.interceptors.chain import (
     check_prefixes,
     rewrap,
 )
+from pylotto.observability import span_attributes
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing, carrier_from
 from pylotto.security import tokens as security
@@ -68,7 +69,8 @@ class _Recorder:
         if self.tracing is None or not self.tracing.enabled:
             return contextlib.nullcontext()
         parent = carrier_from(context.invocation_metadata() or ())
-        return self.tracing.span(self.name, "server", parent)
+        return self.tracing.span(self.name, "server", parent,
+                                 **span_attributes.grpc_server(self.name))
 
     def begin(self) -> None:
         pass
@@ -83,7 +85,7 @@ class _Recorder:
             begin()
             started = time.perf_counter()
             code = "OK"
-            with span(context):
+            with span(context) as current:
                 try:
                     return await behavior(request, context)
                 except PylottoError as err:  # not mapped yet: the status it maps to
@@ -93,6 +95,7 @@ class _Recorder:
                     code = _code_of(context)
                     raise
                 finally:
+                    span_attributes.grpc_status(current, code)
                     end(code, time.perf_counter() - started)
 
         return measured
@@ -104,7 +107,7 @@ class _Recorder:
             begin()
             started = time.perf_counter()
             code = "OK"
-            with span(context):
+            with span(context) as current:
                 try:
                     async for item in behavior(request, context):
                         yield item
@@ -115,6 +118,7 @@ class _Recorder:
                     code = _code_of(context)
                     raise
                 finally:
+                    span_attributes.grpc_status(current, code)
                     end(code, time.perf_counter() - started)
 
         return measured
@@ -124,6 +128,7 @@ class _MetricsRecorder(_Recorder):
     def __init__(self, tracing: Tracing | None, method: str, metrics: Metrics) -> None:
         super().__init__(tracing, method)
         self.metrics = metrics
+        self.method = method
         self.api = method.rsplit("/", 1)[-1]
         self.in_flight = metrics.api_in_flight.labels("grpc")
 
@@ -133,6 +138,7 @@ class _MetricsRecorder(_Recorder):
     def end(self, code: str, seconds: float) -> None:
         self.in_flight.dec()
         self.metrics.api_call("grpc", self.api, code, seconds)
+        self.metrics.dapr.grpc_served(self.method, code, seconds)
 
 
 def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:

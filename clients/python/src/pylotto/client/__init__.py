@@ -7,8 +7,10 @@ callback server that receives pub/sub events. Refusals raise :class:`ClientError
 
 from pylotto.client.aio import AsyncClient
 from pylotto.client.app import App
+from pylotto.client.locking import Lock
+from pylotto.client.retry import RetryPolicy
 from pylotto.client.subscription import Subscription
-from pylotto.client.sync import Client, SyncSubscription
+from pylotto.client.sync import Client, SyncLock, SyncSubscription
 from pylotto.client.types import (
     BindingResult,
     BulkStateItem,
@@ -16,11 +18,13 @@ from pylotto.client.types import (
     Concurrency,
     ConfigurationItem,
     Consistency,
+    EtagConflict,
     EventStatus,
     FileInfo,
     FileList,
     FileMeta,
     InvokeResult,
+    LockNotAcquired,
     LockStatus,
     QueryResult,
     StateItem,
@@ -33,8 +37,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App", "AsyncClient", "BindingResult", "BulkStateItem", "Client", "ClientError",
-    "Concurrency", "ConfigurationItem", "Consistency", "EventStatus", "FileInfo", "FileList",
-    "FileMeta", "InvokeResult", "LockStatus", "QueryResult", "StateItem", "Subscription",
-    "SyncSubscription",
-    "TopicEvent", "TransactionOperation",
+    "Concurrency", "ConfigurationItem", "Consistency", "EtagConflict", "EventStatus",
+    "FileInfo", "FileList", "FileMeta", "InvokeResult", "Lock", "LockNotAcquired",
+    "LockStatus", "QueryResult", "RetryPolicy", "StateItem", "Subscription", "SyncLock",
+    "SyncSubscription", "TopicEvent", "TransactionOperation",
 ]

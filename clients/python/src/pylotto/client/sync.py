@@ -13,6 +13,8 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pylotto.client.aio import AsyncClient
+from pylotto.client.locking import Lock
+from pylotto.client.retry import RetryPolicy
 from pylotto.client.subscription import Subscription
 from pylotto.client.types import EventStatus, TopicEvent
 
@@ -43,17 +45,23 @@ def _iterating(method: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]]
 class Client:
     """``with Client() as client: client.save_state("in-memory", "k", b"v")``."""
 
-    def __init__(self, address: str | None = None, *, timeout: float | None = 30.0) -> None:
+    def __init__(self, address: str | None = None, *, timeout: float | None = 30.0,
+                 api_token: str | None = None, tls: bool | None = None,
+                 root_certificates: bytes | None = None,
+                 retry: RetryPolicy | None = None) -> None:
+        """See :class:`AsyncClient` for every argument."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="pylotto-client")
         self._thread.start()
 
         async def make() -> AsyncClient:
-            return AsyncClient(address, timeout=timeout)
+            return AsyncClient(address, timeout=timeout, api_token=api_token, tls=tls,
+                               root_certificates=root_certificates, retry=retry)
 
         self._aio = self._run(make())
         self.address = self._aio.address
+        self.tls = self._aio.tls
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -88,7 +96,14 @@ class Client:
         """See :meth:`AsyncClient.subscribe`; use ``with`` and ``for``."""
         return SyncSubscription(self, self._aio.subscribe(pubsub_name, topic, **options))
 
+    def lock(self, store_name: str, resource_id: str, owner: str | None = None, *,
+             expire: int, wait: float = 0.0, keep_alive: bool = False) -> SyncLock:
+        """See :meth:`AsyncClient.lock`; use ``with``."""
+        return SyncLock(self, self._aio.lock(store_name, resource_id, owner, expire=expire,
+                                             wait=wait, keep_alive=keep_alive))
+
     wait_ready = _blocking(AsyncClient.wait_ready)
+    update_state = _blocking(AsyncClient.update_state)
     say_hello = _blocking(AsyncClient.say_hello)
     invoke_service = _blocking(AsyncClient.invoke_service)
     get_state = _blocking(AsyncClient.get_state)
@@ -117,6 +132,23 @@ class Client:
     invoke_binding = _blocking(AsyncClient.invoke_binding)
     get_secret = _blocking(AsyncClient.get_secret)
     get_bulk_secret = _blocking(AsyncClient.get_bulk_secret)
+
+
+class SyncLock:
+    """``with client.lock(store, resource, expire=10): ...``."""
+
+    def __init__(self, client: Client, lock: Lock) -> None:
+        self._client = client
+        self._lock = lock
+        self.owner = lock.owner
+
+    def __enter__(self) -> SyncLock:
+        self._client._run(self._lock.acquire())
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._client._run(self._lock.release())
 
 
 class SyncSubscription:

@@ -32,6 +32,26 @@ class ClientError(Exception):
         self.message = message
 
 
+class LockNotAcquired(Exception):
+    """``client.lock(...)`` found the lock held by another owner (for all of ``wait``)."""
+
+    def __init__(self, store: str, resource: str) -> None:
+        super().__init__(f"lock {resource!r} of {store!r} is held by another owner")
+        self.store = store
+        self.resource = resource
+
+
+class EtagConflict(Exception):
+    """``update_state`` lost the race to other writers ``attempts`` times in a row."""
+
+    def __init__(self, store: str, key: str, attempts: int) -> None:
+        super().__init__(f"{store}/{key}: changed by other writers on each of {attempts} "
+                         "attempts")
+        self.store = store
+        self.key = key
+        self.attempts = attempts
+
+
 class Concurrency(enum.IntEnum):
     UNSPECIFIED = 0
     FIRST_WRITE = 1

@@ -34,6 +34,7 @@ from pylotto.facades.dapr.http import (
     workflows,
 )
 from pylotto.facades.dapr.http.keys import GUARDS_KEY, SERVICES_KEY, STATUS_KEY, Guards
+from pylotto.observability import span_attributes
 from pylotto.observability.throttled import ThrottledLog
 from pylotto.observability.tracing import carrier_from
 from pylotto.security import tokens as security
@@ -166,19 +167,25 @@ async def measured(request: web.Request, handler: Handler) -> web.StreamResponse
     in_flight = metrics.api_in_flight.labels("http")
     in_flight.inc()
     started = time.perf_counter()
-    status = 500
+    status, sent = 500, 0
     try:
         with guards.tracing.span(f"{request.method} {api}", "server",
-                                  carrier_from(request.headers.items())):
+                                  carrier_from(request.headers.items()),
+                                  **span_attributes.http_server(request.method, request.path,
+                                                                api)) as current:
             response = await handler(request)
-        status = response.status
+            span_attributes.http_status(current, response.status)
+        status, sent = response.status, response.content_length or 0
         return response
     except web.HTTPException as exc:
         status = exc.status
         raise
     finally:
         in_flight.dec()
-        metrics.api_call("http", api, str(status), time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.api_call("http", api, str(status), seconds)
+        metrics.dapr.http_served(request.method, request.path, status,
+                                 request.content_length or 0, sent, seconds)
 
 
 def build_app(services: CapabilityServices, status: RuntimeStatus,
