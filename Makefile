@@ -19,7 +19,7 @@ run: $(VENV)/.installed ## start the sidecar on embedded components and show it 
 
 test: $(VENV)/.installed lint ## lint, type-check, start the servers, run every test (unit, integration, conformance, e2e)
 	scripts/start-services.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=40  # the slowest tests listed: keep CI under 45 min
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src clients tests examples bench

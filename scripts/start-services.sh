@@ -46,11 +46,14 @@ start_zookeeper() {
     < /dev/null
 }
 
+# redis-tools: redis-cli, which creates the Redis Cluster of tests/integration/redis_ha (its
+# Sentinels are `redis-server --sentinel`)
+install_debs redis-server redis-tools
 ensure redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
   --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 ensure postgresql 5432 pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
 ensure mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-install_debs etcd-server zookeeper memcached
+install_debs etcd-server etcd-client zookeeper memcached  # etcd-client: etcdctl (the auth test)
 # tests/packaging/test_image_recipe.py: the image's python3, an interpreter every user may run
 install_debs python3-pip python3-venv
 install_debs chromium  # the dashboard tests drive Debian's Chromium through Playwright

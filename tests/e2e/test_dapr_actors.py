@@ -27,6 +27,7 @@ import pytest
 from dapr.actor import ActorId, ActorProxy
 from dapr.clients.exceptions import DaprInternalError
 from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc, metadata_pb2
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.apps.actor_app import DemoActorInterface
 from tests.e2e.dapr_run import Run, unique
@@ -251,6 +252,63 @@ async def test_a_timer_fires_until_it_is_unregistered(sdk: Env) -> None:
     stopped = sdk.count("timer", actor_id)
     await asyncio.sleep(3.5)  # three periods: at most the tick in flight when it was removed
     assert sdk.count("timer", actor_id) <= stopped + 1
+
+
+GRAFANA = json.loads((ROOT / "tests" / "fixtures" / "dapr_grafana_queries.json").read_text())
+
+
+def _dapr_samples(car: Sidecar) -> dict[str, list[tuple[dict[str, str], float]]]:
+    with urllib.request.urlopen(f"{car.actuator_url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return out
+
+
+def _sum(samples: dict[str, list[tuple[dict[str, str], float]]], name: str,
+         **labels: str) -> float:
+    return sum(value for found, value in samples.get(name, [])
+               if labels.items() <= found.items())
+
+
+async def test_daprs_actor_metrics_after_actor_traffic(sdk: Env) -> None:
+    """daprd's actor families (their names and labels as the fixture lists them) after a
+    call, a timer's and a reminder's ticks and an idle deactivation."""
+    actor_id = _new_id()
+    proxy = _proxy(actor_id)
+    await proxy.StartTimer()
+    await proxy.StartReminder()
+    _wait_for(lambda: sdk.count("timer", actor_id) >= 1 and sdk.count("reminder", actor_id) >= 1,
+              "a timer tick and a reminder tick", sdk)
+    await proxy.StopTimer()
+    await proxy.StopReminder()
+    _wait_for(lambda: {"event": "deactivate", "id": actor_id} in sdk.events(),
+              f"deactivation of {actor_id}", sdk)
+    app_id = sdk.car.app["app_id"]
+    actor = {"app_id": app_id, "actor_type": "DemoActor"}
+
+    def deactivation_counted() -> bool:
+        return _sum(_dapr_samples(sdk.car), "dapr_runtime_actor_deactivated_total", **actor) >= 1
+
+    _wait_for(deactivation_counted, "the deactivation counted", sdk, timeout=5)
+    samples = _dapr_samples(sdk.car)
+    missing = {name: labels for name, labels in GRAFANA["answered_for_an_actor_app"].items()
+               if not any(set(labels) <= set(found) for found, _ in samples.get(name, []))}
+    assert not missing, (sorted(missing), sdk.logs())
+    assert _sum(samples, "dapr_runtime_actor_rebalanced_total", **actor) >= _sum(
+        samples, "dapr_runtime_actor_deactivated_total", **actor)
+    assert _sum(samples, "dapr_runtime_actor_pending_actor_calls", **actor) == 0
+    assert _sum(samples, "dapr_runtime_actor_timers", **actor) == 0  # every timer stopped
+    assert _sum(samples, "dapr_runtime_actor_timers_fired_total", success="true", **actor) >= 1
+    assert _sum(samples, "dapr_runtime_actor_reminders_fired_total", success="true",
+                **actor) >= 1
+    assert _sum(samples, "dapr_runtime_actor_status_report_total", app_id=app_id,
+                actor_type="", operation="send") >= 1
+    assert _sum(samples, "dapr_runtime_actor_table_operation_recv_total", app_id=app_id,
+                operation="update") >= 1
+    assert _sum(samples, "dapr_runtime_actor_deactivated_failed_total", **actor) == 0
 
 
 async def test_refusals_over_http(sdk: Env) -> None:

@@ -144,3 +144,24 @@ def test_no_dashboard_flag_turns_it_off(tmp_path: Path) -> None:
         assert "dashboard:" not in car.logs()
     finally:
         car.stop()
+
+
+def test_on_a_network_actuator_the_dashboard_needs_a_token(tmp_path: Path) -> None:
+    car = Sidecar(tmp_path / "open")
+    car.extra_listen = {"actuator": f"0.0.0.0:{car.actuator_port}"}  # a pod's probes
+    car.start()
+    try:
+        assert status_of(f"{car.actuator_url}/dashboard") == 404
+        assert status_of(f"{car.actuator_url}/actuator/health/readiness") == 200
+        assert "reachable from the network and there is no API token" in car.logs()
+    finally:
+        car.stop()
+    guarded = Sidecar(tmp_path / "guarded", env={"DAPR_API_TOKEN": TOKEN})
+    guarded.extra_listen = {"actuator": f"0.0.0.0:{guarded.actuator_port}"}
+    guarded.start()
+    try:
+        assert status_of(f"{guarded.actuator_url}/dashboard") == 401
+        assert status_of(f"{guarded.actuator_url}/dashboard/api/snapshot",
+                         {"dapr-api-token": TOKEN}) == 200
+    finally:
+        guarded.stop()

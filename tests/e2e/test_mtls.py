@@ -94,6 +94,9 @@ def test_sidecars_call_each_other_over_mtls(tmp_path: Path) -> None:
             api.InvokeApp(invoke_pb2.AppCall(caller_app_id="x", target_app_id="billing",
                                              method="who"), timeout=5)
         assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        with urllib.request.urlopen(f"{billing.actuator_url}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        assert 'dapr_runtime_mtls_init_total{app_id="billing"} 1.0' in metrics
     finally:
         for car in cars:
             car.stop()

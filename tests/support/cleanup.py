@@ -59,13 +59,14 @@ async def _redis(prefix: str) -> None:
 
 async def _etcd(prefix: str) -> None:
     import grpc
-    from aetcd import rpc
+
+    from pylotto.proto.etcd import rpc_pb2, rpc_pb2_grpc
 
     async with grpc.aio.insecure_channel(CONNECTION["etcd"]) as channel:
         root = f"{prefix}/".encode()
         end = root[:-1] + bytes([root[-1] + 1])
-        await rpc.KVStub(channel).DeleteRange(rpc.DeleteRangeRequest(key=root, range_end=end),
-                                              timeout=10)
+        await rpc_pb2_grpc.KVStub(channel).DeleteRange(
+            rpc_pb2.DeleteRangeRequest(key=root, range_end=end), timeout=10)
 
 
 async def _zookeeper(prefix: str) -> None:

@@ -136,5 +136,6 @@ class ActorHost(abc.ABC):
         """Hand a reminder or timer to the actor (the turn is held by the caller)."""
 
     @abc.abstractmethod
-    async def deactivate(self, actor: ActorRef) -> None:
-        """``DELETE /actors/<type>/<id>``; a failure is logged, not raised."""
+    async def deactivate(self, actor: ActorRef) -> bool:
+        """``DELETE /actors/<type>/<id>``: True when the app acknowledged it; a failure (not
+        reached, an error answer) is logged and answers False, never raised."""

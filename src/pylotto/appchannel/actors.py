@@ -179,16 +179,18 @@ class HttpActorHost(ActorHost):
         cancel = _header(response, REMINDER_CANCEL_HEADER).strip().lower() == "true"
         return TickOutcome(delivered=True, cancel=cancel)
 
-    async def deactivate(self, actor: ActorRef) -> None:
+    async def deactivate(self, actor: ActorRef) -> bool:
         path = actor_path(actor)
         try:
             response = await self.http.send(AppRequest("DELETE", path,
                                                        timeout=CALL_TIMEOUT_SECONDS))
         except PylottoError as exc:
             log.warning("%s: DELETE %s failed: %s", self.description, path, exc.message)
-            return
+            return False
         if response.status != 200:
             log.warning("%s: DELETE %s answered %d", self.description, path, response.status)
+            return False
+        return True
 
 
 # --- the gRPC app's stream -------------------------------------------------------------------
@@ -358,10 +360,10 @@ class StreamActorHost(ActorHost):
         response = answer.timer_response if kind == "timer_response" else answer.reminder_response
         return TickOutcome(delivered=True, cancel=response.cancel)
 
-    async def deactivate(self, actor: ActorRef) -> None:
+    async def deactivate(self, actor: ActorRef) -> bool:
         if self._closed:  # the app went with its stream: nothing to tell it
             log.debug("%s closed: %s not told of its deactivation", self.description, actor.key)
-            return
+            return False
         try:
             answer = await self._request(deactivate_request=(
                 actors_pb2.SubscribeActorEventsResponseDeactivateRequestAlpha1(
@@ -369,7 +371,9 @@ class StreamActorHost(ActorHost):
         except PylottoError as exc:
             log.warning("%s: deactivating %s failed: %s", self.description, actor.key,
                         exc.message)
-            return
+            return False
         if answer.WhichOneof("request_type") == "request_failed":
             log.warning("%s: deactivating %s failed: (%d) %s", self.description, actor.key,
                         answer.request_failed.code, answer.request_failed.message)
+            return False
+        return True

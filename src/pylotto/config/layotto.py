@@ -304,8 +304,8 @@ def _spec(section: str, capability: str, name: str, body: dict[str, Any],
             metadata.setdefault("timeout", str(timeout))
         if etcd:  # Layotto's keys, so that Layotto's data and pylotto's are one
             metadata.setdefault("layout", "layotto")
-    if etcd and "dialTimeout" in metadata:  # Layotto's etcd key: whole seconds
-        metadata.setdefault("timeout", metadata.pop("dialTimeout"))
+    if etcd and "dialTimeout" in metadata:  # Layotto's etcd key: whole seconds, the limit of
+        metadata.setdefault("timeout", metadata["dialTimeout"])  # connecting and of its ping
     if section == "sequencer":
         _segment_keys(metadata)
     if section == "oss" and isinstance(metadata.get("basic_config"), dict):

@@ -21,7 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "redis": ("redis", "hiredis"),
     "postgresql": ("asyncpg",),
     "mysql": ("aiomysql", "pymysql"),
-    "etcd": ("aetcd",),
+    "etcd": (),  # pylotto's own etcd protos over grpcio, a core dependency: nothing to add
     "zookeeper": ("aiozk",),
     "memcached": ("aiomcache",),
     "rabbitmq": ("aio_pika",),
@@ -38,7 +38,6 @@ COMPONENT_EXTRAS: dict[str, str] = {
     "redis": "redis", "redis_cluster": "redis",
     "postgresql": "postgresql", "postgresql_v2": "postgresql",
     "mysql": "mysql",
-    "etcd": "etcd",
     "zookeeper": "zookeeper",
     "memcached": "memcached",
     "rabbitmq": "rabbitmq",

@@ -220,8 +220,9 @@ def decode(model: type[S], metadata: Mapping[str, Any], *, component: str) -> S:
         return model.model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        if not first["loc"]:  # a rule over several keys (a model validator)
-            raise ConfigError(f"component {component}: metadata: {first['msg']}") from None
+        if not first["loc"]:  # a rule across keys (a model validator): its message says all
+            reason = str(first["msg"]).removeprefix("Value error, ")
+            raise ConfigError(f"component {component}: {reason}") from None
         field_name = str(first["loc"][0])
         field = model.model_fields.get(field_name)
         key = (field.alias if field and field.alias else field_name) if field else field_name

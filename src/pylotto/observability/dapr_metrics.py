@@ -17,7 +17,18 @@ What is exported, each with ``app_id`` (and ``namespace`` where daprd has it):
   {component, topic, success}, ``dapr_component_pubsub_ingress_count`` / ``_latencies``
   {component, topic, process_status, status}, ``dapr_component_input_binding_*``;
 - ``dapr_runtime_component_loaded``, ``dapr_runtime_component_init_total`` {component: the
-  type}, ``dapr_runtime_component_init_fail_total`` {component, reason, componentName}.
+  type}, ``dapr_runtime_component_init_fail_total`` {component, reason, componentName};
+- the actor runtime's (docs/operations.md "daprd's metrics" says when each is recorded):
+  ``dapr_runtime_actor_status_report_total`` {actor_type, operation} / ``_fail_total``
+  {actor_type, operation, reason}, ``dapr_runtime_actor_table_operation_recv_total``
+  {actor_type, operation}, ``dapr_runtime_actor_rebalanced_total``, ``_deactivated_total``,
+  ``_deactivated_failed_total`` {actor_type}, ``dapr_runtime_actor_pending_actor_calls`` and
+  ``dapr_runtime_actor_timers`` {actor_type} (gauges), ``dapr_runtime_actor_timers_fired_total``
+  and ``_reminders_fired_total`` {actor_type, success};
+- ``dapr_runtime_mtls_init_total`` and ``dapr_runtime_mtls_init_fail_total`` {reason}.
+
+A label daprd's view has but its recording call never sets (``actor_type`` of the placement
+counts) is exported empty, as its Prometheus exporter does (PromQL reads it as absent).
 
 daprd's counts are OpenCensus "count" views, exported as counters without a ``_total``
 suffix. prometheus-client always appends ``_total`` to a counter, so these families are
@@ -31,7 +42,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
 
-from prometheus_client.core import HistogramMetricFamily, Metric, UnknownMetricFamily
+from prometheus_client.core import (
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    UnknownMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 LATENCY_MS = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 30, 40, 50, 65, 80, 100, 130, 160, 200,
@@ -75,6 +91,26 @@ class _Count:
 
     def family(self) -> Metric:
         family = UnknownMetricFamily(self.name, self.doc, labels=self.labels)
+        for key, value in self.values.items():
+            family.add_metric(list(key), value)
+        return family
+
+
+class _Gauge:
+    """One gauge family: label values → the last value (daprd's "last value" views)."""
+
+    def __init__(self, name: str, doc: str, labels: Sequence[str]) -> None:
+        self.name, self.doc, self.labels = name, doc, tuple(labels)
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def set(self, key: tuple[str, ...], value: float) -> None:
+        self.values[key] = value
+
+    def add(self, key: tuple[str, ...], delta: float) -> None:
+        self.values[key] = self.values.get(key, 0.0) + delta
+
+    def family(self) -> Metric:
+        family = GaugeMetricFamily(self.name, self.doc, labels=self.labels)
         for key, value in self.values.items():
             family.add_metric(list(key), value)
         return family
@@ -188,6 +224,46 @@ class DaprMetrics(Collector):
             "dapr_runtime_component_init_fail_total",
             "The number of component initialization failures",
             (*a, "component", "reason", "componentName"))
+        self._actor_families(a)
+
+    def _actor_families(self, a: tuple[str, ...]) -> None:
+        at = (*a, "actor_type")
+        self.actor_status_reports = _Count(
+            "dapr_runtime_actor_status_report_total",
+            "The number of the successful status reports to placement service.",
+            (*at, "operation"))
+        self.actor_status_report_failures = _Count(
+            "dapr_runtime_actor_status_report_fail_total",
+            "The number of the failed status reports to placement service.",
+            (*at, "operation", "reason"))
+        self.actor_table_operations = _Count(
+            "dapr_runtime_actor_table_operation_recv_total",
+            "The number of the received actor placement table operations.", (*at, "operation"))
+        self.actor_rebalances = _Count("dapr_runtime_actor_rebalanced_total",
+                                       "The number of the actor rebalance requests.", at)
+        self.actor_deactivations = _Count("dapr_runtime_actor_deactivated_total",
+                                          "The number of the successful actor deactivation.",
+                                          at)
+        self.actor_deactivation_failures = _Count(
+            "dapr_runtime_actor_deactivated_failed_total",
+            "The number of the failed actor deactivation.", at)
+        self.actor_pending_calls = _Gauge(
+            "dapr_runtime_actor_pending_actor_calls",
+            "The number of pending actor calls waiting to acquire the per-actor lock.", at)
+        self.actor_timers = _Gauge("dapr_runtime_actor_timers",
+                                   "The number of actor timer requests.", at)
+        self.actor_timers_fired = _Count("dapr_runtime_actor_timers_fired_total",
+                                         "The number of actor timers fired requests.",
+                                         (*at, "success"))
+        self.actor_reminders_fired = _Count("dapr_runtime_actor_reminders_fired_total",
+                                            "The number of actor reminders fired requests.",
+                                            (*at, "success"))
+        self.mtls_init = _Count("dapr_runtime_mtls_init_total",
+                                "The number of successful mTLS authenticator initialization.",
+                                a)
+        self.mtls_init_failed = _Count("dapr_runtime_mtls_init_fail_total",
+                                       "The number of mTLS authenticator init failures.",
+                                       (*a, "reason"))
 
     # ---- the recording side ---------------------------------------------------------------
 
@@ -251,9 +327,57 @@ class DaprMetrics(Collector):
     def component_failed(self, type_name: str, reason: str, name: str) -> None:
         self.components_init_failed.add((self.app_id, type_name, reason, name))
 
+    # ---- actors (the points daprd records them at: docs/operations.md) ------------------------
+
+    def actor_status_reported(self, success: bool) -> None:
+        """This sidecar's hosted types were reported to placement (its member entry renewed:
+        daprd's heartbeat, operation ``send``), or the report failed (reason ``status``)."""
+        if success:
+            self.actor_status_reports.add((self.app_id, "", "send"))
+        else:
+            self.actor_status_report_failures.add((self.app_id, "", "send", "status"))
+
+    def actor_table_updated(self) -> None:
+        """A placement table different from the last one was received (operation
+        ``update``)."""
+        self.actor_table_operations.add((self.app_id, "", "update"))
+
+    def actor_halted(self, actor_type: str) -> None:
+        """An actor's deactivation begins (idle, moved away, or the sidecar stops: daprd's
+        ``halt`` counts them all as rebalances)."""
+        self.actor_rebalances.add((self.app_id, actor_type))
+
+    def actor_deactivated(self, actor_type: str, success: bool) -> None:
+        """The app acknowledged an actor's deactivation, or did not (not reached, an error
+        answer, no answer in time)."""
+        family = self.actor_deactivations if success else self.actor_deactivation_failures
+        family.add((self.app_id, actor_type))
+
+    def actor_call_waiting(self, actor_type: str, delta: int) -> None:
+        """A call starts (+1) or ends (-1) waiting for its actor's turn."""
+        self.actor_pending_calls.add((self.app_id, actor_type), delta)
+
+    def actor_timer_count(self, actor_type: str, count: int) -> None:
+        """``actor_type`` has ``count`` timers registered now."""
+        self.actor_timers.set((self.app_id, actor_type), count)
+
+    def actor_timer_fired(self, actor_type: str, success: bool) -> None:
+        self.actor_timers_fired.add((self.app_id, actor_type, _bool(success)))
+
+    def actor_reminder_fired(self, actor_type: str, success: bool) -> None:
+        self.actor_reminders_fired.add((self.app_id, actor_type, _bool(success)))
+
+    # ---- mTLS ------------------------------------------------------------------------------
+
+    def mtls_initialized(self) -> None:
+        self.mtls_init.add((self.app_id,))
+
+    def mtls_failed(self, reason: str) -> None:
+        self.mtls_init_failed.add((self.app_id, reason))
+
     # ---- the collecting side --------------------------------------------------------------
 
-    def _families(self) -> Iterable[_Count | _Histogram]:
+    def _families(self) -> Iterable[_Count | _Gauge | _Histogram]:
         yield from (self.http_server_requests, self.http_server_responses,
                     self.http_server_latency, self.http_server_request_bytes,
                     self.http_server_response_bytes, self.grpc_server_completed,
@@ -267,6 +391,11 @@ class DaprMetrics(Collector):
                     self.ingress_latency, self.input_binding_count, self.input_binding_latency,
                     self.components_loaded, self.components_init,
                     self.components_init_failed)
+        yield from (self.actor_status_reports, self.actor_status_report_failures,
+                    self.actor_table_operations, self.actor_rebalances,
+                    self.actor_deactivations, self.actor_deactivation_failures,
+                    self.actor_pending_calls, self.actor_timers, self.actor_timers_fired,
+                    self.actor_reminders_fired, self.mtls_init, self.mtls_init_failed)
 
     def collect(self) -> Iterator[Metric]:
         for family in self._families():

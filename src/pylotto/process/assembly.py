@@ -35,6 +35,7 @@ from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.core.registry import CAPABILITIES
 from pylotto.core.resiliency import Resiliency
+from pylotto.observability.dapr_metrics import DaprMetrics
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
 from pylotto.security.ratelimit import RateLimiter
@@ -86,7 +87,7 @@ def build_services(config: RuntimeConfig, context: RuntimeContext,
                                         bindings=bindings,
                                         delay_queue=DelayQueue(scheduler, pubsub),
                                         actors=(actors := build_actors(config, context, state,
-                                                                       channels)),
+                                                                       channels, metrics)),
                                         workflows=build_workflows(actors, context.app_id))
     return services
 
@@ -113,7 +114,7 @@ def actor_state_store(config: RuntimeConfig) -> str:
 
 
 def build_actors(config: RuntimeConfig, context: RuntimeContext, state: StateCapability,
-                 channels: AppChannels) -> Actors:
+                 channels: AppChannels, metrics: Metrics) -> Actors:
     """Dapr's actor runtime over the actor state store (none: :class:`DisabledActors`), with
     in-memory timers and reminders on a scheduler over the same store, and an HTTP app's
     ``/dapr/config`` types attached once it answers; a gRPC app attaches its own through
@@ -126,13 +127,15 @@ def build_actors(config: RuntimeConfig, context: RuntimeContext, state: StateCap
     from pylotto.capabilities.actors.reminders import SchedulerReminders
     from pylotto.capabilities.actors.timers import MemoryTimers
 
-    placement, forwarder = actor_placement(config, context, state, store)
+    dapr = metrics.dapr
+    placement, forwarder = actor_placement(config, context, state, store, dapr)
     reminders = SchedulerReminders(state, store, app_id=context.app_id,
                                    poll=config.scheduler.poll_seconds,
-                                   lease=config.scheduler.lease_seconds)
+                                   lease=config.scheduler.lease_seconds, metrics=dapr)
     runtime = ActorsCapability(ActorState(state, store, context.app_id), config.actors,
                                context.app_id, placement=placement, forwarder=forwarder,
-                               timers=MemoryTimers(), reminders=reminders)
+                               timers=MemoryTimers(metrics=dapr), reminders=reminders,
+                               metrics=dapr)
     host = None
     if channels.invoke_http is not None and not context.app.is_grpc:
         host = HttpActorHost(channels.invoke_http, context.app_id)
@@ -152,7 +155,8 @@ def build_workflows(actors: Actors, app_id: str) -> Workflows:
 
 
 def actor_placement(config: RuntimeConfig, context: RuntimeContext, state: StateCapability,
-                    store: str) -> tuple[Placement | None, Forwarder | None]:
+                    store: str, metrics: DaprMetrics | None = None
+                    ) -> tuple[Placement | None, Forwarder | None]:
     """Placement across the sidecars of the app id (leases in the actor state store, calls
     forwarded to this sidecar's advertised gRPC address), unless the store is the in-memory
     one no other sidecar sees: then (None, None), the runtime's one-sidecar default."""
@@ -167,7 +171,8 @@ def actor_placement(config: RuntimeConfig, context: RuntimeContext, state: State
     from pylotto.capabilities.actors.placement import LeasedPlacement
 
     mtls = config.mtls
-    return (LeasedPlacement(state, store, context.app_id, advertised(config), config.actors),
+    return (LeasedPlacement(state, store, context.app_id, advertised(config), config.actors,
+                            metrics=metrics),
             SidecarForwarder(mtls.read() if mtls else None))
 
 

@@ -19,9 +19,11 @@ from grpc_reflection.v1alpha import reflection
 from pylotto import plugins
 from pylotto.capabilities.actors.forwarding import forwarded_actors
 from pylotto.config.model import RuntimeConfig
-from pylotto.core.errors import StartError
+from pylotto.core.addresses import is_loopback, is_unix, split_host_port
+from pylotto.core.errors import ConfigError, StartError
 from pylotto.facades import actors_internal, actuator, grpc_proxy, sidecar_invoke, state_query
 from pylotto.facades.dashboard import PATH as DASHBOARD_PATH
+from pylotto.facades.dashboard import SOURCES_KEY as DASHBOARD_SOURCES
 from pylotto.facades.dashboard.snapshot import Sources
 from pylotto.facades.interceptors import (
     ApiToken,
@@ -122,11 +124,25 @@ class Sidecar:
             self.status, self.runtime.metrics, serve_metrics=config.metrics_enabled,
             api_token=token, metrics_require_token=config.metrics_require_token,
             board=Sources(self.status, self.runtime.metrics, self.runtime.tracing,
-                          self.recent_errors) if config.dashboard else None)
+                          self.recent_errors) if self._dashboard_served() else None)
         self._actuator_runner: web.AppRunner | None = None
         self._http_runners: list[web.AppRunner] = []
         self._internal: grpc.aio.Server | None = None
         self.heap_trimmer = HeapTrimmer(config.heap_trim_interval_seconds)
+
+    def _dashboard_served(self) -> bool:
+        """The dashboard shows errors and traces: on a network-reachable actuator (the probes
+        of a pod) only behind the API token."""
+        config = self.config
+        if not config.dashboard:
+            return False
+        address = config.listen.actuator
+        if (address and not is_unix(address) and not is_loopback(split_host_port(address)[0])
+                and not config.api_token.get_secret_value()):
+            log.info("dashboard off: the actuator %s is reachable from the network and there "
+                     "is no API token", address)
+            return False
+        return True
 
     async def start(self) -> None:
         self.recent_errors.attach()
@@ -202,14 +218,19 @@ class Sidecar:
             "%d components", listen.layotto_grpc or "off", listen.dapr_grpc or "off",
             listen.dapr_http or "off", listen.actuator or "off", len(self.config.components),
         )
-        if self.config.dashboard and listen.actuator:
+        if self.actuator_app.get(DASHBOARD_SOURCES) is not None and listen.actuator:
             log.info("dashboard: http://%s%s%s", listen.actuator, DASHBOARD_PATH,
                      "?token=<api token>" if self.config.api_token.get_secret_value() else "")
 
     async def _start_internal(self, address: str) -> None:
         """The sidecar-to-sidecar port: SidecarInvoke and gRPC proxying, mTLS only."""
         assert self.config.mtls is not None
-        ca, cert, key = self.config.mtls.read()
+        dapr = self.runtime.metrics.dapr
+        try:
+            ca, cert, key = self.config.mtls.read()
+        except ConfigError:
+            dapr.mtls_failed("read")
+            raise
         internal = grpc.aio.server(
             interceptors=[Interceptors(Telemetry(self.runtime.metrics, self.runtime.tracing),
                                        ErrorMapping(), ClientMistakes())],
@@ -227,8 +248,10 @@ class Sidecar:
         except RuntimeError:
             bound = 0
         if not bound:
+            dapr.mtls_failed("listen")
             raise StartError(f"the internal (mTLS) port cannot listen on {address}")
         await internal.start()
+        dapr.mtls_initialized()
         self._internal = internal
         log.info("sidecar-to-sidecar calls on %s (mTLS)", address)
 

@@ -273,7 +273,7 @@ async def test_outage_is_unavailable_then_heals(s3: S3Server, tmp_path: Path) ->
 ])
 def test_metadata_refused_as_the_config_is_checked(metadata: dict[str, Any],
                                                    message: str) -> None:
-    with pytest.raises(ConfigError, match=rf"component file\.s: metadata: .*{message}"):
+    with pytest.raises(ConfigError, match=rf"component file\.s: .*{message}"):
         decode(resolve("file", "aws.s3").Settings, metadata, component="file.s")
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from aetcd import rpc
 
+from pylotto.proto.etcd import rpc_pb2 as rpc
+from pylotto.proto.etcd import rpc_pb2_grpc
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 from tests.e2e.layotto_quickstart import _grpc_listener, _server, layotto_run
 from tests.e2e.test_layotto_configuration import Subscriber, error_of, save
@@ -29,7 +30,7 @@ class Etcd:
     """Raw keys on the shared etcd, as ``etcdctl put/get/del`` see them."""
 
     def __init__(self, channel: grpc.Channel) -> None:
-        self.kv = rpc.KVStub(channel)
+        self.kv = rpc_pb2_grpc.KVStub(channel)
 
     def put(self, key: str, value: str) -> None:
         self.kv.Put(rpc.PutRequest(key=key.encode(), value=value.encode()), timeout=10)
@@ -52,7 +53,7 @@ def app() -> Iterator[str]:
     yield app_id
     with grpc.insecure_channel(CONNECTION["etcd"]) as channel:
         root = f"/{app_id}/".encode()
-        rpc.KVStub(channel).DeleteRange(rpc.DeleteRangeRequest(
+        rpc_pb2_grpc.KVStub(channel).DeleteRange(rpc.DeleteRangeRequest(
             key=root, range_end=root[:-1] + bytes([root[-1] + 1])), timeout=10)
 
 

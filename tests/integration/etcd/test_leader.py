@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import signal
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,64 +19,15 @@ from pylotto.components.state.base import Consistency, SetRequest
 from pylotto.core.errors import Internal, Unavailable
 from pylotto.core.metadata import decode
 from pylotto.core.registry import resolve
-from tests.support.ports import free_port
+from tests.support.etcd_cluster import EtcdCluster
 
 pytestmark = pytest.mark.timeout(90)
 
 
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[list[int], list[subprocess.Popen[bytes]]]]:
-    """(client ports, processes) of three etcd members on loopback."""
-    etcd = shutil.which("etcd")
-    assert etcd, "etcd is not installed (scripts/start-services.sh installs it)"
-    names = ["m0", "m1", "m2"]
-    clients = [free_port() for _ in names]
-    peers = [free_port() for _ in names]
-    initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(names, peers, strict=True))
-    processes = []
-    for name, client, peer in zip(names, clients, peers, strict=True):
-        processes.append(subprocess.Popen(
-            [etcd, "--name", name, "--data-dir", str(tmp_path / name),
-             "--listen-client-urls", f"http://127.0.0.1:{client}",
-             "--advertise-client-urls", f"http://127.0.0.1:{client}",
-             "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-             "--initial-cluster", initial, "--initial-cluster-state", "new",
-             "--initial-cluster-token", tmp_path.name, "--heartbeat-interval", "50",
-             "--election-timeout", "500", "--log-level", "error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    try:
-        deadline = time.monotonic() + 30
-        while not all(_listening(port) for port in clients):
-            assert all(p.poll() is None for p in processes), "an etcd member exited"
-            assert time.monotonic() < deadline, "etcd cluster not up after 30 s"
-            time.sleep(0.1)
-        yield clients, processes
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGCONT)
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-async def test_no_leader_is_unavailable_then_served(
-    cluster: tuple[list[int], list[subprocess.Popen[bytes]]], tmp_path: Path,
-) -> None:
-    clients, processes = cluster
+async def test_no_leader_is_unavailable_then_served(cluster: EtcdCluster, tmp_path: Path) -> None:
+    processes = cluster.processes
     cls = resolve("state", "etcd")
-    settings = decode(cls.Settings, {"endpoints": f"127.0.0.1:{clients[0]}", "timeout": "2s"},
+    settings = decode(cls.Settings, {"endpoints": cluster.endpoint(0), "timeout": "2s"},
                       component="state.etcd-cluster")
     store: Component = cls("etcd-cluster", settings, ComponentContext(
         app_id="app", data_dir=tmp_path, logger=logging.getLogger("test.etcd")))

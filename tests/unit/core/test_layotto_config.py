@@ -30,6 +30,7 @@ def test_only_declared_listeners_and_etcd_address_list(tmp_path: Path) -> None:
     spec = cfg.components[0]
     assert spec.metadata["endpoints"] == "127.0.0.1:2379,127.0.0.1:2380"
     assert spec.metadata["timeout"] == "10"
+    assert spec.metadata["dialTimeout"] == "5"  # connecting to one member
     assert spec.metadata["layout"] == "layotto"  # Layotto's etcd keys
 
 

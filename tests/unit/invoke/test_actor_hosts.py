@@ -72,6 +72,8 @@ class App:
         if "/method/timer/" in path:
             return web.Response(status=200)
         if request.method == "DELETE":
+            if path.endswith("/refuses"):
+                return web.Response(status=500, text="no")
             return web.Response(status=200, text="deactivated")
         return web.Response(status=200, body=b'{"ok":true}', content_type="application/json",
                             headers={"X-Answer": "yes"})
@@ -183,8 +185,9 @@ async def test_ticks_carry_daprds_json_and_the_cancel_header(
 
 async def test_deactivation_is_a_delete(app: tuple[App, HttpActorHost]) -> None:
     state, host = app
-    await host.deactivate(ACTOR)
+    assert await host.deactivate(ACTOR) is True  # acknowledged
     assert state.seen[-1][:2] == ("DELETE", "/actors/DemoActor/a%201")
+    assert await host.deactivate(ActorRef("DemoActor", "refuses")) is False  # an error answer
 
 
 def test_tick_body_keeps_non_json_data_as_base64() -> None:
@@ -261,7 +264,7 @@ async def test_the_stream_correlates_answers_by_id() -> None:
         await host.invoke(ActorCall(ActorRef("A", "1"), "missing"), None)
     outcome = await host.tick(Tick(ActorRef("A", "1"), TickKind.REMINDER, "r", data=b'"x"'))
     assert outcome.delivered and outcome.cancel
-    await host.deactivate(ActorRef("A", "1"))
+    assert await host.deactivate(ActorRef("A", "1")) is True
     assert app.sent[-1].WhichOneof("response_type") == "deactivate_request"
 
 

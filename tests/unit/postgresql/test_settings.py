@@ -27,7 +27,21 @@ def test_key_value_dsn_becomes_keywords() -> None:
     }
 
 
-@pytest.mark.parametrize("bad", ["host", "port=abc host=x", "password='unclosed"])
+def test_several_hosts_as_libpq_names_them() -> None:
+    """libpq's multi-host DSN: a host list, one port for all or one per host, and
+    target_session_attrs; a URL keeps its host list for asyncpg to read."""
+    assert connect_arguments("host=a,b port=5432,5433 target_session_attrs=read-write") == {
+        "host": ["a", "b"], "port": [5432, 5433], "target_session_attrs": "read-write"}
+    assert connect_arguments("host=a,b port=6543") == {"host": ["a", "b"], "port": 6543}
+    url = "postgresql://u@h1:5432,h2:5433/db?target_session_attrs=primary"
+    assert connect_arguments(url) == {"dsn": url}
+
+
+@pytest.mark.parametrize("bad", [
+    "host", "port=abc host=x", "password='unclosed", "host=a,b port=1,2,3",
+    "host=a target_session_attrs=leader",
+    "postgres://u@a,b/db?target_session_attrs=master",
+])
 def test_malformed_connection_string_is_a_config_error(bad: str) -> None:
     with pytest.raises(ConfigError, match="connectionString"):
         decode(PostgresSettings, {"connectionString": bad}, component="state.pg")

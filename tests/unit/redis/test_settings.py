@@ -42,3 +42,30 @@ def test_bad_settings_are_config_errors(metadata: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match=r"component state\.rd"):
         decode(RedisStateSettings, metadata, component="state.rd")
 
+
+
+def test_sentinel_and_cluster_settings() -> None:
+    sentinel = decode(RedisSettings, {
+        "redisHost": " s1:26379, s2 ,[::1]:26380", "failover": "true",
+        "sentinelMasterName": "mymaster", "sentinelPassword": "p"}, component="state.rd")
+    assert sentinel.topology == "sentinel"
+    assert sentinel.hosts == [("s1", 26379), ("s2", 6379), ("::1", 26380)]
+    cluster = decode(RedisSettings, {"redisHost": "n1:7000,n2:7001", "redisType": "CLUSTER"},
+                     component="state.rd")
+    assert (cluster.topology, cluster.hosts) == ("cluster", [("n1", 7000), ("n2", 7001)])
+    assert decode(RedisSettings, {"redisHost": "cache"}, component="state.rd").topology == "node"
+
+
+@pytest.mark.parametrize(("metadata", "message"), [
+    ({"failover": "true"}, "needs sentinelMasterName"),
+    ({"sentinelMasterName": "m"}, "need failover: true"),
+    ({"redisHost": "a:1,b:2"}, "several hosts in redisHost"),
+    ({"redisType": "cluster", "redisDB": "1"}, "only database 0"),
+    ({"waitReplicas": "-1"}, "waitReplicas"),
+    ({"redisType": "cluster", "failover": "true", "sentinelMasterName": "m"},
+     "failover: true with redisType: cluster"),
+    ({"redisType": "sharded"}, "redisType"),
+])
+def test_topology_rules_are_config_errors(metadata: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        decode(RedisSettings, {"redisHost": "cache", **metadata}, component="state.rd")

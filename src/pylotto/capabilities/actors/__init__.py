@@ -76,6 +76,7 @@ from pylotto.core.errors import (
     PylottoError,
     Unavailable,
 )
+from pylotto.observability.dapr_metrics import DaprMetrics
 
 log = logging.getLogger("pylotto.actors")
 
@@ -89,9 +90,11 @@ class ActorsCapability(Actors):
     def __init__(self, store: ActorState | None, config: ActorsConfig, app_id: str, *,
                  placement: Placement | None = None, forwarder: Forwarder | None = None,
                  timers: Timers | None = None, reminders: Reminders | None = None,
-                 retries: int | None = None, retry_interval: float | None = None) -> None:
+                 retries: int | None = None, retry_interval: float | None = None,
+                 metrics: DaprMetrics | None = None) -> None:
         """``retries`` / ``retry_interval``: the router's "moved" retries (None: daprd's 5 x
-        1 s)."""
+        1 s); ``metrics``: where daprd's actor metrics of the active actors are counted
+        (deactivations, calls waiting for a turn)."""
         self.store = store
         self.config = config
         self.app_id = app_id
@@ -102,7 +105,7 @@ class ActorsCapability(Actors):
         self._hosts: dict[ActorHost, dict[str, EntityConfig]] = {}
         self._types: dict[str, tuple[ActorHost, EntityConfig]] = {}
         self.table = ActorTable(self._hosting, self.placement.owns, state=store,
-                                fencing=config.fencing)
+                                fencing=config.fencing, metrics=metrics)
         self.local = self.table
         """The :class:`LocalActors` of this sidecar."""
         self.router = Router(self.placement, self.table, forwarder,

@@ -64,6 +64,7 @@ from pylotto.core.errors import (
     PermissionDenied,
     PylottoError,
 )
+from pylotto.observability.dapr_metrics import DaprMetrics
 
 log = logging.getLogger("pylotto.actors.reminders")
 
@@ -126,14 +127,18 @@ class _TickChannel(JobChannel):
             return False
         actor, reminder = split_job_name(name)
         tick = Tick(actor, TickKind.REMINDER, reminder, data=data_of(type_url, value))
+        fired = self.owner.metrics.actor_reminder_fired
         try:
             outcome = await sink(tick)
         except PylottoError as err:
             log.warning("reminder %s: %s", name, err.message)
+            fired(actor.type, False)
             return False
         except Exception:  # the router failed in a way it should not: retried, not lost
             log.exception("reminder %s: the router failed", name)
+            fired(actor.type, False)
             return False
+        fired(actor.type, outcome.delivered or outcome.cancel)
         if outcome.cancel:
             await self.owner.cancelled(name)
             return True
@@ -145,12 +150,14 @@ class SchedulerReminders(Reminders):
     ``store_name`` of ``state``. ``hosted``: whether this sidecar's app hosts an actor type
     (None: not checked here; daprd refuses every reminder operation on other types; an
     attribute, so the runtime built after this may set it);
-    ``poll`` / ``lease``: the scheduler's."""
+    ``poll`` / ``lease``: the scheduler's; ``metrics``: where the ticks are counted
+    (daprd's ``dapr_runtime_actor_reminders_fired_total``)."""
 
     def __init__(self, state: StateCapability, store_name: str, *, app_id: str | None = None,
                  hosted: Callable[[str], bool] | None = None, poll: float = POLL_SECONDS,
-                 lease: float = LEASE_SECONDS) -> None:
+                 lease: float = LEASE_SECONDS, metrics: DaprMetrics | None = None) -> None:
         self.hosted = hosted
+        self.metrics = metrics if metrics is not None else DaprMetrics("")
         self.sink: TickSink | None = None
         self.app_id = app_id or state.context.app_id
         self.scheduler = SchedulerCapability(

@@ -17,6 +17,7 @@ type's ``drainOngoingCallTimeout``; a turn still running then is cancelled).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -39,6 +40,7 @@ from pylotto.capabilities.actors.state import ActorState, Fence, instance_missin
 from pylotto.capabilities.actors.turns import TurnLock
 from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.tasks import stop_tasks
+from pylotto.observability.dapr_metrics import DaprMetrics
 
 log = logging.getLogger("pylotto.actors")
 
@@ -78,12 +80,15 @@ Hosting = Callable[[str], tuple[ActorHost, EntityConfig] | None]
 class ActorTable(LocalActors, PlacementListener):
     """The actors active here. ``hosting``: the hosted types; ``owns``: placement's verdict
     (checked before every turn); ``state``: the actor state (None: no store, no fencing);
-    ``fencing``: claim each activation's state (docs/design/actors.md §4.1)."""
+    ``fencing``: claim each activation's state (docs/design/actors.md §4.1); ``metrics``:
+    where deactivations and the calls waiting for a turn are counted (daprd's)."""
 
     def __init__(self, hosting: Hosting, owns: Callable[[ActorRef], bool], *,
-                 state: ActorState | None = None, fencing: bool = True) -> None:
+                 state: ActorState | None = None, fencing: bool = True,
+                 metrics: DaprMetrics | None = None) -> None:
         self._hosting = hosting
         self._owns = owns
+        self.metrics = metrics if metrics is not None else DaprMetrics("")
         self.state = state
         self.fencing = fencing and state is not None
         self._active: dict[ActorRef, Active] = {}
@@ -148,8 +153,9 @@ class ActorTable(LocalActors, PlacementListener):
                 fence = await self.state.fence(actor)
                 if fence is None:
                     raise moved(actor)
-            entry = Active(actor, host, config, TurnLock(config.reentrancy, actor.key),
-                           fence=fence)
+            turns = TurnLock(config.reentrancy, actor.key,
+                             functools.partial(self.metrics.actor_call_waiting, actor.type))
+            entry = Active(actor, host, config, turns, fence=fence)
             self._active[actor] = entry
             self._arm_idle(entry)
             future.set_result(entry)
@@ -270,6 +276,7 @@ class ActorTable(LocalActors, PlacementListener):
         if entry.idle is not None:
             entry.idle.cancel()
             entry.idle = None
+        self.metrics.actor_halted(entry.ref.type)
         task = asyncio.get_running_loop().create_task(self._deactivate(entry, drain),
                                                       name=f"actor-deactivate {entry.ref.key}")
         self._deactivating[entry.ref] = task
@@ -284,11 +291,13 @@ class ActorTable(LocalActors, PlacementListener):
                 log.warning("actors: %s: %d call(s) still running after the drain "
                             "timeout (%ss): cancelled", entry.ref.key, cancelled, drain)
                 await entry.turns.idle_within(max(drain, 1.0))
+            told = False
             try:
                 async with asyncio.timeout(DEACTIVATE_TIMEOUT):
-                    await entry.host.deactivate(entry.ref)
+                    told = await entry.host.deactivate(entry.ref)
             except Exception:  # the host logs its own failures; never leave the actor stuck
                 log.exception("actors: deactivating %s failed", entry.ref.key)
+            self.metrics.actor_deactivated(entry.ref.type, told)
         finally:
             if self._active.get(entry.ref) is entry:
                 del self._active[entry.ref]

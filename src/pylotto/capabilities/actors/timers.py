@@ -34,6 +34,7 @@ from pylotto.capabilities.actors.api import (
 from pylotto.capabilities.actors.periods import PeriodError, TimerTimes, timer_times
 from pylotto.core.errors import InvalidArgument, Unavailable
 from pylotto.core.tasks import stop_task, stop_tasks
+from pylotto.observability.dapr_metrics import DaprMetrics
 
 log = logging.getLogger("pylotto.actors.timers")
 
@@ -58,13 +59,18 @@ class _Timer:
 class MemoryTimers(Timers):
     """Timers in memory (asyncio). ``hosted``: whether this sidecar's app hosts an actor
     type (None: not checked here; an attribute, so the runtime built after this may set
-    it); ``now``: the wall clock due times and TTLs count from."""
+    it); ``now``: the wall clock due times and TTLs count from; ``metrics``: where the timers
+    per type and their ticks are counted (daprd's ``dapr_runtime_actor_timers`` and
+    ``_timers_fired_total``)."""
 
     def __init__(self, hosted: Callable[[str], bool] | None = None, *,
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Callable[[], datetime] = _utcnow,
+                 metrics: DaprMetrics | None = None) -> None:
         self.hosted, self.now = hosted, now
+        self.metrics = metrics if metrics is not None else DaprMetrics("")
         self._sink: TickSink | None = None
         self._timers: dict[str, _Timer] = {}
+        self._per_type: dict[str, int] = {}
         self.fired = 0
         """Ticks handed to the sink (whatever their outcome)."""
 
@@ -76,6 +82,7 @@ class MemoryTimers(Timers):
         timers, self._timers = list(self._timers.values()), {}
         for timer in timers:
             timer.gone = True
+            self._counted(timer, -1)
         await stop_tasks(*(timer.task for timer in timers))
 
     def count(self, actor_type: str | None = None) -> int:
@@ -105,6 +112,7 @@ class MemoryTimers(Timers):
                                  period=spec.period, data=spec.data, callback=spec.callback),
                        times, times.first, times.period.repeats)
         self._timers[key] = timer
+        self._counted(timer, 1)
         timer.task = asyncio.create_task(self._run(timer), name=f"timer {key}")
 
     async def unregister(self, actor: ActorRef, name: str) -> None:
@@ -115,6 +123,7 @@ class MemoryTimers(Timers):
         if timer is None:
             return
         timer.gone = True
+        self._counted(timer, -1)
         if not timer.firing:  # a tick in flight ends on its own (it may be the caller's)
             await stop_task(timer.task)
 
@@ -122,7 +131,13 @@ class MemoryTimers(Timers):
         timer.gone = True
         if self._timers.get(timer.key) is timer:
             del self._timers[timer.key]
+            self._counted(timer, -1)
             log.debug("timer %s %s", timer.key, why)
+
+    def _counted(self, timer: _Timer, delta: int) -> None:
+        actor_type = timer.tick.actor.type
+        count = self._per_type[actor_type] = self._per_type.get(actor_type, 0) + delta
+        self.metrics.actor_timer_count(actor_type, count)
 
     async def _run(self, timer: _Timer) -> None:
         while True:
@@ -143,6 +158,8 @@ class MemoryTimers(Timers):
                 log.warning("timer %s: %s", timer.key, getattr(err, "message", err))
             finally:
                 timer.firing = False
+            self.metrics.actor_timer_fired(timer.tick.actor.type,
+                                           outcome is not None and outcome.delivered)
             if timer.gone:
                 return
             if outcome is not None and outcome.cancel:

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -45,12 +45,20 @@ def closed_error(what: str) -> Unavailable:
                        detail="actor is closed")
 
 
-class TurnLock:
-    """The turns of one actor (``what``: its ``<type>||<id>``, for the errors)."""
+def _not_told(delta: int) -> None:
+    return None
 
-    def __init__(self, reentrancy: Reentrancy, what: str = "") -> None:
+
+class TurnLock:
+    """The turns of one actor (``what``: its ``<type>||<id>``, for the errors; ``waiting``
+    is told +1 when a call starts waiting for its turn and -1 once it has it or gave up, as
+    daprd's lock reports its pending calls)."""
+
+    def __init__(self, reentrancy: Reentrancy, what: str = "",
+                 waiting: Callable[[int], None] = _not_told) -> None:
         self.reentrancy = reentrancy
         self.what = what
+        self._waiting = waiting
         self._flights: deque[_Flight] = deque()
         self._closed = False
         self._idle = asyncio.Event()
@@ -76,10 +84,18 @@ class TurnLock:
         when reentrancy is off)."""
         if self._closed and not self.joinable(reentrancy_id):
             raise closed_error(self.what)
-        flight = self._enter(reentrancy_id)
+        self._waiting(1)
         try:
-            if not flight.started.is_set():
-                await flight.started.wait()
+            flight = self._enter(reentrancy_id)
+        except BaseException:
+            self._waiting(-1)
+            raise
+        try:
+            try:
+                if not flight.started.is_set():
+                    await flight.started.wait()
+            finally:
+                self._waiting(-1)
             if flight.aborted:
                 raise closed_error(self.what)
             task = asyncio.current_task()

@@ -109,8 +109,9 @@ class WorkflowHost(ActorHost):
         self.kick(tick.actor.id)
         return TickOutcome(delivered=True)
 
-    async def deactivate(self, actor: ActorRef) -> None:
+    async def deactivate(self, actor: ActorRef) -> bool:
         self.orchestrator.forget(actor)
+        return True
 
 
 def _now() -> timestamp_pb2.Timestamp:

@@ -2,7 +2,11 @@
 timeouts and the mapping of driver errors to pylotto errors.
 
 Metadata (Dapr's names): ``connectionString`` — a libpq URL (``postgres://user:pw@host:5432/db``)
-or a key=value DSN (``host=127.0.0.1 port=5432 user=postgres dbname=test``); ``timeout`` (a
+or a key=value DSN (``host=127.0.0.1 port=5432 user=postgres dbname=test``), either naming
+several hosts as libpq does (``postgres://user@h1:5432,h2:5433/db``, ``host=h1,h2
+port=5432,5433``), tried in order on every new connection, with libpq's
+``target_session_attrs`` (``any``, ``read-write``, ``read-only``, ``primary``, ``standby``,
+``prefer-standby``) saying which of them will do (asyncpg checks it as libpq does); ``timeout`` (a
 duration, default 10s) or ``timeoutInSeconds`` (Dapr v1's spelling; wins when both are given) —
 the limit of every call, connecting included; ``maxConns`` (pool size, default 10) and
 ``minConns`` (connections kept open, default 0), ``connectionMaxIdleTime`` (an idle pooled
@@ -21,6 +25,7 @@ import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, field_validator
 
@@ -38,7 +43,10 @@ _DSN_KEYS = {
     "host": "host", "hostaddr": "host", "port": "port", "user": "user", "password": "password",
     "dbname": "database", "database": "database", "sslmode": "ssl",
     "connect_timeout": "connect_timeout", "application_name": "application_name",
+    "target_session_attrs": "target_session_attrs",
 }
+SESSION_ATTRS = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
+"""libpq's ``target_session_attrs`` values (asyncpg takes the same)."""
 
 
 class PostgresSettings(ComponentSettings):
@@ -72,6 +80,8 @@ def connect_arguments(connection_string: str) -> dict[str, Any]:
     """asyncpg connect keywords for a libpq URL or key=value DSN; ValueError when malformed."""
     text = connection_string.strip()
     if re.match(r"^postgres(ql)?://", text):
+        for attrs in parse_qs(urlsplit(text).query).get("target_session_attrs", []):
+            _session_attrs(attrs)
         return {"dsn": text}
     arguments: dict[str, Any] = {}
     try:
@@ -88,19 +98,37 @@ def connect_arguments(connection_string: str) -> dict[str, Any]:
         target = _DSN_KEYS.get(key.lower())
         if target is None:
             continue  # libpq options asyncpg has no use for
-        if target == "port":
-            if not value.isdigit():
-                raise ValueError(f"connectionString port {value!r} is not a number")
-            arguments[target] = int(value)
+        if target == "host":
+            hosts = [h.strip() for h in value.split(",")]
+            arguments[target] = hosts if len(hosts) > 1 else hosts[0]
+        elif target == "port":
+            ports = [p.strip() for p in value.split(",")]
+            if not all(p.isdigit() for p in ports):
+                raise ValueError(f"connectionString port {value!r} is not a number (or "
+                                 "numbers separated by ',')")
+            arguments[target] = [int(p) for p in ports] if len(ports) > 1 else int(ports[0])
         elif target == "connect_timeout":
             continue  # every call has its own timeout
         elif target == "application_name":
             arguments.setdefault("server_settings", {})["application_name"] = value
+        elif target == "target_session_attrs":
+            arguments[target] = _session_attrs(value)
         else:
             arguments[target] = value
+    host_count = len(h) if isinstance(h := arguments.get("host"), list) else 1
+    if isinstance(p := arguments.get("port"), list) and len(p) != host_count:
+        raise ValueError(f"connectionString names {len(p)} ports for {host_count} hosts "
+                         "(give one port for all, or one per host)")
     if not arguments:
         raise ValueError("connectionString is empty")
     return arguments
+
+
+def _session_attrs(value: str) -> str:
+    if value not in SESSION_ATTRS:
+        raise ValueError(f"connectionString target_session_attrs {value!r}: expected one of "
+                         f"{', '.join(SESSION_ATTRS)}")
+    return value
 
 
 ERRORS = DriverErrors(

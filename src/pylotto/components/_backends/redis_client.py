@@ -1,7 +1,9 @@
 """What every Redis-backed component shares: connection settings, the redis-py asyncio pool,
 call timeouts, Lua scripts and the mapping of driver errors to pylotto errors.
 
-Metadata (Dapr's names): ``redisHost`` (``host:port``, required; port 6379 when omitted),
+Metadata (Dapr's names): ``redisHost`` (``host:port``, required; port 6379 when omitted; a
+comma-separated list with ``redisType: cluster`` or ``failover: true``, see
+:mod:`pylotto.components._backends.redis_topology`: Sentinel and Cluster),
 ``redisUsername``, ``redisPassword``, ``redisDB`` (default 0), ``enableTLS`` (default false),
 ``poolSize`` (connections of the redis-py pool, default 20; ``maxConns``, the name pylotto's SQL
 components use, is accepted too and wins; the pipelined client of state, lock and sequencer stores
@@ -27,14 +29,17 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from pylotto.components.base import cancel_requested, unless_cancelled
 from pylotto.components.errors import DriverErrors, Rule
 from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration
+
+if TYPE_CHECKING:
+    from pylotto.components._backends.redis_topology import ClusterWriter
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
@@ -54,12 +59,61 @@ class RedisSettings(ComponentSettings):
     pool_size: int = Field(20, alias="poolSize", ge=1)
     max_conns: int | None = Field(None, alias="maxConns", ge=1)
     timeout: Duration = Field(DEFAULT_TIMEOUT, alias="timeout", gt=0)
+    redis_type: Literal["node", "cluster"] = Field("node", alias="redisType")
+    failover: bool = Field(False, alias="failover")
+    sentinel_master_name: str = Field("", alias="sentinelMasterName")
+    sentinel_username: str = Field("", alias="sentinelUsername")
+    sentinel_password: str = Field("", alias="sentinelPassword")
+    wait_replicas: int = Field(0, alias="waitReplicas", ge=0)
+    """pylotto's own: a write is acknowledged only once this many replicas have it (WAIT)."""
 
     @field_validator("redis_host")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        host_port(value)
-        return value
+        hosts = [host.strip() for host in value.split(",") if host.strip()]
+        if not hosts:
+            raise ValueError("expected host:port[,host:port...]")
+        for host in hosts:
+            host_port(host)
+        return ",".join(hosts)
+
+    @field_validator("redis_type", mode="before")
+    @classmethod
+    def _type(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _topology(self) -> RedisSettings:
+        """The rules of Sentinel and Cluster metadata (one place, so check-config says them)."""
+        several = len(self.hosts) > 1
+        if self.failover:
+            if not self.sentinel_master_name:
+                raise ValueError("failover: true needs sentinelMasterName (the name the "
+                                 "sentinels know the master by)")
+            if self.redis_type == "cluster":
+                raise ValueError("failover: true with redisType: cluster (Dapr's Sentinel "
+                                 "client reading from replicas) is not supported: use one")
+        elif self.sentinel_master_name or self.sentinel_password or self.sentinel_username:
+            raise ValueError("sentinelMasterName, sentinelUsername and sentinelPassword "
+                             "need failover: true")
+        if self.redis_type == "cluster":
+            if self.redis_db:
+                raise ValueError("redisType: cluster has only database 0: remove redisDB")
+        elif several and not self.failover:
+            raise ValueError("several hosts in redisHost need redisType: cluster (cluster "
+                             "nodes) or failover: true (sentinels)")
+        return self
+
+    @property
+    def hosts(self) -> list[tuple[str, int]]:
+        """Every ``(host, port)`` of ``redisHost``: the server, the sentinels or cluster nodes."""
+        return [host_port(host) for host in self.redis_host.split(",")]
+
+    @property
+    def topology(self) -> Literal["node", "sentinel", "cluster"]:
+        if self.failover:
+            return "sentinel"
+        return self.redis_type
 
     @property
     def connections(self) -> int:
@@ -101,7 +155,9 @@ def _reply_code(exc: BaseException) -> str:
 ERRORS = DriverErrors(
     "redis",
     timeout_errors=("builtins:TimeoutError", "redis.exceptions:TimeoutError"),
-    connection_errors=("builtins:OSError", "redis.exceptions:ConnectionError"),
+    connection_errors=("builtins:OSError", "redis.exceptions:ConnectionError",
+                       # a cluster whose slots are not all served (a master failed over)
+                       "redis.exceptions:ClusterError", "redis.exceptions:SlotNotCoveredError"),
     rules=(
         Rule(_REPLY_ERRORS, Unavailable, "{backend} is not ready: {reason}",
              when=lambda exc: _reply_code(exc) in NOT_READY_REPLIES,
@@ -154,36 +210,36 @@ class RedisClient:
         self.timeout = settings.timeout
         self._redis: Any = None
         self._slots = asyncio.Semaphore(settings.connections)
+        self._writer: ClusterWriter | None = None
 
     def connection_options(self) -> dict[str, Any]:
-        host, port = host_port(self.settings.redis_host)
-        return {
-            "host": host, "port": port, "db": self.settings.redis_db,
-            "username": self.settings.redis_username or None,
-            "password": self.settings.redis_password or None,
-            "ssl": self.settings.enable_tls,
-            "socket_timeout": self.timeout,
-            "socket_connect_timeout": self.timeout,
-            "socket_keepalive": True,
-        }
+        """redis-py's options for a single server (the first of ``redisHost``)."""
+        from pylotto.components._backends.redis_topology import connection_options
+
+        host, port = self.settings.hosts[0]
+        return {"host": host, "port": port, "db": self.settings.redis_db,
+                **connection_options(self.settings)}
 
     async def open(self) -> None:
-        """Build the pool and check the server answers (Unavailable if it does not)."""
-        from redis.asyncio import ConnectionPool, Redis
+        """Build the pool (a server's, the Sentinel master's or the Cluster's) and check the
+        server answers (Unavailable if it does not)."""
+        from pylotto.components._backends.redis_topology import redis_py
 
-        options = self.connection_options()
-        options["connection_class"] = checked_connection_class(tls=options.pop("ssl"))
         # Calls beyond poolSize wait for a slot (within the call's timeout). The slots, not
         # redis-py's BlockingConnectionPool (a condition and a timeout per command: ≈ 25 µs),
         # bound the pool; the headroom is for connections held outside calls (subscriptions).
-        pool = ConnectionPool(max_connections=self.settings.connections + POOL_HEADROOM,
-                              **options)
-        self._redis = Redis(connection_pool=pool)
+        self._redis = redis_py(self.settings, self.settings.connections + POOL_HEADROOM)
         try:
+            if self.settings.topology == "cluster":
+                await self.call(lambda r: r.initialize())
             await self.ping()
         except BaseException:
             await self.close()
             raise
+
+    @property
+    def clustered(self) -> bool:
+        return self.settings.topology == "cluster"
 
     @property
     def redis(self) -> Any:
@@ -216,6 +272,35 @@ class RedisClient:
 
     async def ping(self) -> None:
         await self.call(lambda r: r.ping())
+
+    async def write(self, key: str, commands: list[list[Any]]) -> list[Any]:
+        """Send write ``commands`` on one key (in a cluster: its master) together; with
+        ``waitReplicas`` a ``WAIT`` follows them on their connection and too few confirmations
+        fail the call (Unavailable). Every command's reply, an error reply as its exception."""
+        from pylotto.components._backends.redis_topology import ClusterWriter, too_few, wait_ms
+
+        wait = self.settings.wait_replicas
+
+        async def send(r: Any) -> list[Any]:
+            if self.clustered and wait:
+                if self._writer is None:
+                    self._writer = ClusterWriter(self.settings)
+                return await self._writer.run(r, key, commands)
+            pipe = r.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            if wait:
+                pipe.execute_command("WAIT", wait, wait_ms(self.settings))
+            return list(await pipe.execute(raise_on_error=False))
+
+        results = await self.call(send)
+        if wait:
+            acked = results.pop()
+            if isinstance(acked, Exception):
+                raise map_error(acked, self.what)
+            if int(acked) < wait:
+                raise too_few(self.what, acked, wait)
+        return results
 
     def script(self, source: str) -> Callable[..., Awaitable[Any]]:
         """A Lua script run with EVALSHA (loaded again if the server forgot it):

@@ -23,6 +23,12 @@ Reliability, the same rules as the pooled client:
 - a caller that is cancelled (its deadline) stops waiting; its reply is read and dropped, so
   the connection stays in step for the others.
 
+With ``failover: true`` each connection goes to the master the sentinels name, checked with
+``ROLE``; a ``READONLY`` reply (the server was demoted) drops the connection, so the next call
+asks the sentinels again. With ``waitReplicas`` a write (``write=True``) is followed on the same
+connection by ``WAIT``, and fails unless enough replicas confirmed it
+(:mod:`pylotto.components._backends.redis_topology`).
+
 A Lua script goes out as ``EVALSHA``; if the server does not have it (``NOSCRIPT``, after a
 restart or ``SCRIPT FLUSH``) the same call sends ``EVAL``, which runs and caches it.
 """
@@ -34,12 +40,12 @@ import collections
 import hashlib
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import hiredis
 
-from pylotto.components._backends.redis_client import RedisSettings, host_port, map_error
+from pylotto.components._backends.redis_client import RedisSettings, map_error
 
 Command = Sequence[str | bytes | int | float]
 
@@ -182,33 +188,78 @@ class PipelinedRedisClient:
     async def ping(self) -> None:
         await self.execute("PING")
 
-    async def execute(self, *command: str | bytes | int | float) -> Any:
-        """One command's reply, as hiredis gives it (bytes, int, list, None)."""
-        return await self._run(command, None)
+    async def execute(self, *command: str | bytes | int | float, write: bool = False) -> Any:
+        """One command's reply, as hiredis gives it (bytes, int, list, None); ``write``: a
+        write, confirmed by ``waitReplicas`` replicas when that is set."""
+        return await self._run(command, None, write)
 
-    def script(self, source: str) -> Callable[..., Awaitable[Any]]:
+    def script(self, source: str, write: bool = False) -> Callable[..., Awaitable[Any]]:
         """A Lua script: ``await script(keys=[...], args=[...])``."""
         sha = hashlib.sha1(source.encode()).hexdigest()
 
         def run(keys: Sequence[Any], args: Sequence[Any]) -> Awaitable[Any]:
             counted = (len(keys), *keys, *args)
-            return self._run(("EVALSHA", sha, *counted), ("EVAL", source, *counted))
+            return self._run(("EVALSHA", sha, *counted), ("EVAL", source, *counted), write)
 
         return run
 
-    async def _run(self, command: Command, if_no_script: Command | None) -> Any:
+    def slot_of(self, key: str) -> int | None:
+        """None: one server holds every key (no grouping by slot)."""
+        return None
+
+    async def scan(self, pattern: str, count: int) -> AsyncIterator[bytes]:
+        """Every key matching ``pattern`` (``SCAN`` until the cursor comes back to 0)."""
+        cursor: bytes | str = "0"
+        while True:
+            cursor, batch = await self.execute("SCAN", cursor, "MATCH", pattern, "COUNT", count)
+            for key in batch:
+                yield key
+            if cursor in (b"0", "0"):
+                return
+
+    async def _run(self, command: Command, if_no_script: Command | None,
+                   write: bool = False) -> Any:
+        wait = self.settings.wait_replicas if write else 0
+        connection: _Connection | None = None
         try:
             connection = self._connection
             if connection is None or connection.lost is not None:
                 connection = await self._connect()
             try:
-                return await connection.send(command)
+                reply = await self._send(connection, command, wait)
             except NoScript:
                 if if_no_script is None:
                     raise
-                return await connection.send(if_no_script)
+                reply = await self._send(connection, if_no_script, wait)
+            return reply
         except Exception as exc:
+            if (connection is not None and isinstance(exc, RedisReplyError)
+                    and str(exc).startswith("READONLY")):
+                connection.close("the server is a replica now (READONLY)")
             raise map_error(exc, self.what) from exc
+
+    async def _send(self, connection: _Connection, command: Command, wait: int) -> Any:
+        if not wait:
+            return await connection.send(command)
+        # WAIT on the same connection, right behind the write: it returns once that many
+        # replicas have every write this connection made so far (this one included)
+        reply_future = connection.send(command)
+        waited = connection.send(("WAIT", wait, self._wait_ms))
+        try:
+            reply = await reply_future
+        finally:
+            acked = await waited
+        if int(acked) < wait:
+            from pylotto.components._backends.redis_topology import too_few
+
+            raise too_few(self.what, acked, wait)
+        return reply
+
+    @property
+    def _wait_ms(self) -> int:
+        from pylotto.components._backends.redis_topology import wait_ms
+
+        return wait_ms(self.settings)
 
     async def _connect(self) -> _Connection:
         async with asyncio.timeout(self.timeout), self._connecting:  # one attempt for all
@@ -218,7 +269,7 @@ class PipelinedRedisClient:
             if self._closed:
                 raise ConnectionError("the client was closed")
             loop = asyncio.get_running_loop()
-            host, port = host_port(self.settings.redis_host)
+            host, port = await self._address()
             context = ssl.create_default_context() if self.settings.enable_tls else None
             _, connection = await loop.create_connection(
                 lambda: _Connection(loop, self.timeout), host, port, ssl=context,
@@ -226,11 +277,23 @@ class PipelinedRedisClient:
             try:
                 for command in self._handshake():
                     await connection.send(command)
+                if self.settings.topology == "sentinel":
+                    role = await connection.send(("ROLE",))
+                    if not role or role[0] != b"master":
+                        raise ConnectionError(f"{host}:{port}, the master the sentinels name, "
+                                              "is not a master (yet)")
             except BaseException:
                 connection.close("handshake failed")
                 raise
             self._connection = connection
             return connection
+
+    async def _address(self) -> tuple[str, int]:
+        if self.settings.topology == "sentinel":
+            from pylotto.components._backends.redis_topology import sentinel_master
+
+            return await sentinel_master(self.settings, self.timeout)
+        return self.settings.hosts[0]
 
     def _handshake(self) -> list[Command]:
         settings = self.settings

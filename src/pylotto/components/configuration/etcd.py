@@ -23,11 +23,10 @@ part containing ``/`` is refused (Layotto would split it). ``keyPrefixPath`` is 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote, unquote
 
 from pydantic import Field
@@ -45,6 +44,7 @@ from pylotto.components.configuration.base import (
 )
 from pylotto.core.errors import InvalidArgument
 from pylotto.core.types import Metadata
+from pylotto.proto.etcd import kv_pb2, rpc_pb2
 
 ANY = "*"
 """Layotto's group, label or key that matches any (in the ``layotto`` layout)."""
@@ -155,7 +155,7 @@ class EtcdConfigurationStore(ConfigurationStore):
     def _item_key(self, prefix: bytes, key: str) -> bytes:
         return prefix + (_raw(key, "key") if self.layotto else _part(key)).encode()
 
-    def _decode(self, query: ItemsQuery, kv: Any, prefix: bytes) -> ConfigurationItem:
+    def _decode(self, query: ItemsQuery, kv: kv_pb2.KeyValue, prefix: bytes) -> ConfigurationItem:
         key = unquote(bytes(kv.key)[len(prefix):].decode())
         if not kv.value:
             return ConfigurationItem(key, "", query.group, query.label)
@@ -164,7 +164,7 @@ class EtcdConfigurationStore(ConfigurationStore):
                                  label=query.label, tags=dict(body.get("tags") or {}),
                                  metadata=dict(body.get("metadata") or {}))
 
-    def _decode_layotto(self, query: ItemsQuery, kvs: Sequence[Any],
+    def _decode_layotto(self, query: ItemsQuery, kvs: Sequence[kv_pb2.KeyValue],
                         deleted: Sequence[bool] = ()) -> list[ConfigurationItem]:
         """The items among ``kvs`` (Layotto's keys, in key order or one revision's events)
         that ``query`` covers — its group, label and keys, ``*`` matching any as in Layotto —
@@ -257,14 +257,12 @@ class EtcdConfigurationStore(ConfigurationStore):
 
     async def delete(self, query: ItemsQuery) -> None:
         prefix = self._prefix(query.app_id, query.group, query.label)
-        rpc = self.client.rpc
         deletes = []
         for k in dict.fromkeys(query.keys):
             key = self._item_key(prefix, k)
             deletes.append(self.client.delete(key))
             if self.layotto:  # and its tag keys
-                deletes.append(rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(
-                    key=key + b"/", range_end=prefix_end(key + b"/"))))
+                deletes.append(self.client.delete(key + b"/", prefix_end(key + b"/")))
         if deletes:
             await self.client.txn([], deletes)
 
@@ -275,10 +273,10 @@ class EtcdConfigurationStore(ConfigurationStore):
         self._subscriptions.add(subscription)
         return subscription
 
-    def _changes(self, query: ItemsQuery, events: Sequence[Any],
+    def _changes(self, query: ItemsQuery, events: Sequence[kv_pb2.Event],
                  prefix: bytes) -> list[ConfigurationItem]:
         """The items one revision's ``events`` changed (a delete: an empty content)."""
-        delete = self.client.rpc.Event.DELETE
+        delete = kv_pb2.Event.DELETE
         if self.layotto:
             return self._decode_layotto(replace(query, keys=()), [e.kv for e in events],
                                         [e.type == delete for e in events])
@@ -292,35 +290,24 @@ class EtcdConfigurationStore(ConfigurationStore):
 
     async def watch(self, query: ItemsQuery,
                     start: int) -> AsyncIterator[tuple[int, list[ConfigurationItem]]]:
-        """(revision, items changed in it) from ``start`` on, until the stream fails."""
-        rpc = self.client.rpc
+        """(revision, items changed in it) from ``start`` on, until the stream fails (on
+        whichever member of the cluster is up)."""
         prefix = self._range_of(query)
-        create = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
-            key=prefix, range_end=prefix_end(prefix), start_revision=start))
-        requests: asyncio.Queue[Any] = asyncio.Queue()
-        requests.put_nowait(create)
-
-        async def outgoing() -> AsyncIterator[Any]:
-            while True:
-                yield await requests.get()
-
-        call = self.client.watch.Watch(outgoing(), metadata=self.client.metadata)
-        try:
-            async for response in call:
-                if response.compact_revision:
-                    raise _Compacted()
-                if response.canceled:
-                    raise ConnectionError(f"watch canceled: {response.cancel_reason}")
-                by_revision: dict[int, list[Any]] = {}
-                for event in response.events:
-                    by_revision.setdefault(int(event.kv.mod_revision), []).append(event)
-                for revision in sorted(by_revision):
-                    changed = self._changes(query, by_revision[revision], prefix)
-                    if changed:
-                        yield revision, changed
-            raise ConnectionError("watch stream ended")
-        finally:
-            call.cancel()
+        create = rpc_pb2.WatchCreateRequest(key=prefix, range_end=prefix_end(prefix),
+                                            start_revision=start)
+        async for response in self.client.watch(create):
+            if response.compact_revision:
+                raise _Compacted()
+            if response.canceled:
+                raise ConnectionError(f"watch canceled: {response.cancel_reason}")
+            by_revision: dict[int, list[kv_pb2.Event]] = {}
+            for event in response.events:
+                by_revision.setdefault(int(event.kv.mod_revision), []).append(event)
+            for revision in sorted(by_revision):
+                changed = self._changes(query, by_revision[revision], prefix)
+                if changed:
+                    yield revision, changed
+        raise ConnectionError("watch stream ended")
 
 
 def _covers(query: ItemsQuery, group: str, label: str, key: str) -> bool:

@@ -22,6 +22,12 @@ items, named without it.
   notify-keyspace-events``) — adding the flags it needs, ``Kg$xe``, to those already set
   rather than replacing them; where CONFIG is refused (managed Redis) it warns that the
   server must have them, since without them no change is seen.
+- Sentinel (``failover: true``): reads, writes and the notification connection go to the
+  master; after a failover the connection is reopened on the new master, whose notification
+  setting is checked again. Cluster (``redisType: cluster``): saves are one MULTI per hash
+  slot; each master notifies only of its own keys, so a subscription listens on every master
+  (:class:`~pylotto.components._backends.redis_topology.ClusterPubSub`; Dapr's store listens
+  on one node and misses the others' changes), and turns notifications on on each.
 - The notification connection is pinged when silent for ``timeout``; after a loss it is
   reopened with back-off and each subscription is told what changed meanwhile (what differs
   from what it last saw).
@@ -40,6 +46,7 @@ from typing import Any
 from pydantic import Field
 
 from pylotto.components._backends.redis_client import RedisClient, RedisSettings, map_error
+from pylotto.components._backends.redis_topology import ClusterPubSub
 from pylotto.components.base import ComponentContext
 from pylotto.components.configuration.base import (
     DEFAULT_GROUP,
@@ -160,6 +167,10 @@ class _Notifications(ChangeFeed):
                 if not store._watches:
                     store._feed = None
                     return
+                # after a failover the master is another server: its notification
+                # setting is its own (CONFIG SET is not replicated)
+                store._notifications_checked = False
+                await store._enable_notifications()
                 pubsub = await store._connect()
         try:
             if resuming:
@@ -283,14 +294,26 @@ class RedisConfigurationStore(ConfigurationStore):
                                   f"per key): item {item.key}")
         prefix = self.settings.key_prefix
 
-        async def write(r: Any) -> None:
+        async def write(r: Any, part: Sequence[ConfigurationItem]) -> None:
             pipe = r.pipeline(transaction=True)
-            for item in items:
+            for item in part:
                 pipe.set(prefix + item.key, stored(item))
             await pipe.execute()
 
-        if items:
-            await self.client.call(write)
+        # one MULTI; in cluster mode one per hash slot (a MULTI may not span slots)
+        for part in self._by_slot(items):
+            await self.client.call(partial(write, part=part))
+
+    def _by_slot(self, items: Sequence[ConfigurationItem]) -> list[list[ConfigurationItem]]:
+        if not self.client.clustered:
+            return [list(items)] if items else []
+        from redis.crc import key_slot
+
+        parts: dict[int, list[ConfigurationItem]] = {}
+        for item in items:
+            slot = key_slot((self.settings.key_prefix + item.key).encode())
+            parts.setdefault(slot, []).append(item)
+        return list(parts.values())
 
     async def delete(self, query: ItemsQuery) -> None:
         self._check_address(query.group, query.label)
@@ -305,11 +328,19 @@ class RedisConfigurationStore(ConfigurationStore):
             return
         self._notifications_checked = True
         setting = "notify-keyspace-events"
+
+        async def enable(r: Any) -> None:
+            # each server's setting is its own: in cluster mode, every master's
+            nodes = r.get_primaries() if self.client.clustered else [None]
+            for node in nodes:
+                where = {"target_nodes": node} if node is not None else {}
+                current = await r.config_get(setting, **where)
+                wanted = missing_flags(_text(current.get(setting, "")))
+                if wanted:
+                    await r.config_set(setting, wanted, **where)
+
         try:
-            current = await self.client.call(lambda r: r.config_get(setting))
-            wanted = missing_flags(_text(current.get(setting, "")))
-            if wanted:
-                await self.client.call(lambda r: r.config_set(setting, wanted))
+            await self.client.call(enable)
         except PylottoError as exc:
             if isinstance(exc, Unavailable):
                 self._notifications_checked = False
@@ -398,7 +429,8 @@ class RedisConfigurationStore(ConfigurationStore):
         """A connection listening on what every subscription needs, once Redis confirmed
         it all (called with the lock held)."""
         names = list(dict.fromkeys(n for w in self._watches for n in w.names))
-        pubsub = self.client.redis.pubsub()
+        pubsub = (ClusterPubSub.of(self.client.redis, self.settings) if self.client.clustered
+                  else self.client.redis.pubsub())
 
         async def listen(_: Any) -> None:
             channels = [n for n in names if not n.endswith("*")]

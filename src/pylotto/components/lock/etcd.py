@@ -15,6 +15,7 @@ from __future__ import annotations
 from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
+from pylotto.proto.etcd import rpc_pb2
 
 
 class EtcdLockSettings(LockSettings, EtcdSettings):
@@ -39,9 +40,9 @@ class EtcdLockStore(ClientComponent[EtcdClient], LockStore):
             await client.revoke(lease)
         return bool(reply.succeeded)
 
-    async def _holder_status(self, reply: object) -> LockStatus:
+    async def _holder_status(self, reply: rpc_pb2.TxnResponse) -> LockStatus:
         """The status of a failed owner compare: no lease, or someone else's."""
-        kvs = reply.responses[0].response_range.kvs  # type: ignore[attr-defined]
+        kvs = reply.responses[0].response_range.kvs
         return LockStatus.LOCK_BELONG_TO_OTHERS if kvs else LockStatus.LOCK_UNEXIST
 
     async def unlock(self, resource_id: str, owner: str) -> LockStatus:

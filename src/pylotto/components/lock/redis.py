@@ -2,7 +2,9 @@
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
 ``timeout`` (see :mod:`pylotto.components._backends.redis_client`), plus ``keyPrefix``. Calls are
-pipelined over one connection (:mod:`pylotto.components._backends.redis_pipelined`).
+pipelined over one connection (:mod:`pylotto.components._backends.redis_pipelined`); Sentinel
+and Cluster (``failover``, ``redisType``) and ``waitReplicas``:
+:mod:`pylotto.components._backends.redis_topology` (one key per lease: any slot).
 
 A lease is one string key holding the owner, with Redis' expiry: ``try_lock`` is
 ``SET key owner NX EX seconds`` (exactly one of any number of contenders gets it);
@@ -13,7 +15,7 @@ lease that expired and was taken by someone else is never released or renewed by
 from __future__ import annotations
 
 from pylotto.components._backends.redis_client import RedisSettings
-from pylotto.components._backends.redis_pipelined import PipelinedRedisClient
+from pylotto.components._backends.redis_topology import RequestClient, request_client
 from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.lock.base import LockSettings, LockStatus, LockStore
 
@@ -39,18 +41,19 @@ class RedisLockSettings(LockSettings, RedisSettings):
     pass
 
 
-class RedisLockStore(ClientComponent[PipelinedRedisClient], LockStore):
+class RedisLockStore(ClientComponent[RequestClient], LockStore):
     Settings = RedisLockSettings
     settings: RedisLockSettings
 
     def __init__(self, name: str, settings: RedisLockSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
-        self.client = PipelinedRedisClient(settings, f"lock store {name}")
-        self._unlock = self.client.script(_UNLOCK)
-        self._keep_alive = self.client.script(_KEEP_ALIVE)
+        self.client = request_client(settings, f"lock store {name}")
+        self._unlock = self.client.script(_UNLOCK, write=True)
+        self._keep_alive = self.client.script(_KEEP_ALIVE, write=True)
 
     async def try_lock(self, resource_id: str, owner: str, expire_seconds: int) -> bool:
-        taken = await self.client.execute("SET", resource_id, owner, "NX", "EX", expire_seconds)
+        taken = await self.client.execute("SET", resource_id, owner, "NX", "EX", expire_seconds,
+                                          write=True)
         return taken is not None
 
     async def unlock(self, resource_id: str, owner: str) -> LockStatus:

@@ -1,7 +1,9 @@
 """``redis``: pub/sub on Redis Streams with consumer groups (Dapr's ``pubsub.redis``).
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
-``poolSize``, ``timeout`` (see :mod:`pylotto.components._backends.redis_client`), ``consumerID``,
+``poolSize``, ``timeout`` (see :mod:`pylotto.components._backends.redis_client`; Sentinel,
+Cluster and ``waitReplicas``, which publishes honour too:
+:mod:`pylotto.components._backends.redis_topology`), ``consumerID``,
 ``maxConcurrentHandlers`` and the ``backOff*`` keys of every pub/sub (see :mod:`.base`), plus:
 
 - ``maxLenApprox``: trim each stream to about this many entries (``XADD MAXLEN ~``); default:
@@ -58,7 +60,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from pylotto.components._backends.redis_client import RedisClient, RedisSettings
+from pylotto.components._backends.redis_client import RedisClient, RedisSettings, map_error
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.base import (
     BulkPublishEntry,
@@ -159,12 +161,22 @@ class _StreamSubscription(BrokerSubscription):
             if claimed is not None:
                 return claimed  # look again at once: there may be more
             self._next_scan = loop.time() + self.settings.redeliver_interval
-        reply = await self.client.call(lambda r: r.xreadgroup(
-            self.group, self.consumer, {self.topic: ">"}, count=1, block=BLOCK_MS))
+        reply = await self.client.call(self._read_new)
         for _, entries in reply or []:
             for entry_id, fields in entries:
                 return self._delivery(entry_id, fields, 1)
         return None
+
+    def _read_new(self, r: Any) -> Any:
+        if not self.client.clustered:
+            return r.xreadgroup(self.group, self.consumer, {self.topic: ">"}, count=1,
+                                block=BLOCK_MS)
+        # sent to the stream's master directly: redis-py would otherwise ask its default node
+        # where XREADGROUP's key is (COMMAND GETKEYS) on every call, and never ask another
+        # after that node died (with retries off it does not reload on that error)
+        return r.execute_command(
+            "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", 1, "BLOCK", BLOCK_MS,
+            "STREAMS", self.topic, ">", target_nodes=r.get_node_from_key(self.topic))
 
     async def _claim_abandoned(self) -> Delivery | None:
         """Take over one message of the group left pending longer than processingTimeout."""
@@ -231,8 +243,19 @@ class RedisStreamsPubSub(PubSub):
         limit = self.settings.max_len_approx
         return r.xadd(topic, _entry(data, metadata), maxlen=limit, approximate=True)
 
+    def _xadd_command(self, topic: str, data: bytes, metadata: Metadata) -> list[Any]:
+        limit = self.settings.max_len_approx
+        trim = ["MAXLEN", "~", limit] if limit is not None else []
+        return ["XADD", topic, *trim, "*", *(x for kv in _entry(data, metadata).items()
+                                             for x in kv)]
+
     async def publish(self, topic: str, data: bytes, metadata: Metadata) -> None:
-        await self.client.call(lambda r: self._xadd(r, topic, data, metadata))
+        if not self.settings.wait_replicas:
+            await self.client.call(lambda r: self._xadd(r, topic, data, metadata))
+            return
+        [result] = await self.client.write(topic, [self._xadd_command(topic, data, metadata)])
+        if isinstance(result, Exception):
+            raise map_error(result, self.client.what)
 
     async def bulk_publish(self, topic: str, entries: Sequence[BulkPublishEntry],
                            metadata: Metadata) -> list[BulkPublishFailure]:
@@ -245,7 +268,12 @@ class RedisStreamsPubSub(PubSub):
             return list(await pipe.execute(raise_on_error=False))
 
         try:
-            results = await self.client.call(send)
+            if self.settings.wait_replicas:
+                results = await self.client.write(topic, [
+                    self._xadd_command(topic, e.data, {**metadata, **e.metadata})
+                    for e in entries])
+            else:
+                results = await self.client.call(send)
         except PylottoError as exc:
             return [BulkPublishFailure(e.entry_id, exc.message) for e in entries]
         return [BulkPublishFailure(e.entry_id, str(result))

@@ -2,8 +2,9 @@
 
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
 ``timeout`` (see :mod:`pylotto.components._backends.redis_client`; calls are pipelined over one
-connection, :mod:`pylotto.components._backends.redis_pipelined`), ``segmentSize`` (ids reserved per
-WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
+connection, :mod:`pylotto.components._backends.redis_pipelined`; Sentinel, Cluster and
+``waitReplicas``: :mod:`pylotto.components._backends.redis_topology`), ``segmentSize`` (ids
+reserved per WEAK refill, default 1000), plus ``keyPrefix`` and ``biggerThan``.
 
 Each key is one integer: ``INCR`` hands out one id, ``INCRBY size`` reserves a segment, both
 atomic across sidecars; ``biggerThan`` raises it with a Lua script (set to the floor when
@@ -15,7 +16,7 @@ AOF or RDB persistence for counters that must outlive the server).
 from __future__ import annotations
 
 from pylotto.components._backends.redis_client import RedisSettings
-from pylotto.components._backends.redis_pipelined import PipelinedRedisClient
+from pylotto.components._backends.redis_topology import RequestClient, request_client
 from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.sequencer.base import Feature, Segment, SegmentSequencer, SegmentSettings
 from pylotto.core.types import Metadata
@@ -41,7 +42,7 @@ class RedisSequencerSettings(SegmentSettings, RedisSettings):
     pass
 
 
-class RedisSequencer(ClientComponent[PipelinedRedisClient], SegmentSequencer):
+class RedisSequencer(ClientComponent[RequestClient], SegmentSequencer):
     Settings = RedisSequencerSettings
     settings: RedisSequencerSettings
     features = frozenset({Feature.SEGMENT})
@@ -49,14 +50,14 @@ class RedisSequencer(ClientComponent[PipelinedRedisClient], SegmentSequencer):
     def __init__(self, name: str, settings: RedisSequencerSettings,
                  context: ComponentContext) -> None:
         super().__init__(name, settings, context)
-        self.client = PipelinedRedisClient(settings, f"sequencer store {name}")
-        self._raise_to = self.client.script(_RAISE_TO)
+        self.client = request_client(settings, f"sequencer store {name}")
+        self._raise_to = self.client.script(_RAISE_TO, write=True)
 
     async def next_id(self, key: str, metadata: Metadata) -> int:
-        return int(await self.client.execute("INCR", key))
+        return int(await self.client.execute("INCR", key, write=True))
 
     async def get_segment(self, key: str, size: int) -> Segment:
-        last = int(await self.client.execute("INCRBY", key, size))
+        last = int(await self.client.execute("INCRBY", key, size, write=True))
         return Segment(last - size + 1, last)
 
     async def ensure_bigger_than(self, key: str, floor: int) -> None:

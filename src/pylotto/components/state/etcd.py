@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from pylotto.components._backends.etcd_client import EtcdClient, EtcdSettings
 from pylotto.components._backends.etcd_client import prefix_end as etcd_prefix_end
@@ -38,6 +37,7 @@ from pylotto.components.state.base import (
 )
 from pylotto.core.errors import EtagMismatch
 from pylotto.core.types import Metadata
+from pylotto.proto.etcd import kv_pb2
 
 TXN_MAX_OPS = 128
 """The operations etcd takes in one transaction (its ``--max-txn-ops`` default)."""
@@ -58,7 +58,7 @@ class EtcdStateStore(ClientComponent[EtcdClient], BatchStateStore, KeyListingSta
 
     # ---- reads -----------------------------------------------------------------------------
 
-    async def _expiry(self, kv: Any) -> dict[str, str]:
+    async def _expiry(self, kv: kv_pb2.KeyValue) -> dict[str, str]:
         if not kv.lease:
             return {}
         left = await self.client.time_to_live(kv.lease)

@@ -3,7 +3,16 @@
 Metadata: ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``, ``enableTLS``,
 ``timeout`` (see :mod:`pylotto.components._backends.redis_client`), plus ``keyPrefix`` and
 ``ttlInSeconds`` of every store. Calls are pipelined over one connection
-(:mod:`pylotto.components._backends.redis_pipelined`), so ``poolSize`` has no use here.
+(:mod:`pylotto.components._backends.redis_pipelined`), so ``poolSize`` has no use here, except
+in cluster mode. Sentinel (``failover``), Cluster (``redisType: cluster``) and ``waitReplicas``:
+:mod:`pylotto.components._backends.redis_topology`.
+
+Cluster mode: a bulk read is one script per hash slot of its keys (run concurrently). A batch —
+bulk save or delete, a transaction — whose keys share one slot (one ``{hash tag}`` in every key
+does it) is one script, all-or-nothing as on one server. A batch across slots is, as Dapr's
+store there (go-redis runs one MULTI/EXEC per slot), atomic per slot only: every slot's part is
+checked first, then the parts are applied in turn, each checking again; a refusal then leaves
+the parts before it applied and says so in the error.
 
 Layout and etag rules, as components-contrib's Redis store (``state/redis/redis.go``: the
 same at v1.5.2, which Layotto pins, and v1.18): one hash per key with fields ``data`` (the
@@ -40,12 +49,17 @@ own expiry of the hash (PEXPIRE), so an expired item is gone at once; reads repo
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from pylotto.components._backends.redis_client import RedisSettings
-from pylotto.components._backends.redis_pipelined import PipelinedRedisClient
+from pylotto.components._backends.redis_topology import (
+    RequestClient,
+    group_by_slot,
+    request_client,
+)
 from pylotto.components.base import ClientComponent, ComponentContext
 from pylotto.components.state.base import (
     BatchStateStore,
@@ -79,9 +93,11 @@ return out
 NO_ETAG = "0"
 """The etag argument meaning "none": what components-contrib passes, and Layotto's SDK sends."""
 
+_ARGS = 6
+"""ARGV entries per operation."""
 # ARGV per operation: kind ("s" save, "d" delete), etag (NO_ETAG: none), first ("1":
 # first-write), mark ("1": set the first-write field), value, ttl in ms (0: persist).
-_APPLY = """
+_CHECKS = """
 local view = {}
 local function current(key)
   local s = view[key]
@@ -112,6 +128,9 @@ for i = 1, #KEYS do
     view[key] = {0, false}
   end
 end
+"""
+
+_APPLY = _CHECKS + """
 for i = 1, #KEYS do
   local key, base = KEYS[i], (i - 1) * 6
   if ARGV[base + 1] == "s" then
@@ -130,12 +149,18 @@ end
 return {0, ""}
 """
 
+_CHECK_ONLY = _CHECKS + """
+return {0, ""}
+"""
+"""The checks of ``_APPLY`` alone: a cluster transaction across slots checks every slot
+before it writes any."""
+
 
 class RedisStateSettings(StateSettings, RedisSettings):
     pass
 
 
-class RedisStateStore(ClientComponent[PipelinedRedisClient], BatchStateStore,
+class RedisStateStore(ClientComponent[RequestClient], BatchStateStore,
                       KeyListingStateStore):
     Settings = RedisStateSettings
     settings: RedisStateSettings
@@ -143,14 +168,21 @@ class RedisStateStore(ClientComponent[PipelinedRedisClient], BatchStateStore,
 
     def __init__(self, name: str, settings: RedisStateSettings, context: ComponentContext) -> None:
         super().__init__(name, settings, context)
-        self.client = PipelinedRedisClient(settings, f"state store {name}")
+        self.client = request_client(settings, f"state store {name}")
         self._get = self.client.script(_GET)
-        self._apply = self.client.script(_APPLY)
+        self._apply = self.client.script(_APPLY, write=True)
+        self._check = self.client.script(_CHECK_ONLY)
 
     # ---- reads -----------------------------------------------------------------------------
 
     async def _read(self, keys: Sequence[str]) -> list[Row]:
-        rows = await self._get(keys=list(keys), args=[])
+        groups = group_by_slot(self.client, keys)  # one in all but cluster mode
+        replies = await asyncio.gather(*(self._get(keys=[keys[i] for i in group], args=[])
+                                         for group in groups))
+        rows: list[Any] = [None] * len(keys)
+        for group, reply in zip(groups, replies, strict=True):
+            for index, row in zip(group, reply, strict=True):
+                rows[index] = row
         now = time.time()
         out: list[Row] = []
         for row in rows:
@@ -177,14 +209,11 @@ class RedisStateStore(ClientComponent[PipelinedRedisClient], BatchStateStore,
     async def keys_with_prefix(self, prefix: str, limit: int) -> list[str]:
         pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
         keys: list[str] = []
-        cursor = "0"
-        while True:
-            cursor_raw, batch = await self.client.execute(
-                "SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-            keys += [_text(key) for key in batch]
-            cursor = _text(cursor_raw)
-            if cursor == "0" or len(keys) >= limit:
-                return keys[:limit]
+        async for key in self.client.scan(pattern, 1000):
+            keys.append(_text(key))
+            if len(keys) >= limit:
+                break
+        return keys[:limit]
 
     # ---- writes ----------------------------------------------------------------------------
 
@@ -210,10 +239,40 @@ class RedisStateStore(ClientComponent[PipelinedRedisClient], BatchStateStore,
                          "1" if first and mark else "0", op.value, self._ttl_ms(op)]
             else:
                 args += ["d", NO_ETAG if op.etag is None else op.etag, "0", "0", b"", 0]
-        failed, reason = await self._apply(keys=[op.key for op in operations], args=args)
-        if int(failed):
-            op = operations[int(failed) - 1]
-            raise _refusal(self.name, op, _text(reason))
+        keys = [op.key for op in operations]
+        groups = group_by_slot(self.client, keys)
+        if len(groups) == 1:
+            failed, reason = await self._apply(keys=keys, args=args)
+            if int(failed):
+                raise _refusal(self.name, operations[int(failed) - 1], _text(reason))
+            return
+        await self._across_slots(operations, keys, args, groups)
+
+    async def _across_slots(self, operations: Sequence[TransactionOp], keys: list[str],
+                            args: list[Any], groups: list[list[int]]) -> None:
+        """Cluster mode, keys of several slots: as Dapr's store there (go-redis runs one
+        MULTI/EXEC per slot), each slot's part is atomic, the whole is not. Every part is
+        checked first, then each is applied (checking again) in turn; a part refused then
+        leaves the parts before it applied, and the error says so."""
+
+        def part(group: list[int]) -> tuple[list[str], list[Any]]:
+            return ([keys[i] for i in group],
+                    [a for i in group for a in args[i * _ARGS:(i + 1) * _ARGS]])
+
+        for script, applying in ((self._check, False), (self._apply, True)):
+            for done, group in enumerate(groups):
+                part_keys, part_args = part(group)
+                failed, reason = await script(keys=part_keys, args=part_args)
+                if int(failed):
+                    error = _refusal(self.name, operations[group[int(failed) - 1]],
+                                     _text(reason))
+                    if applying and done:
+                        applied = sum(len(g) for g in groups[:done])
+                        error = type(error)(
+                            f"{error.message} (cluster mode: the operations on {applied} "
+                            "keys of other hash slots were applied already: a transaction "
+                            "is atomic only within one slot; give its keys one {hash tag})")
+                    raise error
 
     def _save_etag(self, op: SetRequest) -> str:
         """The version a save expects, or NO_ETAG (components-contrib's ``parseETag``)."""

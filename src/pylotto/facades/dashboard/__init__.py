@@ -18,7 +18,7 @@ from aiohttp import web
 
 from pylotto.facades.dashboard.snapshot import Sources, snapshot
 
-__all__ = ["COOKIE", "PATH", "Sources", "add_routes", "given_token"]
+__all__ = ["COOKIE", "PATH", "SOURCES_KEY", "Sources", "add_routes", "given_token"]
 
 PATH = "/dashboard"
 COOKIE = "pylotto-dashboard-token"

@@ -81,7 +81,7 @@ class RecordingHost(ActorHost):
         finally:
             self._leave(tick.actor)
 
-    async def deactivate(self, actor: ActorRef) -> None:
+    async def deactivate(self, actor: ActorRef) -> bool:
         self.deactivation_started.set()
         if self.seen.inside.get(actor, 0):
             self.seen.violations.append(f"deactivation of {actor.key} during a turn")
@@ -91,6 +91,7 @@ class RecordingHost(ActorHost):
             self.seen.deactivated.append(actor)
         finally:
             self.seen.deactivating.discard(actor)
+        return True
 
 
 async def eventually(condition: Callable[[], bool], within: float = 10.0) -> None:

@@ -92,9 +92,9 @@ async def test_every_call_moves_the_idle_deadline(runtime: MakeRuntime) -> None:
     deactivated_at: list[float] = []
 
     class Host(RecordingHost):
-        async def deactivate(self, actor: ActorRef) -> None:
+        async def deactivate(self, actor: ActorRef) -> bool:
             deactivated_at.append(time.monotonic())
-            await super().deactivate(actor)
+            return await super().deactivate(actor)
 
     host = Host(counter(idle_timeout=idle))
     cap = await runtime()

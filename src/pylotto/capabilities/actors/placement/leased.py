@@ -40,16 +40,21 @@ from pylotto.capabilities.state import StateCapability
 from pylotto.config.model import ActorsConfig
 from pylotto.core.errors import PylottoError, Unavailable
 from pylotto.core.tasks import stop_task, stop_tasks
+from pylotto.observability.dapr_metrics import DaprMetrics
 
 log = logging.getLogger("pylotto.actors.placement")
 
 
 class LeasedPlacement(Placement):
     """Member ``address`` (the internal gRPC address other sidecars forward calls to) of app
-    ``app_id``'s actors, with its member document and leases in state store ``store``."""
+    ``app_id``'s actors, with its member document and leases in state store ``store``;
+    ``metrics``: where its reports (member entry renewals) and the placement tables it reads
+    are counted, as daprd counts its placement stream's."""
 
     def __init__(self, state: StateCapability, store: str, app_id: str, address: str,
-                 config: ActorsConfig | None = None, clock: Clock | None = None) -> None:
+                 config: ActorsConfig | None = None, clock: Clock | None = None,
+                 metrics: DaprMetrics | None = None) -> None:
+        self.metrics = metrics if metrics is not None else DaprMetrics(app_id)
         self.config = config or ActorsConfig()
         self.clock: Clock = clock or SystemClock()
         self.address = address
@@ -183,6 +188,8 @@ class LeasedPlacement(Placement):
         return Ring(members)
 
     def _view(self, members: Members) -> None:
+        if _table(members) != _table(self._members):
+            self.metrics.actor_table_updated()
         self._members = members
         self._last_contact = self.clock.monotonic()
         self._rings = {}
@@ -221,7 +228,13 @@ class LeasedPlacement(Placement):
                 log.exception("actor placement step failed")
 
     async def _renew_entry(self) -> None:
-        self._view(await self.membership.renew(self.hosted))
+        try:
+            members = await self.membership.renew(self.hosted)
+        except Exception:
+            self.metrics.actor_status_reported(False)
+            raise
+        self.metrics.actor_status_reported(True)
+        self._view(members)
         self._joined = True
 
     async def _renew(self) -> None:
@@ -313,3 +326,8 @@ class LeasedPlacement(Placement):
         behind. :meth:`owns` still answers from the leases until they lapse by the monotonic
         clock; the other members take them once expired."""
         await stop_tasks(self._polling_task, self._renewing, *self._halts)
+
+
+def _table(members: Members) -> dict[str, frozenset[str]]:
+    """What a placement table says: each member's hosted types (not when its entry ends)."""
+    return {address: member.types for address, member in members.items()}
