@@ -24,6 +24,13 @@ done
 echo "--- readiness: $status"
 echo "--- examples/quickstart.py (the README's SDK example):"
 python examples/quickstart.py
+python - <<'PY'
+import json, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:3500/v1.0/metadata", timeout=2) as r:
+    status = json.load(r)["actorRuntime"]["runtimeStatus"]
+print(f"--- Dapr actors and workflows: {status}, their state in the sqlite store "
+      "(docs/actors.md, docs/workflows.md)")
+PY
 echo "--- dashboard: http://127.0.0.1:34999/dashboard"
 echo "--- pylotto is serving the Layotto gRPC API on 127.0.0.1:34904, Dapr's gRPC on :50001 and HTTP on :3500; Ctrl-C stops it."
 wait $pid

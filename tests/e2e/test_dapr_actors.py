@@ -7,6 +7,7 @@ stream); an ``ActorProxy`` calls it through ``pylotto run``. State is in Redis, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -75,18 +76,21 @@ def _wait_for(condition: Any, what: str, env: Env, timeout: float = WAIT_SECONDS
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module", params=["http", "grpc"])
-def env(request: pytest.FixtureRequest,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    transport: str = request.param
-    workdir = tmp_path_factory.mktemp(f"actors-{transport}")
+REDIS_STORE = {"state": {"actorstore": {
+    "type": "redis", "metadata": {"redisHost": "127.0.0.1:6379", "redisPassword": "",
+                                  "actorStateStore": "true"}}}}
+
+
+@contextlib.contextmanager
+def _actor_app(workdir: Path, transport: str,
+               components: dict[str, Any] | None) -> Iterator[Env]:
+    """A sidecar (``components``; None: the embedded default) and the SDK's actor app
+    hosting ``DemoActor`` over ``transport``, once the sidecar serves its types."""
     app_port = free_port()
     app: dict[str, Any] = {"app_id": unique("actors"), "port": app_port}
     if transport == "grpc":
         app["protocol"] = "grpc"
-    car = Sidecar(workdir, app=app, components={"state": {"actorstore": {
-        "type": "redis", "metadata": {"redisHost": "127.0.0.1:6379", "redisPassword": "",
-                                      "actorStateStore": "true"}}}})
+    car = Sidecar(workdir, app=app, components=components)
     car.start()
     events, app_log = workdir / "events.jsonl", workdir / "app.log"
     with app_log.open("ab") as out:
@@ -110,6 +114,15 @@ def env(request: pytest.FixtureRequest,
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module", params=["http", "grpc"])
+def env(request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    transport: str = request.param
+    with _actor_app(tmp_path_factory.mktemp(f"actors-{transport}"), transport,
+                    REDIS_STORE) as started:
+        yield started
 
 
 @pytest.fixture
@@ -380,8 +393,12 @@ def test_the_grpc_actor_rpcs(env: Env) -> None:
         assert metadata.actor_runtime.placement == "placement: connected"
 
 
+NO_ACTOR_STORE = {"state": {"in-memory": {"type": "in-memory"}, "sqlite": {"type": "sqlite"}}}
+"""The embedded default's state stores with none marked as the actor state store."""
+
+
 def test_without_an_actor_state_store_actor_calls_say_so(start_sidecar: Any) -> None:
-    car = start_sidecar()
+    car = start_sidecar(components=NO_ACTOR_STORE)
     request = urllib.request.Request(
         f"{car.dapr_http_url}/v1.0/actors/DemoActor/1/method/GetMyData", method="POST")
     with pytest.raises(urllib.error.HTTPError) as caught:
@@ -409,6 +426,31 @@ def test_without_an_actor_state_store_actor_calls_say_so(start_sidecar: Any) -> 
             list(stream)
         assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
         assert refused.value.details() == "actor callback streaming requires a gRPC app channel"
+
+
+async def test_the_embedded_default_serves_an_actor_app(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No components configured: the embedded default's sqlite store is the actor state
+    store, as ``dapr init``'s Redis one is, so an actor app works as it comes."""
+    with _actor_app(tmp_path, "http", None) as started:
+        monkeypatch.setenv("DAPR_HTTP_PORT", str(started.car.dapr_http_port))
+        monkeypatch.setenv("DAPR_GRPC_PORT", str(started.car.dapr_grpc_port))
+        actor_id = _new_id()
+        proxy = _proxy(actor_id)
+        await proxy.SetMyData({"on": "sqlite"})
+        assert await proxy.GetMyData() == {"on": "sqlite"}
+        await proxy.StartReminder()
+        _wait_for(lambda: started.count("reminder", actor_id) >= 1, "a reminder tick", started)
+        await proxy.StopReminder()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{started.api}/actors/DemoActor/{actor_id}/state/mydata") as (
+                    resp):
+                assert json.loads(await resp.read()) == {"on": "sqlite"}
+            async with http.get(f"{started.api}/metadata") as resp:
+                metadata = await resp.json()
+        assert metadata["actorRuntime"]["runtimeStatus"] == "RUNNING"
+        sqlite = next(c for c in metadata["components"] if c["name"] == "sqlite")
+        assert "ACTOR" in sqlite["capabilities"]
 
 
 def test_two_actor_state_stores_refuse_to_start(tmp_path: Path) -> None:

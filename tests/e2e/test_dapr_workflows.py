@@ -81,18 +81,18 @@ def _wid(prefix: str) -> str:
 
 REDIS = {"type": "redis", "metadata": {"redisHost": "127.0.0.1:6379", "redisPassword": "",
                                         "actorStateStore": "true"}}
-SQLITE = {"type": "sqlite", "metadata": {"actorStateStore": "true"}}
 
 
 @contextlib.contextmanager
-def _running(workdir: Path, token: str = "", store: dict[str, Any] = REDIS,
+def _running(workdir: Path, token: str = "", store: dict[str, Any] | None = REDIS,
              python: str = sys.executable) -> Iterator[Env]:
-    """A sidecar (``store`` the actor state store, Redis by default) and the workflow app
+    """A sidecar (``store`` the actor state store, Redis by default; None: the embedded
+    default components, whose sqlite store is the actor state store) and the workflow app
     connected to it (both with the API token ``token``, when given; the app run by
     ``python``)."""
     car = Sidecar(workdir, app={"app_id": unique("wf"), "port": free_port()},
                   env={"DAPR_API_TOKEN": token} if token else {},
-                  components={"state": {"actorstore": store}})
+                  components={"state": {"actorstore": store}} if store is not None else None)
     car.start()
     events, app_log = workdir / "events.jsonl", workdir / "app.log"
     settings = {"DAPR_RUNTIME_HOST": "127.0.0.1", "DAPR_GRPC_PORT": str(car.dapr_grpc_port),
@@ -683,10 +683,11 @@ def test_wait_for_start_payloads_only_when_asked_and_purge_by_filter(env: Env) -
     env.client.terminate_workflow(instance_id)
 
 
-def test_on_sqlite_chain_fan_out_timer_and_a_restart(tmp_path: Path) -> None:
-    """The embedded default store: a chain, a 20-activity fan-out, a timer-guarded event, and
-    the state kept over a sidecar restart (a finished instance is still there)."""
-    with _running(tmp_path, store=SQLITE) as lite:
+def test_on_the_embedded_default_chain_fan_out_timer_and_a_restart(tmp_path: Path) -> None:
+    """The embedded default components, no store configured (its sqlite store is the actor
+    state store): a chain, a 20-activity fan-out, a timer-guarded event, and the state kept
+    over a sidecar restart (a finished instance is still there)."""
+    with _running(tmp_path, store=None) as lite:
         chain = lite.client.schedule_new_workflow("task_chain", input=3)
         assert json.loads(lite.done(chain).serialized_output) == [4, 8, 10]
         fan = lite.client.schedule_new_workflow("batch_processing", input=20)

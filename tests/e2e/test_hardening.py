@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import pytest
 from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, pubsub_pb2, state_pb2
+from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc, pubsub_pb2, state_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
@@ -248,8 +248,9 @@ def test_undecodable_unimplemented_and_malformed_calls_are_answered_and_quiet(
                 else:
                     code = code_of(target.unary_unary(method), b"\xff\xff\xff")
                 assert code is grpc.StatusCode.INVALID_ARGUMENT, method
+            # the embedded default runs actors: a bad actor type is refused at once
             assert code_of(channel.unary_unary("/dapr.proto.runtime.v1.Dapr/InvokeActor"),
-                           b"") is grpc.StatusCode.INTERNAL  # no actor state store
+                           BAD_ACTOR_TYPE) is grpc.StatusCode.INVALID_ARGUMENT
             assert _raw_http(car, b"GET /v1.0/healthz HTTP/9.9\r\n\r\n") == 400
     finally:
         channel.close()
@@ -260,6 +261,10 @@ def test_undecodable_unimplemented_and_malformed_calls_are_answered_and_quiet(
         lines = log.read().decode(errors="replace").splitlines()
     assert not [line for line in lines if "Traceback" in line or "level=error" in line], lines
     assert len(lines) <= 3, lines  # 400 bad calls: one warning per kind
+
+
+BAD_ACTOR_TYPE = actors_pb2.InvokeActorRequest(actor_type="a/b", actor_id="1",
+                                              method="m").SerializeToString()
 
 
 def _raw_http(car: Sidecar, data: bytes) -> int:
@@ -305,3 +310,60 @@ def _statuses_until_end(watch: Any) -> list[int]:
     except grpc.RpcError:
         pass
     return out
+
+
+# ---- 7. actor routes and the workflow management API of the embedded default ------------------
+
+ACTOR_AND_WORKFLOW_REFUSALS = [
+    # (verb, path, body, status, errorCode, message start): daprd's pkg/api/http/actors.go and
+    # pkg/api/universal/workflow.go with pkg/messages/predefined.go
+    ("POST", "/v1.0/actors/%01/1/method/m", b"", 400, "ERR_BAD_REQUEST",
+     'invalid request: invalid actorType: name contains control character at position 0'),
+    ("POST", "/v1.0/actors/T/1/method/a%3Fb", b"", 400, "ERR_BAD_REQUEST",
+     'invalid request: method contains forbidden character: "a?b"'),
+    ("PUT", "/v1.0/actors/T/1/reminders/r", b"not json", 400, "ERR_MALFORMED_REQUEST",
+     "failed deserializing HTTP body: "),
+    ("PUT", "/v1.0/actors/T/1/reminders/r%01", b"{}", 400, "ERR_BAD_REQUEST",
+     "invalid request: name contains control character at position 1"),
+    ("PUT", "/v1.0/actors/T/1/reminders/r", b'{"dueTime": "1h"}', 403,
+     "ERR_ACTOR_REMINDER_NON_HOSTED", "operations on actor reminders are only possible on hosted"),
+    ("POST", "/v1.0/actors/T/1/timers/t", b'{"dueTime": "1h", "callback": "cb"}', 500,
+     "ERR_ACTOR_TIMER_CREATE", "error creating actor timer: "),
+    ("POST", "/v1.0/actors/dapr.internal.x/1/method/m", b"", 403, "ERR_ACTOR_TYPE_RESERVED",
+     'actor type "dapr.internal.x" is reserved for the Dapr workflow runtime'),
+    ("POST", "/v1.0/actors/T/1/state", b'[{"operation": "upsert", "request": {"key": "k"}}]',
+     400, "ERR_ACTOR_INSTANCE_MISSING", "actor instance is missing"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/pause", b"", 500, "ERR_PAUSE_WORKFLOW",
+     "error pausing workflow nope: failed to pause workflow nope: no such instance exists"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/resume", b"", 500, "ERR_RESUME_WORKFLOW",
+     "error resuming workflow nope: failed to resume workflow nope: no such instance exists"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/raiseEvent/e", b"", 500,
+     "ERR_RAISE_EVENT_WORKFLOW", "error raising event on workflow 'nope': failed to raise"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/terminate", b"", 404,
+     "ERR_INSTANCE_ID_NOT_FOUND", "unable to find workflow with the provided instance ID: nope"),
+    ("POST", "/v1.0-beta1/workflows/dapr/nope/purge", b"", 404, "ERR_INSTANCE_ID_NOT_FOUND",
+     "unable to find workflow with the provided instance ID: nope"),
+    ("GET", "/v1.0-beta1/workflows/dapr/nope", b"", 404, "ERR_INSTANCE_ID_NOT_FOUND",
+     "unable to find workflow with the provided instance ID: nope"),
+    ("POST", "/v1.0-beta1/workflows/dapr/wf/start?instanceID=a.b", b"", 400,
+     "ERR_INSTANCE_ID_INVALID", "workflow instance ID 'a.b' is invalid"),
+]
+
+
+def test_actor_routes_and_workflow_management_refuse_bad_input_as_daprd(car: Sidecar) -> None:
+    """The embedded default runs actors and workflows (its sqlite store is the actor state
+    store): bad input is refused at once with daprd's codes, nothing goes to the log's error
+    level; a state read of an actor never activated is a 204."""
+    before = car.log_path.stat().st_size
+    for verb, path, body, status, code, message in ACTOR_AND_WORKFLOW_REFUSALS:
+        started = time.monotonic()
+        reply = http(car, verb, path, body or None)
+        answer = json.loads(reply.body)
+        assert (reply.status, answer["errorCode"]) == (status, code), (path, answer)
+        assert answer["message"].startswith(message), (path, answer)
+        assert time.monotonic() - started < 2.0, path
+    assert http(car, "GET", "/v1.0/actors/T/1/state/k").status == 204
+    with car.log_path.open("rb") as log:
+        log.seek(before)
+        lines = log.read().decode(errors="replace").splitlines()
+    assert not [line for line in lines if "Traceback" in line or "level=error" in line], lines

@@ -42,7 +42,9 @@ def test_actuator_probes_and_info(sidecar: Sidecar) -> None:
     assert status == 200 and body["app"]["name"] == "pylotto"
     assert {"capability": "state", "name": "in-memory", "type": "in-memory",
             "dapr_type": "state.in-memory", "version": "v1",
-            "features": ["ETAG", "QUERY_API", "TRANSACTIONAL", "TTL"]} in body["components"]
+            "features": ["ACTOR", "ETAG", "QUERY_API", "TRANSACTIONAL", "TTL"]} in (
+        body["components"])  # ACTOR: the embedded default runs actors (as daprd, on every
+    # state store with etags and transactions)
     assert body["subscriptions"] == []
     status, _ = _get(f"{sidecar.actuator_url}/actuator/nothing")
     assert status == 404

@@ -300,7 +300,7 @@ def embedded_default() -> RuntimeConfig:
     specs = [
         ("hello", "quick_start_demo", "helloworld", {"hello": "greeting"}),
         ("state", "in-memory", "in-memory", {}),
-        ("state", "sqlite", "sqlite", {}),
+        ("state", "sqlite", "sqlite", {"actorStateStore": "true"}),
         ("pubsub", "in-memory", "in-memory", {}),
         ("lock", "in-memory", "in-memory", {}),
         ("sequencer", "in-memory", "in-memory", {}),

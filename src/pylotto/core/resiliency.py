@@ -64,6 +64,11 @@ class RetryPolicy(_Model):
         return float(min(self.initial_interval * 2 ** (retry - 1), self.max_interval))
 
 
+ACTOR_NOT_FOUND_RETRIES = "DaprBuiltInActorNotFoundRetries"
+"""daprd's built-in retry policy of an actor call whose actor has no address (yet): 5 x 1 s,
+constant; a retry policy of this name in ``policies.retries`` replaces it, as in Dapr."""
+
+
 class BreakerPolicy(_Model):
     max_requests: int = Field(1, alias="maxRequests", ge=1)
     interval: Duration = 0.0

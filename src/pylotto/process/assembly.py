@@ -34,7 +34,7 @@ from pylotto.components.base import Component
 from pylotto.config.model import RuntimeConfig
 from pylotto.core.errors import ConfigError
 from pylotto.core.registry import CAPABILITIES
-from pylotto.core.resiliency import Resiliency
+from pylotto.core.resiliency import ACTOR_NOT_FOUND_RETRIES, Resiliency, RetryPolicy
 from pylotto.observability.dapr_metrics import DaprMetrics
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.tracing import Tracing
@@ -135,11 +135,19 @@ def build_actors(config: RuntimeConfig, context: RuntimeContext, state: StateCap
     runtime = ActorsCapability(ActorState(state, store, context.app_id), config.actors,
                                context.app_id, placement=placement, forwarder=forwarder,
                                timers=MemoryTimers(metrics=dapr), reminders=reminders,
-                               metrics=dapr)
+                               retry_policy=actor_lookup_retries(config), metrics=dapr)
     host = None
     if channels.invoke_http is not None and not context.app.is_grpc:
         host = HttpActorHost(channels.invoke_http, context.app_id)
     return AttachingActors(runtime, host)
+
+
+def actor_lookup_retries(config: RuntimeConfig) -> RetryPolicy | None:
+    """The user's ``DaprBuiltInActorNotFoundRetries`` retry policy (None: daprd's built-in 5 x
+    1 s stays)."""
+    if config.resiliency is None:
+        return None
+    return config.resiliency.policies.retries.get(ACTOR_NOT_FOUND_RETRIES)
 
 
 def build_workflows(actors: Actors, app_id: str) -> Workflows:

@@ -142,3 +142,27 @@ def test_workers_are_refused_with_an_actor_state_store() -> None:
     with pytest.raises(ConfigError,
                        match=r"--workers can't serve actors \(actor state store 's1'\)"):
         refuse_per_process(stores(False, True))
+
+
+def test_the_embedded_default_holds_actor_state_in_its_sqlite_store(tmp_path: Path) -> None:
+    """As ``dapr init``'s statestore: actors and workflows with no configuration at all, also
+    under a Dapr Configuration file (it keeps the embedded components)."""
+    from pylotto.config import model
+
+    assert actor_state_store(model.embedded_default()) == "sqlite"
+    configuration = tmp_path / "config.yaml"
+    configuration.write_text("apiVersion: dapr.io/v1alpha1\nkind: Configuration\n"
+                             "metadata: {name: c}\nspec: {}\n")
+    assert actor_state_store(model.load(configuration)) == "sqlite"
+
+
+def test_a_not_found_retries_policy_reaches_the_actor_router() -> None:
+    from pylotto.core.resiliency import ACTOR_NOT_FOUND_RETRIES, ResiliencyConfig
+    from pylotto.process.assembly import actor_lookup_retries
+
+    config = RuntimeConfig(resiliency=ResiliencyConfig.model_validate({"policies": {"retries": {
+        ACTOR_NOT_FOUND_RETRIES: {"policy": "constant", "duration": "200ms",
+                                  "maxRetries": 2}}}}))
+    policy = actor_lookup_retries(config)
+    assert policy is not None and (policy.max_retries, policy.delay(1)) == (2, 0.2)
+    assert actor_lookup_retries(RuntimeConfig()) is None

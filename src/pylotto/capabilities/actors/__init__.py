@@ -76,6 +76,7 @@ from pylotto.core.errors import (
     PylottoError,
     Unavailable,
 )
+from pylotto.core.resiliency import RetryPolicy
 from pylotto.observability.dapr_metrics import DaprMetrics
 
 log = logging.getLogger("pylotto.actors")
@@ -91,10 +92,12 @@ class ActorsCapability(Actors):
                  placement: Placement | None = None, forwarder: Forwarder | None = None,
                  timers: Timers | None = None, reminders: Reminders | None = None,
                  retries: int | None = None, retry_interval: float | None = None,
+                 retry_policy: RetryPolicy | None = None,
                  metrics: DaprMetrics | None = None) -> None:
         """``retries`` / ``retry_interval``: the router's "moved" retries (None: daprd's 5 x
-        1 s); ``metrics``: where daprd's actor metrics of the active actors are counted
-        (deactivations, calls waiting for a turn)."""
+        1 s); ``retry_policy``: the resiliency policy ``DaprBuiltInActorNotFoundRetries``
+        that replaces them (None: none given); ``metrics``: where daprd's actor metrics of
+        the active actors are counted (deactivations, calls waiting for a turn)."""
         self.store = store
         self.config = config
         self.app_id = app_id
@@ -112,7 +115,7 @@ class ActorsCapability(Actors):
                              retries=RETRIES if retries is None else retries,
                              retry_interval=(RETRY_INTERVAL if retry_interval is None
                                              else retry_interval),
-                             joins=self.table.joins)
+                             joins=self.table.joins, retry_policy=retry_policy)
         self._started = asyncio.Event()
         self._placement_started = False
         self._closed = False

@@ -6,9 +6,11 @@ table) runs it in a turn; another sidecar → :class:`Forwarder` sends it there,
 ``forwarded``. A "moved" answer (Unavailable at :data:`MOVED`: the actor left, or its place is
 being handed over) or an unreachable sidecar makes the router locate again and retry, 5 times
 1 s apart (daprd's ``DaprBuiltInActorNotFoundRetries``); so does a type no member hosts (yet).
-A call that was forwarded to this sidecar is never forwarded again: it runs here or answers
-"moved", and the sidecar it came from retries. A reentrant call of a turn running here runs
-here, whatever placement says meanwhile (a drain waits for that turn, which waits for it).
+A resiliency policy named ``DaprBuiltInActorNotFoundRetries`` replaces those retries, as in
+daprd (``maxRetries: 0``: answer at once). A call that was forwarded to this sidecar is
+never forwarded again: it runs here or answers "moved", and the sidecar it came from retries.
+A reentrant call of a turn running here runs here, whatever placement says meanwhile (a drain
+waits for that turn, which waits for it).
 
 Ticks (reminders, timers) come from the scheduler or the in-memory timers, which have their
 own retries: :meth:`Router.fire` tries fewer times and answers ``delivered=False`` instead of
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -34,6 +37,7 @@ from pylotto.capabilities.actors.api import (
     TickOutcome,
 )
 from pylotto.core.errors import NotFound, PylottoError, Unavailable
+from pylotto.core.resiliency import RetryPolicy
 
 log = logging.getLogger("pylotto.actors")
 
@@ -75,12 +79,19 @@ class Router:
                  forwarder: Forwarder | None = None, *, retries: int = RETRIES,
                  retry_interval: float = RETRY_INTERVAL, tick_attempts: int = TICK_ATTEMPTS,
                  tick_retry_interval: float = TICK_RETRY_INTERVAL,
-                 joins: Callable[[ActorCall], bool] | None = None) -> None:
+                 joins: Callable[[ActorCall], bool] | None = None,
+                 retry_policy: RetryPolicy | None = None) -> None:
         """``joins``: whether a call is a reentrant call of a turn running here (the table's
-        ``joins``): it runs here without asking placement."""
+        ``joins``): it runs here without asking placement. ``retry_policy``: the user's
+        ``DaprBuiltInActorNotFoundRetries``, in place of ``retries`` x ``retry_interval``."""
         self.placement, self.local, self.forwarder = placement, local, forwarder
         self.joins = joins
         self.retries, self.retry_interval = retries, retry_interval
+        self._delay: Callable[[int], float] = lambda retry: self.retry_interval
+        if retry_policy is not None:
+            self.retries = sys.maxsize if retry_policy.max_retries < 0 else (
+                retry_policy.max_retries)
+            self._delay = retry_policy.delay
         self.tick_attempts, self.tick_retry_interval = tick_attempts, tick_retry_interval
 
     async def call(self, call: ActorCall) -> ActorAnswer:
@@ -101,7 +112,7 @@ class Router:
                     raise Unavailable(f"error invoke actor method: {detail}", where=MOVED,
                                       detail=detail, actor=call.actor.key) from retry.err
                 if attempt or not retry.at_once:
-                    await asyncio.sleep(self.retry_interval)
+                    await asyncio.sleep(self._delay(attempt + 1))
             attempt += 1
 
     async def _once(self, call: ActorCall) -> ActorAnswer:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -111,19 +111,31 @@ async def get(workflows: Workflows, own: str, instance_id: str, app_id: str = ""
     return response
 
 
-async def terminate(workflows: Workflows, own: str, instance_id: str, app_id: str = "") -> None:
+async def _manage(workflows: Workflows, own: str, instance_id: str, app_id: str, verb: str,
+                  act: Callable[[WorkflowsCapability], Awaitable[object]], *,
+                  unknown_is_not_found: bool = False) -> None:
+    """An operation on one instance, as daprd's: the instance id and the target app checked,
+    then ``act``; its failure is ``failed to <verb> workflow <id>: …`` at
+    ``workflows.<verb>`` (``unknown_is_not_found``: an unknown instance is daprd's
+    ``ERR_WORKFLOW_INSTANCE_NOT_FOUND`` instead)."""
     engine = _engine(workflows)
     _instance(instance_id)
     _target(app_id, own)
     try:
-        await engine.terminate(instance_id, None, recursive=True)
-    except NotFound:
-        raise NotFound(f"unable to find workflow: {instance_id}", where="workflows.not_found",
-                       instance_id=instance_id) from None
+        await act(engine)
     except PylottoError as err:
-        detail = f"failed to terminate workflow {instance_id}: {err.message}"
-        raise Internal(detail, where="workflows.terminate", instance_id=instance_id,
+        if unknown_is_not_found and isinstance(err, NotFound):
+            raise NotFound(f"unable to find workflow: {instance_id}",
+                           where="workflows.not_found", instance_id=instance_id) from None
+        detail = f"failed to {verb} workflow {instance_id}: {err.message}"
+        raise Internal(detail, where=f"workflows.{verb.lower()}", instance_id=instance_id,
                        detail=detail) from None
+
+
+async def terminate(workflows: Workflows, own: str, instance_id: str, app_id: str = "") -> None:
+    await _manage(workflows, own, instance_id, app_id, "terminate",
+                  lambda engine: engine.terminate(instance_id, None, recursive=True),
+                  unknown_is_not_found=True)
 
 
 async def raise_event(workflows: Workflows, own: str, instance_id: str, event_name: str,
@@ -145,42 +157,19 @@ async def raise_event(workflows: Workflows, own: str, instance_id: str, event_na
 
 
 async def pause(workflows: Workflows, own: str, instance_id: str, app_id: str = "") -> None:
-    engine = _engine(workflows)
-    _instance(instance_id)
-    _target(app_id, own)
-    try:
-        await engine.suspend(instance_id, None)
-    except PylottoError as err:
-        detail = f"failed to pause workflow {instance_id}: {err.message}"
-        raise Internal(detail, where="workflows.pause", instance_id=instance_id,
-                       detail=detail) from None
+    await _manage(workflows, own, instance_id, app_id, "pause",
+                  lambda engine: engine.suspend(instance_id, None))
 
 
 async def resume(workflows: Workflows, own: str, instance_id: str, app_id: str = "") -> None:
-    engine = _engine(workflows)
-    _instance(instance_id)
-    _target(app_id, own)
-    try:
-        await engine.resume(instance_id, None)
-    except PylottoError as err:
-        detail = f"failed to resume workflow {instance_id}: {err.message}"
-        raise Internal(detail, where="workflows.resume", instance_id=instance_id,
-                       detail=detail) from None
+    await _manage(workflows, own, instance_id, app_id, "resume",
+                  lambda engine: engine.resume(instance_id, None))
 
 
 async def purge(workflows: Workflows, own: str, instance_id: str, app_id: str = "") -> None:
-    engine = _engine(workflows)
-    _instance(instance_id)
-    _target(app_id, own)
-    try:
-        await engine.purge(instance_id, recursive=True)
-    except NotFound:
-        raise NotFound(f"unable to find workflow: {instance_id}", where="workflows.not_found",
-                       instance_id=instance_id) from None
-    except PylottoError as err:
-        detail = f"failed to Purge workflow {instance_id}: {err.message}"
-        raise Internal(detail, where="workflows.purge", instance_id=instance_id,
-                       detail=detail) from None
+    await _manage(workflows, own, instance_id, app_id, "Purge",  # daprd's capital P
+                  lambda engine: engine.purge(instance_id, recursive=True),
+                  unknown_is_not_found=True)
 
 
 class DaprWorkflowRpcs:

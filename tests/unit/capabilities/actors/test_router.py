@@ -3,6 +3,7 @@ with a scripted Placement and Forwarder (the other sidecars), the local side rea
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Mapping
 
@@ -26,6 +27,7 @@ from pylotto.capabilities.actors.api import (
 from pylotto.capabilities.actors.router import no_address
 from pylotto.config.model import ActorsConfig
 from pylotto.core.errors import Internal, NotFound, Unavailable
+from pylotto.core.resiliency import RetryPolicy
 from tests.unit.capabilities.actors.host import RecordingHost
 
 A = ActorRef("Counter", "a")
@@ -162,6 +164,33 @@ async def test_unknown_type_after_the_retries() -> None:
     assert err.value.where == "actors.invoke"
     assert err.value.message == ("error invoke actor method: failed to lookup actor: did not "
                                  "find address for actor 'Counter||a'")
+    await cap.stop()
+
+
+async def test_a_not_found_retries_policy_of_none_answers_at_once() -> None:
+    placement = ScriptedPlacement(no_address(A))
+    cap = ActorsCapability(None, ActorsConfig(), "app", placement=placement,
+                           retry_policy=RetryPolicy(max_retries=0))
+    await cap.start()
+    started = time.monotonic()
+    with pytest.raises(NotFound, match="did not find address for actor 'Counter\\|\\|a'"):
+        await cap.invoke(ActorCall(A, "m"))
+    assert placement.located == 1 and time.monotonic() - started < 0.5
+    await cap.stop()
+
+
+async def test_a_not_found_retries_policy_sets_the_retries_and_their_delays() -> None:
+    placement = ScriptedPlacement(no_address(A))
+    policy = RetryPolicy(policy="exponential", initial_interval=0.01, max_interval=0.04,
+                         max_retries=4)
+    cap = ActorsCapability(None, ActorsConfig(), "app", placement=placement,
+                           retry_policy=policy)
+    await cap.start()
+    started = time.monotonic()
+    with pytest.raises(NotFound):
+        await cap.invoke(ActorCall(A, "m"))
+    assert placement.located == 5  # the first try and 4 retries
+    assert time.monotonic() - started >= 0.01 + 0.02 + 0.04 + 0.04
     await cap.stop()
 
 

@@ -31,6 +31,7 @@ from pylotto.capabilities.actors.api import (
     TimerSpec,
 )
 from pylotto.core.errors import InvalidArgument
+from pylotto.core.json_input import NotJson
 from pylotto.facades.dapr.actors import answer_or_raise
 from pylotto.facades.dapr.http.jobs import _policy
 from pylotto.facades.dapr.http.keys import json_of, services_of
@@ -51,8 +52,17 @@ def _malformed(detail: str) -> InvalidArgument:
     return InvalidArgument(detail, where="http.body", detail=detail)
 
 
+async def _body(request: web.Request) -> object:
+    """The JSON body (None: empty); one that does not parse is daprd's
+    ``ErrMalformedRequest``, ``failed deserializing HTTP body: …``."""
+    try:
+        return await json_of(request)
+    except NotJson as err:
+        raise _malformed(err.message) from None
+
+
 async def _object(request: web.Request) -> dict[str, Any]:
-    body = await json_of(request)
+    body = await _body(request)
     if body is None:
         return {}
     if not isinstance(body, dict):
@@ -128,7 +138,7 @@ def _operations(body: object) -> list[StateOperation]:
 
 
 async def actor_transaction(request: web.Request) -> web.Response:
-    operations = _operations(await json_of(request) or [])
+    operations = _operations(await _body(request) or [])
     await _actors(request).transact(_actor(request), operations)
     return web.Response(status=204)
 
