@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint unit e2e protos clean bench bench-full
+LOCK := requirements/lock.txt
 
-$(VENV)/.installed: pyproject.toml
+.PHONY: run test lint unit e2e protos clean bench bench-full wheels lock
+
+# The sidecar and the SDK (clients/python) both editable, at the lock file's exact versions.
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c $(LOCK) -e clients/python -e '.[dev]'
 	touch $@
 
 run: $(VENV)/.installed ## start the sidecar on embedded components and show it answering
@@ -19,7 +22,7 @@ test: $(VENV)/.installed lint ## lint, type-check, start the servers, run every 
 	$(PY) -m pytest -q --durations=40  # the slowest tests listed: keep CI under 45 min
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests examples bench
+	$(VENV)/bin/ruff check src clients tests examples bench
 	$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed ## the tests that need no server (tests/integration: one real server each)
@@ -33,8 +36,14 @@ bench-full: $(VENV)/.installed ## full benchmark suite (5 rounds of 5 s per path
 	scripts/start-services.sh
 	$(PY) -m bench
 
-protos: $(VENV)/.installed ## regenerate src/pylotto/proto from the .proto files
+protos: $(VENV)/.installed ## regenerate src/pylotto/proto and clients/python/src/pylotto/proto from their .proto files
 	PYTHON=$(PY) scripts/gen_protos.sh
 
+wheels: $(VENV)/.installed ## build dist/pylotto-*.whl and dist/pylotto_client-*.whl (docs/packaging.md)
+	PYTHON=$(PY) deploy/build-wheels.sh dist
+
+lock: ## re-resolve pyproject.toml's ranges into requirements/lock.txt (a fresh venv, ~6 min)
+	PYTHON=$(PYTHON) scripts/lock.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist clients/python/build

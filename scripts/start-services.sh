@@ -55,8 +55,9 @@ ensure postgresql 5432 pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgr
 ensure mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
 # one apt-get run for all: etcd-client is etcdctl (the etcd auth test); chromium: the dashboard
 # tests drive Debian's Chromium through Playwright; iproute2: ip netns, veth, bridge
-# (tests/e2e/test_several_hosts.py)
-install_debs etcd-server etcd-client zookeeper memcached chromium iproute2
+# (tests/e2e/test_several_hosts.py); python3-pip, python3-venv: the image's python3, one every
+# user may run (tests/packaging/test_image_recipe.py)
+install_debs etcd-server etcd-client zookeeper memcached chromium iproute2 python3-pip python3-venv
 ensure etcd 2379 start_etcd
 ensure zookeeper 2181 start_zookeeper
 # -I 4m: items up to 4 MiB (the suites store 1 MiB values; the default limit is 1 MiB in all)

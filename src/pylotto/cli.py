@@ -10,11 +10,11 @@ from typing import Any
 import click
 from pydantic import SecretStr
 
-from pylotto import __version__
 from pylotto.config import model as config
 from pylotto.core.errors import ConfigError, StartError
 from pylotto.observability import logs
 from pylotto.process.loop import run_loop
+from pylotto.version import __version__
 
 
 @click.group()

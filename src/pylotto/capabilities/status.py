@@ -13,9 +13,9 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pylotto import __version__
 from pylotto.components.base import Component
 from pylotto.components.secretstores.base import SecretStore
+from pylotto.version import __version__
 
 if TYPE_CHECKING:
     from pylotto.capabilities.actors.api import Actors, ActorStatus

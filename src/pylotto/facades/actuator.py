@@ -14,13 +14,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from pylotto import __version__
 from pylotto.capabilities.status import RuntimeStatus
 from pylotto.core.errors import InvalidArgument, PylottoError, dapr_error_code, http_status
 from pylotto.core.json_input import decode_json
 from pylotto.facades import dashboard
 from pylotto.observability.metrics import Metrics
 from pylotto.security import tokens
+from pylotto.version import __version__
 
 STATUS_KEY: web.AppKey[RuntimeStatus] = web.AppKey("status", RuntimeStatus)
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

@@ -14,8 +14,8 @@ import sys
 import time
 from typing import Any
 
-from pylotto import __version__
 from pylotto.observability.tracing import current_trace_id
+from pylotto.version import __version__
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 FIELDS = "fields"

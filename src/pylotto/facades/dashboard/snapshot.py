@@ -14,11 +14,11 @@ from typing import Any
 
 from prometheus_client import Metric
 
-from pylotto import __version__
 from pylotto.capabilities.status import RuntimeStatus
 from pylotto.observability.metrics import Metrics
 from pylotto.observability.recent_errors import RecentErrors
 from pylotto.observability.tracing import Tracing
+from pylotto.version import __version__
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ from pylotto.client.types import (
     TransactionOperation,
 )
 
+__version__ = "0.1.0"
+"""The version of the pylotto-client package (clients/python/pyproject.toml reads it)."""
+
 __all__ = [
     "App", "AsyncClient", "BindingResult", "BulkStateItem", "Client", "ClientError",
     "Concurrency", "ConfigurationItem", "Consistency", "EtagConflict", "EventStatus",

@@ -1,1 +1,0 @@
-"""Generated gRPC code and the .proto sources it comes from."""

@@ -1,1 +1,0 @@
-"""Layotto runtime API (package spec.proto.runtime.v1)."""
