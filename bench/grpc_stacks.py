@@ -11,9 +11,11 @@ rounds and as ratios to ``aio-min`` (the least grpc.aio server) and to ``http-ai
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -187,6 +189,32 @@ async def measure(stacks: list[str], rounds: int, seconds: float, warmup: float,
             "failed": failed}
 
 
+async def profile(stack: str, seconds: float, py_spy: str, native: bool) -> str:
+    """py-spy (not a project dependency) on one stack's process under the same C=16 load."""
+    import tempfile
+
+    from bench.profile import summarize
+
+    await seed()
+    proc = StackProcess(stack).start()
+    client = (HttpClient if stack.startswith("http-") else GrpcClient)(proc.port, 16)
+    try:
+        await client.check()
+        with tempfile.TemporaryDirectory(prefix="grpc-stacks-profile-") as tmp:
+            raw = Path(tmp) / "profile.raw"
+            spy = await asyncio.create_subprocess_exec(
+                py_spy, "record", "--format", "raw", "--nonblocking",
+                *(["--native"] if native else []), "--threads", "-r", "200",
+                "-d", str(int(seconds)), "-o", str(raw), "-p", str(proc.pid))
+            result = await closed_loop(client.op, 16, seconds, 0.5)
+            await asyncio.wait_for(spy.wait(), 60)
+            return (f"{stack} under profiling: {result.summary()['rps']:.0f} req/s\n"
+                    + summarize(raw, 40))
+    finally:
+        await client.close()
+        proc.stop()
+
+
 def table(result: dict[str, Any]) -> str:
     """Markdown: one row per stack, medians and ratios to the two baselines."""
     medians = result["medians"]
@@ -226,7 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--concurrency", type=int, default=16)
     parser.add_argument("--only", default="", help="comma-separated stacks (default: all)")
     parser.add_argument("--out", type=Path, help="write every round's raw values as JSON")
+    parser.add_argument("--profile", metavar="STACK",
+                        help="instead: sample STACK's server with py-spy under the same load")
+    parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    parser.add_argument("--native", action="store_true", help="py-spy --native (C frames)")
     args = parser.parse_args(argv)
+    import uvloop
+
+    if args.profile:
+        print(uvloop.run(profile(args.profile, args.seconds, args.py_spy, args.native)))
+        return 0
     if args.quick:
         args.rounds, args.seconds, args.warmup = 2, 2.0, 0.5
     wanted = [s for s in args.only.split(",") if s] or list(STACKS)
@@ -236,7 +273,6 @@ def main(argv: list[str] | None = None) -> int:
     stacks = [s for s in wanted if available(s)]
     for missing in sorted(set(wanted) - set(stacks)):
         print(f"{missing}: not measured, {NEEDS[missing]} is not installed")
-    import uvloop
 
     began = time.monotonic()
     result = uvloop.run(measure(stacks, args.rounds, args.seconds, args.warmup,

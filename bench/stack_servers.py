@@ -67,10 +67,12 @@ def pylotto_options() -> list[tuple[str, int | str]]:
 
 
 async def serve_aio(port: int, options: list[tuple[str, int | str]] | None,
-                    pylotto_extras: bool) -> None:
+                    pylotto_extras: bool, interceptor: bool | None = None) -> None:
     """grpc.aio with a raw-bytes unary handler (no stub codegen cost difference to a stub);
-    ``pylotto_extras`` also registers health and reflection and one pass-through interceptor,
-    as pylotto's server does."""
+    ``pylotto_extras`` also registers health and reflection and (unless ``interceptor`` is
+    False) one pass-through interceptor, as pylotto's server does."""
+    if interceptor is None:
+        interceptor = pylotto_extras
     handle = redis_get_handler()
 
     async def get_state(body: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
@@ -80,7 +82,7 @@ async def serve_aio(port: int, options: list[tuple[str, int | str]] | None,
     generic = grpc.method_handlers_generic_handler(
         "spec.proto.runtime.v1.Runtime", {"GetState": method})
     interceptors: list[grpc.aio.ServerInterceptor] = []
-    if pylotto_extras:
+    if interceptor:
         interceptors.append(PassThrough())
     server = grpc.aio.server(options=options, interceptors=interceptors)
     server.add_generic_rpc_handlers((generic,))
@@ -259,6 +261,11 @@ def _uvloop(coro: Awaitable[None]) -> None:
 STACKS: dict[str, Callable[[int], None]] = {
     "aio-min": lambda port: _uvloop(serve_aio(port, None, pylotto_extras=False)),
     "aio-pylotto": lambda port: _uvloop(serve_aio(port, pylotto_options(), pylotto_extras=True)),
+    "aio-options": lambda port: _uvloop(serve_aio(port, pylotto_options(), pylotto_extras=False)),
+    "aio-interceptor": lambda port: _uvloop(serve_aio(port, None, pylotto_extras=False,
+                                                      interceptor=True)),
+    "aio-pylotto-noic": lambda port: _uvloop(serve_aio(port, pylotto_options(),
+                                                       pylotto_extras=True, interceptor=False)),
     "aio-tuned": lambda port: _uvloop(serve_aio(port, TUNED_OPTIONS, pylotto_extras=False)),
     "aio-asyncio": lambda port: asyncio.run(serve_aio(port, None, pylotto_extras=False)),
     "sync-threads4": lambda port: serve_sync(port, 4),
