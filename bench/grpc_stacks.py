@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -215,14 +216,24 @@ async def profile(stack: str, seconds: float, py_spy: str, native: bool) -> str:
         proc.stop()
 
 
+def paired(raw: dict[str, list[dict[str, Any]]], stack: str, metric: str) -> float | None:
+    """Median over rounds of stack / aio-min in the same round (neighbours in time, so the
+    host's drift largely cancels)."""
+    mine, base = raw.get(stack, []), raw.get(BASELINE, [])
+    ratios = [r for r in (ratio(a.get(metric), b.get(metric))
+                          for a, b in zip(mine, base, strict=False)) if r is not None]
+    return statistics.median(ratios) if ratios else None
+
+
 def table(result: dict[str, Any]) -> str:
     """Markdown: one row per stack, medians and ratios to the two baselines."""
     medians = result["medians"]
     base = medians.get(BASELINE, {})
     http = medians.get(HTTP_BASELINE, {})
     lines = ["| stack | req/s | req/s runs | server CPU µs/call | CPU runs | CPU / aio-min "
-             "| req/s / aio-min | CPU / aiohttp GET | p50 ms | p99 ms | errors |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| paired CPU / aio-min | req/s / aio-min | CPU / aiohttp GET | p50 ms | p99 ms "
+             "| errors |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(value: float | None, digits: int = 2) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
@@ -233,11 +244,12 @@ def table(result: dict[str, Any]) -> str:
             f"| {fmt(row['cpu_us_per_req'], 0)} "
             f"| {'/'.join(f'{v:.0f}' for v in row['cpu_us_per_req_runs'])} "
             f"| {fmt(ratio(row['cpu_us_per_req'], base.get('cpu_us_per_req')))} "
+            f"| {fmt(paired(result['raw'], name, 'cpu_us_per_req'))} "
             f"| {fmt(ratio(row['rps'], base.get('rps')))} "
             f"| {fmt(ratio(row['cpu_us_per_req'], http.get('cpu_us_per_req')))} "
             f"| {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['errors']} |")
     for name, reason in result.get("failed", {}).items():
-        lines.append(f"| {name} | fails: {reason} |" + " |" * 9)
+        lines.append(f"| {name} | fails: {reason} |" + " |" * 10)
     lines.append("")
     lines.append(f"C={result['concurrency']}, {result['rounds']} interleaved rounds of "
                  f"{result['seconds']:g} s per stack, {result['cpus']} CPUs; load average "
@@ -258,7 +270,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead: sample STACK's server with py-spy under the same load")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames)")
+    parser.add_argument("--table", type=Path, metavar="JSON",
+                        help="instead: print the table of a run written with --out")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return 0
     import uvloop
 
     if args.profile:
