@@ -204,8 +204,8 @@ async def profile(stack: str, seconds: float, py_spy: str, native: bool) -> str:
         with tempfile.TemporaryDirectory(prefix="grpc-stacks-profile-") as tmp:
             raw = Path(tmp) / "profile.raw"
             spy = await asyncio.create_subprocess_exec(
-                py_spy, "record", "--format", "raw", "--nonblocking",
-                *(["--native"] if native else []), "--threads", "-r", "200",
+                py_spy, "record", "--format", "raw",
+                *(["--native"] if native else ["--nonblocking"]), "--threads", "-r", "200",
                 "-d", str(int(seconds)), "-o", str(raw), "-p", str(proc.pid))
             result = await closed_loop(client.op, 16, seconds, 0.5)
             await asyncio.wait_for(spy.wait(), 60)
