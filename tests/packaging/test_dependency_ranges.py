@@ -4,6 +4,7 @@ requirements/lock.txt the one tested set within them, which this venv holds."""
 from __future__ import annotations
 
 import importlib.metadata
+import sysconfig
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,8 +50,11 @@ def test_every_dependency_is_a_range_holding_the_locked_version(project: Path) -
 
 
 def test_this_venv_holds_the_locked_versions() -> None:
+    # the venv's own site-packages, not sys.path: other tests of the run add folders of their
+    # own to it (tests/support/example_plugin.py installs a plugin into a temporary folder)
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     installed = {canonicalize_name(d.metadata["Name"]): d.version
-                 for d in importlib.metadata.distributions()}
+                 for d in importlib.metadata.distributions(path=site)}
     drift = {name: (version, installed.get(name)) for name, version in locked().items()
              if installed.get(name) != version}
     assert drift == {}
