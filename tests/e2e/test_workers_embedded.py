@@ -84,7 +84,12 @@ def _worker_pids(car: Sidecar) -> set[int]:
     deadline = time.monotonic() + 30
     pids: set[int] = set()
     while len(pids) < 2 and time.monotonic() < deadline:
-        pids.add(int(json.loads(_actuator(car, "/actuator/info")[0])["app"]["pid"]))
+        try:
+            pids.add(int(json.loads(_actuator(car, "/actuator/info")[0])["app"]["pid"]))
+        except OSError as exc:  # the sidecar went away: why is in its log
+            exited = car.process.poll() if car.process is not None else None
+            pytest.fail(f"actuator of the ready sidecar: {exc!r} (exit code {exited}):\n"
+                        f"{car.logs()[-6000:]}")
     assert len(pids) == 2, f"one worker only answered: {pids}"
     return pids
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import re
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import yaml
 
 from pylotto.config import model as config
 from pylotto.core.errors import ConfigError
+from pylotto.core.ports import free_port
 
 LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning",
               "error": "error", "fatal": "critical", "panic": "critical"}
@@ -43,14 +43,6 @@ def parse_quantity(flag: str, value: str) -> int:
         raise ConfigError(f"{flag}: {value!r} is not a size (e.g. 4Mi, 512Ki, 1G)")
     number = float(match.group(1)) * _FACTORS[match.group(2)]
     return UNLIMITED_BYTES if number < 0 else int(number)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on now (as the Dapr CLI's ``freeport``)."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 _ADJECTIVES = ("amber", "brave", "calm", "eager", "fuzzy", "gentle", "happy", "jolly",
@@ -175,9 +167,12 @@ def _listen(cfg: config.RuntimeConfig, flags: DaprRunFlags, app_id: str, *, with
     if flags.metrics_port is not None and flags.metrics_port > 0:
         update["metrics"] = f"{host}:{flags.metrics_port}"
     if with_app:  # free ports for the listeners neither a flag nor the file sets
+        chosen: set[int] = set()
         for name in ("dapr_http", "dapr_grpc", "layotto_grpc", "actuator", "internal_grpc"):
             if name not in explicit and name not in from_file and name not in update:
-                update[name] = f"{host}:{free_port(host)}"
+                port = free_port(host, taken=chosen)
+                chosen.add(port)
+                update[name] = f"{host}:{port}"
     if flags.listen_addresses:  # the host of every listener the flags left as they were
         for name in ("dapr_http", "dapr_grpc", "layotto_grpc"):
             current = update.get(name, getattr(listen, name))

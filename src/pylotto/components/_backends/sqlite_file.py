@@ -53,7 +53,7 @@ async def open_database(
     try:
         db = await aiosqlite.connect(target, isolation_level=None, uri=uri)
         await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await db.execute("PRAGMA journal_mode = WAL")
+        await _switch_to_wal(db)
         await db.execute(f"PRAGMA synchronous = {synchronous}")
         for statement in schema:
             await db.execute(statement)
@@ -64,10 +64,33 @@ async def open_database(
     return db
 
 
+WAL_RETRY_SECONDS = 0.02
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is a lock another connection holds (worth a retry)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return any(name.startswith(code) for code in BUSY_ERRORS)
+
+
+async def _switch_to_wal(db: aiosqlite.Connection) -> None:
+    """``journal_mode = WAL``, retried while another connection holds the file: SQLite fails
+    that switch at once with "database is locked", without its busy timeout, when several
+    processes (``--workers``, sidecars sharing a file) open a new file at the same moment."""
+    deadline = asyncio.get_running_loop().time() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or asyncio.get_running_loop().time() >= deadline:
+                raise
+            await asyncio.sleep(WAL_RETRY_SECONDS)
+
+
 def db_error(exc: sqlite3.Error | ValueError, what: str) -> PylottoError:
     """A busy, locked or closed database is worth a retry; anything else is Internal."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if any(name.startswith(busy) for busy in BUSY_ERRORS):
+    if is_busy(exc):
         return Unavailable(f"{what}: the database file stayed locked by another writer for "
                            f"{BUSY_TIMEOUT_MS / 1000:g} s (sqlite: {exc})")
     if isinstance(exc, sqlite3.OperationalError | ValueError):
