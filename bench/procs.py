@@ -16,14 +16,20 @@ from typing import Any
 
 import yaml
 
+from pylotto.core import ports
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    """A port nothing listens on now (the OS picks it; the bench binds it right after)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, below the ephemeral range (``pylotto.core.ports``),
+    never handed out twice in one run."""
+    port = ports.free_port(taken=_given)
+    _given.add(port)
+    return port
 
 
 def _children(pid: int) -> list[int]:
@@ -156,6 +162,8 @@ class ServerProcess:
 
     module: str = "bench.baseline_server"
     port: int = field(default_factory=free_port)
+    args: list[str] = field(default_factory=list)
+    """More arguments after ``--port N``."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -169,7 +177,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, "--port", str(self.port)],
+            [sys.executable, "-m", self.module, "--port", str(self.port), *self.args],
             cwd=Path(__file__).resolve().parent.parent)
         wait_tcp(self.port, self.process)
         return self

@@ -22,7 +22,7 @@ PAD = b"x" * 1016  # with the 8-byte timestamp: 1 KB events
 STAMP = struct.Struct("<d")
 
 
-class _Window:
+class Window:
     """Collects delivery latencies of events published inside the measured window."""
 
     def __init__(self, warmup: float, seconds: float) -> None:
@@ -46,7 +46,7 @@ class _Window:
         return STAMP.pack(now) + PAD
 
 
-async def _run(window: _Window, publish: Callable[[bytes], Any], publishers: int,
+async def run_round(window: Window, publish: Callable[[bytes], Any], publishers: int,
                seconds: float, cpu: Callable[[], float] | None) -> Round:
     async def publisher() -> None:
         while (data := window.payload()) is not None:
@@ -84,7 +84,7 @@ async def through_sidecar(stub: runtime_pb2_grpc.RuntimeStub, pubsub: str, topic
             yield item
 
     call = stub.SubscribeTopicEvents(outgoing())
-    window: _Window | None = None
+    window: Window | None = None
     ready = asyncio.Event()
 
     async def receive() -> None:
@@ -102,14 +102,14 @@ async def through_sidecar(stub: runtime_pb2_grpc.RuntimeStub, pubsub: str, topic
 
     receiver = asyncio.create_task(receive())
     await asyncio.wait_for(ready.wait(), 10)
-    window = _Window(warmup, seconds)
+    window = Window(warmup, seconds)
 
     def publish(data: bytes) -> Any:
         return stub.PublishEvent(runtime_pb2.PublishEventRequest(
             pubsub_name=pubsub, topic=topic, data=data))
 
     try:
-        return await _run(window, publish, publishers, seconds, cpu)
+        return await run_round(window, publish, publishers, seconds, cpu)
     finally:
         acks.put_nowait(None)
         receiver.cancel()
@@ -122,7 +122,7 @@ async def through_redis(channel: str, publishers: int, seconds: float, warmup: f
     client = aioredis.Redis(host="127.0.0.1", port=6379, max_connections=publishers + 2)
     sub = client.pubsub()
     await sub.subscribe(channel)
-    window: _Window | None = None
+    window: Window | None = None
 
     async def receive() -> None:
         while True:
@@ -132,9 +132,9 @@ async def through_redis(channel: str, publishers: int, seconds: float, warmup: f
 
     receiver = asyncio.create_task(receive())
     await asyncio.sleep(0.1)
-    window = _Window(warmup, seconds)
+    window = Window(warmup, seconds)
     try:
-        return await _run(window, lambda data: client.publish(channel, data), publishers,
+        return await run_round(window, lambda data: client.publish(channel, data), publishers,
                           seconds, None)
     finally:
         receiver.cancel()

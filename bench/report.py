@@ -70,7 +70,8 @@ def comparison_table(rows: list[Comparison]) -> str:
     """One Markdown row per comparison: pylotto and baseline medians and their ratios."""
     head = ("| scenario | variant | baseline | pylotto items/s | baseline items/s | ratio | "
             "pylotto p50/p90/p99 ms | baseline p50/p90/p99 ms | p50 ratio | p99 ratio | "
-            "sidecar CPU µs/req |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "sidecar CPU µs/req | baseline CPU µs/req |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for row in rows:
         p, b, r = row.pylotto, row.baseline, row.ratios()
@@ -79,7 +80,8 @@ def comparison_table(rows: list[Comparison]) -> str:
             f"{_fmt(b['items_per_s'])} | {_fmt(r['throughput'])} | "
             f"{_fmt(p['p50_ms'])} / {_fmt(p['p90_ms'])} / {_fmt(p['p99_ms'])} | "
             f"{_fmt(b['p50_ms'])} / {_fmt(b['p90_ms'])} / {_fmt(b['p99_ms'])} | "
-            f"{_fmt(r['p50'])} | {_fmt(r['p99'])} | {_fmt(p['cpu_us_per_req'], 0)} |"
+            f"{_fmt(r['p50'])} | {_fmt(r['p99'])} | {_fmt(p['cpu_us_per_req'], 0)} | "
+            f"{_fmt(b.get('cpu_us_per_req'), 0)} |"
         )
     return head + "\n".join(lines) + "\n"
 

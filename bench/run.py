@@ -261,6 +261,44 @@ async def scenario_pubsub(car: Sidecar, settings: Settings, progress: Progress
     return [row], {"pubsub": med}
 
 
+async def scenario_brokers(workdir: Path, settings: Settings, progress: Progress,
+                           sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
+    """Scenario 3b: scenario 3 on each broker that runs here, against its own client."""
+    from bench import brokers
+
+    present = [broker async for broker in brokers.reachable()]
+    car = Sidecar(workdir / "brokers", {"pubsub": {
+        broker: brokers.COMPONENTS[broker] for broker in present}},
+        extra_args=sidecar_args).start()
+    stub = channels(car.address, 1)[0]
+    s = settings
+    rows: list[Comparison] = []
+    extra: dict[str, Any] = {}
+    try:
+        for broker in present:
+            name, direct = brokers.DIRECT[broker]
+            topic = f"bench-{broker}-{os.getpid()}"
+
+            async def sidecar(cpu: Callable[[], float] | None, bus: str = broker,
+                              topic: str = topic) -> Round:
+                return await through_sidecar(stub, bus, topic, 4, s.seconds, s.warmup, cpu)
+
+            async def own(cpu: Callable[[], float] | None,
+                          direct: Callable[[int, float, float], Awaitable[Round]] = direct
+                          ) -> Round:
+                return await direct(4, s.seconds, s.warmup)
+
+            med = await interleave(f"3b PublishEvent -> delivery, {broker}", {
+                "pylotto": (sidecar, lambda: cpu_seconds(car.pid)), name: (own, None)},
+                s, progress)
+            rows.append(Comparison(f"3b PublishEvent → subscriber, {broker}",
+                                   "4 publishers, max, 1 KB", med["pylotto"], name, med[name]))
+            extra[f"pubsub {broker}"] = med
+    finally:
+        car.stop()
+    return rows, extra
+
+
 async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
                           sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
     """Scenario 4: InvokeService through two sidecars (the caller's, then the callee's, then
@@ -278,6 +316,11 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
                             "metadata": {"apps": {"echo": [callee.address]}}}})
     callee.start()
     caller.start()
+    relay_callee = ServerProcess("bench.relay_server", args=[
+        "--role", "callee", "--app", f"http://127.0.0.1:{app.port}/echo"]).start()
+    relay_caller = ServerProcess("bench.relay_server", args=[
+        "--role", "caller", "--next", relay_callee.address]).start()
+    relay_stubs = channels(relay_caller.address, 16)
     stubs = channels(caller.address, 16)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
     url = f"http://127.0.0.1:{app.port}/echo"
@@ -291,6 +334,9 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
     def invoke(i: int) -> Any:
         return stubs[i % len(stubs)].InvokeService(request)
 
+    def relayed(i: int) -> Any:
+        return relay_stubs[i % len(relay_stubs)].InvokeService(request)
+
     async def direct(i: int) -> bytes:
         async with session.post(url, data=VALUE) as resp:
             resp.raise_for_status()
@@ -299,6 +345,9 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
     def both() -> float:
         return cpu_seconds(caller.pid) + cpu_seconds(callee.pid)
 
+    def relays() -> float:
+        return cpu_seconds(relay_caller.pid) + cpu_seconds(relay_callee.pid)
+
     def closed(op: Callable[[int], Awaitable[Any]], c: int) -> Runner:
         return lambda cpu: closed_loop(op, c, s.seconds, s.warmup, cpu)
 
@@ -306,16 +355,21 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
         for variant, c in (("C=1, max", 1), ("C=16, max", 16)):
             med = await interleave(f"4 Invoke via two sidecars {variant}", {
                 "pylotto": (closed(invoke, c), both),
+                "grpc.aio relays": (closed(relayed, c), relays),
                 "app direct": (closed(direct, c), None),
             }, s, progress)
-            rows.append(Comparison("4 Invoke via two sidecars, 1 KB echo",
-                                   f"{variant} (CPU: both sidecars)", med["pylotto"],
-                                   "app direct (HTTP)", med["app direct"]))
+            for name, label in (("app direct", "app direct (HTTP)"),
+                                ("grpc.aio relays", "two grpc.aio relays")):
+                rows.append(Comparison("4 Invoke via two sidecars, 1 KB echo",
+                                       f"{variant} (CPU: both sidecars)", med["pylotto"],
+                                       label, med[name]))
             extra[f"invoke {variant}"] = med
     finally:
         await session.close()
         caller.stop()
         callee.stop()
+        relay_caller.stop()
+        relay_callee.stop()
         app.stop()
     return rows, extra
 
@@ -364,6 +418,22 @@ def targets(extra: dict[str, Any], startup: dict[str, Any]) -> list[dict[str, An
     p99 = ratio(inter["with pub/sub"]["p99_ms"], inter["alone"]["p99_ms"])
     add(f"GetState p99 with pub/sub ({extra['publish_rate']:.0f} msg/s) vs alone", "<= 1.3 x",
         p99, f"{p99:.2f} x" if p99 else "-", p99 <= 1.3 if p99 else None)
+    get_cpu = g16["pylotto"]["cpu_us_per_req"]
+    invoke16 = extra.get("invoke C=16, max")
+    if invoke16 and get_cpu:
+        hop = invoke16["pylotto"]["cpu_us_per_req"] / 2
+        add("Invocation CPU per hop (C=16; both sidecars / 2) vs GetState CPU + 150 µs",
+            f"<= {get_cpu + 150:.0f} µs", hop, f"{hop:.0f} µs", hop <= get_cpu + 150)
+        floor = ratio(hop * 2, invoke16["grpc.aio relays"]["cpu_us_per_req"])
+        add("Invocation CPU vs two grpc.aio relays' (C=16): the floor", "-", floor,
+            f"{floor:.2f} x" if floor else "-", None)
+    for key in sorted(k for k in extra if k == "pubsub" or k.startswith("pubsub ")):
+        per_message = extra[key]["pylotto"]["cpu_us_per_req"]
+        if get_cpu and per_message:
+            broker = key.removeprefix("pubsub").strip() or "in-memory"
+            add(f"Pub/sub sidecar CPU per published and delivered message ({broker}) vs "
+                "2 x GetState CPU", f"<= {2 * get_cpu:.0f} µs", per_message,
+                f"{per_message:.0f} µs", per_message <= 2 * get_cpu)
     add("Idle RSS, embedded default", "<= 80 MB", startup["idle_rss_mb"],
         f"{startup['idle_rss_mb']:.1f} MB", startup["idle_rss_mb"] <= 80)
     add("Start to ready, embedded default", "<= 1.0 s", startup["ready_s"],
@@ -455,6 +525,9 @@ async def run_async(settings: Settings, workdir: Path, sidecar_args: list[str]
     finally:
         base.stop()
         car.stop()
+    more, brokered = await scenario_brokers(workdir, settings, progress, sidecar_args)
+    rows += more
+    extra.update(brokered)
     more, invoked = await scenario_invoke(workdir, settings, progress, sidecar_args)
     rows += more
     extra.update(invoked)

@@ -1,0 +1,74 @@
+"""The least two Python sidecars can do for one invocation (the floor of scenario 4).
+
+``--role caller``: a grpc.aio + uvloop server of the Layotto Runtime service whose
+``InvokeService`` sends the request's bytes on, as one raw unary call over one shared
+grpc.aio channel, to the callee relay (``--next``). ``--role callee``: a grpc.aio server of
+that raw method, which POSTs the bytes to the app (``--app``, one pooled aiohttp session) and
+answers its body. No headers, no name resolution, no policy: the gRPC server, gRPC client and
+HTTP client work that every hop of a sidecar pays.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import aiohttp
+import grpc
+from google.protobuf import any_pb2
+
+from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
+
+RELAY_METHOD = "/bench.Relay/Call"
+
+
+class CallerRuntime(runtime_pb2_grpc.RuntimeServicer):
+    def __init__(self, next_hop: grpc.aio.Channel) -> None:
+        self.call = next_hop.unary_unary(RELAY_METHOD)
+
+    async def InvokeService(self, request: runtime_pb2.InvokeServiceRequest,
+                            context: grpc.aio.ServicerContext[object, object]
+                            ) -> runtime_pb2.InvokeResponse:
+        answer: bytes = await self.call(request.message.data.value, timeout=10)
+        return runtime_pb2.InvokeResponse(data=any_pb2.Any(value=answer),
+                                          content_type="application/octet-stream")
+
+
+def callee_handler(session: aiohttp.ClientSession, app: str) -> grpc.GenericRpcHandler:
+    async def relay(body: bytes, context: Any) -> bytes:
+        async with session.post(app, data=body,
+                                headers={"Content-Type": "application/octet-stream"}) as resp:
+            return await resp.read()
+
+    return grpc.method_handlers_generic_handler("bench.Relay", {
+        "Call": grpc.unary_unary_rpc_method_handler(relay)})
+
+
+async def serve(role: str, port: int, next_hop: str, app: str) -> None:
+    server = grpc.aio.server()
+    if role == "caller":
+        channel = grpc.aio.insecure_channel(next_hop)
+        runtime_pb2_grpc.add_RuntimeServicer_to_server(
+            CallerRuntime(channel), server)  # type: ignore[abstract]  # InvokeService only
+    else:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+        server.add_generic_rpc_handlers((callee_handler(session, app),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--role", choices=("caller", "callee"), required=True)
+    parser.add_argument("--next", default="", help="caller: the callee relay's address")
+    parser.add_argument("--app", default="", help="callee: the app's URL")
+    args = parser.parse_args()
+    import uvloop
+
+    uvloop.run(serve(args.role, args.port, args.next, args.app))
+
+
+if __name__ == "__main__":
+    main()
