@@ -93,6 +93,8 @@ class Sidecar:
     """Top-level config keys beside the components (``app``, ``name_resolution``...)."""
     grpc_port: int = field(default_factory=free_port)
     actuator_port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    """More environment (``PYTHONPATH=<another checkout>/src`` runs that build: an A/B)."""
     process: subprocess.Popen[bytes] | None = None
     ready_seconds: float = 0.0
 
@@ -126,7 +128,8 @@ class Sidecar:
         log = (self.workdir / "sidecar.log").open("ab")
         began = time.monotonic()
         self.process = subprocess.Popen([*args, *self.extra_args], stdout=log,
-                                        stderr=subprocess.STDOUT, cwd=self.workdir)
+                                        stderr=subprocess.STDOUT, cwd=self.workdir,
+                                        env={**os.environ, **self.env} if self.env else None)
         log.close()
         url = f"http://127.0.0.1:{self.actuator_port}/actuator/health/readiness"
         while True:

@@ -40,6 +40,9 @@ class Delivery:
 
 
 class BrokerSubscription(Subscription, abc.ABC):
+    batch_limit = 1
+    """Most messages one :meth:`receive_many` is asked for."""
+
     def __init__(self, topic: str, handler: Handler, *, slots: int, policy: RetryPolicy,
                  logger: logging.Logger, where: str) -> None:
         self.topic = topic
@@ -63,6 +66,13 @@ class BrokerSubscription(Subscription, abc.ABC):
     async def receive(self) -> Delivery:
         """The next message (waits for one). Raise a PylottoError when the broker is
         unreachable: the loop retries with back-off."""
+
+    async def receive_many(self, limit: int) -> list[Delivery]:
+        """Between 1 and ``limit`` messages (waits for one), each of which gets a free
+        in-flight slot at once: a broker that can hand over several in one call (Redis
+        ``XREADGROUP COUNT``) overrides this and raises :attr:`batch_limit`; by default one
+        :meth:`receive`."""
+        return [await self.receive()]
 
     @abc.abstractmethod
     async def ack(self, delivery: Delivery) -> None:
@@ -94,14 +104,28 @@ class BrokerSubscription(Subscription, abc.ABC):
 
     # ---- the loop --------------------------------------------------------------------------
 
+    async def _free_slots(self) -> int:
+        """Take one in-flight slot (waiting for it) and the others free now, up to
+        :attr:`batch_limit`."""
+        await self._slots.acquire()
+        taken = 1
+        while taken < self.batch_limit and not self._slots.locked():
+            await self._slots.acquire()  # free: returns without waiting
+            taken += 1
+        return taken
+
+    def _give_back(self, slots: int) -> None:
+        for _ in range(slots):
+            self._slots.release()
+
     async def _run(self) -> None:
         backoff = Backoff()
         while True:
-            await self._slots.acquire()
+            slots = await self._free_slots()
             try:
-                delivery = await self.receive()
+                deliveries = await self.receive_many(slots)
             except PylottoError as exc:
-                self._slots.release()
+                self._give_back(slots)
                 if self.closing or cancel_requested():  # a driver turned it into an error
                     return
                 delay = backoff.failed()
@@ -110,18 +134,21 @@ class BrokerSubscription(Subscription, abc.ABC):
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
-                self._slots.release()
+                self._give_back(slots)
                 raise
+            self._give_back(slots - len(deliveries))
             if self.closing:  # closed while the driver answered: not ours to handle now
-                self._slots.release()
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self.release(delivery))
+                self._give_back(len(deliveries))
+                for delivery in deliveries:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self.release(delivery))
                 return
             if backoff.succeeded():
                 self.log.info("%s: receiving again", self.where)
-            task = asyncio.create_task(self._deliver(delivery, holding_slot=True))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            for delivery in deliveries:
+                task = asyncio.create_task(self._deliver(delivery, holding_slot=True))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, delivery: Delivery, *, holding_slot: bool) -> None:
         try:

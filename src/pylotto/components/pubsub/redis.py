@@ -12,9 +12,9 @@ Cluster and ``waitReplicas``, which publishes honour too:
   acknowledged for this long — its sidecar died — is claimed by another consumer of the group.
 - ``redeliverInterval`` (default ``15s``): how often each subscription looks for such messages.
 - ``concurrency``: Dapr's name for ``maxConcurrentHandlers`` (used when that key is not given).
-- ``queueDepth``: accepted for Dapr component files, without effect: a subscription reads a
-  message only when one of its ``maxConcurrentHandlers`` slots is free, so nothing queues in
-  the sidecar.
+- ``queueDepth``: accepted for Dapr component files, without effect: a subscription reads
+  messages only for its free ``maxConcurrentHandlers`` slots (up to 64 in one ``XREADGROUP
+  COUNT``), so nothing queues in the sidecar.
 
 Layout: one stream per topic (the topic name is the key), entries ``{data, metadata}``
 (metadata as a JSON object). A consumer group of the stream is a pylotto consumer group; each
@@ -39,9 +39,12 @@ closing hands the messages it did not finish back at once (their idle time set t
 ``processingTimeout``), so the next scan of any member takes them.
 
 Needs Redis 6.2 or later (``XPENDING ... IDLE``). Each subscription's blocking read
-(``XREADGROUP ... BLOCK 1000``) borrows a connection of the component's pool for up to a
-second: give ``poolSize`` more connections than the component has subscriptions, or publishes
-wait (within ``timeout``) for a free one.
+(``XREADGROUP ... BLOCK 1000``, up to 64 entries, as many as it has free handler slots)
+borrows a connection of the component's pool for up to a second: give ``poolSize`` more
+connections than the component has subscriptions. Publishes (``XADD``) and acknowledgements
+(``XACK``) go over one more connection, shared and pipelined
+(:mod:`pylotto.components._backends.redis_pipelined`; a cluster's client with ``redisType:
+cluster``).
 
 Limitation (as in Dapr): a handler call running longer than ``processingTimeout``, or a
 back-off longer than it, lets another member (or the next scan of the same one) claim the
@@ -60,7 +63,8 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from pylotto.components._backends.redis_client import RedisClient, RedisSettings, map_error
+from pylotto.components._backends.redis_client import RedisClient, RedisSettings
+from pylotto.components._backends.redis_topology import request_client
 from pylotto.components.base import ComponentContext
 from pylotto.components.pubsub.base import (
     BulkPublishEntry,
@@ -78,6 +82,8 @@ from pylotto.core.types import Metadata
 
 BLOCK_MS = 1000
 """How long one XREADGROUP waits for new entries before the loop looks around again."""
+READ_BATCH = 64
+"""Most entries one XREADGROUP reads (never more than the subscription's free handler slots)."""
 
 
 class RedisPubSubSettings(PubSubSettings, RedisSettings):
@@ -106,6 +112,7 @@ def _entry(data: bytes, metadata: Metadata) -> dict[str, Any]:
 
 
 class _StreamSubscription(BrokerSubscription):
+    batch_limit = READ_BATCH
     def __init__(self, pubsub: RedisStreamsPubSub, topic: str, group: str,
                  handler: Handler, consumer: str) -> None:
         settings = pubsub.settings
@@ -113,6 +120,7 @@ class _StreamSubscription(BrokerSubscription):
                          policy=settings.retry_policy(), logger=pubsub.context.logger,
                          where=f"pubsub {pubsub.name} topic {topic} group {group}")
         self.client = pubsub.client
+        self.requests = pubsub.requests
         self.settings = settings
         self.group = group
         self.consumer = consumer
@@ -141,9 +149,16 @@ class _StreamSubscription(BrokerSubscription):
         return Delivery(message, token=entry_id, failures=attempt - 1)
 
     async def receive(self) -> Delivery:
+        [delivery] = await self.receive_many(1)
+        return delivery
+
+    async def receive_many(self, limit: int) -> list[Delivery]:
+        """Up to ``limit`` new entries in one ``XREADGROUP COUNT``, as many as the
+        subscription has free handler slots: each is handed to a handler at once, none waits
+        in the sidecar (until acknowledged they stay pending in the group, as one read alone)."""
         while True:
             try:
-                delivery = await self._next()
+                deliveries = await self._next(limit)
             except Internal as exc:
                 if "NOGROUP" not in exc.message:
                     raise
@@ -151,32 +166,30 @@ class _StreamSubscription(BrokerSubscription):
                                  self.where)
                 await self.ensure_group()
                 continue
-            if delivery is not None:
-                return delivery
+            if deliveries:
+                return deliveries
 
-    async def _next(self) -> Delivery | None:
+    async def _next(self, limit: int) -> list[Delivery]:
         loop = asyncio.get_running_loop()
         if loop.time() >= self._next_scan:
             claimed = await self._claim_abandoned()
             if claimed is not None:
-                return claimed  # look again at once: there may be more
+                return [claimed]  # look again at once: there may be more
             self._next_scan = loop.time() + self.settings.redeliver_interval
-        reply = await self.client.call(self._read_new)
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                return self._delivery(entry_id, fields, 1)
-        return None
+        reply = await self.client.call(lambda r: self._read_new(r, limit))
+        return [self._delivery(entry_id, fields, 1)
+                for _, entries in reply or [] for entry_id, fields in entries]
 
-    def _read_new(self, r: Any) -> Any:
+    def _read_new(self, r: Any, limit: int) -> Any:
         if not self.client.clustered:
-            return r.xreadgroup(self.group, self.consumer, {self.topic: ">"}, count=1,
+            return r.xreadgroup(self.group, self.consumer, {self.topic: ">"}, count=limit,
                                 block=BLOCK_MS)
         # sent to the stream's master directly: redis-py would otherwise ask its default node
         # where XREADGROUP's key is (COMMAND GETKEYS) on every call, and never ask another
         # after that node died (with retries off it does not reload on that error)
         return r.execute_command(
-            "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", 1, "BLOCK", BLOCK_MS,
-            "STREAMS", self.topic, ">", target_nodes=r.get_node_from_key(self.topic))
+            "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", limit, "BLOCK",
+            BLOCK_MS, "STREAMS", self.topic, ">", target_nodes=r.get_node_from_key(self.topic))
 
     async def _claim_abandoned(self) -> Delivery | None:
         """Take over one message of the group left pending longer than processingTimeout."""
@@ -198,7 +211,7 @@ class _StreamSubscription(BrokerSubscription):
             self.topic, self.group, self.consumer, self._idle_ms, [entry_id]))
 
     async def _ack_id(self, entry_id: bytes) -> None:
-        await self.client.call(lambda r: r.xack(self.topic, self.group, entry_id))
+        await self.requests.execute("XACK", self.topic, self.group, entry_id)
 
     async def ack(self, delivery: Delivery) -> None:
         await self._ack_id(delivery.token)
@@ -225,16 +238,22 @@ class RedisStreamsPubSub(PubSub):
                  context: ComponentContext) -> None:
         super().__init__(name, settings, context)
         self.client = RedisClient(settings, f"pubsub {name}")
+        """Blocking reads (XREADGROUP BLOCK), group and claim commands: redis-py."""
+        self.requests = request_client(settings, f"pubsub {name}")
+        """Publishes and acknowledgements: the pipelined client of the state stores (one
+        shared connection, the commands of an event-loop turn written together)."""
         self._subscriptions: set[_StreamSubscription] = set()
         self._consumers: set[str] = set()
         """Consumer names of the live subscriptions (and those being set up)."""
 
     async def init(self) -> None:
         await self.client.open()
+        await self.requests.open()
 
     async def close(self) -> None:
         await asyncio.gather(*(s.close() for s in list(self._subscriptions)))
         await self.client.close()
+        await self.requests.close()
 
     async def ping(self) -> None:
         await self.client.ping()
@@ -250,12 +269,7 @@ class RedisStreamsPubSub(PubSub):
                                              for x in kv)]
 
     async def publish(self, topic: str, data: bytes, metadata: Metadata) -> None:
-        if not self.settings.wait_replicas:
-            await self.client.call(lambda r: self._xadd(r, topic, data, metadata))
-            return
-        [result] = await self.client.write(topic, [self._xadd_command(topic, data, metadata)])
-        if isinstance(result, Exception):
-            raise map_error(result, self.client.what)
+        await self.requests.execute(*self._xadd_command(topic, data, metadata), write=True)
 
     async def bulk_publish(self, topic: str, entries: Sequence[BulkPublishEntry],
                            metadata: Metadata) -> list[BulkPublishFailure]:
