@@ -261,6 +261,10 @@ async def scenario_pubsub(car: Sidecar, settings: Settings, progress: Progress
     return [row], {"pubsub": med}
 
 
+FLOOR = "grpc.aio floor server (XADD / XREADGROUP / XACK)"
+"""Scenario 3b's third path on Redis: :mod:`bench.pubsub_floor_server`."""
+
+
 async def scenario_brokers(workdir: Path, settings: Settings, progress: Progress,
                            sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
     """Scenario 3b: scenario 3 on each broker that runs here, against its own client."""
@@ -271,9 +275,16 @@ async def scenario_brokers(workdir: Path, settings: Settings, progress: Progress
         broker: brokers.COMPONENTS[broker] for broker in present}},
         extra_args=sidecar_args).start()
     stub = channels(car.address, 1)[0]
+    floor = ServerProcess("bench.pubsub_floor_server").start()
+    floor_stub = channels(floor.address, 1)[0]
     s = settings
     rows: list[Comparison] = []
     extra: dict[str, Any] = {}
+
+    async def floor_round(cpu: Callable[[], float] | None) -> Round:
+        return await through_sidecar(floor_stub, "", f"bench-floor-{os.getpid()}", 4,
+                                     s.seconds, s.warmup, cpu)
+
     try:
         for broker in present:
             name, direct = brokers.DIRECT[broker]
@@ -288,14 +299,20 @@ async def scenario_brokers(workdir: Path, settings: Settings, progress: Progress
                           ) -> Round:
                 return await direct(4, s.seconds, s.warmup)
 
-            med = await interleave(f"3b PublishEvent -> delivery, {broker}", {
-                "pylotto": (sidecar, lambda: cpu_seconds(car.pid)), name: (own, None)},
-                s, progress)
-            rows.append(Comparison(f"3b PublishEvent → subscriber, {broker}",
-                                   "4 publishers, max, 1 KB", med["pylotto"], name, med[name]))
+            paths: dict[str, tuple[Runner, Callable[[], float] | None]] = {
+                "pylotto": (sidecar, lambda: cpu_seconds(car.pid)), name: (own, None)}
+            if broker == "redis":
+                paths[FLOOR] = (floor_round, lambda: cpu_seconds(floor.pid))
+            med = await interleave(f"3b PublishEvent -> delivery, {broker}", paths, s,
+                                   progress)
+            for baseline in paths.keys() - {"pylotto"}:
+                rows.append(Comparison(f"3b PublishEvent → subscriber, {broker}",
+                                       "4 publishers, max, 1 KB", med["pylotto"], baseline,
+                                       med[baseline]))
             extra[f"pubsub {broker}"] = med
     finally:
         car.stop()
+        floor.stop()
     return rows, extra
 
 
@@ -434,6 +451,12 @@ def targets(extra: dict[str, Any], startup: dict[str, Any]) -> list[dict[str, An
             add(f"Pub/sub sidecar CPU per published and delivered message ({broker}) vs "
                 "2 x GetState CPU", f"<= {2 * get_cpu:.0f} µs", per_message,
                 f"{per_message:.0f} µs", per_message <= 2 * get_cpu)
+    floor_run = extra.get("pubsub redis", {}).get(FLOOR)
+    if floor_run and floor_run["cpu_us_per_req"]:
+        over = ratio(extra["pubsub redis"]["pylotto"]["cpu_us_per_req"],
+                     floor_run["cpu_us_per_req"])
+        add("Pub/sub CPU per message (redis) vs the grpc.aio floor server's: the floor", "-",
+            over, f"{over:.2f} x" if over else "-", None)
     add("Idle RSS, embedded default", "<= 80 MB", startup["idle_rss_mb"],
         f"{startup['idle_rss_mb']:.1f} MB", startup["idle_rss_mb"] <= 80)
     add("Start to ready, embedded default", "<= 1.0 s", startup["ready_s"],
