@@ -316,6 +316,9 @@ async def scenario_brokers(workdir: Path, settings: Settings, progress: Progress
     return rows, extra
 
 
+HEADERS_RELAYS = "two grpc.aio relays, app headers as metadata"
+
+
 async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
                           sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
     """Scenario 4: InvokeService through two sidecars (the caller's, then the callee's, then
@@ -338,6 +341,9 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
     relay_caller = ServerProcess("bench.relay_server", args=[
         "--role", "caller", "--next", relay_callee.address]).start()
     relay_stubs = channels(relay_caller.address, 16)
+    headers_caller = ServerProcess("bench.relay_server", args=[
+        "--role", "caller", "--next", relay_callee.address, "--headers"]).start()
+    headers_stubs = channels(headers_caller.address, 16)
     stubs = channels(caller.address, 16)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
     url = f"http://127.0.0.1:{app.port}/echo"
@@ -354,6 +360,9 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
     def relayed(i: int) -> Any:
         return relay_stubs[i % len(relay_stubs)].InvokeService(request)
 
+    def relayed_with_headers(i: int) -> Any:
+        return headers_stubs[i % len(headers_stubs)].InvokeService(request)
+
     async def direct(i: int) -> bytes:
         async with session.post(url, data=VALUE) as resp:
             resp.raise_for_status()
@@ -365,6 +374,9 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
     def relays() -> float:
         return cpu_seconds(relay_caller.pid) + cpu_seconds(relay_callee.pid)
 
+    def relays_with_headers() -> float:
+        return cpu_seconds(headers_caller.pid) + cpu_seconds(relay_callee.pid)
+
     def closed(op: Callable[[int], Awaitable[Any]], c: int) -> Runner:
         return lambda cpu: closed_loop(op, c, s.seconds, s.warmup, cpu)
 
@@ -373,10 +385,12 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
             med = await interleave(f"4 Invoke via two sidecars {variant}", {
                 "pylotto": (closed(invoke, c), both),
                 "grpc.aio relays": (closed(relayed, c), relays),
+                HEADERS_RELAYS: (closed(relayed_with_headers, c), relays_with_headers),
                 "app direct": (closed(direct, c), None),
             }, s, progress)
             for name, label in (("app direct", "app direct (HTTP)"),
-                                ("grpc.aio relays", "two grpc.aio relays")):
+                                ("grpc.aio relays", "two grpc.aio relays"),
+                                (HEADERS_RELAYS, HEADERS_RELAYS)):
                 rows.append(Comparison("4 Invoke via two sidecars, 1 KB echo",
                                        f"{variant} (CPU: both sidecars)", med["pylotto"],
                                        label, med[name]))
@@ -386,6 +400,7 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
         caller.stop()
         callee.stop()
         relay_caller.stop()
+        headers_caller.stop()
         relay_callee.stop()
         app.stop()
     return rows, extra
@@ -441,9 +456,11 @@ def targets(extra: dict[str, Any], startup: dict[str, Any]) -> list[dict[str, An
         hop = invoke16["pylotto"]["cpu_us_per_req"] / 2
         add("Invocation CPU per hop (C=16; both sidecars / 2) vs GetState CPU + 150 µs",
             f"<= {get_cpu + 150:.0f} µs", hop, f"{hop:.0f} µs", hop <= get_cpu + 150)
-        floor = ratio(hop * 2, invoke16["grpc.aio relays"]["cpu_us_per_req"])
-        add("Invocation CPU vs two grpc.aio relays' (C=16): the floor", "-", floor,
-            f"{floor:.2f} x" if floor else "-", None)
+        for name, label in (("grpc.aio relays", "two grpc.aio relays"),
+                            (HEADERS_RELAYS, HEADERS_RELAYS)):
+            floor = ratio(hop * 2, invoke16[name]["cpu_us_per_req"])
+            add(f"Invocation CPU vs {label} (C=16): the floor", "-", floor,
+                f"{floor:.2f} x" if floor else "-", None)
     for key in sorted(k for k in extra if k == "pubsub" or k.startswith("pubsub ")):
         per_message = extra[key]["pylotto"]["cpu_us_per_req"]
         if get_cpu and per_message:
