@@ -180,14 +180,18 @@ class _StreamSubscription(BrokerSubscription):
         return [self._delivery(entry_id, fields, 1)
                 for _, entries in reply or [] for entry_id, fields in entries]
 
-    def _read_new(self, r: Any, limit: int) -> Any:
+    async def _read_new(self, r: Any, limit: int) -> Any:
         if not self.client.clustered:
-            return r.xreadgroup(self.group, self.consumer, {self.topic: ">"}, count=limit,
-                                block=BLOCK_MS)
+            return await r.xreadgroup(self.group, self.consumer, {self.topic: ">"},
+                                      count=limit, block=BLOCK_MS)
         # sent to the stream's master directly: redis-py would otherwise ask its default node
         # where XREADGROUP's key is (COMMAND GETKEYS) on every call, and never ask another
-        # after that node died (with retries off it does not reload on that error)
-        return r.execute_command(
+        # after that node died (with retries off it does not reload on that error). After a
+        # failed call redis-py reads the slot map again only when the next command starts:
+        # read it first, so the target is the master of the map after a failover, not of the
+        # one before it
+        await r.initialize()
+        return await r.execute_command(
             "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", limit, "BLOCK",
             BLOCK_MS, "STREAMS", self.topic, ">", target_nodes=r.get_node_from_key(self.topic))
 
