@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
-from bench.pubsub import Window, run_round
-from bench.stats import Round
+from bench.harness import Progress, Runner, Settings, channels, interleave
+from bench.procs import ServerProcess, Sidecar, cpu_seconds
+from bench.pubsub import Window, run_round, through_sidecar
+from bench.stats import Comparison, Round
 
 REDIS = "127.0.0.1:6379"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -180,3 +184,56 @@ async def reachable() -> AsyncIterator[str]:
             continue
         writer.close()
         yield broker
+
+
+FLOOR = "grpc.aio floor server (XADD / XREADGROUP / XACK)"
+"""Scenario 3b's third path on Redis: :mod:`bench.pubsub_floor_server`."""
+
+
+async def scenario_brokers(workdir: Path, settings: Settings, progress: Progress,
+                           sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
+    """Scenario 3b: scenario 3 on each broker that runs here, against its own client."""
+    present = [broker async for broker in reachable()]
+    car = Sidecar(workdir / "brokers", {"pubsub": {
+        broker: COMPONENTS[broker] for broker in present}},
+        extra_args=sidecar_args).start()
+    stub = channels(car.address, 1)[0]
+    floor = ServerProcess("bench.pubsub_floor_server").start()
+    floor_stub = channels(floor.address, 1)[0]
+    s = settings
+    rows: list[Comparison] = []
+    extra: dict[str, Any] = {}
+
+    async def floor_round(cpu: Callable[[], float] | None) -> Round:
+        return await through_sidecar(floor_stub, "", f"bench-floor-{os.getpid()}", 4,
+                                     s.seconds, s.warmup, cpu)
+
+    try:
+        for broker in present:
+            name, direct = DIRECT[broker]
+            topic = f"bench-{broker}-{os.getpid()}"
+
+            async def sidecar(cpu: Callable[[], float] | None, bus: str = broker,
+                              topic: str = topic) -> Round:
+                return await through_sidecar(stub, bus, topic, 4, s.seconds, s.warmup, cpu)
+
+            async def own(cpu: Callable[[], float] | None,
+                          direct: Callable[[int, float, float], Awaitable[Round]] = direct
+                          ) -> Round:
+                return await direct(4, s.seconds, s.warmup)
+
+            paths: dict[str, tuple[Runner, Callable[[], float] | None]] = {
+                "pylotto": (sidecar, lambda: cpu_seconds(car.pid)), name: (own, None)}
+            if broker == "redis":
+                paths[FLOOR] = (floor_round, lambda: cpu_seconds(floor.pid))
+            med = await interleave(f"3b PublishEvent -> delivery, {broker}", paths, s,
+                                   progress)
+            for baseline in paths.keys() - {"pylotto"}:
+                rows.append(Comparison(f"3b PublishEvent → subscriber, {broker}",
+                                       "4 publishers, max, 1 KB", med["pylotto"], baseline,
+                                       med[baseline]))
+            extra[f"pubsub {broker}"] = med
+    finally:
+        car.stop()
+        floor.stop()
+    return rows, extra

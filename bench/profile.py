@@ -15,9 +15,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from bench.harness import channels
 from bench.load import closed_loop
 from bench.procs import Sidecar
-from bench.run import KEYS, REDIS_STATE, channels, get_state_op, seed_sidecar
+from bench.run import KEYS, REDIS_STATE, get_state_op, seed_sidecar
 
 
 def summarize(raw: Path, top: int) -> str:

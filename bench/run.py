@@ -10,30 +10,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import redis.asyncio as aioredis
 
+from bench.brokers import FLOOR, scenario_brokers
+from bench.harness import VALUE, Progress, Runner, Settings, channels, interleave
+from bench.invoke import HEADERS_RELAYS, scenario_invoke
 from bench.load import closed_loop, fixed_rate
 from bench.procs import ServerProcess, Sidecar, cpu_seconds, rss_mb
 from bench.pubsub import through_redis, through_sidecar
 from bench.report import machine, write_results
 from bench.span_sink import SpanSink
-from bench.stats import Comparison, Round, median_summary, ratio
+from bench.stats import Comparison, Round, ratio
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = "redis"
-VALUE = os.urandom(512).hex().encode()  # 1 KB
 KEYS = [f"bench-k{i}" for i in range(100)]
 """Keys the sidecar writes (as Redis hashes, its own layout)."""
 BASE_KEYS = [f"bench-base-k{i}" for i in range(100)]
@@ -43,59 +42,6 @@ REDIS_STATE = {"state": {STORE: {"type": "redis", "metadata": {"redisHost": "127
 WORKERS_COMPONENTS = {**REDIS_STATE, "pubsub": {"bus": {
     "type": "redis", "metadata": {"redisHost": "127.0.0.1:6379", "consumerID": "bench"}}}}
 """With ``--workers``: an in-memory broker would be one per worker, so the bus is Redis."""
-
-
-@dataclass
-class Settings:
-    rounds: int
-    seconds: float
-    warmup: float
-    rate: float
-    mode: str
-    sampling_rate: float = 0.01
-    """Of new traces, in the sidecar under test (tracing on, exporting to a real receiver)."""
-
-
-class Progress:
-    """One line per measured round on stderr: what ran and what it gave."""
-
-    def __init__(self) -> None:
-        self.began = time.monotonic()
-        self.count = 0
-
-    def __call__(self, label: str, summary: dict[str, Any]) -> None:
-        self.count += 1
-        cpu = summary["cpu_us_per_req"]
-        cpu_text = f" cpu {cpu:.0f} µs/req" if cpu is not None else ""
-        print(f"[{time.monotonic() - self.began:6.1f}s #{self.count:3d}] {label:<48} "
-              f"{summary['items_per_s']:9.0f} items/s  p50 {summary['p50_ms']:.2f} "
-              f"p99 {summary['p99_ms']:.2f} ms{cpu_text}"
-              + (f"  errors {summary['errors']}: {summary['first_error']}"
-                 if summary["errors"] else ""),
-              file=sys.stderr, flush=True)
-
-
-def channels(address: str, count: int) -> list[runtime_pb2_grpc.RuntimeStub]:
-    """``count`` stubs, each on its own TCP connection."""
-    return [runtime_pb2_grpc.RuntimeStub(grpc.aio.insecure_channel(
-        address, options=[("grpc.use_local_subchannel_pool", 1)])) for _ in range(count)]
-
-
-Runner = Callable[[Callable[[], float] | None], Awaitable[Round]]
-
-
-async def interleave(label: str, paths: dict[str, tuple[Runner, Callable[[], float] | None]],
-                     settings: Settings, progress: Progress) -> dict[str, dict[str, Any]]:
-    """Run each path ``settings.rounds`` times, alternating, and return median summaries."""
-    per_path: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
-    for index in range(settings.rounds):
-        order = list(paths) if index % 2 == 0 else list(reversed(paths))
-        for name in order:
-            runner, cpu = paths[name]
-            summary = (await runner(cpu)).summary()
-            per_path[name].append(summary)
-            progress(f"{label} [{name}] r{index + 1}", summary)
-    return {name: median_summary(rounds) for name, rounds in per_path.items()}
 
 
 def get_state_op(stubs: list[runtime_pb2_grpc.RuntimeStub],
@@ -259,151 +205,6 @@ async def scenario_pubsub(car: Sidecar, settings: Settings, progress: Progress
     row = Comparison("3 PublishEvent → subscriber", "4 publishers, max, 1 KB", med["pylotto"],
                      "redis-py PUBLISH/SUBSCRIBE", med["redis PUBLISH/SUBSCRIBE"])
     return [row], {"pubsub": med}
-
-
-FLOOR = "grpc.aio floor server (XADD / XREADGROUP / XACK)"
-"""Scenario 3b's third path on Redis: :mod:`bench.pubsub_floor_server`."""
-
-
-async def scenario_brokers(workdir: Path, settings: Settings, progress: Progress,
-                           sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
-    """Scenario 3b: scenario 3 on each broker that runs here, against its own client."""
-    from bench import brokers
-
-    present = [broker async for broker in brokers.reachable()]
-    car = Sidecar(workdir / "brokers", {"pubsub": {
-        broker: brokers.COMPONENTS[broker] for broker in present}},
-        extra_args=sidecar_args).start()
-    stub = channels(car.address, 1)[0]
-    floor = ServerProcess("bench.pubsub_floor_server").start()
-    floor_stub = channels(floor.address, 1)[0]
-    s = settings
-    rows: list[Comparison] = []
-    extra: dict[str, Any] = {}
-
-    async def floor_round(cpu: Callable[[], float] | None) -> Round:
-        return await through_sidecar(floor_stub, "", f"bench-floor-{os.getpid()}", 4,
-                                     s.seconds, s.warmup, cpu)
-
-    try:
-        for broker in present:
-            name, direct = brokers.DIRECT[broker]
-            topic = f"bench-{broker}-{os.getpid()}"
-
-            async def sidecar(cpu: Callable[[], float] | None, bus: str = broker,
-                              topic: str = topic) -> Round:
-                return await through_sidecar(stub, bus, topic, 4, s.seconds, s.warmup, cpu)
-
-            async def own(cpu: Callable[[], float] | None,
-                          direct: Callable[[int, float, float], Awaitable[Round]] = direct
-                          ) -> Round:
-                return await direct(4, s.seconds, s.warmup)
-
-            paths: dict[str, tuple[Runner, Callable[[], float] | None]] = {
-                "pylotto": (sidecar, lambda: cpu_seconds(car.pid)), name: (own, None)}
-            if broker == "redis":
-                paths[FLOOR] = (floor_round, lambda: cpu_seconds(floor.pid))
-            med = await interleave(f"3b PublishEvent -> delivery, {broker}", paths, s,
-                                   progress)
-            for baseline in paths.keys() - {"pylotto"}:
-                rows.append(Comparison(f"3b PublishEvent → subscriber, {broker}",
-                                       "4 publishers, max, 1 KB", med["pylotto"], baseline,
-                                       med[baseline]))
-            extra[f"pubsub {broker}"] = med
-    finally:
-        car.stop()
-        floor.stop()
-    return rows, extra
-
-
-HEADERS_RELAYS = "two grpc.aio relays, app headers as metadata"
-
-
-async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
-                          sidecar_args: list[str]) -> tuple[list[Comparison], dict[str, Any]]:
-    """Scenario 4: InvokeService through two sidecars (the caller's, then the callee's, then
-    its app) vs the same POST straight to the app; a 1 KB body echoed back. CPU is both
-    sidecars' per call."""
-    import aiohttp
-    from google.protobuf import any_pb2
-
-    app = ServerProcess("bench.echo_app").start()
-    callee = Sidecar(workdir / "callee", {}, extra_args=sidecar_args,
-                     config={"app": {"id": "echo", "port": app.port}})
-    caller = Sidecar(workdir / "caller", {}, extra_args=sidecar_args, config={
-        "app": {"id": "caller"},
-        "name_resolution": {"type": "static",
-                            "metadata": {"apps": {"echo": [callee.address]}}}})
-    callee.start()
-    caller.start()
-    relay_callee = ServerProcess("bench.relay_server", args=[
-        "--role", "callee", "--app", f"http://127.0.0.1:{app.port}/echo"]).start()
-    relay_caller = ServerProcess("bench.relay_server", args=[
-        "--role", "caller", "--next", relay_callee.address]).start()
-    relay_stubs = channels(relay_caller.address, 16)
-    headers_caller = ServerProcess("bench.relay_server", args=[
-        "--role", "caller", "--next", relay_callee.address, "--headers"]).start()
-    headers_stubs = channels(headers_caller.address, 16)
-    stubs = channels(caller.address, 16)
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
-    url = f"http://127.0.0.1:{app.port}/echo"
-    request = runtime_pb2.InvokeServiceRequest(id="echo", message=runtime_pb2.CommonInvokeRequest(
-        method="echo", data=any_pb2.Any(value=VALUE), content_type="application/octet-stream",
-        http_extension=runtime_pb2.HTTPExtension(verb=runtime_pb2.HTTPExtension.POST)))
-    s = settings
-    rows: list[Comparison] = []
-    extra: dict[str, Any] = {}
-
-    def invoke(i: int) -> Any:
-        return stubs[i % len(stubs)].InvokeService(request)
-
-    def relayed(i: int) -> Any:
-        return relay_stubs[i % len(relay_stubs)].InvokeService(request)
-
-    def relayed_with_headers(i: int) -> Any:
-        return headers_stubs[i % len(headers_stubs)].InvokeService(request)
-
-    async def direct(i: int) -> bytes:
-        async with session.post(url, data=VALUE) as resp:
-            resp.raise_for_status()
-            return await resp.read()
-
-    def both() -> float:
-        return cpu_seconds(caller.pid) + cpu_seconds(callee.pid)
-
-    def relays() -> float:
-        return cpu_seconds(relay_caller.pid) + cpu_seconds(relay_callee.pid)
-
-    def relays_with_headers() -> float:
-        return cpu_seconds(headers_caller.pid) + cpu_seconds(relay_callee.pid)
-
-    def closed(op: Callable[[int], Awaitable[Any]], c: int) -> Runner:
-        return lambda cpu: closed_loop(op, c, s.seconds, s.warmup, cpu)
-
-    try:
-        for variant, c in (("C=1, max", 1), ("C=16, max", 16)):
-            med = await interleave(f"4 Invoke via two sidecars {variant}", {
-                "pylotto": (closed(invoke, c), both),
-                "grpc.aio relays": (closed(relayed, c), relays),
-                HEADERS_RELAYS: (closed(relayed_with_headers, c), relays_with_headers),
-                "app direct": (closed(direct, c), None),
-            }, s, progress)
-            for name, label in (("app direct", "app direct (HTTP)"),
-                                ("grpc.aio relays", "two grpc.aio relays"),
-                                (HEADERS_RELAYS, HEADERS_RELAYS)):
-                rows.append(Comparison("4 Invoke via two sidecars, 1 KB echo",
-                                       f"{variant} (CPU: both sidecars)", med["pylotto"],
-                                       label, med[name]))
-            extra[f"invoke {variant}"] = med
-    finally:
-        await session.close()
-        caller.stop()
-        callee.stop()
-        relay_caller.stop()
-        headers_caller.stop()
-        relay_callee.stop()
-        app.stop()
-    return rows, extra
 
 
 def scenario_startup(workdir: Path, runs: int) -> dict[str, Any]:
