@@ -187,7 +187,7 @@ async def reachable() -> AsyncIterator[str]:
 
 
 FLOOR = "grpc.aio floor server (XADD / XREADGROUP / XACK)"
-"""Scenario 3b's third path on Redis: :mod:`bench.pubsub_floor_server`."""
+"""Scenario 3b's third path on Redis: :mod:`bench.baseline_server`, its pub/sub handlers."""
 
 
 async def scenario_brokers(workdir: Path, settings: Settings, progress: Progress,
@@ -198,7 +198,7 @@ async def scenario_brokers(workdir: Path, settings: Settings, progress: Progress
         broker: COMPONENTS[broker] for broker in present}},
         extra_args=sidecar_args).start()
     stub = channels(car.address, 1)[0]
-    floor = ServerProcess("bench.pubsub_floor_server").start()
+    floor = ServerProcess().start()  # bench.baseline_server
     floor_stub = channels(floor.address, 1)[0]
     s = settings
     rows: list[Comparison] = []

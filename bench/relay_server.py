@@ -19,6 +19,7 @@ import aiohttp
 import grpc
 from google.protobuf import any_pb2
 
+from bench.baseline_server import listen
 from pylotto.proto.layotto import runtime_pb2, runtime_pb2_grpc
 
 RELAY_METHOD = "/bench.Relay/Call"
@@ -63,9 +64,7 @@ async def serve(role: str, port: int, next_hop: str, app: str, headers: bool) ->
     else:
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
         server.add_generic_rpc_handlers((callee_handler(session, app),))
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    await server.wait_for_termination()
+    await listen(server, port)
 
 
 def main() -> None:

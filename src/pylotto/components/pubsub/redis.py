@@ -113,6 +113,7 @@ def _entry(data: bytes, metadata: Metadata) -> dict[str, Any]:
 
 class _StreamSubscription(BrokerSubscription):
     batch_limit = READ_BATCH
+
     def __init__(self, pubsub: RedisStreamsPubSub, topic: str, group: str,
                  handler: Handler, consumer: str) -> None:
         settings = pubsub.settings
