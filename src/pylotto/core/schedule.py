@@ -5,7 +5,7 @@ A **schedule** (``Job.schedule``) is
 - a cron expression of 6 fields, seconds first (``"0 30 * * * *"``: every hour on the half
   hour), optionally after ``TZ=<zone> `` or ``CRON_TZ=<zone> `` (default UTC); fields as
   dapr/kit's cron parser reads them (``?`` means ``*``; day of month and day of week, both
-  restricted, match either), computed with croniter;
+  restricted, match either), computed with croniter (imported by the first cron schedule);
 - ``@every <Go duration>`` (``@every 1h30m``): every that long after the previous trigger;
 - ``@yearly`` / ``@annually``, ``@monthly``, ``@weekly``, ``@daily`` / ``@midnight``,
   ``@hourly``: midnight Jan 1st, midnight on the 1st, midnight on Sunday, midnight, the top of
@@ -22,9 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter  # type: ignore[import-untyped]
 
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
              "m": 60.0, "h": 3600.0}
@@ -113,6 +112,14 @@ def _days_in(year: int, month: int) -> int:
     return (following - timedelta(days=1)).day
 
 
+def _croniter() -> Any:
+    """croniter's class, imported by the first cron schedule (a sidecar with none never loads
+    it, nor dateutil)."""
+    from croniter import croniter  # type: ignore[import-untyped]
+
+    return croniter
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """A parsed ``Job.schedule``: :meth:`next_after` gives the trigger after a time."""
@@ -162,7 +169,7 @@ class Schedule:
             raise ScheduleError(f"expected exactly 6 fields, found {len(fields)}: "
                                 f"[{' '.join(fields)}]")
         cron = " ".join("*" if f == "?" else f for f in fields)
-        if not croniter.is_valid(cron, second_at_beginning=True):
+        if not _croniter().is_valid(cron, second_at_beginning=True):
             raise ScheduleError(f"failed to parse cron expression: {spec}")
         return cls(text, cron=cron, zone=zone)
 
@@ -171,6 +178,6 @@ class Schedule:
         if self.every is not None:
             return moment + self.every
         local = moment.astimezone(self.zone)
-        following: datetime = croniter(self.cron, local, second_at_beginning=True).get_next(
+        following: datetime = _croniter()(self.cron, local, second_at_beginning=True).get_next(
             datetime)
         return following.astimezone(UTC)

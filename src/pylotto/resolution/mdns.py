@@ -8,6 +8,12 @@ sidecar that stops withdraws its record at once (mDNS goodbye); one that died dr
 record's TTL ends. An app id not seen yet is asked for (a query) and waited for up to
 ``resolveTimeout`` (default ``1s``).
 
+Without an app id there is nothing to announce, and the browsing (the multicast socket, and
+``zeroconf`` itself, ~4 MB of memory) starts at the first lookup instead of at start: a sidecar
+that never invokes another app id never loads it (the embedded default). That first lookup
+waits, within ``resolveTimeout``, for the answers to the browser's first query, as a lookup of
+an app id not seen yet always does.
+
 Metadata: ``interfaces`` (default ``loopback``: announce and listen on 127.0.0.1 only, so the
 sidecar is visible to the apps of this machine and nowhere else; ``all``: every interface, as
 Dapr does) and ``resolveTimeout``.
@@ -24,7 +30,7 @@ from typing import Any
 
 from pydantic import Field
 
-from pylotto.core.errors import ConfigError
+from pylotto.core.errors import ConfigError, Unavailable
 from pylotto.core.metadata import ComponentSettings, Duration, decode
 from pylotto.resolution.base import Resolver
 
@@ -69,8 +75,19 @@ class MdnsResolver(Resolver):
         self._changed = asyncio.Event()
         self._announce: asyncio.Task[None] | None = None
         self._registered = False
+        self._serving = False
+        """Between :meth:`start` and :meth:`stop`: a lookup may open the browser."""
 
     async def start(self, app_id: str, address: str) -> None:
+        self._serving = True
+        if app_id and address:
+            self._open()
+            self._announce = asyncio.create_task(self._register(app_id, address))
+
+    def _open(self) -> None:
+        """Join mDNS and browse (once; synchronous, so two lookups cannot both open)."""
+        if self._zc is not None:
+            return
         from zeroconf import InterfaceChoice, IPVersion
         from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
@@ -79,8 +96,6 @@ class MdnsResolver(Resolver):
         self._zc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
         self._browser = AsyncServiceBrowser(self._zc.zeroconf, SERVICE_TYPE,
                                             handlers=[self._on_change])
-        if app_id and address:
-            self._announce = asyncio.create_task(self._register(app_id, address))
 
     async def _register(self, app_id: str, address: str) -> None:
         from zeroconf.asyncio import AsyncServiceInfo
@@ -130,6 +145,7 @@ class MdnsResolver(Resolver):
         self._changed.set()
 
     async def stop(self) -> None:
+        self._serving = False
         if self._announce is not None:  # an announcement under way: the goodbye replaces it
             self._announce.cancel()
             await asyncio.gather(self._announce, return_exceptions=True)
@@ -148,6 +164,12 @@ class MdnsResolver(Resolver):
                        if found == app_id})
 
     async def resolve(self, app_id: str) -> list[str]:
+        if self._serving and self._zc is None:
+            try:
+                self._open()
+            except OSError as exc:  # at start, with an app id, this fails the sidecar's start
+                raise Unavailable(f"name resolution mdns: cannot browse: {exc}",
+                                  where="invoke.resolve") from None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.resolve_timeout
         while not (found := self._known(app_id)):

@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pylotto.capabilities.base import Capability
 from pylotto.capabilities.crypto import enc_v1
 from pylotto.capabilities.crypto.enc_v1 import SchemeError
 from pylotto.components.crypto.base import CryptoProvider
-from pylotto.components.crypto.keys import Key
 from pylotto.core.errors import Internal, InvalidArgument, PylottoError
+
+if TYPE_CHECKING:  # keys.py imports cryptography: only a crypto component loads it
+    from pylotto.components.crypto.keys import Key
 
 T = TypeVar("T")
 CRYPTO_OP = "crypto_op"

@@ -11,6 +11,10 @@ plaintext has no segment.
 
 Both directions work segment by segment: memory holds one segment, never the document. The
 error texts are the reference's (daprd sends them after ``failed to perform operation: ``).
+
+``cryptography`` (HKDF and the AEADs, ~10 MB of memory) is imported by the two functions that
+use it, when a document is first sealed or opened: the crypto capability imports this module
+whether or not a crypto component is configured, and a sidecar without one never loads it.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 SCHEME_NAME = b"dapr.io/enc/v1"
 SEGMENT_SIZE = 64 << 10
@@ -72,6 +76,9 @@ def cipher_name(name: str) -> str:
 
 
 def _derive(file_key: bytes, info: bytes, salt: bytes | None) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(hashes.SHA256(), 32, salt or None, info).derive(file_key)
 
 
@@ -79,6 +86,8 @@ class FileKey:
     """The file key and what it derives: the header's MAC key and the payload key."""
 
     def __init__(self, file_key: bytes, nonce_prefix: bytes, cipher: str) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
         self.file_key = file_key
         self.nonce_prefix = nonce_prefix
         self.header_key = _derive(file_key, b"header", None)

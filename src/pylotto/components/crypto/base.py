@@ -4,9 +4,12 @@ named by the caller, used where they are kept."""
 from __future__ import annotations
 
 import abc
+from typing import TYPE_CHECKING
 
 from pylotto.components.base import Component
-from pylotto.components.crypto.keys import Key
+
+if TYPE_CHECKING:  # keys.py imports cryptography: loaded by the providers that read keys
+    from pylotto.components.crypto.keys import Key
 
 
 class CryptoProvider(Component):

@@ -19,7 +19,6 @@ from dapr.proto.runtime.v1 import crypto_pb2
 
 from pylotto.capabilities.crypto import EncryptOptions
 from pylotto.capabilities.crypto.api import bad_request, failed
-from pylotto.components.crypto.keys import public_jwk, public_pem
 from pylotto.facades.common.base import RuntimeRpcs
 
 FIRST_CHUNK_TIMEOUT = 5.0
@@ -99,6 +98,8 @@ class DaprCryptoRpcs(RuntimeRpcs):
                                   crypto_pb2.SubtleGetKeyRequest.JSON):
             raise bad_request("invalid key format")
         key = await crypto.get_key(request.component_name, request.name)
+        from pylotto.components.crypto.keys import public_jwk, public_pem  # cryptography
+
         if request.format == crypto_pb2.SubtleGetKeyRequest.PEM:
             public = public_pem(key)
         else:
