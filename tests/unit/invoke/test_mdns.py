@@ -49,3 +49,20 @@ async def test_an_unknown_app_resolves_to_nothing_after_the_timeout() -> None:
 def test_interfaces_are_loopback_or_all() -> None:
     with pytest.raises(ConfigError):
         MdnsResolver({"interfaces": "eth0"})
+
+
+async def test_without_an_app_id_mdns_is_joined_at_the_first_lookup() -> None:
+    """Nothing to announce: the multicast socket (and zeroconf) wait for a lookup; after the
+    stop a lookup finds nothing at once and joins nothing."""
+    resolver = MdnsResolver({"resolveTimeout": "100ms"})
+    await resolver.start("", "")
+    try:
+        assert resolver._zc is None
+        assert await resolver.resolve(f"nobody-{uuid.uuid4().hex[:8]}") == []
+        assert resolver._zc is not None
+    finally:
+        await resolver.stop()
+    assert resolver._zc is None
+    started = time.monotonic()
+    assert await resolver.resolve("anyone") == []
+    assert resolver._zc is None and time.monotonic() - started < 0.05
