@@ -48,9 +48,12 @@ class Progress:
               file=sys.stderr, flush=True)
 
 
-def channels(address: str, count: int) -> list[runtime_pb2_grpc.RuntimeStub]:
-    """``count`` stubs, each on its own TCP connection."""
-    return [runtime_pb2_grpc.RuntimeStub(grpc.aio.insecure_channel(
+def channels(address: str, count: int, stub: Callable[[grpc.aio.Channel], Any] | None = None
+             ) -> list[Any]:
+    """``count`` stubs (Layotto's Runtime unless ``stub`` is another stub class), each on its
+    own TCP connection."""
+    make = stub or runtime_pb2_grpc.RuntimeStub
+    return [make(grpc.aio.insecure_channel(
         address, options=[("grpc.use_local_subchannel_pool", 1)])) for _ in range(count)]
 
 

@@ -1,5 +1,7 @@
-"""Scenario 4: InvokeService through two sidecars, against the app called directly and against
-two minimal grpc.aio relays (:mod:`bench.relay_server`), the floor of a hop."""
+"""Scenario 4: service invocation through two sidecars — Layotto InvokeService, Dapr gRPC
+InvokeService and Dapr HTTP ``/v1.0/invoke`` on the caller's sidecar — against the app called
+directly and against two minimal grpc.aio relays (:mod:`bench.relay_server`), the floor of a
+hop."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from typing import Any
 
 from bench.harness import VALUE, Progress, Runner, Settings, channels, interleave
 from bench.load import closed_loop
-from bench.procs import ServerProcess, Sidecar, cpu_seconds
+from bench.procs import ServerProcess, Sidecar, cpu_seconds, free_port
 from bench.stats import Comparison
 from pylotto.proto.layotto import runtime_pb2
 
 HEADERS_RELAYS = "two grpc.aio relays, app headers as metadata"
+DAPR_GRPC = "Dapr gRPC InvokeService"
+DAPR_HTTP = "Dapr HTTP invoke"
 
 
 async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
@@ -22,12 +26,17 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
     its app) vs the same POST straight to the app; a 1 KB body echoed back. CPU is both
     sidecars' per call."""
     import aiohttp
+    from dapr.proto.common.v1 import common_pb2
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc, invoke_pb2
     from google.protobuf import any_pb2
 
     app = ServerProcess("bench.echo_app").start()
     callee = Sidecar(workdir / "callee", {}, extra_args=sidecar_args,
                      config={"app": {"id": "echo", "port": app.port}})
-    caller = Sidecar(workdir / "caller", {}, extra_args=sidecar_args, config={
+    dapr_grpc, dapr_http = free_port(), free_port()
+    caller = Sidecar(workdir / "caller", {}, extra_args=[
+        *sidecar_args, "--dapr-grpc-port", str(dapr_grpc), "--dapr-http-port", str(dapr_http)],
+                     config={
         "app": {"id": "caller"},
         "name_resolution": {"type": "static",
                             "metadata": {"apps": {"echo": [callee.address]}}}})
@@ -42,8 +51,13 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
         "--role", "caller", "--next", relay_callee.address, "--headers"]).start()
     headers_stubs = channels(headers_caller.address, 16)
     stubs = channels(caller.address, 16)
+    dapr_stubs = channels(f"127.0.0.1:{dapr_grpc}", 16, dapr_pb2_grpc.DaprStub)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
     url = f"http://127.0.0.1:{app.port}/echo"
+    dapr_url = f"http://127.0.0.1:{dapr_http}/v1.0/invoke/echo/method/echo"
+    dapr_request = invoke_pb2.InvokeServiceRequest(id="echo", message=common_pb2.InvokeRequest(
+        method="echo", data=any_pb2.Any(value=VALUE), content_type="application/octet-stream",
+        http_extension=common_pb2.HTTPExtension(verb=common_pb2.HTTPExtension.POST)))
     request = runtime_pb2.InvokeServiceRequest(id="echo", message=runtime_pb2.CommonInvokeRequest(
         method="echo", data=any_pb2.Any(value=VALUE), content_type="application/octet-stream",
         http_extension=runtime_pb2.HTTPExtension(verb=runtime_pb2.HTTPExtension.POST)))
@@ -60,10 +74,20 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
     def relayed_with_headers(i: int) -> Any:
         return headers_stubs[i % len(headers_stubs)].InvokeService(request)
 
-    async def direct(i: int) -> bytes:
-        async with session.post(url, data=VALUE) as resp:
+    def dapr_invoke(i: int) -> Any:
+        return dapr_stubs[i % len(dapr_stubs)].InvokeService(dapr_request)
+
+    async def post(where: str) -> bytes:
+        async with session.post(where, data=VALUE,
+                                headers={"content-type": "application/octet-stream"}) as resp:
             resp.raise_for_status()
             return await resp.read()
+
+    def direct(i: int) -> Awaitable[bytes]:
+        return post(url)
+
+    def dapr_http_invoke(i: int) -> Awaitable[bytes]:
+        return post(dapr_url)
 
     def both() -> float:
         return cpu_seconds(caller.pid) + cpu_seconds(callee.pid)
@@ -83,6 +107,8 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
                 "pylotto": (closed(invoke, c), both),
                 "grpc.aio relays": (closed(relayed, c), relays),
                 HEADERS_RELAYS: (closed(relayed_with_headers, c), relays_with_headers),
+                DAPR_GRPC: (closed(dapr_invoke, c), both),
+                DAPR_HTTP: (closed(dapr_http_invoke, c), both),
                 "app direct": (closed(direct, c), None),
             }, s, progress)
             for name, label in (("app direct", "app direct (HTTP)"),
@@ -91,6 +117,10 @@ async def scenario_invoke(workdir: Path, settings: Settings, progress: Progress,
                 rows.append(Comparison("4 Invoke via two sidecars, 1 KB echo",
                                        f"{variant} (CPU: both sidecars)", med["pylotto"],
                                        label, med[name]))
+            for name in (DAPR_GRPC, DAPR_HTTP):
+                rows.append(Comparison(f"4 {name} via two sidecars, 1 KB echo",
+                                       f"{variant} (CPU: both sidecars)", med[name],
+                                       "app direct (HTTP)", med["app direct"]))
             extra[f"invoke {variant}"] = med
     finally:
         await session.close()

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 
 from bench.brokers import FLOOR, scenario_brokers
 from bench.harness import VALUE, Progress, Runner, Settings, channels, interleave
-from bench.invoke import HEADERS_RELAYS, scenario_invoke
+from bench.invoke import DAPR_GRPC, DAPR_HTTP, HEADERS_RELAYS, scenario_invoke
 from bench.load import closed_loop, fixed_rate
 from bench.procs import ServerProcess, Sidecar, cpu_seconds, rss_mb
 from bench.pubsub import through_redis, through_sidecar
@@ -254,9 +254,15 @@ def targets(extra: dict[str, Any], startup: dict[str, Any]) -> list[dict[str, An
     get_cpu = g16["pylotto"]["cpu_us_per_req"]
     invoke16 = extra.get("invoke C=16, max")
     if invoke16 and get_cpu:
+        for name, label in (("pylotto", "Layotto InvokeService"), (DAPR_GRPC, DAPR_GRPC),
+                            (DAPR_HTTP, DAPR_HTTP)):
+            if name not in invoke16 or not invoke16[name]["cpu_us_per_req"]:
+                continue
+            per_hop = invoke16[name]["cpu_us_per_req"] / 2
+            add(f"Invocation CPU per hop, {label} (C=16; both sidecars / 2) vs GetState CPU "
+                "+ 150 µs", f"<= {get_cpu + 150:.0f} µs", per_hop, f"{per_hop:.0f} µs",
+                per_hop <= get_cpu + 150)
         hop = invoke16["pylotto"]["cpu_us_per_req"] / 2
-        add("Invocation CPU per hop (C=16; both sidecars / 2) vs GetState CPU + 150 µs",
-            f"<= {get_cpu + 150:.0f} µs", hop, f"{hop:.0f} µs", hop <= get_cpu + 150)
         for name, label in (("grpc.aio relays", "two grpc.aio relays"),
                             (HEADERS_RELAYS, HEADERS_RELAYS)):
             floor = ratio(hop * 2, invoke16[name]["cpu_us_per_req"])
