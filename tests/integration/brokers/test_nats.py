@@ -1,6 +1,7 @@
 """``nats`` / ``jetstream`` pub/sub on a real broker (its contract:
 tests/conformance/pubsub; its settings: tests/unit/brokers/): the stream and consumer layout, the
-consumer settings applied again at each subscribe, ``maxDeliver``, topics that are no NATS
+consumer settings applied again at each subscribe, pulls batched to the free handler slots,
+``maxDeliver``, topics that are no NATS
 subject, and a message whose sidecar died delivered again after ``ackWait`` with
 ``num_delivered`` as ``attempt``."""
 
@@ -104,6 +105,39 @@ async def test_consumer_settings_are_applied_again_at_each_subscribe(
         subscription = await changed.subscribe(topic, Inbox(), group)
         config = (await js.consumer_info(STREAM, name)).config
         assert (config.max_deliver, config.ack_wait) == (3, 2.0)
+        await subscription.close()
+
+
+@pytest.mark.timeout(60)
+async def test_a_backlog_is_pulled_in_batches_of_the_free_handler_slots(
+    build: Build, topic: str
+) -> None:
+    gate = asyncio.Event()
+    async with build(maxConcurrentHandlers="8") as broker, releasing(gate):
+        for index in range(40):
+            await broker.publish(topic, b"%d" % index, {})
+        connection = broker.connection
+        publish = connection.publish
+        batches: list[int] = []
+
+        async def counting(subject: str, payload: bytes = b"", *args: Any, **kw: Any) -> Any:
+            if ".CONSUMER.MSG.NEXT." in subject:
+                batches.append(json.loads(payload)["batch"])
+            return await publish(subject, payload, *args, **kw)
+
+        connection.publish = counting
+        held = Inbox(gate=gate)
+        subscription = await broker.subscribe(topic, held, {})
+        await eventually(lambda: held.running == 8)
+        await asyncio.sleep(0.3)
+        # one request for the eight free slots; nothing pulled beyond them while they are busy
+        assert batches == [8]
+        assert held.started == 8
+        gate.set()
+        await eventually(lambda: len(held.messages) == 40)
+        assert sorted(int(m.data) for m in held.messages) == list(range(40))
+        assert all(1 <= batch <= 8 for batch in batches)
+        assert len(batches) < 20, batches  # one request per message would be 40
         await subscription.close()
 
 

@@ -23,13 +23,18 @@ publishes also gets the messages the stream still holds); members of the group p
 turn. Its settings (``ackWait``, ``maxDeliver``, ``maxAckPending``) are applied again at each
 subscribe.
 
-Delivery: a subscription pulls a message only when one of its ``maxConcurrentHandlers`` slots is
-free (so ``max_ack_pending``, which counts for the whole group, is not used for that bound:
-set to ``maxConcurrentHandlers`` it would throttle a group of several sidecars to one
-sidecar's worth). A message is acknowledged only after the handler returned; a failed one is
+Delivery: a subscription pulls messages only for its free ``maxConcurrentHandlers`` slots, with
+one pull request outstanding at a time for as many messages as slots were free when it was
+sent (at most 64), and hands each to a handler as it arrives; the next request goes out once
+that one is satisfied or expired (``max_ack_pending``, which counts for the whole group, is not
+used for that bound: set to ``maxConcurrentHandlers`` it would throttle a group of several
+sidecars to one sidecar's worth). So a backlog comes in batches, not one request per message,
+and nothing waits in the sidecar's queue but what a free slot was there for. A message is
+acknowledged only after the handler returned; a failed one is
 ``nak``'d with the back-off delay and JetStream delivers it again, to any member (``attempt``
 is its ``num_delivered``); one given up on is acknowledged (dropped with an error log). A
-closing subscription naks what it has not finished, so it is delivered again at once.
+closing subscription naks what it has not finished or pulled and not started, so it is
+delivered again at once.
 Limitation: a handler call running longer than ``ackWait`` lets JetStream deliver the message
 again meanwhile (handled twice): keep ``ackWait`` above the slowest handler call.
 """
@@ -37,6 +42,7 @@ again meanwhile (handled twice): keep ``ackWait`` above the slowest handler call
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -45,7 +51,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from pylotto.components.base import ComponentContext, cancel_requested, unless_cancelled
+from pylotto.components.base import ComponentContext
 from pylotto.components.errors import DriverErrors
 from pylotto.components.pubsub.base import (
     Handler,
@@ -60,7 +66,11 @@ from pylotto.core.metadata import Duration
 from pylotto.core.types import Metadata
 
 FETCH_WAIT = 1.0
-"""How long one pull waits for a message before the loop looks around again."""
+"""How long one pull request waits for messages on the server before it expires."""
+STATUS_GRACE = 0.5
+"""How long past that the subscription waits for the expired request's ``408``."""
+PULL_BATCH = 64
+"""Most messages one pull request asks for (and never more than the free handler slots)."""
 _SUBJECT = re.compile(r"^[^\s*>.]+(\.[^\s*>.]+)*$")
 
 
@@ -108,6 +118,19 @@ def durable_name(group: str, topic: str, prefix: str = "") -> str:
 
 
 class _NatsSubscription(BrokerSubscription):
+    """Pulls for as many messages as the subscription has free handler slots (at most
+    :data:`PULL_BATCH`), with one pull request outstanding at a time (module docstring).
+
+    nats-py's ``fetch(batch=n)`` does not fit: it returns only once ``n`` messages came or its
+    timeout passed (a trickle of messages would each wait up to the timeout), and each
+    ``fetch(1)`` costs a request, a task and a ``uuid4``. So this reads the pull
+    subscription's queue itself (``_sub._pending_queue``, as nats-py's own fetch does) and
+    keeps the account of the outstanding request: ``_owed`` messages it may still deliver
+    until ``_owed_until``; a status message (``404``/``408``/``409``) or the expiry ends it.
+    """
+
+    batch_limit = PULL_BATCH
+
     def __init__(self, pubsub: NATSJetStreamPubSub, topic: str, group: str,
                  handler: Handler, pull: Any) -> None:
         settings = pubsub.settings
@@ -116,26 +139,85 @@ class _NatsSubscription(BrokerSubscription):
                          where=f"pubsub {pubsub.name} topic {topic} group {group}")
         self.pubsub = pubsub
         self.pull = pull
+        self._owed = 0
+        """Messages the outstanding pull request may still deliver (0: none outstanding)."""
+        self._owed_until = 0.0
+        """When it expires (loop time), plus the grace its 408 status may take to come."""
 
     async def receive(self) -> Delivery:
-        import nats.errors
+        [delivery] = await self.receive_many(1)
+        return delivery
 
+    async def receive_many(self, limit: int) -> list[Delivery]:
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                async with asyncio.timeout(FETCH_WAIT + self.pubsub.settings.timeout):
-                    messages = await unless_cancelled(
-                        self.pull.fetch(batch=1, timeout=FETCH_WAIT))
-            except (nats.errors.TimeoutError, TimeoutError):
-                if cancel_requested():  # nats-py turned our cancellation into a timeout
-                    raise asyncio.CancelledError from None
-                if self.pubsub.connection is not None and \
-                        not self.pubsub.connection.is_connected:
-                    raise Unavailable(f"{self.where}: nats is not connected") from None
-                continue  # no message yet
-            except Exception as exc:
-                raise map_error(exc, self.where) from exc
+            messages = self._take_queued(limit)
             if messages:
-                return self._delivery(messages[0])
+                return [self._delivery(msg) for msg in messages]
+            if self._owed <= 0 or loop.time() >= self._owed_until:
+                await self._request(limit, loop.time())
+            first = await self._next(self._owed_until - loop.time())
+            if first is not None:
+                return [self._delivery(msg) for msg in [first, *self._take_queued(limit - 1)]]
+
+    async def _request(self, batch: int, now: float) -> None:
+        """Ask the consumer for up to ``batch`` messages, to this subscription's inbox."""
+        request = json.dumps({"batch": batch, "expires": int(FETCH_WAIT * 1e9)}).encode()
+        try:
+            async with asyncio.timeout(self.pubsub.settings.timeout):
+                await self.pull._nc.publish(self.pull._nms, request, self.pull._deliver)
+        except Exception as exc:
+            raise map_error(exc, self.where) from exc
+        self._owed, self._owed_until = batch, now + FETCH_WAIT + STATUS_GRACE
+
+    def _take_queued(self, limit: int) -> list[Any]:
+        """Up to ``limit`` messages already in the inbox's queue (no waiting)."""
+        queue = self.pull._sub._pending_queue
+        taken: list[Any] = []
+        while len(taken) < limit and not queue.empty():
+            msg = self._processable(self._dequeued(queue.get_nowait()))
+            if msg is not None:
+                taken.append(msg)
+        return taken
+
+    async def _next(self, within: float) -> Any:
+        """The next message of the inbox within ``within`` seconds; None when a status
+        message or the expiry ended the request (or a heartbeat came) instead."""
+        queue = self.pull._sub._pending_queue
+        try:
+            async with asyncio.timeout(max(within, 0.0)):
+                msg = await queue.get()
+        except TimeoutError:
+            self._owed = 0
+            connection = self.pubsub.connection
+            if connection is None or not connection.is_connected:
+                raise Unavailable(f"{self.where}: nats is not connected") from None
+            return None
+        return self._processable(self._dequeued(msg))
+
+    def _dequeued(self, msg: Any) -> Any:
+        """The bookkeeping nats-py's ``next_msg`` does for a message taken off the queue."""
+        sub = self.pull._sub
+        sub._pending_size -= len(msg.data)
+        sub._pending_queue.task_done()
+        return msg
+
+    def _processable(self, msg: Any) -> Any:
+        """``msg`` when it is a message; None for a status message, which ends the request
+        (``404`` no messages, ``408`` expired, ``409`` a limit or a leadership change) or,
+        for a heartbeat (``100``), changes nothing."""
+        status = msg.headers.get("Status") if msg.headers else None
+        if not status:
+            self._owed -= 1
+            return msg
+        if status == "100":
+            return None
+        if status in ("404", "408", "409"):
+            self._owed = 0
+            return None
+        self._owed = 0
+        raise Unavailable(f"{self.where}: nats answered the pull with status {status} "
+                          f"{msg.headers.get('Description', '')}".rstrip())
 
     def _delivery(self, msg: Any) -> Delivery:
         headers = dict(msg.headers or {})
@@ -162,6 +244,11 @@ class _NatsSubscription(BrokerSubscription):
             await self.pull.unsubscribe()
         except Exception as exc:  # the connection may be gone already
             self.log.debug("%s: unsubscribe: %r", self.where, exc)
+        # pulled and never handed to a handler: back to the group now, not after ackWait
+        with contextlib.suppress(Exception):
+            for msg in self._take_queued(self.pull._sub._pending_queue.qsize()):
+                with contextlib.suppress(Exception):
+                    await self._settle("nak", msg.nak())
 
 
 class NATSJetStreamPubSub(PubSub):
