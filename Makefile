@@ -28,13 +28,15 @@ lint: $(VENV)/.installed
 unit: $(VENV)/.installed ## the tests that need no server (tests/integration: one real server each)
 	$(PY) -m pytest -q tests/unit
 
-bench: $(VENV)/.installed ## quick benchmark suite (~3 min): bench/results/*.json + docs/performance.md
+bench: $(VENV)/.installed ## quick benchmark suite (~6 min): bench/results/*.json + docs/performance.md, then the gRPC floor
 	scripts/start-services.sh
 	$(PY) -m bench --quick
+	$(PY) -m bench.grpc_stacks --quick --out bench/results/grpc-stacks-latest.json
 
 bench-full: $(VENV)/.installed ## full benchmark suite (5 rounds of 5 s per path, ~10 min)
 	scripts/start-services.sh
 	$(PY) -m bench
+	$(PY) -m bench.grpc_stacks --out bench/results/grpc-stacks-latest.json
 
 protos: $(VENV)/.installed ## regenerate src/pylotto/proto and clients/python/src/pylotto/proto from their .proto files
 	PYTHON=$(PY) scripts/gen_protos.sh
