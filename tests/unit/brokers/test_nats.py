@@ -39,3 +39,32 @@ def test_durable_names_are_valid_and_distinct() -> None:
     assert all(" " not in n and "." not in n and "*" not in n and ">" not in n for n in names)
     assert durable_name("g", "orders", "prefix").startswith("prefix_")
 
+
+
+class _Msg:
+    def __init__(self, headers: dict[str, str] | None = None, data: bytes = b"x") -> None:
+        self.headers = headers
+        self.data = data
+
+
+def test_pull_statuses_end_the_request_and_a_conflict_backs_off() -> None:
+    """How the batched pull reads what arrives in its inbox (the pull itself against a real
+    server: tests/integration/brokers/test_nats.py)."""
+    from pylotto.components.pubsub.nats import _NatsSubscription
+    from pylotto.core.errors import Unavailable
+
+    sub = object.__new__(_NatsSubscription)
+    sub.where = "pubsub bus topic t group g"
+    sub._owed = 3
+    message = _Msg()
+    assert sub._processable(message) is message and sub._owed == 2
+    assert sub._processable(_Msg({"Status": "100", "Description": "Idle Heartbeat"})) is None
+    assert sub._owed == 2  # a heartbeat ends nothing
+    for status in ("404", "408"):
+        sub._owed = 2
+        assert sub._processable(_Msg({"Status": status})) is None
+        assert sub._owed == 0  # the request is over: the loop asks again
+    sub._owed = 2
+    with pytest.raises(Unavailable, match="409 Consumer Deleted"):
+        sub._processable(_Msg({"Status": "409", "Description": "Consumer Deleted"}))
+    assert sub._owed == 0

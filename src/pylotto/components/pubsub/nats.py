@@ -126,7 +126,8 @@ class _NatsSubscription(BrokerSubscription):
     ``fetch(1)`` costs a request, a task and a ``uuid4``. So this reads the pull
     subscription's queue itself (``_sub._pending_queue``, as nats-py's own fetch does) and
     keeps the account of the outstanding request: ``_owed`` messages it may still deliver
-    until ``_owed_until``; a status message (``404``/``408``/``409``) or the expiry ends it.
+    until ``_owed_until``; a status message (``404``, ``408``, ``409``...) or the expiry ends
+    it.
     """
 
     batch_limit = PULL_BATCH
@@ -203,19 +204,20 @@ class _NatsSubscription(BrokerSubscription):
         return msg
 
     def _processable(self, msg: Any) -> Any:
-        """``msg`` when it is a message; None for a status message, which ends the request
-        (``404`` no messages, ``408`` expired, ``409`` a limit or a leadership change) or,
-        for a heartbeat (``100``), changes nothing."""
+        """``msg`` when it is a message; None for a status message that ends the request
+        (``404`` no messages, ``408`` expired: the loop asks again) or, for a heartbeat
+        (``100``), changes nothing. Any other status (``409``: the consumer deleted, a limit
+        exceeded, a leadership change) ends it too, as Unavailable, so the loop backs off
+        rather than asking again at once."""
         status = msg.headers.get("Status") if msg.headers else None
         if not status:
             self._owed -= 1
             return msg
         if status == "100":
             return None
-        if status in ("404", "408", "409"):
-            self._owed = 0
-            return None
         self._owed = 0
+        if status in ("404", "408"):
+            return None
         raise Unavailable(f"{self.where}: nats answered the pull with status {status} "
                           f"{msg.headers.get('Description', '')}".rstrip())
 
