@@ -28,12 +28,12 @@ lint: $(VENV)/.installed
 unit: $(VENV)/.installed ## the tests that need no server (tests/integration: one real server each)
 	$(PY) -m pytest -q tests/unit
 
-bench: $(VENV)/.installed ## quick benchmark suite (~6 min): bench/results/*.json + docs/performance.md, then the gRPC floor
+bench: $(VENV)/.installed ## quick benchmark suite, then the gRPC floor (~6 min): bench/results/*.json + docs/performance.md
 	scripts/start-services.sh
 	$(PY) -m bench --quick
 	$(PY) -m bench.grpc_stacks --quick --out bench/results/grpc-stacks-latest.json
 
-bench-full: $(VENV)/.installed ## full benchmark suite (5 rounds of 5 s per path, ~10 min)
+bench-full: $(VENV)/.installed ## full benchmark suite and gRPC floor (5 rounds of 5 s per path, ~15 min)
 	scripts/start-services.sh
 	$(PY) -m bench
 	$(PY) -m bench.grpc_stacks --out bench/results/grpc-stacks-latest.json
