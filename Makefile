@@ -33,7 +33,7 @@ bench: $(VENV)/.installed ## quick benchmark suite, then the gRPC floor (~6 min)
 	$(PY) -m bench --quick
 	$(PY) -m bench.grpc_stacks --quick --out bench/results/grpc-stacks-latest.json
 
-bench-full: $(VENV)/.installed ## full benchmark suite and gRPC floor (5 rounds of 5 s per path, ~15 min)
+bench-full: $(VENV)/.installed ## full benchmark suite and gRPC floor (5 rounds of 5 s per path, ~17 min)
 	scripts/start-services.sh
 	$(PY) -m bench
 	$(PY) -m bench.grpc_stacks --out bench/results/grpc-stacks-latest.json
