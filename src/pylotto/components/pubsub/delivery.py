@@ -62,16 +62,24 @@ class BrokerSubscription(Subscription, abc.ABC):
 
     # ---- what a broker says ----------------------------------------------------------------
 
-    @abc.abstractmethod
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.receive is BrokerSubscription.receive and \
+                cls.receive_many is BrokerSubscription.receive_many:  # each calls the other
+            raise TypeError(f"{cls.__name__} must define receive or receive_many")
+
     async def receive(self) -> Delivery:
         """The next message (waits for one). Raise a PylottoError when the broker is
-        unreachable: the loop retries with back-off."""
+        unreachable: the loop retries with back-off. A broker defines this or
+        :meth:`receive_many` (each defaults to the other)."""
+        [delivery] = await self.receive_many(1)
+        return delivery
 
     async def receive_many(self, limit: int) -> list[Delivery]:
         """Between 1 and ``limit`` messages (waits for one), each of which gets a free
         in-flight slot at once: a broker that can hand over several in one call (Redis
-        ``XREADGROUP COUNT``) overrides this and raises :attr:`batch_limit`; by default one
-        :meth:`receive`."""
+        ``XREADGROUP COUNT``, a JetStream pull) defines this and raises :attr:`batch_limit`;
+        by default one :meth:`receive`."""
         return [await self.receive()]
 
     @abc.abstractmethod

@@ -145,10 +145,6 @@ class _NatsSubscription(BrokerSubscription):
         self._owed_until = 0.0
         """When it expires (loop time), plus the grace its 408 status may take to come."""
 
-    async def receive(self) -> Delivery:
-        [delivery] = await self.receive_many(1)
-        return delivery
-
     async def receive_many(self, limit: int) -> list[Delivery]:
         loop = asyncio.get_running_loop()
         while True:

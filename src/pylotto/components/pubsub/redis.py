@@ -149,10 +149,6 @@ class _StreamSubscription(BrokerSubscription):
                           {str(k): str(v) for k, v in dict(metadata).items()}, attempt=attempt)
         return Delivery(message, token=entry_id, failures=attempt - 1)
 
-    async def receive(self) -> Delivery:
-        [delivery] = await self.receive_many(1)
-        return delivery
-
     async def receive_many(self, limit: int) -> list[Delivery]:
         """Up to ``limit`` new entries in one ``XREADGROUP COUNT``, as many as the
         subscription has free handler slots: each is handed to a handler at once, none waits
